@@ -1,0 +1,85 @@
+// fastnn._C.matmul: check, release the GIL, call sgemm.
+#include "common.h"
+#include "fastnn/ops.h"
+
+namespace fastnn {
+
+namespace {
+
+py::array_t<float> matmul(const py::handle& a_obj, const py::handle& b_obj, bool trans_a,
+                          bool trans_b, const py::handle& bias_obj, int act, float act_param,
+                          float alpha, const py::handle& out_obj) {
+  py::array_t<float> a = as_f32(a_obj, "a");
+  py::array_t<float> b = as_f32(b_obj, "b");
+  check_ndim(a, "a", 2);
+  check_ndim(b, "b", 2);
+  MatView av = mat_view(a), bv = mat_view(b);
+  if (trans_a) { std::swap(av.rows, av.cols); std::swap(av.rs, av.cs); }
+  if (trans_b) { std::swap(bv.rows, bv.cols); std::swap(bv.rs, bv.cs); }
+  if (av.cols != bv.rows)
+    throw py::value_error("b: expected " + std::string(trans_b ? "b.T" : "b") + " to have " +
+                          std::to_string(av.cols) + " rows to match " +
+                          (trans_a ? "a.T" : "a") + " of shape " + shape_str({av.rows, av.cols}) +
+                          ", got b of shape " + shape_str(b));
+  const int64_t m = av.rows, n = bv.cols;
+  py::array_t<float> bias;  // (a default array_t is an empty array, not null: track presence)
+  const bool has_bias = !bias_obj.is_none();
+  if (has_bias) {
+    bias = as_f32(bias_obj, "bias");
+    check_shape(bias, "bias", {n});
+    if (bias.strides(0) != 4) bias = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(bias);
+  }
+  py::array_t<float> out;
+  if (out_obj.is_none()) {
+    out = py::array_t<float>({m, n});
+  } else {
+    out = check_out(out_obj, "out", {m, n});
+    if (overlaps(out, a) || overlaps(out, b) || (has_bias && overlaps(out, bias)))
+      throw py::value_error("out: must not share memory with a, b or bias");
+  }
+  if (act < 0 || act > static_cast<int>(Act::tanh))
+    throw py::value_error("activation: unknown code " + std::to_string(act));
+  GemmArgs g;
+  g.a = av;
+  g.b = bv;
+  g.c = out.mutable_data();
+  g.ldc = n;
+  g.alpha = alpha;
+  g.beta = 0.0f;
+  g.bias = has_bias ? bias.data() : nullptr;
+  g.ep.act = static_cast<Act>(act);
+  g.ep.param = act_param;
+  {
+    py::gil_scoped_release nogil;
+    sgemm(g);
+  }
+  return out;
+}
+
+py::array_t<float> matmul_reference(const py::array_t<float, py::array::c_style | py::array::forcecast>& a,
+                                    const py::array_t<float, py::array::c_style | py::array::forcecast>& b) {
+  check_ndim(a, "a", 2);
+  check_ndim(b, "b", 2);
+  check_shape(b, "b", {a.shape(1), -1});
+  py::array_t<float> out({a.shape(0), b.shape(1)});
+  GemmArgs g;
+  g.a = mat_view(a);
+  g.b = mat_view(b);
+  g.c = out.mutable_data();
+  g.ldc = b.shape(1);
+  sgemm_reference(g);
+  return out;
+}
+
+}  // namespace
+
+void bind_gemm(py::module_& m) {
+  m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
+        py::arg("trans_b") = false, py::arg("bias") = py::none(), py::arg("act") = 0,
+        py::arg("act_param") = 0.0f, py::arg("alpha") = 1.0f, py::arg("out") = py::none(),
+        "C = act(alpha * op(a) @ op(b) + bias); see fastnn.ops.matmul.");
+  m.def("matmul_reference", &matmul_reference, py::arg("a"), py::arg("b"),
+        "Naive triple loop in double precision, rounded to float32 (tests only).");
+}
+
+}  // namespace fastnn

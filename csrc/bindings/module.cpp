@@ -1,0 +1,90 @@
+// PYBIND11_MODULE(_C): version, build and dispatch information, threads; each area binds itself.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+
+#include "common.h"
+#include "fastnn/ops.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#ifndef FASTNN_VERSION
+#define FASTNN_VERSION "0.0.0"
+#endif
+
+namespace fastnn {
+void bind_gemm(py::module_& m);
+}  // namespace fastnn
+
+namespace {
+namespace py = pybind11;
+using namespace fastnn;
+
+py::dict build_info() {
+  py::dict d;
+  d["version"] = FASTNN_VERSION;
+#if defined(__clang__)
+  d["compiler"] = std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+  d["compiler"] = std::string("gcc ") + __VERSION__;
+#else
+  d["compiler"] = "unknown";
+#endif
+#ifdef _OPENMP
+  d["openmp"] = _OPENMP;
+#else
+  d["openmp"] = py::none();
+#endif
+#ifdef FASTNN_SANITIZE
+  d["sanitize"] = true;
+#else
+  d["sanitize"] = false;
+#endif
+  py::list compiled, supported;
+  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512}) {
+    if (isa_compiled(isa)) compiled.append(isa_name(isa));
+    if (isa_supported(isa)) supported.append(isa_name(isa));
+  }
+  d["isa_compiled"] = compiled;
+  d["isa_supported"] = supported;
+  d["isa_best"] = isa_name(best_isa());
+  const CpuFeatures& f = cpu_features();
+  py::dict cpu;
+  cpu["avx2"] = f.avx2;
+  cpu["fma"] = f.fma;
+  cpu["avx512f"] = f.avx512f;
+  cpu["avx512bw"] = f.avx512bw;
+  cpu["avx512vl"] = f.avx512vl;
+  cpu["avx512dq"] = f.avx512dq;
+  cpu["avx512vnni"] = f.avx512vnni;
+  cpu["avxvnni"] = f.avxvnni;
+  d["cpu"] = cpu;
+  return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "fastnn C++ kernels";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const std::invalid_argument& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const std::out_of_range& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    }
+  });
+  init_dispatch();  // throws (-> ImportError) when FASTNN_ISA names an unusable ISA
+  m.attr("__version__") = FASTNN_VERSION;
+  m.def("build_info", &build_info);
+  m.def("active_isa", [] { return std::string(isa_name(active_isa())); });
+  m.def("set_isa", [](const std::string& name) { set_isa(name); }, py::arg("name"));
+  m.def("get_num_threads", &get_num_threads);
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("gemm_tile", [] { return py::make_tuple(kernels().f32_mr, kernels().f32_nr); });
+  bind_gemm(m);
+}

@@ -1,0 +1,51 @@
+// The kernel table: one set of leaf-kernel function pointers per ISA, built once (dispatch.cpp).
+// Tile sizes live here, next to the kernels that depend on them, never in the drivers.
+#pragma once
+#include <cstdint>
+
+#include "fastnn/params.h"
+
+namespace fastnn {
+
+enum class Isa : int { generic = 0, avx2 = 1, avx512 = 2 };
+
+const char* isa_name(Isa isa);
+
+// ---- f32 GEMM micro-kernel ---------------------------------------------------------------------
+// Contract (see docs/kernels.md):
+//   a: packed A panel, k steps of mr floats (column p holds A[0..mr)[p]), 64-byte aligned.
+//   b: packed B panel, k steps of nr floats (row p holds B[p][0..nr)), 64-byte aligned.
+//   c: row-major tile with row stride ldc; only the top-left m x n (m <= mr, n <= nr) is touched.
+//   acc = sum over p < k of a[p*mr + i] * b[p*nr + j]
+//   C[0:m,0:n] = alpha * acc            if accumulate == 0 (C is never read: it may hold NaN)
+//   C[0:m,0:n] = C + alpha * acc        if accumulate != 0
+//   k >= 1.
+using f32_gemm_ukr_fn = void (*)(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+                                 int64_t m, int64_t n, float alpha, int accumulate);
+
+// Epilogue on a finished row-major tile (hot in L1): c = act(c + bias[col]).
+// bias may be null. Applied once per output tile after the last K block.
+using f32_epilogue_fn = void (*)(float* c, int64_t ldc, int64_t m, int64_t n, const float* bias,
+                                 const Epilogue& ep);
+
+// Elementwise activation over a contiguous array: y = act(x) (in place allowed).
+using f32_act_fn = void (*)(const float* x, float* y, int64_t n, const Epilogue& ep);
+
+struct KernelTable {
+  Isa isa = Isa::generic;
+
+  // f32 GEMM
+  int f32_mr = 0, f32_nr = 0;
+  f32_gemm_ukr_fn f32_gemm_ukr = nullptr;
+  f32_epilogue_fn f32_epilogue = nullptr;
+  f32_act_fn f32_act = nullptr;
+};
+
+// The active table (chosen at import; FASTNN_ISA overrides).
+const KernelTable& kernels();
+
+namespace ref { void register_kernels(KernelTable& t); }
+namespace avx2 { void register_kernels(KernelTable& t); }
+namespace avx512 { void register_kernels(KernelTable& t); }
+
+}  // namespace fastnn

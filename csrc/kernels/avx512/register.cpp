@@ -1,0 +1,16 @@
+#include "fastnn/kernel_table.h"
+
+namespace fastnn {
+namespace avx512 {
+
+void f32_gemm_ukr_14x32(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+                        int64_t m, int64_t n, float alpha, int accumulate);
+
+void register_kernels(KernelTable& t) {
+  t.f32_mr = 14;
+  t.f32_nr = 32;
+  t.f32_gemm_ukr = f32_gemm_ukr_14x32;
+}
+
+}  // namespace avx512
+}  // namespace fastnn

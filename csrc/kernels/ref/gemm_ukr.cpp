@@ -1,0 +1,45 @@
+// Portable f32 GEMM micro-kernel (8x8 register tile), the epilogue and elementwise activation.
+// Plain C++; the compiler may auto-vectorise for the baseline ISA only.
+#include <algorithm>
+
+#include "act.h"
+#include "fastnn/kernel_table.h"
+
+namespace fastnn {
+
+float apply_act(float x, const Epilogue& ep) { return act_scalar(x, ep); }
+
+namespace ref {
+
+constexpr int kMR = 8, kNR = 8;
+
+void f32_gemm_ukr_8x8(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
+                      int64_t n, float alpha, int accumulate) {
+  float acc[kMR][kNR] = {};
+  for (int64_t p = 0; p < k; ++p) {
+    const float* ap = a + p * kMR;
+    const float* bp = b + p * kNR;
+    for (int i = 0; i < kMR; ++i)
+      for (int j = 0; j < kNR; ++j) acc[i][j] += ap[i] * bp[j];
+  }
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float* cij = c + i * ldc + j;
+      *cij = accumulate ? *cij + alpha * acc[i][j] : alpha * acc[i][j];
+    }
+}
+
+void f32_epilogue(float* c, int64_t ldc, int64_t m, int64_t n, const float* bias,
+                  const Epilogue& ep) {
+  for (int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    for (int64_t j = 0; j < n; ++j) ci[j] = act_scalar(ci[j] + (bias ? bias[j] : 0.0f), ep);
+  }
+}
+
+void f32_act(const float* x, float* y, int64_t n, const Epilogue& ep) {
+  for (int64_t i = 0; i < n; ++i) y[i] = act_scalar(x[i], ep);
+}
+
+}  // namespace ref
+}  // namespace fastnn

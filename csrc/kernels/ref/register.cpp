@@ -1,0 +1,21 @@
+#include "fastnn/kernel_table.h"
+
+namespace fastnn {
+namespace ref {
+
+void f32_gemm_ukr_8x8(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
+                      int64_t n, float alpha, int accumulate);
+void f32_epilogue(float* c, int64_t ldc, int64_t m, int64_t n, const float* bias,
+                  const Epilogue& ep);
+void f32_act(const float* x, float* y, int64_t n, const Epilogue& ep);
+
+void register_kernels(KernelTable& t) {
+  t.f32_mr = 8;
+  t.f32_nr = 8;
+  t.f32_gemm_ukr = f32_gemm_ukr_8x8;
+  t.f32_epilogue = f32_epilogue;
+  t.f32_act = f32_act;
+}
+
+}  // namespace ref
+}  // namespace fastnn

@@ -1,0 +1,9 @@
+"""fastnn: a CPU neural-network engine. C++ kernels (OpenMP) under a PyTorch-shaped Python API."""
+from fastnn import _C
+from fastnn._config import show_config, get_num_threads, set_num_threads, get_isa, set_isa
+from fastnn import ops
+
+__version__ = _C.__version__
+
+__all__ = ["show_config", "get_num_threads", "set_num_threads", "get_isa", "set_isa", "ops",
+           "__version__"]

@@ -1,0 +1,62 @@
+"""Build, dispatch and threading information."""
+from fastnn import _C
+
+
+def get_num_threads():
+    """Threads every kernel uses (default: OMP_NUM_THREADS if set, else all cores)."""
+    return _C.get_num_threads()
+
+
+def set_num_threads(n):
+    """Set the thread count for all kernels (process-wide)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
+    _C.set_num_threads(n)
+
+
+def get_isa():
+    """The instruction set the kernels run on now: 'avx512', 'avx2' or 'generic'."""
+    return _C.active_isa()
+
+
+def set_isa(name):
+    """Force an ISA path ('avx512', 'avx2', 'generic'); ValueError if unusable here.
+
+    The FASTNN_ISA environment variable does the same at import.
+    """
+    _C.set_isa(name)
+
+
+def config():
+    """The build and runtime configuration as a dict."""
+    info = dict(_C.build_info())
+    info["isa_active"] = _C.active_isa()
+    info["num_threads"] = _C.get_num_threads()
+    info["gemm_tile_f32"] = tuple(_C.gemm_tile())
+    return info
+
+
+def show_config():
+    """Print version, chosen ISA, ISAs compiled in, threads, compiler and OpenMP version."""
+    c = config()
+    cpu = ", ".join(k for k, v in c["cpu"].items() if v) or "baseline only"
+    omp = c["openmp"]
+    omp_s = f"{omp} ({_openmp_name(omp)})" if omp else "not available"
+    lines = [
+        f"fastnn {c['version']}",
+        f"  ISA in use      : {c['isa_active']}  (best supported: {c['isa_best']})",
+        f"  ISAs compiled   : {', '.join(c['isa_compiled'])}",
+        f"  ISAs supported  : {', '.join(c['isa_supported'])}",
+        f"  CPU features    : {cpu}",
+        f"  f32 GEMM tile   : {c['gemm_tile_f32'][0]}x{c['gemm_tile_f32'][1]}",
+        f"  threads         : {c['num_threads']}",
+        f"  compiler        : {c['compiler']}",
+        f"  OpenMP          : {omp_s}",
+    ]
+    if c["sanitize"]:
+        lines.append("  build           : ASan + UBSan (slow; for testing)")
+    print("\n".join(lines))
+
+
+def _openmp_name(v):
+    return {201511: "4.5", 201811: "5.0", 202011: "5.1", 202111: "5.2"}.get(v, "?")

@@ -1,0 +1,32 @@
+"""Low-level operations (thin checks around the C++ kernels)."""
+from fastnn import _C
+
+_ACTS = {None: 0, "none": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "sigmoid": 4, "tanh": 5}
+_ACT_DEFAULT_PARAM = {2: 0.01, 3: 1.0}
+
+
+def activation_code(activation, activation_param=None):
+    """Map an activation name to the C++ code and its parameter (default slope/alpha)."""
+    if activation is not None and not isinstance(activation, str):
+        raise TypeError(f"activation: expected a string or None, got {type(activation).__name__}")
+    if activation not in _ACTS:
+        names = ", ".join(repr(k) for k in _ACTS if k)
+        raise ValueError(f"activation: expected one of {names} or None, got {activation!r}")
+    code = _ACTS[activation]
+    if activation_param is None:
+        activation_param = _ACT_DEFAULT_PARAM.get(code, 0.0)
+    return code, float(activation_param)
+
+
+def matmul(a, b, *, trans_a=False, trans_b=False, bias=None, activation=None,
+           activation_param=None, alpha=1.0, out=None):
+    """float32 ``act(alpha * op(a) @ op(b) + bias)`` with op(x) = x.T where trans_x is set.
+
+    a, b: 2-D real arrays (float64 etc. are converted; non-contiguous views work without a copy).
+    bias: shape (n,), broadcast over rows. activation: 'relu', 'leaky_relu' (activation_param =
+    negative slope, default 0.01), 'elu' (alpha, default 1.0), 'sigmoid', 'tanh' or None; applied
+    in the GEMM epilogue while each output tile is in cache. out: optional float32 C-contiguous
+    (m, n) array to write into (must not overlap the inputs).
+    """
+    code, param = activation_code(activation, activation_param)
+    return _C.matmul(a, b, bool(trans_a), bool(trans_b), bias, code, param, float(alpha), out)

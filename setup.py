@@ -1,0 +1,183 @@
+"""Build of fastnn._C (C++17 + OpenMP, pybind11) and the Cython data module.
+
+Each csrc/kernels/<isa>/ folder is compiled with its own ISA flags (runtime dispatch picks one at
+import); everything else gets portable flags only, so the wheel runs on any x86-64. Where the
+compiler lacks an ISA's flags (aarch64), that folder is skipped and dispatch reports it as not built.
+
+Switches (environment):
+  FASTNN_SANITIZE=1   AddressSanitizer + UndefinedBehaviorSanitizer build (see README).
+  FASTNN_JOBS=N       parallel compile jobs (default: CPU count).
+"""
+import glob
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+import pybind11
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+VERSION = "0.1.0"
+SANITIZE = os.environ.get("FASTNN_SANITIZE", "0") not in ("", "0")
+
+ISA_FLAGS = {
+    "avx2": ["-mavx2", "-mfma", "-mf16c"],
+    "avx512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"],
+}
+# Files inside an ISA folder that need more than the folder's flags (int8 dot products).
+FILE_FLAGS = {
+    os.path.join("avx512", "gemm_s8.cpp"): ["-mavx512vnni"],
+}
+
+
+def rel(path):
+    return os.path.relpath(path, ROOT)
+
+
+def sources(pattern):
+    return sorted(rel(p) for p in glob.glob(os.path.join(ROOT, pattern), recursive=True))
+
+
+def compiler_accepts(flags):
+    """True if the C++ compiler builds a trivial file with these flags."""
+    cxx = os.environ.get("CXX", "c++").split()
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "t.cpp")
+        with open(src, "w") as f:
+            f.write("int main() { return 0; }\n")
+        try:
+            r = subprocess.run(cxx + flags + ["-c", src, "-o", os.path.join(d, "t.o")],
+                               capture_output=True)
+        except OSError:
+            return False
+        return r.returncode == 0
+
+
+def is_x86():
+    return platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+
+
+BUILT_ISAS = [isa for isa in ("avx2", "avx512") if is_x86() and compiler_accepts(ISA_FLAGS[isa])]
+
+cpp_sources = sources("csrc/runtime/*.cpp") + sources("csrc/frame/*.cpp") + \
+    sources("csrc/bindings/*.cpp") + sources("csrc/kernels/ref/*.cpp")
+for isa in BUILT_ISAS:
+    cpp_sources += sources(f"csrc/kernels/{isa}/*.cpp")
+
+HEADERS = sources("csrc/**/*.h")
+
+common_flags = ["-std=c++17", "-fvisibility=hidden", "-fopenmp", "-Wall", "-Wno-unknown-pragmas"]
+link_flags = ["-fopenmp"]
+if SANITIZE:
+    common_flags += ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
+                     "-fno-sanitize-recover=undefined"]
+    link_flags += ["-fsanitize=address,undefined"]
+else:
+    common_flags += ["-O3"]
+
+macros = [("FASTNN_VERSION", f'"{VERSION}"')] + \
+    [(f"FASTNN_BUILT_{isa.upper()}", "1") for isa in BUILT_ISAS]
+if SANITIZE:
+    macros.append(("FASTNN_SANITIZE", "1"))
+
+
+def isa_flags_for(src):
+    parts = os.path.normpath(src).split(os.sep)
+    if "kernels" in parts:
+        i = parts.index("kernels")
+        isa = parts[i + 1] if i + 1 < len(parts) else None
+        flags = list(ISA_FLAGS.get(isa, []))
+        flags += FILE_FLAGS.get(os.path.join(*parts[i + 1:]), [])
+        return flags
+    return []
+
+
+class BuildExt(build_ext):
+    """Per-folder ISA flags, parallel compilation, and skipping objects newer than their inputs."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if SANITIZE:  # keep sanitizer objects apart from the optimised ones
+            self.build_temp = self.build_temp + "-sanitize"
+        # Always relink (cheap): the object-level check below decides what is recompiled, and a
+        # sanitizer build must never be mistaken for an up-to-date optimised one or vice versa.
+        self.force = True
+
+    def build_extensions(self):
+        compiler = self.compiler
+        if "-Wstrict-prototypes" in getattr(compiler, "compiler_so", []):
+            compiler.compiler_so.remove("-Wstrict-prototypes")
+        orig_compile = compiler._compile
+        newest_header = max((os.path.getmtime(os.path.join(ROOT, h)) for h in HEADERS), default=0)
+
+        def _compile(obj, src, ext, cc_args, extra_postargs, pp_opts):
+            flags = list(extra_postargs or [])
+            if src.endswith((".cpp", ".cc")):
+                flags += isa_flags_for(src)
+            if (os.path.exists(obj)
+                    and os.path.getmtime(obj) >= max(os.path.getmtime(src), newest_header)
+                    and src.endswith((".cpp", ".cc"))):
+                return
+            orig_compile(obj, src, ext, cc_args, flags, pp_opts)
+
+        compiler._compile = _compile
+        jobs = int(os.environ.get("FASTNN_JOBS", os.cpu_count() or 1))
+
+        def parallel_compile(sources, output_dir=None, macros=None, include_dirs=None, debug=0,
+                             extra_preargs=None, extra_postargs=None, depends=None):
+            macros, objects, extra_postargs, pp_opts, build = compiler._setup_compile(
+                output_dir, macros, include_dirs, sources, depends, extra_postargs)
+            cc_args = compiler._get_cc_args(pp_opts, debug, extra_preargs)
+
+            def one(obj):
+                src, ext = build[obj]
+                compiler._compile(obj, src, ext, cc_args, extra_postargs, pp_opts)
+
+            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+                list(pool.map(one, objects))
+            return objects
+
+        compiler.compile = parallel_compile
+        super().build_extensions()
+
+
+def cython_extensions():
+    pyx = sources("fastnn/**/*.pyx")
+    if not pyx:
+        return []
+    from Cython.Build import cythonize
+    exts = []
+    for p in pyx:
+        name = os.path.splitext(p)[0].replace(os.sep, ".")
+        exts.append(Extension(name, [p], extra_compile_args=["-O3"] + (
+            ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"] if SANITIZE else []),
+            extra_link_args=(["-fsanitize=address,undefined"] if SANITIZE else []),
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]))
+    import numpy
+    for e in exts:
+        e.include_dirs.append(numpy.get_include())
+    return cythonize(exts, language_level=3, compiler_directives={"boundscheck": False,
+                                                                   "wraparound": False})
+
+
+ext_C = Extension(
+    "fastnn._C",
+    sources=cpp_sources,
+    include_dirs=[os.path.join("csrc", "include"), pybind11.get_include()],
+    language="c++",
+    define_macros=macros,
+    extra_compile_args=common_flags,
+    extra_link_args=link_flags,
+    depends=HEADERS,
+)
+
+setup(
+    version=VERSION,
+    ext_modules=[ext_C] + cython_extensions(),
+    cmdclass={"build_ext": BuildExt},
+)

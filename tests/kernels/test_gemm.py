@@ -1,0 +1,145 @@
+"""f32 GEMM against a float64 reference on every ISA path: edge shapes, transposes, epilogues."""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import _C
+from tests.reference import act_ref, gemm_tol, matmul_ref
+
+EDGE = [1, 3, 7, 17, 31, 63, 65, 127, 129, 255, 257]
+
+
+def _check(rng, m, n, k, trans_a=False, trans_b=False, bias=False, activation=None, param=None,
+           alpha=1.0):
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
+    bv = rng.standard_normal(n).astype(np.float32) if bias else None
+    got = fastnn.ops.matmul(a, b, trans_a=trans_a, trans_b=trans_b, bias=bv, activation=activation,
+                            activation_param=param, alpha=alpha)
+    want = matmul_ref(a, b, trans_a, trans_b, bv, activation, param, alpha)
+    assert got.dtype == np.float32 and got.shape == (m, n)
+    tol = gemm_tol(a, b, k, alpha=alpha, bias=bv)
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("m", EDGE)
+def test_edge_m(isa, rng, m):
+    _check(rng, m, 33, 19)
+
+
+@pytest.mark.parametrize("n", EDGE)
+def test_edge_n(isa, rng, n):
+    _check(rng, 15, n, 23)
+
+
+@pytest.mark.parametrize("k", EDGE + [511, 513])
+def test_edge_k(isa, rng, k):
+    _check(rng, 29, 37, k)
+
+
+def test_one_by_one(isa, rng):
+    _check(rng, 1, 1, 1)
+
+
+@pytest.mark.parametrize("m,n,k", [(1000, 3, 20), (3, 1000, 20), (2, 2, 3000), (257, 129, 65),
+                                   (128, 10, 256), (300, 64, 288)])
+def test_tall_skinny_short_wide(isa, rng, m, n, k):
+    _check(rng, m, n, k)
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_transposes(isa, rng, trans_a, trans_b):
+    _check(rng, 67, 45, 131, trans_a, trans_b)
+
+
+@pytest.mark.parametrize("activation,param", [(None, None), ("relu", None), ("leaky_relu", None),
+                                              ("leaky_relu", 0.2), ("elu", None), ("elu", 0.5),
+                                              ("sigmoid", None), ("tanh", None)])
+def test_bias_activation(isa, rng, activation, param):
+    _check(rng, 45, 71, 33, bias=True, activation=activation, param=param)
+    _check(rng, 17, 40, 300, bias=False, activation=activation, param=param)
+
+
+def test_alpha(isa, rng):
+    _check(rng, 20, 30, 40, alpha=-0.5, bias=True, activation="relu")
+
+
+def test_k_zero(isa):
+    a = np.zeros((4, 0), np.float32)
+    b = np.zeros((0, 5), np.float32)
+    np.testing.assert_array_equal(fastnn.ops.matmul(a, b), np.zeros((4, 5), np.float32))
+    bias = np.arange(5, dtype=np.float32) - 2
+    np.testing.assert_array_equal(fastnn.ops.matmul(a, b, bias=bias, activation="relu"),
+                                  np.maximum(np.tile(bias, (4, 1)), 0))
+
+
+def test_empty_m_n(isa):
+    assert fastnn.ops.matmul(np.zeros((0, 3), np.float32), np.zeros((3, 4), np.float32)).shape == (0, 4)
+    assert fastnn.ops.matmul(np.zeros((2, 3), np.float32), np.zeros((3, 0), np.float32)).shape == (2, 0)
+
+
+def test_strided_inputs(isa, rng):
+    big_a = rng.standard_normal((90, 70)).astype(np.float32)
+    big_b = rng.standard_normal((80, 60)).astype(np.float32)
+    a = big_a[::2, 1::3]     # (45, 23), non-unit strides both ways
+    b = big_b[5:28, ::-2]    # (23, 30), negative column stride
+    got = fastnn.ops.matmul(a, b)
+    np.testing.assert_allclose(got, matmul_ref(a, b), rtol=0, atol=gemm_tol(a, b, 23))
+    # Fortran order and a transposed view
+    af = np.asfortranarray(rng.standard_normal((33, 21)).astype(np.float32))
+    bt = rng.standard_normal((17, 21)).astype(np.float32).T
+    np.testing.assert_allclose(fastnn.ops.matmul(af, bt), matmul_ref(af, bt), rtol=0,
+                               atol=gemm_tol(af, bt, 21))
+
+
+def test_float64_and_lists_converted(isa, rng):
+    a = rng.standard_normal((5, 6))
+    b = rng.standard_normal((6, 7)).tolist()
+    got = fastnn.ops.matmul(a, b)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, a @ np.array(b), rtol=1e-5, atol=1e-5)
+
+
+def test_out_buffer(isa, rng):
+    a = rng.standard_normal((12, 8)).astype(np.float32)
+    b = rng.standard_normal((8, 9)).astype(np.float32)
+    out = np.full((12, 9), np.nan, np.float32)
+    res = fastnn.ops.matmul(a, b, out=out)
+    assert res is out or np.shares_memory(res, out)
+    np.testing.assert_allclose(out, matmul_ref(a, b), rtol=0, atol=gemm_tol(a, b, 8))
+
+
+def test_nan_inf_propagate(isa):
+    a = np.ones((3, 4), np.float32)
+    a[0, 0] = np.nan
+    a[1, 1] = np.inf
+    b = np.ones((4, 2), np.float32)
+    got = fastnn.ops.matmul(a, b, activation="relu")
+    assert np.isnan(got[0]).all() and np.isinf(got[1]).all() and (got[2] == 4).all()
+
+
+@pytest.mark.parametrize("nthreads", [1, 2, 3])
+def test_threads_same_result(isa, rng, threads, nthreads):
+    a = rng.standard_normal((200, 150)).astype(np.float32)
+    b = rng.standard_normal((150, 130)).astype(np.float32)
+    fastnn.set_num_threads(1)
+    ref = fastnn.ops.matmul(a, b)
+    fastnn.set_num_threads(nthreads)
+    # Each output element is reduced in the same order whatever the thread count.
+    np.testing.assert_array_equal(fastnn.ops.matmul(a, b), ref)
+
+
+def test_reference_binding_matches_numpy(rng):
+    a = rng.standard_normal((9, 13)).astype(np.float32)
+    b = rng.standard_normal((13, 5)).astype(np.float32)
+    np.testing.assert_allclose(_C.matmul_reference(a, b), matmul_ref(a, b), rtol=1e-6, atol=1e-6)
+
+
+def test_activation_reference_formulas():
+    # The reference itself, on known values, so a wrong reference cannot hide a wrong kernel.
+    x = np.array([-2.0, 0.0, 3.0])
+    np.testing.assert_allclose(act_ref(x, "relu"), [0, 0, 3])
+    np.testing.assert_allclose(act_ref(x, "leaky_relu", 0.1), [-0.2, 0, 3])
+    np.testing.assert_allclose(act_ref(x, "elu", 1.0), [np.exp(-2) - 1, 0, 3])
+    np.testing.assert_allclose(act_ref(x, "sigmoid"), 1 / (1 + np.exp(-x)))
