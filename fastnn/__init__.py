@@ -2,8 +2,9 @@
 from fastnn import _C
 from fastnn._config import show_config, get_num_threads, set_num_threads, get_isa, set_isa
 from fastnn import ops
+from fastnn._random import manual_seed
 
 __version__ = _C.__version__
 
-__all__ = ["show_config", "get_num_threads", "set_num_threads", "get_isa", "set_isa", "ops",
+__all__ = ["show_config", "get_num_threads", "set_num_threads", "get_isa", "set_isa", "ops", "manual_seed",
            "__version__"]

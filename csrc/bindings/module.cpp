@@ -17,6 +17,16 @@
 
 namespace fastnn {
 void bind_gemm(py::module_& m);
+// [layers: elementwise, losses, dropout]
+
+// [layers: conv, pool, batchnorm]
+
+// [optim]
+
+// [int8 GEMM]
+
+// [sparse / prune]
+
 }  // namespace fastnn
 
 namespace {
@@ -87,4 +97,14 @@ PYBIND11_MODULE(_C, m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("gemm_tile", [] { return py::make_tuple(kernels().f32_mr, kernels().f32_nr); });
   bind_gemm(m);
+  // [layers: elementwise, losses, dropout]
+
+  // [layers: conv, pool, batchnorm]
+
+  // [optim]
+
+  // [int8 GEMM]
+
+  // [sparse / prune]
+
 }

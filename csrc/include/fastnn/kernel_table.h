@@ -31,14 +31,34 @@ using f32_epilogue_fn = void (*)(float* c, int64_t ldc, int64_t m, int64_t n, co
 // Elementwise activation over a contiguous array: y = act(x) (in place allowed).
 using f32_act_fn = void (*)(const float* x, float* y, int64_t n, const Epilogue& ep);
 
+// ---- [layers: elementwise, losses, dropout] function-pointer types ----
+
+// ---- [layers: conv, pool, batchnorm] function-pointer types ----
+
+// ---- [optim] function-pointer types ----
+
+// ---- [int8 GEMM] function-pointer types ----
+
+// ---- [sparse / prune] function-pointer types ----
+
 struct KernelTable {
   Isa isa = Isa::generic;
 
-  // f32 GEMM
+  // ---- [f32 GEMM] ----
   int f32_mr = 0, f32_nr = 0;
   f32_gemm_ukr_fn f32_gemm_ukr = nullptr;
   f32_epilogue_fn f32_epilogue = nullptr;
   f32_act_fn f32_act = nullptr;
+
+  // ---- [layers: elementwise, losses, dropout] ----
+
+  // ---- [layers: conv, pool, batchnorm] ----
+
+  // ---- [optim] ----
+
+  // ---- [int8 GEMM] ----
+
+  // ---- [sparse / prune] ----
 };
 
 // The active table (chosen at import; FASTNN_ISA overrides).

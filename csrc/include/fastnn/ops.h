@@ -49,4 +49,14 @@ void sgemm(const GemmArgs& args);
 // The naive triple loop, for tests and as the reference the kernels are checked against.
 void sgemm_reference(const GemmArgs& args);
 
+// ---- [layers: elementwise, losses, dropout] ----
+
+// ---- [layers: conv, pool, batchnorm] ----
+
+// ---- [optim] ----
+
+// ---- [int8 GEMM] ----
+
+// ---- [sparse / prune] ----
+
 }  // namespace fastnn

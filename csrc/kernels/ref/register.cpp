@@ -9,12 +9,32 @@ void f32_epilogue(float* c, int64_t ldc, int64_t m, int64_t n, const float* bias
                   const Epilogue& ep);
 void f32_act(const float* x, float* y, int64_t n, const Epilogue& ep);
 
+// [layers: elementwise, losses, dropout]
+
+// [layers: conv, pool, batchnorm]
+
+// [optim]
+
+// [int8 GEMM]
+
+// [sparse / prune]
+
 void register_kernels(KernelTable& t) {
   t.f32_mr = 8;
   t.f32_nr = 8;
   t.f32_gemm_ukr = f32_gemm_ukr_8x8;
   t.f32_epilogue = f32_epilogue;
   t.f32_act = f32_act;
+  // [layers: elementwise, losses, dropout]
+
+  // [layers: conv, pool, batchnorm]
+
+  // [optim]
+
+  // [int8 GEMM]
+
+  // [sparse / prune]
+
 }
 
 }  // namespace ref

@@ -1,0 +1,325 @@
+"""Parameter, Module and the containers: the PyTorch-shaped skeleton every layer hangs on.
+
+Contract of a layer (subclass of Module):
+  * ``forward(x)`` returns the output; in training mode it keeps what ``backward`` needs.
+  * ``backward(grad_out)`` returns d(loss)/d(input) and *accumulates* into each trainable
+    parameter's ``.grad`` (cleared by ``zero_grad()``), as PyTorch does.
+  * ``get_config()`` returns the constructor's keyword arguments (JSON-able); with the class name
+    registered by ``@register`` this rebuilds the architecture without pickle (fastnn.save/load).
+  * ``extra_repr()`` gives the part inside the parentheses of ``repr``.
+"""
+from collections import OrderedDict
+
+import numpy as np
+
+_REGISTRY = {}
+
+
+def register(cls):
+    """Class decorator: make a Module buildable from ``{"class": name, "config": {...}}``."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def module_from_config(spec):
+    """Rebuild a module (and its children) from ``Module.to_spec()`` output."""
+    if not isinstance(spec, dict) or "class" not in spec:
+        raise ValueError(f"module spec: expected a dict with a 'class' key, got {spec!r}")
+    name = spec["class"]
+    if name not in _REGISTRY:
+        raise ValueError(f"module spec: unknown layer class {name!r}")
+    return _REGISTRY[name].from_config(spec.get("config", {}))
+
+
+class Parameter:
+    """A trainable float32 array: ``.data``, ``.grad`` (same shape, zero until backward) and
+    ``.requires_grad`` (False freezes it: no gradient is accumulated and optimizers skip it).
+    ``.mask`` (None or a 0/1 float32 array of the same shape) is set by pruning."""
+
+    __slots__ = ("data", "grad", "requires_grad", "mask", "__weakref__")
+
+    def __init__(self, data, requires_grad=True):
+        self.data = np.ascontiguousarray(np.asarray(data, dtype=np.float32))
+        self.grad = np.zeros_like(self.data)
+        self.requires_grad = bool(requires_grad)
+        self.mask = None
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def zero_grad(self):
+        self.grad.fill(0.0)
+
+    def __repr__(self):
+        rg = "" if self.requires_grad else ", requires_grad=False"
+        return f"Parameter(shape={self.data.shape}{rg})"
+
+
+class Module:
+    """Base class of all layers and models."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # -- registration ---------------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}: call Module.__init__() before assigning "
+                               "attributes")
+        for d in (self._parameters, self._buffers, self._modules):
+            d.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        for d in (self._parameters, self._buffers, self._modules):
+            d.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name, value):
+        """A float32 array saved in the state_dict but not trained (e.g. running statistics)."""
+        arr = None if value is None else np.ascontiguousarray(np.asarray(value, np.float32))
+        object.__setattr__(self, name, arr)
+        self._buffers[name] = arr
+
+    def set_buffer(self, name, value):
+        """Replace a registered buffer's array (keeps registration in sync)."""
+        if name not in self._buffers:
+            raise KeyError(f"{type(self).__name__}: no buffer named {name!r}")
+        self.register_buffer(name, value)
+
+    # -- running --------------------------------------------------------------------------------
+    def __call__(self, x):
+        return self.forward(x)
+
+    def forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def backward(self, grad_out):
+        raise NotImplementedError(f"{type(self).__name__}.backward")
+
+    def train(self, mode=True):
+        object.__setattr__(self, "training", bool(mode))
+        for m in self._modules.values():
+            m.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    # -- traversal ------------------------------------------------------------------------------
+    def children(self):
+        return iter(self._modules.values())
+
+    def named_children(self):
+        return iter(self._modules.items())
+
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, m in self._modules.items():
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def named_parameters(self, prefix=""):
+        seen = set()
+        for mname, m in self.named_modules(prefix):
+            for pname, p in m._parameters.items():
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mname}.{pname}" if mname else pname), p
+
+    def parameters(self):
+        for _, p in self.named_parameters():
+            yield p
+
+    def named_buffers(self, prefix=""):
+        for mname, m in self.named_modules(prefix):
+            for bname, b in m._buffers.items():
+                if b is not None:
+                    yield (f"{mname}.{bname}" if mname else bname), b
+
+    def buffers(self):
+        for _, b in self.named_buffers():
+            yield b
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.zero_grad()
+
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze every parameter of this module (transfer learning)."""
+        for p in self.parameters():
+            p.requires_grad = bool(requires_grad)
+        return self
+
+    # -- state ----------------------------------------------------------------------------------
+    def state_dict(self):
+        """Ordered name -> float32 array copies; PyTorch's names ("0.weight", "3.running_var")."""
+        sd = OrderedDict()
+        for mname, m in self.named_modules():
+            for pname, p in m._parameters.items():
+                sd[f"{mname}.{pname}" if mname else pname] = p.data.copy()
+            for bname, b in m._buffers.items():
+                if b is not None:
+                    sd[f"{mname}.{bname}" if mname else bname] = b.copy()
+        return sd
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays into parameters and buffers. All keys and shapes are checked before anything
+        is written, so a failed load leaves the module unchanged. PyTorch's ``num_batches_tracked``
+        is accepted and ignored. Returns (missing_keys, unexpected_keys)."""
+        if not hasattr(state_dict, "items"):
+            raise TypeError(f"load_state_dict: expected a mapping, got {type(state_dict).__name__}")
+        targets = {}
+        for mname, m in self.named_modules():
+            for pname, p in m._parameters.items():
+                targets[f"{mname}.{pname}" if mname else pname] = ("param", m, pname, p.data.shape)
+            for bname, b in m._buffers.items():
+                if b is not None:
+                    targets[f"{mname}.{bname}" if mname else bname] = ("buffer", m, bname, b.shape)
+        given = {k: v for k, v in state_dict.items() if not str(k).endswith("num_batches_tracked")}
+        missing = [k for k in targets if k not in given]
+        unexpected = [k for k in given if k not in targets]
+        if strict and (missing or unexpected):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
+                             f"unexpected keys {unexpected}")
+        staged = []
+        for k, v in given.items():
+            if k not in targets:
+                continue
+            kind, m, name, shape = targets[k]
+            arr = np.asarray(_to_numpy(v))
+            if arr.dtype.kind not in "fiub":
+                raise TypeError(f"{type(self).__name__}.load_state_dict: {k!r}: expected a real "
+                                f"array, got dtype {arr.dtype}")
+            if arr.shape != shape:
+                raise ValueError(f"{type(self).__name__}.load_state_dict: {k!r}: expected shape "
+                                 f"{shape}, got {arr.shape}")
+            staged.append((kind, m, name, arr.astype(np.float32)))
+        for kind, m, name, arr in staged:
+            if kind == "param":
+                np.copyto(m._parameters[name].data, arr)
+            else:
+                m.set_buffer(name, arr)
+        return missing, unexpected
+
+    # -- architecture ---------------------------------------------------------------------------
+    def get_config(self):
+        """Constructor keyword arguments (JSON-able). Layers override."""
+        raise NotImplementedError(f"{type(self).__name__} does not define get_config(); register "
+                                  "it with @fastnn.nn.register and define get_config to save it")
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def to_spec(self):
+        return {"class": type(self).__name__, "config": self.get_config()}
+
+    # -- repr -----------------------------------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _to_numpy(v):
+    if hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor, without importing torch
+        return v.detach().cpu().numpy()
+    return v
+
+
+@register
+class Sequential(Module):
+    """Layers applied in order; indexing, len and iteration as in PyTorch. Keys "0.weight", ..."""
+
+    def __init__(self, *layers):
+        super().__init__()
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential: argument {i} must be a Module, got "
+                                f"{type(layer).__name__}")
+            setattr(self, str(i), layer)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, idx):
+        layers = list(self._modules.values())
+        if isinstance(idx, slice):
+            return Sequential(*layers[idx])
+        return layers[idx]
+
+    def append(self, layer):
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential.append: expected a Module, got {type(layer).__name__}")
+        setattr(self, str(len(self)), layer)
+        return self
+
+    def forward(self, x):
+        for layer in self._modules.values():
+            x = layer(x)
+        return x
+
+    def backward(self, grad_out):
+        for layer in reversed(list(self._modules.values())):
+            grad_out = layer.backward(grad_out)
+        return grad_out
+
+    def get_config(self):
+        return {"layers": [m.to_spec() for m in self._modules.values()]}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(*[module_from_config(s) for s in config["layers"]])
+
+
+@register
+class Residual(Module):
+    """``x + block(x)``; the block's output must have the input's shape."""
+
+    def __init__(self, block):
+        super().__init__()
+        if not isinstance(block, Module):
+            raise TypeError(f"Residual: block must be a Module, got {type(block).__name__}")
+        self.block = block
+
+    def forward(self, x):
+        y = self.block(x)
+        if y.shape != np.shape(x):
+            raise ValueError(f"Residual: block output shape {y.shape} differs from input shape "
+                             f"{np.shape(x)}")
+        return x + y
+
+    def backward(self, grad_out):
+        return grad_out + self.block.backward(grad_out)
+
+    def get_config(self):
+        return {"block": self.block.to_spec()}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(module_from_config(config["block"]))
