@@ -1,0 +1,124 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+# distutils: language = c++
+"""Augmentation kernels on NCHW batches (uint8 or float32), the pixel loops of fastnn.data.augment.
+
+Contract: the Python wrapper (augment.py) checks dtypes, shapes, contiguity and overlap and draws
+every random number from a numpy Generator; these kernels only apply the drawn per-sample
+parameters, without the GIL. Each kernel re-checks the shapes it relies on for memory safety and
+raises ValueError, so a direct call cannot read or write out of bounds either.
+"""
+from libc.stdint cimport int64_t, uint8_t
+from libc.string cimport memcpy, memset
+
+ctypedef fused pixel_t:
+    uint8_t
+    float
+
+
+def translate(const pixel_t[:, :, :, ::1] x, pixel_t[:, :, :, ::1] out,
+              const int64_t[::1] oy, const int64_t[::1] ox):
+    """out[n, c, i, j] = x[n, c, i + oy[n], j + ox[n]] where that lies inside x, else 0.
+
+    One kernel serves random crop with zero padding (oy = top - padding) and random shift by
+    (dy, dx) with zero fill (oy = -dy). out may have a different H and W than x (the crop size);
+    it must not overlap x (checked by the caller)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
+    if out.shape[0] != N or out.shape[1] != C:
+        raise ValueError(f"out: expected shape ({N}, {C}, H, W), got "
+                         f"({out.shape[0]}, {out.shape[1]}, {OH}, {OW})")
+    if oy.shape[0] != N or ox.shape[0] != N:
+        raise ValueError(f"oy/ox: expected {N} offsets each, got {oy.shape[0]} and {ox.shape[0]}")
+    if OW < 1 or OH < 1:
+        return
+    cdef Py_ssize_t n, c, i, si, dy, dx, j0, j1
+    cdef size_t px = sizeof(pixel_t)
+    cdef pixel_t* orow
+    with nogil:
+        for n in range(N):
+            # clamp: any offset beyond these gives an all-zero sample; avoids index overflow
+            dy = min(max(oy[n], -OH), H)
+            dx = min(max(ox[n], -OW), W)
+            # output columns j with 0 <= j + dx < W
+            j0 = -dx if dx < 0 else 0
+            j1 = W - dx if W - dx < OW else OW
+            if j0 > OW:
+                j0 = OW
+            if j1 < j0:
+                j1 = j0
+            for c in range(C):
+                for i in range(OH):
+                    orow = &out[n, c, i, 0]
+                    si = i + dy
+                    if si < 0 or si >= H or j0 == j1:
+                        memset(orow, 0, OW * px)
+                        continue
+                    if j0 > 0:
+                        memset(orow, 0, j0 * px)
+                    memcpy(orow + j0, &x[n, c, si, j0 + dx], (j1 - j0) * px)
+                    if j1 < OW:
+                        memset(orow + j1, 0, (OW - j1) * px)
+
+
+def hflip(const pixel_t[:, :, :, ::1] x, pixel_t[:, :, :, ::1] out, const uint8_t[::1] flip):
+    """out[n] = x[n] mirrored left-right where flip[n] != 0, else a copy. out may be x itself
+    (in place); any other overlap is excluded by the caller."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    if out.shape[0] != N or out.shape[1] != C or out.shape[2] != H or out.shape[3] != W:
+        raise ValueError(f"out: expected shape ({N}, {C}, {H}, {W}), got "
+                         f"({out.shape[0]}, {out.shape[1]}, {out.shape[2]}, {out.shape[3]})")
+    if flip.shape[0] != N:
+        raise ValueError(f"flip: expected {N} flags, got {flip.shape[0]}")
+    if W < 1 or H < 1:
+        return
+    cdef Py_ssize_t n, c, i, j
+    cdef pixel_t a, b
+    cdef const pixel_t* src
+    cdef pixel_t* dst
+    with nogil:
+        for n in range(N):
+            for c in range(C):
+                for i in range(H):
+                    src = &x[n, c, i, 0]
+                    dst = &out[n, c, i, 0]
+                    if flip[n]:
+                        # read both ends before writing: correct in place too
+                        for j in range(W // 2):
+                            a = src[j]
+                            b = src[W - 1 - j]
+                            dst[j] = b
+                            dst[W - 1 - j] = a
+                        if W % 2:
+                            dst[W // 2] = src[W // 2]
+                    elif <const void*>dst != <const void*>src:
+                        memcpy(dst, src, W * sizeof(pixel_t))
+
+
+def add_noise(const pixel_t[:, ::1] x, pixel_t[:, ::1] out, const float[:, ::1] noise,
+              float sigma, float lo, float hi, bint clip):
+    """out = x + sigma * noise, clipped to [lo, hi] when clip (always for uint8, where the result
+    is also rounded to the nearest integer). Element-wise, so out may be x itself."""
+    cdef Py_ssize_t N = x.shape[0], F = x.shape[1]
+    if out.shape[0] != N or out.shape[1] != F:
+        raise ValueError(f"out: expected shape ({N}, {F}), got ({out.shape[0]}, {out.shape[1]})")
+    if noise.shape[0] != N or noise.shape[1] != F:
+        raise ValueError(f"noise: expected shape ({N}, {F}), got "
+                         f"({noise.shape[0]}, {noise.shape[1]})")
+    cdef Py_ssize_t n, k
+    cdef float v
+    cdef bint is_u8 = pixel_t is uint8_t
+    if is_u8:
+        lo = lo if lo > 0.0 else 0.0
+        hi = hi if hi < 255.0 else 255.0
+        clip = True
+    with nogil:
+        for n in range(N):
+            for k in range(F):
+                v = <float>x[n, k] + sigma * noise[n, k]
+                if clip:
+                    v = lo if v < lo else v
+                    v = hi if v > hi else v
+                if pixel_t is uint8_t:
+                    out[n, k] = <uint8_t>(v + 0.5)  # v in [0, 255]: round half up
+                else:
+                    out[n, k] = v
