@@ -105,8 +105,9 @@ def test_crop_full_size_without_padding_is_identity(rng):
         np.testing.assert_array_equal(A.random_shift(x, 0, rng), x)
 
 
-def test_random_crop_is_a_window_of_the_padded_image(rng):
-    x = make_batch(rng, (200, 1, 5, 6), np.uint8) | 1  # non-zero pixels: zero fill is visible
+def test_random_crop_is_a_window_of_the_padded_image():
+    rng = np.random.default_rng(0)  # fixed: the coverage check below is probabilistic
+    x = make_batch(rng, (600, 1, 5, 6), np.uint8) | 1  # non-zero pixels: zero fill is visible
     p, size = 2, (4, 4)
     out = A.random_crop(x, size, p, rng)
     seen = set()
@@ -116,11 +117,12 @@ def test_random_crop_is_a_window_of_the_padded_image(rng):
                 if np.array_equal(padded[t:t + 4, l:l + 4], out[k, 0])]
         assert hits, f"sample {k} is not a window of its padded image"
         seen.add(hits[0])
-    assert len(seen) == 6 * 7  # every offset occurs over 200 samples
+    assert len(seen) == 6 * 7  # every offset occurs (missing one: p < 1e-4 for any seed)
 
 
-def test_random_shift_stays_within_range(rng):
-    x = make_batch(rng, (100, 2, 6, 6), np.uint8) | 1
+def test_random_shift_stays_within_range():
+    rng = np.random.default_rng(1)  # fixed: the coverage check below is probabilistic
+    x = make_batch(rng, (300, 2, 6, 6), np.uint8) | 1
     out = A.random_shift(x, (1, 2), rng)
     shifts = set()
     for k in range(len(x)):
