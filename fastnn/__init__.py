@@ -3,6 +3,9 @@ from fastnn import _C
 from fastnn._config import show_config, get_num_threads, set_num_threads, get_isa, set_isa
 from fastnn import ops
 from fastnn._random import manual_seed
+# [data-io]
+from fastnn.io import save, load, load_checkpoint
+from fastnn import data, datasets
 
 __version__ = _C.__version__
 

@@ -9,8 +9,6 @@ import os
 import struct
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 import zlib
 from pathlib import Path
@@ -26,7 +24,10 @@ MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1
 MNIST_IDX = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
              "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
 
-_urlopen = urllib.request.urlopen  # one seam for tests (no network in the test suite)
+def _urlopen(url, timeout):
+    """The one place that opens a URL (a seam for tests: the test suite never uses the network)."""
+    import urllib.request  # imported on first download only: it is slow to import
+    return urllib.request.urlopen(url, timeout=timeout)
 
 
 def cache_dir():
@@ -273,7 +274,7 @@ def load_mnist(path=None, download=True):
     target = cache_dir() / "mnist.npz"
     try:
         download_file(MNIST_URL, target, MNIST_SHA256)
-    except (urllib.error.URLError, OSError) as e:
+    except OSError as e:  # urllib.error.URLError is an OSError
         reason = getattr(e, "reason", None) or e
         raise FileNotFoundError(_offline_message(f"not found locally and the download failed "
                                                  f"({reason})")) from e

@@ -1,0 +1,374 @@
+"""Model files: ``fastnn.save`` / ``fastnn.load`` / ``fastnn.load_checkpoint``.
+
+A file is a safetensors file (https://github.com/huggingface/safetensors): tensors plus a string
+metadata map. Nothing is pickled, and loading never executes code from the file: the architecture
+is JSON (``Module.to_spec()``) rebuilt with ``fastnn.nn.module_from_config`` from registered
+layer classes only.
+
+Layout (format version 1):
+  tensors   ``model/<state_dict key>``   parameters and buffers (float32)
+            ``mask/<parameter name>``    Parameter.mask where not None (pruning)
+            ``optimizer/...``, ``scheduler/...``, ``extra/...``   arrays of those state dicts
+  metadata  ``format`` = "fastnn", ``format_version``, ``fastnn_version``,
+            ``architecture`` (JSON spec), ``model`` (JSON: training flag, frozen parameters),
+            ``optimizer`` / ``scheduler`` / ``extra`` (JSON skeletons; each array is replaced by
+            ``{"__tensor__": key}``; tuples, and dicts whose keys are not plain strings, are
+            tagged so the same nested dict comes back), ``checksum``.
+
+``checksum`` is ``sha256:<hex>`` over every tensor (name, dtype, shape, little-endian bytes, in
+name order) and every other metadata entry (in key order), each piece length-prefixed. A file
+whose bytes do not match — truncated, a flipped byte, edited metadata — is refused with
+``ValueError("<path>: file is truncated or corrupted (...)")`` before anything is built.
+
+Writes are atomic: a temporary file in the same directory, fsync, then ``os.replace``; a crash
+leaves either the old file or the new one, never a partial one.
+
+State-dict contract (optimizers, schedulers, ``extra``): nested dicts/lists/tuples whose leaves are
+None, bool, int, float, str or numpy arrays (numpy scalars are stored as Python numbers).
+"""
+import hashlib
+import json
+import numbers
+import os
+import secrets
+import struct
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple, Optional
+
+import numpy as np
+
+from fastnn import _random
+from fastnn.nn.module import _REGISTRY, Module, module_from_config
+
+__all__ = ["save", "load", "load_checkpoint", "Checkpoint", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+_SECTIONS = ("optimizer", "scheduler", "extra")
+
+
+class Checkpoint(NamedTuple):
+    """What ``load_checkpoint`` returns; sections not saved are None."""
+    model: Module
+    optimizer: Optional[dict]
+    scheduler: Optional[dict]
+    extra: Optional[Any]
+
+
+def _c_array(a, dtype=None):
+    """C-contiguous array of ``dtype``, keeping 0-d arrays 0-d (np.ascontiguousarray would not)."""
+    a = np.asarray(a, dtype=dtype)
+    return a if a.flags.c_contiguous else a.copy(order="C")
+
+
+def _safetensors():
+    try:
+        import safetensors.numpy as stn
+    except ImportError as e:  # a declared dependency; say how to get it if it is missing
+        raise ImportError("fastnn model files need the safetensors package: "
+                          "pip install safetensors") from e
+    return stn
+
+
+# -- nested state <-> JSON skeleton + tensors ------------------------------------------------------
+class _Encoder:
+    def __init__(self, section, tensors):
+        self.section = section
+        self.tensors = tensors
+
+    def key_for(self, path):
+        key = f"{self.section}/{path}" if path else self.section
+        base, n = key, 1
+        while key in self.tensors:
+            key, n = f"{base}#{n}", n + 1
+        return key
+
+    def encode(self, obj, path):
+        if obj is None or isinstance(obj, (bool, str)):
+            return obj
+        if isinstance(obj, np.bool_):
+            return bool(obj)
+        if isinstance(obj, numbers.Integral):
+            return int(obj)
+        if isinstance(obj, numbers.Real):
+            return float(obj)
+        if isinstance(obj, np.ndarray):
+            if obj.dtype.kind not in "biuf" or obj.dtype.itemsize > 8:
+                raise TypeError(f"{self.section} state {path or '<root>'}: arrays must be bool, "
+                                f"integer or float, got dtype {obj.dtype}")
+            key = self.key_for(path)
+            self.tensors[key] = _c_array(obj, obj.dtype.newbyteorder("<"))
+            return {"__tensor__": key}
+        if isinstance(obj, tuple):
+            return {"__tuple__": [self.encode(v, f"{path}/{i}".lstrip("/"))
+                                  for i, v in enumerate(obj)]}
+        if isinstance(obj, list):
+            return [self.encode(v, f"{path}/{i}".lstrip("/")) for i, v in enumerate(obj)]
+        if isinstance(obj, Mapping):
+            keys = list(obj.keys())
+            if all(isinstance(k, str) and not k.startswith("__") for k in keys):
+                return {k: self.encode(obj[k], f"{path}/{k}".lstrip("/")) for k in keys}
+            return {"__items__": [[self.encode_key(k, path), self.encode(obj[k], f"{path}/{k}"
+                                                                         .lstrip("/"))]
+                                  for k in keys]}
+        raise TypeError(f"{self.section} state {path or '<root>'}: unsupported value of type "
+                        f"{type(obj).__name__} (state dict leaves must be None, bool, int, float, "
+                        "str or numpy arrays, in dicts, lists or tuples)")
+
+    def encode_key(self, k, path):
+        if not _plain_key(k):
+            raise TypeError(f"{self.section} state {path or '<root>'}: unsupported dict key {k!r} "
+                            "(keys must be None, bool, int, float, str or tuples of those)")
+        return self.encode(k, path)
+
+
+def _plain_key(k):
+    if isinstance(k, tuple):
+        return all(_plain_key(e) for e in k)
+    return k is None or isinstance(k, (bool, str, numbers.Real))
+
+
+def _decode(obj, tensors, path):
+    if isinstance(obj, list):
+        return [_decode(v, tensors, path) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if len(obj) == 1:
+        (tag, val), = obj.items()
+        if tag == "__tensor__":
+            if val not in tensors:
+                raise ValueError(f"{path}: file is truncated or corrupted (missing tensor {val!r})")
+            return tensors[val]
+        if tag == "__tuple__":
+            return tuple(_decode(v, tensors, path) for v in val)
+        if tag == "__items__":
+            return {_hashable(_decode(k, tensors, path)): _decode(v, tensors, path)
+                    for k, v in val}
+    return {k: _decode(v, tensors, path) for k, v in obj.items()}
+
+
+def _hashable(k):
+    return tuple(_hashable(e) for e in k) if isinstance(k, (list, tuple)) else k
+
+
+def _state_of(obj, name):
+    if obj is None:
+        return None
+    if hasattr(obj, "state_dict") and callable(obj.state_dict):
+        return obj.state_dict()
+    if isinstance(obj, Mapping):
+        return obj
+    raise TypeError(f"{name}: expected an object with state_dict() or a dict, got "
+                    f"{type(obj).__name__}")
+
+
+# -- checksum -------------------------------------------------------------------------------------
+def _checksum(tensors, metadata):
+    h = hashlib.sha256()
+
+    def piece(b):
+        h.update(struct.pack("<Q", len(b)))
+        h.update(b)
+
+    for name in sorted(tensors):
+        arr = tensors[name]
+        arr = _c_array(arr, arr.dtype.newbyteorder("<"))
+        piece(name.encode())
+        piece(arr.dtype.str.encode())
+        piece(json.dumps(list(arr.shape)).encode())
+        h.update(struct.pack("<Q", arr.nbytes))
+        h.update(arr.reshape(-1).view(np.uint8))
+    for key in sorted(metadata):
+        if key != "checksum":
+            piece(str(key).encode())
+            piece(str(metadata[key]).encode())
+    return "sha256:" + h.hexdigest()
+
+
+# -- save -----------------------------------------------------------------------------------------
+def _check_registered(spec, where):
+    """Every layer class in the spec must be registered under its name, or load would fail."""
+    if isinstance(spec, dict):
+        if set(spec) == {"class", "config"} and isinstance(spec["class"], str):
+            if spec["class"] not in _REGISTRY:
+                raise TypeError(f"{where}: layer class {spec['class']!r} is not registered; "
+                                "decorate it with @fastnn.nn.register so it can be loaded")
+        for v in spec.values():
+            _check_registered(v, where)
+    elif isinstance(spec, (list, tuple)):
+        for v in spec:
+            _check_registered(v, where)
+
+
+def save(model, path, optimizer=None, scheduler=None, extra=None):
+    """Save ``model`` (architecture + weights, masks, frozen flags) to ``path``, atomically.
+
+    optimizer, scheduler: objects with ``state_dict()`` (or their state dicts), stored so
+    ``load_checkpoint`` gives them back for resuming. extra: any nested dict following the same
+    contract (e.g. epoch, history, RNG state). Returns the path."""
+    if not isinstance(model, Module):
+        raise TypeError(f"model: expected a fastnn.nn.Module, got {type(model).__name__}")
+    if _REGISTRY.get(type(model).__name__) is not type(model):
+        raise TypeError(f"model: class {type(model).__name__} is not registered; decorate it "
+                        "with @fastnn.nn.register (and define get_config) to save it")
+    try:
+        spec = model.to_spec()
+        arch = json.dumps(spec)
+    except NotImplementedError as e:
+        raise TypeError(f"model: cannot describe the architecture: {e}") from e
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"model: get_config() must return JSON-able values: {e}") from e
+    _check_registered(spec, "model")
+
+    tensors = {}
+    for k, v in model.state_dict().items():
+        tensors[f"model/{k}"] = _c_array(v, np.float32)
+    frozen, masks = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            frozen.append(name)
+        if p.mask is not None:
+            mask = np.asarray(p.mask)
+            if mask.shape != p.data.shape:
+                raise ValueError(f"model: mask of {name!r}: expected shape {p.data.shape}, got "
+                                 f"{mask.shape}")
+            tensors[f"mask/{name}"] = _c_array(mask, np.float32)
+            masks.append(name)
+
+    import fastnn
+    metadata = {"format": "fastnn", "format_version": str(FORMAT_VERSION),
+                "fastnn_version": str(getattr(fastnn, "__version__", "unknown")),
+                "architecture": arch,
+                "model": json.dumps({"training": bool(model.training), "frozen": frozen,
+                                     "masks": masks})}
+    for section, obj in zip(_SECTIONS, (_state_of(optimizer, "optimizer"),
+                                        _state_of(scheduler, "scheduler"), extra)):
+        if obj is not None:
+            metadata[section] = json.dumps(_Encoder(section, tensors).encode(obj, ""))
+    metadata["checksum"] = _checksum(tensors, metadata)
+    data = _safetensors().save(tensors, metadata=metadata)
+    _atomic_write(Path(path), data)
+    return path
+
+
+def _atomic_write(path, data):
+    directory = path.parent
+    tmp = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+# -- load -----------------------------------------------------------------------------------------
+def _read(path):
+    """(metadata, tensors) of a verified fastnn file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    bad = f"{path}: file is truncated or corrupted"
+    if len(data) < 8:
+        raise ValueError(f"{bad} ({len(data)} bytes: no safetensors header)")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > len(data) - 8:
+        raise ValueError(f"{bad} (header of {n} bytes does not fit in {len(data)} bytes)")
+    try:
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+        metadata = header.get("__metadata__") or {}
+    except (UnicodeDecodeError, ValueError, AttributeError) as e:
+        raise ValueError(f"{bad} (unreadable header: {e})") from None
+    if not isinstance(metadata, dict) or "checksum" not in metadata:
+        raise ValueError(f"{path}: not a fastnn model file (a safetensors file without fastnn "
+                         "metadata)" if isinstance(header, dict) else f"{bad} (bad header)")
+    try:
+        tensors = _safetensors().load(data)
+    except Exception as e:  # SafetensorError: offsets and lengths do not match the bytes
+        raise ValueError(f"{bad} ({e})") from None
+    if _checksum(tensors, metadata) != metadata["checksum"]:
+        raise ValueError(f"{bad} (checksum mismatch)")
+    if metadata.get("format") != "fastnn":
+        raise ValueError(f"{path}: not a fastnn model file (format {metadata.get('format')!r})")
+    try:
+        version = int(metadata.get("format_version", ""))
+    except ValueError:
+        raise ValueError(f"{path}: bad format_version {metadata.get('format_version')!r}") \
+            from None
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path}: written by a newer fastnn (file format {version}, this "
+                         f"version reads up to {FORMAT_VERSION}); upgrade fastnn")
+    return metadata, tensors
+
+
+def _build_model(metadata, tensors, path):
+    try:
+        spec = json.loads(metadata["architecture"])
+        info = json.loads(metadata.get("model", "{}"))
+    except (KeyError, ValueError) as e:
+        raise ValueError(f"{path}: bad architecture metadata ({e})") from None
+    gen = _random.generator()
+    rng_state = gen.bit_generator.state
+    try:  # building initialises weights: keep the global random stream where it was
+        model = module_from_config(spec)
+    except (ValueError, TypeError, KeyError) as e:
+        raise ValueError(f"{path}: cannot rebuild the model: {e}") from None
+    finally:
+        gen.bit_generator.state = rng_state
+    state = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+    try:
+        model.load_state_dict(state, strict=True)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: weights do not fit the architecture: {e}") from None
+    params = dict(model.named_parameters())
+    for k, v in tensors.items():
+        if k.startswith("mask/"):
+            name = k[len("mask/"):]
+            if name not in params or params[name].data.shape != v.shape:
+                raise ValueError(f"{path}: mask {name!r} does not fit the model's parameters")
+            params[name].mask = _c_array(v, np.float32)
+    frozen = set(info.get("frozen", ()))
+    for name, p in params.items():
+        p.requires_grad = name not in frozen
+    model.train(bool(info.get("training", True)))
+    return model
+
+
+def load_checkpoint(path):
+    """``Checkpoint(model, optimizer, scheduler, extra)`` from a file written by ``save``: the
+    rebuilt model with its weights, masks and frozen flags, and the optimizer/scheduler state
+    dicts and ``extra`` as they were passed (None where not saved). Pass the state dicts to
+    ``optimizer.load_state_dict`` / ``scheduler.load_state_dict`` to resume."""
+    metadata, tensors = _read(path)
+    model = _build_model(metadata, tensors, path)
+    sections = {}
+    for s in _SECTIONS:
+        if s in metadata:
+            try:
+                skeleton = json.loads(metadata[s])
+            except ValueError as e:
+                raise ValueError(f"{path}: bad {s} metadata ({e})") from None
+            sections[s] = _decode(skeleton, tensors, path)
+        else:
+            sections[s] = None
+    return Checkpoint(model, sections["optimizer"], sections["scheduler"], sections["extra"])
+
+
+def load(path):
+    """The model saved in ``path`` (architecture and weights; see ``load_checkpoint`` to resume)."""
+    metadata, tensors = _read(path)
+    return _build_model(metadata, tensors, path)
