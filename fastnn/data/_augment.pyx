@@ -7,7 +7,7 @@ every random number from a numpy Generator; these kernels only apply the drawn p
 parameters, without the GIL. Each kernel re-checks the shapes it relies on for memory safety and
 raises ValueError, so a direct call cannot read or write out of bounds either.
 """
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 ctypedef fused pixel_t:
@@ -94,18 +94,29 @@ def hflip(const pixel_t[:, :, :, ::1] x, pixel_t[:, :, :, ::1] out, const uint8_
                         memcpy(dst, src, W * sizeof(pixel_t))
 
 
-def add_noise(const pixel_t[:, ::1] x, pixel_t[:, ::1] out, const float[:, ::1] noise,
-              float sigma, float lo, float hi, bint clip):
-    """out = x + sigma * noise, clipped to [lo, hi] when clip (always for uint8, where the result
-    is also rounded to the nearest integer). Element-wise, so out may be x itself."""
-    cdef Py_ssize_t N = x.shape[0], F = x.shape[1]
+def add_noise(const pixel_t[:, ::1] x, pixel_t[:, ::1] out, const uint32_t[:, ::1] bits,
+              const float[::1] quantiles, float sigma, float lo, float hi, bint clip):
+    """out = x + sigma * z, z standard normal drawn by inverse transform sampling: the top bits of
+    each uniform 32-bit word pick a bin of the piecewise-linear normal quantile table
+    ``quantiles`` (2^B + 1 knots), the low bits interpolate inside it. Clipped to [lo, hi] when
+    clip (always for uint8, where the result is also rounded to the nearest integer).
+    Element-wise, so out may be x itself."""
+    cdef Py_ssize_t N = x.shape[0], F = x.shape[1], K = quantiles.shape[0] - 1
     if out.shape[0] != N or out.shape[1] != F:
         raise ValueError(f"out: expected shape ({N}, {F}), got ({out.shape[0]}, {out.shape[1]})")
-    if noise.shape[0] != N or noise.shape[1] != F:
-        raise ValueError(f"noise: expected shape ({N}, {F}), got "
-                         f"({noise.shape[0]}, {noise.shape[1]})")
+    if bits.shape[0] != N or bits.shape[1] != F:
+        raise ValueError(f"bits: expected shape ({N}, {F}), got "
+                         f"({bits.shape[0]}, {bits.shape[1]})")
+    cdef int shift = 0
+    while shift < 32 and (<Py_ssize_t>1 << (32 - shift)) > K:
+        shift += 1
+    if K < 2 or (<Py_ssize_t>1 << (32 - shift)) != K:
+        raise ValueError(f"quantiles: expected 2^B + 1 knots (B >= 1), got {K + 1}")
+    cdef uint32_t frac_mask = (<uint32_t>1 << shift) - 1
+    cdef float frac_scale = 1.0 / (<double>(<uint64_t>1 << shift))
     cdef Py_ssize_t n, k
-    cdef float v
+    cdef uint32_t u, i
+    cdef float v, z, q0
     cdef bint is_u8 = pixel_t is uint8_t
     if is_u8:
         lo = lo if lo > 0.0 else 0.0
@@ -114,7 +125,11 @@ def add_noise(const pixel_t[:, ::1] x, pixel_t[:, ::1] out, const float[:, ::1] 
     with nogil:
         for n in range(N):
             for k in range(F):
-                v = <float>x[n, k] + sigma * noise[n, k]
+                u = bits[n, k]
+                i = u >> shift
+                q0 = quantiles[i]
+                z = q0 + <float><int>(u & frac_mask) * frac_scale * (quantiles[i + 1] - q0)
+                v = <float>x[n, k] + sigma * z
                 if clip:
                     v = lo if v < lo else v
                     v = hi if v > hi else v

@@ -1,10 +1,10 @@
 """DataLoader: shuffled float32 mini-batches from in-memory arrays, without copying the dataset.
 
-Each epoch draws one index permutation; each batch's rows are gathered straight from the dataset
-into a batch-sized buffer (Cython, no GIL), converted to float32 with an optional per-channel
-affine map on the way. Memory per epoch is O(N) int64 for the permutation plus O(batch) for the
-buffers — the dataset itself is never copied, whatever its dtype is (uint8 or float32; other
-dtypes are converted to float32 once, at construction).
+Each epoch draws one index permutation; each batch's rows are gathered from the dataset into a
+batch-sized buffer (Cython, no GIL), then augmented and converted to float32 with an optional
+per-channel affine map while the batch is in cache. Memory per epoch is O(N) int64 for the
+permutation plus O(batch) for the buffers — the dataset itself is never copied, whatever its
+dtype is (uint8 or float32; other dtypes are converted to float32 once, at construction).
 """
 import math
 import numbers
@@ -171,17 +171,20 @@ class DataLoader:
     def _gather(self, idx, rng):
         m = len(idx)
         sample_shape = self._x.shape[1:]
-        if self.augment is None:
+        if self.augment is None and self._identity:
             out = self._buffer(sample_shape, m)
-            if self._identity:
-                _loader.gather_rows(self._x2d, idx, out.reshape(m, -1))
-            else:
-                self._convert(self._x2d, idx, out, sample_shape)
+            _loader.gather_rows(self._x2d, idx, out.reshape(m, -1))
             return out
+        # Gather first (memcpy of whole rows: many loads in flight), then convert in cache: about
+        # twice as fast as converting while gathering from random rows of a large dataset.
         if self._raw is None:
             self._raw = np.empty((self.batch_size,) + sample_shape, self._x.dtype)
         raw = self._raw[:m]
         _loader.gather_rows(self._x2d, idx, raw.reshape(m, -1))
+        if self.augment is None:
+            out = self._buffer(sample_shape, m)
+            self._convert(raw.reshape(m, -1), out, sample_shape)
+            return out
         aug = self.augment(raw, rng)
         if not isinstance(aug, np.ndarray) or aug.dtype not in (np.uint8, np.float32):
             raise TypeError(f"augment: must return a uint8 or float32 numpy array, got "
@@ -193,15 +196,16 @@ class DataLoader:
         if self._identity and aug.dtype == np.float32:
             np.copyto(out, aug)
         else:
-            self._convert(aug.reshape(m, -1), self._arange[:m], out, aug.shape[1:])
+            self._convert(aug.reshape(m, -1), out, aug.shape[1:])
         return out
 
-    def _convert(self, src2d, idx, out, sample_shape):
+    def _convert(self, src2d, out, sample_shape):
         c = self._a.size
         if c > 1 and (len(sample_shape) != 3 or sample_shape[0] != c):
             raise ValueError(f"mean/std: {c} per-channel values do not fit batch samples of shape "
                              f"{sample_shape}")
-        _loader.gather_affine(src2d, idx, out.reshape(len(idx), -1), self._a, self._b)
+        m = len(src2d)
+        _loader.gather_affine(src2d, self._arange[:m], out.reshape(m, -1), self._a, self._b)
 
     def _labels(self, idx):
         if not self.reuse_buffers:

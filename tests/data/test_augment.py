@@ -139,17 +139,41 @@ def test_flip_probability_extremes(rng):
     np.testing.assert_array_equal(A.random_hflip(x, 1.0, rng), x[..., ::-1])
 
 
-def test_uint8_noise_is_rounded_and_clipped(rng):
+def ref_normal(bits):
+    """The deviates gaussian_noise makes from uniform 32-bit words (float32 arithmetic)."""
+    q = A.normal_quantiles()
+    i = (bits >> 20).astype(np.int64)
+    frac = (bits & 0xFFFFF).astype(np.float32) * np.float32(2.0**-20)
+    return q[i] + frac * (q[i + 1] - q[i])
+
+
+def test_uint8_noise_is_rounded_and_clipped():
     x = np.tile(np.array([0, 1, 128, 254, 255], np.uint8), (6, 1, 4, 1))
     std = 0.5
     out = A.gaussian_noise(x, std, np.random.default_rng(3))
     assert out.dtype == np.uint8
     assert out.min() == 0 and out.max() == 255  # huge noise reaches both clips
-    noise = np.random.default_rng(3).standard_normal((6, x[0].size), dtype=np.float32)
-    v = x.reshape(6, -1).astype(np.float32) + np.float32(std * 255) * noise
+    bits = np.random.default_rng(3).integers(0, 2**32, size=(6, x[0].size), dtype=np.uint32)
+    v = x.reshape(6, -1).astype(np.float32) + np.float32(std * 255) * ref_normal(bits)
     ref = np.floor(np.clip(v, 0, 255) + 0.5).astype(np.uint8).reshape(x.shape)
     assert np.abs(out.astype(int) - ref).max() <= 1  # 1: float rounding at exact .5 ties
     assert np.mean(out == ref) > 0.99
+
+
+def test_noise_deviates_are_standard_normal():
+    from statistics import NormalDist
+    q = A.normal_quantiles()
+    assert q.dtype == np.float32 and len(q) == 4097
+    assert np.all(np.diff(q) > 0) and q[2048] == 0 and np.allclose(q, -q[::-1])
+    nd = NormalDist()
+    np.testing.assert_allclose(q[1:-1:256], [nd.inv_cdf(j / 4096) for j in range(1, 4096, 256)],
+                               rtol=1e-6, atol=1e-6)
+    z = A.gaussian_noise(np.zeros((1000, 1000), np.float32)[:, None], 1.0, 0).ravel()
+    assert abs(z.mean()) < 0.005 and abs(z.std() - 1.0) < 0.005 and np.abs(z).max() < 4.0
+    zs = np.sort(z.astype(np.float64))
+    for t in (-3.0, -2.0, -1.0, -0.3, 0.0, 0.7, 1.5, 2.5):
+        # 1e6 samples: the empirical CDF's standard error is <= 5e-4
+        assert abs(np.searchsorted(zs, t) / zs.size - nd.cdf(t)) < 2.5e-3, t
 
 
 def test_float_noise_statistics_and_clip(rng):
@@ -271,6 +295,10 @@ def test_kernels_check_shapes_themselves():
                            np.zeros(2, np.int64))
     with pytest.raises(ValueError, match="flip"):
         _augment.hflip(x, x.copy(), np.zeros(5, np.uint8))
-    with pytest.raises(ValueError, match="noise"):
+    q = A.normal_quantiles()
+    with pytest.raises(ValueError, match="bits"):
         _augment.add_noise(x.reshape(2, -1), x.reshape(2, -1).copy(),
-                           np.zeros((2, 3), np.float32), 1.0, 0.0, 1.0, True)
+                           np.zeros((2, 3), np.uint32), q, 1.0, 0.0, 1.0, True)
+    with pytest.raises(ValueError, match="quantiles"):
+        _augment.add_noise(x.reshape(2, -1), x.reshape(2, -1).copy(),
+                           np.zeros((2, 16), np.uint32), q[:-1], 1.0, 0.0, 1.0, True)
