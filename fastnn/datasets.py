@@ -183,7 +183,8 @@ def _offline_message(reason):
             f"files {', '.join(b + '.gz' for b in MNIST_IDX.values())} — and then either\n"
             f"  * put mnist.npz into {cache_dir()}, or\n"
             f"  * set FASTNN_DATA to the directory holding it (or to the file), or\n"
-            f"  * call fastnn.datasets.load_mnist(path='/path/to/mnist.npz' or the IDX directory).\n"
+            f"  * call fastnn.datasets.load_mnist(path='/path/to/mnist.npz') (or the IDX "
+            f"directory).\n"
             f"fastnn.datasets.load_digits() works offline (needs scikit-learn).")
 
 

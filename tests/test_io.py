@@ -270,7 +270,9 @@ def test_flipped_byte_in_tensor_data(saved):
 
 def test_edited_metadata(saved):
     p, data = saved
-    for old, new in ((b'\\"scale\\": 0.5', b'\\"scale\\": 0.7'), (b'\\"epoch\\": 1', b'\\"epoch\\": 7'),
+    # the architecture and extra JSON sit escaped inside the header's JSON
+    for old, new in ((b'\\"scale\\": 0.5', b'\\"scale\\": 0.7'),
+                     (b'\\"epoch\\": 1', b'\\"epoch\\": 7'),
                      (b'"format":"fastnn"', b'"format":"fastnm"')):
         assert data.count(old) == 1, old
         p.write_bytes(data.replace(old, new))

@@ -1,4 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+# cython: cdivision=True
 # distutils: language = c++
 """Augmentation kernels on NCHW batches (uint8 or float32), the pixel loops of fastnn.data.augment.
 

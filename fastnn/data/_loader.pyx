@@ -1,4 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+# cython: cdivision=True
 # distutils: language = c++
 """Batch gathers for fastnn.data.DataLoader: copy the rows a shuffled index picks into a batch
 buffer, optionally converting to float32 with a per-channel affine map on the way, in one pass
