@@ -52,6 +52,7 @@ struct Simd {
   static P lt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
   static P le(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LE_OQ); }
   static V select(P p, V a, V b) { return _mm256_blendv_ps(b, a, p); }  // p ? a : b
+  static P pred(T m) { return _mm256_castsi256_ps(m); }  // the lanes a tail mask keeps
 
   // -- reductions --------------------------------------------------------------------------------
   static float hsum(V a) {

@@ -61,6 +61,7 @@ struct Simd {
   static P lt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
   static P le(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
   static V select(P p, V a, V b) { return _mm512_mask_blend_ps(p, b, a); }  // p ? a : b
+  static P pred(T m) { return m; }  // the lanes a tail mask keeps
 
   // -- reductions --------------------------------------------------------------------------------
   static float hsum(V a) { return _mm512_reduce_add_ps(a); }

@@ -15,10 +15,11 @@ namespace ref {
 namespace {
 constexpr float kSeluAlpha = 1.6732632423543772848170429916717f;
 constexpr float kSeluScale = 1.0507009873554804934193349852946f;
-constexpr float kInvSqrt2 = 0.70710678118654752440084436210485f;
-constexpr float kInvSqrt2Pi = 0.3989422804014326779399460599343f;
+constexpr double kInvSqrt2 = 0.70710678118654752440084436210485;
+constexpr double kInvSqrt2Pi = 0.3989422804014326779399460599343;
 
-float phi(float x) { return 0.5f * std::erfc(-x * kInvSqrt2); }
+// In double: erfc's argument x / sqrt2 rounded to float would cost ~x^2/2 ulp in the far tail.
+double phi(float x) { return 0.5 * std::erfc(-double(x) * kInvSqrt2); }
 
 uint32_t lowbias32(uint32_t h) {
   h ^= h >> 16;
@@ -58,13 +59,13 @@ void f32_selu_backward(const float* y, const float* dy, float* dx, int64_t n) {
 }
 
 void f32_gelu(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * phi(x[i]);
+  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(x[i] * phi(x[i]));
 }
 
 void f32_gelu_backward(const float* x, const float* dy, float* dx, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    dx[i] = dy[i] * (phi(v) + v * kInvSqrt2Pi * std::exp(-0.5f * v * v));
+    const double v = x[i];
+    dx[i] = static_cast<float>(dy[i] * (phi(x[i]) + v * kInvSqrt2Pi * std::exp(-0.5 * v * v)));
   }
 }
 

@@ -19,17 +19,22 @@ void xent_forward(const float* x, int64_t rows, int64_t cols, const int64_t* tar
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * cols;
     const float mx = row_max<S>(xr, cols);
-    const float l = mx + logf(row_sum_exp<S>(xr, cols, mx, nullptr));
+    const float logs = logf(row_sum_exp<S>(xr, cols, mx, nullptr));
+    const float l = mx + logs;
+    // lse - x_c as (mx - x_c) + log(s): mx - x_c is exact when they are close, so the loss keeps
+    // its relative accuracy even when the logits are large (lse - x_c would cancel).
     const int64_t t = target[r];
     const float wt = w ? w[t] : 1.0f;
-    float li = (1.0f - eps) * wt * (l - xr[t]);
+    float li = (1.0f - eps) * wt * ((mx - xr[t]) + logs);
     if (eps != 0.0f) {
       // sum_c w_c (lse - x_c): every term >= 0, so the float sum does not cancel.
-      const V vl = S::set1(l);
+      const V vm = S::set1(mx), vlogs = S::set1(logs);
       V acc = S::zero();
       for_blocks<S>(cols, [&](int64_t i, T m) {
-        const V d = S::sub(vl, S::load_or(xr + i, m, vl));  // masked lanes: 0
-        acc = w ? S::fmadd(S::load(w + i, m), d, acc) : S::add(acc, d);
+        // masked lanes: d = log(s), dropped by the zero-filled weight or the tail predicate
+        const V d = S::add(S::sub(vm, S::load(xr + i, m)), vlogs);
+        acc = w ? S::fmadd(S::load(w + i, m), d, acc)
+                : S::add(acc, S::select(S::pred(m), d, S::zero()));
       });
       li += eps / static_cast<float>(cols) * S::hsum(acc);
     }
