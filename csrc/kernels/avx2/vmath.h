@@ -75,6 +75,13 @@ struct Simd {
   static V pow2(I k) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
   }
+  // a 2^k for integral k in [-252, 254]: two normal power-of-two factors, so the product rounds
+  // once into the subnormal range or overflows where it should.
+  static V ldexp(V a, V k) {
+    const I ki = to_int(k);
+    const I k1 = _mm256_srai_epi32(ki, 1);
+    return mul(mul(a, pow2(k1)), pow2(_mm256_sub_epi32(ki, k1)));
+  }
   static I iset1(uint32_t a) { return _mm256_set1_epi32(int32_t(a)); }
   static I iota() { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
   static I iadd(I a, I b) { return _mm256_add_epi32(a, b); }

@@ -10,9 +10,10 @@
 //   Masked loads never touch memory in masked-off lanes (no faults past the end of an array).
 #pragma once
 // GCC 12's AVX-512 headers build unmasked intrinsics on _mm512_undefined_ps(), which trips a false
-// -Wmaybe-uninitialized once inlined (GCC PR 105593, fixed in 13).
+// -W(maybe-)uninitialized once inlined (GCC PR 105593, fixed in 13).
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <immintrin.h>
 
@@ -74,6 +75,8 @@ struct Simd {
   static V pow2(I k) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k, _mm512_set1_epi32(127)), 23));
   }
+  // a 2^k for integral k (any range; exact scaling, one rounding for subnormal results).
+  static V ldexp(V a, V k) { return _mm512_scalef_ps(a, k); }
   static I iset1(uint32_t a) { return _mm512_set1_epi32(int32_t(a)); }
   static I iota() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
   static I iadd(I a, I b) { return _mm512_add_epi32(a, b); }

@@ -128,8 +128,7 @@ void gelu_forward(const float* x, float* y, int64_t n) {
   using V = typename S::V;
   const V zero = S::zero(), one = S::set1(1.0f);
   map<S>(x, y, n, [&](V v) {
-    V q, g;
-    phi_tail<S>(v, q, g);
+    const V q = phi_tail<S>(v);
     return S::mul(v, S::select(S::lt(v, zero), q, S::sub(one, q)));
   });
 }

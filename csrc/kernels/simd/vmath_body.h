@@ -37,18 +37,12 @@ inline typename S::V reduce_ln2(typename S::V x, typename S::V& k) {
 
 template <class S>
 inline typename S::V vexp(typename S::V x) {
-  using V = typename S::V;
-  using I = typename S::I;
   x = S::min(S::set1(89.0f), S::max(S::set1(-104.0f), x));
-  V k;
-  const V r = reduce_ln2<S>(x, k);
-  const V p = S::add(S::set1(1.0f), expm1_reduced<S>(r));
-  // 2^k in two factors (k in [-150, 129]): each is a normal float, and the product rounds once
-  // into the subnormal range or overflows to inf where exp does.
-  const I ki = S::to_int(k);
-  const I k1 = S::template sra<1>(ki);
-  const I k2 = S::isub(ki, k1);
-  return S::mul(S::mul(p, S::pow2(k1)), S::pow2(k2));
+  typename S::V k;
+  const typename S::V r = reduce_ln2<S>(x, k);
+  // (1 + (e^r - 1)) 2^k, k in [-150, 129]: S::ldexp rounds once into the subnormal range or
+  // overflows to inf where exp does.
+  return S::ldexp(S::add(S::set1(1.0f), expm1_reduced<S>(r)), k);
 }
 
 // e^x - 1 for x <= 0 (callers pass min(x, 0)): 2^k (e^r - 1) + (2^k - 1), accurate near 0 where
@@ -80,33 +74,62 @@ inline typename S::V vsigmoid(typename S::V x) {
   return S::select(S::lt(x, S::zero()), S::mul(e, r), r);
 }
 
-// The Gaussian tail for a = |x|: q = Phi(-a) = erfc(a / sqrt2) / 2 and g = exp(-a^2 / 2)
-// (g / sqrt(2 pi) is the density). erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), with P a
-// degree-9 fit of log(erfcx(z) / t) in t, z in [0, 10] (iteratively reweighted least squares on
-// a Chebyshev basis toward minimax; |error| < 5e-8 in float64, ~1.7e-7 evaluated in float32 with
-// FMA). a^2 is split exactly (a*a = hi + lo, by FMA) so exp(-a^2/2) keeps full
-// relative accuracy in the far tail, where rounding a^2 would cost ~a^2 ulp. Beyond a = 20 both
-// are 0 in float; clamping there keeps inf inputs from making inf * 0.
+// The Gaussian tail for a = |x|: Phi(-a) = erfc(a / sqrt2) / 2, with (optionally) the density
+// factor g = exp(-a^2 / 2). erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), with P a degree-9 fit
+// of log(erfcx(z) / t) in t, z in [0, 10] (iteratively reweighted least squares on a Chebyshev
+// basis toward minimax; |error| < 5e-8 in float64, ~1.7e-7 evaluated in float32 with FMA).
+// a^2 is split exactly (a*a = hi + lo, by FMA) and -hi/2 + P(t) is summed with its rounding error
+// (TwoSum), so exp of the exponent keeps full relative accuracy in the far tail, where rounding
+// a^2 would cost ~a^2/2 ulp. Beyond a = 20 everything is 0 in float; clamping there keeps inf
+// inputs from making inf * 0.
+template <class S>
+struct GaussTail {
+  typename S::V a, hi, lo, t, p;
+};
+
+template <class S>
+inline GaussTail<S> gauss_tail(typename S::V x) {
+  using V = typename S::V;
+  GaussTail<S> r;
+  r.a = S::min(S::set1(20.0f), S::abs(x));
+  r.hi = S::mul(r.a, r.a);
+  r.lo = S::fmsub(r.a, r.a, r.hi);
+  r.t = S::div(S::set1(1.0f), S::fmadd(r.a, S::set1(0.35355339059327373f), S::set1(1.0f)));
+  V p = S::set1(0.14221443235874176f);
+  p = S::fmadd(p, r.t, S::set1(-0.6661593317985535f));
+  p = S::fmadd(p, r.t, S::set1(1.1225948333740234f));
+  p = S::fmadd(p, r.t, S::set1(-0.6514626145362854f));
+  p = S::fmadd(p, r.t, S::set1(-0.11664708703756332f));
+  p = S::fmadd(p, r.t, S::set1(0.020141035318374634f));
+  p = S::fmadd(p, r.t, S::set1(0.02836909517645836f));
+  p = S::fmadd(p, r.t, S::set1(0.38789862394332886f));
+  p = S::fmadd(p, r.t, S::set1(0.9984924793243408f));
+  r.p = S::fmadd(p, r.t, S::set1(-1.2654414176940918f));
+  return r;
+}
+
+// Phi(-|x|), one exp.
+template <class S>
+inline typename S::V phi_tail(typename S::V x) {
+  using V = typename S::V;
+  const GaussTail<S> r = gauss_tail<S>(x);
+  const V u = S::mul(S::set1(-0.5f), r.hi);
+  const V s = S::add(u, r.p);  // TwoSum: s + err == u + p exactly
+  const V bv = S::sub(s, u);
+  const V err = S::add(S::sub(u, S::sub(s, bv)), S::sub(r.p, bv));
+  const V es = vexp<S>(s);
+  const V e = S::fmadd(es, S::fnmadd(S::set1(0.5f), r.lo, err), es);  // es * exp(err - lo/2)
+  return S::mul(S::mul(S::set1(0.5f), r.t), e);
+}
+
+// Phi(-|x|) in q and exp(-x^2 / 2) in g (two exps).
 template <class S>
 inline void phi_tail(typename S::V x, typename S::V& q, typename S::V& g) {
   using V = typename S::V;
-  const V a = S::min(S::set1(20.0f), S::abs(x));
-  const V hi = S::mul(a, a);
-  const V lo = S::fmsub(a, a, hi);
-  const V e = vexp<S>(S::mul(S::set1(-0.5f), hi));
-  g = S::fnmadd(S::mul(S::set1(0.5f), lo), e, e);  // e * exp(-lo/2), |lo/2| < 2^-24 hi
-  const V t = S::div(S::set1(1.0f), S::fmadd(a, S::set1(0.35355339059327373f), S::set1(1.0f)));
-  V p = S::set1(0.14221443235874176f);
-  p = S::fmadd(p, t, S::set1(-0.6661593317985535f));
-  p = S::fmadd(p, t, S::set1(1.1225948333740234f));
-  p = S::fmadd(p, t, S::set1(-0.6514626145362854f));
-  p = S::fmadd(p, t, S::set1(-0.11664708703756332f));
-  p = S::fmadd(p, t, S::set1(0.020141035318374634f));
-  p = S::fmadd(p, t, S::set1(0.02836909517645836f));
-  p = S::fmadd(p, t, S::set1(0.38789862394332886f));
-  p = S::fmadd(p, t, S::set1(0.9984924793243408f));
-  p = S::fmadd(p, t, S::set1(-1.2654414176940918f));
-  q = S::mul(S::mul(S::set1(0.5f), t), S::mul(g, vexp<S>(p)));
+  const GaussTail<S> r = gauss_tail<S>(x);
+  const V e = vexp<S>(S::mul(S::set1(-0.5f), r.hi));
+  g = S::fnmadd(S::mul(S::set1(0.5f), r.lo), e, e);  // e * exp(-lo/2), |lo/2| < 2^-24 hi
+  q = S::mul(S::mul(S::set1(0.5f), r.t), S::mul(g, vexp<S>(r.p)));
 }
 
 }  // namespace simd
