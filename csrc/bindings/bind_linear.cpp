@@ -19,7 +19,8 @@ py::array_t<float> linear_forward_py(const py::handle& x_obj, const py::handle& 
                                      const py::handle& b_obj, int act, float act_param,
                                      const std::string& layer) {
   py::array w0 = py::array::ensure(w_obj);
-  if (!w0 || w0.ndim() != 2) throw py::value_error(arg_name(layer, "weight") + ": expected a 2-D array");
+  if (!w0 || w0.ndim() != 2)
+    throw py::value_error(arg_name(layer, "weight") + ": expected a 2-D array");
   const int64_t out = w0.shape(0), in = w0.shape(1);
   py::array_t<float> w = exact_f32(w_obj, arg_name(layer, "weight"), {out, in});
   py::array_t<float> x = linear_input(x_obj, layer, in);
@@ -47,7 +48,8 @@ py::object linear_backward_py(const py::handle& g_obj, const py::handle& x_obj,
                                       const py::handle& gb_obj, bool need_input_grad,
                                       const std::string& layer) {
   py::array w0 = py::array::ensure(w_obj);
-  if (!w0 || w0.ndim() != 2) throw py::value_error(arg_name(layer, "weight") + ": expected a 2-D array");
+  if (!w0 || w0.ndim() != 2)
+    throw py::value_error(arg_name(layer, "weight") + ": expected a 2-D array");
   const int64_t out = w0.shape(0), in = w0.shape(1);
   py::array_t<float> w = exact_f32(w_obj, arg_name(layer, "weight"), {out, in});
   py::array_t<float> x = linear_input(x_obj, layer, in);
@@ -60,12 +62,14 @@ py::object linear_backward_py(const py::handle& g_obj, const py::handle& x_obj,
   if (!gw_obj.is_none()) {
     gwa = check_out(gw_obj, arg_name(layer, "weight.grad").c_str(), {out, in});
     if (overlaps(gwa, w) || overlaps(gwa, x) || overlaps(gwa, g))
-      throw py::value_error(arg_name(layer, "weight.grad") + ": must not share memory with the weight, input or grad_out");
+      throw py::value_error(arg_name(layer, "weight.grad") +
+                            ": must not share memory with the weight, input or grad_out");
     gw = gwa.mutable_data();
   }
   if (!gb_obj.is_none()) {
     gba = check_out(gb_obj, arg_name(layer, "bias.grad").c_str(), {out});
-    if (overlaps(gba, g)) throw py::value_error(arg_name(layer, "bias.grad") + ": must not share memory with grad_out");
+    if (overlaps(gba, g))
+      throw py::value_error(arg_name(layer, "bias.grad") + ": must not share memory with grad_out");
     gb = gba.mutable_data();
   }
   py::array_t<float> dx;

@@ -30,7 +30,8 @@ CeInputs ce_inputs(const py::handle& x_obj, const py::handle& t_obj, const py::h
   CeInputs c;
   c.logits = contiguous_f32(x_obj, arg_name(layer, "input"));
   if (c.logits.ndim() != 2)
-    throw py::value_error(arg_name(layer, "input") + ": expected shape (N, C), got " + shape_str(c.logits));
+    throw py::value_error(arg_name(layer, "input") + ": expected shape (N, C), got " +
+                          shape_str(c.logits));
   const int64_t rows = c.logits.shape(0), cols = c.logits.shape(1);
   c.target = class_targets(t_obj, arg_name(layer, "target"), rows);
   if (!w_obj.is_none()) {
@@ -160,7 +161,8 @@ py::array_t<float> pointwise_loss_backward_py(int kind, const py::handle& x, con
     check_same_shape(g, arg_name(layer, "grad"), p.x);
   }
   const int64_t n = p.x.size();
-  const float scale = p.reduction == Reduction::mean && n > 0 ? static_cast<float>(1.0 / double(n)) : 1.0f;
+  const float scale =
+      p.reduction == Reduction::mean && n > 0 ? static_cast<float>(1.0 / double(n)) : 1.0f;
   py::array_t<float> dx(ssize_shape(p.x));
   const float *xp = p.x.data(), *tp = p.t.data(), *gp = has_g ? g.data() : nullptr;
   float* dp = dx.mutable_data();

@@ -43,7 +43,8 @@ void unary_forward(Unary op, float param, const float* x, float* y, int64_t n) {
   const KernelTable& t = kernels();
   if (is_epilogue_act(op)) {
     const Epilogue ep = epilogue_of(op, param);
-    parallel_blocks(n, block_for(op), [&](int64_t b, int64_t e) { t.f32_act(x + b, y + b, e - b, ep); });
+    parallel_blocks(n, block_for(op),
+                    [&](int64_t b, int64_t e) { t.f32_act(x + b, y + b, e - b, ep); });
   } else {
     const f32_unary_fn f = op == Unary::selu ? t.f32_selu : t.f32_gelu;
     parallel_blocks(n, kMathBlock, [&](int64_t b, int64_t e) { f(x + b, y + b, e - b); });
@@ -71,9 +72,13 @@ void unary_backward(Unary op, float param, const float* x, const float* y, const
       t.f32_act_backward(xb ? xb + b : nullptr, y + b, dy + b, dx + b, e - b, ep);
     });
   } else if (op == Unary::selu) {
-    parallel_blocks(n, kCheapBlock, [&](int64_t b, int64_t e) { t.f32_selu_backward(y + b, dy + b, dx + b, e - b); });
+    parallel_blocks(n, kCheapBlock, [&](int64_t b, int64_t e) {
+      t.f32_selu_backward(y + b, dy + b, dx + b, e - b);
+    });
   } else {
-    parallel_blocks(n, kMathBlock, [&](int64_t b, int64_t e) { t.f32_gelu_backward(x + b, dy + b, dx + b, e - b); });
+    parallel_blocks(n, kMathBlock, [&](int64_t b, int64_t e) {
+      t.f32_gelu_backward(x + b, dy + b, dx + b, e - b);
+    });
   }
 }
 
@@ -106,7 +111,9 @@ void softmax_slabs(int64_t outer, int64_t dim, int64_t inner, int nin, const flo
   });
 }
 
-int64_t rows_per_block(int64_t dim) { return std::max<int64_t>(1, kMathBlock / std::max<int64_t>(dim, 1)); }
+int64_t rows_per_block(int64_t dim) {
+  return std::max<int64_t>(1, kMathBlock / std::max<int64_t>(dim, 1));
+}
 }  // namespace
 
 void softmax_forward(const float* x, float* y, int64_t outer, int64_t dim, int64_t inner) {
@@ -135,9 +142,10 @@ void softmax_backward(const float* y, const float* dy, float* dx, int64_t outer,
     return;
   }
   const float* in[2] = {y, dy};
-  softmax_slabs(outer, dim, inner, 2, in, dx, [&](const float* ys, const float* gs, float* ds, int64_t nr) {
-    t.f32_softmax_rows_backward(ys, gs, ds, nr, dim);
-  });
+  softmax_slabs(outer, dim, inner, 2, in, dx,
+                [&](const float* ys, const float* gs, float* ds, int64_t nr) {
+                  t.f32_softmax_rows_backward(ys, gs, ds, nr, dim);
+                });
 }
 
 // ---- column sums ---------------------------------------------------------------------------------
@@ -146,7 +154,9 @@ void colsum_accumulate(const float* x, int64_t rows, int64_t cols, float* ycol) 
   // Threads own disjoint column blocks and sum rows in order: the result does not depend on the
   // thread count.
   const int64_t block = rows * cols < kCheapBlock ? cols : 64;
-  parallel_blocks(cols, block, [&](int64_t b, int64_t e) { t.f32_colsum_acc(x + b, rows, e - b, cols, ycol + b); });
+  parallel_blocks(cols, block, [&](int64_t b, int64_t e) {
+    t.f32_colsum_acc(x + b, rows, e - b, cols, ycol + b);
+  });
 }
 
 // ---- dropout -------------------------------------------------------------------------------------

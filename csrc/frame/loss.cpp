@@ -74,7 +74,8 @@ void cross_entropy_backward(const CrossEntropyArgs& a, const float* lse, const f
     for (int64_t j = 0; j < cols; ++j) s += a.weight[j];
     w_sum = static_cast<float>(s);
   }
-  const float scale = a.reduction == Reduction::mean ? static_cast<float>(1.0 / target_weight_sum(a)) : 1.0f;
+  const float scale =
+      a.reduction == Reduction::mean ? static_cast<float>(1.0 / target_weight_sum(a)) : 1.0f;
   const float* rs = a.reduction == Reduction::none ? grad_rows : nullptr;
   parallel_blocks(a.rows, rows_per_block(cols), [&](int64_t b, int64_t e) {
     t.f32_xent_backward(a.logits + b * cols, lse + b, e - b, cols, a.target + b, a.weight, w_sum,

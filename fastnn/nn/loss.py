@@ -62,6 +62,8 @@ def _optional_vector(value, name, layer):
     arr = np.asarray(value)
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{layer}: {name} must be a real array, got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
     if arr.ndim != 1:
         raise ValueError(f"{layer}: {name}: expected a 1-D array, got shape {arr.shape}")
     return np.ascontiguousarray(arr, dtype=np.float32)

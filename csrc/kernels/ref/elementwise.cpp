@@ -109,7 +109,8 @@ void f32_dropout(const float* x, float* y, int64_t n, uint64_t key, int64_t offs
                  uint32_t threshold, float scale) {
   const uint64_t off = static_cast<uint64_t>(offset);
   const uint32_t k0 = static_cast<uint32_t>(key);
-  const uint32_t k1 = static_cast<uint32_t>(key >> 32) ^ (static_cast<uint32_t>(off >> 32) * 0x9E3779B9u);
+  const uint32_t hi = static_cast<uint32_t>(off >> 32);
+  const uint32_t k1 = static_cast<uint32_t>(key >> 32) ^ (hi * 0x9E3779B9u);
   for (int64_t i = 0; i < n; ++i) {
     const uint32_t lo = static_cast<uint32_t>(off) + static_cast<uint32_t>(i);
     const uint32_t h = lowbias32(lowbias32(lo + k0) ^ k1);

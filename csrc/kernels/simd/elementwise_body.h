@@ -152,7 +152,9 @@ inline float row_max(const float* x, int64_t cols) {
   using V = typename S::V;
   const V ninf = S::set1(-std::numeric_limits<float>::infinity());
   V vmax = ninf;
-  for_blocks<S>(cols, [&](int64_t i, typename S::T m) { vmax = S::max(vmax, S::load_or(x + i, m, ninf)); });
+  for_blocks<S>(cols, [&](int64_t i, typename S::T m) {
+    vmax = S::max(vmax, S::load_or(x + i, m, ninf));
+  });
   return S::hmax(vmax);
 }
 
@@ -229,7 +231,8 @@ void dropout(const float* x, float* y, int64_t n, uint64_t key, int64_t offset, 
   using I = typename S::I;
   const uint64_t off = static_cast<uint64_t>(offset);
   const I k0 = S::iset1(static_cast<uint32_t>(key));
-  const I k1 = S::iset1(static_cast<uint32_t>(key >> 32) ^ (static_cast<uint32_t>(off >> 32) * 0x9E3779B9u));
+  const uint32_t hi = static_cast<uint32_t>(off >> 32);
+  const I k1 = S::iset1(static_cast<uint32_t>(key >> 32) ^ (hi * 0x9E3779B9u));
   const I lo0 = S::iadd(S::iset1(static_cast<uint32_t>(off)), S::iota());
   const I thr = S::iset1(threshold - 1u);  // (h >> 8) < 2^24, so a signed compare is exact
   const V vscale = S::set1(scale), zero = S::zero();
