@@ -18,6 +18,9 @@
 namespace fastnn {
 void bind_gemm(py::module_& m);
 // [layers: elementwise, losses, dropout]
+void bind_linear(py::module_& m);
+void bind_elementwise(py::module_& m);
+void bind_loss(py::module_& m);
 
 // [layers: conv, pool, batchnorm]
 
@@ -98,6 +101,9 @@ PYBIND11_MODULE(_C, m) {
   m.def("gemm_tile", [] { return py::make_tuple(kernels().f32_mr, kernels().f32_nr); });
   bind_gemm(m);
   // [layers: elementwise, losses, dropout]
+  bind_linear(m);
+  bind_elementwise(m);
+  bind_loss(m);
 
   // [layers: conv, pool, batchnorm]
 

@@ -5,6 +5,15 @@ from fastnn.nn.module import (Module, Parameter, Residual, Sequential, module_fr
 __all__ = ["Module", "Parameter", "Sequential", "Residual", "register", "module_from_config"]
 
 # [layers: linear, activations, dropout, losses, init]
+from fastnn.nn import init
+from fastnn.nn.activation import ELU, GELU, SELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from fastnn.nn.dropout import Dropout
+from fastnn.nn.linear import Flatten, Linear
+from fastnn.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, Loss, MSELoss
+
+__all__ += ["init", "Linear", "Flatten", "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "Sigmoid",
+            "Tanh", "Softmax", "Dropout", "Loss", "CrossEntropyLoss", "MSELoss",
+            "BCEWithLogitsLoss", "HuberLoss"]
 
 # [layers: conv, pool, batchnorm]
 

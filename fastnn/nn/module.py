@@ -109,6 +109,13 @@ class Module:
     def backward(self, grad_out):
         raise NotImplementedError(f"{type(self).__name__}.backward")
 
+    def forward_fused(self, x, next_layer):
+        """Fusion hook used by Sequential: return ``next_layer(self(x))`` computed in one step with
+        both layers left ready for ``backward`` -- or None (the default) when this layer cannot
+        absorb ``next_layer``. A Linear absorbs a following activation into its GEMM epilogue;
+        results are the same bits as the unfused pair."""
+        return None
+
     def train(self, mode=True):
         object.__setattr__(self, "training", bool(mode))
         for m in self._modules.values():
@@ -280,8 +287,17 @@ class Sequential(Module):
         return self
 
     def forward(self, x):
-        for layer in self._modules.values():
-            x = layer(x)
+        layers = list(self._modules.values())
+        i = 0
+        while i < len(layers):
+            if i + 1 < len(layers):  # let a layer absorb its successor (forward_fused)
+                y = layers[i].forward_fused(x, layers[i + 1])
+                if y is not None:
+                    x = y
+                    i += 2
+                    continue
+            x = layers[i](x)
+            i += 1
         return x
 
     def backward(self, grad_out):

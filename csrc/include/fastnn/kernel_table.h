@@ -32,6 +32,65 @@ using f32_epilogue_fn = void (*)(float* c, int64_t ldc, int64_t m, int64_t n, co
 using f32_act_fn = void (*)(const float* x, float* y, int64_t n, const Epilogue& ep);
 
 // ---- [layers: elementwise, losses, dropout] function-pointer types ----
+// All arrays contiguous; n, rows, cols >= 0; in-place (y == x, dx == dy) allowed unless noted.
+//
+// Backward of an Epilogue activation: dx = dy * act'(x). The branch "x > 0" (relu, leaky_relu,
+// elu) is read from `x` when it is non-null, else from the output `y` (exact when the activation
+// keeps the sign: leaky slope >= 0, elu alpha >= 0 -- what a fused GEMM epilogue leaves behind);
+// the derivative's value comes from y (elu: y + alpha; sigmoid: y(1-y); tanh: 1-y^2).
+using f32_act_backward_fn = void (*)(const float* x, const float* y, const float* dy, float* dx,
+                                     int64_t n, const Epilogue& ep);
+// y = f(x) for an activation with fixed constants (SELU, exact-erf GELU).
+using f32_unary_fn = void (*)(const float* x, float* y, int64_t n);
+// dx = dy * f'(.), from `in`: the output y for SELU, the input x for GELU.
+using f32_unary_backward_fn = void (*)(const float* in, const float* dy, float* dx, int64_t n);
+// Softmax of each of `rows` contiguous rows of length cols (cols >= 1).
+using f32_softmax_rows_fn = void (*)(const float* x, float* y, int64_t rows, int64_t cols);
+// dx = y * (dy - sum(dy * y)) per row.
+using f32_softmax_rows_backward_fn = void (*)(const float* y, const float* dy, float* dx,
+                                              int64_t rows, int64_t cols);
+// ycol[j] += sum over i < rows of x[i * ld + j], j < cols (bias gradients).
+using f32_colsum_acc_fn = void (*)(const float* x, int64_t rows, int64_t cols, int64_t ld,
+                                   float* ycol);
+// Inverted dropout over elements [offset, offset + n) of a flat array (x, y point at element
+// offset): y[i] = x[i] * (keep ? scale : 0), keep iff (hash32(key, offset + i) >> 8) >= threshold
+// (threshold in [0, 2^24]); see docs in csrc/kernels/simd/elementwise_body.h. The range must not
+// cross a multiple of 2^32. x == null means x[i] = 1 (emit the scaled mask).
+using f32_dropout_fn = void (*)(const float* x, float* y, int64_t n, uint64_t key, int64_t offset,
+                                uint32_t threshold, float scale);
+// Cross-entropy rows (logits x: rows x cols, targets already range-checked, w: class weights or
+// null = all ones, eps: label smoothing). Forward: lse[i] = logsumexp(x[i]),
+// loss[i] = (1-eps) w[t] (lse - x[i,t]) + eps/cols * sum_c w[c] (lse - x[i,c]).
+using f32_xent_forward_fn = void (*)(const float* x, int64_t rows, int64_t cols,
+                                     const int64_t* target, const float* w, float eps, float* lse,
+                                     float* loss);
+// Backward: dx[i,j] = s_i * (p_ij ((1-eps) w[t] + eps W / cols) - (1-eps) w[t] [j==t]
+//                          - eps/cols w[j]), p = exp(x - lse), W = sum(w), s_i = scale * (row_scale
+// ? row_scale[i] : 1).
+using f32_xent_backward_fn = void (*)(const float* x, const float* lse, int64_t rows,
+                                      int64_t cols, const int64_t* target, const float* w,
+                                      float w_sum, float eps, float scale, const float* row_scale,
+                                      float* dx);
+// Pointwise losses over elements [offset, offset + n) of flat arrays (pointers at element offset):
+//   mse: (x - t)^2;  huber: 0.5 d^2 if |d| < delta else delta (|d| - 0.5 delta), d = x - t;
+//   bce_logits: (1 - t) x + (1 + (pw - 1) t) softplus(-x), softplus evaluated stably.
+// Each per-element loss is multiplied by w[i] when w is non-null. pw (BCE pos_weight, may be null)
+// is indexed by (offset + i) % pw_len: it broadcasts over the last dimension.
+enum class PointwiseLossKind : int { mse = 0, huber = 1, bce_logits = 2 };
+struct PointwiseLoss {
+  PointwiseLossKind kind = PointwiseLossKind::mse;
+  float delta = 1.0f;
+  const float* pos_weight = nullptr;
+  int64_t pw_len = 1;
+};
+// Returns the sum of the per-element losses (accumulated in double); writes each to out[i] if
+// out is non-null.
+using f32_pointwise_loss_fn = double (*)(const PointwiseLoss& l, const float* x, const float* t,
+                                         const float* w, int64_t offset, int64_t n, float* out);
+// dx[i] = scale * (g ? g[i] : 1) * d loss_i / d x_i.
+using f32_pointwise_loss_backward_fn = void (*)(const PointwiseLoss& l, const float* x,
+                                                const float* t, const float* w, int64_t offset,
+                                                int64_t n, const float* g, float scale, float* dx);
 
 // ---- [layers: conv, pool, batchnorm] function-pointer types ----
 
@@ -51,6 +110,17 @@ struct KernelTable {
   f32_act_fn f32_act = nullptr;
 
   // ---- [layers: elementwise, losses, dropout] ----
+  f32_act_backward_fn f32_act_backward = nullptr;
+  f32_unary_fn f32_selu = nullptr, f32_gelu = nullptr;
+  f32_unary_backward_fn f32_selu_backward = nullptr, f32_gelu_backward = nullptr;
+  f32_softmax_rows_fn f32_softmax_rows = nullptr;
+  f32_softmax_rows_backward_fn f32_softmax_rows_backward = nullptr;
+  f32_colsum_acc_fn f32_colsum_acc = nullptr;
+  f32_dropout_fn f32_dropout = nullptr;
+  f32_xent_forward_fn f32_xent_forward = nullptr;
+  f32_xent_backward_fn f32_xent_backward = nullptr;
+  f32_pointwise_loss_fn f32_pointwise_loss = nullptr;
+  f32_pointwise_loss_backward_fn f32_pointwise_loss_backward = nullptr;
 
   // ---- [layers: conv, pool, batchnorm] ----
 

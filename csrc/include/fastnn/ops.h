@@ -50,6 +50,71 @@ void sgemm(const GemmArgs& args);
 void sgemm_reference(const GemmArgs& args);
 
 // ---- [layers: elementwise, losses, dropout] ----
+// Activations: the five Epilogue activations (codes = Act, which the GEMM epilogue can fuse) plus
+// SELU and GELU (exact erf form). Arrays are contiguous with n elements; y may alias x, dx dy.
+enum class Unary : int { relu = 1, leaky_relu = 2, elu = 3, sigmoid = 4, tanh = 5, selu = 6, gelu = 7 };
+// Throws std::invalid_argument for an unknown code.
+Unary unary_from_int(int code);
+void unary_forward(Unary op, float param, const float* x, float* y, int64_t n);
+// True when the backward needs the forward's input x; otherwise it works from the output y alone
+// (what a GEMM epilogue that fused the activation leaves behind). Needs x: gelu, leaky_relu with
+// slope < 0 and elu with alpha < 0 (the output's sign no longer tells which branch was taken).
+bool unary_backward_needs_input(Unary op, float param);
+// dx = dy * op'(x); y is the forward's output, x may be null unless needed (above).
+void unary_backward(Unary op, float param, const float* x, const float* y, const float* dy,
+                    float* dx, int64_t n);
+
+// Softmax along the middle axis of a contiguous (outer, dim, inner) array; dim >= 1.
+void softmax_forward(const float* x, float* y, int64_t outer, int64_t dim, int64_t inner);
+void softmax_backward(const float* y, const float* dy, float* dx, int64_t outer, int64_t dim,
+                      int64_t inner);
+
+// Linear: y (rows x out, row-major, contiguous) = act(x @ W^T + b), one sgemm reading W (out x in,
+// row-major) transposed in place; bias (out) may be null.
+void linear_forward(const MatView& x, const float* weight, const float* bias, int64_t out_features,
+                    const Epilogue& ep, float* y);
+// dy: (rows x out) contiguous; x: the forward's input view (rows x in). Any of dx (rows x in,
+// written), grad_w (out x in, accumulated: += dy^T x) and grad_b (out, accumulated: += colsum dy)
+// may be null to skip it.
+void linear_backward(const float* dy, const MatView& x, const float* weight, int64_t out_features,
+                     float* dx, float* grad_w, float* grad_b);
+// ycol[j] += sum_i x[i * cols + j] for a contiguous (rows x cols) x.
+void colsum_accumulate(const float* x, int64_t rows, int64_t cols, float* ycol);
+
+// Inverted dropout, 0 <= p < 1: y = x * mask / (1 - p) with mask a pure function of (seed, flat
+// index) -- the same for any thread count; backward regenerates it from the same seed. x may be
+// null: y is then the scaled mask itself.
+void dropout_forward(const float* x, float* y, int64_t n, double p, uint64_t seed);
+void dropout_backward(const float* dy, float* dx, int64_t n, double p, uint64_t seed);
+
+// Losses. Reductions as PyTorch: mean (for cross-entropy with class weights: divided by the sum
+// of the targets' weights), sum, none.
+enum class Reduction : int { none = 0, mean = 1, sum = 2 };
+Reduction reduction_from_string(const std::string& s);  // "none" | "mean" | "sum"
+struct CrossEntropyArgs {
+  const float* logits = nullptr;  // rows x cols, contiguous
+  int64_t rows = 0, cols = 0;
+  const int64_t* target = nullptr;  // rows class indices
+  const float* weight = nullptr;    // cols class weights or null
+  float label_smoothing = 0.0f;
+  Reduction reduction = Reduction::mean;
+  const char* name = "CrossEntropyLoss";  // prefix of error messages
+};
+// Checks targets (std::invalid_argument naming the first bad index and its position); writes
+// lse (rows) for the backward and the per-row losses (rows); returns the reduced loss (for
+// reduction none: their sum).
+double cross_entropy_forward(const CrossEntropyArgs& a, float* lse, float* row_loss);
+// dx = d loss / d logits; grad_rows (rows, reduction none: the upstream gradient per row) may be
+// null, meaning ones.
+void cross_entropy_backward(const CrossEntropyArgs& a, const float* lse, const float* grad_rows,
+                            float* dx);
+// Pointwise losses over n elements (see PointwiseLoss in kernel_table.h); w may be null. Forward
+// returns the sum (double, deterministic for any thread count) and writes per-element losses to
+// out if non-null; backward writes dx = scale * (g ? g : 1) * dloss/dx.
+double pointwise_loss_forward(const PointwiseLoss& l, const float* x, const float* t,
+                              const float* w, int64_t n, float* out);
+void pointwise_loss_backward(const PointwiseLoss& l, const float* x, const float* t,
+                             const float* w, int64_t n, const float* g, float scale, float* dx);
 
 // ---- [layers: conv, pool, batchnorm] ----
 

@@ -31,9 +31,14 @@ void f32_gemm_ukr_8x8(int64_t k, const float* a, const float* b, float* c, int64
 
 void f32_epilogue(float* c, int64_t ldc, int64_t m, int64_t n, const float* bias,
                   const Epilogue& ep) {
+  // The activation goes through the active table's f32_act, so a Linear with a fused activation
+  // gives the same bits as the activation layer applied on its own ([layers] fusion contract).
+  const f32_act_fn act = kernels().f32_act;
   for (int64_t i = 0; i < m; ++i) {
     float* ci = c + i * ldc;
-    for (int64_t j = 0; j < n; ++j) ci[j] = act_scalar(ci[j] + (bias ? bias[j] : 0.0f), ep);
+    if (bias)
+      for (int64_t j = 0; j < n; ++j) ci[j] += bias[j];
+    if (ep.act != Act::none) act(ci, ci, n, ep);
   }
 }
 

@@ -10,6 +10,28 @@ void f32_epilogue(float* c, int64_t ldc, int64_t m, int64_t n, const float* bias
 void f32_act(const float* x, float* y, int64_t n, const Epilogue& ep);
 
 // [layers: elementwise, losses, dropout]
+void f32_act_backward(const float* x, const float* y, const float* dy, float* dx, int64_t n,
+                      const Epilogue& ep);
+void f32_selu(const float* x, float* y, int64_t n);
+void f32_selu_backward(const float* y, const float* dy, float* dx, int64_t n);
+void f32_gelu(const float* x, float* y, int64_t n);
+void f32_gelu_backward(const float* x, const float* dy, float* dx, int64_t n);
+void f32_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols);
+void f32_softmax_rows_backward(const float* y, const float* dy, float* dx, int64_t rows,
+                               int64_t cols);
+void f32_colsum_acc(const float* x, int64_t rows, int64_t cols, int64_t ld, float* ycol);
+void f32_dropout(const float* x, float* y, int64_t n, uint64_t key, int64_t offset,
+                 uint32_t threshold, float scale);
+void f32_xent_forward(const float* x, int64_t rows, int64_t cols, const int64_t* target,
+                      const float* w, float eps, float* lse, float* loss);
+void f32_xent_backward(const float* x, const float* lse, int64_t rows, int64_t cols,
+                       const int64_t* target, const float* w, float w_sum, float eps, float scale,
+                       const float* row_scale, float* dx);
+double f32_pointwise_loss(const PointwiseLoss& l, const float* x, const float* t, const float* w,
+                          int64_t offset, int64_t n, float* out);
+void f32_pointwise_loss_backward(const PointwiseLoss& l, const float* x, const float* t,
+                                 const float* w, int64_t offset, int64_t n, const float* g,
+                                 float scale, float* dx);
 
 // [layers: conv, pool, batchnorm]
 
@@ -26,6 +48,19 @@ void register_kernels(KernelTable& t) {
   t.f32_epilogue = f32_epilogue;
   t.f32_act = f32_act;
   // [layers: elementwise, losses, dropout]
+  t.f32_act_backward = f32_act_backward;
+  t.f32_selu = f32_selu;
+  t.f32_selu_backward = f32_selu_backward;
+  t.f32_gelu = f32_gelu;
+  t.f32_gelu_backward = f32_gelu_backward;
+  t.f32_softmax_rows = f32_softmax_rows;
+  t.f32_softmax_rows_backward = f32_softmax_rows_backward;
+  t.f32_colsum_acc = f32_colsum_acc;
+  t.f32_dropout = f32_dropout;
+  t.f32_xent_forward = f32_xent_forward;
+  t.f32_xent_backward = f32_xent_backward;
+  t.f32_pointwise_loss = f32_pointwise_loss;
+  t.f32_pointwise_loss_backward = f32_pointwise_loss_backward;
 
   // [layers: conv, pool, batchnorm]
 

@@ -1,0 +1,159 @@
+// fastnn._C activations, softmax and dropout: check, release the GIL, call ops.h.
+#include "fastnn/ops.h"
+#include "layers_util.h"
+
+namespace fastnn {
+
+namespace {
+
+py::array_t<float> unary_forward_py(const py::handle& x_obj, int code, float param,
+                                    const std::string& layer) {
+  const Unary op = unary_from_int(code);
+  py::array_t<float> x = contiguous_f32(x_obj, arg_name(layer, "input"));
+  py::array_t<float> y(ssize_shape(x));
+  const float* xp = x.data();
+  float* yp = y.mutable_data();
+  const int64_t n = x.size();
+  {
+    py::gil_scoped_release nogil;
+    unary_forward(op, param, xp, yp, n);
+  }
+  return y;
+}
+
+// x may be None when unary_backward_needs_input(op, param) is false.
+py::array_t<float> unary_backward_py(const py::handle& x_obj, const py::handle& y_obj,
+                                     const py::handle& g_obj, int code, float param,
+                                     const std::string& layer) {
+  const Unary op = unary_from_int(code);
+  py::array_t<float> y = contiguous_f32(y_obj, arg_name(layer, "output"));
+  py::array_t<float> g = contiguous_f32(g_obj, arg_name(layer, "grad_out"));
+  check_same_shape(g, arg_name(layer, "grad_out"), y);
+  py::array_t<float> x;
+  const bool has_x = !x_obj.is_none();
+  if (has_x) {
+    x = contiguous_f32(x_obj, arg_name(layer, "input"));
+    check_same_shape(x, arg_name(layer, "input"), y);
+  } else if (unary_backward_needs_input(op, param)) {
+    throw py::value_error(arg_name(layer, "input") + ": this activation's backward needs the input");
+  }
+  py::array_t<float> dx(ssize_shape(y));
+  const float* xp = has_x ? x.data() : nullptr;
+  const float *yp = y.data(), *gp = g.data();
+  float* dp = dx.mutable_data();
+  const int64_t n = y.size();
+  {
+    py::gil_scoped_release nogil;
+    unary_backward(op, param, xp, yp, gp, dp, n);
+  }
+  return dx;
+}
+
+struct Axis {
+  int64_t outer = 1, dim = 1, inner = 1;
+};
+
+Axis split_axis(const py::array& a, int dim, const std::string& layer) {
+  const int nd = static_cast<int>(a.ndim());
+  if (nd == 0 || dim < -nd || dim >= nd)
+    throw py::value_error(arg_name(layer, "input") + ": dim " + std::to_string(dim) +
+                          " is out of range for an array of shape " + shape_str(a));
+  if (dim < 0) dim += nd;
+  Axis ax;
+  for (int d = 0; d < nd; ++d) {
+    if (d < dim) ax.outer *= a.shape(d);
+    else if (d == dim) ax.dim = a.shape(d);
+    else ax.inner *= a.shape(d);
+  }
+  return ax;
+}
+
+py::array_t<float> softmax_forward_py(const py::handle& x_obj, int dim, const std::string& layer) {
+  py::array_t<float> x = contiguous_f32(x_obj, arg_name(layer, "input"));
+  const Axis ax = split_axis(x, dim, layer);
+  py::array_t<float> y(ssize_shape(x));
+  if (x.size() == 0) return y;
+  const float* xp = x.data();
+  float* yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    softmax_forward(xp, yp, ax.outer, ax.dim, ax.inner);
+  }
+  return y;
+}
+
+py::array_t<float> softmax_backward_py(const py::handle& y_obj, const py::handle& g_obj, int dim,
+                                       const std::string& layer) {
+  py::array_t<float> y = contiguous_f32(y_obj, arg_name(layer, "output"));
+  py::array_t<float> g = contiguous_f32(g_obj, arg_name(layer, "grad_out"));
+  check_same_shape(g, arg_name(layer, "grad_out"), y);
+  const Axis ax = split_axis(y, dim, layer);
+  py::array_t<float> dx(ssize_shape(y));
+  if (y.size() == 0) return dx;
+  const float *yp = y.data(), *gp = g.data();
+  float* dp = dx.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    softmax_backward(yp, gp, dp, ax.outer, ax.dim, ax.inner);
+  }
+  return dx;
+}
+
+py::array_t<float> dropout_py(const py::handle& x_obj, double p, uint64_t seed, bool backward,
+                              const std::string& layer) {
+  py::array_t<float> x = contiguous_f32(x_obj, arg_name(layer, backward ? "grad_out" : "input"));
+  if (!(p >= 0.0 && p < 1.0))
+    throw py::value_error(arg_name(layer, "p") + ": expected 0 <= p < 1, got " + std::to_string(p));
+  py::array_t<float> y(ssize_shape(x));
+  const float* xp = x.data();
+  float* yp = y.mutable_data();
+  const int64_t n = x.size();
+  {
+    py::gil_scoped_release nogil;
+    if (backward) dropout_backward(xp, yp, n, p, seed);
+    else dropout_forward(xp, yp, n, p, seed);
+  }
+  return y;
+}
+
+// The scaled keep mask itself (tests and reproducibility checks).
+py::array_t<float> dropout_mask_py(int64_t n, double p, uint64_t seed) {
+  if (n < 0) throw py::value_error("n: expected >= 0, got " + std::to_string(n));
+  if (!(p >= 0.0 && p < 1.0))
+    throw py::value_error("p: expected 0 <= p < 1, got " + std::to_string(p));
+  py::array_t<float> y(static_cast<py::ssize_t>(n));
+  float* yp = y.mutable_data();
+  py::gil_scoped_release nogil;
+  dropout_forward(nullptr, yp, n, p, seed);
+  return y;
+}
+
+}  // namespace
+
+void bind_elementwise(py::module_& m) {
+  m.def("unary_forward", &unary_forward_py, py::arg("x"), py::arg("code"), py::arg("param") = 0.0f,
+        py::arg("layer") = "",
+        "Activation by code (1 relu, 2 leaky_relu, 3 elu, 4 sigmoid, 5 tanh, 6 selu, 7 gelu).");
+  m.def("unary_backward", &unary_backward_py, py::arg("x"), py::arg("y"), py::arg("grad_out"),
+        py::arg("code"), py::arg("param") = 0.0f, py::arg("layer") = "",
+        "grad_out * f'(x) from the forward's output y (and input x where needed).");
+  m.def("unary_backward_needs_input",
+        [](int code, float param) { return unary_backward_needs_input(unary_from_int(code), param); },
+        py::arg("code"), py::arg("param") = 0.0f);
+  m.def("softmax_forward", &softmax_forward_py, py::arg("x"), py::arg("dim"), py::arg("layer") = "");
+  m.def("softmax_backward", &softmax_backward_py, py::arg("y"), py::arg("grad_out"), py::arg("dim"),
+        py::arg("layer") = "");
+  m.def("dropout_forward",
+        [](const py::handle& x, double p, uint64_t seed, const std::string& layer) {
+          return dropout_py(x, p, seed, false, layer);
+        },
+        py::arg("x"), py::arg("p"), py::arg("seed"), py::arg("layer") = "");
+  m.def("dropout_backward",
+        [](const py::handle& g, double p, uint64_t seed, const std::string& layer) {
+          return dropout_py(g, p, seed, true, layer);
+        },
+        py::arg("grad_out"), py::arg("p"), py::arg("seed"), py::arg("layer") = "");
+  m.def("dropout_mask", &dropout_mask_py, py::arg("n"), py::arg("p"), py::arg("seed"));
+}
+
+}  // namespace fastnn

@@ -1,0 +1,123 @@
+// Portable reference leaves of the elementwise layer kernels (contracts: kernel_table.h): plain
+// scalar C++ on libm. They are the generic path and the reference the SIMD leaves
+// (csrc/kernels/simd/elementwise_body.h) are tested against. f32_act itself lives with the GEMM
+// epilogue in gemm_ukr.cpp (act.h).
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "act.h"
+#include "fastnn/kernel_table.h"
+
+namespace fastnn {
+namespace ref {
+
+namespace {
+constexpr float kSeluAlpha = 1.6732632423543772848170429916717f;
+constexpr float kSeluScale = 1.0507009873554804934193349852946f;
+constexpr double kInvSqrt2 = 0.70710678118654752440084436210485;
+constexpr double kInvSqrt2Pi = 0.3989422804014326779399460599343;
+
+// In double: erfc's argument x / sqrt2 rounded to float would cost ~x^2/2 ulp in the far tail.
+double phi(float x) { return 0.5 * std::erfc(-double(x) * kInvSqrt2); }
+
+uint32_t lowbias32(uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x7feb352du;
+  h ^= h >> 15;
+  h *= 0x846ca68bu;
+  h ^= h >> 16;
+  return h;
+}
+}  // namespace
+
+void f32_act_backward(const float* x, const float* y, const float* dy, float* dx, int64_t n,
+                      const Epilogue& ep) {
+  const float* br = x ? x : y;
+  const float p = ep.param;
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = dy[i];
+    switch (ep.act) {
+      case Act::none: dx[i] = g; break;
+      case Act::relu: dx[i] = br[i] > 0.0f ? g : 0.0f; break;
+      case Act::leaky_relu: dx[i] = br[i] > 0.0f ? g : g * p; break;
+      case Act::elu: dx[i] = br[i] > 0.0f ? g : g * (y[i] + p); break;
+      case Act::sigmoid: dx[i] = g * (y[i] * (1.0f - y[i])); break;
+      case Act::tanh: dx[i] = g * (1.0f - y[i] * y[i]); break;
+    }
+  }
+}
+
+void f32_selu(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = x[i] > 0.0f ? kSeluScale * x[i] : kSeluScale * kSeluAlpha * std::expm1(x[i]);
+}
+
+void f32_selu_backward(const float* y, const float* dy, float* dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    dx[i] = dy[i] * (y[i] > 0.0f ? kSeluScale : y[i] + kSeluScale * kSeluAlpha);
+}
+
+void f32_gelu(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(x[i] * phi(x[i]));
+}
+
+void f32_gelu_backward(const float* x, const float* dy, float* dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    dx[i] = static_cast<float>(dy[i] * (phi(x[i]) + v * kInvSqrt2Pi * std::exp(-0.5 * v * v)));
+  }
+}
+
+void f32_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < cols; ++j) mx = std::fmax(mx, xr[j]);
+    double s = 0.0;
+    for (int64_t j = 0; j < cols; ++j) {
+      yr[j] = std::exp(xr[j] - mx);
+      s += yr[j];
+    }
+    const float inv = static_cast<float>(1.0 / s);
+    for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
+  }
+}
+
+void f32_softmax_rows_backward(const float* y, const float* dy, float* dx, int64_t rows,
+                               int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* yr = y + r * cols;
+    const float* gr = dy + r * cols;
+    double dot = 0.0;
+    for (int64_t j = 0; j < cols; ++j) dot += double(yr[j]) * gr[j];
+    const float d = static_cast<float>(dot);
+    for (int64_t j = 0; j < cols; ++j) dx[r * cols + j] = yr[j] * (gr[j] - d);
+  }
+}
+
+void f32_colsum_acc(const float* x, int64_t rows, int64_t cols, int64_t ld, float* ycol) {
+  for (int64_t j = 0; j < cols; ++j) {
+    float acc = 0.0f;
+    for (int64_t i = 0; i < rows; ++i) acc += x[i * ld + j];
+    ycol[j] += acc;
+  }
+}
+
+void f32_dropout(const float* x, float* y, int64_t n, uint64_t key, int64_t offset,
+                 uint32_t threshold, float scale) {
+  const uint64_t off = static_cast<uint64_t>(offset);
+  const uint32_t k0 = static_cast<uint32_t>(key);
+  const uint32_t hi = static_cast<uint32_t>(off >> 32);
+  const uint32_t k1 = static_cast<uint32_t>(key >> 32) ^ (hi * 0x9E3779B9u);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t lo = static_cast<uint32_t>(off) + static_cast<uint32_t>(i);
+    const uint32_t h = lowbias32(lowbias32(lo + k0) ^ k1);
+    const float m = (h >> 8) >= threshold ? scale : 0.0f;
+    y[i] = x ? x[i] * m : m;
+  }
+}
+
+}  // namespace ref
+}  // namespace fastnn

@@ -1,0 +1,248 @@
+// Elementwise layer kernels written once for every SIMD ISA (templates over the lane struct S of
+// avx2/vmath.h or avx512/vmath.h; see simd/vmath.h for why that cannot leak across ISAs). The
+// contracts are those of the function-pointer types in kernel_table.h; ref/elementwise.cpp is
+// the plain scalar reference of each.
+//
+// One body per kernel: for_blocks runs the same lambda on full vectors and, once, on the masked
+// tail, so no formula is written twice.
+#pragma once
+#include <cstdint>
+#include <limits>
+
+#include "fastnn/params.h"
+#include "vmath_body.h"
+
+namespace fastnn {
+namespace simd {
+
+template <class S, class F>
+inline void for_blocks(int64_t n, F&& body) {
+  int64_t i = 0;
+  for (; i + S::kWidth <= n; i += S::kWidth) body(i, S::all());
+  if (i < n) body(i, S::tail(n - i));
+}
+
+// y = f(x) lane by lane.
+template <class S, class F>
+inline void map(const float* x, float* y, int64_t n, F&& f) {
+  for_blocks<S>(n, [&](int64_t i, typename S::T m) { S::store(y + i, m, f(S::load(x + i, m))); });
+}
+
+// dx = f(in, dy) lane by lane.
+template <class S, class F>
+inline void map2(const float* in, const float* dy, float* dx, int64_t n, F&& f) {
+  for_blocks<S>(n, [&](int64_t i, typename S::T m) {
+    S::store(dx + i, m, f(S::load(in + i, m), S::load(dy + i, m)));
+  });
+}
+
+// ---- Epilogue activations (the table's f32_act; the GEMM epilogue calls it) ---------------------
+template <class S>
+void act_forward(const float* x, float* y, int64_t n, const Epilogue& ep) {
+  using V = typename S::V;
+  const V zero = S::zero(), p = S::set1(ep.param);
+  switch (ep.act) {
+    case Act::none:
+      if (x != y) map<S>(x, y, n, [](V v) { return v; });
+      return;
+    case Act::relu:  // le is false for NaN: NaN passes through; -0 becomes +0
+      map<S>(x, y, n, [&](V v) { return S::select(S::le(v, zero), zero, v); });
+      return;
+    case Act::leaky_relu:
+      map<S>(x, y, n, [&](V v) { return S::select(S::gt(v, zero), v, S::mul(v, p)); });
+      return;
+    case Act::elu:
+      map<S>(x, y, n, [&](V v) {
+        return S::select(S::gt(v, zero), v, S::mul(p, expm1_nonpos<S>(S::min(zero, v))));
+      });
+      return;
+    case Act::sigmoid:
+      map<S>(x, y, n, [](V v) { return vsigmoid<S>(v); });
+      return;
+    case Act::tanh:
+      map<S>(x, y, n, [](V v) { return vtanh<S>(v); });
+      return;
+  }
+}
+
+template <class S>
+void act_backward(const float* x, const float* y, const float* dy, float* dx, int64_t n,
+                  const Epilogue& ep) {
+  using V = typename S::V;
+  using T = typename S::T;
+  const V zero = S::zero(), one = S::set1(1.0f), p = S::set1(ep.param);
+  const float* br = x ? x : y;  // where the branch x > 0 is read
+  switch (ep.act) {
+    case Act::none:
+      if (dy != dx) map<S>(dy, dx, n, [](V g) { return g; });
+      return;
+    case Act::relu:
+      map2<S>(br, dy, dx, n, [&](V b, V g) { return S::select(S::gt(b, zero), g, zero); });
+      return;
+    case Act::leaky_relu:
+      map2<S>(br, dy, dx, n, [&](V b, V g) { return S::select(S::gt(b, zero), g, S::mul(g, p)); });
+      return;
+    case Act::elu:  // x <= 0: d/dx alpha (e^x - 1) = alpha e^x = y + alpha
+      for_blocks<S>(n, [&](int64_t i, T m) {
+        const V b = S::load(br + i, m), yv = S::load(y + i, m), g = S::load(dy + i, m);
+        S::store(dx + i, m, S::select(S::gt(b, zero), g, S::mul(g, S::add(yv, p))));
+      });
+      return;
+    case Act::sigmoid:
+      map2<S>(y, dy, dx, n, [&](V yv, V g) { return S::mul(g, S::mul(yv, S::sub(one, yv))); });
+      return;
+    case Act::tanh:
+      map2<S>(y, dy, dx, n, [&](V yv, V g) { return S::mul(g, S::fnmadd(yv, yv, one)); });
+      return;
+  }
+}
+
+// ---- SELU (torch's constants) and exact GELU ----------------------------------------------------
+constexpr float kSeluAlpha = 1.6732632423543772848170429916717f;
+constexpr float kSeluScale = 1.0507009873554804934193349852946f;
+constexpr float kInvSqrt2Pi = 0.3989422804014326779399460599343f;
+
+template <class S>
+void selu_forward(const float* x, float* y, int64_t n) {
+  using V = typename S::V;
+  const V zero = S::zero(), scale = S::set1(kSeluScale), sa = S::set1(kSeluScale * kSeluAlpha);
+  map<S>(x, y, n, [&](V v) {
+    return S::select(S::gt(v, zero), S::mul(scale, v), S::mul(sa, expm1_nonpos<S>(S::min(zero, v))));
+  });
+}
+
+// From the output: y > 0 exactly where x > 0; below, d/dx = scale alpha e^x = y + scale alpha.
+template <class S>
+void selu_backward(const float* y, const float* dy, float* dx, int64_t n) {
+  using V = typename S::V;
+  const V zero = S::zero(), scale = S::set1(kSeluScale), sa = S::set1(kSeluScale * kSeluAlpha);
+  map2<S>(y, dy, dx, n, [&](V yv, V g) {
+    return S::mul(g, S::select(S::gt(yv, zero), scale, S::add(yv, sa)));
+  });
+}
+
+// gelu(x) = x Phi(x); Phi from the tail q = Phi(-|x|) so that Phi(x) for x << 0 keeps its
+// relative accuracy (1 + erf(x/sqrt2) would cancel).
+template <class S>
+void gelu_forward(const float* x, float* y, int64_t n) {
+  using V = typename S::V;
+  const V zero = S::zero(), one = S::set1(1.0f);
+  map<S>(x, y, n, [&](V v) {
+    const V q = phi_tail<S>(v);
+    return S::mul(v, S::select(S::lt(v, zero), q, S::sub(one, q)));
+  });
+}
+
+// d/dx x Phi(x) = Phi(x) + x phi(x).
+template <class S>
+void gelu_backward(const float* x, const float* dy, float* dx, int64_t n) {
+  using V = typename S::V;
+  const V zero = S::zero(), one = S::set1(1.0f), c = S::set1(kInvSqrt2Pi);
+  map2<S>(x, dy, dx, n, [&](V v, V gr) {
+    V q, g;
+    phi_tail<S>(v, q, g);
+    const V phi = S::select(S::lt(v, zero), q, S::sub(one, q));
+    return S::mul(gr, S::fmadd(S::mul(v, c), g, phi));
+  });
+}
+
+// ---- softmax over contiguous rows -------------------------------------------------------------
+template <class S>
+inline float row_max(const float* x, int64_t cols) {
+  using V = typename S::V;
+  const V ninf = S::set1(-std::numeric_limits<float>::infinity());
+  V vmax = ninf;
+  for_blocks<S>(cols, [&](int64_t i, typename S::T m) {
+    vmax = S::max(vmax, S::load_or(x + i, m, ninf));
+  });
+  return S::hmax(vmax);
+}
+
+// sum_j exp(x_j - mx); optionally stores the exponentials to e.
+template <class S>
+inline float row_sum_exp(const float* x, int64_t cols, float mx, float* e) {
+  using V = typename S::V;
+  const V ninf = S::set1(-std::numeric_limits<float>::infinity()), vm = S::set1(mx);
+  V vs = S::zero();
+  for_blocks<S>(cols, [&](int64_t i, typename S::T m) {
+    const V ev = vexp<S>(S::sub(S::load_or(x + i, m, ninf), vm));  // masked lanes: exp(-inf) = 0
+    if (e) S::store(e + i, m, ev);
+    vs = S::add(vs, ev);
+  });
+  return S::hsum(vs);
+}
+
+template <class S>
+void softmax_rows(const float* x, float* y, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    const float s = row_sum_exp<S>(xr, cols, row_max<S>(xr, cols), yr);
+    const typename S::V inv = S::set1(1.0f / s);
+    map<S>(yr, yr, cols, [&](typename S::V v) { return S::mul(v, inv); });
+  }
+}
+
+template <class S>
+void softmax_rows_backward(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols) {
+  using V = typename S::V;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* yr = y + r * cols;
+    const float* gr = dy + r * cols;
+    V vd = S::zero();
+    for_blocks<S>(cols, [&](int64_t i, typename S::T m) {
+      vd = S::fmadd(S::load(yr + i, m), S::load(gr + i, m), vd);
+    });
+    const V dot = S::set1(S::hsum(vd));
+    map2<S>(yr, gr, dx + r * cols, cols, [&](V yv, V g) { return S::mul(yv, S::sub(g, dot)); });
+  }
+}
+
+// ---- column sums (bias gradients) ----------------------------------------------------------------
+template <class S>
+void colsum_acc(const float* x, int64_t rows, int64_t cols, int64_t ld, float* ycol) {
+  for_blocks<S>(cols, [&](int64_t j, typename S::T m) {
+    typename S::V acc = S::zero();
+    for (int64_t i = 0; i < rows; ++i) acc = S::add(acc, S::load(x + i * ld + j, m));
+    S::store(ycol + j, m, S::add(S::load(ycol + j, m), acc));
+  });
+}
+
+// ---- dropout -------------------------------------------------------------------------------------
+// The keep decision of element i is a pure function of (key, i), so the mask is the same for any
+// thread count and chunking, and backward regenerates it instead of storing it:
+//   h = lowbias32(lowbias32(lo32(i) + k0) ^ k1 ^ hi32(i) * 0x9E3779B9), (k0, k1) = halves of key,
+//   keep = (h >> 8) >= threshold, threshold = ceil(p 2^24).
+// lowbias32 is C. Wellons' 32-bit integer hash (a bijection with low avalanche bias); the frame
+// passes key = splitmix64(seed) so that nearby seeds give unrelated streams.
+template <class S>
+inline typename S::I lowbias32(typename S::I h) {
+  h = S::ixor(h, S::template srl<16>(h));
+  h = S::imul(h, S::iset1(0x7feb352du));
+  h = S::ixor(h, S::template srl<15>(h));
+  h = S::imul(h, S::iset1(0x846ca68bu));
+  return S::ixor(h, S::template srl<16>(h));
+}
+
+template <class S>
+void dropout(const float* x, float* y, int64_t n, uint64_t key, int64_t offset, uint32_t threshold,
+             float scale) {
+  using V = typename S::V;
+  using I = typename S::I;
+  const uint64_t off = static_cast<uint64_t>(offset);
+  const I k0 = S::iset1(static_cast<uint32_t>(key));
+  const uint32_t hi = static_cast<uint32_t>(off >> 32);
+  const I k1 = S::iset1(static_cast<uint32_t>(key >> 32) ^ (hi * 0x9E3779B9u));
+  const I lo0 = S::iadd(S::iset1(static_cast<uint32_t>(off)), S::iota());
+  const I thr = S::iset1(threshold - 1u);  // (h >> 8) < 2^24, so a signed compare is exact
+  const V vscale = S::set1(scale), zero = S::zero();
+  for_blocks<S>(n, [&](int64_t i, typename S::T m) {
+    const I idx = S::iadd(lo0, S::iset1(static_cast<uint32_t>(i)));
+    const I h = lowbias32<S>(S::ixor(lowbias32<S>(S::iadd(idx, k0)), k1));
+    const V mv = S::select(S::igt(S::template srl<8>(h), thr), vscale, zero);
+    S::store(y + i, m, x ? S::mul(S::load(x + i, m), mv) : mv);
+  });
+}
+
+}  // namespace simd
+}  // namespace fastnn

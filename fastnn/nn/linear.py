@@ -1,0 +1,135 @@
+"""Linear (fully connected) and Flatten layers."""
+import math
+import numbers
+
+import numpy as np
+
+from fastnn import _C
+from fastnn.nn import init
+from fastnn.nn.activation import _Elementwise
+from fastnn.nn.module import Module, Parameter, register
+
+__all__ = ["Linear", "Flatten"]
+
+
+def _positive_int(value, name, layer):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{layer}: {name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{layer}: {name} must be >= 1, got {value}")
+    return int(value)
+
+
+@register
+class Linear(Module):
+    """y = x @ weight.T + bias, for x of shape (N, in_features).
+
+    weight: (out_features, in_features), bias: (out_features,), PyTorch's names and layouts.
+    Default initialisation (PyTorch's): weight ~ kaiming_uniform_(a=sqrt(5)), i.e.
+    U(-1/sqrt(in_features), 1/sqrt(in_features)); bias ~ the same U(-1/sqrt(in), 1/sqrt(in)).
+
+    Forward is one GEMM reading the weight transposed in place, with the bias (and, inside a
+    Sequential, a following ReLU/LeakyReLU/ELU/Sigmoid/Tanh: see ``forward_fused``) applied in the
+    GEMM epilogue. Backward: grad_in = grad_out @ weight; weight.grad += grad_out.T @ x and
+    bias.grad += grad_out.sum(0), accumulated straight into the gradient buffers; skipped for a
+    frozen parameter (requires_grad False).
+    """
+
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        self.in_features = _positive_int(in_features, "in_features", "Linear")
+        self.out_features = _positive_int(out_features, "out_features", "Linear")
+        self.weight = Parameter(np.empty((self.out_features, self.in_features), np.float32))
+        self.bias = Parameter(np.empty(self.out_features, np.float32)) if bias else None
+        self._x = None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.in_features)
+            init.uniform_(self.bias, -bound, bound)
+
+    @property
+    def _label(self):
+        return f"Linear({self.in_features}, {self.out_features})"
+
+    def _forward(self, x, act=0, param=0.0):
+        x = np.asarray(x)
+        b = None if self.bias is None else self.bias.data
+        y = _C.linear_forward(x, self.weight.data, b, act, param, self._label)
+        self._x = x
+        return y
+
+    def forward(self, x):
+        return self._forward(x)
+
+    def forward_fused(self, x, next_layer):
+        """Absorb a following activation into the GEMM epilogue (same bits as unfused)."""
+        if not isinstance(next_layer, _Elementwise):
+            return None
+        ep = next_layer.epilogue()
+        if ep is None:
+            return None
+        y = self._forward(x, *ep)
+        next_layer.accept_fused_output(y)
+        return y
+
+    def backward(self, grad_out):
+        if self._x is None:
+            raise ValueError(f"{self._label}: backward() called before forward()")
+        w, b = self.weight, self.bias
+        return _C.linear_backward(grad_out, self._x, w.data,
+                                  w.grad if w.requires_grad else None,
+                                  b.grad if b is not None and b.requires_grad else None,
+                                  True, self._label)
+
+    def get_config(self):
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "bias": self.bias is not None}
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+@register
+class Flatten(Module):
+    """Merges dims start_dim..end_dim (default: all but the batch dim) into one; backward
+    restores the input's shape. A view when the input's layout allows it, else a copy."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        for name, v in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise TypeError(f"Flatten: {name} must be an int, got {type(v).__name__}")
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+        self._shape = None
+
+    def forward(self, x):
+        x = np.asarray(x)
+        nd = max(x.ndim, 1)
+        s = self.start_dim + nd if self.start_dim < 0 else self.start_dim
+        e = self.end_dim + nd if self.end_dim < 0 else self.end_dim
+        if not (0 <= s < nd and 0 <= e < nd and s <= e):
+            raise ValueError(f"{self!r}: input: cannot flatten dims {self.start_dim}..{self.end_dim} "
+                             f"of an array of shape {x.shape}")
+        shape = x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:]
+        y = x.reshape(shape)
+        self._shape = x.shape
+        return y
+
+    def backward(self, grad_out):
+        if self._shape is None:
+            raise ValueError(f"{self!r}: backward() called before forward()")
+        g = np.asarray(grad_out)
+        if g.size != int(np.prod(self._shape)):
+            raise ValueError(f"{self!r}: grad_out: expected {int(np.prod(self._shape))} elements "
+                             f"(the flattened input of shape {self._shape}), got shape {g.shape}")
+        return g.reshape(self._shape)
+
+    def get_config(self):
+        return {"start_dim": self.start_dim, "end_dim": self.end_dim}
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

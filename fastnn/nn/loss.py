@@ -1,0 +1,212 @@
+"""Losses: ``loss = fn(output, target)`` returns a Python float (an array for reduction="none")
+and ``fn.backward()`` returns d loss / d output, shaped like output.
+
+A custom loss subclasses ``Loss`` and defines ``forward(output, target)`` and ``backward()`` in
+numpy; the built-in ones compute in C++ (fused, numerically stable; OpenMP).
+"""
+import numbers
+
+import numpy as np
+
+from fastnn import _C
+
+__all__ = ["Loss", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss", "HuberLoss"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+_MSE, _HUBER, _BCE = 0, 1, 2  # C++ PointwiseLossKind
+
+
+class Loss:
+    """Base class of losses. Subclasses define ``forward(output, target)`` (store what backward
+    needs, return the loss) and ``backward()`` (return d loss / d output).
+
+    For reduction="none" the built-in losses return one loss per sample (per element for the
+    pointwise ones) and ``backward(grad=None)`` takes the upstream gradient of that array
+    (default ones, i.e. the gradient of its sum).
+    """
+
+    def __init__(self, reduction="mean"):
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"{type(self).__name__}: reduction must be one of 'mean', 'sum', "
+                             f"'none', got {reduction!r}")
+        self.reduction = reduction
+        self._saved = None
+
+    def __call__(self, output, target):
+        return self.forward(output, target)
+
+    def forward(self, output, target):
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def backward(self):
+        raise NotImplementedError(f"{type(self).__name__}.backward")
+
+    def _require_forward(self):
+        if self._saved is None:
+            raise ValueError(f"{self!r}: backward() called before forward()")
+        return self._saved
+
+    def get_config(self):
+        return {"reduction": self.reduction}
+
+    def extra_repr(self):
+        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+def _optional_vector(value, name, layer):
+    if value is None:
+        return None
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{layer}: {name} must be a real array, got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ValueError(f"{layer}: {name}: expected a 1-D array, got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+class CrossEntropyLoss(Loss):
+    """Softmax cross-entropy on logits (N, C) and integer class targets (N,), as PyTorch's.
+
+    weight (C,): per-class weights; with reduction="mean" the sum of the per-sample losses is
+    divided by the sum of the targets' weights. label_smoothing in [0, 1]: the target becomes
+    (1 - eps) one_hot + eps / C (class-weighted as in PyTorch). The log-softmax is fused with the
+    loss and max-subtracted, so large logits neither overflow nor lose precision.
+    Not supported (unlike PyTorch): ignore_index, probability targets, extra spatial dimensions.
+    """
+
+    def __init__(self, weight=None, label_smoothing=0.0, reduction="mean"):
+        super().__init__(reduction)
+        self.weight = _optional_vector(weight, "weight", "CrossEntropyLoss")
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+            raise TypeError("CrossEntropyLoss: label_smoothing must be a real number")
+        if not 0.0 <= float(label_smoothing) <= 1.0:
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got "
+                             f"{label_smoothing}")
+        self.label_smoothing = float(label_smoothing)
+
+    def forward(self, output, target):
+        value, lse = _C.cross_entropy_forward(output, target, self.weight, self.label_smoothing,
+                                              self.reduction, "CrossEntropyLoss")
+        self._saved = (output, target, lse)
+        return value
+
+    def backward(self, grad=None):
+        output, target, lse = self._require_forward()
+        return _C.cross_entropy_backward(output, target, self.weight, self.label_smoothing,
+                                         self.reduction, lse, grad, "CrossEntropyLoss")
+
+    def get_config(self):
+        w = None if self.weight is None else self.weight.tolist()
+        return {"weight": w, "label_smoothing": self.label_smoothing, "reduction": self.reduction}
+
+    def extra_repr(self):
+        parts = [] if self.weight is None else [f"weight=<{self.weight.shape[0]} classes>"]
+        if self.label_smoothing:
+            parts.append(f"label_smoothing={self.label_smoothing}")
+        if self.reduction != "mean":
+            parts.append(f"reduction={self.reduction!r}")
+        return ", ".join(parts)
+
+
+class _Pointwise(Loss):
+    """A loss summed over elements of output and a same-shaped target, computed in C++."""
+
+    _kind = _MSE
+
+    def _extra(self, output):
+        return None, None, 1.0  # weight (broadcast to output), pos_weight, delta
+
+    def forward(self, output, target):
+        output = np.asarray(output)
+        w, pw, delta = self._extra(output)
+        value = _C.pointwise_loss_forward(self._kind, output, target, w, pw, delta,
+                                          self.reduction, type(self).__name__)
+        self._saved = (output, target, w, pw, delta)
+        return value
+
+    def backward(self, grad=None):
+        output, target, w, pw, delta = self._require_forward()
+        return _C.pointwise_loss_backward(self._kind, output, target, w, pw, delta,
+                                          self.reduction, grad, type(self).__name__)
+
+
+class MSELoss(_Pointwise):
+    """Mean squared error (output - target)^2; target must have output's shape."""
+
+    _kind = _MSE
+
+
+class HuberLoss(_Pointwise):
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), d = output - target."""
+
+    _kind = _HUBER
+
+    def __init__(self, delta=1.0, reduction="mean"):
+        super().__init__(reduction)
+        if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
+            raise TypeError("HuberLoss: delta must be a real number")
+        if not float(delta) > 0.0:
+            raise ValueError(f"HuberLoss: delta must be > 0, got {delta}")
+        self.delta = float(delta)
+
+    def _extra(self, output):
+        return None, None, self.delta
+
+    def get_config(self):
+        return {"delta": self.delta, "reduction": self.reduction}
+
+    def extra_repr(self):
+        r = "" if self.reduction == "mean" else f", reduction={self.reduction!r}"
+        return f"delta={self.delta}{r}"
+
+
+class BCEWithLogitsLoss(_Pointwise):
+    """Sigmoid + binary cross-entropy on logits, computed stably:
+    (1 - t) x + (1 + (pos_weight - 1) t) * log(1 + exp(-x)).
+
+    weight: broadcast to the output's shape, multiplies each element's loss. pos_weight: (C,)
+    with C the output's last dimension, weights the positive term (recall vs precision).
+    """
+
+    _kind = _BCE
+
+    def __init__(self, weight=None, pos_weight=None, reduction="mean"):
+        super().__init__(reduction)
+        if weight is not None:
+            weight = np.asarray(weight)
+            if weight.dtype.kind not in "fiu":
+                raise TypeError(f"BCEWithLogitsLoss: weight must be a real array, got dtype "
+                                f"{weight.dtype}")
+            weight = weight.astype(np.float32)
+        self.weight = weight
+        self.pos_weight = _optional_vector(pos_weight, "pos_weight", "BCEWithLogitsLoss")
+
+    def _extra(self, output):
+        w = None
+        if self.weight is not None:
+            try:
+                w = np.broadcast_to(self.weight, output.shape)
+            except ValueError:
+                raise ValueError(f"BCEWithLogitsLoss: weight of shape {self.weight.shape} does "
+                                 f"not broadcast to the output's shape {output.shape}") from None
+        return w, self.pos_weight, 1.0
+
+    def get_config(self):
+        return {"weight": None if self.weight is None else self.weight.tolist(),
+                "pos_weight": None if self.pos_weight is None else self.pos_weight.tolist(),
+                "reduction": self.reduction}
+
+    def extra_repr(self):
+        parts = []
+        if self.weight is not None:
+            parts.append(f"weight=<shape {self.weight.shape}>")
+        if self.pos_weight is not None:
+            parts.append(f"pos_weight=<{self.pos_weight.shape[0]} values>")
+        if self.reduction != "mean":
+            parts.append(f"reduction={self.reduction!r}")
+        return ", ".join(parts)
