@@ -24,6 +24,7 @@ void bind_gemm(py::module_& m);
 // [optim]
 
 // [int8 GEMM]
+void bind_quant_gemm(py::module_& m);
 
 // [sparse / prune]
 
@@ -104,6 +105,7 @@ PYBIND11_MODULE(_C, m) {
   // [optim]
 
   // [int8 GEMM]
+  bind_quant_gemm(m);
 
   // [sparse / prune]
 
