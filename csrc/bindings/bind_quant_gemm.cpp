@@ -41,7 +41,7 @@ std::vector<float> f32_vector(const py::handle& obj, const char* name, int64_t n
     std::fill(v.begin(), v.end(), obj.cast<float>());
     return v;
   }
-  py::array_t<float> a = as_f32(obj, name);
+  py::array_t<float> a = as_f32(obj, name, /*allow_int=*/true);  // ints -> float is safe
   check_shape(a, name, {n});
   auto r = a.unchecked<1>();
   for (int64_t j = 0; j < n; ++j) v[j] = r(j);

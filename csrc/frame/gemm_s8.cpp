@@ -135,7 +135,8 @@ void check(const S8GemmArgs& g, const KernelTable& t) {
   auto finite_pos = [](double v) { return std::isfinite(v) && v > 0.0; };
   if (!finite_pos(g.scale_a))
     throw std::invalid_argument("scale_a: must be finite and > 0, got " + std::to_string(g.scale_a));
-  if (!g.scale_b) throw std::invalid_argument("scale_b: required for float32 / uint8 output");
+  if (!g.scale_b && pw.n > 0)
+    throw std::invalid_argument("scale_b: required for float32 / uint8 output");
   for (int64_t j = 0; j < pw.n; ++j)
     if (!(std::isfinite(g.scale_b[j]) && g.scale_b[j] >= 0.0f))
       throw std::invalid_argument("scale_b: must be finite and >= 0, got scale_b[" +
