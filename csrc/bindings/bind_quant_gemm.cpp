@@ -128,7 +128,8 @@ py::array gemm(const py::handle& a_obj, const PackedPtr& packed, int64_t za,
   }
 
   const char* want = kind == S8Out::f32 ? "float32" : (kind == S8Out::u8 ? "uint8" : "int32");
-  const py::dtype dt(want);
+  const py::dtype dt = kind == S8Out::f32 ? py::dtype::of<float>()
+                       : (kind == S8Out::u8 ? py::dtype::of<uint8_t>() : py::dtype::of<int32_t>());
   py::array out;
   if (out_obj.is_none()) {
     out = py::array(dt, std::vector<py::ssize_t>{m, n});

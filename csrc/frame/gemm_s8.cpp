@@ -95,6 +95,16 @@ void unpack_weights_s8(const S8PackedWeights& p, int8_t* w) {
 
 namespace {
 
+constexpr float kFloatMax = std::numeric_limits<float>::max();
+
+// pred(v[j]) for every j, without early exit so the loop vectorises (NaN fails every comparison).
+template <class Pred>
+bool all_of(const float* v, int64_t n, Pred pred) {
+  int ok = 1;
+  for (int64_t j = 0; j < n; ++j) ok &= pred(v[j]) ? 1 : 0;
+  return ok != 0;
+}
+
 void check(const S8GemmArgs& g, const KernelTable& t) {
   if (!g.b || (!g.b->data && g.b->bytes))
     throw std::invalid_argument("packed: expected packed weights, got null");
@@ -137,15 +147,17 @@ void check(const S8GemmArgs& g, const KernelTable& t) {
     throw std::invalid_argument("scale_a: must be finite and > 0, got " + std::to_string(g.scale_a));
   if (!g.scale_b && pw.n > 0)
     throw std::invalid_argument("scale_b: required for float32 / uint8 output");
-  for (int64_t j = 0; j < pw.n; ++j)
-    if (!(std::isfinite(g.scale_b[j]) && g.scale_b[j] >= 0.0f))
-      throw std::invalid_argument("scale_b: must be finite and >= 0, got scale_b[" +
-                                  std::to_string(j) + "] = " + std::to_string(g.scale_b[j]));
-  if (g.bias_f32)
+  // Fast pass (vectorises), then the slow one only to name the first bad element.
+  if (!all_of(g.scale_b, pw.n, [](float v) { return std::fabs(v) <= kFloatMax && v >= 0.0f; }))
+    for (int64_t j = 0; j < pw.n; ++j)
+      if (!(std::isfinite(g.scale_b[j]) && g.scale_b[j] >= 0.0f))
+        throw std::invalid_argument("scale_b: must be finite and >= 0, got scale_b[" +
+                                    std::to_string(j) + "] = " + std::to_string(g.scale_b[j]));
+  if (g.bias_f32 && !all_of(g.bias_f32, pw.n, [](float v) { return std::fabs(v) <= kFloatMax; }))
     for (int64_t j = 0; j < pw.n; ++j)
       if (!std::isfinite(g.bias_f32[j]))
-        throw std::invalid_argument("bias: must be finite, got bias[" + std::to_string(j) + "] = " +
-                                    std::to_string(g.bias_f32[j]));
+        throw std::invalid_argument("bias: must be finite, got bias[" + std::to_string(j) +
+                                    "] = " + std::to_string(g.bias_f32[j]));
   if (g.out == S8Out::u8) {
     if (!finite_pos(g.scale_out))
       throw std::invalid_argument("scale_out: must be finite and > 0, got " +
@@ -203,36 +215,56 @@ void gemm_u8s8(const S8GemmArgs& g) {
   const int64_t npad = panels * kS8NR;
 
   // Per-column epilogue constants, zero-padded to whole panels (kernels load full vectors).
-  aligned_ptr<int32_t> offset = aligned_alloc_array<int32_t>(static_cast<size_t>(npad));
-  aligned_ptr<float> scale = aligned_alloc_array<float>(static_cast<size_t>(npad));
-  aligned_ptr<float> shift = aligned_alloc_array<float>(static_cast<size_t>(npad));
-  for (int64_t j = 0; j < npad; ++j) {
-    int64_t off = 0;
-    double sc = 0.0, sh = 0.0;
-    if (j < n) {
-      // |bias - za * colsum| <= INT32_MAX (checked bound), so the int64 value fits.
-      off = (g.bias_i32 ? g.bias_i32[j] : 0) - int64_t(g.za) * pw.colsum[j];
-      if (g.out == S8Out::f32) {
-        sc = double(g.scale_a) * double(g.scale_b[j]);
-        sh = g.bias_f32 ? double(g.bias_f32[j]) : 0.0;
-      } else if (g.out == S8Out::u8) {
-        sc = double(g.scale_a) * double(g.scale_b[j]) / double(g.scale_out);
-        sh = (g.bias_f32 ? double(g.bias_f32[j]) / double(g.scale_out) : 0.0) + g.z_out;
-      }
-      if (std::fabs(sc) > std::numeric_limits<float>::max() ||
-          std::fabs(sh) > std::numeric_limits<float>::max())
-        throw std::invalid_argument("scale_out: the combined scale or shift of column " +
-                                    std::to_string(j) + " overflows float32");
+  // One allocation for the three arrays (npad is a multiple of 16: each stays 64-byte aligned).
+  aligned_ptr<int32_t> consts = aligned_alloc_array<int32_t>(static_cast<size_t>(3 * npad));
+  int32_t* offset = consts.get();
+  float* scale = reinterpret_cast<float*>(consts.get() + npad);
+  float* shift = reinterpret_cast<float*>(consts.get() + 2 * npad);
+  // Branch-free loops (they vectorise): this O(n) set-up is a visible share of a batch-1 call.
+  const int32_t* bias_i32 = g.bias_i32;
+  const int32_t* colsum = pw.colsum.data();
+  const int64_t za = g.za;
+  for (int64_t j = 0; j < n; ++j)  // |bias - za * colsum| <= INT32_MAX (checked bound): fits
+    offset[j] = static_cast<int32_t>((bias_i32 ? int64_t(bias_i32[j]) : 0) - za * colsum[j]);
+  if (g.out != S8Out::s32) {
+    // s = scale_b * (scale_a / scale_out) and t = bias * (1 / scale_out) + z_out in float32
+    // (f32 output: scale_out = 1, z_out = 0). Float arithmetic overflows to inf (defined, unlike
+    // an out-of-range double -> float cast), which the OR-reduction catches; the loops vectorise.
+    const double so = g.out == S8Out::u8 ? g.scale_out : 1.0;
+    const double s_ab = double(g.scale_a) / so, inv_so = 1.0 / so;
+    constexpr double kFltMaxD = std::numeric_limits<float>::max();
+    if (!(s_ab <= kFltMaxD && inv_so <= kFltMaxD))
+      throw std::invalid_argument("scale_out: scale_a / scale_out or 1 / scale_out overflows float32");
+    const float s_abf = static_cast<float>(s_ab), inv_sof = static_cast<float>(inv_so);
+    const float zo = g.out == S8Out::u8 ? static_cast<float>(g.z_out) : 0.0f;
+    int over = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      scale[j] = g.scale_b[j] * s_abf;
+      over |= !(scale[j] <= kFloatMax);
     }
-    offset[j] = static_cast<int32_t>(off);
-    scale[j] = static_cast<float>(sc);
-    shift[j] = static_cast<float>(sh);
+    if (g.bias_f32) {
+      for (int64_t j = 0; j < n; ++j) {
+        shift[j] = g.bias_f32[j] * inv_sof + zo;
+        over |= !(std::fabs(shift[j]) <= kFloatMax);
+      }
+    } else {
+      std::fill(shift, shift + n, zo);
+    }
+    if (over)
+      throw std::invalid_argument("scale_out: a combined scale (scale_a * scale_b / scale_out) or "
+                                  "shift (bias / scale_out + z_out) overflows float32");
+  } else {
+    std::fill(scale, scale + n, 0.0f);
+    std::fill(shift, shift + n, 0.0f);
   }
+  std::fill(offset + n, offset + npad, 0);
+  std::fill(scale + n, scale + npad, 0.0f);
+  std::fill(shift + n, shift + npad, 0.0f);
   S8Epilogue ep;
   ep.out = g.out;
-  ep.offset = offset.get();
-  ep.scale = scale.get();
-  ep.shift = shift.get();
+  ep.offset = offset;
+  ep.scale = scale;
+  ep.shift = shift;
   ep.relu = g.relu ? 1 : 0;
   ep.lo = g.out == S8Out::u8 && g.relu ? float(g.z_out) : 0.0f;
   ep.hi = 255.0f;
@@ -267,6 +299,45 @@ void gemm_u8s8(const S8GemmArgs& g) {
   const int8_t* bdata = pw.data.get();
   const s8_gemm_ukr_fn ukr = t.s8_gemm_ukr;
 
+  // One task: pack its A block (unless read in place), then every panel of its chunk across the
+  // block's row tiles.
+  auto run_task = [&](int64_t task, uint8_t* abuf) {
+    const int64_t rb = task / n_cc, cc = task % n_cc;
+    const int64_t t0 = rb * per_block, t1 = std::min(t0 + per_block, tiles.count);
+    if (!direct) {
+      uint8_t* dst = abuf;
+      for (int64_t tt = t0; tt < t1; ++tt) {
+        pack_a_tile(g, tiles.start(tt), tiles.height(tt), kg, dst);
+        dst += tiles.height(tt) * kg * kS8KG;
+      }
+    }
+    const int64_t p0 = cc * per_chunk, p1 = std::min(p0 + per_chunk, panels);
+    for (int64_t pp = p0; pp < p1; ++pp) {
+      const int64_t j0 = pp * kS8NR;
+      const int64_t nn = std::min<int64_t>(kS8NR, n - j0);
+      S8Epilogue ept = ep;
+      ept.offset += j0;
+      ept.scale += j0;
+      ept.shift += j0;
+      const int8_t* bpanel = bdata + pp * panel_bytes(kg);
+      const uint8_t* ap = abuf;
+      for (int64_t tt = t0; tt < t1; ++tt) {
+        const int64_t r0 = tiles.start(tt), h = tiles.height(tt);
+        void* ct = static_cast<char*>(g.c) + (r0 * g.ldc + j0) * static_cast<int64_t>(esize);
+        if (direct) {
+          const uint8_t* at = kg ? g.a + r0 * g.a_rs : g.a;  // k == 0: A is never read
+          ukr(kg, at, g.a_rs, kS8KG, bpanel, ct, g.ldc, h, nn, ept);
+        } else {
+          ukr(kg, ap, kS8KG, h * kS8KG, bpanel, ct, g.ldc, h, nn, ept);
+          ap += h * kg * kS8KG;
+        }
+      }
+    }
+  };
+  if (nthreads == 1) {  // no parallel region: small (batch-1) calls skip the team start-up
+    for (int64_t task = 0; task < ntasks; ++task) run_task(task, direct ? nullptr : abufs[0].get());
+    return;
+  }
 #pragma omp parallel num_threads(nthreads)
   {
 #ifdef _OPENMP
@@ -275,39 +346,7 @@ void gemm_u8s8(const S8GemmArgs& g) {
     uint8_t* abuf = direct ? nullptr : abufs[0].get();
 #endif
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < ntasks; ++task) {
-      const int64_t rb = task / n_cc, cc = task % n_cc;
-      const int64_t t0 = rb * per_block, t1 = std::min(t0 + per_block, tiles.count);
-      if (!direct) {
-        uint8_t* dst = abuf;
-        for (int64_t tt = t0; tt < t1; ++tt) {
-          pack_a_tile(g, tiles.start(tt), tiles.height(tt), kg, dst);
-          dst += tiles.height(tt) * kg * kS8KG;
-        }
-      }
-      const int64_t p0 = cc * per_chunk, p1 = std::min(p0 + per_chunk, panels);
-      for (int64_t pp = p0; pp < p1; ++pp) {
-        const int64_t j0 = pp * kS8NR;
-        const int64_t nn = std::min<int64_t>(kS8NR, n - j0);
-        S8Epilogue ept = ep;
-        ept.offset += j0;
-        ept.scale += j0;
-        ept.shift += j0;
-        const int8_t* bpanel = bdata + pp * panel_bytes(kg);
-        const uint8_t* ap = abuf;
-        for (int64_t tt = t0; tt < t1; ++tt) {
-          const int64_t r0 = tiles.start(tt), h = tiles.height(tt);
-          void* ct = static_cast<char*>(g.c) + (r0 * g.ldc + j0) * static_cast<int64_t>(esize);
-          if (direct) {
-            const uint8_t* at = kg ? g.a + r0 * g.a_rs : g.a;  // k == 0: A is never read
-            ukr(kg, at, g.a_rs, kS8KG, bpanel, ct, g.ldc, h, nn, ept);
-          } else {
-            ukr(kg, ap, kS8KG, h * kS8KG, bpanel, ct, g.ldc, h, nn, ept);
-            ap += h * kg * kS8KG;
-          }
-        }
-      }
-    }
+    for (int64_t task = 0; task < ntasks; ++task) run_task(task, abuf);
   }
 }
 

@@ -25,12 +25,16 @@ def pack_weights(w):
 
 
 def _int_arg(name, v):
+    if type(v) is int:  # fast path
+        return v
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
     return int(v)
 
 
 def _float_arg(name, v):
+    if type(v) is float:  # fast path
+        return v
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name}: expected a real number, got {type(v).__name__}")
     return float(v)
@@ -38,6 +42,10 @@ def _float_arg(name, v):
 
 def _vector_arg(v):
     # A 0-d array or numpy scalar is a per-tensor value; arrays go to C++ for the shape check.
+    if v is None or type(v) is float:
+        return v
+    if type(v) is np.ndarray and v.ndim:
+        return v
     if isinstance(v, np.ndarray) and v.ndim == 0:
         v = v[()]
     if isinstance(v, numbers.Real) and not isinstance(v, bool):
@@ -58,13 +66,14 @@ def gemm_u8s8(a, packed, *, za=0, out_dtype="float32", scale_a=1.0, scale_b=None
     - ``'uint8'``: ``q = round_half_even(y / scale_out) + z_out``, saturated to [0, 255]
       (to [z_out, 255] with ``relu``); out-of-range values saturate, they never wrap.
 
-    The float arithmetic is float32 and identical on every ISA path: ``fma(float(acc'), s[j],
-    t[j])`` with ``s = scale_a * scale_b / scale_out`` and ``t = bias / scale_out + z_out`` for
-    uint8 (``s = scale_a * scale_b``, ``t = bias`` for float32), computed in float64 and rounded
-    once to float32; then clamping and round-half-to-even. ``out``: optional C-contiguous (m, n)
+    The float arithmetic is float32 and identical on every ISA path: ``y = fma(float(acc'),
+    s[j], t[j])`` with ``s = scale_b[j] * (scale_a / scale_out)`` and ``t = bias[j] * (1 /
+    scale_out) + z_out`` for uint8 (``s = scale_b[j] * scale_a``, ``t = bias[j]`` for float32;
+    the quotients in float64, then float32 products), then clamping and round-half-to-even. A
+    combination that overflows float32 is a ValueError. ``out``: optional C-contiguous (m, n)
     array of the output dtype to write into.
     """
-    if isinstance(out_dtype, str):
+    if type(out_dtype) is str:
         name = out_dtype
     else:
         try:

@@ -1,7 +1,8 @@
 // AVX-512 VNNI u8 x s8 -> s32 GEMM micro-kernel, 14x32 register tile: 28 zmm accumulators, the two
 // zmm of a packed B group (32 columns x 4 k) in registers, A broadcast 4 bytes at a time; one
 // vpdpbusd sums 4 exact u8*s8 products into each int32 lane. Tiles with fewer rows run the same
-// template at their height (no wasted rows); columns past n are masked at the store only.
+// template at their height (no wasted rows), panels with n <= 16 at one vector width; columns
+// past n are masked at the store only.
 // Built with -mavx512vnni (setup.py FILE_FLAGS); registered only when s8_vnni_usable().
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12's avx512fintrin.h fills "undefined" vectors with `__m512 __Y = __Y;`, which
@@ -60,30 +61,72 @@ inline void store16(__m512i acc, const S8Epilogue& ep, int h, void* c, __mmask16
   }
 }
 
-template <int MR>
+// One k group (4 values of k) for MR rows x NV vectors of 16 columns.
+template <int MR, int NV>
+inline void group(__m512i (&vacc)[MR][NV], const uint8_t* a, int64_t a_rs, const int8_t* b) {
+  __m512i vb[NV];
+  for (int v = 0; v < NV; ++v) vb[v] = _mm512_loadu_si512(b + 64 * v);
+  for (int i = 0; i < MR; ++i) {
+    const __m512i va = broadcast_group(a + i * a_rs);
+    for (int v = 0; v < NV; ++v) vacc[i][v] = dpbusd(vacc[i][v], va, vb[v]);
+  }
+}
+
+// MR rows x 16*NV columns. Small tiles (MR * NV < 8 chains) would wait on vpdpbusd latency, so
+// they keep U independent accumulator sets over consecutive k groups and add them at the end.
+template <int MR, int NV>
 void tile(int64_t kg, const uint8_t* a, int64_t a_rs, int64_t a_gs, const int8_t* b, void* c,
           int64_t ldc, int64_t n, const S8Epilogue& ep) {
-  __m512i vacc[MR][2];
-  for (int i = 0; i < MR; ++i) vacc[i][0] = vacc[i][1] = _mm512_setzero_si512();
-  for (int64_t g = 0; g < kg; ++g) {
-    const __m512i vb0 = _mm512_loadu_si512(b);
-    const __m512i vb1 = _mm512_loadu_si512(b + 64);
-    b += kS8NR * kS8KG;
-    for (int i = 0; i < MR; ++i) {
-      const __m512i va = broadcast_group(a + i * a_rs);
-      vacc[i][0] = dpbusd(vacc[i][0], va, vb0);
-      vacc[i][1] = dpbusd(vacc[i][1], va, vb1);
-    }
-    a += a_gs;
+  constexpr int U = MR * NV >= 8 ? 1 : (MR * NV >= 4 ? 2 : 4);
+  constexpr int64_t kGroupBytes = kS8NR * kS8KG;
+  __m512i vacc[U][MR][NV];
+  for (int u = 0; u < U; ++u)
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) vacc[u][i][v] = _mm512_setzero_si512();
+  int64_t g = 0;
+  for (; g + U <= kg; g += U) {
+    for (int u = 0; u < U; ++u) group<MR, NV>(vacc[u], a + u * a_gs, a_rs, b + u * kGroupBytes);
+    a += U * a_gs;
+    b += U * kGroupBytes;
   }
+  for (; g < kg; ++g) {  // U > 1 only: the last kg % U groups
+    group<MR, NV>(vacc[0], a, a_rs, b);
+    a += a_gs;
+    b += kGroupBytes;
+  }
+  for (int u = 1; u < U; ++u)
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) vacc[0][i][v] = _mm512_add_epi32(vacc[0][i][v], vacc[u][i][v]);
   const __mmask16 mask0 = n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u);
   const __mmask16 mask1 = n >= 32 ? __mmask16(0xffff)
                                   : (n <= 16 ? __mmask16(0) : __mmask16((1u << (n - 16)) - 1u));
   const int64_t esize = ep.out == S8Out::u8 ? 1 : 4;
   for (int i = 0; i < MR; ++i) {
     void* ci = static_cast<char*>(c) + i * ldc * esize;
-    store16(vacc[i][0], ep, 0, ci, mask0);
-    store16(vacc[i][1], ep, 1, ci, mask1);
+    store16(vacc[0][i][0], ep, 0, ci, mask0);
+    if (NV == 2) store16(vacc[0][i][NV - 1], ep, 1, ci, mask1);
+  }
+}
+
+template <int NV>
+void tile_rows(int64_t kg, const uint8_t* a, int64_t a_rs, int64_t a_gs, const int8_t* b, void* c,
+               int64_t ldc, int64_t m, int64_t n, const S8Epilogue& ep) {
+  switch (m) {
+    case 14: return tile<14, NV>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
+    case 13: return tile<13, NV>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
+    case 12: return tile<12, NV>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
+    case 11: return tile<11, NV>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
+    case 10: return tile<10, NV>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
+    case 9: return tile<9, NV>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
+    case 8: return tile<8, NV>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
+    case 7: return tile<7, NV>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
+    case 6: return tile<6, NV>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
+    case 5: return tile<5, NV>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
+    case 4: return tile<4, NV>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
+    case 3: return tile<3, NV>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
+    case 2: return tile<2, NV>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
+    case 1: return tile<1, NV>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
+    default: return;  // the driver never passes m outside [1, kMR]
   }
 }
 
@@ -92,23 +135,8 @@ void tile(int64_t kg, const uint8_t* a, int64_t a_rs, int64_t a_gs, const int8_t
 void u8s8_gemm_ukr_14x32_vnni(int64_t kg, const uint8_t* a, int64_t a_rs, int64_t a_gs,
                               const int8_t* b, void* c, int64_t ldc, int64_t m, int64_t n,
                               const S8Epilogue& ep) {
-  switch (m) {
-    case 14: return tile<14>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
-    case 13: return tile<13>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
-    case 12: return tile<12>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
-    case 11: return tile<11>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
-    case 10: return tile<10>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
-    case 9: return tile<9>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
-    case 8: return tile<8>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
-    case 7: return tile<7>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
-    case 6: return tile<6>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
-    case 5: return tile<5>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
-    case 4: return tile<4>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
-    case 3: return tile<3>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
-    case 2: return tile<2>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
-    case 1: return tile<1>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
-    default: return;  // the driver never passes m outside [1, kMR]
-  }
+  if (n > 16) tile_rows<2>(kg, a, a_rs, a_gs, b, c, ldc, m, n, ep);
+  else tile_rows<1>(kg, a, a_rs, a_gs, b, c, ldc, m, n, ep);  // narrow panel: half the work
 }
 
 }  // namespace avx512
