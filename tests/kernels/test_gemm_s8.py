@@ -281,3 +281,12 @@ def test_out_buffer_used(isa, rng):
         r = gemm_u8s8(a, p, out_dtype=dtype, out=out, **kw)
         assert r is out
         np.testing.assert_array_equal(out, gemm_u8s8(a, p, out_dtype=dtype, **kw))
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 5])
+@pytest.mark.parametrize("k", [1, 5, 13, 17, 36])
+def test_small_tiles_split_accumulators(isa, rng, m, k):
+    # Tiles of < 8 accumulator chains split K over 2 or 4 accumulator sets (VNNI); k groups that
+    # do not fill a set, and panels of <= 16 columns (n = 10, 40 = 32 + 8) take the narrow path.
+    for n in (10, 32, 40):
+        check_int32(rng, m, n, k, bias=True)

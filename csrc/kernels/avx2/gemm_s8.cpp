@@ -1,5 +1,7 @@
-// AVX2 u8 x s8 -> s32 GEMM micro-kernel, 3x32 tile computed as two 3x16 halves (12 ymm
-// accumulators each), reading the same packed B panels as the VNNI kernel.
+// AVX2 u8 x s8 -> s32 GEMM micro-kernel, 2x32 tile computed as two 2x16 halves (8 ymm
+// accumulators each), reading the same packed B panels as the VNNI kernel. Two rows, not three:
+// 3 x 4 accumulators + 3 A + 1 B + the vpmaddwd result need 17 of the 16 ymm registers, and the
+// spills made the 3-row tile 15% slower here.
 //
 // Exactness: vpmaddubsw (u8 x s8, adjacent pairs summed into int16) saturates: 255*127 + 255*127
 // = 64770 > 32767 (the bug behind pytorch#44939). Instead both operands are widened to int16 -
@@ -17,7 +19,7 @@
 namespace fastnn {
 namespace avx2 {
 
-constexpr int kMR = 3;
+constexpr int kMR = 2;
 
 namespace {
 
@@ -99,10 +101,9 @@ void tile(int64_t kg, const uint8_t* a, int64_t a_rs, int64_t a_gs, const int8_t
 
 }  // namespace
 
-void u8s8_gemm_ukr_3x32(int64_t kg, const uint8_t* a, int64_t a_rs, int64_t a_gs, const int8_t* b,
+void u8s8_gemm_ukr_2x32(int64_t kg, const uint8_t* a, int64_t a_rs, int64_t a_gs, const int8_t* b,
                         void* c, int64_t ldc, int64_t m, int64_t n, const S8Epilogue& ep) {
   switch (m) {
-    case 3: return tile<3>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
     case 2: return tile<2>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
     case 1: return tile<1>(kg, a, a_rs, a_gs, b, c, ldc, n, ep);
     default: return;  // the driver never passes m outside [1, kMR]
