@@ -86,6 +86,7 @@ struct S8GemmArgs {
   // f32: c = scale_a * scale_b[j] * acc' + bias_f32[j]            (ReLU optional)
   // u8 : c = sat_u8(round_half_even((scale_a * scale_b[j] * acc' + bias_f32[j]) / scale_out) + z_out)
   //      with ReLU clamping at z_out. acc' = sum_p (a(i,p) - za) * w(j,p) + bias_i32[j].
+  //      Float32 arithmetic, identical on every ISA: see docs/int8_gemm.md.
   float scale_a = 1.0f;
   const float* scale_b = nullptr;     // n (required for f32 / u8)
   const float* bias_f32 = nullptr;    // n (may be null)
