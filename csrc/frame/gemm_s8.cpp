@@ -56,9 +56,9 @@ S8PackedWeights pack_weights_s8(const int8_t* w, int64_t n, int64_t k, int64_t r
   p.isa = kernels().isa;
   const int64_t panels = (n + kS8NR - 1) / kS8NR;
   p.bytes = static_cast<size_t>(panels * panel_bytes(p.kg));
-  int8_t* buf = aligned_alloc_array<int8_t>(std::max<size_t>(p.bytes, 1)).release();
-  p.data = std::shared_ptr<const int8_t>(buf, [](const int8_t* q) { std::free(const_cast<int8_t*>(q)); });
-  std::memset(buf, 0, std::max<size_t>(p.bytes, 1));
+  p.storage.assign(p.bytes + 64, 0);  // zero: the padding columns and k
+  p.offset = static_cast<size_t>((64 - reinterpret_cast<uintptr_t>(p.storage.data()) % 64) % 64);
+  int8_t* buf = p.storage.data() + p.offset;
   p.colsum.assign(static_cast<size_t>(n), 0);
   const int64_t kg = p.kg;
   int32_t* colsum = p.colsum.data();
@@ -84,7 +84,7 @@ S8PackedWeights pack_weights_s8(const int8_t* w, int64_t n, int64_t k, int64_t r
 void unpack_weights_s8(const S8PackedWeights& p, int8_t* w) {
   if (p.nr != kS8NR || p.kgroup != kS8KG)
     throw std::invalid_argument("packed: unknown layout");
-  const int8_t* buf = p.data.get();
+  const int8_t* buf = p.data();
   for (int64_t j = 0; j < p.n; ++j) {
     const int8_t* panel = buf + (j / kS8NR) * panel_bytes(p.kg);
     const int64_t c = j % kS8NR;
@@ -106,7 +106,7 @@ bool all_of(const float* v, int64_t n, Pred pred) {
 }
 
 void check(const S8GemmArgs& g, const KernelTable& t) {
-  if (!g.b || (!g.b->data && g.b->bytes))
+  if (!g.b || g.b->storage.size() < g.b->offset + g.b->bytes)
     throw std::invalid_argument("packed: expected packed weights, got null");
   const S8PackedWeights& pw = *g.b;
   if (pw.nr != kS8NR || pw.kgroup != kS8KG || t.s8_mr <= 0)
@@ -296,7 +296,7 @@ void gemm_u8s8(const S8GemmArgs& g) {
   if (!direct)
     for (int i = 0; i < nthreads; ++i)
       abufs.push_back(aligned_alloc_array<uint8_t>(static_cast<size_t>(per_block * tile_bytes)));
-  const int8_t* bdata = pw.data.get();
+  const int8_t* bdata = pw.data();
   const s8_gemm_ukr_fn ukr = t.s8_gemm_ukr;
 
   // One task: pack its A block (unless read in place), then every panel of its chunk across the

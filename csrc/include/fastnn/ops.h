@@ -3,7 +3,6 @@
 // and call leaf kernels through kernels().
 #pragma once
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -65,8 +64,10 @@ struct S8PackedWeights {
   int64_t n = 0, k = 0, kg = 0;     // kg = ceil(k / 4)
   int nr = kS8NR, kgroup = kS8KG;   // layout of the packed panels
   Isa isa = Isa::generic;           // table active when packed (informational: layout is shared)
-  std::shared_ptr<const int8_t> data;  // ceil(n / nr) panels of kg * nr * kgroup bytes, 64-aligned
-  size_t bytes = 0;
+  // ceil(n / nr) panels of kg * nr * kgroup bytes, starting 64-byte aligned at storage + offset.
+  std::vector<int8_t> storage;
+  size_t offset = 0, bytes = 0;
+  const int8_t* data() const { return storage.data() + offset; }
   std::vector<int32_t> colsum;      // sum over k of w[j][:], per output column j
 };
 // w(j, p) = w[j * rs + p * cs] for j < n, p < k. Throws for k > kS8MaxK or negative sizes.
