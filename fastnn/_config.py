@@ -33,6 +33,7 @@ def config():
     info["isa_active"] = _C.active_isa()
     info["num_threads"] = _C.get_num_threads()
     info["gemm_tile_f32"] = tuple(_C.gemm_tile())
+    info["int8_gemm"] = dict(_C.s8_gemm_info())  # [int8 GEMM]
     return info
 
 
@@ -49,6 +50,8 @@ def show_config():
         f"  ISAs supported  : {', '.join(c['isa_supported'])}",
         f"  CPU features    : {cpu}",
         f"  f32 GEMM tile   : {c['gemm_tile_f32'][0]}x{c['gemm_tile_f32'][1]}",
+        # [int8 GEMM]
+        f"  int8 GEMM       : {c['int8_gemm']['kernel']}  (VNNI: {'yes' if c['int8_gemm']['vnni'] else 'no'})",
         f"  threads         : {c['num_threads']}",
         f"  compiler        : {c['compiler']}",
         f"  OpenMP          : {omp_s}",

@@ -27,6 +27,7 @@ void bind_loss(py::module_& m);
 // [optim]
 
 // [int8 GEMM]
+void bind_quant_gemm(py::module_& m);
 
 // [sparse / prune]
 
@@ -110,6 +111,7 @@ PYBIND11_MODULE(_C, m) {
   // [optim]
 
   // [int8 GEMM]
+  bind_quant_gemm(m);
 
   // [sparse / prune]
 

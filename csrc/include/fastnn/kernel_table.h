@@ -97,6 +97,39 @@ using f32_pointwise_loss_backward_fn = void (*)(const PointwiseLoss& l, const fl
 // ---- [optim] function-pointer types ----
 
 // ---- [int8 GEMM] function-pointer types ----
+// u8 x s8 -> s32 GEMM micro-kernel with a fused requantisation epilogue (docs/int8_gemm.md).
+// Packed B (weights) layout, shared by every ISA so a packed weight never depends on the table:
+//   panels of kS8NR = 32 columns; in a panel, k grouped by kS8KG = 4: group g holds, for column
+//   c = 0..31, the 4 bytes B[4g..4g+3][c] (bytes 128*g + 4*c + q); columns past n and k past K
+//   are zero. One panel is kg * 128 bytes (kg = ceil(K / 4)).
+// A (activations, u8) is read as 4-byte groups: row i, group g at a + i * a_rs + g * a_gs.
+//   Direct (row-major A, K % 4 == 0): a_rs = lda, a_gs = 4. Packed: a_rs = 4, a_gs = 4 * m.
+constexpr int kS8NR = 32, kS8KG = 4;
+enum class S8Out : int { s32 = 0, f32 = 1, u8 = 2 };
+// Per output column j (pointers already advanced to the tile's first column, each readable for a
+// full 32-column panel: the driver pads them with zeros):
+//   acc'  = acc + offset[j]                        int32, exact (offset = bias_i32 - za * colsum)
+//   s32:  out = acc'
+//   f32:  y = fma(float(acc'), scale[j], shift[j]); out = relu ? (y > 0 ? y : +0) : y
+//   u8 :  y = fma(float(acc'), scale[j], shift[j]); y = min(max(y, lo), hi);
+//         out = round-half-to-even(y)      (float32 arithmetic, default rounding mode)
+struct S8Epilogue {
+  S8Out out = S8Out::s32;
+  const int32_t* offset = nullptr;
+  const float* scale = nullptr;
+  const float* shift = nullptr;
+  float lo = 0.0f, hi = 255.0f;  // u8 clamp (lo = z_out for ReLU)
+  int relu = 0;                  // f32 only
+};
+// kg >= 0 groups of 4 along K; b: one packed panel (from its group 0); c: row-major tile of the
+// output dtype with row stride ldc (elements); only rows [0, m) (1 <= m <= s8_mr) and columns
+// [0, n) (1 <= n <= 32) are written; A rows >= m are never read.
+using s8_gemm_ukr_fn = void (*)(int64_t kg, const uint8_t* a, int64_t a_rs, int64_t a_gs,
+                                const int8_t* b, void* c, int64_t ldc, int64_t m, int64_t n,
+                                const S8Epilogue& ep);
+// Whether the AVX-512 VNNI kernel may be registered: the CPU has avx512vnni and FASTNN_NO_VNNI is
+// unset (that switch exercises the fallback on VNNI machines). ISA-free; defined in gemm_s8.cpp.
+bool s8_vnni_usable();
 
 // ---- [sparse / prune] function-pointer types ----
 
@@ -127,6 +160,9 @@ struct KernelTable {
   // ---- [optim] ----
 
   // ---- [int8 GEMM] ----
+  int s8_mr = 0;                       // max rows of one micro-tile (columns: kS8NR)
+  s8_gemm_ukr_fn s8_gemm_ukr = nullptr;
+  const char* s8_gemm_name = "";       // e.g. "avx512_vnni u8s8 14x32"
 
   // ---- [sparse / prune] ----
 };

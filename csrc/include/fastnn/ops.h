@@ -121,6 +121,48 @@ void pointwise_loss_backward(const PointwiseLoss& l, const float* x, const float
 // ---- [optim] ----
 
 // ---- [int8 GEMM] ----
+// u8 x s8 -> s32 GEMM with exact int32 accumulation and a fused requantisation epilogue.
+// Weights (n x k int8, the Linear (out, in) layout) are packed once into the layout of
+// kernel_table.h (ISA-independent), with their column sums for the activation zero point.
+constexpr int64_t kS8MaxK = 65536;  // k * 255 * 128 < 2^31: the int32 accumulator cannot overflow
+struct S8PackedWeights {
+  int64_t n = 0, k = 0, kg = 0;     // kg = ceil(k / 4)
+  int nr = kS8NR, kgroup = kS8KG;   // layout of the packed panels
+  Isa isa = Isa::generic;           // table active when packed (informational: layout is shared)
+  // ceil(n / nr) panels of kg * nr * kgroup bytes, starting 64-byte aligned at storage + offset.
+  std::vector<int8_t> storage;
+  size_t offset = 0, bytes = 0;
+  const int8_t* data() const { return storage.data() + offset; }
+  std::vector<int32_t> colsum;      // sum over k of w[j][:], per output column j
+};
+// w(j, p) = w[j * rs + p * cs] for j < n, p < k. Throws for k > kS8MaxK or negative sizes.
+S8PackedWeights pack_weights_s8(const int8_t* w, int64_t n, int64_t k, int64_t rs, int64_t cs);
+// Inverse of the packing: writes the n x k row-major weights.
+void unpack_weights_s8(const S8PackedWeights& p, int8_t* w);
+
+struct S8GemmArgs {
+  const uint8_t* a = nullptr;  // m x k activations, a(i, p) = a[i * a_rs + p * a_cs]
+  int64_t m = 0, k = 0, a_rs = 0, a_cs = 1;
+  int za = 0;                  // activation zero point, 0..255
+  const S8PackedWeights* b = nullptr;
+  const int32_t* bias_i32 = nullptr;  // n, added to the integer accumulator (may be null)
+  S8Out out = S8Out::s32;
+  void* c = nullptr;           // m x n of the output dtype, row stride ldc (elements)
+  int64_t ldc = 0;
+  // f32: c = scale_a * scale_b[j] * acc' + bias_f32[j]            (ReLU optional)
+  // u8 : c = sat_u8(round_half_even((scale_a * scale_b[j] * acc' + bias_f32[j]) / scale_out) + z_out)
+  //      with ReLU clamping at z_out. acc' = sum_p (a(i,p) - za) * w(j,p) + bias_i32[j].
+  //      Float32 arithmetic, identical on every ISA: see docs/int8_gemm.md.
+  float scale_a = 1.0f;
+  const float* scale_b = nullptr;     // n (required for f32 / u8)
+  const float* bias_f32 = nullptr;    // n (may be null)
+  float scale_out = 1.0f;
+  int z_out = 0;
+  bool relu = false;
+  int pack_a = -1;             // -1: auto (read A in place when rows are contiguous and k % 4 == 0)
+                               // 1: always pack A; 0: never (throws if A cannot be read in place)
+};
+void gemm_u8s8(const S8GemmArgs& args);
 
 // ---- [sparse / prune] ----
 

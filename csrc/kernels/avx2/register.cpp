@@ -31,6 +31,8 @@ void f32_xent_backward(const float* x, const float* lse, int64_t rows, int64_t c
 // [optim]
 
 // [int8 GEMM]
+void u8s8_gemm_ukr_2x32(int64_t kg, const uint8_t* a, int64_t a_rs, int64_t a_gs, const int8_t* b,
+                        void* c, int64_t ldc, int64_t m, int64_t n, const S8Epilogue& ep);
 
 // [sparse / prune]
 
@@ -57,6 +59,9 @@ void register_kernels(KernelTable& t) {
   // [optim]
 
   // [int8 GEMM]
+  t.s8_mr = 2;
+  t.s8_gemm_ukr = u8s8_gemm_ukr_2x32;
+  t.s8_gemm_name = "avx2 u8s8 2x32 (int16 vpmaddwd)";
 
   // [sparse / prune]
 

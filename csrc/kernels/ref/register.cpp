@@ -38,6 +38,8 @@ void f32_pointwise_loss_backward(const PointwiseLoss& l, const float* x, const f
 // [optim]
 
 // [int8 GEMM]
+void u8s8_gemm_ukr_4x32(int64_t kg, const uint8_t* a, int64_t a_rs, int64_t a_gs, const int8_t* b,
+                        void* c, int64_t ldc, int64_t m, int64_t n, const S8Epilogue& ep);
 
 // [sparse / prune]
 
@@ -67,6 +69,9 @@ void register_kernels(KernelTable& t) {
   // [optim]
 
   // [int8 GEMM]
+  t.s8_mr = 4;
+  t.s8_gemm_ukr = u8s8_gemm_ukr_4x32;
+  t.s8_gemm_name = "generic u8s8 4x32";
 
   // [sparse / prune]
 
