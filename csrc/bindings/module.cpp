@@ -22,6 +22,7 @@ void bind_gemm(py::module_& m);
 // [layers: conv, pool, batchnorm]
 
 // [optim]
+void bind_optim(py::module_& m);
 
 // [int8 GEMM]
 
@@ -102,6 +103,7 @@ PYBIND11_MODULE(_C, m) {
   // [layers: conv, pool, batchnorm]
 
   // [optim]
+  bind_optim(m);
 
   // [int8 GEMM]
 

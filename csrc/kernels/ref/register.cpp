@@ -14,6 +14,16 @@ void f32_act(const float* x, float* y, int64_t n, const Epilogue& ep);
 // [layers: conv, pool, batchnorm]
 
 // [optim]
+void f32_sgd_update(const SgdCoef& c, const OptimSpan& s, int64_t n);
+void f32_adagrad_update(const AdagradCoef& c, const OptimSpan& s, int64_t n);
+void f32_rmsprop_update(const RmspropCoef& c, const OptimSpan& s, int64_t n);
+void f32_adam_update(const AdamCoef& c, const OptimSpan& s, int64_t n);
+double f32_sum_sq(const float* x, int64_t n);
+double f32_sum_abs(const float* x, int64_t n);
+float f32_max_abs(const float* x, int64_t n);
+void f32_scale(float* x, int64_t n, float s);
+void f32_clamp(float* x, int64_t n, float lo, float hi);
+double f32_sum_abs_pow(const float* x, int64_t n, double p);
 
 // [int8 GEMM]
 
@@ -30,6 +40,16 @@ void register_kernels(KernelTable& t) {
   // [layers: conv, pool, batchnorm]
 
   // [optim]
+  t.f32_sgd_update = f32_sgd_update;
+  t.f32_adagrad_update = f32_adagrad_update;
+  t.f32_rmsprop_update = f32_rmsprop_update;
+  t.f32_adam_update = f32_adam_update;
+  t.f32_sum_sq = f32_sum_sq;
+  t.f32_sum_abs = f32_sum_abs;
+  t.f32_max_abs = f32_max_abs;
+  t.f32_scale = f32_scale;
+  t.f32_clamp = f32_clamp;
+  t.f32_sum_abs_pow = f32_sum_abs_pow;  // general p: reference only
 
   // [int8 GEMM]
 
