@@ -69,7 +69,9 @@ inline void sgd_vec(const SgdCoef& c, const OptimSpan& s, int64_t i, typename V:
 }
 
 template <class V, bool Plain>
-inline void sgd_run(const SgdCoef& c, const OptimSpan& s, int64_t n) {
+inline void sgd_run(const SgdCoef& c_in, const OptimSpan& s_in, int64_t n) {
+  const SgdCoef c = c_in;    // local copies: stores through float* cannot alias them, so
+  const OptimSpan s = s_in;  // pointers and coefficients stay in registers
   optim_for_each_vec<V>(n, [&](int64_t i, auto tail, typename V::M k) {
     sgd_vec<V, decltype(tail)::value, Plain>(c, s, i, k);
   });
@@ -95,7 +97,9 @@ inline void adagrad_vec(const AdagradCoef& c, const OptimSpan& s, int64_t i, typ
 }
 
 template <class V, bool Plain>
-inline void adagrad_run(const AdagradCoef& c, const OptimSpan& s, int64_t n) {
+inline void adagrad_run(const AdagradCoef& c_in, const OptimSpan& s_in, int64_t n) {
+  const AdagradCoef c = c_in;    // local copies: stores through float* cannot alias them, so
+  const OptimSpan s = s_in;  // pointers and coefficients stay in registers
   optim_for_each_vec<V>(n, [&](int64_t i, auto tail, typename V::M k) {
     adagrad_vec<V, decltype(tail)::value, Plain>(c, s, i, k);
   });
@@ -136,7 +140,9 @@ inline void rmsprop_vec(const RmspropCoef& c, const OptimSpan& s, int64_t i, typ
 }
 
 template <class V, bool Plain>
-inline void rmsprop_run(const RmspropCoef& c, const OptimSpan& s, int64_t n) {
+inline void rmsprop_run(const RmspropCoef& c_in, const OptimSpan& s_in, int64_t n) {
+  const RmspropCoef c = c_in;    // local copies: stores through float* cannot alias them, so
+  const OptimSpan s = s_in;  // pointers and coefficients stay in registers
   optim_for_each_vec<V>(n, [&](int64_t i, auto tail, typename V::M k) {
     rmsprop_vec<V, decltype(tail)::value, Plain>(c, s, i, k);
   });
@@ -170,7 +176,9 @@ inline void adam_vec(const AdamCoef& c, const OptimSpan& s, int64_t i, typename 
 }
 
 template <class V, bool Plain>
-inline void adam_run(const AdamCoef& c, const OptimSpan& s, int64_t n) {
+inline void adam_run(const AdamCoef& c_in, const OptimSpan& s_in, int64_t n) {
+  const AdamCoef c = c_in;    // local copies: stores through float* cannot alias them, so
+  const OptimSpan s = s_in;  // pointers and coefficients stay in registers
   optim_for_each_vec<V>(n, [&](int64_t i, auto tail, typename V::M k) {
     adam_vec<V, decltype(tail)::value, Plain>(c, s, i, k);
   });
