@@ -30,14 +30,15 @@ BYTES_PER_PARAM = 28
 
 
 def time_interleaved(fns, rounds, min_time):
-    """Median seconds per call of each fn, timed in turn each round so load drift hits all."""
+    """(median, best) seconds per call of each fn, timed in turn each round (A B C A B C ...) so
+    load drift hits all alike. On a shared machine the best round estimates the unloaded speed."""
     for f in fns:
         f()
     times = [[] for _ in fns]
     for _ in range(rounds):
         for i, f in enumerate(fns):
             times[i].append(time_fn(f, min_time=min_time, repeats=1, warmup=0))
-    return [statistics.median(t) for t in times]
+    return [statistics.median(t) for t in times], [min(t) for t in times]
 
 
 def torch_default_path(torch):
@@ -68,15 +69,16 @@ def bench_set(name, shapes, torch, rounds, min_time):
         t_fused = torch.optim.Adam(tparams(), lr=1e-3, fused=True)
         fns += [t_def.step, t_fused.step]
         labels += ["torch Adam() default", "torch Adam(fused=True)"]
-    secs = time_interleaved(fns, rounds, min_time)
+    med, best = time_interleaved(fns, rounds, min_time)
     rows = []
-    for label, s in zip(labels, secs):
-        row = [f"{name} ({n / 1e6:.3f}M)", label, f"{s * 1e6:9.1f}",
-               f"{BYTES_PER_PARAM * n / s / 1e9:6.1f}"]
+    for i, label in enumerate(labels):
+        row = [f"{name} ({n / 1e6:.3f}M)", label, f"{med[i] * 1e6:9.1f}",
+               f"{best[i] * 1e6:9.1f}", f"{BYTES_PER_PARAM * n / med[i] / 1e9:6.1f}"]
         if torch is not None:
-            row += [f"{secs[1] / s:6.2f}x", f"{secs[2] / s:6.2f}x"]
+            row += [f"{med[1] / med[i]:6.2f}x", f"{med[2] / med[i]:6.2f}x",
+                    f"{best[1] / best[i]:6.2f}x", f"{best[2] / best[i]:6.2f}x"]
         rows.append(row)
-    return rows, secs
+    return rows, med
 
 
 def main(argv=None):
@@ -99,16 +101,17 @@ def main(argv=None):
              ", torch not installed"))
     if torch is not None:
         print(f"torch.optim.Adam() default on CPU: {torch_default_path(torch)}")
-    headers = ["params", "implementation", "us/step", "GB/s"]
+    headers = ["params", "implementation", "us/step (median)", "us/step (best)", "GB/s (median)"]
     if torch is not None:
-        headers += ["vs default", "vs fused"]
+        headers += ["vs default", "vs fused", "vs default (best)", "vs fused (best)"]
     rows = []
     for name in ([args.only] if args.only else ["mlp", "10m"]):
         r, _ = bench_set(name, SETS[name], torch, args.rounds, args.min_time)
         rows += r
     print(table(headers, rows))
     print(f"(GB/s counts {BYTES_PER_PARAM} bytes per parameter per step; 'vs' columns are the "
-          "torch time divided by this row's time: > 1 means this row is faster)")
+          "torch time divided by this row's time, > 1 means this row is faster: of the medians, "
+          "and of the best rounds)")
     return 0
 
 

@@ -195,8 +195,10 @@ class Optimizer:
         self._n_steps += 1
         return loss
 
-    def zero_grad(self):
-        """Set every parameter's gradient to zero (one threaded C++ pass)."""
+    def zero_grad(self, set_to_none=None):
+        """Set every parameter's gradient to zero (one threaded C++ pass). ``set_to_none`` is
+        accepted for torch compatibility; gradients are always zeroed in place, because layers
+        accumulate into the existing arrays."""
         self._ensure_table()
         self._table.zero_grad()
 
@@ -292,6 +294,8 @@ class Optimizer:
                                  f"({self._total},), got {arr.shape}")
             bufs[k] = np.array(arr, dtype=np.float32, order="C", copy=True)
         steps = np.asarray(state["step"])
+        if steps.dtype.kind == "f" and np.array_equal(steps, np.round(steps)):
+            steps = steps.astype(np.int64)  # a serialiser that stores every array as float
         if steps.dtype.kind not in "iu" or steps.shape != (len(self._params),) or (steps < 0).any():
             raise ValueError(f"{name}.load_state_dict: state['step']: expected "
                              f"{len(self._params)} non-negative integers, got {steps.dtype} "
