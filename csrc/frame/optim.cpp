@@ -19,8 +19,10 @@ namespace {
 
 // Below this many elements per thread a fork costs more than it saves.
 constexpr int64_t kMinPerThread = 16384;
-// Thread ranges inside a parameter without rows start on a 64-byte multiple of its start.
+// Chunks inside a parameter without rows start on a 64-byte multiple of its start.
 constexpr int64_t kCutUnit = 16;
+// Chunks per thread in a step (handed out dynamically).
+constexpr int64_t kChunksPerThread = 8;
 // Clipping reduces fixed blocks (independent of the thread count) and sums them in order.
 constexpr int64_t kClipBlock = 16384;
 // torch.renorm's guard: a row with norm > max_norm is scaled by max_norm / (norm + 1e-7).
@@ -112,28 +114,31 @@ OptimReg make_reg(const OptimGroup& g, bool decoupled) {
 }
 
 // Calls fn(j, a, b) for pieces [a, b) of the parameters j = 0..J-1 laid end to end (start[j] is
-// the running sum of sizes, start[J] = N). The N elements are cut into one contiguous range per
-// thread; cuts fall on unit[j] multiples inside parameter j (whole max-norm rows), so no row is
-// split between threads and the result does not depend on the thread count.
+// the running sum of sizes, start[J] = N). The N elements are cut into a few contiguous chunks per
+// thread, handed out dynamically (a thread the OS deschedules on a busy machine does not hold up
+// the others). Cuts fall on unit[j] multiples inside parameter j (whole max-norm rows), and each
+// chunk's work is elementwise or per row, so the bits do not depend on the thread count or on
+// which thread ran which chunk.
 template <class Fn>
 void parallel_over_params(const std::vector<int64_t>& start, const std::vector<int64_t>& unit,
                           Fn&& fn) {
   const int64_t J = static_cast<int64_t>(start.size()) - 1;
   const int64_t N = start.back();
   if (N == 0) return;
-  const int nt = static_cast<int>(
-      std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), N / kMinPerThread)));
-  auto cut = [&](int t) -> int64_t {
+  const int64_t max_threads = std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), N / kMinPerThread));
+  const int nt = static_cast<int>(max_threads);
+  const int64_t parts = nt == 1 ? 1 : std::min<int64_t>(kChunksPerThread * nt, N / kMinPerThread);
+  auto cut = [&](int64_t t) -> int64_t {
     if (t <= 0) return 0;
-    if (t >= nt) return N;
-    const int64_t x = N / nt * t + (N % nt) * t / nt;
+    if (t >= parts) return N;
+    const int64_t x = N / parts * t + (N % parts) * t / parts;
     const int64_t j = std::upper_bound(start.begin(), start.end(), x) - start.begin() - 1;
     if (j >= J) return N;
     const int64_t u = unit[j] > 0 ? unit[j] : kCutUnit;
     const int64_t local = x - start[j];
     return start[j] + local - local % u;
   };
-  auto run = [&](int t) {
+  auto run = [&](int64_t t) {
     const int64_t lo = cut(t), hi = cut(t + 1);
     if (lo >= hi) return;
     int64_t j = std::upper_bound(start.begin(), start.end(), lo) - start.begin() - 1;
@@ -143,12 +148,12 @@ void parallel_over_params(const std::vector<int64_t>& start, const std::vector<i
       if (a < b) fn(j, a, b);
     }
   };
-  if (nt == 1) {
+  if (parts == 1) {
     run(0);
     return;
   }
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-  for (int t = 0; t < nt; ++t) run(t);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  for (int64_t t = 0; t < parts; ++t) run(t);
 }
 
 // One fused pass: update each active parameter with its coefficients, then its mask, then (for
