@@ -25,6 +25,7 @@ void bind_loss(py::module_& m);
 // [layers: conv, pool, batchnorm]
 
 // [optim]
+void bind_optim(py::module_& m);
 
 // [int8 GEMM]
 void bind_quant_gemm(py::module_& m);
@@ -109,6 +110,7 @@ PYBIND11_MODULE(_C, m) {
   // [layers: conv, pool, batchnorm]
 
   // [optim]
+  bind_optim(m);
 
   // [int8 GEMM]
   bind_quant_gemm(m);

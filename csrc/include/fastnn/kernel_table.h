@@ -95,6 +95,27 @@ using f32_pointwise_loss_backward_fn = void (*)(const PointwiseLoss& l, const fl
 // ---- [layers: conv, pool, batchnorm] function-pointer types ----
 
 // ---- [optim] function-pointer types ----
+// Structs in fastnn/optim_params.h. Each update kernel handles n contiguous elements of one
+// parameter (any n >= 0, no alignment): reads param, grad, mask and state once, writes param and
+// state once (formulas in optim_params.h).
+struct OptimSpan;
+struct SgdCoef;
+struct AdagradCoef;
+struct RmspropCoef;
+struct AdamCoef;
+using f32_sgd_update_fn = void (*)(const SgdCoef& c, const OptimSpan& s, int64_t n);
+using f32_adagrad_update_fn = void (*)(const AdagradCoef& c, const OptimSpan& s, int64_t n);
+using f32_rmsprop_update_fn = void (*)(const RmspropCoef& c, const OptimSpan& s, int64_t n);
+using f32_adam_update_fn = void (*)(const AdamCoef& c, const OptimSpan& s, int64_t n);
+// Reductions over n contiguous floats (clipping, max-norm). Partial sums are kept in float lanes
+// over blocks of at most 1024 elements and combined in double, in a fixed order.
+using f32_sum_sq_fn = double (*)(const float* x, int64_t n);          // sum x^2
+using f32_sum_abs_fn = double (*)(const float* x, int64_t n);         // sum |x|
+using f32_max_abs_fn = float (*)(const float* x, int64_t n);          // max |x|, NaN if any NaN
+using f32_sum_abs_pow_fn = double (*)(const float* x, int64_t n, double p);  // sum |x|^p
+// In place: x *= s; x = min(max(x, lo), hi).
+using f32_scale_fn = void (*)(float* x, int64_t n, float s);
+using f32_clamp_fn = void (*)(float* x, int64_t n, float lo, float hi);
 
 // ---- [int8 GEMM] function-pointer types ----
 // u8 x s8 -> s32 GEMM micro-kernel with a fused requantisation epilogue (docs/int8_gemm.md).
@@ -158,6 +179,16 @@ struct KernelTable {
   // ---- [layers: conv, pool, batchnorm] ----
 
   // ---- [optim] ----
+  f32_sgd_update_fn f32_sgd_update = nullptr;
+  f32_adagrad_update_fn f32_adagrad_update = nullptr;
+  f32_rmsprop_update_fn f32_rmsprop_update = nullptr;
+  f32_adam_update_fn f32_adam_update = nullptr;
+  f32_sum_sq_fn f32_sum_sq = nullptr;
+  f32_sum_abs_fn f32_sum_abs = nullptr;
+  f32_max_abs_fn f32_max_abs = nullptr;
+  f32_sum_abs_pow_fn f32_sum_abs_pow = nullptr;
+  f32_scale_fn f32_scale = nullptr;
+  f32_clamp_fn f32_clamp = nullptr;
 
   // ---- [int8 GEMM] ----
   int s8_mr = 0;                       // max rows of one micro-tile (columns: kS8NR)

@@ -119,6 +119,62 @@ void pointwise_loss_backward(const PointwiseLoss& l, const float* x, const float
 // ---- [layers: conv, pool, batchnorm] ----
 
 // ---- [optim] ----
+// Fused optimizer steps (frame/optim.cpp). A descriptor table (one OptimParam per parameter, in
+// the optimizer's order) is built once by the binding; every step is one threaded pass over the
+// flat index space of all active parameters. Formulas: fastnn/optim_params.h.
+enum class OptimKind : int { sgd = 0, adagrad = 1, rmsprop = 2, adam = 3 };
+
+struct OptimParam {
+  float* param = nullptr;
+  float* grad = nullptr;         // null only when inactive
+  const float* mask = nullptr;   // 0/1 pruning mask or null
+  int64_t numel = 0;
+  int64_t offset = 0;            // of this parameter in the flat state buffers
+  int64_t row_len = 0;           // max-norm unit (numel / shape[0]) for ndim >= 2, else 0
+  int group = 0;
+  bool active = false;           // requires_grad and has a grad: frozen parameters are skipped
+};
+
+// Hyper-parameters of one param group, as torch names them (beta1/beta2 = betas); max_norm 0 = off.
+struct OptimGroup {
+  double lr = 0, weight_decay = 0, l1 = 0, max_norm = 0, momentum = 0, dampening = 0, alpha = 0,
+         beta1 = 0, beta2 = 0, eps = 0, lr_decay = 0;
+  bool nesterov = false, centered = false, amsgrad = false, decoupled = false;
+};
+
+// Flat state buffers of `total` floats (meaning per kind: OptimSpan in optim_params.h; null where
+// unused) and one step counter per parameter (torch keeps a step per parameter).
+struct OptimState {
+  float* s0 = nullptr;
+  float* s1 = nullptr;
+  float* s2 = nullptr;
+  int64_t total = 0;
+  int64_t* steps = nullptr;
+};
+
+// Throws std::invalid_argument naming the option (e.g. "betas[0]") when a value is out of range.
+void check_optim_group(OptimKind kind, const OptimGroup& g, int group_index);
+// Checks every group and that the state buffers the options need exist, then (and only then)
+// increments the steps of the active parameters and updates them in place.
+void optim_step(OptimKind kind, const std::vector<OptimParam>& params,
+                const std::vector<OptimGroup>& groups, const OptimState& state);
+// Zero every gradient in the table (frozen ones included), threaded.
+void optim_zero_grad(const std::vector<OptimParam>& params);
+
+// Gradient clipping over many arrays. Partial reductions run over fixed blocks in parallel and are
+// combined in block order in double: the result does not depend on the thread count.
+struct GradSpan {
+  float* data = nullptr;
+  int64_t n = 0;
+};
+// Total norm of all gradients (norm_type > 0 or +inf); if max_norm / (norm + 1e-6) < 1 every
+// gradient is scaled by it. Returns the norm before clipping. error_if_nonfinite: throw
+// std::runtime_error (and change nothing) when the norm is NaN or infinite.
+double clip_grad_norm(const std::vector<GradSpan>& grads, double max_norm, double norm_type,
+                      bool error_if_nonfinite);
+double grad_norm(const std::vector<GradSpan>& grads, double norm_type);
+// Clamp every gradient element to [-clip_value, clip_value].
+void clip_grad_value(const std::vector<GradSpan>& grads, double clip_value);
 
 // ---- [int8 GEMM] ----
 // u8 x s8 -> s32 GEMM with exact int32 accumulation and a fused requantisation epilogue.

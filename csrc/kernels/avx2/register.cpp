@@ -29,6 +29,15 @@ void f32_xent_backward(const float* x, const float* lse, int64_t rows, int64_t c
 // [layers: conv, pool, batchnorm]
 
 // [optim]
+void f32_sgd_update(const SgdCoef& c, const OptimSpan& s, int64_t n);
+void f32_adagrad_update(const AdagradCoef& c, const OptimSpan& s, int64_t n);
+void f32_rmsprop_update(const RmspropCoef& c, const OptimSpan& s, int64_t n);
+void f32_adam_update(const AdamCoef& c, const OptimSpan& s, int64_t n);
+double f32_sum_sq(const float* x, int64_t n);
+double f32_sum_abs(const float* x, int64_t n);
+float f32_max_abs(const float* x, int64_t n);
+void f32_scale(float* x, int64_t n, float s);
+void f32_clamp(float* x, int64_t n, float lo, float hi);
 
 // [int8 GEMM]
 void u8s8_gemm_ukr_2x32(int64_t kg, const uint8_t* a, int64_t a_rs, int64_t a_gs, const int8_t* b,
@@ -57,6 +66,15 @@ void register_kernels(KernelTable& t) {
   // [layers: conv, pool, batchnorm]
 
   // [optim]
+  t.f32_sgd_update = f32_sgd_update;
+  t.f32_adagrad_update = f32_adagrad_update;
+  t.f32_rmsprop_update = f32_rmsprop_update;
+  t.f32_adam_update = f32_adam_update;
+  t.f32_sum_sq = f32_sum_sq;
+  t.f32_sum_abs = f32_sum_abs;
+  t.f32_max_abs = f32_max_abs;
+  t.f32_scale = f32_scale;
+  t.f32_clamp = f32_clamp;
 
   // [int8 GEMM]
   t.s8_mr = 2;

@@ -1,0 +1,247 @@
+// [optim] The optimizer update formulas and reductions, written ONCE for every ISA.
+//
+// Included by kernels/{ref,avx2,avx512}/optim.cpp INSIDE namespace fastnn::<isa>, after that file
+// defines `struct Vec` (so every function here is compiled with that folder's flags and lives in
+// that folder's namespace: nothing built with wide flags can leak into callers on older CPUs).
+// It includes nothing itself; the including file provides <cmath>, <cstdint>, <type_traits> and
+// fastnn/optim_params.h.
+//
+// Vec contract (one SIMD register of W floats; the portable reference is W = 1):
+//   F, M                      vector and lane-mask types; W lanes
+//   full_mask(), tail_mask(r) all lanes; the first r lanes (0 < r < W)
+//   load<Tail>(p, k)          Tail: masked load, masked-off lanes read as 0 and never touch memory
+//   store<Tail>(p, v, k)      Tail: masked store, masked-off lanes untouched
+//   set1, zero, add, sub, mul, div, sqrt, abs
+//   fmadd(a, b, c)            a * b + c (fused where the ISA has FMA)
+//   max(a, b), min(a, b)      x86 semantics: b when either is NaN (so max(lo, x) keeps a NaN x)
+//   sign(x)                   -1, 0 or +1 (0 for +-0 and NaN)
+//   hsum(v) -> double         lanes widened to double, then summed in a fixed order
+//   hmax(v) -> float
+//   nan_flags(acc, x)         acc with lanes set to 1 where x is NaN; any_set(acc) -> bool
+//
+// One body per formula: the main loop and the tail call the same function, the tail with masked
+// loads and stores (Tail = true). "Plain" instantiations compile the optional work (regularisers,
+// masks, AMSGrad) out of the hot loop; the other instantiation tests the flags at run time.
+
+template <class V, class Body>
+inline void optim_for_each_vec(int64_t n, Body&& body) {
+  int64_t i = 0;
+  for (; i + V::W <= n; i += V::W) body(i, std::false_type(), V::full_mask());
+  if (i < n) body(i, std::true_type(), V::tail_mask(n - i));
+}
+
+// p <- p * param_scale; g <- g + weight_decay * p + l1 * sign(p)   (see OptimReg)
+template <class V>
+inline void optim_regularize(const OptimReg& r, typename V::F& p, typename V::F& g) {
+  if (r.has_decay) p = V::mul(p, V::set1(r.param_scale));
+  if (r.has_l2) g = V::fmadd(V::set1(r.weight_decay), p, g);
+  if (r.has_l1) g = V::fmadd(V::set1(r.l1), V::sign(p), g);
+}
+
+inline bool optim_reg_off(const OptimReg& r) { return !(r.has_decay || r.has_l2 || r.has_l1); }
+
+// The updated parameter times the pruning mask (pruned weights stay exactly zero), then stored.
+template <class V, bool Tail, bool Plain>
+inline void optim_store_param(const OptimSpan& s, int64_t i, typename V::M k, typename V::F p) {
+  if (!Plain && s.mask) p = V::mul(p, V::template load<Tail>(s.mask + i, k));
+  V::template store<Tail>(s.param + i, p, k);
+}
+
+// ---- SGD -----------------------------------------------------------------------------------------
+template <class V, bool Tail, bool Plain>
+inline void sgd_vec(const SgdCoef& c, const OptimSpan& s, int64_t i, typename V::M k) {
+  using F = typename V::F;
+  F p = V::template load<Tail>(s.param + i, k);
+  F g = V::template load<Tail>(s.grad + i, k);
+  if (!Plain) optim_regularize<V>(c.reg, p, g);
+  F d = g;
+  if (c.use_momentum) {
+    F buf = g;  // torch: the first step's buffer is a copy of the gradient
+    if (!c.first) {
+      buf = V::template load<Tail>(s.s0 + i, k);
+      buf = V::fmadd(V::set1(c.one_minus_dampening), g, V::mul(buf, V::set1(c.momentum)));
+    }
+    V::template store<Tail>(s.s0 + i, buf, k);
+    d = c.nesterov ? V::fmadd(V::set1(c.momentum), buf, g) : buf;
+  }
+  p = V::fmadd(V::set1(c.neg_lr), d, p);
+  optim_store_param<V, Tail, Plain>(s, i, k, p);
+}
+
+template <class V, bool Plain>
+inline void sgd_run(const SgdCoef& c_in, const OptimSpan& s_in, int64_t n) {
+  const SgdCoef c = c_in;    // local copies: stores through float* cannot alias them, so
+  const OptimSpan s = s_in;  // pointers and coefficients stay in registers
+  optim_for_each_vec<V>(n, [&](int64_t i, auto tail, typename V::M k) {
+    sgd_vec<V, decltype(tail)::value, Plain>(c, s, i, k);
+  });
+}
+
+void f32_sgd_update(const SgdCoef& c, const OptimSpan& s, int64_t n) {
+  if (optim_reg_off(c.reg) && !s.mask) sgd_run<Vec, true>(c, s, n);
+  else sgd_run<Vec, false>(c, s, n);
+}
+
+// ---- Adagrad -------------------------------------------------------------------------------------
+template <class V, bool Tail, bool Plain>
+inline void adagrad_vec(const AdagradCoef& c, const OptimSpan& s, int64_t i, typename V::M k) {
+  using F = typename V::F;
+  F p = V::template load<Tail>(s.param + i, k);
+  F g = V::template load<Tail>(s.grad + i, k);
+  if (!Plain) optim_regularize<V>(c.reg, p, g);
+  F sum = V::fmadd(g, g, V::template load<Tail>(s.s0 + i, k));
+  V::template store<Tail>(s.s0 + i, sum, k);
+  const F std_ = V::add(V::sqrt(sum), V::set1(c.eps));
+  p = V::fmadd(V::set1(c.neg_clr), V::div(g, std_), p);
+  optim_store_param<V, Tail, Plain>(s, i, k, p);
+}
+
+template <class V, bool Plain>
+inline void adagrad_run(const AdagradCoef& c_in, const OptimSpan& s_in, int64_t n) {
+  const AdagradCoef c = c_in;    // local copies: stores through float* cannot alias them, so
+  const OptimSpan s = s_in;  // pointers and coefficients stay in registers
+  optim_for_each_vec<V>(n, [&](int64_t i, auto tail, typename V::M k) {
+    adagrad_vec<V, decltype(tail)::value, Plain>(c, s, i, k);
+  });
+}
+
+void f32_adagrad_update(const AdagradCoef& c, const OptimSpan& s, int64_t n) {
+  if (optim_reg_off(c.reg) && !s.mask) adagrad_run<Vec, true>(c, s, n);
+  else adagrad_run<Vec, false>(c, s, n);
+}
+
+// ---- RMSprop -------------------------------------------------------------------------------------
+template <class V, bool Tail, bool Plain>
+inline void rmsprop_vec(const RmspropCoef& c, const OptimSpan& s, int64_t i, typename V::M k) {
+  using F = typename V::F;
+  F p = V::template load<Tail>(s.param + i, k);
+  F g = V::template load<Tail>(s.grad + i, k);
+  if (!Plain) optim_regularize<V>(c.reg, p, g);
+  F sq = V::template load<Tail>(s.s0 + i, k);
+  sq = V::fmadd(V::mul(V::set1(c.one_minus_alpha), g), g, V::mul(sq, V::set1(c.alpha)));
+  V::template store<Tail>(s.s0 + i, sq, k);
+  F avg;
+  if (c.centered) {
+    F ga = V::template load<Tail>(s.s2 + i, k);
+    ga = V::fmadd(V::set1(c.one_minus_alpha), V::sub(g, ga), ga);  // lerp(ga, g, 1 - alpha)
+    V::template store<Tail>(s.s2 + i, ga, k);
+    avg = V::sqrt(V::sub(sq, V::mul(ga, ga)));
+  } else {
+    avg = V::sqrt(sq);
+  }
+  avg = V::add(avg, V::set1(c.eps));
+  F d = V::div(g, avg);
+  if (c.use_momentum) {
+    d = V::fmadd(V::template load<Tail>(s.s1 + i, k), V::set1(c.momentum), d);
+    V::template store<Tail>(s.s1 + i, d, k);
+  }
+  p = V::fmadd(V::set1(c.neg_lr), d, p);
+  optim_store_param<V, Tail, Plain>(s, i, k, p);
+}
+
+template <class V, bool Plain>
+inline void rmsprop_run(const RmspropCoef& c_in, const OptimSpan& s_in, int64_t n) {
+  const RmspropCoef c = c_in;    // local copies: stores through float* cannot alias them, so
+  const OptimSpan s = s_in;  // pointers and coefficients stay in registers
+  optim_for_each_vec<V>(n, [&](int64_t i, auto tail, typename V::M k) {
+    rmsprop_vec<V, decltype(tail)::value, Plain>(c, s, i, k);
+  });
+}
+
+void f32_rmsprop_update(const RmspropCoef& c, const OptimSpan& s, int64_t n) {
+  if (optim_reg_off(c.reg) && !s.mask) rmsprop_run<Vec, true>(c, s, n);
+  else rmsprop_run<Vec, false>(c, s, n);
+}
+
+// ---- Adam / AdamW --------------------------------------------------------------------------------
+template <class V, bool Tail, bool Plain>
+inline void adam_vec(const AdamCoef& c, const OptimSpan& s, int64_t i, typename V::M k) {
+  using F = typename V::F;
+  F p = V::template load<Tail>(s.param + i, k);
+  F g = V::template load<Tail>(s.grad + i, k);
+  if (!Plain) optim_regularize<V>(c.reg, p, g);
+  F m = V::template load<Tail>(s.s0 + i, k);
+  F v = V::template load<Tail>(s.s1 + i, k);
+  m = V::fmadd(V::set1(c.one_minus_beta1), V::sub(g, m), m);  // lerp(m, g, 1 - beta1)
+  v = V::fmadd(V::mul(V::set1(c.one_minus_beta2), g), g, V::mul(v, V::set1(c.beta2)));
+  V::template store<Tail>(s.s0 + i, m, k);
+  V::template store<Tail>(s.s1 + i, v, k);
+  if (!Plain && c.amsgrad) {
+    v = V::max(V::template load<Tail>(s.s2 + i, k), v);
+    V::template store<Tail>(s.s2 + i, v, k);
+  }
+  const F denom = V::fmadd(V::sqrt(v), V::set1(c.inv_bc2_sqrt), V::set1(c.eps));
+  p = V::fmadd(V::set1(c.neg_step_size), V::div(m, denom), p);
+  optim_store_param<V, Tail, Plain>(s, i, k, p);
+}
+
+template <class V, bool Plain>
+inline void adam_run(const AdamCoef& c_in, const OptimSpan& s_in, int64_t n) {
+  const AdamCoef c = c_in;    // local copies: stores through float* cannot alias them, so
+  const OptimSpan s = s_in;  // pointers and coefficients stay in registers
+  optim_for_each_vec<V>(n, [&](int64_t i, auto tail, typename V::M k) {
+    adam_vec<V, decltype(tail)::value, Plain>(c, s, i, k);
+  });
+}
+
+void f32_adam_update(const AdamCoef& c, const OptimSpan& s, int64_t n) {
+  if (optim_reg_off(c.reg) && !s.mask && !c.amsgrad) adam_run<Vec, true>(c, s, n);
+  else adam_run<Vec, false>(c, s, n);
+}
+
+// ---- reductions and in-place transforms (clipping, max-norm) --------------------------------------
+constexpr int64_t kOptimSumBlock = 1024;  // float-lane partial sums never span more than this
+
+double f32_sum_sq(const float* x, int64_t n) {
+  double total = 0.0;
+  for (int64_t b = 0; b < n; b += kOptimSumBlock) {
+    const int64_t nb = n - b < kOptimSumBlock ? n - b : kOptimSumBlock;
+    typename Vec::F acc = Vec::zero();
+    optim_for_each_vec<Vec>(nb, [&](int64_t i, auto tail, typename Vec::M k) {
+      const typename Vec::F a = Vec::template load<decltype(tail)::value>(x + b + i, k);
+      acc = Vec::fmadd(a, a, acc);
+    });
+    total += Vec::hsum(acc);
+  }
+  return total;
+}
+
+double f32_sum_abs(const float* x, int64_t n) {
+  double total = 0.0;
+  for (int64_t b = 0; b < n; b += kOptimSumBlock) {
+    const int64_t nb = n - b < kOptimSumBlock ? n - b : kOptimSumBlock;
+    typename Vec::F acc = Vec::zero();
+    optim_for_each_vec<Vec>(nb, [&](int64_t i, auto tail, typename Vec::M k) {
+      acc = Vec::add(acc, Vec::abs(Vec::template load<decltype(tail)::value>(x + b + i, k)));
+    });
+    total += Vec::hsum(acc);
+  }
+  return total;
+}
+
+float f32_max_abs(const float* x, int64_t n) {
+  typename Vec::F acc = Vec::zero(), nan = Vec::zero();
+  optim_for_each_vec<Vec>(n, [&](int64_t i, auto tail, typename Vec::M k) {
+    const typename Vec::F a = Vec::template load<decltype(tail)::value>(x + i, k);
+    acc = Vec::max(acc, Vec::abs(a));
+    nan = Vec::nan_flags(nan, a);
+  });
+  return Vec::any_set(nan) ? NAN : Vec::hmax(acc);
+}
+
+void f32_scale(float* x, int64_t n, float s) {
+  const typename Vec::F vs = Vec::set1(s);
+  optim_for_each_vec<Vec>(n, [&](int64_t i, auto tail, typename Vec::M k) {
+    constexpr bool T = decltype(tail)::value;
+    Vec::template store<T>(x + i, Vec::mul(Vec::template load<T>(x + i, k), vs), k);
+  });
+}
+
+void f32_clamp(float* x, int64_t n, float lo, float hi) {
+  const typename Vec::F vlo = Vec::set1(lo), vhi = Vec::set1(hi);
+  optim_for_each_vec<Vec>(n, [&](int64_t i, auto tail, typename Vec::M k) {
+    constexpr bool T = decltype(tail)::value;
+    const typename Vec::F a = Vec::template load<T>(x + i, k);
+    Vec::template store<T>(x + i, Vec::min(vhi, Vec::max(vlo, a)), k);  // NaN stays NaN
+  });
+}
