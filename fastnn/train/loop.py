@@ -129,6 +129,7 @@ class _Trainer:
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.history = history
         self.seed = seed
+        self.loader_seed = None
         self.stop_training = False
 
     def save_checkpoint(self, path, epochs_done, save_optimizer=True):
@@ -137,6 +138,7 @@ class _Trainer:
             "epoch": int(epochs_done),
             "seed": self.seed,
             "rng": _random.generator().bit_generator.state if self.seed is None else None,
+            "loader_seed": self.loader_seed,
             "history": {k: [float(v) for v in vals] for k, vals in self.history.history.items()},
         }
         save(self.model, path, optimizer=self.optimizer if save_optimizer else None,
@@ -158,7 +160,8 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
     scheduler: stepped once per epoch (ReduceLROnPlateau with the monitored val_loss, else loss);
       a scheduler whose ``interval == "batch"`` is stepped after every batch instead.
     clip_grad_norm: clip the global gradient norm to this value before each step.
-    augment: a callable(batch, rng) -> batch applied to training batches (fastnn.data.augment).
+    augment: a callable(batch, rng) -> batch applied to each raw training batch before it is
+      converted to float32 (e.g. fastnn.data.augment.Compose([...])).
     seed: makes the run reproducible bit for bit (same thread count); streams are derived per epoch.
     resume_from: a checkpoint written by ModelCheckpoint/``fastnn.save(..., optimizer=...)``;
       training continues from the epoch after the one saved.
@@ -209,7 +212,7 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
     trainer = _Trainer(model, optimizer, scheduler, history, seed)
     initial_epoch = 0
     if resume_from is not None:
-        initial_epoch = _resume(resume_from, model, optimizer, scheduler, history, seed)
+        initial_epoch = _resume(resume_from, model, optimizer, scheduler, history, seed, trainer)
     elif seed is not None:
         _random.manual_seed(seed)
 
@@ -217,7 +220,13 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
     for cb in all_callbacks:
         cb.set_context(model, optimizer, scheduler, trainer)
     params = [p for p in model.parameters()]
-    loader = DataLoader(x, y, batch_size=batch_size, shuffle=shuffle, drop_last=False)
+    # x is converted to float32 as given (no rescaling: normalise inputs yourself, or iterate a
+    # fastnn.data.DataLoader with scale/mean/std). Augmentation runs on the raw batch.
+    loader = DataLoader(x, y, batch_size=batch_size, shuffle=shuffle, drop_last=False,
+                        augment=augment, scale=1.0,
+                        seed=trainer.loader_seed if trainer.loader_seed is not None
+                        else (seed if seed is not None else None))
+    trainer.loader_seed = loader.seed
     n_batches = len(loader)
 
     for cb in all_callbacks:
@@ -226,6 +235,7 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
         for epoch in range(initial_epoch, epochs):
             if seed is not None:
                 _random.manual_seed(_epoch_seed(seed, epoch))
+            loader.set_epoch(epoch)
             lr_epoch = float(optimizer.lr)
             for cb in all_callbacks:
                 cb.on_epoch_begin(epoch, {})
@@ -238,9 +248,6 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
             for bi, (xb, yb) in enumerate(loader):
                 for cb in all_callbacks:
                     cb.on_batch_begin(bi, {})
-                if augment is not None:
-                    xb = augment(xb, _random.generator())
-                xb = _to_float(xb)
                 out = model(xb)
                 loss = float(loss_fn(out, yb))
                 if not math.isfinite(loss):
@@ -305,12 +312,12 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
     return history
 
 
-def _resume(path, model, optimizer, scheduler, history, seed):
+def _resume(path, model, optimizer, scheduler, history, seed, trainer):
     from fastnn.io import load_checkpoint
     ckpt = load_checkpoint(path)
-    saved_model = ckpt["model"]
-    extra = ckpt.get("extra") or {}
-    if ckpt.get("optimizer") is None:
+    saved_model = ckpt.model
+    extra = ckpt.extra or {}
+    if ckpt.optimizer is None:
         raise ValueError(f"resume_from: {path} holds no optimizer state (save it with "
                          "ModelCheckpoint or fastnn.save(..., optimizer=opt))")
     if seed is not None and extra.get("seed") not in (None, seed):
@@ -319,12 +326,13 @@ def _resume(path, model, optimizer, scheduler, history, seed):
     model.load_state_dict(saved_model.state_dict())
     for (name, p), (_, q) in zip(model.named_parameters(), saved_model.named_parameters()):
         p.mask = None if q.mask is None else q.mask.copy()
-    optimizer.load_state_dict(ckpt["optimizer"])
-    if scheduler is not None and ckpt.get("scheduler") is not None:
-        scheduler.load_state_dict(ckpt["scheduler"])
+    optimizer.load_state_dict(ckpt.optimizer)
+    if scheduler is not None and ckpt.scheduler is not None:
+        scheduler.load_state_dict(ckpt.scheduler)
     for k, vals in (extra.get("history") or {}).items():
         history.history[k] = list(vals)
     history.epoch = list(range(int(extra.get("epoch", 0))))
+    trainer.loader_seed = extra.get("loader_seed")
     if extra.get("rng") is not None:
         _random.generator().bit_generator.state = extra["rng"]
     return int(extra.get("epoch", 0))
