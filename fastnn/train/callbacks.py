@@ -108,7 +108,7 @@ class EarlyStopping(Callback, _Monitor):
                 self.best_weights = self.model.state_dict()
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= max(self.patience, 1):
             self.stopped_epoch = epoch
             self.trainer.stop_training = True
 

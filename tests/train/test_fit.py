@@ -161,9 +161,11 @@ def test_bad_arguments_before_training(kwargs, match):
     x, y = _blobs(n=30)
     model = _mlp(6)
     before = model.state_dict()
+    kw = dict(verbose=0)
+    kw.update(kwargs)
     with pytest.raises(ValueError, match=match):
         fastnn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), x, y,
-                   verbose=0, **kwargs)
+                   **kw)
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(v, before[k])
 
