@@ -145,20 +145,18 @@ class _Trainer:
              scheduler=self.scheduler if save_optimizer else None, extra=extra)
 
 
-def _is_plateau(scheduler):
-    return scheduler is not None and type(scheduler).__name__ == "ReduceLROnPlateau"
-
-
 def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_data=None,
         validation_split=0.0, shuffle=True, callbacks=(), scheduler=None, clip_grad_norm=None,
-        metrics=("accuracy",), verbose=1, seed=None, augment=None, resume_from=None):
+        metrics=("accuracy",), verbose=1, seed=None, augment=None, resume_from=None,
+        scheduler_interval="epoch"):
     """Train `model` on (x, y); returns a History.
 
     loss_fn: a fastnn.nn loss (``loss = loss_fn(out, y)``, ``loss_fn.backward()``).
     optimizer: a fastnn.optim optimizer over model.parameters().
     validation_data=(x_val, y_val) or validation_split (the last fraction of x, before shuffling).
-    scheduler: stepped once per epoch (ReduceLROnPlateau with the monitored val_loss, else loss);
-      a scheduler whose ``interval == "batch"`` is stepped after every batch instead.
+    scheduler: a fastnn.optim.lr_scheduler scheduler, stepped once per epoch (one that needs a
+      metric, e.g. ReduceLROnPlateau, gets val_loss, or loss without validation data), or after
+      every batch with scheduler_interval="batch" (e.g. a LinearWarmup over warmup_steps).
     clip_grad_norm: clip the global gradient norm to this value before each step.
     augment: a callable(batch, rng) -> batch applied to each raw training batch before it is
       converted to float32 (e.g. fastnn.data.augment.Compose([...])).
@@ -180,6 +178,12 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
                          f"{clip_grad_norm!r}")
     if seed is not None:
         _check_int("seed", seed, 0)
+    if scheduler_interval not in ("epoch", "batch"):
+        raise ValueError(f"scheduler_interval: expected 'epoch' or 'batch', got "
+                         f"{scheduler_interval!r}")
+    if scheduler is not None and not hasattr(scheduler, "step"):
+        raise TypeError(f"scheduler: expected a scheduler with step(), got "
+                        f"{type(scheduler).__name__}")
     if verbose not in (0, 1, 2, False, True):
         raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
     if augment is not None and not callable(augment):
@@ -264,7 +268,7 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
                 if clip_grad_norm is not None:
                     clip_grad_norm_(params, clip_grad_norm)
                 optimizer.step()
-                if scheduler is not None and getattr(scheduler, "interval", "epoch") == "batch":
+                if scheduler is not None and scheduler_interval == "batch":
                     scheduler.step()
                 nb = len(xb)
                 seen += nb
@@ -297,8 +301,8 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
                 items = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k != "lr")
                 print(f"Epoch {epoch + 1}/{epochs} - {train_time:.1f}s - "
                       f"{seen / max(train_time, 1e-9):.0f} samples/s - {items}")
-            if scheduler is not None and getattr(scheduler, "interval", "epoch") != "batch":
-                if _is_plateau(scheduler):
+            if scheduler is not None and scheduler_interval == "epoch":
+                if getattr(scheduler, "requires_metric", False):
                     scheduler.step(logs.get("val_loss", logs["loss"]))
                 else:
                     scheduler.step()

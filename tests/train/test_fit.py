@@ -254,3 +254,26 @@ def test_clip_grad_norm_in_fit_changes_nothing_when_large():
         res.append(model.state_dict())
     for k in res[0]:
         np.testing.assert_allclose(res[0][k], res[1][k], rtol=1e-6, atol=1e-7)
+
+
+def test_plateau_scheduler_gets_val_loss_and_batch_interval():
+    x, y = _blobs(n=32)
+    model = _mlp(6)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    sched = optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0)
+    seen = []
+    orig = sched.step
+    sched.step = lambda metric: (seen.append(metric), orig(metric))
+    # no validation data: the plateau scheduler is stepped with the training loss
+    h = fastnn.fit(model, nn.CrossEntropyLoss(), opt, x, y, epochs=2, scheduler=sched, verbose=0)
+    assert seen == h.history["loss"]
+    model2 = nn.Sequential(nn.Linear(6, 3))
+    opt2 = optim.SGD(model2.parameters(), lr=1.0)
+    warm = optim.lr_scheduler.LinearWarmup(opt2, warmup_steps=4, start_factor=0.25)
+    h2 = fastnn.fit(model2, nn.CrossEntropyLoss(), opt2, x, y, batch_size=16, epochs=2,
+                    scheduler=warm, scheduler_interval="batch", verbose=0)
+    # 2 batches per epoch: epoch 0 starts at 0.25, epoch 1 starts after 2 steps at 0.625
+    np.testing.assert_allclose(h2.history["lr"], [0.25, 0.625], rtol=1e-6)
+    with pytest.raises(ValueError, match="scheduler_interval"):
+        fastnn.fit(model2, nn.CrossEntropyLoss(), opt2, x, y, scheduler=warm,
+                   scheduler_interval="step", verbose=0)
