@@ -29,6 +29,7 @@ void bind_optim(py::module_& m);
 
 // [int8 GEMM]
 void bind_quant_gemm(py::module_& m);
+void bind_quant(py::module_& m);
 
 // [sparse / prune]
 
@@ -114,6 +115,7 @@ PYBIND11_MODULE(_C, m) {
 
   // [int8 GEMM]
   bind_quant_gemm(m);
+  bind_quant(m);
 
   // [sparse / prune]
 

@@ -1,0 +1,201 @@
+// Quantized layers on NHWC uint8 tensors: max pooling, global average pooling, im2col and the
+// convolution (im2col chunks feeding the int8 GEMM). Checks, blocking and threads here; leaves in
+// the kernel table (kernel_table.h, "Quantized tensors and layers"; docs/quantization.md).
+#include <algorithm>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fastnn/ops.h"
+#include "gemm_driver.h"  // aligned_alloc_array
+#include "parallel_blocks.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace fastnn {
+
+namespace {
+
+std::string s(int64_t v) { return std::to_string(v); }
+
+int64_t out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
+  return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+}
+
+void check_geom(const U8ConvGeom& g) {
+  if (g.h < 1 || g.w < 1 || g.c < 1)
+    throw std::invalid_argument("x: expected a non-empty image, got h, w, c = " + s(g.h) + ", " +
+                                s(g.w) + ", " + s(g.c));
+  if (g.kh < 1 || g.kw < 1 || g.sh < 1 || g.sw < 1 || g.dh < 1 || g.dw < 1 || g.ph < 0 || g.pw < 0)
+    throw std::invalid_argument("geometry: kernel, stride and dilation must be >= 1, padding >= 0");
+  const int64_t oh = out_size(g.h, g.kh, g.sh, g.ph, g.dh), ow = out_size(g.w, g.kw, g.sw, g.pw, g.dw);
+  if (g.h + 2 * g.ph < g.dh * (g.kh - 1) + 1 || g.w + 2 * g.pw < g.dw * (g.kw - 1) + 1)
+    throw std::invalid_argument("x: kernel larger than the padded image (" + s(g.h) + " x " +
+                                s(g.w) + ")");
+  if (g.oh != oh || g.ow != ow)
+    throw std::invalid_argument("geometry: expected output " + s(oh) + " x " + s(ow) + ", got " +
+                                s(g.oh) + " x " + s(g.ow));
+  if (g.k != g.kh * g.kw * g.c || g.kp < g.k)
+    throw std::invalid_argument("geometry: k must be kh * kw * c = " + s(g.kh * g.kw * g.c) +
+                                " and kp >= k, got k = " + s(g.k) + ", kp = " + s(g.kp));
+}
+
+// Rows [r0, r1) of the im2col matrix of n images (row = image * oh * ow + pixel), image by image.
+void im2col_rows(const KernelTable& t, const U8ConvGeom& g, const uint8_t* x, int64_t r0,
+                 int64_t r1, uint8_t* dst) {
+  const int64_t per = g.oh * g.ow, img_bytes = g.h * g.w * g.c;
+  while (r0 < r1) {
+    const int64_t img = r0 / per, p0 = r0 % per, cnt = std::min(per - p0, r1 - r0);
+    t.u8_im2col_nhwc(g, x + img * img_bytes, p0, cnt, dst);
+    dst += cnt * g.kp;
+    r0 += cnt;
+  }
+}
+
+}  // namespace
+
+void maxpool2d_u8_nhwc(const uint8_t* x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh,
+                       int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, uint8_t* y,
+                       int64_t oh, int64_t ow) {
+  if (n < 0) throw std::invalid_argument("x: negative batch");
+  U8ConvGeom g;
+  g.h = h, g.w = w, g.c = c, g.kh = kh, g.kw = kw, g.sh = sh, g.sw = sw, g.ph = ph, g.pw = pw;
+  g.oh = oh, g.ow = ow, g.k = kh * kw * c, g.kp = g.k;
+  check_geom(g);
+  if (2 * ph > kh || 2 * pw > kw)
+    throw std::invalid_argument("padding: must be at most half of kernel_size");
+  const KernelTable& t = kernels();
+  parallel_blocks(n * oh, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, ow * c)),
+                  [&](int64_t b, int64_t e) {
+    std::vector<const uint8_t*> taps(static_cast<size_t>(kh * kw));
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t img = row / oh, oy = row % oh;
+      const uint8_t* xi = x + img * h * w * c;
+      const int64_t y0 = std::max<int64_t>(0, oy * sh - ph), y1 = std::min(h, oy * sh - ph + kh);
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        const int64_t x0 = std::max<int64_t>(0, ox * sw - pw), x1 = std::min(w, ox * sw - pw + kw);
+        int64_t nt = 0;  // padding <= k / 2: every window holds at least one pixel
+        for (int64_t iy = y0; iy < y1; ++iy)
+          for (int64_t ix = x0; ix < x1; ++ix) taps[nt++] = xi + (iy * w + ix) * c;
+        t.u8_max_taps(taps.data(), nt, y + (row * ow + ox) * c, c);
+      }
+    }
+  });
+}
+
+// Sums in int32 over at most 2^23 rows at a time (255 * 2^23 < 2^31), carried in int64.
+void global_avgpool_u8_nhwc(const uint8_t* x, int64_t n, int64_t hw, int64_t c, uint8_t* y) {
+  if (n < 0 || c < 1 || hw < 1)
+    throw std::invalid_argument("x: expected (n, h, w, c) with h * w >= 1 and c >= 1, got n = " +
+                                s(n) + ", h * w = " + s(hw) + ", c = " + s(c));
+  const KernelTable& t = kernels();
+  constexpr int64_t kRows = int64_t(1) << 23;
+  parallel_blocks(n, 1, [&](int64_t b, int64_t e) {
+    std::vector<int32_t> acc(static_cast<size_t>(c));
+    std::vector<int64_t> sum(static_cast<size_t>(c));
+    for (int64_t img = b; img < e; ++img) {
+      std::fill(sum.begin(), sum.end(), 0);
+      for (int64_t r0 = 0; r0 < hw; r0 += kRows) {
+        std::fill(acc.begin(), acc.end(), 0);
+        t.u8_sum_rows(x + (img * hw + r0) * c, std::min(kRows, hw - r0), c, acc.data());
+        for (int64_t j = 0; j < c; ++j) sum[j] += acc[j];
+      }
+      for (int64_t j = 0; j < c; ++j) {  // round half to even of sum / hw, in integers
+        int64_t q = sum[j] / hw;
+        const int64_t r2 = 2 * (sum[j] % hw);
+        q += (r2 > hw || (r2 == hw && (q & 1))) ? 1 : 0;
+        y[img * c + j] = static_cast<uint8_t>(q);
+      }
+    }
+  });
+}
+
+void im2col_u8_nhwc(const U8ConvGeom& g, const uint8_t* x, int64_t n, uint8_t* dst) {
+  check_geom(g);
+  if (n < 0) throw std::invalid_argument("x: negative batch");
+  const KernelTable& t = kernels();
+  const int64_t rows = n * g.oh * g.ow;
+  parallel_blocks(rows, 1024, [&](int64_t b, int64_t e) { im2col_rows(t, g, x, b, e, dst + b * g.kp); });
+}
+
+void conv2d_u8_nhwc(const uint8_t* x, int64_t n, const U8ConvGeom& g, const S8GemmArgs& ep,
+                    void* out) {
+  check_geom(g);
+  if (n < 0) throw std::invalid_argument("x: negative batch");
+  if (!ep.b) throw std::invalid_argument("packed: expected packed weights, got null");
+  const bool direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+  const int64_t kexp = direct ? g.c : g.kp;
+  if (ep.b->k != kexp)
+    throw std::invalid_argument(std::string("packed: expected weights of shape (out_channels, ") +
+                                s(kexp) + ") for this convolution" +
+                                (direct ? " (1x1: k = in_channels)" : " (k = kh * kw * c padded)") +
+                                ", got (" + s(ep.b->n) + ", " + s(ep.b->k) + ")");
+  if (!direct && g.kp % kS8KG != 0)
+    throw std::invalid_argument("geometry: kp must be a multiple of 4, got " + s(g.kp));
+  const int64_t m = n * g.oh * g.ow, cols = ep.b->n;
+  const size_t esize = ep.out == S8Out::u8 ? 1 : 4;
+  S8GemmArgs base = ep;
+  base.c = out;
+  base.ldc = cols;
+  if (direct) {  // the NHWC image is the GEMM's A: (n * h * w) x c, read in place
+    base.a = x;
+    base.m = m;
+    base.k = g.c;
+    base.a_rs = g.c;
+    base.a_cs = 1;
+    gemm_u8s8(base);
+    return;
+  }
+  if (m == 0) return;
+  // Chunks of im2col rows (~96 KiB, in L2 beside the weight panels), at least ~4 per thread.
+  const int nt_max = std::max(1, get_num_threads());
+  int64_t rows = std::max<int64_t>(64, (96 << 10) / g.kp);
+  rows = std::min(rows, std::max<int64_t>(32, (m + 4 * nt_max - 1) / (4 * nt_max)));
+  const int64_t chunks = (m + rows - 1) / rows;
+  const int nthreads = static_cast<int>(std::min<int64_t>(nt_max, chunks));
+  std::vector<aligned_ptr<uint8_t>> bufs;
+  for (int i = 0; i < nthreads; ++i)
+    bufs.push_back(aligned_alloc_array<uint8_t>(static_cast<size_t>(rows * g.kp)));
+  const KernelTable& t = kernels();
+  std::exception_ptr error;
+  auto run = [&](int64_t ch, uint8_t* buf) {
+    const int64_t r0 = ch * rows, r1 = std::min(m, r0 + rows);
+    im2col_rows(t, g, x, r0, r1, buf);
+    S8GemmArgs a = base;
+    a.a = buf;
+    a.m = r1 - r0;
+    a.k = g.kp;
+    a.a_rs = g.kp;
+    a.a_cs = 1;
+    a.c = static_cast<char*>(out) + r0 * cols * static_cast<int64_t>(esize);
+    a.threads = 1;
+    gemm_u8s8(a);
+  };
+  if (nthreads == 1) {
+    for (int64_t ch = 0; ch < chunks; ++ch) run(ch, bufs[0].get());
+    return;
+  }
+#pragma omp parallel num_threads(nthreads)
+  {
+#ifdef _OPENMP
+    uint8_t* buf = bufs[omp_get_thread_num()].get();
+#else
+    uint8_t* buf = bufs[0].get();
+#endif
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      try {
+        run(ch, buf);
+      } catch (...) {
+#pragma omp critical(fastnn_conv2d_u8_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace fastnn
