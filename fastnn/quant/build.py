@@ -367,7 +367,7 @@ def quantize(model, calibration_data, *, method="minmax", per_channel=True, batc
         info[i] = {"error": err}
         if max_error is not None and err > max_error:
             float_set.add(i)
-            op.reason = f"output error {err:.2%} > max_error {max_error:.2%}"
+            op.reason = f"output error {err:.3g} > max_error {max_error:.3g}"
             continue
         if check_speed and op.kind != "flatten":
             tq, tf = _time_pair(lambda: s.run(u), lambda: op.forward(xin), repeats)
