@@ -26,7 +26,7 @@ void bind_gemm(py::module_& m);
 // [int8 GEMM]
 
 // [sparse / prune]
-
+void bind_sparse(py::module_& m);
 }  // namespace fastnn
 
 namespace {
@@ -106,5 +106,5 @@ PYBIND11_MODULE(_C, m) {
   // [int8 GEMM]
 
   // [sparse / prune]
-
+  bind_sparse(m);
 }

@@ -40,6 +40,24 @@ using f32_act_fn = void (*)(const float* x, float* y, int64_t n, const Epilogue&
 // ---- [int8 GEMM] function-pointer types ----
 
 // ---- [sparse / prune] function-pointer types ----
+// CSR rows times a dense panel (docs/kernels.md, "Sparse"). Rows o in [0, m) of a CSR matrix:
+// row o holds entries p in [row_ptr[o], row_ptr[o+1]) with input index col[p] and value val[p]
+// (row_ptr points at the first row's offset; col/val are the whole arrays). x is a dense panel
+// whose row i (input i) starts at x + i*ldx and holds n contiguous floats.
+//   out(o, j) = act(bias[o] + sum_p val[p] * x[col[p]*ldx + j])    for o < m, j < n
+//   trans_y == 0: stored at y[o*ldy + j]   (W @ X: output channels x pixels)
+//   trans_y != 0: stored at y[j*ldy + o]   (X @ W^T: samples x outputs)
+// bias may be null (0). ep.act is none or relu (other activations are applied by the driver).
+// Empty rows give act(bias). n >= 0, m >= 0; nothing outside the m x n output is written and x is
+// read only at rows named by col and columns < n.
+using f32_spmm_fn = void (*)(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* col,
+                             const float* val, const float* x, int64_t ldx, const float* bias,
+                             float* y, int64_t ldy, int trans_y, const Epilogue& ep);
+// CSR rows times one contiguous vector x: y[o] = act(bias[o] + sum_p val[p] * x[col[p]]), o < m.
+// Same row conventions and epilogue contract as f32_spmm_fn; y is contiguous.
+using f32_spmv_fn = void (*)(int64_t m, const int64_t* row_ptr, const int32_t* col,
+                             const float* val, const float* x, const float* bias, float* y,
+                             const Epilogue& ep);
 
 struct KernelTable {
   Isa isa = Isa::generic;
@@ -59,6 +77,12 @@ struct KernelTable {
   // ---- [int8 GEMM] ----
 
   // ---- [sparse / prune] ----
+  // spmm_nb: panel columns one register tile covers (the driver pads packed panels to it);
+  // spmv_max_batch: X @ W^T with at most this many samples runs f32_spmv once per sample
+  // (a batch too narrow to fill a vector row of the panel kernel).
+  int spmm_nb = 0, spmv_max_batch = 0;
+  f32_spmm_fn f32_spmm = nullptr;
+  f32_spmv_fn f32_spmv = nullptr;
 };
 
 // The active table (chosen at import; FASTNN_ISA overrides).

@@ -18,6 +18,11 @@ void f32_act(const float* x, float* y, int64_t n, const Epilogue& ep);
 // [int8 GEMM]
 
 // [sparse / prune]
+void f32_spmm_csr(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* col,
+                  const float* val, const float* x, int64_t ldx, const float* bias, float* y,
+                  int64_t ldy, int trans_y, const Epilogue& ep);
+void f32_spmv_csr(int64_t m, const int64_t* row_ptr, const int32_t* col, const float* val,
+                  const float* x, const float* bias, float* y, const Epilogue& ep);
 
 void register_kernels(KernelTable& t) {
   t.f32_mr = 8;
@@ -34,6 +39,10 @@ void register_kernels(KernelTable& t) {
   // [int8 GEMM]
 
   // [sparse / prune]
+  t.spmm_nb = 8;
+  t.spmv_max_batch = 1;
+  t.f32_spmm = f32_spmm_csr;
+  t.f32_spmv = f32_spmv_csr;
 
 }
 
