@@ -6,6 +6,7 @@
 // stored entries plus a per-row overhead, not rows: pruned layers have very uneven rows.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -67,43 +68,80 @@ void check_ep(const Epilogue& ep) {
 // The kernel fuses none/relu; any other activation runs over the finished outputs.
 bool fused(const Epilogue& ep) { return ep.act == Act::none || ep.act == Act::relu; }
 
-// dst[i * ldd + j] = x(j, i) for i in [i0, i1), j < nj: the transpose of a strided view, so the
-// samples of one input become a contiguous panel row. Blocked so both sides stay in cache.
-void pack_transposed(const MatView& x, int64_t i0, int64_t i1, int64_t nj, float* dst,
-                     int64_t ldd) {
-  constexpr int64_t kBlock = 16;
-  for (int64_t ib = i0; ib < i1; ib += kBlock) {
-    const int64_t ie = std::min(i1, ib + kBlock);
-    for (int64_t j = 0; j < nj; ++j) {
-      const float* src = x.data + j * x.rs;
-      for (int64_t i = ib; i < ie; ++i) dst[i * ldd + j] = src[i * x.cs];
-    }
+// The dense operand of the kernels is a K x n panel P (P = x for W @ x, P = x^T for x @ W^T).
+// The kernels read it one tile of nb columns at a time, row i of tile t at
+// tile_base(t) + i * ld. A strided view is used in place when its rows are contiguous, 64-byte
+// aligned, and an odd number of cache lines apart (a power-of-two stride maps the rows a tile
+// visits onto a few cache sets: measured 2x slower); otherwise it is packed tile-major: tile t is
+// a contiguous K x nb block, so the rows one tile visits fill the cache evenly.
+bool usable_in_place(const MatView& p) {
+  return p.cs == 1 && reinterpret_cast<uintptr_t>(p.data) % 64 == 0 && p.rs > 0 && p.rs % 16 == 0 &&
+         (p.rs / 16) % 2 == 1;
+}
+
+// Rows [i0, i1) of tile t of P into its tile-major block (row stride nb).
+void pack_tile(const KernelTable& kt, const MatView& p, int64_t n, int64_t nb, int64_t t,
+               int64_t i0, int64_t i1, float* tile) {
+  const int64_t j0 = t * nb, nj = std::min(nb, n - j0);
+  if (p.cs == 1) {
+    for (int64_t i = i0; i < i1; ++i)
+      std::memcpy(tile + i * nb, p.data + i * p.rs + j0, static_cast<size_t>(nj) * sizeof(float));
+  } else if (p.rs == 1) {
+    // Columns of P are contiguous (a row-major batch seen as x^T): a transpose.
+    kt.f32_transpose(nj, i1 - i0, p.data + j0 * p.cs + i0, p.cs, tile + i0 * nb, nb);
+  } else {
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t j = 0; j < nj; ++j) tile[i * nb + j] = p.data[i * p.rs + (j0 + j) * p.cs];
   }
 }
 
-// dst[i * ldd + j] = x(i, j): a strided view copied into a contiguous panel.
-void pack_rows(const MatView& x, int64_t i0, int64_t i1, int64_t nj, float* dst, int64_t ldd) {
-  for (int64_t i = i0; i < i1; ++i)
-    for (int64_t j = 0; j < nj; ++j) dst[i * ldd + j] = x.data[i * x.rs + j * x.cs];
+// Grow-only scratch per thread and slot (packed panels), kept across calls: allocating and
+// faulting in a fresh buffer per call cost as much as the packing itself. Slot 0 is the caller's
+// shared panel, slot 1 a worker's private tile.
+float* scratch(size_t count, int slot) {
+  thread_local aligned_ptr<float> bufs[2];
+  thread_local size_t caps[2] = {0, 0};
+  if (caps[slot] < count) {
+    bufs[slot].reset();
+    bufs[slot] = aligned_alloc_array<float>(count);
+    caps[slot] = count;
+  }
+  return bufs[slot].get();
 }
 
-// Runs the panel kernel over a K x n panel, threads splitting the rows. With `in_place` the panel
-// is (panel, ldx) as given; otherwise `pack(i0, i1, dst, ldd)` fills rows [i0, i1) of a buffer.
-template <class Pack>
-void run_panel(const CsrView& w, int64_t n, bool in_place, const float* panel, int64_t ldx,
-               const Pack& pack, const float* bias, const Epilogue& ep, float* y, int64_t ldy,
-               int trans_y) {
-  const KernelTable& t = kernels();
+// One tile of the product: rows [r0, r1) of W times panel tile t (row i at x + i*ld), stored at
+// its place in Y, with the epilogue.
+void tile_product(const KernelTable& kt, const CsrView& w, int64_t r0, int64_t r1, int64_t j0,
+                  int64_t nj, const float* x, int64_t ld, const float* bias, const Epilogue& ep,
+                  float* y, int64_t ldy, int trans_y) {
+  if (r1 <= r0 || nj <= 0) return;
+  float* yt = trans_y ? y + j0 * ldy + r0 : y + r0 * ldy + j0;
+  kt.f32_spmm(r1 - r0, nj, w.row_ptr + r0, w.col, w.val, x, ld, bias ? bias + r0 : nullptr, yt,
+              ldy, trans_y, fused(ep) ? ep : Epilogue{});
+  if (!fused(ep)) {
+    if (trans_y) for (int64_t j = 0; j < nj; ++j) kt.f32_act(yt + j * ldy, yt + j * ldy, r1 - r0, ep);
+    else for (int64_t o = 0; o < r1 - r0; ++o) kt.f32_act(yt + o * ldy, yt + o * ldy, nj, ep);
+  }
+}
+
+// Y = W P (trans_y == 0: y[o*ldy + j]) or its transpose (trans_y != 0: y[j*ldy + o]), bias and
+// epilogue applied. Two partitions:
+//  - by tiles, when there are enough of them to share evenly: each thread packs its own tiles into
+//    a private buffer right before using them (hot in L2, no barrier) and runs all rows;
+//  - by rows otherwise (small batches): rows balanced by stored entries (split_row), the panel
+//    packed cooperatively into a shared buffer first.
+void run_panel(const CsrView& w, const MatView& p, const float* bias, const Epilogue& ep, float* y,
+               int64_t ldy, int trans_y) {
+  const KernelTable& kt = kernels();
+  const int64_t k = w.cols, n = p.cols, nb = kt.spmm_nb;
+  const int64_t n_tiles = (n + nb - 1) / nb;
+  const bool in_place = usable_in_place(p);
   const int nt = threads_for(w, n);
-  aligned_ptr<float> buf;
-  if (!in_place) {
-    // Rows start on a 64-byte line, an odd number of lines apart: a power-of-two row stride would
-    // map the rows the kernel visits onto a few cache sets.
-    ldx = (n + 15) / 16 * 16;
-    if ((ldx / 16) % 2 == 0) ldx += 16;
-    buf = aligned_alloc_array<float>(static_cast<size_t>(w.cols * ldx));
-  }
-  const Epilogue kernel_ep = fused(ep) ? ep : Epilogue{};
+  const bool by_tiles = nt == 1 || n_tiles % nt == 0 || n_tiles >= 4 * nt;
+  constexpr int64_t kPackRows = 64;  // input rows per cooperative packing task
+  const int64_t row_blocks = (k + kPackRows - 1) / kPackRows;
+  float* shared = (!in_place && !by_tiles) ? scratch(static_cast<size_t>(n_tiles * k * nb), 0)
+                                           : nullptr;
 #pragma omp parallel num_threads(nt)
   {
 #ifdef _OPENMP
@@ -111,22 +149,30 @@ void run_panel(const CsrView& w, int64_t n, bool in_place, const float* panel, i
 #else
     const int tid = 0, nthr = 1;
 #endif
-    const float* x = panel;
-    if (!in_place) {
-      // Packed cooperatively in blocks of input rows; the implicit barrier ends the packing.
-      constexpr int64_t kRows = 32;
+    if (by_tiles) {
+      const int64_t t0 = n_tiles * tid / nthr, t1 = n_tiles * (tid + 1) / nthr;
+      float* tile = (!in_place && t1 > t0) ? scratch(static_cast<size_t>(k * nb), 1) : nullptr;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t j0 = t * nb;
+        if (!in_place) pack_tile(kt, p, n, nb, t, 0, k, tile);
+        tile_product(kt, w, 0, w.rows, j0, std::min(nb, n - j0), in_place ? p.data + j0 : tile,
+                     in_place ? p.rs : nb, bias, ep, y, ldy, trans_y);
+      }
+    } else {
+      if (!in_place) {
+        // The implicit barrier at the end of the loop publishes the packed panel.
 #pragma omp for schedule(static)
-      for (int64_t i0 = 0; i0 < w.cols; i0 += kRows) pack(i0, std::min(w.cols, i0 + kRows), buf.get(), ldx);
-      x = buf.get();
-    }
-    const int64_t r0 = split_row(w, tid, nthr), r1 = split_row(w, tid + 1, nthr);
-    if (r1 > r0) {
-      float* yr = y + (trans_y ? r0 : r0 * ldy);
-      t.f32_spmm(r1 - r0, n, w.row_ptr + r0, w.col, w.val, x, ldx, bias ? bias + r0 : nullptr, yr,
-                 ldy, trans_y, kernel_ep);
-      if (!fused(ep)) {
-        if (trans_y) for (int64_t j = 0; j < n; ++j) t.f32_act(yr + j * ldy, yr + j * ldy, r1 - r0, ep);
-        else for (int64_t o = r0; o < r1; ++o) t.f32_act(y + o * ldy, y + o * ldy, n, ep);
+        for (int64_t task = 0; task < n_tiles * row_blocks; ++task) {
+          const int64_t t = task / row_blocks, i0 = (task % row_blocks) * kPackRows;
+          pack_tile(kt, p, n, nb, t, i0, std::min(k, i0 + kPackRows), shared + t * k * nb);
+        }
+      }
+      const int64_t r0 = split_row(w, tid, nthr), r1 = split_row(w, tid + 1, nthr);
+      for (int64_t t = 0; t < n_tiles; ++t) {
+        const int64_t j0 = t * nb;
+        tile_product(kt, w, r0, r1, j0, std::min(nb, n - j0),
+                     in_place ? p.data + j0 : shared + t * k * nb, in_place ? p.rs : nb, bias, ep,
+                     y, ldy, trans_y);
       }
     }
   }
@@ -266,13 +312,11 @@ void sparse_linear(const CsrView& w, const MatView& x, const float* bias, const 
     }
     return;
   }
-  // The panel is X^T (inputs x samples): usable in place when samples are adjacent in memory.
-  const bool in_place = x.rs == 1;
-  run_panel(w, batch, in_place, x.data, x.cs,
-            [&](int64_t i0, int64_t i1, float* dst, int64_t ldd) {
-              pack_transposed(x, i0, i1, batch, dst, ldd);
-            },
-            bias, ep, y, ldy, /*trans_y=*/1);
+  // The panel is x^T (inputs x samples); the output is stored transposed (samples x outputs).
+  MatView p = x;
+  std::swap(p.rows, p.cols);
+  std::swap(p.rs, p.cs);
+  run_panel(w, p, bias, ep, y, ldy, /*trans_y=*/1);
 }
 
 void sparse_matmul(const CsrView& w, const MatView& x, const float* bias, const Epilogue& ep,
@@ -287,10 +331,7 @@ void sparse_matmul(const CsrView& w, const MatView& x, const float* bias, const 
   if (ldy < x.cols) throw std::invalid_argument("out: row stride < " + std::to_string(x.cols));
   const int64_t n = x.cols;
   if (n == 0 || w.rows == 0) return;
-  const bool in_place = x.cs == 1;
-  run_panel(w, n, in_place, x.data, x.rs,
-            [&](int64_t i0, int64_t i1, float* dst, int64_t ldd) { pack_rows(x, i0, i1, n, dst, ldd); },
-            bias, ep, y, ldy, /*trans_y=*/0);
+  run_panel(w, x, bias, ep, y, ldy, /*trans_y=*/0);
 }
 
 }  // namespace fastnn

@@ -58,6 +58,10 @@ using f32_spmm_fn = void (*)(int64_t m, int64_t n, const int64_t* row_ptr, const
 using f32_spmv_fn = void (*)(int64_t m, const int64_t* row_ptr, const int32_t* col,
                              const float* val, const float* x, const float* bias, float* y,
                              const Epilogue& ep);
+// dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols (packs a row-major batch into the
+// inputs x samples panel of f32_spmm_fn). Nothing outside the cols x rows image of dst is written.
+using f32_transpose_fn = void (*)(int64_t rows, int64_t cols, const float* src, int64_t lds,
+                                  float* dst, int64_t ldd);
 
 struct KernelTable {
   Isa isa = Isa::generic;
@@ -83,6 +87,7 @@ struct KernelTable {
   int spmm_nb = 0, spmv_max_batch = 0;
   f32_spmm_fn f32_spmm = nullptr;
   f32_spmv_fn f32_spmv = nullptr;
+  f32_transpose_fn f32_transpose = nullptr;
 };
 
 // The active table (chosen at import; FASTNN_ISA overrides).

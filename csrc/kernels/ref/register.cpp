@@ -23,6 +23,8 @@ void f32_spmm_csr(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* c
                   int64_t ldy, int trans_y, const Epilogue& ep);
 void f32_spmv_csr(int64_t m, const int64_t* row_ptr, const int32_t* col, const float* val,
                   const float* x, const float* bias, float* y, const Epilogue& ep);
+void f32_transpose(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst,
+                   int64_t ldd);
 
 void register_kernels(KernelTable& t) {
   t.f32_mr = 8;
@@ -43,6 +45,7 @@ void register_kernels(KernelTable& t) {
   t.spmv_max_batch = 1;
   t.f32_spmm = f32_spmm_csr;
   t.f32_spmv = f32_spmv_csr;
+  t.f32_transpose = f32_transpose;
 
 }
 
