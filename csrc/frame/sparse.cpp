@@ -59,14 +59,12 @@ void check_csr(const CsrView& w) {
   if (w.nnz() > 0 && (!w.col || !w.val)) throw std::invalid_argument("weight: entries are null");
 }
 
+// The kernels fuse ReLU; other activations are not offered (a layer applies them separately).
 void check_ep(const Epilogue& ep) {
-  const int a = static_cast<int>(ep.act);
-  if (a < 0 || a > static_cast<int>(Act::tanh))
-    throw std::invalid_argument("activation: unknown code " + std::to_string(a));
+  if (ep.act != Act::none && ep.act != Act::relu)
+    throw std::invalid_argument("activation: the sparse kernels fuse only ReLU, got code " +
+                                std::to_string(static_cast<int>(ep.act)));
 }
-
-// The kernel fuses none/relu; any other activation runs over the finished outputs.
-bool fused(const Epilogue& ep) { return ep.act == Act::none || ep.act == Act::relu; }
 
 // The dense operand of the kernels is a K x n panel P (P = x for W @ x, P = x^T for x @ W^T).
 // The kernels read it one tile of nb columns at a time, row i of tile t at
@@ -117,11 +115,7 @@ void tile_product(const KernelTable& kt, const CsrView& w, int64_t r0, int64_t r
   if (r1 <= r0 || nj <= 0) return;
   float* yt = trans_y ? y + j0 * ldy + r0 : y + r0 * ldy + j0;
   kt.f32_spmm(r1 - r0, nj, w.row_ptr + r0, w.col, w.val, x, ld, bias ? bias + r0 : nullptr, yt,
-              ldy, trans_y, fused(ep) ? ep : Epilogue{});
-  if (!fused(ep)) {
-    if (trans_y) for (int64_t j = 0; j < nj; ++j) kt.f32_act(yt + j * ldy, yt + j * ldy, r1 - r0, ep);
-    else for (int64_t o = 0; o < r1 - r0; ++o) kt.f32_act(yt + o * ldy, yt + o * ldy, nj, ep);
-  }
+              ldy, trans_y, ep);
 }
 
 // Y = W P (trans_y == 0: y[o*ldy + j]) or its transpose (trans_y != 0: y[j*ldy + o]), bias and
@@ -238,9 +232,11 @@ CsrMatrix csr_from_arrays(int64_t rows, int64_t cols, std::vector<int64_t> row_p
     throw std::invalid_argument("row_ptr: expected to start at 0 and end at nnz = " +
                                 std::to_string(nnz) + ", got " + std::to_string(row_ptr[0]) +
                                 " ... " + std::to_string(row_ptr[rows]));
-  for (int64_t r = 0; r < rows; ++r) {
+  // Offsets first (they bound every later read of col), then the columns row by row.
+  for (int64_t r = 0; r < rows; ++r)
     if (row_ptr[r + 1] < row_ptr[r])
       throw std::invalid_argument("row_ptr: decreases at row " + std::to_string(r));
+  for (int64_t r = 0; r < rows; ++r) {
     for (int64_t p = row_ptr[r]; p < row_ptr[r + 1]; ++p) {
       if (col[p] < 0 || col[p] >= cols)
         throw std::invalid_argument("col_idx: entry " + std::to_string(p) + " of row " +
@@ -283,11 +279,10 @@ void sparse_linear(const CsrView& w, const MatView& x, const float* bias, const 
   if (batch == 0 || w.rows == 0) return;
   const KernelTable& t = kernels();
   if (batch <= t.spmv_max_batch) {
-    // One sample at a time: f32_spmv gathers from a contiguous input row.
+    // One sample at a time (a matrix-vector product): f32_spmv reads a contiguous input row.
     const int nt = threads_for(w, batch);
     aligned_ptr<float> xbuf;
     if (x.cs != 1 && w.cols > 0) xbuf = aligned_alloc_array<float>(static_cast<size_t>(w.cols));
-    const Epilogue kernel_ep = fused(ep) ? ep : Epilogue{};
     for (int64_t b = 0; b < batch; ++b) {
       const float* xb = x.data + b * x.rs;
       if (xbuf) {
@@ -305,8 +300,7 @@ void sparse_linear(const CsrView& w, const MatView& x, const float* bias, const 
         const int64_t r0 = split_row(w, tid, nthr), r1 = split_row(w, tid + 1, nthr);
         if (r1 > r0) {
           t.f32_spmv(r1 - r0, w.row_ptr + r0, w.col, w.val, xb, bias ? bias + r0 : nullptr,
-                     yb + r0, kernel_ep);
-          if (!fused(ep)) t.f32_act(yb + r0, yb + r0, r1 - r0, ep);
+                     yb + r0, ep);
         }
       }
     }

@@ -86,11 +86,11 @@ CsrMatrix csr_from_arrays(int64_t rows, int64_t cols, std::vector<int64_t> row_p
 // Writes the dense rows x cols matrix (row stride ld).
 void csr_to_dense(const CsrView& w, float* out, int64_t ld);
 // Y[b, o] = act(sum_i X[b, i] * W[o, i] + bias[o]): x is batch x w.cols (any strides), y has row
-// stride ldy >= w.rows. bias (length w.rows) may be null. Any activation.
+// stride ldy >= w.rows. bias (length w.rows) may be null. ep.act: none or relu.
 void sparse_linear(const CsrView& w, const MatView& x, const float* bias, const Epilogue& ep,
                    float* y, int64_t ldy);
 // Y[o, j] = act(sum_i W[o, i] * X[i, j] + bias[o]): x is w.cols x n (any strides; an im2col
-// matrix of a convolution), y has row stride ldy >= n. bias may be null. Any activation.
+// matrix of a convolution), y has row stride ldy >= n. bias may be null. ep.act: none or relu.
 void sparse_matmul(const CsrView& w, const MatView& x, const float* bias, const Epilogue& ep,
                    float* y, int64_t ldy);
 
