@@ -1,7 +1,7 @@
 // AVX2 CSR sparse x dense kernels; the scheme of avx512/spmm_csr.cpp at 8 lanes.
 //
 // f32_spmm_csr_8x32: register tile = one output row x 32 panel columns (4 ymm); the row's entries
-//   are dealt over several accumulator sets so >= 8 FMA chains are in flight. Narrower last tiles
+//   are dealt over several accumulator sets (8 FMA chains, 16 ymm registers). Narrower last tiles
 //   use the same body with NV < 4 vectors and a masked last vector. Transposed output goes through
 //   an 8-row x 32-column L1 buffer and 8x8 register transposes.
 // f32_spmv_csr_fma8: one sample (x contiguous): scalar FMAs over 8 independent chains (faster than

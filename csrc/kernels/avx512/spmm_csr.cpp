@@ -3,11 +3,13 @@
 // stored weight is one broadcast and NV fused multiply-adds over a row of the dense panel.
 //
 // f32_spmm_csr_16x64: register tile = one output row x 64 panel columns (4 zmm); the row's entries
-//   are dealt over several accumulator sets so >= 8 FMA chains are in flight. Narrower last tiles
-//   use the same body with NV < 4 vectors and a masked last vector. Transposed output (samples x
-//   outputs) goes through a 16-row x 64-column L1 buffer and 16x16 register transposes.
-//   Measured here (Zen 5): ~1 zmm load per FMA bounds it (X rows are not reused in registers for
-//   unstructured sparsity), about 3.3 cycles per stored entry per 64 columns with X in L1.
+//   are dealt over several accumulator sets (independent FMA chains). Narrower last tiles use the
+//   same body with NV < 4 vectors and a masked last vector. Transposed output (samples x outputs)
+//   goes through a 16-row x 64-column L1 buffer and 16x16 register transposes.
+//   Bound: every FMA needs its own zmm load of X (with unstructured sparsity no two rows share a
+//   column pattern, so nothing is reused from registers). Measured on Zen 5 per stored entry per
+//   64 columns: 3.3 cycles with X in L1 and long rows, 4.0 with ~13-entry rows, ~4.9 with a
+//   1024-row panel (256 KiB) in L2; dense GEMM does ~14 FMAs per load.
 // f32_spmv_csr_fma8: one sample (x contiguous): scalar FMAs over 8 independent chains. Loading
 //   index, value and x[index] bounds it; measured 1.2 cycles/entry against 1.4 for a 16-wide
 //   gather version (vgatherdps is slow here), so the scalar form is the fast one.
@@ -33,11 +35,11 @@ inline __m512 load_v(const float* p, int v, __mmask16 last_mask) {
 }
 
 // out[v] = act(bias + sum_p val[p] * x[col[p]*ldx + 16v ..]) for one CSR row. The entries are
-// dealt round-robin over kSets accumulator sets so kSets * NV >= 8 FMA chains are in flight.
+// dealt round-robin over kSets accumulator sets, summed pairwise at the end.
 template <int NV>
 inline void row_tile(int64_t p0, int64_t p1, const int32_t* col, const float* val, const float* x,
                      int64_t ldx, __mmask16 last_mask, float bias, bool relu, __m512 out[NV]) {
-  constexpr int kSets = NV >= 3 ? 2 : 4;  // measured best; more sets spill
+  constexpr int kSets = NV >= 3 ? 2 : 4;  // measured: more sets spill or do not pay
   __m512 vacc[kSets][NV];
   for (int s = 0; s < kSets; ++s)
     for (int v = 0; v < NV; ++v) vacc[s][v] = s == 0 ? _mm512_set1_ps(bias) : _mm512_setzero_ps();
