@@ -40,26 +40,24 @@ using f32_act_fn = void (*)(const float* x, float* y, int64_t n, const Epilogue&
 // ---- [int8 GEMM] function-pointer types ----
 
 // ---- [sparse / prune] function-pointer types ----
-// CSR rows times a dense panel (docs/kernels.md, "Sparse"). Rows o in [0, m) of a CSR matrix:
-// row o holds entries p in [row_ptr[o], row_ptr[o+1]) with input index col[p] and value val[p]
-// (row_ptr points at the first row's offset; col/val are the whole arrays). x is a dense panel
-// whose row i (input i) starts at x + i*ldx and holds n contiguous floats.
-//   out(o, j) = act(bias[o] + sum_p val[p] * x[col[p]*ldx + j])    for o < m, j < n
-//   trans_y == 0: stored at y[o*ldy + j]   (W @ X: output channels x pixels)
-//   trans_y != 0: stored at y[j*ldy + o]   (X @ W^T: samples x outputs)
-// bias may be null (0). ep.act is none or relu (other activations are applied by the driver).
-// Empty rows give act(bias). n >= 0, m >= 0; nothing outside the m x n output is written and x is
-// read only at rows named by col and columns < n.
+// CSR rows times a dense panel (W @ X). Rows o in [0, m) of a CSR matrix: row o holds entries
+// p in [row_ptr[o], row_ptr[o+1]) with input index col[p] and value val[p] (row_ptr points at the
+// first row's offset; col/val are the whole arrays). x is a dense panel whose row i (input i)
+// starts at x + i*ldx and holds n contiguous floats (samples or pixels: the vector dimension).
+//   y[o*ldy + j] = act(bias[o] + sum_p val[p] * x[col[p]*ldx + j])    for o < m, j < n
+// bias may be null (0). ep.act is none or relu. Empty rows give act(bias). Nothing outside the
+// m x n output is written; x is read only at rows named by col and columns < n.
 using f32_spmm_fn = void (*)(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* col,
                              const float* val, const float* x, int64_t ldx, const float* bias,
-                             float* y, int64_t ldy, int trans_y, const Epilogue& ep);
+                             float* y, int64_t ldy, const Epilogue& ep);
 // CSR rows times one contiguous vector x: y[o] = act(bias[o] + sum_p val[p] * x[col[p]]), o < m.
 // Same row conventions and epilogue contract as f32_spmm_fn; y is contiguous.
 using f32_spmv_fn = void (*)(int64_t m, const int64_t* row_ptr, const int32_t* col,
                              const float* val, const float* x, const float* bias, float* y,
                              const Epilogue& ep);
-// dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols (packs a row-major batch into the
-// inputs x samples panel of f32_spmm_fn). Nothing outside the cols x rows image of dst is written.
+// dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols: packs a row-major batch into the
+// inputs x samples panel of f32_spmm_fn and turns its outputs x samples result back. Each
+// destination row is written in one run. Nothing outside the cols x rows image of dst is written.
 using f32_transpose_fn = void (*)(int64_t rows, int64_t cols, const float* src, int64_t lds,
                                   float* dst, int64_t ldd);
 

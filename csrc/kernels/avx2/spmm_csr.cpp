@@ -3,7 +3,7 @@
 // f32_spmm_csr_8x32: register tile = one output row x 32 panel columns (4 ymm); the row's entries
 //   are dealt over several accumulator sets (8 FMA chains, 16 ymm registers). Narrower last tiles
 //   use the same body with NV < 4 vectors and a masked last vector. Transposed output goes through
-//   an 8-row x 32-column L1 buffer and 8x8 register transposes.
+//   a 32-row x 32-column L1 buffer and 8x8 register transposes.
 // f32_spmv_csr_fma8: one sample (x contiguous): scalar FMAs over 8 independent chains (faster than
 //   a vgatherdps version here; see the avx512 file).
 #include <immintrin.h>
@@ -11,7 +11,7 @@
 #include <cassert>
 
 #include "fastnn/kernel_table.h"
-#include "transpose8.h"
+#include "lanes.h"
 
 namespace fastnn {
 namespace avx2 {
@@ -19,7 +19,6 @@ namespace avx2 {
 namespace {
 
 constexpr int kNB = 32;  // panel columns per register tile
-constexpr int kRB = 8;   // rows per transposed-store block
 
 // Vector v of a tile row: full load except the last vector, which is masked.
 template <int NV>
@@ -57,32 +56,16 @@ inline void row_tile(int64_t p0, int64_t p1, const int32_t* col, const float* va
 
 template <int NV>
 void panel(int64_t m, int64_t nj, const int64_t* row_ptr, const int32_t* col, const float* val,
-           const float* x, int64_t ldx, const float* bias, float* y, int64_t ldy, int trans_y,
-           bool relu) {
+           const float* x, int64_t ldx, const float* bias, float* y, int64_t ldy, bool relu) {
   const __m256i last_mask = first_lanes(nj - 8 * (NV - 1));
-  alignas(32) float buf[kRB][kNB];
-  for (int64_t o0 = 0; o0 < m; o0 += kRB) {
-    const int64_t rb = m - o0 < kRB ? m - o0 : kRB;
-    for (int64_t r = 0; r < rb; ++r) {
-      const int64_t o = o0 + r;
-      __m256 vout[NV];
-      row_tile<NV>(row_ptr[o], row_ptr[o + 1], col, val, x, ldx, last_mask,
-                   bias ? bias[o] : 0.0f, relu, vout);
-      if (trans_y) {
-        for (int v = 0; v < NV; ++v) _mm256_store_ps(buf[r] + 8 * v, vout[v]);
-      } else {
-        float* dst = y + o * ldy;
-        for (int v = 0; v < NV; ++v) {
-          if (v == NV - 1) _mm256_maskstore_ps(dst + 8 * v, last_mask, vout[v]);
-          else _mm256_storeu_ps(dst + 8 * v, vout[v]);
-        }
-      }
-    }
-    if (trans_y) {
-      for (int v = 0; v < NV; ++v) {
-        const int64_t cols = nj - 8 * v < 8 ? nj - 8 * v : 8;
-        transpose_block8(&buf[0][8 * v], kNB, rb, cols, y + 8 * v * ldy + o0, ldy);
-      }
+  for (int64_t o = 0; o < m; ++o) {
+    __m256 vout[NV];
+    row_tile<NV>(row_ptr[o], row_ptr[o + 1], col, val, x, ldx, last_mask, bias ? bias[o] : 0.0f,
+                 relu, vout);
+    float* dst = y + o * ldy;
+    for (int v = 0; v < NV; ++v) {
+      if (v == NV - 1) _mm256_maskstore_ps(dst + 8 * v, last_mask, vout[v]);
+      else _mm256_storeu_ps(dst + 8 * v, vout[v]);
     }
   }
 }
@@ -91,17 +74,16 @@ void panel(int64_t m, int64_t nj, const int64_t* row_ptr, const int32_t* col, co
 
 void f32_spmm_csr_8x32(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* col,
                        const float* val, const float* x, int64_t ldx, const float* bias, float* y,
-                       int64_t ldy, int trans_y, const Epilogue& ep) {
+                       int64_t ldy, const Epilogue& ep) {
   assert(ep.act == Act::none || ep.act == Act::relu);
   const bool relu = ep.act == Act::relu;
   for (int64_t j0 = 0; j0 < n; j0 += kNB) {
     const int64_t nj = n - j0 < kNB ? n - j0 : kNB;
-    float* yj = y + (trans_y ? j0 * ldy : j0);
     switch ((nj + 7) / 8) {
-      case 4: panel<4>(m, nj, row_ptr, col, val, x + j0, ldx, bias, yj, ldy, trans_y, relu); break;
-      case 3: panel<3>(m, nj, row_ptr, col, val, x + j0, ldx, bias, yj, ldy, trans_y, relu); break;
-      case 2: panel<2>(m, nj, row_ptr, col, val, x + j0, ldx, bias, yj, ldy, trans_y, relu); break;
-      default: panel<1>(m, nj, row_ptr, col, val, x + j0, ldx, bias, yj, ldy, trans_y, relu); break;
+      case 4: panel<4>(m, nj, row_ptr, col, val, x + j0, ldx, bias, y + j0, ldy, relu); break;
+      case 3: panel<3>(m, nj, row_ptr, col, val, x + j0, ldx, bias, y + j0, ldy, relu); break;
+      case 2: panel<2>(m, nj, row_ptr, col, val, x + j0, ldx, bias, y + j0, ldy, relu); break;
+      default: panel<1>(m, nj, row_ptr, col, val, x + j0, ldx, bias, y + j0, ldy, relu); break;
     }
   }
 }

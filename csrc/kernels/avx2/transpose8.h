@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "lanes.h"
+
 namespace fastnn {
 namespace avx2 {
 
@@ -26,12 +28,6 @@ inline void transpose_8x8(__m256 r[8]) {
     r[e] = _mm256_permute2f128_ps(s[e], s[4 + e], 0x20);
     r[4 + e] = _mm256_permute2f128_ps(s[e], s[4 + e], 0x31);
   }
-}
-
-// Lanes [0, n) set (n clamped to [0, 8]).
-inline __m256i first_lanes(int64_t n) {
-  const int k = n < 0 ? 0 : (n > 8 ? 8 : static_cast<int>(n));
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 // dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols (rows, cols <= 8). Rows past `rows` are

@@ -17,7 +17,7 @@ void f32_gemm_ukr_14x32(int64_t k, const float* a, const float* b, float* c, int
 // [sparse / prune]
 void f32_spmm_csr_16x64(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* col,
                         const float* val, const float* x, int64_t ldx, const float* bias, float* y,
-                        int64_t ldy, int trans_y, const Epilogue& ep);
+                        int64_t ldy, const Epilogue& ep);
 void f32_spmv_csr_fma8(int64_t m, const int64_t* row_ptr, const int32_t* col, const float* val,
                        const float* x, const float* bias, float* y, const Epilogue& ep);
 void f32_transpose_16x16(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst,

@@ -4,8 +4,7 @@
 //
 // f32_spmm_csr_16x64: register tile = one output row x 64 panel columns (4 zmm); the row's entries
 //   are dealt over several accumulator sets (independent FMA chains). Narrower last tiles use the
-//   same body with NV < 4 vectors and a masked last vector. Transposed output (samples x outputs)
-//   goes through a 16-row x 64-column L1 buffer and 16x16 register transposes.
+//   same body with NV < 4 vectors and a masked last vector.
 //   Bound: every FMA needs its own zmm load of X (with unstructured sparsity no two rows share a
 //   column pattern, so nothing is reused from registers). Measured on Zen 5 per stored entry per
 //   64 columns: 3.3 cycles with X in L1 and long rows, 4.0 with ~13-entry rows, ~4.9 with a
@@ -18,7 +17,7 @@
 #include <cassert>
 
 #include "fastnn/kernel_table.h"
-#include "transpose16.h"
+#include "lanes.h"
 
 namespace fastnn {
 namespace avx512 {
@@ -26,7 +25,6 @@ namespace avx512 {
 namespace {
 
 constexpr int kNB = 64;  // panel columns per register tile
-constexpr int kRB = 16;  // rows per transposed-store block
 
 // Vector v of a tile row: full load except the last vector, which is masked.
 template <int NV>
@@ -66,33 +64,16 @@ inline void row_tile(int64_t p0, int64_t p1, const int32_t* col, const float* va
 
 template <int NV>
 void panel(int64_t m, int64_t nj, const int64_t* row_ptr, const int32_t* col, const float* val,
-           const float* x, int64_t ldx, const float* bias, float* y, int64_t ldy, int trans_y,
-           bool relu) {
+           const float* x, int64_t ldx, const float* bias, float* y, int64_t ldy, bool relu) {
   const __mmask16 last_mask = first_lanes(nj - 16 * (NV - 1));
-  alignas(64) float buf[kRB][kNB];
-  for (int64_t o0 = 0; o0 < m; o0 += kRB) {
-    const int64_t rb = m - o0 < kRB ? m - o0 : kRB;
-    for (int64_t r = 0; r < rb; ++r) {
-      const int64_t o = o0 + r;
-      __m512 vout[NV];
-      row_tile<NV>(row_ptr[o], row_ptr[o + 1], col, val, x, ldx, last_mask,
-                   bias ? bias[o] : 0.0f, relu, vout);
-      if (trans_y) {
-        for (int v = 0; v < NV; ++v) _mm512_store_ps(buf[r] + 16 * v, vout[v]);
-      } else {
-        float* dst = y + o * ldy;
-        for (int v = 0; v < NV; ++v) {
-          if (v == NV - 1) _mm512_mask_storeu_ps(dst + 16 * v, last_mask, vout[v]);
-          else _mm512_storeu_ps(dst + 16 * v, vout[v]);
-        }
-      }
-    }
-    if (trans_y) {
-      // Columns j of the buffer (rb outputs of sample j) -> y[j*ldy + o0 .. o0+rb).
-      for (int v = 0; v < NV; ++v) {
-        const int64_t cols = nj - 16 * v < 16 ? nj - 16 * v : 16;
-        transpose_block16(&buf[0][16 * v], kNB, rb, cols, y + 16 * v * ldy + o0, ldy);
-      }
+  for (int64_t o = 0; o < m; ++o) {
+    __m512 vout[NV];
+    row_tile<NV>(row_ptr[o], row_ptr[o + 1], col, val, x, ldx, last_mask, bias ? bias[o] : 0.0f,
+                 relu, vout);
+    float* dst = y + o * ldy;
+    for (int v = 0; v < NV; ++v) {
+      if (v == NV - 1) _mm512_mask_storeu_ps(dst + 16 * v, last_mask, vout[v]);
+      else _mm512_storeu_ps(dst + 16 * v, vout[v]);
     }
   }
 }
@@ -101,17 +82,16 @@ void panel(int64_t m, int64_t nj, const int64_t* row_ptr, const int32_t* col, co
 
 void f32_spmm_csr_16x64(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* col,
                         const float* val, const float* x, int64_t ldx, const float* bias, float* y,
-                        int64_t ldy, int trans_y, const Epilogue& ep) {
+                        int64_t ldy, const Epilogue& ep) {
   assert(ep.act == Act::none || ep.act == Act::relu);
   const bool relu = ep.act == Act::relu;
   for (int64_t j0 = 0; j0 < n; j0 += kNB) {
     const int64_t nj = n - j0 < kNB ? n - j0 : kNB;
-    float* yj = y + (trans_y ? j0 * ldy : j0);
     switch ((nj + 15) / 16) {
-      case 4: panel<4>(m, nj, row_ptr, col, val, x + j0, ldx, bias, yj, ldy, trans_y, relu); break;
-      case 3: panel<3>(m, nj, row_ptr, col, val, x + j0, ldx, bias, yj, ldy, trans_y, relu); break;
-      case 2: panel<2>(m, nj, row_ptr, col, val, x + j0, ldx, bias, yj, ldy, trans_y, relu); break;
-      default: panel<1>(m, nj, row_ptr, col, val, x + j0, ldx, bias, yj, ldy, trans_y, relu); break;
+      case 4: panel<4>(m, nj, row_ptr, col, val, x + j0, ldx, bias, y + j0, ldy, relu); break;
+      case 3: panel<3>(m, nj, row_ptr, col, val, x + j0, ldx, bias, y + j0, ldy, relu); break;
+      case 2: panel<2>(m, nj, row_ptr, col, val, x + j0, ldx, bias, y + j0, ldy, relu); break;
+      default: panel<1>(m, nj, row_ptr, col, val, x + j0, ldx, bias, y + j0, ldy, relu); break;
     }
   }
 }

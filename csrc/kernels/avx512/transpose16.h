@@ -5,13 +5,7 @@
 
 #include <cstdint>
 
-// GCC 12's AVX-512 intrinsics (_mm512_max_ps, the shuffles) pass _mm512_undefined_ps() as the
-// unused merge source, which -W(maybe-)uninitialized reports as a false positive in every file
-// that uses them; such files include this header.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "lanes.h"
 
 namespace fastnn {
 namespace avx512 {
@@ -42,10 +36,6 @@ inline void transpose_16x16(__m512 r[16]) {
     r[8 + e] = _mm512_shuffle_f32x4(v1, v3, _MM_SHUFFLE(2, 0, 2, 0));
     r[12 + e] = _mm512_shuffle_f32x4(v1, v3, _MM_SHUFFLE(3, 1, 3, 1));
   }
-}
-
-inline __mmask16 first_lanes(int64_t n) {
-  return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n > 0 ? n : 0)) - 1u);
 }
 
 // dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols (rows, cols <= 16). Rows past `rows`

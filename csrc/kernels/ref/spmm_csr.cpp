@@ -11,7 +11,7 @@ namespace ref {
 
 void f32_spmm_csr(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* col,
                   const float* val, const float* x, int64_t ldx, const float* bias, float* y,
-                  int64_t ldy, int trans_y, const Epilogue& ep) {
+                  int64_t ldy, const Epilogue& ep) {
   assert(ep.act == Act::none || ep.act == Act::relu);
   constexpr int64_t kChunk = 256;  // columns per accumulator row (on the stack, in L1)
   float acc[kChunk];
@@ -25,8 +25,7 @@ void f32_spmm_csr(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* c
         const float* xi = x + static_cast<int64_t>(col[p]) * ldx + j0;
         for (int64_t j = 0; j < nj; ++j) acc[j] += w * xi[j];
       }
-      for (int64_t j = 0; j < nj; ++j)
-        y[trans_y ? (j0 + j) * ldy + o : o * ldy + j0 + j] = act_scalar(acc[j], ep);
+      for (int64_t j = 0; j < nj; ++j) y[o * ldy + j0 + j] = act_scalar(acc[j], ep);
     }
   }
 }
