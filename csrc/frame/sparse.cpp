@@ -1,9 +1,10 @@
 // Sparse (CSR) weights: construction from dense or from arrays, the argument checks, and the
 // OpenMP driver of the CSR x dense kernels (kernel_table.h, f32_spmm_fn / f32_spmv_fn).
 //
-// Threads split the output rows (never the reduction), so each output is summed in one fixed
-// order whatever the thread count: results are bitwise independent of it. The split balances
-// stored entries plus a per-row overhead, not rows: pruned layers have very uneven rows.
+// Threads split the output rows or the panel's column tiles (never the reduction), so each output
+// is summed in one fixed order whatever the thread count: results are bitwise independent of it.
+// A row split balances stored entries plus a per-row overhead, not rows: pruned layers have very
+// uneven rows.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
