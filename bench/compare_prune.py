@@ -1,7 +1,7 @@
 """Pruning benchmarks: what sparsity buys at inference, measured side by side in one run.
 
     python bench/compare.py prune [--section kernels] [--threads 1,2] [--quick]
-                                  [--rounds N] [--min-time S]
+                                  [--rounds N] [--min-time S] [--stat median|min]
 
 Sections (model-level sections join later):
   kernels   the CSR sparse x dense kernels against fastnn's own dense GEMM on the same weights
@@ -13,9 +13,13 @@ Sections (model-level sections join later):
                         (an im2col matrix, NCHW order; target >= 1.5x)
               crossover the same Linear at 50..95% zeros: from which sparsity sparse wins
             numpy (its BLAS, same thread count) is shown for context on the linear rows.
+
+Times are medians of the alternations (--stat min: the fastest block of each side, which filters
+out the time slices other processes take on a loaded machine; both sides alike).
 """
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -27,12 +31,24 @@ sys.path.insert(0, HERE)
 
 import fastnn  # noqa: E402
 from fastnn.prune import SparseLinearWeights  # noqa: E402
-from timing import table, time_fn, time_pair  # noqa: E402
+from timing import table, time_fn  # noqa: E402
 
 LINEAR_BATCHES = [(1, 4.0), (64, 2.5), (256, 2.5)]  # (batch, target speed-up)
 CONV_PIXELS = [(28 * 28, "1 image 28x28"), (8 * 32 * 32, "8 images 32x32")]
 CONV_TARGET = 1.5
 SWEEP = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
+
+
+def time_pair(fa, fb, rounds, min_time, stat):
+    """Seconds per call of fa and fb, timed alternately (A B A B ...); median or min of blocks."""
+    fa()
+    fb()
+    ta, tb = [], []
+    for _ in range(rounds):
+        ta.append(time_fn(fa, min_time=min_time, repeats=1, warmup=0))
+        tb.append(time_fn(fb, min_time=min_time, repeats=1, warmup=0))
+    pick = min if stat == "min" else statistics.median
+    return pick(ta), pick(tb)
 
 
 def pruned(rng, rows, cols, sparsity):
@@ -110,7 +126,7 @@ def section_kernels(args, threads):
         fastnn.set_num_threads(nt)
         for batch, target in LINEAR_BATCHES:
             dense, sparse, s, (x, w, b) = linear_case(rng, batch, 0.9)
-            td, ts = time_pair(dense, sparse, rounds=args.rounds, min_time=args.min_time)
+            td, ts = time_pair(dense, sparse, args.rounds, args.min_time, args.stat)
             tn = None
             if threadpool_limits is not None:
                 with threadpool_limits(limits=nt, user_api="blas"):
@@ -124,7 +140,7 @@ def section_kernels(args, threads):
             print("\t".join(map(str, rows[-1])), file=sys.stderr, flush=True)
         for pixels, what in CONV_PIXELS:
             dense, sparse, s = conv_case(rng, pixels, 0.9)
-            td, ts = time_pair(dense, sparse, rounds=args.rounds, min_time=args.min_time)
+            td, ts = time_pair(dense, sparse, args.rounds, args.min_time, args.stat)
             flops_d, flops_s = 2.0 * 64 * 288 * pixels, 2.0 * s.nnz * pixels
             rows.append([nt, f"conv 64x288 @ 288x{pixels} ({what})", "90%", f"{td * 1e6:.1f}",
                          f"{ts * 1e6:.1f}", f"{td / ts:.2f}", f"{flops_d / td / 1e9:.1f}",
@@ -146,7 +162,7 @@ def section_kernels(args, threads):
             ratios = []
             for sp in SWEEP:
                 dense, sparse, _, _ = linear_case(rng, batch, sp)
-                td, ts = time_pair(dense, sparse, rounds=args.sweep_rounds, min_time=args.min_time)
+                td, ts = time_pair(dense, sparse, args.sweep_rounds, args.min_time, args.stat)
                 ratios.append(td / ts)
             wins = [sp for sp, r in zip(SWEEP, ratios) if r >= 1.0]
             first = next((sp for i, sp in enumerate(SWEEP) if all(r >= 1.0 for r in ratios[i:])), None)
@@ -177,6 +193,8 @@ def main(argv=None):
     ap.add_argument("--sweep-rounds", type=int, default=None,
                     help="alternations per crossover point (default 3, quick 1)")
     ap.add_argument("--min-time", type=float, default=0.05, help="seconds per timed block")
+    ap.add_argument("--stat", choices=["median", "min"], default="median",
+                    help="statistic over the alternations (default median)")
     args = ap.parse_args(argv)
     args.rounds = args.rounds or (3 if args.quick else 7)
     args.sweep_rounds = args.sweep_rounds or (1 if args.quick else 3)
@@ -185,8 +203,10 @@ def main(argv=None):
     if unknown:
         ap.error(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")
     threads = [int(t) for t in args.threads.split(",")]
-    print(f"fastnn {fastnn.__version__}, ISA {fastnn.get_isa()}, threads {threads}; medians of "
-          f"{args.rounds} alternations of {args.min_time}s blocks")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"fastnn {fastnn.__version__}, ISA {fastnn.get_isa()}, threads {threads}; {args.stat}s of "
+          f"{args.rounds} alternations of {args.min_time}s blocks; load average {load:.1f} on "
+          f"{os.cpu_count()} CPUs")
     before = fastnn.get_num_threads()
     try:
         for name in names:

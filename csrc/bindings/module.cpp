@@ -27,6 +27,7 @@ void bind_gemm(py::module_& m);
 
 // [sparse / prune]
 void bind_sparse(py::module_& m);
+
 }  // namespace fastnn
 
 namespace {
@@ -107,4 +108,5 @@ PYBIND11_MODULE(_C, m) {
 
   // [sparse / prune]
   bind_sparse(m);
+
 }
