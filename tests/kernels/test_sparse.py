@@ -9,8 +9,8 @@ from fastnn import _C
 from fastnn.prune import SparseLinearWeights
 from tests.reference import gemm_tol
 
-# Panel widths of the ISA paths are 8 (generic), 32 (avx2), 64 (avx512); transposed stores work on
-# blocks of 8 or 16 rows. Sizes sit on both sides of each.
+# Panel tiles are 64 columns (generic, avx512) or 32 (avx2), in vectors of 16 or 8 lanes; the
+# transposes work on 8x8 or 16x16 blocks. Sizes sit on both sides of each.
 BATCHES = [1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 129]
 ROWS = [1, 2, 7, 8, 9, 15, 16, 17, 31, 33]
 
