@@ -94,16 +94,17 @@ void pack_tile(const KernelTable& kt, const MatView& p, int64_t n, int64_t nb, i
   }
 }
 
-// Grow-only scratch per thread and slot, kept across calls: allocating and faulting in fresh
-// buffers per call cost as much as the packing itself. Slots: the caller's shared panel, a
-// worker's private panel tile, a worker's output tile.
-enum Slot { kSharedPanel = 0, kPrivateTile = 1, kOutputTile = 2 };
-float* scratch(size_t count, Slot slot) {
+// Grow-only scratch of the calling thread, kept across calls: allocating and faulting in fresh
+// buffers per call cost as much as the packing itself. Everything a parallel region uses is taken
+// here, before the region (an allocation failure inside one could not be reported). Slots: the
+// shared packed panel, the workers' private panel tiles, the workers' output tiles.
+enum Slot { kSharedPanel = 0, kPanelTiles = 1, kOutputTiles = 2 };
+float* scratch(int64_t count, Slot slot) {
   thread_local aligned_ptr<float> bufs[3];
-  thread_local size_t caps[3] = {0, 0, 0};
+  thread_local int64_t caps[3] = {0, 0, 0};
   if (caps[slot] < count) {
     bufs[slot].reset();
-    bufs[slot] = aligned_alloc_array<float>(count);
+    bufs[slot] = aligned_alloc_array<float>(static_cast<size_t>(count));
     caps[slot] = count;
   }
   return bufs[slot].get();
@@ -111,20 +112,19 @@ float* scratch(size_t count, Slot slot) {
 
 // One tile of the product: rows [r0, r1) of W times panel tile (row i at x + i*ld, nj columns
 // starting at column j0), bias and ReLU applied, stored at its place in Y. Transposed output
-// (samples x outputs) is computed into an outputs x samples tile and transposed into place: the
-// transpose writes each sample's row in one run, where storing transposed from the kernel would
-// visit every sample's row for each 16 outputs (measured 5-70% slower, worst for power-of-two
+// (samples x outputs) is computed into an outputs x samples tile `out` and transposed into place:
+// the transpose writes each sample's row in one run, where storing transposed from the kernel
+// visits every sample's row for each 16 outputs (measured 5-70% slower, worst for power-of-two
 // output widths).
 void tile_product(const KernelTable& kt, const CsrView& w, int64_t r0, int64_t r1, int64_t j0,
                   int64_t nj, const float* x, int64_t ld, const float* bias, const Epilogue& ep,
-                  float* y, int64_t ldy, int trans_y) {
+                  float* y, int64_t ldy, float* out) {
   if (r1 <= r0 || nj <= 0) return;
   const float* b = bias ? bias + r0 : nullptr;
-  if (!trans_y) {
+  if (!out) {
     kt.f32_spmm(r1 - r0, nj, w.row_ptr + r0, w.col, w.val, x, ld, b, y + r0 * ldy + j0, ldy, ep);
     return;
   }
-  float* out = scratch(static_cast<size_t>((r1 - r0) * nj), kOutputTile);
   kt.f32_spmm(r1 - r0, nj, w.row_ptr + r0, w.col, w.val, x, ld, b, out, nj, ep);
   kt.f32_transpose(r1 - r0, nj, out, nj, y + j0 * ldy + r0, ldy);
 }
@@ -145,8 +145,10 @@ void run_panel(const CsrView& w, const MatView& p, const float* bias, const Epil
   const bool by_tiles = nt == 1 || n_tiles % nt == 0 || n_tiles >= 4 * nt;
   constexpr int64_t kPackRows = 64;  // input rows per cooperative packing task
   const int64_t row_blocks = (k + kPackRows - 1) / kPackRows;
-  float* shared = (!in_place && !by_tiles) ? scratch(static_cast<size_t>(n_tiles * k * nb), kSharedPanel)
-                                           : nullptr;
+  const int64_t tile_size = k * nb, out_size = w.rows * nb;
+  float* shared = (!in_place && !by_tiles) ? scratch(n_tiles * tile_size, kSharedPanel) : nullptr;
+  float* tiles = (!in_place && by_tiles) ? scratch(nt * tile_size, kPanelTiles) : nullptr;
+  float* outs = trans_y ? scratch(nt * out_size, kOutputTiles) : nullptr;
 #pragma omp parallel num_threads(nt)
   {
 #ifdef _OPENMP
@@ -154,14 +156,15 @@ void run_panel(const CsrView& w, const MatView& p, const float* bias, const Epil
 #else
     const int tid = 0, nthr = 1;
 #endif
+    float* out = trans_y ? outs + tid * out_size : nullptr;
     if (by_tiles) {
       const int64_t t0 = n_tiles * tid / nthr, t1 = n_tiles * (tid + 1) / nthr;
-      float* tile = (!in_place && t1 > t0) ? scratch(static_cast<size_t>(k * nb), kPrivateTile) : nullptr;
+      float* tile = tiles ? tiles + tid * tile_size : nullptr;
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t j0 = t * nb;
         if (!in_place) pack_tile(kt, p, n, nb, t, 0, k, tile);
         tile_product(kt, w, 0, w.rows, j0, std::min(nb, n - j0), in_place ? p.data + j0 : tile,
-                     in_place ? p.rs : nb, bias, ep, y, ldy, trans_y);
+                     in_place ? p.rs : nb, bias, ep, y, ldy, out);
       }
     } else {
       if (!in_place) {
@@ -169,15 +172,15 @@ void run_panel(const CsrView& w, const MatView& p, const float* bias, const Epil
 #pragma omp for schedule(static)
         for (int64_t task = 0; task < n_tiles * row_blocks; ++task) {
           const int64_t t = task / row_blocks, i0 = (task % row_blocks) * kPackRows;
-          pack_tile(kt, p, n, nb, t, i0, std::min(k, i0 + kPackRows), shared + t * k * nb);
+          pack_tile(kt, p, n, nb, t, i0, std::min(k, i0 + kPackRows), shared + t * tile_size);
         }
       }
       const int64_t r0 = split_row(w, tid, nthr), r1 = split_row(w, tid + 1, nthr);
       for (int64_t t = 0; t < n_tiles; ++t) {
         const int64_t j0 = t * nb;
         tile_product(kt, w, r0, r1, j0, std::min(nb, n - j0),
-                     in_place ? p.data + j0 : shared + t * k * nb, in_place ? p.rs : nb, bias, ep,
-                     y, ldy, trans_y);
+                     in_place ? p.data + j0 : shared + t * tile_size, in_place ? p.rs : nb, bias,
+                     ep, y, ldy, out);
       }
     }
   }
