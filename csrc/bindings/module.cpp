@@ -31,6 +31,7 @@ void bind_optim(py::module_& m);
 void bind_quant_gemm(py::module_& m);
 
 // [sparse / prune]
+void bind_sparse(py::module_& m);
 
 }  // namespace fastnn
 
@@ -116,5 +117,6 @@ PYBIND11_MODULE(_C, m) {
   bind_quant_gemm(m);
 
   // [sparse / prune]
+  bind_sparse(m);
 
 }

@@ -153,6 +153,26 @@ using s8_gemm_ukr_fn = void (*)(int64_t kg, const uint8_t* a, int64_t a_rs, int6
 bool s8_vnni_usable();
 
 // ---- [sparse / prune] function-pointer types ----
+// CSR rows times a dense panel (W @ X). Rows o in [0, m) of a CSR matrix: row o holds entries
+// p in [row_ptr[o], row_ptr[o+1]) with input index col[p] and value val[p] (row_ptr points at the
+// first row's offset; col/val are the whole arrays). x is a dense panel whose row i (input i)
+// starts at x + i*ldx and holds n contiguous floats (samples or pixels: the vector dimension).
+//   y[o*ldy + j] = act(bias[o] + sum_p val[p] * x[col[p]*ldx + j])    for o < m, j < n
+// bias may be null (0). ep.act is none or relu. Empty rows give act(bias). Nothing outside the
+// m x n output is written; x is read only at rows named by col and columns < n.
+using f32_spmm_fn = void (*)(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* col,
+                             const float* val, const float* x, int64_t ldx, const float* bias,
+                             float* y, int64_t ldy, const Epilogue& ep);
+// CSR rows times one contiguous vector x: y[o] = act(bias[o] + sum_p val[p] * x[col[p]]), o < m.
+// Same row conventions and epilogue contract as f32_spmm_fn; y is contiguous.
+using f32_spmv_fn = void (*)(int64_t m, const int64_t* row_ptr, const int32_t* col,
+                             const float* val, const float* x, const float* bias, float* y,
+                             const Epilogue& ep);
+// dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols: packs a row-major batch into the
+// inputs x samples panel of f32_spmm_fn and turns its outputs x samples result back. Each
+// destination row is written in one run. Nothing outside the cols x rows image of dst is written.
+using f32_transpose_fn = void (*)(int64_t rows, int64_t cols, const float* src, int64_t lds,
+                                  float* dst, int64_t ldd);
 
 struct KernelTable {
   Isa isa = Isa::generic;
@@ -196,6 +216,13 @@ struct KernelTable {
   const char* s8_gemm_name = "";       // e.g. "avx512_vnni u8s8 14x32"
 
   // ---- [sparse / prune] ----
+  // spmm_nb: panel columns one register tile covers (the driver pads packed panels to it);
+  // spmv_max_batch: X @ W^T with at most this many samples runs f32_spmv once per sample
+  // (a batch too narrow to fill a vector row of the panel kernel).
+  int spmm_nb = 0, spmv_max_batch = 0;
+  f32_spmm_fn f32_spmm = nullptr;
+  f32_spmv_fn f32_spmv = nullptr;
+  f32_transpose_fn f32_transpose = nullptr;
 };
 
 // The active table (chosen at import; FASTNN_ISA overrides).

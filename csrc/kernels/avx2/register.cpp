@@ -44,6 +44,13 @@ void u8s8_gemm_ukr_2x32(int64_t kg, const uint8_t* a, int64_t a_rs, int64_t a_gs
                         void* c, int64_t ldc, int64_t m, int64_t n, const S8Epilogue& ep);
 
 // [sparse / prune]
+void f32_spmm_csr_8x32(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* col,
+                       const float* val, const float* x, int64_t ldx, const float* bias, float* y,
+                       int64_t ldy, const Epilogue& ep);
+void f32_spmv_csr_fma8(int64_t m, const int64_t* row_ptr, const int32_t* col, const float* val,
+                       const float* x, const float* bias, float* y, const Epilogue& ep);
+void f32_transpose_8x8(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst,
+                       int64_t ldd);
 
 void register_kernels(KernelTable& t) {
   t.f32_mr = 6;
@@ -82,6 +89,11 @@ void register_kernels(KernelTable& t) {
   t.s8_gemm_name = "avx2 u8s8 2x32 (int16 vpmaddwd)";
 
   // [sparse / prune]
+  t.spmm_nb = 32;
+  t.spmv_max_batch = 1;
+  t.f32_spmm = f32_spmm_csr_8x32;
+  t.f32_spmv = f32_spmv_csr_fma8;
+  t.f32_transpose = f32_transpose_8x8;
 
 }
 

@@ -52,6 +52,13 @@ void u8s8_gemm_ukr_4x32(int64_t kg, const uint8_t* a, int64_t a_rs, int64_t a_gs
                         void* c, int64_t ldc, int64_t m, int64_t n, const S8Epilogue& ep);
 
 // [sparse / prune]
+void f32_spmm_csr(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* col,
+                  const float* val, const float* x, int64_t ldx, const float* bias, float* y,
+                  int64_t ldy, const Epilogue& ep);
+void f32_spmv_csr(int64_t m, const int64_t* row_ptr, const int32_t* col, const float* val,
+                  const float* x, const float* bias, float* y, const Epilogue& ep);
+void f32_transpose(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst,
+                   int64_t ldd);
 
 void register_kernels(KernelTable& t) {
   t.f32_mr = 8;
@@ -94,6 +101,11 @@ void register_kernels(KernelTable& t) {
   t.s8_gemm_name = "generic u8s8 4x32";
 
   // [sparse / prune]
+  t.spmm_nb = 64;  // long inner loops the compiler vectorises (3x faster than 8)
+  t.spmv_max_batch = 1;
+  t.f32_spmm = f32_spmm_csr;
+  t.f32_spmv = f32_spmv_csr;
+  t.f32_transpose = f32_transpose;
 
 }
 
