@@ -1,7 +1,9 @@
 // FMA-throughput and clock microbenchmark: the three factors of the peak used by compare_gemm.py.
 //
 //   clock:      a chain of dependent integer adds (latency 1 cycle on every x86 core) timed with
-//               a wall clock gives cycles per second as the core actually runs it (turbo included).
+//               the thread's CPU-time clock gives cycles per second as the core actually runs it
+//               (turbo included). CPU time, not wall time: on a shared machine a descheduled
+//               thread must not look like a slow clock.
 //   FLOP/cycle: 12 independent accumulators (more than latency x pipes on any current core)
 //               each updated by vfmadd231ps; FMAs per second / clock x 2 x lanes.
 //   cores:      the same loops run on every OpenMP thread at once (clock under full load).
@@ -10,14 +12,17 @@
 // Output: one "key value" pair per line.
 #include <omp.h>
 
-#include <chrono>
+#include <time.h>
+
 #include <cstdint>
 #include <cstdio>
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+double now() {  // seconds of CPU time used by the calling thread
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
 // 16 dependent adds per iteration: 16 cycles per iteration at one add per cycle.

@@ -92,20 +92,12 @@ GemmPlan f32_plan(const KernelTable& t, const F32GemmTile& tile, int64_t m, int6
 
 void pack_a_f32(const MatView& a, int64_t i0, int64_t p0, int64_t mc, int64_t kc, int mr,
                 float* dst) {
-  const f32_pack_panel_fn pack = kernels().f32_pack_panel;
-  for (int64_t ir = 0; ir < mc; ir += mr) {
-    const int64_t mm = std::min<int64_t>(mr, mc - ir);
-    pack(a.data + (i0 + ir) * a.rs + p0 * a.cs, a.rs, a.cs, mm, kc, mr, dst + (ir / mr) * kc * mr);
-  }
+  kernels().f32_pack_panels(a.data + i0 * a.rs + p0 * a.cs, a.rs, a.cs, mc, kc, mr, dst);
 }
 
 void pack_b_f32(const MatView& b, int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr,
                 float* dst) {
-  const f32_pack_panel_fn pack = kernels().f32_pack_panel;
-  for (int64_t jr = 0; jr < nc; jr += nr) {
-    const int64_t nn = std::min<int64_t>(nr, nc - jr);
-    pack(b.data + p0 * b.rs + (j0 + jr) * b.cs, b.cs, b.rs, nn, kc, nr, dst + (jr / nr) * kc * nr);
-  }
+  kernels().f32_pack_panels(b.data + p0 * b.rs + j0 * b.cs, b.cs, b.rs, nc, kc, nr, dst);
 }
 
 namespace {

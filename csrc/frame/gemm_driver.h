@@ -67,7 +67,8 @@ void pack_b_f32(const MatView& b, int64_t p0, int64_t j0, int64_t kc, int64_t nc
 // writing the layouts of pack_a_f32 / pack_b_f32 for the panel width they are given. A packer
 // without the width argument (five arguments) is also accepted; the driver then always runs the
 // main tile (kernels().f32_mr x f32_nr), which is the width such a packer must assume.
-// The driver calls pack_b for nc <= nr at a time (one micro-panel), pack_a for a whole M block.
+// The driver calls pack_b for a run of whole micro-panels of the B block (j0 - jc a multiple of
+// nr), pack_a for a whole M block.
 template <class PackA, class PackB>
 void sgemm_driver(int64_t m, int64_t n, int64_t k, const PackA& pack_a, const PackB& pack_b,
                   float* c, int64_t ldc, float alpha, float beta, const float* bias,

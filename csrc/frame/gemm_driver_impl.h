@@ -1,7 +1,7 @@
 // Implementation of sgemm_driver (a template so packers inline). Included by gemm_driver.h only.
 //
-// Threading (docs/kernels.md): for each (jc, pc) block all threads pack the B block together, one
-// micro-panel each in turn; after a barrier the (M block x column slice) work items are shared
+// Threading (docs/kernels.md): for each (jc, pc) block all threads pack the B block together, in
+// runs of micro-panels; after a barrier the (M block x column slice) work items are shared
 // dynamically, each thread packing the A block of its item into its own buffer. Every C tile is
 // computed by one ukr call per k block, in increasing pc order, whoever runs it: the result bits do
 // not depend on the thread count.
@@ -70,9 +70,14 @@ void sgemm_driver(int64_t m, int64_t n, int64_t k, const PackA& pack_a, const Pa
         const int64_t kc = std::min(plan.kc, k - pc);
         const bool last = pc + kc >= k;
         const int accumulate = pc == 0 ? (beta != 0.0f) : 1;
-#pragma omp for schedule(static)
-        for (int64_t jp = 0; jp < n_panels; ++jp)
-          call_pack_b(pc, jc + jp * nr, kc, std::min<int64_t>(nr, nc - jp * nr), bp + jp * kc * nr);
+        // Runs of whole micro-panels, a few per thread, shared dynamically (a descheduled thread
+        // on a busy machine then delays the others less).
+        const int64_t b_runs = std::min<int64_t>(n_panels, plan.nthreads == 1 ? 1 : 4 * plan.nthreads);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t run = 0; run < b_runs; ++run) {
+          const int64_t jp0 = run * n_panels / b_runs, jp1 = (run + 1) * n_panels / b_runs;
+          call_pack_b(pc, jc + jp0 * nr, kc, std::min(jp1 * nr, nc) - jp0 * nr, bp + jp0 * kc * nr);
+        }
         // implicit barrier: the B block is packed
         int64_t packed_block = -1;  // the M block this thread's A buffer holds for this pc
 #pragma omp for schedule(dynamic, 1)

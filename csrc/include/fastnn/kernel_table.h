@@ -31,12 +31,12 @@ struct F32GemmTile {
   f32_gemm_ukr_fn ukr = nullptr;
 };
 
-// Packs one micro-panel of a strided matrix X for the micro-kernel:
-//   dst[p*w + i] = src[i*s_i + p*s_p]   for i < valid, p < kc
-//   dst[p*w + i] = 0                    for valid <= i < w
-// (A panel: i = row, p = column of A, w = mr; B panel: i = column, p = row of B, w = nr.)
-// 1 <= valid <= w, kc >= 1; strides may be negative. dst must hold kc*w floats.
-using f32_pack_panel_fn = void (*)(const float* src, int64_t s_i, int64_t s_p, int64_t valid,
+// Packs a block of a strided matrix X into consecutive micro-panels of width w:
+//   dst[(i / w)*kc*w + p*w + i % w] = src[i*s_i + p*s_p]   for i < count, p < kc
+//   ... = 0 for count <= i < ceil(count / w) * w              (the last panel's padding)
+// (A block: i = row, p = column of A, w = mr; B block: i = column, p = row of B, w = nr.)
+// count >= 1, kc >= 1; strides may be negative. dst holds ceil(count/w)*kc*w floats.
+using f32_pack_panels_fn = void (*)(const float* src, int64_t s_i, int64_t s_p, int64_t count,
                                    int64_t kc, int w, float* dst);
 
 // Epilogue on a finished row-major tile (hot in L1): c = act(c + bias[col]).
@@ -71,7 +71,7 @@ struct KernelTable {
   // L1 while the mc x kc A block stays in L2 and the kc x nc B block in L3. kc fixes the order of
   // the K reduction, so it depends on the ISA and k only, never on the thread count.
   int f32_kc = 0, f32_mc = 0, f32_nc = 0;
-  f32_pack_panel_fn f32_pack_panel = nullptr;
+  f32_pack_panels_fn f32_pack_panels = nullptr;
   f32_epilogue_fn f32_epilogue = nullptr;
   f32_act_fn f32_act = nullptr;
 

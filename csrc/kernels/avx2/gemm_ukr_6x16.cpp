@@ -36,8 +36,6 @@ void f32_gemm_ukr_6x16(int64_t k, const float* __restrict a, const float* __rest
     b += kNR;
   }
   const __m256 valpha = _mm256_set1_ps(alpha);
-  const __m256i mask0 = lanes8(n);
-  const __m256i mask1 = lanes8(n - 8);
 #pragma GCC unroll 8
   for (int i = 0; i < kMR; ++i) {
     if (i >= m) break;
@@ -45,11 +43,11 @@ void f32_gemm_ukr_6x16(int64_t k, const float* __restrict a, const float* __rest
     __m256 v0 = _mm256_mul_ps(vacc[i][0], valpha);
     __m256 v1 = _mm256_mul_ps(vacc[i][1], valpha);
     if (accumulate) {
-      v0 = _mm256_add_ps(v0, _mm256_maskload_ps(ci, mask0));
-      v1 = _mm256_add_ps(v1, _mm256_maskload_ps(ci + 8, mask1));
+      v0 = _mm256_add_ps(v0, load8(ci, n));
+      v1 = _mm256_add_ps(v1, load8(ci + 8, n - 8));
     }
-    _mm256_maskstore_ps(ci, mask0, v0);
-    _mm256_maskstore_ps(ci + 8, mask1, v1);
+    store8(ci, v0, n);
+    store8(ci + 8, v1, n - 8);
   }
 }
 

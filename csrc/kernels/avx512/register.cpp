@@ -8,7 +8,7 @@ void f32_gemm_ukr_14x32(int64_t k, const float* a, const float* b, float* c, int
                         int64_t m, int64_t n, float alpha, int accumulate);
 void f32_gemm_ukr_28x16(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
                         int64_t m, int64_t n, float alpha, int accumulate);
-void f32_pack_panel(const float* src, int64_t s_i, int64_t s_p, int64_t valid, int64_t kc, int w,
+void f32_pack_panels(const float* src, int64_t s_i, int64_t s_p, int64_t count, int64_t kc, int w,
                     float* dst);
 void f32_epilogue(float* c, int64_t ldc, int64_t m, int64_t n, const float* bias,
                   const Epilogue& ep);
@@ -29,8 +29,8 @@ void register_kernels(KernelTable& t) {
   t.f32_nr = 32;
   t.f32_gemm_ukr = f32_gemm_ukr_14x32;
   t.f32_gemm_narrow = F32GemmTile{28, 16, f32_gemm_ukr_28x16};
-  t.f32_pack_panel = f32_pack_panel;
-  t.f32_kc = 384;
+  t.f32_pack_panels = f32_pack_panels;
+  t.f32_kc = 512;
   t.f32_mc = 336;
   t.f32_nc = 4096;
   t.f32_epilogue = f32_epilogue;

@@ -30,13 +30,16 @@ void f32_gemm_ukr_8x8(int64_t k, const float* a, const float* b, float* c, int64
     }
 }
 
-void f32_pack_panel(const float* src, int64_t s_i, int64_t s_p, int64_t valid, int64_t kc, int w,
-                    float* dst) {
-  for (int64_t p = 0; p < kc; ++p) {
-    float* d = dst + p * w;
-    int i = 0;
-    for (; i < valid; ++i) d[i] = src[i * s_i + p * s_p];
-    for (; i < w; ++i) d[i] = 0.0f;
+void f32_pack_panels(const float* src, int64_t s_i, int64_t s_p, int64_t count, int64_t kc, int w,
+                     float* dst) {
+  for (int64_t i0 = 0; i0 < count; i0 += w, dst += kc * w, src += w * s_i) {
+    const int64_t valid = std::min<int64_t>(w, count - i0);
+    for (int64_t p = 0; p < kc; ++p) {
+      float* d = dst + p * w;
+      int64_t i = 0;
+      for (; i < valid; ++i) d[i] = src[i * s_i + p * s_p];
+      for (; i < w; ++i) d[i] = 0.0f;
+    }
   }
 }
 
