@@ -52,19 +52,14 @@ GemmPlan f32_plan(const KernelTable& t, const F32GemmTile& tile, int64_t m, int6
   GemmPlan p;
   // kc: k split into equal blocks of at most f32_kc (784 -> 2 x 392 rather than 384 + 384 + 16):
   // a short last block would pay a full pass over C for little work.
-  int64_t kc_max = t.f32_kc;
-  if (const char* e = std::getenv("TUNE_KC")) kc_max = std::atoi(e);
+  const int64_t kc_max = t.f32_kc;
   const int64_t nk = (k + kc_max - 1) / kc_max;
   p.kc = (k + nk - 1) / nk;
   // nc: a kc x nc B block of about f32_kc x f32_nc floats (sits in L3).
-  int64_t nc_cap = t.f32_nc;
-  if (const char* e = std::getenv("TUNE_NC")) nc_cap = std::atoi(e);
-  const int64_t nc_elems = static_cast<int64_t>(t.f32_kc) * nc_cap;
+  const int64_t nc_elems = static_cast<int64_t>(t.f32_kc) * t.f32_nc;
   p.nc = std::max<int64_t>(nr, (nc_elems / p.kc) / nr * nr);
   // mc: an mc x kc A block of about f32_mc x f32_kc floats (sits in L2).
-  int64_t mc_cap = t.f32_mc;
-  if (const char* e = std::getenv("TUNE_MC")) mc_cap = std::atoi(e);
-  const int64_t mc_elems = static_cast<int64_t>(t.f32_kc) * mc_cap;
+  const int64_t mc_elems = static_cast<int64_t>(t.f32_kc) * t.f32_mc;
   const int64_t rows_per_block = std::max<int64_t>(1, (mc_elems / p.kc) / mr);  // in tile rows
   const int64_t mt = (m + mr - 1) / mr;
   p.n_ic = (mt + rows_per_block - 1) / rows_per_block;

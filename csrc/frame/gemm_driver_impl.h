@@ -60,8 +60,9 @@ void sgemm_driver(int64_t m, int64_t n, int64_t k, const PackA& pack_a, const Pa
     else pack_b(p0, j0, kc, nc, dst);
   };
 
-#pragma omp parallel num_threads(plan.nthreads) if (plan.nthreads > 1)
-  {
+  // The loop nest run by every thread of the team; its worksharing loops are orphaned, so with
+  // one thread it runs on the caller without entering a parallel region at all.
+  auto run = [&]() {
     float* ap = thread_scratch(ScratchSlot::gemm_a, static_cast<size_t>(plan.mc_max * plan.kc));
     for (int64_t jc = 0; jc < n; jc += plan.nc) {
       const int64_t nc = std::min(plan.nc, n - jc);
@@ -106,6 +107,12 @@ void sgemm_driver(int64_t m, int64_t n, int64_t k, const PackA& pack_a, const Pa
         // implicit barrier before the B block is repacked
       }
     }
+  };
+  if (plan.nthreads == 1) {
+    run();
+  } else {
+#pragma omp parallel num_threads(plan.nthreads)
+    run();
   }
 }
 

@@ -79,7 +79,13 @@ void f32_pack_panels(const float* src, int64_t s_i, int64_t s_p, int64_t count, 
             r[i] = load8(line, steps);
           }
           transpose8x8(r);
-          for (int64_t q = 0; q < steps; ++q) store8(d + (p + q) * w + i0, r[q], w - i0);
+          for (int64_t q = 0; q < steps; ++q) {
+            // A panel narrower than 8 (w = mr = 6) stores whole vectors: the extra lanes land in
+            // the next step's (or next panel's) slot, which is written after this one. Only the
+            // block's very last step stores exactly w lanes.
+            const bool spill_ok = w <= 8 && (jp + 1 < n_panels || p + q + 1 < kc);
+            store8(d + (p + q) * w + i0, r[q], spill_ok ? 8 : w - i0);
+          }
         }
       }
     }
