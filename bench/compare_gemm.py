@@ -73,15 +73,16 @@ def measure_peak(isa):
 
 
 def time_alternating(fa, fb, rounds, min_time, settle):
-    """Median seconds per call of fa and fb, timed alternately. Before each block the process
-    sleeps `settle` seconds so the other library's idle threads (OpenBLAS and OpenMP both spin
-    for a while after a call) have gone to sleep and do not steal the cores being measured."""
+    """Seconds per call of fa and fb, timed alternately: (median a, median b, best a, best b).
+    Before each block the process sleeps `settle` seconds so the other library's idle threads
+    (OpenBLAS and OpenMP both spin for a while after a call) have gone to sleep and do not steal
+    the cores being measured."""
     ta, tb = [], []
     for _ in range(rounds):
         for fn, acc in ((fa, ta), (fb, tb)):
             time.sleep(settle)
             acc.append(time_fn(fn, min_time=min_time, repeats=1, warmup=1))
-    return statistics.median(ta), statistics.median(tb)
+    return statistics.median(ta), statistics.median(tb), min(ta), min(tb)
 
 
 def make_case(rng, m, k, n, trans_a, trans_b, fused):
@@ -162,6 +163,8 @@ def main(argv=None):
     print(f"fastnn {fastnn.__version__}, ISA {isa}; numpy {np.__version__} BLAS "
           f"{info.get('internal_api', '?')} {info.get('version', '')} kernel {info.get('architecture', '?')}")
     print(peak_txt)
+    if hasattr(os, "getloadavg"):
+        print("load average at the start: %.2f %.2f %.2f on %d cores" % (*os.getloadavg(), ncores))
 
     shapes = [s for s in SHAPES if (not args.quick or s[0] in QUICK)
               and (not args.only or args.only in s[0])]
@@ -181,12 +184,13 @@ def main(argv=None):
             try:
                 for label, m, k, n, ta, tb, fused in cases:
                     f, g = make_case(rng, m, k, n, ta, tb, fused)
-                    tf, tg = time_alternating(f, g, rounds, args.min_time, args.settle)
+                    tf, tg, bf, bg = time_alternating(f, g, rounds, args.min_time, args.settle)
                     gf = 2.0 * m * n * k / 1e9
                     pct = (lambda t: f"{100 * gf / t / (peak_core * nt):.0f}%") if peak_core else (lambda t: "-")
                     op = ("A^T" if ta else "A") + ("B^T" if tb else "B")
                     rows.append([nt, label, f"{m}x{k}x{n}", op, "bias+relu" if fused else "bare",
-                                 f"{gf / tf:.1f}", pct(tf), f"{gf / tg:.1f}", pct(tg), f"{tg / tf:.2f}"])
+                                 f"{gf / tf:.1f}", pct(tf), f"{gf / tg:.1f}", pct(tg), f"{tg / tf:.2f}",
+                                 f"{bg / bf:.2f}"])
                     print("\t".join(str(x) for x in rows[-1]), file=sys.stderr, flush=True)
             finally:
                 if ctx is not None:
@@ -195,9 +199,12 @@ def main(argv=None):
         fastnn.set_num_threads(before)
 
     print(table(["thr", "shape", "MxKxN", "op", "epilogue", "fastnn GF/s", "%peak", "numpy GF/s",
-                 "%peak", "ratio"], rows))
-    print("ratio = numpy time / fastnn time (> 1: fastnn faster). Medians of "
-          f"{rounds} alternations, {args.min_time}s blocks.")
+                 "%peak", "ratio", "best"], rows))
+    print("GF/s and ratio (numpy time / fastnn time, > 1: fastnn faster) from the medians of "
+          f"{rounds} alternations of >= {args.min_time}s blocks; best: the same ratio from each "
+          "side's fastest block (the least disturbed on a shared machine).")
+    if hasattr(os, "getloadavg"):
+        print("load average at the end: %.2f %.2f %.2f on %d cores" % (*os.getloadavg(), ncores))
     return 0
 
 
