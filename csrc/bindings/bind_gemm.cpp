@@ -75,6 +75,35 @@ py::array_t<float> matmul_reference(const py::array_t<float, py::array::c_style 
   return out;
 }
 
+py::array_t<float> matmul_main_tile(const py::array_t<float, py::array::c_style | py::array::forcecast>& a,
+                                    const py::array_t<float, py::array::c_style | py::array::forcecast>& b,
+                                    const py::handle& bias_obj, int act) {
+  check_ndim(a, "a", 2);
+  check_ndim(b, "b", 2);
+  check_shape(b, "b", {a.shape(1), -1});
+  if (act < 0 || act > static_cast<int>(Act::tanh))
+    throw py::value_error("activation: unknown code " + std::to_string(act));
+  py::array_t<float, py::array::c_style | py::array::forcecast> bias;
+  if (!bias_obj.is_none()) {
+    bias = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(bias_obj);
+    if (!bias) throw py::type_error("bias: expected a float array");
+    check_shape(bias, "bias", {b.shape(1)});
+  }
+  py::array_t<float> out({a.shape(0), b.shape(1)});
+  GemmArgs g;
+  g.a = mat_view(a);
+  g.b = mat_view(b);
+  g.c = out.mutable_data();
+  g.ldc = b.shape(1);
+  g.bias = bias_obj.is_none() ? nullptr : bias.data();
+  g.ep.act = static_cast<Act>(act);
+  {
+    py::gil_scoped_release nogil;
+    sgemm_main_tile(g);
+  }
+  return out;
+}
+
 }  // namespace
 
 void bind_gemm(py::module_& m) {
@@ -83,6 +112,9 @@ void bind_gemm(py::module_& m) {
         py::arg("act_param") = 0.0f, py::arg("alpha") = 1.0f, py::arg("out") = py::none(),
         py::arg("beta") = 0.0f,
         "C = act(alpha * op(a) @ op(b) + beta * out + bias); see fastnn.ops.matmul.");
+  m.def("matmul_main_tile", &matmul_main_tile, py::arg("a"), py::arg("b"),
+        py::arg("bias") = py::none(), py::arg("act") = 0,
+        "a @ b through packers without the width argument (main tile only; tests only).");
   m.def("gemm_config", [] {
     const KernelTable& t = kernels();
     py::dict d;

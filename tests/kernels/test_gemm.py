@@ -298,3 +298,15 @@ def test_mlp_and_im2col_shapes(isa, rng):
     _check(rng, 10, 256, 128, trans_a=True)
     _check(rng, 128, 256, 10)
     _check(rng, 1568, 64, 288, bias=True, activation="relu")
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (45, 10, 33), (129, 65, 600), (30, 3, 17)])
+def test_packers_without_width_use_main_tile(isa, rng, m, n, k):
+    # A caller's packers may omit the width argument; the driver then runs the main tile, also
+    # where it would have picked the narrow one (n = 3, 10).
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    got = _C.matmul_main_tile(a, b, bias, 1)
+    np.testing.assert_allclose(got, matmul_ref(a, b, bias=bias, activation="relu"), rtol=0,
+                               atol=gemm_tol(a, b, k, bias=bias))
