@@ -34,7 +34,8 @@ aligned_ptr<T> aligned_alloc_array(size_t count) {
 // A 64-byte aligned buffer of at least `count` floats owned by the calling thread, one per slot,
 // grown on demand and kept for the next call (so steady-state GEMMs allocate nothing and take no
 // page faults). Sizes are bounded by the blocking. The pointer stays valid until the same thread
-// asks for the same slot again.
+// asks for the same slot again. The driver takes both slots on the calling thread, before its
+// parallel region (the A slot holds one A block per thread).
 enum class ScratchSlot : int { gemm_a = 0, gemm_b = 1, count = 2 };
 float* thread_scratch(ScratchSlot slot, size_t count);
 
@@ -61,7 +62,8 @@ void pack_a_f32(const MatView& a, int64_t i0, int64_t p0, int64_t mc, int64_t kc
 // (panel-major, then k, then column), zero-filling columns past nc.
 void pack_b_f32(const MatView& b, int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst);
 
-// Packers (called concurrently from several threads, each with its own dst):
+// Packers (called concurrently from several threads, each with its own dst; they must not throw:
+// they run inside an OpenMP region):
 //   PackA: void(int64_t i0, int64_t p0, int64_t mc, int64_t kc, int mr, float* dst)
 //   PackB: void(int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst)
 // writing the layouts of pack_a_f32 / pack_b_f32 for the panel width they are given. A packer

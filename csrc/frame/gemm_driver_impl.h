@@ -8,6 +8,10 @@
 #pragma once
 #include <algorithm>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace fastnn {
 
 namespace gemm_detail {
@@ -59,7 +63,12 @@ void sgemm_driver(int64_t m, int64_t n, int64_t k, const PackA& pack_a, const Pa
   // with more runnable threads than cores each barrier can cost a scheduler time slice.
   const bool b_whole = n <= plan.nc && plan.nthreads > 1 && k * nc_pad <= gemm_detail::kWholeBFloats;
   const int64_t b_floats = b_whole ? n_kb * plan.kc * nc_pad : plan.kc * nc_pad;
+  // All buffers come from the calling thread, before any parallel region: an allocation failure
+  // then throws here (an exception must never leave an OpenMP region). Each thread's A block
+  // starts on a 64-byte boundary.
+  const int64_t a_floats = (plan.mc_max * plan.kc + 15) / 16 * 16;
   float* bbuf = thread_scratch(ScratchSlot::gemm_b, static_cast<size_t>(b_floats));
+  float* abuf = thread_scratch(ScratchSlot::gemm_a, static_cast<size_t>(a_floats * plan.nthreads));
 
   auto call_pack_a = [&](int64_t i0, int64_t p0, int64_t mc, int64_t kc, float* dst) {
     if constexpr (kWidthA && kWidthB) pack_a(i0, p0, mc, kc, mr, dst);
@@ -110,7 +119,11 @@ void sgemm_driver(int64_t m, int64_t n, int64_t k, const PackA& pack_a, const Pa
   // The loop nest run by every thread of the team; its worksharing loops are orphaned, so with
   // one thread it runs on the caller without entering a parallel region at all.
   auto run = [&]() {
-    float* ap = thread_scratch(ScratchSlot::gemm_a, static_cast<size_t>(plan.mc_max * plan.kc));
+#ifdef _OPENMP
+    float* ap = abuf + a_floats * (plan.nthreads > 1 ? omp_get_thread_num() : 0);
+#else
+    float* ap = abuf;
+#endif
     if (b_whole) {
       // All of B, then every item runs its K blocks in order: one barrier in all.
 #pragma omp for schedule(dynamic, 1)
