@@ -41,3 +41,16 @@ def table(headers, rows):
     out = [fmt.format(*headers), fmt.format(*["-" * w for w in widths])]
     out += [fmt.format(*r) for r in cols[1:]]
     return "\n".join(out)
+
+
+def time_interleaved(fns, rounds=5, min_time=0.2):
+    """(medians, bests): seconds per call of each fn, timed in turn each round (A B C A B C ...)
+    so load drift hits all alike. On a shared machine the best round estimates the unloaded
+    speed; the median is the typical one."""
+    for f in fns:
+        f()
+    times = [[] for _ in fns]
+    for _ in range(rounds):
+        for i, f in enumerate(fns):
+            times[i].append(time_fn(f, min_time=min_time, repeats=1, warmup=0))
+    return [statistics.median(t) for t in times], [min(t) for t in times]

@@ -11,17 +11,33 @@ enum class Isa : int { generic = 0, avx2 = 1, avx512 = 2 };
 
 const char* isa_name(Isa isa);
 
-// ---- f32 GEMM micro-kernel ---------------------------------------------------------------------
-// Contract (see docs/kernels.md):
-//   a: packed A panel, k steps of mr floats (column p holds A[0..mr)[p]), 64-byte aligned.
-//   b: packed B panel, k steps of nr floats (row p holds B[p][0..nr)), 64-byte aligned.
-//   c: row-major tile with row stride ldc; only the top-left m x n (m <= mr, n <= nr) is touched.
-//   acc = sum over p < k of a[p*mr + i] * b[p*nr + j]
+// ---- [f32 GEMM] function-pointer types -----------------------------------------------------------
+// Micro-kernel contract (the full text, with the packed layouts, is in docs/kernels.md):
+//   a: packed A micro-panel, k steps of mr floats (step p holds A[0..mr)[p]).
+//   b: packed B micro-panel, k steps of nr floats (step p holds B[p][0..nr)), 64-byte aligned.
+//   c: row-major tile with row stride ldc; only the top-left m x n (1 <= m <= mr, 1 <= n <= nr) is
+//      read or written (edge tiles use the same body with masked stores).
+//   acc[i][j] = sum over p < k, in increasing p, of a[p*mr + i] * b[p*nr + j]   (k >= 1)
 //   C[0:m,0:n] = alpha * acc            if accumulate == 0 (C is never read: it may hold NaN)
 //   C[0:m,0:n] = C + alpha * acc        if accumulate != 0
-//   k >= 1.
+// Every ISA's kernel reduces in the same increasing-p order with one accumulator per element, so
+// the result bits do not depend on how the driver partitions the tiles among threads.
 using f32_gemm_ukr_fn = void (*)(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
                                  int64_t m, int64_t n, float alpha, int accumulate);
+
+// A register tile: its shape and its micro-kernel (ukr null: the tile is absent).
+struct F32GemmTile {
+  int mr = 0, nr = 0;
+  f32_gemm_ukr_fn ukr = nullptr;
+};
+
+// Packs a block of a strided matrix X into consecutive micro-panels of width w:
+//   dst[(i / w)*kc*w + p*w + i % w] = src[i*s_i + p*s_p]   for i < count, p < kc
+//   ... = 0 for count <= i < ceil(count / w) * w              (the last panel's padding)
+// (A block: i = row, p = column of A, w = mr; B block: i = column, p = row of B, w = nr.)
+// count >= 1, kc >= 1; strides may be negative. dst holds ceil(count/w)*kc*w floats.
+using f32_pack_panels_fn = void (*)(const float* src, int64_t s_i, int64_t s_p, int64_t count,
+                                   int64_t kc, int w, float* dst);
 
 // Epilogue on a finished row-major tile (hot in L1): c = act(c + bias[col]).
 // bias may be null. Applied once per output tile after the last K block.
@@ -192,13 +208,42 @@ using u8_im2col_nhwc_fn = void (*)(const U8ConvGeom& g, const uint8_t* img, int6
                                    int64_t count, uint8_t* dst);
 
 // ---- [sparse / prune] function-pointer types ----
+// CSR rows times a dense panel (W @ X). Rows o in [0, m) of a CSR matrix: row o holds entries
+// p in [row_ptr[o], row_ptr[o+1]) with input index col[p] and value val[p] (row_ptr points at the
+// first row's offset; col/val are the whole arrays). x is a dense panel whose row i (input i)
+// starts at x + i*ldx and holds n contiguous floats (samples or pixels: the vector dimension).
+//   y[o*ldy + j] = act(bias[o] + sum_p val[p] * x[col[p]*ldx + j])    for o < m, j < n
+// bias may be null (0). ep.act is none or relu. Empty rows give act(bias). Nothing outside the
+// m x n output is written; x is read only at rows named by col and columns < n.
+using f32_spmm_fn = void (*)(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* col,
+                             const float* val, const float* x, int64_t ldx, const float* bias,
+                             float* y, int64_t ldy, const Epilogue& ep);
+// CSR rows times one contiguous vector x: y[o] = act(bias[o] + sum_p val[p] * x[col[p]]), o < m.
+// Same row conventions and epilogue contract as f32_spmm_fn; y is contiguous.
+using f32_spmv_fn = void (*)(int64_t m, const int64_t* row_ptr, const int32_t* col,
+                             const float* val, const float* x, const float* bias, float* y,
+                             const Epilogue& ep);
+// dst[j*ldd + i] = src[i*lds + j] for i < rows, j < cols: packs a row-major batch into the
+// inputs x samples panel of f32_spmm_fn and turns its outputs x samples result back. Each
+// destination row is written in one run. Nothing outside the cols x rows image of dst is written.
+using f32_transpose_fn = void (*)(int64_t rows, int64_t cols, const float* src, int64_t lds,
+                                  float* dst, int64_t ldd);
 
 struct KernelTable {
   Isa isa = Isa::generic;
 
   // ---- [f32 GEMM] ----
+  // The main register tile (used for every shape unless the narrow tile fits n better).
   int f32_mr = 0, f32_nr = 0;
   f32_gemm_ukr_fn f32_gemm_ukr = nullptr;
+  // Optional tile for small n (n well below f32_nr); ukr null where the ISA has none. The driver
+  // picks between the two by how many of each tile's lanes the shape fills (f32_choose_tile).
+  F32GemmTile f32_gemm_narrow;
+  // Cache blocking upper bounds in elements (BLIS's KC, MC, NC): a kc x nr B micro-panel stays in
+  // L1 while the mc x kc A block stays in L2 and the kc x nc B block in L3. kc fixes the order of
+  // the K reduction, so it depends on the ISA and k only, never on the thread count.
+  int f32_kc = 0, f32_mc = 0, f32_nc = 0;
+  f32_pack_panels_fn f32_pack_panels = nullptr;
   f32_epilogue_fn f32_epilogue = nullptr;
   f32_act_fn f32_act = nullptr;
 
@@ -242,6 +287,13 @@ struct KernelTable {
   u8_im2col_nhwc_fn u8_im2col_nhwc = nullptr;
 
   // ---- [sparse / prune] ----
+  // spmm_nb: panel columns one register tile covers (the driver pads packed panels to it);
+  // spmv_max_batch: X @ W^T with at most this many samples runs f32_spmv once per sample
+  // (a batch too narrow to fill a vector row of the panel kernel).
+  int spmm_nb = 0, spmv_max_batch = 0;
+  f32_spmm_fn f32_spmm = nullptr;
+  f32_spmv_fn f32_spmv = nullptr;
+  f32_transpose_fn f32_transpose = nullptr;
 };
 
 // The active table (chosen at import; FASTNN_ISA overrides).

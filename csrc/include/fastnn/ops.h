@@ -49,6 +49,10 @@ void sgemm(const GemmArgs& args);
 // The naive triple loop, for tests and as the reference the kernels are checked against.
 void sgemm_reference(const GemmArgs& args);
 
+// sgemm through packers without the panel-width argument, so the driver runs the main tile only:
+// the compatibility path for such packers (see gemm_driver.h), kept here for the tests.
+void sgemm_main_tile(const GemmArgs& args);
+
 // ---- [layers: elementwise, losses, dropout] ----
 // Activations: the five Epilogue activations (codes = Act, which the GEMM epilogue can fuse) plus
 // SELU and GELU (exact erf form). Arrays are contiguous with n elements; y may alias x, dx dy.
@@ -280,5 +284,40 @@ void conv2d_u8_nhwc(const uint8_t* x, int64_t n, const U8ConvGeom& g, const S8Ge
                     void* out);
 
 // ---- [sparse / prune] ----
+// A compressed sparse row matrix (W: rows = outputs, cols = inputs, like a Linear weight). Row o
+// holds entries [row_ptr[o], row_ptr[o+1]) with strictly increasing col and their values.
+struct CsrView {
+  int64_t rows = 0, cols = 0;
+  const int64_t* row_ptr = nullptr;  // rows + 1 offsets, row_ptr[0] == 0
+  const int32_t* col = nullptr;
+  const float* val = nullptr;
+  int64_t nnz() const { return rows > 0 ? row_ptr[rows] : 0; }
+};
+struct CsrMatrix {
+  int64_t rows = 0, cols = 0;
+  std::vector<int64_t> row_ptr{0};
+  std::vector<int32_t> col;
+  std::vector<float> val;
+  int64_t nnz() const { return static_cast<int64_t>(val.size()); }
+  int64_t nbytes() const;  // as stored: values + indices + row offsets
+  CsrView view() const;
+};
+// Entries with |w| > threshold are kept (threshold 0: exact zeros dropped; NaN is always kept).
+// Throws for threshold < 0 or NaN, or more than 2^31-1 columns.
+CsrMatrix csr_from_dense(const MatView& w, float threshold);
+// Takes ownership of CSR arrays after validating them (offsets from 0, non-decreasing, ending at
+// nnz; columns in range and strictly increasing within a row).
+CsrMatrix csr_from_arrays(int64_t rows, int64_t cols, std::vector<int64_t> row_ptr,
+                          std::vector<int32_t> col, std::vector<float> val);
+// Writes the dense rows x cols matrix (row stride ld).
+void csr_to_dense(const CsrView& w, float* out, int64_t ld);
+// Y[b, o] = act(sum_i X[b, i] * W[o, i] + bias[o]): x is batch x w.cols (any strides), y has row
+// stride ldy >= w.rows. bias (length w.rows) may be null. ep.act: none or relu.
+void sparse_linear(const CsrView& w, const MatView& x, const float* bias, const Epilogue& ep,
+                   float* y, int64_t ldy);
+// Y[o, j] = act(sum_i W[o, i] * X[i, j] + bias[o]): x is w.cols x n (any strides; an im2col
+// matrix of a convolution), y has row stride ldy >= n. bias may be null. ep.act: none or relu.
+void sparse_matmul(const CsrView& w, const MatView& x, const float* bias, const Epilogue& ep,
+                   float* y, int64_t ldy);
 
 }  // namespace fastnn

@@ -3,8 +3,13 @@
 namespace fastnn {
 namespace avx2 {
 
+// [f32 GEMM]
 void f32_gemm_ukr_6x16(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
                        int64_t n, float alpha, int accumulate);
+void f32_pack_panels(const float* src, int64_t s_i, int64_t s_p, int64_t count, int64_t kc, int w,
+                    float* dst);
+void f32_epilogue(float* c, int64_t ldc, int64_t m, int64_t n, const float* bias,
+                  const Epilogue& ep);
 
 // [layers: elementwise, losses, dropout]
 void f32_act(const float* x, float* y, int64_t n, const Epilogue& ep);
@@ -52,11 +57,25 @@ void u8_im2col_nhwc(const U8ConvGeom& g, const uint8_t* img, int64_t p0, int64_t
                     uint8_t* dst);
 
 // [sparse / prune]
+void f32_spmm_csr_8x32(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* col,
+                       const float* val, const float* x, int64_t ldx, const float* bias, float* y,
+                       int64_t ldy, const Epilogue& ep);
+void f32_spmv_csr_fma8(int64_t m, const int64_t* row_ptr, const int32_t* col, const float* val,
+                       const float* x, const float* bias, float* y, const Epilogue& ep);
+void f32_transpose_8x8(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst,
+                       int64_t ldd);
 
 void register_kernels(KernelTable& t) {
+  // [f32 GEMM]
   t.f32_mr = 6;
   t.f32_nr = 16;
   t.f32_gemm_ukr = f32_gemm_ukr_6x16;
+  t.f32_gemm_narrow = F32GemmTile{};  // none: 16 lanes are narrow enough
+  t.f32_pack_panels = f32_pack_panels;
+  t.f32_kc = 256;
+  t.f32_mc = 168;
+  t.f32_nc = 4080;
+  t.f32_epilogue = f32_epilogue;
   // [layers: elementwise, losses, dropout]
   t.f32_act = f32_act;
   t.f32_act_backward = f32_act_backward;
@@ -97,6 +116,11 @@ void register_kernels(KernelTable& t) {
   t.u8_im2col_nhwc = u8_im2col_nhwc;
 
   // [sparse / prune]
+  t.spmm_nb = 32;
+  t.spmv_max_batch = 1;
+  t.f32_spmm = f32_spmm_csr_8x32;
+  t.f32_spmv = f32_spmv_csr_fma8;
+  t.f32_transpose = f32_transpose_8x8;
 
 }
 
