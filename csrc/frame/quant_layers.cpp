@@ -2,6 +2,7 @@
 // convolution (im2col chunks feeding the int8 GEMM). Checks, blocking and threads here; leaves in
 // the kernel table (kernel_table.h, "Quantized tensors and layers"; docs/quantization.md).
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -43,16 +44,68 @@ void check_geom(const U8ConvGeom& g) {
                                 " and kp >= k, got k = " + s(g.k) + ", kp = " + s(g.kp));
 }
 
-// Rows [r0, r1) of the im2col matrix of n images (row = image * oh * ow + pixel), image by image.
-void im2col_rows(const KernelTable& t, const U8ConvGeom& g, const uint8_t* x, int64_t r0,
-                 int64_t r1, uint8_t* dst) {
-  const int64_t per = g.oh * g.ow, img_bytes = g.h * g.w * g.c;
-  while (r0 < r1) {
-    const int64_t img = r0 / per, p0 = r0 % per, cnt = std::min(per - p0, r1 - r0);
-    t.u8_im2col_nhwc(g, x + img * img_bytes, p0, cnt, dst);
-    dst += cnt * g.kp;
-    r0 += cnt;
+// The padded input rows a band of output rows [oy0, oy1) reads (zero point outside the image),
+// into band (row stride (w + 2 pw) * c, 64 bytes of slack left readable after it). Returns y0,
+// the band's first row in padded coordinates.
+int64_t fill_band(const U8ConvGeom& g, const uint8_t* img, int64_t oy0, int64_t oy1,
+                  uint8_t* band) {
+  const int64_t xs = (g.w + 2 * g.pw) * g.c, y0 = oy0 * g.sh;
+  const int64_t rows = (oy1 - 1 - oy0) * g.sh + (g.kh - 1) * g.dh + 1;
+  for (int64_t i = 0; i < rows; ++i) {
+    uint8_t* d = band + i * xs;
+    const int64_t iy = y0 + i - g.ph;
+    if (iy < 0 || iy >= g.h) {
+      std::memset(d, g.pad, static_cast<size_t>(xs));
+      continue;
+    }
+    std::memset(d, g.pad, static_cast<size_t>(g.pw * g.c));
+    std::memcpy(d + g.pw * g.c, img + iy * g.w * g.c, static_cast<size_t>(g.w * g.c));
+    std::memset(d + (g.pw + g.w) * g.c, g.pad, static_cast<size_t>(g.pw * g.c));
   }
+  return y0;
+}
+
+int64_t band_bytes(const U8ConvGeom& g, int64_t band_oy) {
+  return ((band_oy - 1) * g.sh + (g.kh - 1) * g.dh + 1) * (g.w + 2 * g.pw) * g.c + 64;
+}
+
+// A unit of convolution work: whole images [img0, img1), or output rows [oy0, oy1) of img0.
+struct ConvChunk {
+  int64_t img0, img1, oy0, oy1;
+};
+
+// im2col rows of one chunk into dst (rows in output order, 64 bytes of slack after them).
+void im2col_chunk(const KernelTable& t, const U8ConvGeom& g, const uint8_t* x, const ConvChunk& ch,
+                  uint8_t* band, uint8_t* dst) {
+  const int64_t img_bytes = g.h * g.w * g.c, xs = (g.w + 2 * g.pw) * g.c;
+  for (int64_t img = ch.img0; img < ch.img1; ++img) {
+    const int64_t y0 = fill_band(g, x + img * img_bytes, ch.oy0, ch.oy1, band);
+    const int64_t rows = (ch.oy1 - ch.oy0) * g.ow;
+    t.u8_im2col_band(g, band, xs, y0, ch.oy0 * g.ow, rows, dst);
+    dst += rows * g.kp;
+  }
+}
+
+// Chunks of about `target` im2col rows: several whole images when one is smaller, else bands of
+// output rows; at least ~4 per thread when the batch allows it.
+std::vector<ConvChunk> conv_chunks(const U8ConvGeom& g, int64_t n, int64_t target, int nthreads) {
+  std::vector<ConvChunk> chunks;
+  const int64_t per_img = g.oh * g.ow;
+  if (per_img <= target) {
+    int64_t imgs = std::max<int64_t>(1, target / per_img);
+    imgs = std::min(imgs, std::max<int64_t>(1, (n + 4 * nthreads - 1) / (4 * nthreads)));
+    for (int64_t i = 0; i < n; i += imgs) chunks.push_back({i, std::min(n, i + imgs), 0, g.oh});
+  } else {
+    const int64_t band = std::max<int64_t>(1, target / g.ow);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t oy = 0; oy < g.oh; oy += band)
+        chunks.push_back({i, i + 1, oy, std::min(g.oh, oy + band)});
+  }
+  return chunks;
+}
+
+int64_t chunk_rows(const U8ConvGeom& g, const ConvChunk& ch) {
+  return (ch.img1 - ch.img0) * (ch.oy1 - ch.oy0) * g.ow;
 }
 
 }  // namespace
@@ -68,19 +121,30 @@ void maxpool2d_u8_nhwc(const uint8_t* x, int64_t n, int64_t h, int64_t w, int64_
   if (2 * ph > kh || 2 * pw > kw)
     throw std::invalid_argument("padding: must be at most half of kernel_size");
   const KernelTable& t = kernels();
+  // Output columns whose window lies inside the image run through the row leaf; the (at most
+  // pw / sw + 1 on each side) others, clipped by padding, through the tap leaf.
+  const int64_t ox_lo = std::min(ow, (pw + sw - 1) / sw);
+  const int64_t ox_hi = std::max(ox_lo, std::min(ow, (w + pw - kw) / sw + 1));
   parallel_blocks(n * oh, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, ow * c)),
                   [&](int64_t b, int64_t e) {
-    std::vector<const uint8_t*> taps(static_cast<size_t>(kh * kw));
+    std::vector<const uint8_t*> taps(static_cast<size_t>(kh * kw)), rows(static_cast<size_t>(kh));
     for (int64_t row = b; row < e; ++row) {
       const int64_t img = row / oh, oy = row % oh;
       const uint8_t* xi = x + img * h * w * c;
+      uint8_t* yrow = y + row * ow * c;
       const int64_t y0 = std::max<int64_t>(0, oy * sh - ph), y1 = std::min(h, oy * sh - ph + kh);
+      for (int64_t iy = y0; iy < y1; ++iy)  // padding <= k / 2: at least one row and column
+        rows[iy - y0] = xi + (iy * w + ox_lo * sw - pw) * c;
+      if (ox_hi > ox_lo)
+        t.u8_maxpool_row(rows.data(), y1 - y0, kw, sw, c, ox_hi - ox_lo, yrow + ox_lo * c);
       for (int64_t ox = 0; ox < ow; ++ox) {
+        if (ox == ox_lo) ox = ox_hi;
+        if (ox >= ow) break;
         const int64_t x0 = std::max<int64_t>(0, ox * sw - pw), x1 = std::min(w, ox * sw - pw + kw);
-        int64_t nt = 0;  // padding <= k / 2: every window holds at least one pixel
+        int64_t nt = 0;
         for (int64_t iy = y0; iy < y1; ++iy)
           for (int64_t ix = x0; ix < x1; ++ix) taps[nt++] = xi + (iy * w + ix) * c;
-        t.u8_max_taps(taps.data(), nt, y + (row * ow + ox) * c, c);
+        t.u8_max_taps(taps.data(), nt, yrow + ox * c, c);
       }
     }
   });
@@ -117,8 +181,15 @@ void im2col_u8_nhwc(const U8ConvGeom& g, const uint8_t* x, int64_t n, uint8_t* d
   check_geom(g);
   if (n < 0) throw std::invalid_argument("x: negative batch");
   const KernelTable& t = kernels();
-  const int64_t rows = n * g.oh * g.ow;
-  parallel_blocks(rows, 1024, [&](int64_t b, int64_t e) { im2col_rows(t, g, x, b, e, dst + b * g.kp); });
+  const int64_t per_img = g.oh * g.ow;
+  parallel_blocks(n, 1, [&](int64_t b, int64_t e) {  // the same band path as the convolution
+    std::vector<uint8_t> band(static_cast<size_t>(band_bytes(g, g.oh)), 0);
+    std::vector<uint8_t> rows(static_cast<size_t>(per_img * g.kp + 64));
+    for (int64_t img = b; img < e; ++img) {
+      im2col_chunk(t, g, x, {img, img + 1, 0, g.oh}, band.data(), rows.data());
+      std::memcpy(dst + img * per_img * g.kp, rows.data(), static_cast<size_t>(per_img * g.kp));
+    }
+  });
 }
 
 void conv2d_u8_nhwc(const uint8_t* x, int64_t n, const U8ConvGeom& g, const S8GemmArgs& ep,
@@ -150,45 +221,54 @@ void conv2d_u8_nhwc(const uint8_t* x, int64_t n, const U8ConvGeom& g, const S8Ge
     return;
   }
   if (m == 0) return;
-  // Chunks of im2col rows (~96 KiB, in L2 beside the weight panels), at least ~4 per thread.
+  // Chunks of ~96 KiB of im2col rows: they stay in L2 beside the weight panels.
   const int nt_max = std::max(1, get_num_threads());
-  int64_t rows = std::max<int64_t>(64, (96 << 10) / g.kp);
-  rows = std::min(rows, std::max<int64_t>(32, (m + 4 * nt_max - 1) / (4 * nt_max)));
-  const int64_t chunks = (m + rows - 1) / rows;
-  const int nthreads = static_cast<int>(std::min<int64_t>(nt_max, chunks));
-  std::vector<aligned_ptr<uint8_t>> bufs;
-  for (int i = 0; i < nthreads; ++i)
-    bufs.push_back(aligned_alloc_array<uint8_t>(static_cast<size_t>(rows * g.kp)));
+  const int64_t target = std::max<int64_t>(64, (96 << 10) / g.kp);
+  const std::vector<ConvChunk> chunks = conv_chunks(g, n, target, nt_max);
+  int64_t max_rows = 0, max_band = 0;
+  for (const ConvChunk& ch : chunks) {
+    max_rows = std::max(max_rows, chunk_rows(g, ch));
+    max_band = std::max(max_band, ch.oy1 - ch.oy0);
+  }
+  const int64_t nchunks = static_cast<int64_t>(chunks.size());
+  const int nthreads = static_cast<int>(std::min<int64_t>(nt_max, nchunks));
+  std::vector<aligned_ptr<uint8_t>> bufs, bands;
+  for (int i = 0; i < nthreads; ++i) {
+    bufs.push_back(aligned_alloc_array<uint8_t>(static_cast<size_t>(max_rows * g.kp + 64)));
+    bands.push_back(aligned_alloc_array<uint8_t>(static_cast<size_t>(band_bytes(g, max_band))));
+    std::memset(bands.back().get(), 0, static_cast<size_t>(band_bytes(g, max_band)));
+  }
   const KernelTable& t = kernels();
   std::exception_ptr error;
-  auto run = [&](int64_t ch, uint8_t* buf) {
-    const int64_t r0 = ch * rows, r1 = std::min(m, r0 + rows);
-    im2col_rows(t, g, x, r0, r1, buf);
+  auto run = [&](int64_t i, int tid) {
+    const ConvChunk& ch = chunks[static_cast<size_t>(i)];
+    im2col_chunk(t, g, x, ch, bands[tid].get(), bufs[tid].get());
     S8GemmArgs a = base;
-    a.a = buf;
-    a.m = r1 - r0;
+    a.a = bufs[tid].get();
+    a.m = chunk_rows(g, ch);
     a.k = g.kp;
     a.a_rs = g.kp;
     a.a_cs = 1;
+    const int64_t r0 = ch.img0 * g.oh * g.ow + ch.oy0 * g.ow;
     a.c = static_cast<char*>(out) + r0 * cols * static_cast<int64_t>(esize);
     a.threads = 1;
     gemm_u8s8(a);
   };
   if (nthreads == 1) {
-    for (int64_t ch = 0; ch < chunks; ++ch) run(ch, bufs[0].get());
+    for (int64_t i = 0; i < nchunks; ++i) run(i, 0);
     return;
   }
 #pragma omp parallel num_threads(nthreads)
   {
 #ifdef _OPENMP
-    uint8_t* buf = bufs[omp_get_thread_num()].get();
+    const int tid = omp_get_thread_num();
 #else
-    uint8_t* buf = bufs[0].get();
+    const int tid = 0;
 #endif
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t ch = 0; ch < chunks; ++ch) {
+    for (int64_t i = 0; i < nchunks; ++i) {
       try {
-        run(ch, buf);
+        run(i, tid);
       } catch (...) {
 #pragma omp critical(fastnn_conv2d_u8_error)
         if (!error) error = std::current_exception();

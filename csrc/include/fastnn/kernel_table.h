@@ -200,12 +200,20 @@ struct U8ConvGeom {
   int64_t k = 0, kp = 0;   // kh * kw * c, and kp >= k (a multiple of 4: the GEMM reads in place)
   uint8_t pad = 0;         // value of padding pixels and of row bytes [k, kp): the zero point
 };
-// im2col rows for output pixels p0 .. p0 + count - 1 (p = oy * ow + ox) of one image: row r at
-// dst + r * kp holds, for each tap (ky, kx) in row-major order, the c bytes of input pixel
-// (oy * sh - ph + ky * dh, ox * sw - pw + kx * dw), or c bytes of pad outside the image; then
-// kp - k bytes of pad.
-using u8_im2col_nhwc_fn = void (*)(const U8ConvGeom& g, const uint8_t* img, int64_t p0,
-                                   int64_t count, uint8_t* dst);
+// One output row of max pooling, columns already clipped to the image: out[ox * c + j] = max
+// over t < nrows, kx < kw of rows[t][(ox * sw + kx) * c + j], for ox < count, j < c.
+using u8_maxpool_row_fn = void (*)(const uint8_t* const* rows, int64_t nrows, int64_t kw,
+                                   int64_t sw, int64_t c, int64_t count, uint8_t* out);
+// im2col rows from a padded band of one NHWC image. xp: padded row y0 of the image (padded
+// coordinates: input row + ph, input column + pw; every byte a row needs lies in the band), row
+// stride xs bytes. Row r (pixel p = p0 + r at (oy, ox) = (p / ow, p % ow)) at dst + r * kp: for
+// each tap (ky, kx) in row-major order, the c bytes at padded (oy * sh + ky * dh - y0,
+// ox * sw + kx * dw) (for dw == 1 one run of kw * c bytes per ky); then kp - k bytes of pad.
+// Runs are copied with whole vector moves: writes go in increasing address order and may run up
+// to 63 bytes past a row (into the next row, written afterwards) -- dst needs 64 bytes of slack
+// after the last row -- and reads up to 63 bytes past a run: xp needs 64 readable bytes of slack.
+using u8_im2col_band_fn = void (*)(const U8ConvGeom& g, const uint8_t* xp, int64_t xs,
+                                   int64_t y0, int64_t p0, int64_t count, uint8_t* dst);
 
 // ---- [sparse / prune] function-pointer types ----
 // CSR rows times a dense panel (W @ X). Rows o in [0, m) of a CSR matrix: row o holds entries
@@ -284,7 +292,8 @@ struct KernelTable {
   f32_histogram_fn f32_histogram = nullptr;
   u8_max_taps_fn u8_max_taps = nullptr;
   u8_sum_rows_fn u8_sum_rows = nullptr;
-  u8_im2col_nhwc_fn u8_im2col_nhwc = nullptr;
+  u8_maxpool_row_fn u8_maxpool_row = nullptr;
+  u8_im2col_band_fn u8_im2col_band = nullptr;
 
   // ---- [sparse / prune] ----
   // spmm_nb: panel columns one register tile covers (the driver pads packed panels to it);

@@ -107,30 +107,14 @@ void u8_sum_rows(const uint8_t* x, int64_t rows, int64_t c, int32_t* acc) {
   simd::u8_sum_rows_body<__m512i>(x, rows, c, acc);
 }
 
-// Each tap is one masked copy per 64 channels (no call into memcpy for a few bytes).
-void u8_im2col_nhwc(const U8ConvGeom& g, const uint8_t* img, int64_t p0, int64_t count,
-                    uint8_t* dst) {
-  const __m512i pad = _mm512_set1_epi8(static_cast<char>(g.pad));
-  auto copy = [&](uint8_t* d, const uint8_t* s, int64_t len) {  // s == null: fill with pad
-    for (int64_t j = 0; j < len; j += 64) {
-      const __mmask64 m = tail64(len - j);
-      _mm512_mask_storeu_epi8(d + j, m, s ? _mm512_maskz_loadu_epi8(m, s + j) : pad);
-    }
-  };
-  for (int64_t r = 0; r < count; ++r) {
-    const int64_t p = p0 + r, oy = p / g.ow, ox = p % g.ow;
-    uint8_t* row = dst + r * g.kp;
-    for (int64_t ky = 0; ky < g.kh; ++ky) {
-      const int64_t iy = oy * g.sh - g.ph + ky * g.dh;
-      const bool row_in = iy >= 0 && iy < g.h;
-      for (int64_t kx = 0; kx < g.kw; ++kx) {
-        const int64_t ix = ox * g.sw - g.pw + kx * g.dw;
-        const bool in = row_in && ix >= 0 && ix < g.w;
-        copy(row + (ky * g.kw + kx) * g.c, in ? img + (iy * g.w + ix) * g.c : nullptr, g.c);
-      }
-    }
-    copy(row + g.k, nullptr, g.kp - g.k);
-  }
+void u8_maxpool_row(const uint8_t* const* rows, int64_t nrows, int64_t kw, int64_t sw, int64_t c,
+                    int64_t count, uint8_t* out) {
+  simd::u8_maxpool_row_body<__m512i>(rows, nrows, kw, sw, c, count, out);
+}
+
+void u8_im2col_band(const U8ConvGeom& g, const uint8_t* xp, int64_t xs, int64_t y0, int64_t p0,
+                    int64_t count, uint8_t* dst) {
+  simd::u8_im2col_band_body<__m512i>(g, xp, xs, y0, p0, count, dst);
 }
 
 }  // namespace avx512

@@ -60,9 +60,14 @@ void u8_sum_rows(const uint8_t* x, int64_t rows, int64_t c, int32_t* acc) {
   simd::u8_sum_rows_body<Tag>(x, rows, c, acc);
 }
 
-void u8_im2col_nhwc(const U8ConvGeom& g, const uint8_t* img, int64_t p0, int64_t count,
-                    uint8_t* dst) {
-  simd::u8_im2col_body<Tag>(g, img, p0, count, dst);
+void u8_maxpool_row(const uint8_t* const* rows, int64_t nrows, int64_t kw, int64_t sw, int64_t c,
+                    int64_t count, uint8_t* out) {
+  simd::u8_maxpool_row_body<Tag>(rows, nrows, kw, sw, c, count, out);
+}
+
+void u8_im2col_band(const U8ConvGeom& g, const uint8_t* xp, int64_t xs, int64_t y0, int64_t p0,
+                    int64_t count, uint8_t* dst) {
+  simd::u8_im2col_band_body<Tag>(g, xp, xs, y0, p0, count, dst);
 }
 
 }  // namespace ref

@@ -58,8 +58,10 @@ void u8_dequantize_f32(const uint8_t* q, float* x, int64_t n, float scale, float
 int f32_minmax(const float* x, int64_t n, float* lo, float* hi);
 void u8_max_taps(const uint8_t* const* taps, int64_t ntaps, uint8_t* out, int64_t c);
 void u8_sum_rows(const uint8_t* x, int64_t rows, int64_t c, int32_t* acc);
-void u8_im2col_nhwc(const U8ConvGeom& g, const uint8_t* img, int64_t p0, int64_t count,
-                    uint8_t* dst);
+void u8_maxpool_row(const uint8_t* const* rows, int64_t nrows, int64_t kw, int64_t sw, int64_t c,
+                    int64_t count, uint8_t* out);
+void u8_im2col_band(const U8ConvGeom& g, const uint8_t* xp, int64_t xs, int64_t y0, int64_t p0,
+                    int64_t count, uint8_t* dst);
 void f32_histogram(const float* x, int64_t n, float lo, float inv_width, int64_t bins, int absval,
                    int64_t* hist);
 
@@ -122,7 +124,8 @@ void register_kernels(KernelTable& t) {
   t.f32_minmax = f32_minmax;
   t.u8_max_taps = u8_max_taps;
   t.u8_sum_rows = u8_sum_rows;
-  t.u8_im2col_nhwc = u8_im2col_nhwc;
+  t.u8_maxpool_row = u8_maxpool_row;
+  t.u8_im2col_band = u8_im2col_band;
   t.f32_histogram = f32_histogram;  // scatter-bound: the one leaf every table shares
 
   // [sparse / prune]
