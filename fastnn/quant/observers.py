@@ -13,8 +13,10 @@ into uint8 ``(scale, zero_point)`` (zero always exactly representable). The stat
   ``bins``-bin (default 2048) histogram of ``|x|`` over ``[0, max|x|]``; the threshold ``T`` is the
   bin edge whose clipped distribution loses the least information (KL divergence) when quantized
   to ``num_quantized_bins`` levels: 255 for a tensor with no negative value (uint8 spends every
-  level on ``[0, T]``), 128 otherwise (the levels are shared by both signs). The range is
-  ``[max(min, -T), min(max, T)]``. Two passes.
+  level on ``[0, T]``), 128 otherwise (the levels are shared by both signs). The first bin's
+  count is replaced by the second's before the search (as NVIDIA's pytorch-quantization does):
+  the spike of exact zeros after a ReLU would otherwise dominate P and pull T far down. The range
+  is ``[max(min, -T), min(max, T)]``. Two passes.
 """
 import numpy as np
 
@@ -135,7 +137,9 @@ class EntropyObserver(_HistogramObserver):
             return 0.0
         nq = 255 if self.lo >= 0 else 128
         nq = min(nq, self.bins)
-        i = _C.entropy_calibration_bins(self.hist, nq)
+        hist = self.hist.copy()
+        hist[0] = hist[1]  # as NVIDIA's calibrator: the spike of exact zeros (ReLU) would dominate P
+        i = _C.entropy_calibration_bins(hist, nq)
         return amax * i / self.bins
 
     def range(self):

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "fastnn/kernel_table.h"
 
@@ -44,38 +45,60 @@ inline void u8_maxpool_row_body(const uint8_t* const* rows, int64_t nrows, int64
   }
 }
 
-// len bytes from s to d by whole 16 / 32 / 64-byte moves (fixed-size memcpy: one or two vector
-// moves with any ISA's flags); up to 63 bytes past len are read and written.
-template <class Tag>
-inline void copy_run_overlapping(uint8_t* d, const uint8_t* s, int64_t len) {
-  if (len <= 16) {
-    std::memcpy(d, s, 16);
-  } else if (len <= 32) {
-    std::memcpy(d, s, 32);
-  } else {
-    for (int64_t j = 0; j < len; j += 64) std::memcpy(d + j, s + j, 64);
+// im2col rows copying each run with one or more whole W-byte moves (fixed-size memcpy: vector
+// moves with any ISA's flags); up to W - 1 bytes past a run are read and written. soff / doff:
+// the runs' offsets in the band (from the window's top-left pixel) and in the row.
+template <class Tag, int W>
+inline void im2col_rows_w(const U8ConvGeom& g, const uint8_t* xp, int64_t xs, int64_t y0,
+                          int64_t p0, int64_t count, uint8_t* dst, const int64_t* soff,
+                          const int64_t* doff, int64_t runs, int64_t run) {
+  const uint32_t pad4 = 0x01010101u * g.pad;
+  const int64_t step = g.sw * g.c, line_step = g.sh * xs;
+  int64_t ox = p0 % g.ow;
+  const uint8_t* line = xp + ((p0 / g.ow) * g.sh - y0) * xs;
+  const uint8_t* base = line + ox * step;
+  for (int64_t r = 0; r < count; ++r) {
+    uint8_t* row = dst + r * g.kp;
+    for (int64_t t = 0; t < runs; ++t)
+      for (int64_t j = 0; j < run; j += W) std::memcpy(row + doff[t] + j, base + soff[t] + j, W);
+    for (int64_t j = g.k; j < g.kp; j += 4) std::memcpy(row + j, &pad4, 4);
+    base += step;
+    if (++ox == g.ow) {
+      ox = 0;
+      line += line_step;
+      base = line;
+    }
   }
 }
 
 template <class Tag>
 inline void u8_im2col_band_body(const U8ConvGeom& g, const uint8_t* xp, int64_t xs, int64_t y0,
                                 int64_t p0, int64_t count, uint8_t* dst) {
-  const uint32_t pad4 = 0x01010101u * g.pad;
-  const int64_t run = g.dw == 1 ? g.kw * g.c : g.c, runs_x = g.dw == 1 ? 1 : g.kw;
-  int64_t oy = p0 / g.ow, ox = p0 % g.ow;
-  for (int64_t r = 0; r < count; ++r) {
-    const uint8_t* base = xp + (oy * g.sh - y0) * xs + ox * g.sw * g.c;
-    uint8_t* row = dst + r * g.kp;
-    for (int64_t ky = 0; ky < g.kh; ++ky)
-      for (int64_t kx = 0; kx < runs_x; ++kx)
-        copy_run_overlapping<Tag>(row + (ky * runs_x + kx) * run, base + ky * g.dh * xs + kx * g.dw * g.c,
-                             run);
-    for (int64_t j = g.k; j < g.kp; j += 4) std::memcpy(row + j, &pad4, 4);
-    if (++ox == g.ow) {
-      ox = 0;
-      ++oy;
-    }
+  // One run of kw * c bytes per ky when the taps of a row are adjacent (dw == 1), else c bytes.
+  const int64_t run = g.dw == 1 ? g.kw * g.c : g.c, per_ky = g.dw == 1 ? 1 : g.kw;
+  const int64_t runs = g.kh * per_ky;
+  int64_t soff_fixed[64], doff_fixed[64];
+  std::vector<int64_t> big;
+  int64_t* soff = soff_fixed;
+  int64_t* doff = doff_fixed;
+  if (runs > 64) {
+    big.resize(static_cast<size_t>(2 * runs));
+    soff = big.data();
+    doff = big.data() + runs;
   }
+  for (int64_t ky = 0; ky < g.kh; ++ky)
+    for (int64_t kx = 0; kx < per_ky; ++kx) {
+      soff[ky * per_ky + kx] = ky * g.dh * xs + kx * g.dw * g.c;
+      doff[ky * per_ky + kx] = (ky * per_ky + kx) * run;
+    }
+  if (run <= 8)
+    im2col_rows_w<Tag, 8>(g, xp, xs, y0, p0, count, dst, soff, doff, runs, run);
+  else if (run <= 16)
+    im2col_rows_w<Tag, 16>(g, xp, xs, y0, p0, count, dst, soff, doff, runs, run);
+  else if (run <= 32)
+    im2col_rows_w<Tag, 32>(g, xp, xs, y0, p0, count, dst, soff, doff, runs, run);
+  else
+    im2col_rows_w<Tag, 64>(g, xp, xs, y0, p0, count, dst, soff, doff, runs, run);
 }
 
 }  // namespace simd
