@@ -33,6 +33,26 @@ U8Array u8c(const py::handle& obj, const char* name) {
   return U8Array::ensure(a);
 }
 
+// The output array: a new one, or `out` when given -- then of exactly this dtype and shape,
+// C-contiguous, writeable and not overlapping `in` (a reusable workspace: no page faults per call).
+template <class T>
+py::array_t<T, py::array::c_style> output(const py::handle& out, const std::vector<py::ssize_t>& shape,
+                                          const py::array& in) {
+  using A = py::array_t<T, py::array::c_style>;
+  if (out.is_none()) return A(shape);
+  if (!py::isinstance<py::array>(out))
+    throw py::type_error("out: expected a numpy.ndarray");
+  py::array o = py::reinterpret_borrow<py::array>(out);
+  if (!o.dtype().is(py::dtype::of<T>()))
+    throw py::type_error("out: expected dtype " + std::string(py::str(py::dtype::of<T>())) +
+                         ", got " + std::string(py::str(o.dtype())));
+  check_shape(o, "out", std::vector<int64_t>(shape.begin(), shape.end()));
+  if (!(o.flags() & py::array::c_style) || !o.writeable())
+    throw py::value_error("out: expected a writeable C-contiguous array");
+  if (overlaps(o, in)) throw py::value_error("out: must not share memory with the input");
+  return py::reinterpret_borrow<A>(o);
+}
+
 QParamsU8 qp(double scale, int64_t zp) {
   if (zp < 0 || zp > 255)
     throw py::value_error("zero_point: must be in [0, 255], got " + std::to_string(zp));
@@ -74,7 +94,8 @@ U8ConvGeom geom(const py::array& x, const std::vector<int64_t>& kernel,
   return g;
 }
 
-py::array quantize(const py::handle& x_obj, double scale, int64_t zp, bool nhwc) {
+py::array quantize(const py::handle& x_obj, double scale, int64_t zp, bool nhwc,
+                   const py::handle& out) {
   F32C x = f32c(x_obj, "x");
   const QParamsU8 p = qp(scale, zp);
   std::vector<py::ssize_t> shape = dims(x);
@@ -82,7 +103,7 @@ py::array quantize(const py::handle& x_obj, double scale, int64_t zp, bool nhwc)
     check_ndim(x, "x", 4);
     shape = {x.shape(0), x.shape(2), x.shape(3), x.shape(1)};
   }
-  U8Array q(shape);
+  U8Array q = output<uint8_t>(out, shape, x);
   const float* xp = x.data();
   uint8_t* qp_ = q.mutable_data();
   const int64_t n = x.size();
@@ -96,7 +117,8 @@ py::array quantize(const py::handle& x_obj, double scale, int64_t zp, bool nhwc)
   return q;
 }
 
-py::array dequantize(const py::handle& q_obj, double scale, int64_t zp, bool nchw) {
+py::array dequantize(const py::handle& q_obj, double scale, int64_t zp, bool nchw,
+                     const py::handle& out) {
   U8Array q = u8c(q_obj, "q");
   const QParamsU8 p = qp(scale, zp);
   std::vector<py::ssize_t> shape = dims(q);
@@ -104,7 +126,7 @@ py::array dequantize(const py::handle& q_obj, double scale, int64_t zp, bool nch
     check_ndim(q, "q", 4);
     shape = {q.shape(0), q.shape(3), q.shape(1), q.shape(2)};
   }
-  F32C x(shape);
+  F32C x = output<float>(out, shape, q);
   const uint8_t* qd = q.data();
   float* xd = x.mutable_data();
   const int64_t n = q.size();
@@ -177,13 +199,14 @@ py::tuple weights_s8(const py::handle& w_obj, bool per_channel) {
 }
 
 py::array maxpool(const py::handle& x_obj, const std::vector<int64_t>& kernel,
-                  const std::vector<int64_t>& stride, const std::vector<int64_t>& padding) {
+                  const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                  const py::handle& out) {
   U8Array x = u8c(x_obj, "x");
   check_ndim(x, "x", 4);
   const U8ConvGeom g = geom(x, kernel, stride, padding, {1, 1}, -1, 0);
   if (2 * g.ph > g.kh || 2 * g.pw > g.kw)
     throw py::value_error("padding: must be at most half of kernel_size");
-  U8Array y(std::vector<py::ssize_t>{x.shape(0), g.oh, g.ow, g.c});
+  U8Array y = output<uint8_t>(out, {x.shape(0), g.oh, g.ow, g.c}, x);
   const uint8_t* xd = x.data();
   uint8_t* yd = y.mutable_data();
   py::gil_scoped_release nogil;
@@ -191,12 +214,12 @@ py::array maxpool(const py::handle& x_obj, const std::vector<int64_t>& kernel,
   return y;
 }
 
-py::array gap(const py::handle& x_obj) {
+py::array gap(const py::handle& x_obj, const py::handle& out) {
   U8Array x = u8c(x_obj, "x");
   check_ndim(x, "x", 4);
   if (x.shape(1) * x.shape(2) == 0 || x.shape(3) == 0)
     throw py::value_error("x: expected a non-empty (N, H, W, C) array, got shape " + shape_str(x));
-  U8Array y(std::vector<py::ssize_t>{x.shape(0), x.shape(3)});
+  U8Array y = output<uint8_t>(out, {x.shape(0), x.shape(3)}, x);
   const uint8_t* xd = x.data();
   uint8_t* yd = y.mutable_data();
   py::gil_scoped_release nogil;
@@ -229,7 +252,8 @@ py::array conv2d(const py::handle& x_obj, const PackedPtr& packed, const std::ve
                  const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                  const std::vector<int64_t>& dilation, int64_t kp, int64_t za, double scale_a,
                  const py::handle& scale_b_obj, const py::handle& bias_obj,
-                 const std::string& out_dtype, double scale_out, int64_t z_out, bool relu) {
+                 const std::string& out_dtype, double scale_out, int64_t z_out, bool relu,
+                 const py::handle& out_obj) {
   if (!packed) throw py::type_error("packed: expected PackedWeightsS8, got None");
   U8Array x = u8c(x_obj, "x");
   check_ndim(x, "x", 4);
@@ -252,10 +276,10 @@ py::array conv2d(const py::handle& x_obj, const PackedPtr& packed, const std::ve
   const std::vector<py::ssize_t> shape{x.shape(0), g.oh, g.ow, cols};
   if (out_dtype == "uint8") {
     ep.out = S8Out::u8;
-    out = U8Array(shape);
+    out = output<uint8_t>(out_obj, shape, x);
   } else if (out_dtype == "float32") {
     ep.out = S8Out::f32;
-    out = F32C(shape);
+    out = output<float>(out_obj, shape, x);
   } else {
     throw py::value_error("out_dtype: expected 'uint8' or 'float32', got '" + out_dtype + "'");
   }
@@ -280,9 +304,9 @@ void bind_quant(py::module_& m) {
     return py::make_tuple(p.scale, p.zero_point);
   }, py::arg("lo"), py::arg("hi"), "(scale, zero_point) of uint8 quantization over [lo, hi] (0 included).");
   m.def("quantize_u8", &quantize, py::arg("x"), py::arg("scale"), py::arg("zero_point"),
-        py::arg("nhwc") = false, "sat_u8(nearbyint(x / scale) + zero_point); nhwc: NCHW in, NHWC out.");
+        py::arg("nhwc") = false, py::arg("out") = py::none(), "sat_u8(nearbyint(x / scale) + zero_point); nhwc: NCHW in, NHWC out.");
   m.def("dequantize_u8", &dequantize, py::arg("q"), py::arg("scale"), py::arg("zero_point"),
-        py::arg("nchw") = false, "(q - zero_point) * scale; nchw: NHWC in, NCHW out.");
+        py::arg("nchw") = false, py::arg("out") = py::none(), "(q - zero_point) * scale; nchw: NHWC in, NCHW out.");
   m.def("minmax_f32", &minmax, py::arg("x"), py::arg("name") = "x", "(min, max); ValueError on NaN.");
   m.def("histogram_f32", &histogram, py::arg("x"), py::arg("lo"), py::arg("hi"), py::arg("hist"),
         py::arg("absval") = false, "hist += counts of x (or |x|) in len(hist) equal bins over [lo, hi].");
@@ -292,8 +316,8 @@ void bind_quant(py::module_& m) {
   m.def("quantize_weights_s8", &weights_s8, py::arg("weight"), py::arg("per_channel") = true,
         "Symmetric int8 weights (q, scales) per row or per tensor.");
   m.def("maxpool2d_u8", &maxpool, py::arg("x"), py::arg("kernel_size"), py::arg("stride"),
-        py::arg("padding"), "Max pooling of an NHWC uint8 batch.");
-  m.def("global_avgpool_u8", &gap, py::arg("x"), "Rounded mean over H, W of an NHWC uint8 batch -> (N, C).");
+        py::arg("padding"), py::arg("out") = py::none(), "Max pooling of an NHWC uint8 batch.");
+  m.def("global_avgpool_u8", &gap, py::arg("x"), py::arg("out") = py::none(), "Rounded mean over H, W of an NHWC uint8 batch -> (N, C).");
   m.def("im2col_u8", &im2col, py::arg("x"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("pad_value"), py::arg("kp") = -1,
         "im2col rows (N*OH*OW, kp) of an NHWC uint8 batch.");
@@ -301,7 +325,7 @@ void bind_quant(py::module_& m) {
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("kp"), py::arg("za"),
         py::arg("scale_a"), py::arg("scale_b"), py::arg("bias"), py::arg("out_dtype"),
         py::arg("scale_out") = 1.0, py::arg("z_out") = 0, py::arg("relu") = false,
-        "Quantized convolution of an NHWC uint8 batch -> NHWC uint8 / float32.");
+        py::arg("out") = py::none(), "Quantized convolution of an NHWC uint8 batch -> NHWC uint8 / float32.");
 }
 
 }  // namespace fastnn

@@ -12,6 +12,7 @@ nothing from the file is executed.
      "tensors": {name: tensor key}}]}
 """
 import numbers
+import threading
 
 import numpy as np
 
@@ -40,6 +41,7 @@ class QuantizedModel:
         self.mode = mode
         self.method = method
         self.per_channel = bool(per_channel)
+        self._workspaces = {}  # thread id -> {stage id: output buffer}
 
     # -- running -----------------------------------------------------------------------------------
     def _check_input(self, x):
@@ -61,8 +63,13 @@ class QuantizedModel:
         return arr
 
     def _run(self, x):
-        for s in self.stages:
-            x = s.run(x)
+        # Intermediate outputs go to per-thread reusable buffers; the result is always fresh.
+        ws = self._workspaces.setdefault(threading.get_ident(), {})
+        last = len(self.stages) - 1
+        for i, s in enumerate(self.stages):
+            x = s.run(x, ws if i < last else None)
+        if any(np.may_share_memory(x, b) for b in ws.values()):
+            x = x.copy()
         return x
 
     def predict(self, x, batch_size=None):

@@ -22,6 +22,22 @@ __all__ = ["Quantize", "Dequantize", "QLinear", "QConv2d", "QMaxPool2d", "QGloba
            "QFlatten", "FloatStage", "DynamicLinear", "STAGES", "to_u8", "to_float"]
 
 
+def _buf(ws, key, shape, dtype):
+    """A reusable output array from the workspace ``ws`` (None: let the C++ call allocate).
+    Reusing buffers across calls avoids the page faults of fresh multi-megabyte arrays."""
+    if ws is None:
+        return None
+    a = ws.get(key)
+    if a is None or a.shape != tuple(shape) or a.dtype != dtype:
+        a = np.empty(shape, dtype)
+        ws[key] = a
+    return a
+
+
+def _pool_out(size, k, s, p, d=1):
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
 def to_u8(x, q, layout):
     """Quantize a float tensor (the float model's layout) into ``layout`` with ``q``."""
     scale, zp = q
@@ -33,16 +49,17 @@ def to_u8(x, q, layout):
     return _C.quantize_u8(x, scale, zp)
 
 
-def to_float(q_arr, q, layout):
+def to_float(q_arr, q, layout, out=None):
     """Dequantize a uint8 tensor in ``layout`` back to the float model's layout."""
     scale, zp = q
     if layout[0] == "nhwc":
-        return _C.dequantize_u8(q_arr, scale, zp, True)
+        return _C.dequantize_u8(q_arr, scale, zp, True, out)
     if layout[0] == "flat_nhwc":
         c, h, w = layout[1:]
         n = q_arr.shape[0]
-        return _C.dequantize_u8(q_arr.reshape(n, h, w, c), scale, zp, True).reshape(n, -1)
-    return _C.dequantize_u8(q_arr, scale, zp)
+        o = None if out is None else out.reshape(n, c, h, w)
+        return _C.dequantize_u8(q_arr.reshape(n, h, w, c), scale, zp, True, o).reshape(n, -1)
+    return _C.dequantize_u8(q_arr, scale, zp, False, out)
 
 
 class Stage:
@@ -57,7 +74,9 @@ class Stage:
         self.name = name
         self.op_index = op_index
 
-    def run(self, x):
+    def run(self, x, ws=None):
+        """The stage's output for ``x``; ``ws``: a dict of reusable output buffers (the
+        QuantizedModel's per-thread workspace) or None for a fresh array."""
         raise NotImplementedError
 
     def config(self):
@@ -84,8 +103,11 @@ class Quantize(Stage):
         super().__init__(**meta)
         self.scale, self.zero_point, self.nhwc = float(scale), int(zero_point), bool(nhwc)
 
-    def run(self, x):
-        return _C.quantize_u8(x, self.scale, self.zero_point, self.nhwc)
+    def run(self, x, ws=None):
+        shape = (x.shape[0],) + x.shape[2:] + (x.shape[1],) if self.nhwc and x.ndim == 4 \
+            else x.shape
+        return _C.quantize_u8(x, self.scale, self.zero_point, self.nhwc,
+                              _buf(ws, id(self), shape, np.uint8))
 
     def config(self):
         return {"scale": self.scale, "zero_point": self.zero_point, "nhwc": self.nhwc}
@@ -102,8 +124,16 @@ class Dequantize(Stage):
         self.scale, self.zero_point = float(scale), int(zero_point)
         self.layout = list(layout)
 
-    def run(self, x):
-        return to_float(x, (self.scale, self.zero_point), self.layout)
+    def run(self, x, ws=None):
+        n = x.shape[0]
+        if self.layout[0] == "nhwc" and x.ndim == 4:
+            shape = (n, x.shape[3], x.shape[1], x.shape[2])
+        elif self.layout[0] == "flat_nhwc":
+            shape = (n, int(np.prod(self.layout[1:])))
+        else:
+            shape = x.shape
+        return to_float(x, (self.scale, self.zero_point), self.layout,
+                        _buf(ws, id(self), shape, np.float32))
 
     def config(self):
         return {"scale": self.scale, "zero_point": self.zero_point, "layout": self.layout}
@@ -167,14 +197,15 @@ class QLinear(_QGemm):
         self.in_layout = list(in_layout)
         self.out_layout = ("plain",)
 
-    def run(self, x):
+    def run(self, x, ws=None):
         k = self.packed.k
         if x.ndim != 2 or x.shape[1] != k:
             raise ValueError(f"{self.name or 'QLinear'}: input: expected shape (N, {k}), got "
                              f"{x.shape}")
         dtype, so, zo = self._out()
+        out = _buf(ws, id(self), (x.shape[0], self.packed.n), np.dtype(dtype))
         return _C.gemm_u8s8(x, self.packed, self.in_q[1], dtype, self.in_q[0], self.weight_scale,
-                            self.bias, None, so, zo, self.relu, None, -1)
+                            self.bias, None, so, zo, self.relu, out, -1)
 
     def config(self):
         return dict(super().config(), in_layout=self.in_layout)
@@ -202,11 +233,16 @@ class QConv2d(_QGemm):
         self.padding = [int(v) for v in padding]
         self.dilation = [int(v) for v in dilation]
 
-    def run(self, x):
+    def run(self, x, ws=None):
+        out = None
+        if ws is not None and x.ndim == 4:
+            oh, ow = (_pool_out(x.shape[1 + d], self.kernel_size[d], self.stride[d],
+                                self.padding[d], self.dilation[d]) for d in range(2))
+            out = _buf(ws, id(self), (x.shape[0], oh, ow, self.packed.n), np.uint8)
         return _C.conv2d_u8(x, self.packed, self.kernel_size, self.stride, self.padding,
                             self.dilation, self.packed.k, self.in_q[1], self.in_q[0],
                             self.weight_scale, self.bias, "uint8", self.out_q[0], self.out_q[1],
-                            self.relu)
+                            self.relu, out)
 
     def config(self):
         return dict(super().config(), kernel_size=self.kernel_size, stride=self.stride,
@@ -227,8 +263,13 @@ class QMaxPool2d(Stage):
         self.stride = [int(v) for v in stride]
         self.padding = [int(v) for v in padding]
 
-    def run(self, x):
-        return _C.maxpool2d_u8(x, self.kernel_size, self.stride, self.padding)
+    def run(self, x, ws=None):
+        out = None
+        if ws is not None and x.ndim == 4:
+            oh, ow = (_pool_out(x.shape[1 + d], self.kernel_size[d], self.stride[d],
+                                self.padding[d]) for d in range(2))
+            out = _buf(ws, id(self), (x.shape[0], oh, ow, x.shape[3]), np.uint8)
+        return _C.maxpool2d_u8(x, self.kernel_size, self.stride, self.padding, out)
 
     def config(self):
         return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
@@ -248,8 +289,9 @@ class QGlobalAvgPool2d(Stage):
         self.keepdim = bool(keepdim)
         self.out_layout = ("nhwc",) if self.keepdim else ("plain",)
 
-    def run(self, x):
-        y = _C.global_avgpool_u8(x)
+    def run(self, x, ws=None):
+        out = _buf(ws, id(self), (x.shape[0], x.shape[-1]), np.uint8) if x.ndim == 4 else None
+        y = _C.global_avgpool_u8(x, out)
         return y.reshape(y.shape[0], 1, 1, y.shape[1]) if self.keepdim else y
 
     def config(self):
@@ -268,7 +310,7 @@ class QFlatten(Stage):
         super().__init__(**meta)
         self.in_layout, self.out_layout = list(in_layout), list(out_layout)
 
-    def run(self, x):
+    def run(self, x, ws=None):
         return x.reshape(x.shape[0], -1)
 
     def config(self):
@@ -286,7 +328,7 @@ class FloatStage(Stage):
         self.modules = list(modules)
         self._seq = Sequential(*self.modules).eval()
 
-    def run(self, x):
+    def run(self, x, ws=None):
         return self._seq(x)
 
     def config(self):
@@ -329,7 +371,7 @@ class DynamicLinear(Stage):
         self.bias = None if bias is None else np.ascontiguousarray(bias, np.float32).reshape(n)
         self.relu = bool(relu)
 
-    def run(self, x):
+    def run(self, x, ws=None):
         x = np.asarray(x)
         k = self.packed.k
         if x.ndim != 2 or x.shape[1] != k:

@@ -101,6 +101,25 @@ def test_nchw_nhwc_layouts(isa, rng, shape):
     np.testing.assert_array_equal(back, ref_dequantize(q, 0.02, 60).transpose(0, 3, 1, 2))
 
 
+def test_out_arguments(rng):
+    x = rng.uniform(-1, 1, (2, 3, 4, 5)).astype(F32)
+    out = np.empty((2, 4, 5, 3), np.uint8)
+    r = _C.quantize_u8(x, 0.01, 100, nhwc=True, out=out)
+    assert r is out or np.shares_memory(r, out)
+    np.testing.assert_array_equal(out, _C.quantize_u8(x, 0.01, 100, nhwc=True))
+    back = np.empty_like(x)
+    _C.dequantize_u8(out, 0.01, 100, nchw=True, out=back)
+    np.testing.assert_array_equal(back, _C.dequantize_u8(out, 0.01, 100, nchw=True))
+    with pytest.raises(ValueError, match=r"out: expected shape \(2, 4, 5, 3\)"):
+        _C.quantize_u8(x, 0.01, 100, nhwc=True, out=np.empty((2, 3, 4, 5), np.uint8))
+    with pytest.raises(TypeError, match="out: expected dtype uint8"):
+        _C.quantize_u8(x, 0.01, 100, nhwc=True, out=np.empty((2, 4, 5, 3), np.int8))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _C.maxpool2d_u8(out, (2, 2), (2, 2), (0, 0), out=np.empty((2, 2, 2, 6), np.uint8)[..., ::2])
+    with pytest.raises(ValueError, match="share memory"):
+        _C.global_avgpool_u8(out, out=out.reshape(-1)[:6].reshape(2, 3))
+
+
 def test_quantize_bad_arguments():
     x = np.zeros(4, F32)
     with pytest.raises(ValueError, match="zero_point"):

@@ -74,6 +74,23 @@ def test_model_left_alone_and_pipeline_uint8(digits, mlp):
     assert "float layers: none" in repr(q) and "Dropout" in repr(q)
 
 
+def test_results_never_alias_the_workspace(digits, mlp):
+    (xtr, _), (xte, _) = digits
+    q = quantize(mlp, xtr[:300], check_speed=False)
+    a = q(xte[:50])
+    keep = a.copy()
+    q(xte[50:100])
+    np.testing.assert_array_equal(a, keep)
+    # a model ending in a float reshape of an int8 tensor returns a copy, not a buffer view
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.ReLU(), nn.Linear(8, 6),
+                          nn.Sigmoid(), nn.Flatten()).eval()
+    q = quantize(model, xtr[:100], check_speed=False)
+    a = q(xte[:5])
+    keep = a.copy()
+    q(xte[5:10])
+    np.testing.assert_array_equal(a, keep)
+
+
 def test_bits_independent_of_isa_threads_and_chunks(digits, mlp, isa, threads):
     (xtr, _), (xte, _) = digits
     q = quantize(mlp, xtr[:500], check_speed=False)
