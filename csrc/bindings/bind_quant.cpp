@@ -209,8 +209,9 @@ py::array maxpool(const py::handle& x_obj, const std::vector<int64_t>& kernel,
   U8Array y = output<uint8_t>(out, {x.shape(0), g.oh, g.ow, g.c}, x);
   const uint8_t* xd = x.data();
   uint8_t* yd = y.mutable_data();
+  const U8Pool p{g.kh, g.kw, g.sh, g.sw, g.ph, g.pw};
   py::gil_scoped_release nogil;
-  maxpool2d_u8_nhwc(xd, x.shape(0), g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, yd, g.oh, g.ow);
+  maxpool2d_u8_nhwc(xd, x.shape(0), g.h, g.w, g.c, p, yd);
   return y;
 }
 
@@ -253,7 +254,7 @@ py::array conv2d(const py::handle& x_obj, const PackedPtr& packed, const std::ve
                  const std::vector<int64_t>& dilation, int64_t kp, int64_t za, double scale_a,
                  const py::handle& scale_b_obj, const py::handle& bias_obj,
                  const std::string& out_dtype, double scale_out, int64_t z_out, bool relu,
-                 const py::handle& out_obj) {
+                 const py::handle& out_obj, const py::handle& pool_obj) {
   if (!packed) throw py::type_error("packed: expected PackedWeightsS8, got None");
   U8Array x = u8c(x_obj, "x");
   check_ndim(x, "x", 4);
@@ -273,7 +274,23 @@ py::array conv2d(const py::handle& x_obj, const PackedPtr& packed, const std::ve
     ep.bias_f32 = bias.data();
   }
   py::array out;
-  const std::vector<py::ssize_t> shape{x.shape(0), g.oh, g.ow, cols};
+  std::vector<py::ssize_t> shape{x.shape(0), g.oh, g.ow, cols};
+  U8Pool pool;
+  const bool pooled = !pool_obj.is_none();
+  if (pooled) {  // (kernel_size, stride, padding) pairs of a fused max pooling
+    auto spec = pool_obj.cast<std::vector<std::vector<int64_t>>>();
+    if (spec.size() != 3) throw py::value_error("pool: expected (kernel_size, stride, padding)");
+    pool = U8Pool{pair_at(spec[0], 0, "pool kernel_size"), pair_at(spec[0], 1, "pool kernel_size"),
+                  pair_at(spec[1], 0, "pool stride"), pair_at(spec[1], 1, "pool stride"),
+                  pair_at(spec[2], 0, "pool padding"), pair_at(spec[2], 1, "pool padding")};
+    if (pool.kh < 1 || pool.kw < 1 || pool.sh < 1 || pool.sw < 1 || pool.ph < 0 || pool.pw < 0 ||
+        2 * pool.ph > pool.kh || 2 * pool.pw > pool.kw || g.oh + 2 * pool.ph < pool.kh ||
+        g.ow + 2 * pool.pw < pool.kw)
+      throw py::value_error("pool: bad kernel_size / stride / padding for a " +
+                            std::to_string(g.oh) + " x " + std::to_string(g.ow) + " output");
+    shape[1] = pool.out_h(g.oh);
+    shape[2] = pool.out_w(g.ow);
+  }
   if (out_dtype == "uint8") {
     ep.out = S8Out::u8;
     out = output<uint8_t>(out_obj, shape, x);
@@ -291,7 +308,7 @@ py::array conv2d(const py::handle& x_obj, const PackedPtr& packed, const std::ve
   const int64_t n = x.shape(0);
   {
     py::gil_scoped_release nogil;
-    conv2d_u8_nhwc(xd, n, g, ep, od);
+    conv2d_u8_nhwc(xd, n, g, ep, od, pooled ? &pool : nullptr);
   }
   return out;
 }
@@ -325,7 +342,9 @@ void bind_quant(py::module_& m) {
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("kp"), py::arg("za"),
         py::arg("scale_a"), py::arg("scale_b"), py::arg("bias"), py::arg("out_dtype"),
         py::arg("scale_out") = 1.0, py::arg("z_out") = 0, py::arg("relu") = false,
-        py::arg("out") = py::none(), "Quantized convolution of an NHWC uint8 batch -> NHWC uint8 / float32.");
+        py::arg("out") = py::none(), py::arg("pool") = py::none(),
+        "Quantized convolution of an NHWC uint8 batch -> NHWC uint8 / float32; pool: a fused "
+        "max pooling ((kh, kw), (sh, sw), (ph, pw)).");
 }
 
 }  // namespace fastnn

@@ -110,42 +110,66 @@ int64_t chunk_rows(const U8ConvGeom& g, const ConvChunk& ch) {
 
 }  // namespace
 
-void maxpool2d_u8_nhwc(const uint8_t* x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh,
-                       int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, uint8_t* y,
-                       int64_t oh, int64_t ow) {
-  if (n < 0) throw std::invalid_argument("x: negative batch");
-  U8ConvGeom g;
-  g.h = h, g.w = w, g.c = c, g.kh = kh, g.kw = kw, g.sh = sh, g.sw = sw, g.ph = ph, g.pw = pw;
-  g.oh = oh, g.ow = ow, g.k = kh * kw * c, g.kp = g.k;
-  check_geom(g);
-  if (2 * ph > kh || 2 * pw > kw)
+namespace {
+
+void check_pool(const U8Pool& p, int64_t h, int64_t w) {
+  if (p.kh < 1 || p.kw < 1 || p.sh < 1 || p.sw < 1 || p.ph < 0 || p.pw < 0)
+    throw std::invalid_argument("pool: kernel_size and stride must be >= 1, padding >= 0");
+  if (2 * p.ph > p.kh || 2 * p.pw > p.kw)
     throw std::invalid_argument("padding: must be at most half of kernel_size");
+  if (h + 2 * p.ph < p.kh || w + 2 * p.pw < p.kw)
+    throw std::invalid_argument("x: pooling kernel larger than the padded input (" + s(h) +
+                                " x " + s(w) + ")");
+}
+
+// Output rows [oy0, oy1) of the max pooling of one NHWC image xi (h x w x c) into yi. Output
+// columns whose window lies inside the image go through the row leaf, the (at most pw / sw + 1
+// on each side) others, clipped by padding, through the tap leaf. taps: kh * kw slots, rows: kh.
+void maxpool_image_rows(const KernelTable& t, const uint8_t* xi, int64_t h, int64_t w, int64_t c,
+                        const U8Pool& p, int64_t oy0, int64_t oy1, uint8_t* yi,
+                        const uint8_t** taps, const uint8_t** rows) {
+  const int64_t ow = p.out_w(w);
+  const int64_t ox_lo = std::min(ow, (p.pw + p.sw - 1) / p.sw);
+  const int64_t ox_hi = std::max(ox_lo, std::min(ow, (w + p.pw - p.kw) / p.sw + 1));
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
+    uint8_t* yrow = yi + oy * ow * c;
+    const int64_t y0 = std::max<int64_t>(0, oy * p.sh - p.ph);
+    const int64_t y1 = std::min(h, oy * p.sh - p.ph + p.kh);
+    for (int64_t iy = y0; iy < y1; ++iy)  // padding <= k / 2: at least one row and column
+      rows[iy - y0] = xi + (iy * w + ox_lo * p.sw - p.pw) * c;
+    if (ox_hi > ox_lo)
+      t.u8_maxpool_row(rows, y1 - y0, p.kw, p.sw, c, ox_hi - ox_lo, yrow + ox_lo * c);
+    for (int64_t ox = 0; ox < ow; ++ox) {
+      if (ox == ox_lo) ox = ox_hi;
+      if (ox >= ow) break;
+      const int64_t x0 = std::max<int64_t>(0, ox * p.sw - p.pw);
+      const int64_t x1 = std::min(w, ox * p.sw - p.pw + p.kw);
+      int64_t nt = 0;
+      for (int64_t iy = y0; iy < y1; ++iy)
+        for (int64_t ix = x0; ix < x1; ++ix) taps[nt++] = xi + (iy * w + ix) * c;
+      t.u8_max_taps(taps, nt, yrow + ox * c, c);
+    }
+  }
+}
+
+}  // namespace
+
+void maxpool2d_u8_nhwc(const uint8_t* x, int64_t n, int64_t h, int64_t w, int64_t c,
+                       const U8Pool& p, uint8_t* y) {
+  if (n < 0 || h < 1 || w < 1 || c < 1)
+    throw std::invalid_argument("x: expected a non-empty (n, h, w, c) batch, got h, w, c = " +
+                                s(h) + ", " + s(w) + ", " + s(c));
+  check_pool(p, h, w);
   const KernelTable& t = kernels();
-  // Output columns whose window lies inside the image run through the row leaf; the (at most
-  // pw / sw + 1 on each side) others, clipped by padding, through the tap leaf.
-  const int64_t ox_lo = std::min(ow, (pw + sw - 1) / sw);
-  const int64_t ox_hi = std::max(ox_lo, std::min(ow, (w + pw - kw) / sw + 1));
+  const int64_t oh = p.out_h(h), ow = p.out_w(w);
   parallel_blocks(n * oh, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, ow * c)),
                   [&](int64_t b, int64_t e) {
-    std::vector<const uint8_t*> taps(static_cast<size_t>(kh * kw)), rows(static_cast<size_t>(kh));
-    for (int64_t row = b; row < e; ++row) {
-      const int64_t img = row / oh, oy = row % oh;
-      const uint8_t* xi = x + img * h * w * c;
-      uint8_t* yrow = y + row * ow * c;
-      const int64_t y0 = std::max<int64_t>(0, oy * sh - ph), y1 = std::min(h, oy * sh - ph + kh);
-      for (int64_t iy = y0; iy < y1; ++iy)  // padding <= k / 2: at least one row and column
-        rows[iy - y0] = xi + (iy * w + ox_lo * sw - pw) * c;
-      if (ox_hi > ox_lo)
-        t.u8_maxpool_row(rows.data(), y1 - y0, kw, sw, c, ox_hi - ox_lo, yrow + ox_lo * c);
-      for (int64_t ox = 0; ox < ow; ++ox) {
-        if (ox == ox_lo) ox = ox_hi;
-        if (ox >= ow) break;
-        const int64_t x0 = std::max<int64_t>(0, ox * sw - pw), x1 = std::min(w, ox * sw - pw + kw);
-        int64_t nt = 0;
-        for (int64_t iy = y0; iy < y1; ++iy)
-          for (int64_t ix = x0; ix < x1; ++ix) taps[nt++] = xi + (iy * w + ix) * c;
-        t.u8_max_taps(taps.data(), nt, yrow + ox * c, c);
-      }
+    std::vector<const uint8_t*> taps(static_cast<size_t>(p.kh * p.kw)), rows(static_cast<size_t>(p.kh));
+    for (int64_t row = b; row < e;) {  // runs of output rows inside one image
+      const int64_t img = row / oh, oy = row % oh, cnt = std::min(e - row, oh - oy);
+      maxpool_image_rows(t, x + img * h * w * c, h, w, c, p, oy, oy + cnt,
+                         y + img * oh * ow * c, taps.data(), rows.data());
+      row += cnt;
     }
   });
 }
@@ -193,7 +217,7 @@ void im2col_u8_nhwc(const U8ConvGeom& g, const uint8_t* x, int64_t n, uint8_t* d
 }
 
 void conv2d_u8_nhwc(const uint8_t* x, int64_t n, const U8ConvGeom& g, const S8GemmArgs& ep,
-                    void* out) {
+                    void* out, const U8Pool* pool) {
   check_geom(g);
   if (n < 0) throw std::invalid_argument("x: negative batch");
   if (!ep.b) throw std::invalid_argument("packed: expected packed weights, got null");
@@ -208,9 +232,19 @@ void conv2d_u8_nhwc(const uint8_t* x, int64_t n, const U8ConvGeom& g, const S8Ge
     throw std::invalid_argument("geometry: kp must be a multiple of 4, got " + s(g.kp));
   const int64_t m = n * g.oh * g.ow, cols = ep.b->n;
   const size_t esize = ep.out == S8Out::u8 ? 1 : 4;
+  if (pool) {
+    if (ep.out != S8Out::u8) throw std::invalid_argument("pool: needs uint8 output");
+    check_pool(*pool, g.oh, g.ow);
+  }
   S8GemmArgs base = ep;
   base.c = out;
   base.ldc = cols;
+  if (direct && pool) {  // rare: the whole convolution, then the pooling
+    std::vector<uint8_t> tmp(static_cast<size_t>(m * cols));
+    conv2d_u8_nhwc(x, n, g, ep, tmp.data(), nullptr);
+    maxpool2d_u8_nhwc(tmp.data(), n, g.oh, g.ow, cols, *pool, static_cast<uint8_t*>(out));
+    return;
+  }
   if (direct) {  // the NHWC image is the GEMM's A: (n * h * w) x c, read in place
     base.a = x;
     base.m = m;
@@ -224,7 +258,9 @@ void conv2d_u8_nhwc(const uint8_t* x, int64_t n, const U8ConvGeom& g, const S8Ge
   // Chunks of ~96 KiB of im2col rows: they stay in L2 beside the weight panels.
   const int nt_max = std::max(1, get_num_threads());
   const int64_t target = std::max<int64_t>(64, (96 << 10) / g.kp);
-  const std::vector<ConvChunk> chunks = conv_chunks(g, n, target, nt_max);
+  // Fused pooling needs whole images per chunk (for large images the chunk outgrows L2).
+  const std::vector<ConvChunk> chunks =
+      conv_chunks(g, n, pool ? std::max(target, g.oh * g.ow) : target, nt_max);
   int64_t max_rows = 0, max_band = 0;
   for (const ConvChunk& ch : chunks) {
     max_rows = std::max(max_rows, chunk_rows(g, ch));
@@ -232,8 +268,10 @@ void conv2d_u8_nhwc(const uint8_t* x, int64_t n, const U8ConvGeom& g, const S8Ge
   }
   const int64_t nchunks = static_cast<int64_t>(chunks.size());
   const int nthreads = static_cast<int>(std::min<int64_t>(nt_max, nchunks));
-  std::vector<aligned_ptr<uint8_t>> bufs, bands;
+  std::vector<aligned_ptr<uint8_t>> bufs, bands, convout;
+  const int64_t poh = pool ? pool->out_h(g.oh) : 0, pow_ = pool ? pool->out_w(g.ow) : 0;
   for (int i = 0; i < nthreads; ++i) {
+    if (pool) convout.push_back(aligned_alloc_array<uint8_t>(static_cast<size_t>(max_rows * cols)));
     bufs.push_back(aligned_alloc_array<uint8_t>(static_cast<size_t>(max_rows * g.kp + 64)));
     bands.push_back(aligned_alloc_array<uint8_t>(static_cast<size_t>(band_bytes(g, max_band))));
     std::memset(bands.back().get(), 0, static_cast<size_t>(band_bytes(g, max_band)));
@@ -250,9 +288,19 @@ void conv2d_u8_nhwc(const uint8_t* x, int64_t n, const U8ConvGeom& g, const S8Ge
     a.a_rs = g.kp;
     a.a_cs = 1;
     const int64_t r0 = ch.img0 * g.oh * g.ow + ch.oy0 * g.ow;
-    a.c = static_cast<char*>(out) + r0 * cols * static_cast<int64_t>(esize);
+    a.c = pool ? static_cast<void*>(convout[tid].get())
+               : static_cast<char*>(out) + r0 * cols * static_cast<int64_t>(esize);
     a.threads = 1;
     gemm_u8s8(a);
+    if (!pool) return;
+    // Pool each image of the chunk while its convolution output is still in L2.
+    std::vector<const uint8_t*> taps(static_cast<size_t>(pool->kh * pool->kw));
+    std::vector<const uint8_t*> prow(static_cast<size_t>(pool->kh));
+    for (int64_t img = ch.img0; img < ch.img1; ++img)
+      maxpool_image_rows(t, convout[tid].get() + (img - ch.img0) * g.oh * g.ow * cols, g.oh, g.ow,
+                         cols, *pool, 0, poh,
+                         static_cast<uint8_t*>(out) + img * poh * pow_ * cols, taps.data(),
+                         prow.data());
   };
   if (nthreads == 1) {
     for (int64_t i = 0; i < nchunks; ++i) run(i, 0);

@@ -132,7 +132,7 @@ class QuantizedModel:
                 tensors[key] = np.ascontiguousarray(v)
                 keys[k] = key
             stages.append({"class": type(s).__name__, "name": s.name, "op_index": s.op_index,
-                           "config": s.config(), "tensors": keys})
+                           "op_end": s.op_end, "config": s.config(), "tensors": keys})
         spec = {"version": SPEC_VERSION, "mode": self.mode, "method": self.method,
                 "per_channel": self.per_channel,
                 "input_shape": None if self.input_shape is None else list(self.input_shape),
@@ -156,7 +156,8 @@ class QuantizedModel:
                 arrays[k] = tensors[key]
             stages.append(STAGES[name].from_state(entry.get("config", {}), arrays,
                                                   name=entry.get("name", ""),
-                                                  op_index=entry.get("op_index")))
+                                                  op_index=entry.get("op_index"),
+                                                  op_end=entry.get("op_end")))
         return cls(stages, spec.get("layers", []), input_shape=spec.get("input_shape"),
                    mode=spec.get("mode", "static"), method=spec.get("method"),
                    per_channel=spec.get("per_channel", True))

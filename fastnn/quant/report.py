@@ -66,28 +66,35 @@ def report(model, qmodel, x, y=None, *, batch_size=256, max_layer_samples=1024, 
         acts = [xs]
         for op in ops:
             acts.append(op.forward(acts[-1]))
-        if len(ops) != 1 + max([s.op_index for s in qmodel.stages if s.op_index is not None],
+        if len(ops) != 1 + max([s.op_end for s in qmodel.stages if s.op_end is not None],
                                default=-1):
             raise ValueError("model: its layers do not match qmodel's (quantized from another "
                              "model?)")
         layer = {}
         xb = x[:batch_size]
         t_q, t_b = xs, xb
+        def run_float(i, j, x):
+            for op in ops[i:j + 1]:
+                x = op.forward(x)
+            return x
+
         for s in qmodel.stages:
-            i = s.op_index
+            i, j = s.op_index, s.op_end
             if i is not None:
-                op = ops[i]
                 tq = _best_time(lambda: s.run(t_b), repeats)
                 fin = acts[i][:batch_size]
                 if len(fin) < len(xb):  # the layer inputs were computed on fewer samples
                     fin = None
-                tf = _best_time(lambda: op.forward(fin), repeats) if fin is not None else None
+                tf = _best_time(lambda: run_float(i, j, fin), repeats) \
+                    if fin is not None else None
             t_q, t_b = s.run(t_q), s.run(t_b)
             if i is None:
                 continue
             out = t_q if s.out_q is None else st.to_float(t_q, s.out_q, s.out_layout)
-            layer[i] = {"error": _rel_error(out, acts[i + 1]), "time_int8": tq,
-                        "time_float": tf}
+            err = _rel_error(out, acts[j + 1])
+            layer[i] = {"error": err, "time_int8": tq, "time_float": tf}
+            if j != i:  # a pooling fused into the convolution: its time is in the conv's row
+                layer[j] = {"error": err, "time_int8": None, "time_float": None}
         rows = []
         for r in qmodel.layers:
             row = {"name": r["name"], "type": r["type"], "status": r["status"],

@@ -64,15 +64,18 @@ def to_float(q_arr, q, layout, out=None):
 
 class Stage:
     """One step of the pipeline. ``op_index``: the float layer it stands for (None for a
-    boundary conversion); ``name``: that layer's name in the float model."""
+    boundary conversion; ``op_end``: the last one, when it covers several); ``name``: that
+    layer's name in the float model."""
 
     quantized = False
     in_layout = out_layout = ("plain",)
     in_q = out_q = None
 
-    def __init__(self, name="", op_index=None):
+    def __init__(self, name="", op_index=None, op_end=None):
         self.name = name
         self.op_index = op_index
+        # the last float op it stands for (a convolution with a fused pooling covers two)
+        self.op_end = op_index if op_end is None else op_end
 
     def run(self, x, ws=None):
         """The stage's output for ``x``; ``ws``: a dict of reusable output buffers (the
@@ -225,32 +228,41 @@ class QConv2d(_QGemm):
     in_layout = out_layout = ("nhwc",)
 
     def __init__(self, weight, weight_scale, bias, in_scale, in_zero_point, out_scale,
-                 out_zero_point, relu, kernel_size, stride, padding, dilation, **meta):
+                 out_zero_point, relu, kernel_size, stride, padding, dilation, pool=None,
+                 **meta):
         super().__init__(weight, weight_scale, bias, in_scale, in_zero_point, out_scale,
                          out_zero_point, relu, **meta)
         self.kernel_size = [int(v) for v in kernel_size]
         self.stride = [int(v) for v in stride]
         self.padding = [int(v) for v in padding]
         self.dilation = [int(v) for v in dilation]
+        # A following uint8 max pooling fused in (kernel_size, stride, padding): applied to each
+        # chunk of output while it is in L2; exact (max commutes with the requantisation).
+        self.pool = None if pool is None else [[int(v) for v in part] for part in pool]
 
     def run(self, x, ws=None):
         out = None
         if ws is not None and x.ndim == 4:
             oh, ow = (_pool_out(x.shape[1 + d], self.kernel_size[d], self.stride[d],
                                 self.padding[d], self.dilation[d]) for d in range(2))
+            if self.pool is not None:
+                (kh, kw), (sh, sw), (ph, pw) = self.pool
+                oh, ow = _pool_out(oh, kh, sh, ph), _pool_out(ow, kw, sw, pw)
             out = _buf(ws, id(self), (x.shape[0], oh, ow, self.packed.n), np.uint8)
         return _C.conv2d_u8(x, self.packed, self.kernel_size, self.stride, self.padding,
                             self.dilation, self.packed.k, self.in_q[1], self.in_q[0],
                             self.weight_scale, self.bias, "uint8", self.out_q[0], self.out_q[1],
-                            self.relu, out)
+                            self.relu, out, self.pool)
 
     def config(self):
         return dict(super().config(), kernel_size=self.kernel_size, stride=self.stride,
-                    padding=self.padding, dilation=self.dilation)
+                    padding=self.padding, dilation=self.dilation, pool=self.pool)
 
     def describe(self):
         kh, kw = self.kernel_size
-        return f"int8 Conv2d(out {self.packed.n}, {kh}x{kw}){' + ReLU' if self.relu else ''}"
+        pool = "" if self.pool is None else f" + MaxPool2d({self.pool[0][0]}x{self.pool[0][1]})"
+        return (f"int8 Conv2d(out {self.packed.n}, {kh}x{kw}){' + ReLU' if self.relu else ''}"
+                f"{pool}")
 
 
 class QMaxPool2d(Stage):

@@ -307,6 +307,29 @@ def test_conv2d_u8_exact(isa, rng, threads, shape, k, s, p, d, cout):
         np.testing.assert_array_equal(got.reshape(-1, cout), want)
 
 
+@pytest.mark.parametrize("shape,k,s,p,d", [CONV_CASES[0], CONV_CASES[2], CONV_CASES[3],
+                                           CONV_CASES[4]])
+@pytest.mark.parametrize("pool", [((2, 2), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1)),
+                                  ((2, 1), (1, 1), (1, 0))])
+def test_conv2d_u8_fused_pool_is_conv_then_pool(isa, rng, threads, shape, k, s, p, d, pool):
+    x = rng.integers(0, 256, shape, dtype=np.uint8)
+    c = shape[3]
+    kk = k[0] * k[1] * c
+    kp = c if (k, s, p) == ((1, 1), (1, 1), (0, 0)) else -(-kk // 4) * 4
+    w = np.zeros((19, kp), np.int8)
+    w[:, :kk] = rng.integers(-127, 128, (19, kk), dtype=np.int8)
+    packed = pack_weights(w)
+    sb = rng.uniform(1e-4, 3e-4, 19).astype(F32)
+    args = (x, packed, k, s, p, d, kp, 9, 0.02, sb, None, "uint8", 0.05, 3, True)
+    conv = _C.conv2d_u8(*args)
+    want = _C.maxpool2d_u8(conv, *pool)
+    for nt in (1, 2):
+        fastnn.set_num_threads(nt)
+        np.testing.assert_array_equal(_C.conv2d_u8(*args, pool=pool), want)
+    with pytest.raises(ValueError, match="pool"):
+        _C.conv2d_u8(*args, pool=((9, 9), (1, 1), (0, 0)))
+
+
 def test_conv2d_u8_bad_arguments(rng):
     x = rng.integers(0, 256, (1, 6, 6, 3), dtype=np.uint8)
     packed = pack_weights(np.zeros((4, 28), np.int8))

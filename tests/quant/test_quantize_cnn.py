@@ -59,9 +59,11 @@ def test_cnn_accuracy_within_one_point(digits, cnn, method):
     q = quantize(cnn, xtr, method=method, check_speed=False)
     assert q.float_layers == []
     kinds = [type(s).__name__ for s in q.stages]
-    assert kinds == ["Quantize", "QConv2d", "QMaxPool2d", "QConv2d", "QMaxPool2d", "QFlatten",
-                     "QLinear", "QLinear"]
-    assert q.stages[5].out_layout == ["flat_nhwc", 16, 2, 2]  # the Linear reads NHWC order
+    # the uint8 max poolings run inside the convolutions before them
+    assert kinds == ["Quantize", "QConv2d", "QConv2d", "QFlatten", "QLinear", "QLinear"]
+    assert q.stages[1].pool == [[2, 2], [2, 2], [0, 0]] and q.stages[1].op_end == 3
+    assert q.stages[3].out_layout == ["flat_nhwc", 16, 2, 2]  # the Linear reads NHWC order
+    assert {r["name"]: r["status"] for r in q.layers}["3"] == "int8"
     acc_f, acc_q = accuracy(cnn(xte), yte), accuracy(q(xte), yte)
     assert acc_f > 0.85
     assert abs(acc_q - acc_f) <= 0.01, (acc_f, acc_q)
@@ -120,6 +122,7 @@ def test_cnn_save_load_and_report(digits, cnn, tmp_path):
     assert r["accuracy_int8"] == accuracy(q(xte), yte)
     rows = {row["name"]: row for row in r["layers"]}
     assert rows["0+1+2"]["status"] == "int8" and rows["0+1+2"]["error"] < 0.05
+    assert rows["3"]["error"] == rows["0+1+2"]["error"]  # the pooling fused into the conv
 
 
 def test_cnn_bad_input(digits, cnn):

@@ -266,11 +266,15 @@ int64_t entropy_calibration_bins(const int64_t* hist, int64_t bins, int64_t nq);
 // are (n, k) row-major; scales has n entries (all equal when !per_channel). Throws for NaN/inf.
 void quantize_weights_s8(const float* w, int64_t n, int64_t k, bool per_channel, int8_t* q,
                          float* scales);
-// u8 NHWC max pooling (padding never wins: as -inf) and global average pooling
-// (y[n][c] = round_half_even(sum / (h*w)), the same scale and zero point as x).
-void maxpool2d_u8_nhwc(const uint8_t* x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh,
-                       int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, uint8_t* y,
-                       int64_t oh, int64_t ow);
+// u8 NHWC max pooling (padding never wins: as -inf; padding <= kernel / 2) and global average
+// pooling (y[n][c] = round_half_even(sum / (h*w)), the same scale and zero point as x).
+struct U8Pool {
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0;
+  int64_t out_h(int64_t h) const { return (h + 2 * ph - kh) / sh + 1; }
+  int64_t out_w(int64_t w) const { return (w + 2 * pw - kw) / sw + 1; }
+};
+void maxpool2d_u8_nhwc(const uint8_t* x, int64_t n, int64_t h, int64_t w, int64_t c,
+                       const U8Pool& p, uint8_t* y);
 void global_avgpool_u8_nhwc(const uint8_t* x, int64_t n, int64_t hw, int64_t c, uint8_t* y);
 // im2col rows of n NHWC images (tests and the convolution): (n * oh * ow) x g.kp bytes.
 void im2col_u8_nhwc(const U8ConvGeom& g, const uint8_t* x, int64_t n, uint8_t* dst);
@@ -280,8 +284,11 @@ void im2col_u8_nhwc(const U8ConvGeom& g, const uint8_t* x, int64_t n, uint8_t* d
 // k, c and threads are set per chunk). A 1x1 stride-1 unpadded convolution reads x in place
 // (packed k == c); otherwise im2col runs per chunk of rows into a per-thread buffer that stays
 // in L2, and each chunk is one serial GEMM call (results do not depend on the thread count).
+// pool (uint8 output only): a max pooling fused behind the convolution -- applied to each chunk's
+// output while it is in L2 (chunks are then whole images); out is the pooled NHWC tensor. Exact:
+// max commutes with the monotone requantisation, so the bits equal convolution then pooling.
 void conv2d_u8_nhwc(const uint8_t* x, int64_t n, const U8ConvGeom& g, const S8GemmArgs& ep,
-                    void* out);
+                    void* out, const U8Pool* pool = nullptr);
 
 // ---- [sparse / prune] ----
 // A compressed sparse row matrix (W: rows = outputs, cols = inputs, like a Linear weight). Row o
