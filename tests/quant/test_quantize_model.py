@@ -144,8 +144,10 @@ def test_speed_check_records_times(digits, mlp):
     for r in q.layers:
         if r["name"] in ("1+2", "4+5", "6"):
             assert r["time_int8"] > 0 and r["time_float"] > 0
-            if r["status"] == "float":  # kept float because it measured slower
-                assert "slower" in r["reason"] and r["time_int8"] > r["time_float"]
+            if r["status"] == "float":  # kept float because it (or the model) measured slower
+                assert "slower than float" in r["reason"]
+                if r["reason"].startswith("int8 slower"):
+                    assert r["time_int8"] > r["time_float"]
 
 
 def test_save_load_round_trip_and_size(digits, mlp, tmp_path):
