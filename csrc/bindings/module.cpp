@@ -20,6 +20,8 @@ void bind_gemm(py::module_& m);
 // [layers: elementwise, losses, dropout]
 
 // [layers: conv, pool, batchnorm]
+void bind_conv(py::module_& m);
+void bind_pool_bn(py::module_& m);
 
 // [optim]
 
@@ -100,6 +102,8 @@ PYBIND11_MODULE(_C, m) {
   // [layers: elementwise, losses, dropout]
 
   // [layers: conv, pool, batchnorm]
+  bind_conv(m);
+  bind_pool_bn(m);
 
   // [optim]
 

@@ -9,6 +9,17 @@ void f32_gemm_ukr_6x16(int64_t k, const float* a, const float* b, float* c, int6
 // [layers: elementwise, losses, dropout]
 
 // [layers: conv, pool, batchnorm]
+void f32_maxpool2d_plane(const float* x, float* y, int32_t* argmax, const Pool2dGeom& g);
+void f32_avgpool2d_plane(const float* x, float* y, const Pool2dGeom& g);
+void f32_avgpool2d_plane_bwd(const float* dy, float* dx, const Pool2dGeom& g);
+void f32_dwconv2d_plane(const float* x, const float* w, float bias, float* y, const Conv2dGeom& g);
+void f32_dwconv2d_plane_bwd_data(const float* dy, const float* w, float* dx, const Conv2dGeom& g);
+void f32_dwconv2d_plane_bwd_weight(const float* x, const float* dy, float* dw, const Conv2dGeom& g);
+void f32_row_moments(const float* x, int64_t n, float shift, float* sum, float* sumsq);
+void f32_row_affine(const float* x, float* y, int64_t n, float a, float b);
+void f32_row_dot2(const float* dy, const float* x, int64_t n, float shift, float* sdy, float* sdyx);
+void f32_row_affine2(const float* dy, const float* x, float* dx, int64_t n, float a, float b,
+                     float c);
 
 // [optim]
 
@@ -23,6 +34,16 @@ void register_kernels(KernelTable& t) {
   // [layers: elementwise, losses, dropout]
 
   // [layers: conv, pool, batchnorm]
+  t.f32_maxpool2d_plane = f32_maxpool2d_plane;
+  t.f32_avgpool2d_plane = f32_avgpool2d_plane;
+  t.f32_avgpool2d_plane_bwd = f32_avgpool2d_plane_bwd;
+  t.f32_dwconv2d_plane = f32_dwconv2d_plane;
+  t.f32_dwconv2d_plane_bwd_data = f32_dwconv2d_plane_bwd_data;
+  t.f32_dwconv2d_plane_bwd_weight = f32_dwconv2d_plane_bwd_weight;
+  t.f32_row_moments = f32_row_moments;
+  t.f32_row_affine = f32_row_affine;
+  t.f32_row_dot2 = f32_row_dot2;
+  t.f32_row_affine2 = f32_row_affine2;
 
   // [optim]
 
