@@ -68,6 +68,26 @@ using f32_row_dot2_fn = void (*)(const float* dy, const float* x, int64_t n, flo
                                  float* sdy, float* sdyx);
 using f32_row_affine2_fn = void (*)(const float* dy, const float* x, float* dx, int64_t n,
                                     float a, float b, float c);
+// Transpose rows into columns: dst[t*ld + r] = rows[r][t] for r < nrows, t < len, and 0 for
+// nrows <= r < width (nrows <= width <= ld). With width == ld it builds GEMM panels from operands
+// whose contraction index is contiguous (conv's weight gradient); with width == nrows it writes
+// a transposed block into a larger matrix.
+using f32_transpose_rows_fn = void (*)(const float* const* rows, int64_t nrows, int64_t len,
+                                       int64_t ld, int64_t width, float* dst);
+// dst[p*ld + t] = base[off[p] + t] for p < rows, t < n (conv's B/A panel rows: im2col rows are
+// slices of a padded image).
+using f32_gather_rows_fn = void (*)(const float* base, const int64_t* off, int64_t rows,
+                                    int64_t n, float* dst, int64_t ld);
+// Row copy with zero fill: dst[r*dld + t] = src[r*sld + t - lead] + add where 0 <= t - lead <
+// n_src, else 0, for r < rows, t < n_dst (padding an image, dropping discarded columns + bias).
+using f32_copy_rows_padded_fn = void (*)(const float* src, int64_t sld, int64_t n_src,
+                                         int64_t lead, float add, int64_t rows, float* dst,
+                                         int64_t dld, int64_t n_dst);
+// col2im of a stride-1 conv, one input row: dx_row[x] = sum over (ki, kj) of
+// dcol[(ki*kw + kj)*ld + oy*wp + ox] with (oy, ox) = (y + ph - ki*dh, x + pw - kj*dw) inside
+// oh x ow; dcol points at the channel's first im2col row (padded-width pixels, row period wp).
+using f32_col2im_row_fn = void (*)(const float* dcol, int64_t ld, int64_t wp, const Conv2dGeom& g,
+                                   int64_t y, float* dx_row);
 
 // ---- [optim] function-pointer types ----
 
@@ -97,6 +117,10 @@ struct KernelTable {
   f32_row_affine_fn f32_row_affine = nullptr;
   f32_row_dot2_fn f32_row_dot2 = nullptr;
   f32_row_affine2_fn f32_row_affine2 = nullptr;
+  f32_transpose_rows_fn f32_transpose_rows = nullptr;
+  f32_gather_rows_fn f32_gather_rows = nullptr;
+  f32_col2im_row_fn f32_col2im_row = nullptr;
+  f32_copy_rows_padded_fn f32_copy_rows_padded = nullptr;
 
   // ---- [optim] ----
 

@@ -1,0 +1,203 @@
+// Building blocks of the conv2d drivers; see conv2d_parts.h for the contracts.
+#include "conv2d_parts.h"
+
+#include <stdexcept>
+
+namespace fastnn {
+namespace conv {
+
+namespace {
+
+// dst[t] = row[ix0 + t*s] for t < len where 0 <= ix0 + t*s < w, else 0 (row == null: all zero).
+inline void gather_row(const float* row, int64_t ix0, int64_t s, int64_t w, int64_t len, float* dst) {
+  if (!row) {
+    std::fill(dst, dst + len, 0.0f);
+    return;
+  }
+  int64_t lo = ix0 >= 0 ? 0 : (-ix0 + s - 1) / s;
+  int64_t hi = ix0 >= w ? 0 : (w - ix0 + s - 1) / s;
+  lo = std::min(lo, len);
+  hi = std::max(lo, std::min(hi, len));
+  std::fill(dst, dst + lo, 0.0f);
+  const float* src = row + ix0;
+  if (s == 1) {
+    for (int64_t t = lo; t < hi; ++t) dst[t] = src[t];
+  } else {
+    for (int64_t t = lo; t < hi; ++t) dst[t] = src[t * s];
+  }
+  std::fill(dst + hi, dst + len, 0.0f);
+}
+
+// row[ix0 + t*s] += src[t] for t < len where the column is inside [0, w).
+inline void scatter_add_row(float* row, int64_t ix0, int64_t s, int64_t w, int64_t len,
+                            const float* src) {
+  int64_t lo = ix0 >= 0 ? 0 : (-ix0 + s - 1) / s;
+  int64_t hi = ix0 >= w ? 0 : (w - ix0 + s - 1) / s;
+  lo = std::min(lo, len);
+  hi = std::max(lo, std::min(hi, len));
+  float* dst = row + ix0;
+  if (s == 1) {
+    for (int64_t t = lo; t < hi; ++t) dst[t] += src[t];
+  } else {
+    for (int64_t t = lo; t < hi; ++t) dst[t * s] += src[t];
+  }
+}
+
+// Input row of im2col row p at output row oy (null when it falls in the padding), and the input
+// column of output column 0.
+const float* input_row(const float* x, const Conv2dGeom& g, int64_t p, int64_t oy, int64_t* ix0) {
+  const int64_t taps = g.kh * g.kw;
+  const int64_t ch = p / taps, r = p % taps, ki = r / g.kw, kj = r % g.kw;
+  const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
+  *ix0 = -g.pw + kj * g.dw;
+  if (iy < 0 || iy >= g.h) return nullptr;
+  return x + (ch * g.h + iy) * g.w;
+}
+
+}  // namespace
+
+// ---- PaddedWidth ---------------------------------------------------------------------------------
+
+void PaddedWidth::pad(const float* x, const Conv2dGeom& g, int64_t cg, float* dst) const {
+  const auto copy = kernels().f32_copy_rows_padded;
+  for (int64_t ch = 0; ch < cg; ++ch) {
+    float* d = dst + ch * plane;
+    std::fill(d, d + g.ph * wp, 0.0f);
+    copy(x + ch * g.h * g.w, g.w, g.w, g.pw, 0.0f, g.h, d + g.ph * wp, wp, wp);
+    std::fill(d + (g.ph + g.h) * wp, d + plane, 0.0f);
+  }
+  std::fill(dst + cg * plane, dst + cg * plane + slack, 0.0f);
+}
+
+void PaddedWidth::expand(const float* src, int64_t rows, float* dst) const {
+  kernels().f32_copy_rows_padded(src, ow, ow, 0, 0.0f, rows * oh, dst, wp, wp);
+}
+
+void PaddedWidth::col2im(const float* dcol, int64_t ld, const Conv2dGeom& g, int64_t cg,
+                         float* dx) const {
+  const auto row = kernels().f32_col2im_row;
+  const int64_t taps = g.kh * g.kw;
+  for (int64_t ch = 0; ch < cg; ++ch)
+    for (int64_t y = 0; y < g.h; ++y) row(dcol + ch * taps * ld, ld, wp, g, y, dx + (ch * g.h + y) * g.w);
+}
+
+void pack_pixel_panels(const std::vector<const float*>& src, const PaddedWidth& pw, int64_t first,
+                       int64_t count, int64_t p0, int64_t kc, int width, float* dst) {
+  const auto gather = kernels().f32_gather_rows;
+  for (int64_t jr = 0; jr < count; jr += width) {
+    const int64_t nn = std::min<int64_t>(width, count - jr);
+    float* panel = dst + (jr / width) * kc * width;
+    for (int64_t at = 0; at < nn;) {  // pieces of the panel's pixels, one per image
+      const int64_t j = first + jr + at, img = j / pw.pcols, local = j % pw.pcols;
+      const int64_t n = std::min(nn - at, pw.pcols - local);
+      gather(src[img] + local, pw.off.data() + p0, kc, n, panel + at, width);
+      at += n;
+    }
+    if (nn < width)
+      for (int64_t p = 0; p < kc; ++p) std::fill(panel + p * width + nn, panel + (p + 1) * width, 0.0f);
+  }
+}
+
+// ---- Im2col (any stride) -------------------------------------------------------------------------
+
+void Im2col::pack_b(int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst) const {
+  struct Seg { int64_t oy, ox, len, at; };
+  std::vector<Seg> segs;
+  segs.reserve(static_cast<size_t>(nr) + 1);
+  for (int64_t jr = 0; jr < nc; jr += nr) {
+    const int64_t nn = std::min<int64_t>(nr, nc - jr);
+    float* panel = dst + (jr / nr) * kc * nr;
+    segs.clear();
+    for (int64_t t = 0; t < nn;) {  // the panel's columns, split at output-row ends
+      const int64_t j = j0 + jr + t, oy = j / g.ow, ox = j % g.ow;
+      const int64_t len = std::min(nn - t, g.ow - ox);
+      segs.push_back({oy, ox, len, t});
+      t += len;
+    }
+    for (int64_t p = 0; p < kc; ++p) {
+      float* d = panel + p * nr;
+      for (const Seg& s : segs) {
+        int64_t ix0;
+        const float* row = input_row(x, g, p0 + p, s.oy, &ix0);
+        gather_row(row, ix0 + s.ox * g.sw, g.sw, g.w, s.len, d + s.at);
+      }
+      std::fill(d + nn, d + nr, 0.0f);
+    }
+  }
+}
+
+void Im2col::materialise(float* col) const {
+  const int64_t K = g.kdim(), P = g.out_plane();
+  for (int64_t p = 0; p < K; ++p)
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      int64_t ix0;
+      const float* row = input_row(x, g, p, oy, &ix0);
+      gather_row(row, ix0, g.sw, g.w, g.ow, col + p * P + oy * g.ow);
+    }
+}
+
+void col2im_add(const float* dcol, const Conv2dGeom& g, float* dx) {
+  const int64_t K = g.kdim(), P = g.out_plane(), taps = g.kh * g.kw;
+  for (int64_t p = 0; p < K; ++p) {
+    const int64_t ch = p / taps, r = p % taps, ki = r / g.kw, kj = r % g.kw;
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
+      if (iy < 0 || iy >= g.h) continue;
+      scatter_add_row(dx + (ch * g.h + iy) * g.w, -g.pw + kj * g.dw, g.sw, g.w, g.ow,
+                      dcol + p * P + oy * g.ow);
+    }
+  }
+}
+
+// ---- weight gradient -----------------------------------------------------------------------------
+
+void weight_grad_gemm(const std::vector<const float*>& taps, const int64_t* tap_off, int64_t K,
+                      const std::vector<const float*>& grads, int64_t grad_ld, int64_t kg,
+                      int64_t len, int64_t period, int64_t valid, float* dwt) {
+  const KernelTable& t = kernels();
+  const int mr = t.f32_mr, nr = t.f32_nr;
+  constexpr int kMaxTile = 64;
+  if (mr > kMaxTile || nr > kMaxTile)
+    throw std::logic_error("weight_grad_gemm: register tile wider than 64");
+  const auto pack = t.f32_transpose_rows;
+  const int64_t total = static_cast<int64_t>(taps.size()) * len;
+  // Calls fn(image, first t inside the image, count, position inside the block) for the pieces
+  // of the contraction range [p0, p0 + kc), which runs over the images one after another.
+  auto pieces = [len](int64_t p0, int64_t kc, const auto& fn) {
+    for (int64_t at = 0; at < kc;) {
+      const int64_t i = (p0 + at) / len, lo = (p0 + at) % len;
+      const int64_t n = std::min(len - lo, kc - at);
+      fn(i, lo, n, at);
+      at += n;
+    }
+  };
+  auto pack_a = [&](int64_t i0, int64_t p0, int64_t mc, int64_t kc, float* dst) {
+    const float* rows[kMaxTile];
+    for (int64_t ir = 0; ir < mc; ir += mr) {
+      const int64_t mm = std::min<int64_t>(mr, mc - ir);
+      float* panel = dst + (ir / mr) * kc * mr;
+      pieces(p0, kc, [&](int64_t i, int64_t lo, int64_t n, int64_t at) {
+        for (int64_t r = 0; r < mm; ++r) rows[r] = taps[i] + tap_off[i0 + ir + r] + lo;
+        pack(rows, mm, n, mr, mr, panel + at * mr);
+        if (valid < period)  // zero the packed rows of discarded columns
+          for (int64_t q = 0, col = lo % period; q < n; ++q, col = col + 1 == period ? 0 : col + 1)
+            if (col >= valid) std::fill(panel + (at + q) * mr, panel + (at + q + 1) * mr, 0.0f);
+      });
+    }
+  };
+  auto pack_b = [&](int64_t p0, int64_t j0, int64_t kc, int64_t nc, float* dst) {
+    const float* rows[kMaxTile];
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+      const int64_t nn = std::min<int64_t>(nr, nc - jr);
+      float* panel = dst + (jr / nr) * kc * nr;
+      pieces(p0, kc, [&](int64_t i, int64_t lo, int64_t n, int64_t at) {
+        for (int64_t r = 0; r < nn; ++r) rows[r] = grads[i] + (j0 + jr + r) * grad_ld + lo;
+        pack(rows, nn, n, nr, nr, panel + at * nr);
+      });
+    }
+  };
+  sgemm_driver(K, kg, total, pack_a, pack_b, dwt, kg, 1.0f, 1.0f, nullptr, Epilogue{});
+}
+
+}  // namespace conv
+}  // namespace fastnn
