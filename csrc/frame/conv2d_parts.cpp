@@ -1,7 +1,6 @@
 // Building blocks of the conv2d drivers; see conv2d_parts.h for the contracts.
 #include "conv2d_parts.h"
 
-#include <stdexcept>
 
 namespace fastnn {
 namespace conv {
@@ -81,23 +80,6 @@ void PaddedWidth::col2im(const float* dcol, int64_t ld, const Conv2dGeom& g, int
     for (int64_t y = 0; y < g.h; ++y) row(dcol + ch * taps * ld, ld, wp, g, y, dx + (ch * g.h + y) * g.w);
 }
 
-void pack_pixel_panels(const std::vector<const float*>& src, const PaddedWidth& pw, int64_t first,
-                       int64_t count, int64_t p0, int64_t kc, int width, float* dst) {
-  const auto gather = kernels().f32_gather_rows;
-  for (int64_t jr = 0; jr < count; jr += width) {
-    const int64_t nn = std::min<int64_t>(width, count - jr);
-    float* panel = dst + (jr / width) * kc * width;
-    for (int64_t at = 0; at < nn;) {  // pieces of the panel's pixels, one per image
-      const int64_t j = first + jr + at, img = j / pw.pcols, local = j % pw.pcols;
-      const int64_t n = std::min(nn - at, pw.pcols - local);
-      gather(src[img] + local, pw.off.data() + p0, kc, n, panel + at, width);
-      at += n;
-    }
-    if (nn < width)
-      for (int64_t p = 0; p < kc; ++p) std::fill(panel + p * width + nn, panel + (p + 1) * width, 0.0f);
-  }
-}
-
 // ---- Im2col (any stride) -------------------------------------------------------------------------
 
 void Im2col::pack_b(int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst) const {
@@ -147,56 +129,6 @@ void col2im_add(const float* dcol, const Conv2dGeom& g, float* dx) {
                       dcol + p * P + oy * g.ow);
     }
   }
-}
-
-// ---- weight gradient -----------------------------------------------------------------------------
-
-void weight_grad_gemm(const std::vector<const float*>& taps, const int64_t* tap_off, int64_t K,
-                      const std::vector<const float*>& grads, int64_t grad_ld, int64_t kg,
-                      int64_t len, int64_t period, int64_t valid, float* dwt) {
-  const KernelTable& t = kernels();
-  const int mr = t.f32_mr, nr = t.f32_nr;
-  constexpr int kMaxTile = 64;
-  if (mr > kMaxTile || nr > kMaxTile)
-    throw std::logic_error("weight_grad_gemm: register tile wider than 64");
-  const auto pack = t.f32_transpose_rows;
-  const int64_t total = static_cast<int64_t>(taps.size()) * len;
-  // Calls fn(image, first t inside the image, count, position inside the block) for the pieces
-  // of the contraction range [p0, p0 + kc), which runs over the images one after another.
-  auto pieces = [len](int64_t p0, int64_t kc, const auto& fn) {
-    for (int64_t at = 0; at < kc;) {
-      const int64_t i = (p0 + at) / len, lo = (p0 + at) % len;
-      const int64_t n = std::min(len - lo, kc - at);
-      fn(i, lo, n, at);
-      at += n;
-    }
-  };
-  auto pack_a = [&](int64_t i0, int64_t p0, int64_t mc, int64_t kc, float* dst) {
-    const float* rows[kMaxTile];
-    for (int64_t ir = 0; ir < mc; ir += mr) {
-      const int64_t mm = std::min<int64_t>(mr, mc - ir);
-      float* panel = dst + (ir / mr) * kc * mr;
-      pieces(p0, kc, [&](int64_t i, int64_t lo, int64_t n, int64_t at) {
-        for (int64_t r = 0; r < mm; ++r) rows[r] = taps[i] + tap_off[i0 + ir + r] + lo;
-        pack(rows, mm, n, mr, mr, panel + at * mr);
-        if (valid < period)  // zero the packed rows of discarded columns
-          for (int64_t q = 0, col = lo % period; q < n; ++q, col = col + 1 == period ? 0 : col + 1)
-            if (col >= valid) std::fill(panel + (at + q) * mr, panel + (at + q + 1) * mr, 0.0f);
-      });
-    }
-  };
-  auto pack_b = [&](int64_t p0, int64_t j0, int64_t kc, int64_t nc, float* dst) {
-    const float* rows[kMaxTile];
-    for (int64_t jr = 0; jr < nc; jr += nr) {
-      const int64_t nn = std::min<int64_t>(nr, nc - jr);
-      float* panel = dst + (jr / nr) * kc * nr;
-      pieces(p0, kc, [&](int64_t i, int64_t lo, int64_t n, int64_t at) {
-        for (int64_t r = 0; r < nn; ++r) rows[r] = grads[i] + (j0 + jr + r) * grad_ld + lo;
-        pack(rows, nn, n, nr, nr, panel + at * nr);
-      });
-    }
-  };
-  sgemm_driver(K, kg, total, pack_a, pack_b, dwt, kg, 1.0f, 1.0f, nullptr, Epilogue{});
 }
 
 }  // namespace conv

@@ -76,8 +76,7 @@ struct PackedA {
 // [pw zeros | w values | zeros]; the right padding of a row is the left padding of the next, so
 // wp = w + pw suffices for reading. Output pixel j = oy*wp + ox (columns ox >= ow are computed and
 // discarded), and im2col row p = (channel, ki, kj) is the contiguous slice xp + off[p] of length
-// pcols = oh*wp: GEMM panels are row copies. A 1x1 conv without padding is
-// the same thing with xp = x itself (direct).
+// pcols = oh*wp. A 1x1 conv without padding is the same thing with xp = x itself (direct).
 struct PaddedWidth {
   int64_t hp = 0, wp = 0, oh = 0, ow = 0, plane = 0, pcols = 0, slack = 0;
   bool direct = false;  // use the input as it is (1x1, no padding: nothing to pad or discard)
@@ -105,33 +104,9 @@ struct PaddedWidth {
   void pad(const float* x, const Conv2dGeom& g, int64_t cg, float* dst) const;
   // dst (rows x pcols) = rows of oh*ow values, each output row followed by wp - ow zeros.
   void expand(const float* src, int64_t rows, float* dst) const;
-  // dx (cg planes h x w) = col2im(dcol), dcol K x pcols with row stride ld (discarded columns
-  // are never read).
+  // dx (cg planes h x w) = col2im(dcol), dcol K x pcols with row stride ld (gather form, by the
+  // f32_col2im_row leaf; discarded columns are never read).
   void col2im(const float* dcol, int64_t ld, const Conv2dGeom& g, int64_t cg, float* dx) const;
-};
-
-// An operand (rows x cols) packed once into the driver's B-panel layout over its whole inner
-// dimension (panel q holds columns [q*nr, q*nr + nr) as rows steps of nr floats), served to the
-// driver by one memcpy per panel.
-struct PackedB {
-  aligned_ptr<float> buf;
-  MatView src;
-  int nr = 0;
-
-  PackedB(const MatView& b, int nr_) : src(b), nr(nr_) {
-    const int64_t panels = (b.cols + nr - 1) / nr;
-    buf = aligned_alloc_array<float>(static_cast<size_t>(panels * b.rows * nr));
-    if (b.rows > 0 && b.cols > 0) pack_b_f32(b, 0, 0, b.rows, b.cols, nr, buf.get());
-  }
-  void operator()(int64_t p0, int64_t j0, int64_t kc, int64_t nc, float* dst) const {
-    if (j0 % nr != 0) {
-      pack_b_f32(src, p0, j0, kc, nc, nr, dst);
-      return;
-    }
-    for (int64_t jr = 0; jr < nc; jr += nr)
-      std::memcpy(dst + (jr / nr) * kc * nr, buf.get() + ((j0 + jr) / nr) * src.rows * nr + p0 * nr,
-                  sizeof(float) * kc * nr);
-  }
 };
 
 // The im2col matrix of one image and group for any stride: row p = (channel p / (kh*kw), ki, kj),
@@ -146,24 +121,22 @@ struct Im2col {
 // dx (the group's cg input planes of one image) += col2im(dcol), any stride.
 void col2im_add(const float* dcol, const Conv2dGeom& g, float* dx);
 
-// GEMM panels whose rows are taps and whose columns are output pixels, in padded-width
-// coordinates: pixels [first, first + count) of a chunk of images (pcols each; pixel j is pixel
-// j % pcols of image j / pcols, whose padded input is src[j / pcols]) and taps [p0, p0 + kc).
-// Panels are `width` pixels wide (the driver's mr for A = col^T, nr for B = col); a panel row is
-// a slice of one image's padded input (two slices where the panel straddles images), copied by
-// f32_gather_rows. Pixels past count are zero.
-void pack_pixel_panels(const std::vector<const float*>& src, const PaddedWidth& pw, int64_t first,
-                       int64_t count, int64_t p0, int64_t kc, int width, float* dst);
-
 // dWt (K x kg, row stride kg) += the weight-gradient product over a chunk of images:
-//   dWt[p][o] += sum over images i, t < len, (t % period) < valid of  tap(i, p)[t] * grad(i, o)[t]
-// where tap(i, p) = taps[i] + tap_off[p] (an im2col row) and grad(i, o) = grads[i] + o * grad_ld.
-// Columns with t % period >= valid (padded-width discards) are skipped exactly (their packed
-// rows are zeroed), so Inf/NaN that only they touch cannot leak in. Both operands have the
-// contraction index contiguous; the f32_pack_rows_t leaf packs them into GEMM panels.
-void weight_grad_gemm(const std::vector<const float*>& taps, const int64_t* tap_off, int64_t K,
-                      const std::vector<const float*>& grads, int64_t grad_ld, int64_t kg,
-                      int64_t len, int64_t period, int64_t valid, float* dwt);
+//   dWt[p][o] += sum over images i, output pixels (r, x) of  tap(i, p)[r*tap_stride + x] *
+//                grad(i, o)[r*row_len + x],   r < rows, x < row_len,
+// where tap(i, p) = taps[i] + tap_off[p] (an im2col row) and grad(i, o) = grads[i] + o*grad_ld.
+// tap_stride > row_len skips the discarded columns of padded-width taps (they never enter the
+// product). dY^T is packed into conv_nr-wide panels (f32_transpose_rows); the taps are read in
+// place by the f32_conv_wgrad_ukr leaf (conv2d_direct.cpp). threaded: share the tiles among the
+// threads (call from outside any parallel region).
+void weight_grad(const std::vector<const float*>& taps, const int64_t* tap_off, int64_t K,
+                 const std::vector<const float*>& grads, int64_t grad_ld, int64_t kg, int64_t rows,
+                 int64_t row_len, int64_t tap_stride, float* dwt, bool threaded);
+
+// y = conv(x, w) + bias (bias may be null) for a stride-1 geometry, by the direct kernel
+// (conv2d_direct.cpp).
+void direct_forward(const float* x, const float* w, const float* bias, float* y,
+                    const Conv2dGeom& g);
 
 void depthwise_forward(const float* x, const float* w, const float* bias, float* y,
                        const Conv2dGeom& g);

@@ -40,7 +40,7 @@ inline void transpose_8x8(__m256 v[8]) {
 }  // namespace
 
 void f32_transpose_rows(const float* const* rows, int64_t nrows, int64_t len, int64_t ld,
-                        int64_t width, float* dst) {
+                        int64_t width, const float* add, float* dst) {
   static const float kZero[8] = {};
   const __m256i none = _mm256_setzero_si256();
   for (int64_t r0 = 0; r0 < width; r0 += 8) {
@@ -55,7 +55,10 @@ void f32_transpose_rows(const float* const* rows, int64_t nrows, int64_t len, in
         v[r] = _mm256_maskload_ps(on ? rows[r0 + r] + t0 : kZero, on ? tmask : none);
       }
       transpose_8x8(v);
-      for (int64_t t = 0; t < tb; ++t) _mm256_maskstore_ps(dst + (t0 + t) * ld + r0, cols, v[t]);
+      for (int64_t t = 0; t < tb; ++t) {
+        const __m256 vt = add ? _mm256_add_ps(v[t], _mm256_set1_ps(add[t0 + t])) : v[t];
+        _mm256_maskstore_ps(dst + (t0 + t) * ld + r0, cols, vt);
+      }
     }
   }
 }

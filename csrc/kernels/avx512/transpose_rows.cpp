@@ -46,7 +46,7 @@ inline void transpose_16x16(__m512 v[16]) {
 }  // namespace
 
 void f32_transpose_rows(const float* const* rows, int64_t nrows, int64_t len, int64_t ld,
-                        int64_t width, float* dst) {
+                        int64_t width, const float* add, float* dst) {
   static const float kZero[16] = {};
   for (int64_t r0 = 0; r0 < width; r0 += 16) {
     const int64_t real = std::clamp<int64_t>(nrows - r0, 0, 16);
@@ -60,7 +60,10 @@ void f32_transpose_rows(const float* const* rows, int64_t nrows, int64_t len, in
         v[r] = _mm512_maskz_loadu_ps(on ? tmask : __mmask16(0), on ? rows[r0 + r] + t0 : kZero);
       }
       transpose_16x16(v);
-      for (int64_t t = 0; t < tb; ++t) _mm512_mask_storeu_ps(dst + (t0 + t) * ld + r0, cols, v[t]);
+      for (int64_t t = 0; t < tb; ++t) {
+        const __m512 vt = add ? _mm512_add_ps(v[t], _mm512_set1_ps(add[t0 + t])) : v[t];
+        _mm512_mask_storeu_ps(dst + (t0 + t) * ld + r0, cols, vt);
+      }
     }
   }
 }

@@ -12,6 +12,10 @@ void f32_act(const float* x, float* y, int64_t n, const Epilogue& ep);
 // [layers: elementwise, losses, dropout]
 
 // [layers: conv, pool, batchnorm]
+void f32_conv_ukr_8x8(int64_t k, const float* a_base, const int64_t* a_off, const float* b,
+    float* c, int64_t ldc, int64_t m, int64_t n, int accumulate);
+void f32_conv_wgrad_ukr_8x8(const float* const* a_rows, int64_t rows, int64_t row_len,
+    int64_t a_stride, const float* b, float* c, int64_t ldc, int64_t m, int64_t n, int accumulate);
 void f32_maxpool2d_plane(const float* x, float* y, int32_t* argmax, const Pool2dGeom& g);
 void f32_avgpool2d_plane(const float* x, float* y, const Pool2dGeom& g);
 void f32_avgpool2d_plane_bwd(const float* dy, float* dx, const Pool2dGeom& g);
@@ -24,7 +28,7 @@ void f32_row_dot2(const float* dy, const float* x, int64_t n, float shift, float
 void f32_row_affine2(const float* dy, const float* x, float* dx, int64_t n, float a, float b,
                      float c);
 void f32_transpose_rows(const float* const* rows, int64_t nrows, int64_t len, int64_t ld,
-                        int64_t width, float* dst);
+                        int64_t width, const float* add, float* dst);
 void f32_gather_rows(const float* base, const int64_t* off, int64_t rows, int64_t n, float* dst,
                      int64_t ld);
 void f32_copy_rows_padded(const float* src, int64_t sld, int64_t n_src, int64_t lead, float add,
@@ -47,6 +51,10 @@ void register_kernels(KernelTable& t) {
   // [layers: elementwise, losses, dropout]
 
   // [layers: conv, pool, batchnorm]
+  t.conv_mr = 8;
+  t.conv_nr = 8;
+  t.f32_conv_ukr = f32_conv_ukr_8x8;
+  t.f32_conv_wgrad_ukr = f32_conv_wgrad_ukr_8x8;
   t.f32_maxpool2d_plane = f32_maxpool2d_plane;
   t.f32_avgpool2d_plane = f32_avgpool2d_plane;
   t.f32_avgpool2d_plane_bwd = f32_avgpool2d_plane_bwd;
