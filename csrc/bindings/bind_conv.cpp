@@ -28,6 +28,12 @@ Conv2dGeom conv_geom(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int6
   return g;
 }
 
+void check_groups(int64_t groups, int64_t channels, const char* what) {
+  if (groups < 1 || channels % groups != 0)
+    throw py::value_error("groups: expected >= 1 and dividing " + std::string(what) + " (" +
+                          std::to_string(channels) + "), got " + std::to_string(groups));
+}
+
 // Optional accumulated gradient buffer (None: not wanted).
 float* grad_buffer(const py::handle& obj, const char* name, const std::vector<int64_t>& shape,
                    py::array_t<float>& keep) {
@@ -43,7 +49,7 @@ py::array_t<float> conv2d_fwd(const py::handle& x_obj, const py::handle& w_obj,
   py::array_t<float> x = c_f32(x_obj, "input"), w = c_f32(w_obj, "weight");
   check_ndim(x, "input", 4);
   check_ndim(w, "weight", 4);
-  if (groups < 1) throw py::value_error("groups: expected >= 1, got " + std::to_string(groups));
+  check_groups(groups, x.shape(1), "in_channels");
   const int64_t k = w.shape(0);
   check_shape(w, "weight", {-1, x.shape(1) / groups, -1, -1});
   const Conv2dGeom g = conv_geom(x.shape(0), x.shape(1), x.shape(2), x.shape(3), k, w.shape(2),
@@ -67,7 +73,7 @@ py::object conv2d_bwd(const py::handle& x_obj, const py::handle& dy_obj, const p
   py::array_t<float> dy = c_f32(dy_obj, "grad_output");
   check_ndim(x, "input", 4);
   check_ndim(w, "weight", 4);
-  if (groups < 1) throw py::value_error("groups: expected >= 1, got " + std::to_string(groups));
+  check_groups(groups, x.shape(1), "in_channels");
   check_shape(w, "weight", {-1, x.shape(1) / groups, -1, -1});
   const Conv2dGeom g = conv_geom(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(0),
                                  w.shape(2), w.shape(3), stride, padding, dilation, groups);
@@ -95,7 +101,7 @@ Conv2dGeom transpose_geom(const py::array_t<float>& x, const py::array_t<float>&
                           Pair padding, Pair output_padding, Pair dilation, int64_t groups) {
   check_ndim(x, "input", 4);
   check_ndim(w, "weight", 4);
-  if (groups < 1) throw py::value_error("groups: expected >= 1, got " + std::to_string(groups));
+  check_groups(groups, x.shape(1), "in_channels");
   check_shape(w, "weight", {x.shape(1), -1, -1, -1});
   for (int d = 0; d < 2; ++d) {
     if (stride[d] < 1 || dilation[d] < 1 || padding[d] < 0)

@@ -22,6 +22,7 @@ void bind_gemm(py::module_& m);
 // [layers: conv, pool, batchnorm]
 void bind_conv(py::module_& m);
 void bind_pool_bn(py::module_& m);
+void bind_conv_leaves(py::module_& m);
 
 // [optim]
 
@@ -104,6 +105,7 @@ PYBIND11_MODULE(_C, m) {
   // [layers: conv, pool, batchnorm]
   bind_conv(m);
   bind_pool_bn(m);
+  bind_conv_leaves(m);
 
   // [optim]
 

@@ -56,7 +56,9 @@ void f32_transpose_rows(const float* const* rows, int64_t nrows, int64_t len, in
       }
       transpose_8x8(v);
       for (int64_t t = 0; t < tb; ++t) {
-        const __m256 vt = add ? _mm256_add_ps(v[t], _mm256_set1_ps(add[t0 + t])) : v[t];
+        const __m256 vt = add ? _mm256_blendv_ps(v[t], _mm256_add_ps(v[t], _mm256_set1_ps(add[t0 + t])),
+                                                 _mm256_castsi256_ps(first8(real)))
+                              : v[t];
         _mm256_maskstore_ps(dst + (t0 + t) * ld + r0, cols, vt);
       }
     }

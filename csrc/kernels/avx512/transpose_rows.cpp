@@ -61,7 +61,7 @@ void f32_transpose_rows(const float* const* rows, int64_t nrows, int64_t len, in
       }
       transpose_16x16(v);
       for (int64_t t = 0; t < tb; ++t) {
-        const __m512 vt = add ? _mm512_add_ps(v[t], _mm512_set1_ps(add[t0 + t])) : v[t];
+        const __m512 vt = add ? _mm512_mask_add_ps(v[t], first16(real), v[t], _mm512_set1_ps(add[t0 + t])) : v[t];
         _mm512_mask_storeu_ps(dst + (t0 + t) * ld + r0, cols, vt);
       }
     }
