@@ -10,7 +10,10 @@ import argparse
 import os
 import sys
 
-import numpy as np
+# Neither side uses numpy's BLAS; its idle worker threads would only compete for the cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

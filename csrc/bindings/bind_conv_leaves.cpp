@@ -48,20 +48,6 @@ py::array_t<float> transpose_rows(const F32& src, int64_t ld, int64_t width, con
   return dst;
 }
 
-// dst (rows x ld) = gather_rows(base, off, n), untouched entries -7.
-py::array_t<float> gather_rows(const F32& base, const I64& off, int64_t n, int64_t ld) {
-  check_ndim(base, "base", 1);
-  check_ndim(off, "off", 1);
-  if (n < 0 || n > ld) throw py::value_error("need 0 <= n <= ld");
-  const int64_t rows = off.shape(0);
-  for (int64_t p = 0; p < rows; ++p)
-    if (off.data()[p] < 0 || off.data()[p] + n > base.shape(0)) throw py::value_error("off out of range");
-  py::array_t<float> dst({rows, ld});
-  std::fill(dst.mutable_data(), dst.mutable_data() + rows * ld, -7.0f);
-  kernels().f32_gather_rows(base.data(), off.data(), rows, n, dst.mutable_data(), ld);
-  return dst;
-}
-
 // dst (rows x dld) with dst[r][t] = src[r][t - lead] + add inside, 0 outside, t < n_dst.
 py::array_t<float> copy_rows_padded(const F32& src, int64_t lead, float add, int64_t n_dst, int64_t dld) {
   check_ndim(src, "src", 2);
@@ -116,7 +102,6 @@ py::array_t<float> conv_wgrad_ukr(const F32& a, int64_t rows, int64_t row_len, i
 void bind_conv_leaves(py::module_& m) {
   m.def("_leaf_transpose_rows", &transpose_rows, py::arg("src"), py::arg("ld"), py::arg("width"),
         py::arg("add") = py::none());
-  m.def("_leaf_gather_rows", &gather_rows, py::arg("base"), py::arg("off"), py::arg("n"), py::arg("ld"));
   m.def("_leaf_copy_rows_padded", &copy_rows_padded, py::arg("src"), py::arg("lead"), py::arg("add"),
         py::arg("n_dst"), py::arg("dld"));
   m.def("_leaf_conv_ukr", &conv_ukr, py::arg("a_base"), py::arg("a_off"), py::arg("b"), py::arg("c"),

@@ -21,17 +21,6 @@ def test_transpose_rows(isa, rng, nrows, len_, width, ld, with_add):
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("n,ld", [(1, 1), (13, 14), (14, 14), (16, 32), (17, 32), (32, 32), (0, 8)])
-def test_gather_rows(isa, rng, n, ld):
-    base = rng.standard_normal(200).astype(np.float32)
-    off = np.array([0, 7, 150, 3, 200 - max(n, 1)], np.int64)
-    got = _C._leaf_gather_rows(base, off, n, ld)
-    want = np.full((len(off), ld), -7.0, np.float32)
-    for p, o in enumerate(off):
-        want[p, :n] = base[o:o + n]
-    np.testing.assert_array_equal(got, want)
-
-
 @pytest.mark.parametrize("n_src,lead,n_dst,dld", [(14, 1, 16, 16), (14, 0, 15, 15), (5, 3, 40, 41),
                                                   (33, 2, 35, 35), (1, 0, 1, 1), (20, 0, 10, 12)])
 def test_copy_rows_padded(isa, rng, n_src, lead, n_dst, dld):

@@ -75,10 +75,6 @@ using f32_row_affine2_fn = void (*)(const float* dy, const float* x, float* dx, 
 // with its bias).
 using f32_transpose_rows_fn = void (*)(const float* const* rows, int64_t nrows, int64_t len,
                                        int64_t ld, int64_t width, const float* add, float* dst);
-// dst[p*ld + t] = base[off[p] + t] for p < rows, t < n (conv's B/A panel rows: im2col rows are
-// slices of a padded image).
-using f32_gather_rows_fn = void (*)(const float* base, const int64_t* off, int64_t rows,
-                                    int64_t n, float* dst, int64_t ld);
 // Direct-convolution micro-kernel ("indirect A"): the A operand is read in place from a padded
 // input instead of a packed panel. Row i of step p is a_base[a_off[p] + i] (i < conv_mr consecutive
 // output pixels; all conv_mr values are read even when m < conv_mr, so the input needs that much
@@ -141,7 +137,6 @@ struct KernelTable {
   f32_row_dot2_fn f32_row_dot2 = nullptr;
   f32_row_affine2_fn f32_row_affine2 = nullptr;
   f32_transpose_rows_fn f32_transpose_rows = nullptr;
-  f32_gather_rows_fn f32_gather_rows = nullptr;
   f32_col2im_row_fn f32_col2im_row = nullptr;
   f32_copy_rows_padded_fn f32_copy_rows_padded = nullptr;
 

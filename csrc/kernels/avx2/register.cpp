@@ -26,8 +26,6 @@ void f32_row_affine2(const float* dy, const float* x, float* dx, int64_t n, floa
                      float c);
 void f32_transpose_rows(const float* const* rows, int64_t nrows, int64_t len, int64_t ld,
                         int64_t width, const float* add, float* dst);
-void f32_gather_rows(const float* base, const int64_t* off, int64_t rows, int64_t n, float* dst,
-                     int64_t ld);
 void f32_copy_rows_padded(const float* src, int64_t sld, int64_t n_src, int64_t lead, float add,
                           int64_t rows, float* dst, int64_t dld, int64_t n_dst);
 void f32_col2im_row(const float* dcol, int64_t ld, int64_t wp, const Conv2dGeom& g, int64_t y,
@@ -61,7 +59,6 @@ void register_kernels(KernelTable& t) {
   t.f32_row_dot2 = f32_row_dot2;
   t.f32_row_affine2 = f32_row_affine2;
   t.f32_transpose_rows = f32_transpose_rows;
-  t.f32_gather_rows = f32_gather_rows;
   t.f32_col2im_row = f32_col2im_row;
   t.f32_copy_rows_padded = f32_copy_rows_padded;
 

@@ -1,4 +1,4 @@
-// Strided row gathers (convolution packing and compaction), avx512 instantiation of
+// Strided row copies with zero fill (padding conv inputs), avx512 instantiation of
 // ../simd/rows2d_body.h.
 #include <immintrin.h>
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Strided row gathers (convolution packing and compaction), ref instantiation of
+// Strided row copies with zero fill (padding conv inputs), ref instantiation of
 // ../simd/rows2d_body.h.
 #include <algorithm>
 #include <cmath>

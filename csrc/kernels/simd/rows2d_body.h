@@ -1,18 +1,6 @@
-// Strided row copies for the convolution drivers, one body for every ISA: included inside
+// Strided row copies with zero fill for the convolution drivers, one body for every ISA: included inside
 // namespace fastnn::<isa> after that ISA's `struct Vec` (vec_*.h). Each row is processed in
 // vector chunks whose last chunk is masked (same code). Contracts: kernel_table.h.
-
-void f32_gather_rows(const float* base, const int64_t* off, int64_t rows, int64_t n, float* dst,
-                     int64_t ld) {
-  for (int64_t p = 0; p < rows; ++p) {
-    const float* s = base + off[p];
-    float* d = dst + p * ld;
-    for (int64_t t = 0; t < n; t += Vec::kWidth) {
-      const Vec::M m = Vec::first(n - t);
-      Vec::store(m, d + t, Vec::load(m, s + t));
-    }
-  }
-}
 
 void f32_copy_rows_padded(const float* src, int64_t sld, int64_t n_src, int64_t lead, float add,
                           int64_t rows, float* dst, int64_t dld, int64_t n_dst) {
