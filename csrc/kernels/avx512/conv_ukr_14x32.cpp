@@ -33,8 +33,9 @@ void f32_conv_ukr_14x32(int64_t k, const float* a_base, const int64_t* a_off, co
     }
   }
   const __mmask16 mask0 = lanes(n), mask1 = lanes(n - 16);
+#pragma GCC unroll 16
   for (int i = 0; i < kMR; ++i) {
-    if (i >= m) break;
+    if (i >= m) continue;
     float* ci = c + i * ldc;
     __m512 v0 = vacc[i][0], v1 = vacc[i][1];
     if (accumulate) {
@@ -71,8 +72,9 @@ void f32_conv_wgrad_ukr_14x32(const float* const* a_rows, int64_t rows, int64_t 
     for (int i = 0; i < kMR; ++i) a[i] += a_stride;
   }
   const __mmask16 mask0 = lanes(n), mask1 = lanes(n - 16);
+#pragma GCC unroll 16
   for (int i = 0; i < kMR; ++i) {
-    if (i >= m) break;
+    if (i >= m) continue;
     float* ci = c + i * ldc;
     __m512 v0 = vacc[i][0], v1 = vacc[i][1];
     if (accumulate) {
