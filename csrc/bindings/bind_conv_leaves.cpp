@@ -48,14 +48,14 @@ py::array_t<float> transpose_rows(const F32& src, int64_t ld, int64_t width, con
   return dst;
 }
 
-// dst (rows x dld) with dst[r][t] = src[r][t - lead] + add inside, 0 outside, t < n_dst.
-py::array_t<float> copy_rows_padded(const F32& src, int64_t lead, float add, int64_t n_dst, int64_t dld) {
+// dst (rows x dld) with dst[r][t] = src[r][t - lead] inside, 0 outside, t < n_dst.
+py::array_t<float> copy_rows_padded(const F32& src, int64_t lead, int64_t n_dst, int64_t dld) {
   check_ndim(src, "src", 2);
   const int64_t rows = src.shape(0), n_src = src.shape(1);
   if (n_dst > dld || n_dst < 0) throw py::value_error("need 0 <= n_dst <= dld");
   py::array_t<float> dst({rows, dld});
   std::fill(dst.mutable_data(), dst.mutable_data() + rows * dld, -7.0f);
-  kernels().f32_copy_rows_padded(src.data(), n_src, n_src, lead, add, rows, dst.mutable_data(), dld, n_dst);
+  kernels().f32_copy_rows_padded(src.data(), n_src, n_src, lead, rows, dst.mutable_data(), dld, n_dst);
   return dst;
 }
 
@@ -102,8 +102,8 @@ py::array_t<float> conv_wgrad_ukr(const F32& a, int64_t rows, int64_t row_len, i
 void bind_conv_leaves(py::module_& m) {
   m.def("_leaf_transpose_rows", &transpose_rows, py::arg("src"), py::arg("ld"), py::arg("width"),
         py::arg("add") = py::none());
-  m.def("_leaf_copy_rows_padded", &copy_rows_padded, py::arg("src"), py::arg("lead"), py::arg("add"),
-        py::arg("n_dst"), py::arg("dld"));
+  m.def("_leaf_copy_rows_padded", &copy_rows_padded, py::arg("src"), py::arg("lead"), py::arg("n_dst"),
+        py::arg("dld"));
   m.def("_leaf_conv_ukr", &conv_ukr, py::arg("a_base"), py::arg("a_off"), py::arg("b"), py::arg("c"),
         py::arg("m"), py::arg("n"), py::arg("accumulate"));
   m.def("_leaf_conv_wgrad_ukr", &conv_wgrad_ukr, py::arg("a"), py::arg("rows"), py::arg("row_len"),

@@ -62,14 +62,14 @@ void PaddedWidth::pad(const float* x, const Conv2dGeom& g, int64_t cg, float* ds
   for (int64_t ch = 0; ch < cg; ++ch) {
     float* d = dst + ch * plane;
     std::fill(d, d + g.ph * wp, 0.0f);
-    copy(x + ch * g.h * g.w, g.w, g.w, g.pw, 0.0f, g.h, d + g.ph * wp, wp, wp);
+    copy(x + ch * g.h * g.w, g.w, g.w, g.pw, g.h, d + g.ph * wp, wp, wp);
     std::fill(d + (g.ph + g.h) * wp, d + plane, 0.0f);
   }
   std::fill(dst + cg * plane, dst + cg * plane + slack, 0.0f);
 }
 
 void PaddedWidth::expand(const float* src, int64_t rows, float* dst) const {
-  kernels().f32_copy_rows_padded(src, ow, ow, 0, 0.0f, rows * oh, dst, wp, wp);
+  kernels().f32_copy_rows_padded(src, ow, ow, 0, rows * oh, dst, wp, wp);
 }
 
 void PaddedWidth::col2im(const float* dcol, int64_t ld, const Conv2dGeom& g, int64_t cg,

@@ -25,11 +25,11 @@ def test_transpose_rows(isa, rng, nrows, len_, width, ld, with_add):
                                                   (33, 2, 35, 35), (1, 0, 1, 1), (20, 0, 10, 12)])
 def test_copy_rows_padded(isa, rng, n_src, lead, n_dst, dld):
     src = rng.standard_normal((3, n_src)).astype(np.float32)
-    got = _C._leaf_copy_rows_padded(src, lead, 0.5, n_dst, dld)
+    got = _C._leaf_copy_rows_padded(src, lead, n_dst, dld)
     want = np.full((3, dld), -7.0, np.float32)
     want[:, :n_dst] = 0
     hi = min(n_dst, lead + n_src)
-    want[:, lead:hi] = src[:, :hi - lead] + np.float32(0.5)
+    want[:, lead:hi] = src[:, :hi - lead]
     np.testing.assert_array_equal(got, want)
 
 

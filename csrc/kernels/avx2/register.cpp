@@ -26,7 +26,7 @@ void f32_row_affine2(const float* dy, const float* x, float* dx, int64_t n, floa
                      float c);
 void f32_transpose_rows(const float* const* rows, int64_t nrows, int64_t len, int64_t ld,
                         int64_t width, const float* add, float* dst);
-void f32_copy_rows_padded(const float* src, int64_t sld, int64_t n_src, int64_t lead, float add,
+void f32_copy_rows_padded(const float* src, int64_t sld, int64_t n_src, int64_t lead,
                           int64_t rows, float* dst, int64_t dld, int64_t n_dst);
 void f32_col2im_row(const float* dcol, int64_t ld, int64_t wp, const Conv2dGeom& g, int64_t y,
                     float* dx_row);

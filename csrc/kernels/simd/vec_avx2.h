@@ -34,7 +34,6 @@ struct Vec {
   static F div(F a, F b) { return _mm256_div_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
   static F sub_z(M m, F a, F b) { return _mm256_and_ps(_mm256_sub_ps(a, b), _mm256_castsi256_ps(m)); }
-  static F add_z(M m, F a, F b) { return _mm256_and_ps(_mm256_add_ps(a, b), _mm256_castsi256_ps(m)); }
   static M gt_or_nan(M m, F v, F best) {
     const F c = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
     return _mm256_and_si256(_mm256_castps_si256(c), m);

@@ -40,7 +40,6 @@ struct Vec {
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   // Lanes not in m are zero.
   static F sub_z(M m, F a, F b) { return _mm512_maskz_sub_ps(m, a, b); }
-  static F add_z(M m, F a, F b) { return _mm512_maskz_add_ps(m, a, b); }
   // v > best, or v is NaN (PyTorch's max-pool update rule).
   static M gt_or_nan(M m, F v, F best) {
     return M(_mm512_mask_cmp_ps_mask(m, v, best, _CMP_GT_OQ) |

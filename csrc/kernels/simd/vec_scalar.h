@@ -30,7 +30,6 @@ struct Vec {
   static F div(F a, F b) { return a / b; }
   static F fmadd(F a, F b, F c) { return a * b + c; }
   static F sub_z(M m, F a, F b) { return m ? a - b : 0.0f; }
-  static F add_z(M m, F a, F b) { return m ? a + b : 0.0f; }
   static M gt_or_nan(M m, F v, F best) { return m && (v > best || v != v); }
   static F select(M m, F if_false, F if_true) { return m ? if_true : if_false; }
   static I selecti(M m, I if_false, I if_true) { return m ? if_true : if_false; }
