@@ -69,7 +69,8 @@ py::array_t<float> conv_ukr(const F32& a_base, const I64& a_off, const F32& b, p
   check_shape(b, "b", {k, t.conv_nr});
   if (m < 1 || m > t.conv_mr || n < 1 || n > t.conv_nr) throw py::value_error("tile size");
   for (int64_t p = 0; p < k; ++p)
-    if (a_off.data()[p] < 0 || a_off.data()[p] + t.conv_mr > a_base.shape(0)) throw py::value_error("a_off");
+    if (a_off.data()[p] < 0 || a_off.data()[p] + t.conv_mr > a_base.shape(0))
+      throw py::value_error("a_off");
   c = check_out(c, "c", {m, -1});
   if (c.shape(1) < n) throw py::value_error("c too narrow");
   const Aligned bb(b.data(), k * t.conv_nr);

@@ -186,11 +186,18 @@ py::object bn_bwd(const py::handle& dy_obj, const py::handle& x_obj, const py::h
   const float* gamma = optional_vec(gamma_obj, "weight", c, gk);
   const float* mean = optional_vec(mean_obj, "save_mean", c, mk);
   const float* invstd = optional_vec(invstd_obj, "save_invstd", c, ik);
-  if (!mean || !invstd) throw py::value_error("batchnorm backward: save_mean and save_invstd are required");
+  if (!mean || !invstd)
+    throw py::value_error("batchnorm backward: save_mean and save_invstd are required");
   float* dgamma = nullptr;
   float* dbeta = nullptr;
-  if (!dgamma_obj.is_none()) { dgk = check_out(dgamma_obj, "weight.grad", {c}); dgamma = dgk.mutable_data(); }
-  if (!dbeta_obj.is_none()) { dbk = check_out(dbeta_obj, "bias.grad", {c}); dbeta = dbk.mutable_data(); }
+  if (!dgamma_obj.is_none()) {
+    dgk = check_out(dgamma_obj, "weight.grad", {c});
+    dgamma = dgk.mutable_data();
+  }
+  if (!dbeta_obj.is_none()) {
+    dbk = check_out(dbeta_obj, "bias.grad", {c});
+    dbeta = dbk.mutable_data();
+  }
   py::array_t<float> dx;
   float* dxp = nullptr;
   if (need_dx) {

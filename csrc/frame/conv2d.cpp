@@ -71,7 +71,8 @@ void dx_by_correlation(const float* dy, const float* w, const float* dx_bias, fl
     for (int64_t o = 0; o < kg; ++o)
       for (int64_t ci = 0; ci < cg; ++ci)
         for (int64_t r = 0; r < taps; ++r)
-          wf[((grp * cg + ci) * kg + o) * taps + (taps - 1 - r)] = w[((grp * kg + o) * cg + ci) * taps + r];
+          wf[((grp * cg + ci) * kg + o) * taps + (taps - 1 - r)] =
+              w[((grp * kg + o) * cg + ci) * taps + r];
   Conv2dGeom gt = g;
   gt.c = g.k;
   gt.h = g.oh;

@@ -40,7 +40,8 @@ void depthwise_backward(const float* x, const float* dy, const float* w, float* 
       const float* gy = dy + (i * g.k + o) * out;
       if (dx) t.f32_dwconv2d_plane_bwd_data(gy, w + o * taps, dx + q * in, g);
       if (dw)
-        t.f32_dwconv2d_plane_bwd_weight(x + q * in, gy, dw_part.data() + thread_id() * wsize + o * taps, g);
+        t.f32_dwconv2d_plane_bwd_weight(x + q * in, gy,
+                                        dw_part.data() + thread_id() * wsize + o * taps, g);
     }
   }
   if (dw)

@@ -34,7 +34,8 @@ std::vector<Tile> make_tiles(const PaddedWidth& pw, int mr) {
   const int64_t across = (span + mr - 1) / mr;
   if (per_row <= across) {
     for (int64_t oy = 0; oy < pw.oh; ++oy)
-      for (int64_t ox = 0; ox < pw.ow; ox += mr) tiles.push_back({oy * pw.wp + ox, std::min<int64_t>(mr, pw.ow - ox)});
+      for (int64_t ox = 0; ox < pw.ow; ox += mr)
+        tiles.push_back({oy * pw.wp + ox, std::min<int64_t>(mr, pw.ow - ox)});
   } else {
     for (int64_t j = 0; j < span; j += mr) tiles.push_back({j, std::min<int64_t>(mr, span - j)});
   }
@@ -54,12 +55,14 @@ void direct_forward(const float* x, const float* w, const float* bias, float* y,
   // Weights: per group, panels of nr output channels over the whole K (W_g^T, K x kg).
   aligned_ptr<float> wbuf = aligned_alloc_array<float>(static_cast<size_t>(g.groups * panels * K * nr));
   for (int64_t grp = 0; grp < g.groups; ++grp)
-    pack_b_f32(MatView{w + grp * kg * K, K, kg, 1, K}, 0, 0, K, kg, nr, wbuf.get() + grp * panels * K * nr);
+    pack_b_f32(MatView{w + grp * kg * K, K, kg, 1, K}, 0, 0, K, kg, nr,
+               wbuf.get() + grp * panels * K * nr);
   const std::vector<Tile> tiles = make_tiles(pw, mr);
   const int64_t jobs = panels * static_cast<int64_t>(tiles.size());
 
   // One (panel, tile) job of image i, group grp; scratch holds mr x nr floats.
-  auto job = [&](const float* xp, int64_t i, int64_t grp, int64_t jb, float* scratch, const float** rows) {
+  auto job = [&](const float* xp, int64_t i, int64_t grp, int64_t jb, float* scratch,
+                 const float** rows) {
     const int64_t q = jb / static_cast<int64_t>(tiles.size());
     const Tile& tl = tiles[jb % static_cast<int64_t>(tiles.size())];
     const int64_t nn = std::min<int64_t>(nr, kg - q * nr);
@@ -136,7 +139,9 @@ void weight_grad(const std::vector<const float*>& taps, const int64_t* tap_off, 
   if (mr > kMaxTile || nr > kMaxTile) throw std::logic_error("weight_grad: register tile wider than 64");
   const int64_t nimg = static_cast<int64_t>(taps.size()), P = rows * row_len;
   const int64_t panels = (kg + nr - 1) / nr, tap_tiles = (K + mr - 1) / mr;
-  const int nt = threaded ? static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), panels * tap_tiles))) : 1;
+  const int nt = threaded
+      ? static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), panels * tap_tiles)))
+      : 1;
   // dY^T panels: per image and panel, P steps of nr output channels.
   aligned_ptr<float> bpack = aligned_alloc_array<float>(static_cast<size_t>(nimg * panels * P * nr));
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)

@@ -77,7 +77,8 @@ void PaddedWidth::col2im(const float* dcol, int64_t ld, const Conv2dGeom& g, int
   const auto row = kernels().f32_col2im_row;
   const int64_t taps = g.kh * g.kw;
   for (int64_t ch = 0; ch < cg; ++ch)
-    for (int64_t y = 0; y < g.h; ++y) row(dcol + ch * taps * ld, ld, wp, g, y, dx + (ch * g.h + y) * g.w);
+    for (int64_t y = 0; y < g.h; ++y)
+      row(dcol + ch * taps * ld, ld, wp, g, y, dx + (ch * g.h + y) * g.w);
 }
 
 // ---- Im2col (any stride) -------------------------------------------------------------------------

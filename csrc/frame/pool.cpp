@@ -30,7 +30,8 @@ void parallel_for(int64_t count, const F& body) {
 }  // namespace
 
 void pool2d_check_geom(const Pool2dGeom& g) {
-  require(g.h >= 1 && g.w >= 1, "pool2d: input plane must be non-empty, got " + str(g.h) + "x" + str(g.w));
+  require(g.h >= 1 && g.w >= 1,
+          "pool2d: input plane must be non-empty, got " + str(g.h) + "x" + str(g.w));
   require(g.kh >= 1 && g.kw >= 1,
           "pool2d: kernel_size must be >= 1, got (" + str(g.kh) + ", " + str(g.kw) + ")");
   require(g.sh >= 1 && g.sw >= 1,
