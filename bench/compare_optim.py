@@ -10,7 +10,6 @@ m, v; write p, m, v), the minimum traffic of an Adam step.
 """
 import argparse
 import os
-import statistics
 import sys
 
 import numpy as np
