@@ -6,10 +6,11 @@ MNIST CNN (batch 64), same inputs, same thread count, interleaved A/B timing.
 
 ratio = PyTorch time / fastnn time (> 1: fastnn is faster). Both sides compute the input gradient
 (the torch input has requires_grad=True) and accumulate parameter gradients. --clock cpu times
-1-thread runs by this process's CPU time, which other jobs on a shared machine disturb far less
-than wall time (it is refused for more threads, where CPU time is not elapsed time).
+1-thread runs by the calling thread's CPU time, which other jobs on a shared machine disturb far
+less than wall time (it is refused for more threads, where CPU time is not elapsed time).
 """
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -66,17 +67,18 @@ def copy_params(ours, theirs, torch):
 
 
 def cpu_pair(fa, fb, *, rounds, min_time):
-    """Like timing.time_pair (A B A B ..., medians) but by process CPU time."""
+    """Like timing.time_pair (A B A B ..., medians) but by the calling thread's CPU time (both
+    sides compute on the calling thread when run with one thread)."""
     fa()
     fb()
     ta, tb = [], []
     for _ in range(rounds):
         for f, out in ((fa, ta), (fb, tb)):
-            n, t0 = 0, time.process_time()
+            n, t0 = 0, time.thread_time()
             while True:
                 f()
                 n += 1
-                dt = time.process_time() - t0
+                dt = time.thread_time() - t0
                 if dt >= min_time:
                     break
             out.append(dt / n)
@@ -115,8 +117,15 @@ def run(threads, rounds, min_time, only, clock="wall"):
             theirs(xt).backward(gyt)
 
         pair = cpu_pair if clock == "cpu" else time_pair
-        tf, tt = pair(f_fwd, t_fwd, rounds=rounds, min_time=min_time)
-        sf, st = pair(f_step, t_step, rounds=rounds, min_time=min_time)
+        # As timeit does: no cyclic garbage collection inside the timed loops (torch's many
+        # objects make each collection long, and it lands on whichever side is running).
+        gc.collect()
+        gc.disable()
+        try:
+            tf, tt = pair(f_fwd, t_fwd, rounds=rounds, min_time=min_time)
+            sf, st = pair(f_step, t_step, rounds=rounds, min_time=min_time)
+        finally:
+            gc.enable()
         rows.append([name, f"{tf * 1e3:.3f}", f"{tt * 1e3:.3f}", f"{tt / tf:.2f}",
                      f"{sf * 1e3:.3f}", f"{st * 1e3:.3f}", f"{st / sf:.2f}"])
     print(f"\nthreads = {threads} (fastnn {fastnn.get_isa()}, torch {torch.__version__}), "

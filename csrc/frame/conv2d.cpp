@@ -19,6 +19,7 @@
 // dW goes to per-thread buffers summed in thread order (same bits for a given thread count).
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -61,10 +62,14 @@ void add_channel_bias(float* x, int64_t n, int64_t c, int64_t plane, const float
   for (int64_t q = 0; q < planes; ++q) affine(x + q * plane, x + q * plane, plane, 1.0f, bias[q % c]);
 }
 
-// dX of a stride-1 conv as the correlation of dY with the kernel flipped and transposed
-// (weights (c, kg, kh, kw), padding dilation*(k-1) - padding), run by the direct kernel.
-void dx_by_correlation(const float* dy, const float* w, const float* dx_bias, float* dx,
-                       const Conv2dGeom& g) {
+// dX of a stride-1 conv is the correlation of dY with the kernel flipped and transposed: the
+// conv with weights (c, kg, kh, kw) and padding dilation*(k-1) - padding, whose input is dY.
+struct Correlation {
+  std::vector<float> wf;
+  Conv2dGeom gt;
+};
+
+Correlation correlation(const float* w, const Conv2dGeom& g) {
   const int64_t kg = g.kg(), cg = g.cg(), taps = g.kh * g.kw;
   std::vector<float> wf(static_cast<size_t>(g.c * kg * taps));
   for (int64_t grp = 0; grp < g.groups; ++grp)
@@ -82,7 +87,7 @@ void dx_by_correlation(const float* dy, const float* w, const float* dx_bias, fl
   gt.pw = g.dw * (g.kw - 1) - g.pw;
   gt.oh = g.h;
   gt.ow = g.w;
-  direct_forward(dy, wf.data(), dx_bias, dx, gt);
+  return {std::move(wf), gt};
 }
 
 }  // namespace
@@ -158,7 +163,15 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
   const bool padded = g.sh == 1 && g.sw == 1;
   const bool dx_direct = padded && g.ph <= g.dh * (g.kh - 1) && g.pw <= g.dw * (g.kw - 1) &&
                          fills_tile(cg, kernels().conv_nr);
-  if (dx && dx_direct) dx_by_correlation(dy, w, dx_bias, dx, g);
+  const int slots = image_slots(g.n);
+  // With dW wanted and images side by side, dX runs in the same pass over the images, while
+  // each image's dY is in cache; otherwise on its own.
+  const bool fuse = dx && dx_direct && dw && slots > 1;
+  Correlation corr;
+  if (dx && dx_direct) corr = correlation(w, g);
+  if (dx && dx_direct && !fuse) direct_forward(dy, corr.wf.data(), dx_bias, dx, corr.gt);
+  std::unique_ptr<DirectConv> corr_conv;
+  if (fuse) corr_conv = std::make_unique<DirectConv>(corr.gt, corr.wf.data(), dx_bias);
   const bool dx_gemm = dx && !dx_direct;
   if (!dx_gemm && !dw) return;
   const int mr = kernels().f32_mr, nr = kernels().f32_nr;
@@ -172,7 +185,6 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
   const int64_t len = padded ? pw.pcols : P;
   const int64_t tap_size = dw && !pw.direct ? pw.buffer_size(cg) : 0;
   const int64_t grad_size = dx_gemm && padded && pw.discards() ? kg * pw.pcols : 0;
-  const int slots = image_slots(g.n);
   const int64_t nr_pad = (kg + kernels().conv_nr - 1) / kernels().conv_nr * kernels().conv_nr;
   const int64_t chunk = chunk_images((tap_size + grad_size + (dw ? nr_pad * P : 0)) * 4,
                                      (g.n + slots - 1) / slots);
@@ -183,6 +195,8 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
     if (tap_size) taps_buf = aligned_alloc_array<float>(static_cast<size_t>(chunk * tap_size));
     if (grad_size) grads_buf = aligned_alloc_array<float>(static_cast<size_t>(chunk * grad_size));
     if (dx_gemm) dcol = aligned_alloc_array<float>(static_cast<size_t>(K * len));
+    DirectConv::Work corr_work;
+    if (fuse) corr_work = corr_conv->workspace();
     std::vector<const float*> taps, grads;
     for (int64_t grp = 0; grp < g.groups; ++grp)
       for (int64_t c0 = lo; c0 < hi; c0 += chunk) {
@@ -191,6 +205,7 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
         grads.clear();
         for (int64_t i = c0; i < c1; ++i) {
           const float* dyg = dy + (i * g.k + grp * kg) * P;
+          if (fuse) corr_conv->image(dy, dx, i, grp, corr_work);
           if (dx_gemm) {  // dcol = W^T @ dY, then col2im into dx
             const float* grad = dyg;
             if (grad_size) {

@@ -135,7 +135,43 @@ void weight_grad(const std::vector<const float*>& taps, const int64_t* tap_off, 
                  const std::vector<const float*>& grads, int64_t grad_ld, int64_t kg, int64_t rows,
                  int64_t row_len, int64_t tap_stride, int64_t tap_step, float* dwt, bool threaded);
 
-// y = conv(x, w) + bias (bias may be null) by the direct kernel (conv2d_direct.cpp).
+// The direct convolution (conv2d_direct.cpp): y = conv(x, w) + bias (bias may be null), one
+// (image, group) at a time, weights packed once at construction.
+class DirectConv {
+ public:
+  struct Tile {
+    int64_t j0;    // first pixel in padded-width numbering (oy*wp + ox): places the output
+    int64_t a_at;  // the tile's first input value in the padded input (oy*sh*wp + ox*sw)
+    int64_t m;     // pixel count (<= conv_mr)
+  };
+  // Per-thread buffers: the padded input of one (image, group) and the output tile.
+  struct Work {
+    aligned_ptr<float> xp, scratch;
+    std::vector<const float*> rows;
+  };
+
+  DirectConv(const Conv2dGeom& g, const float* w, const float* bias);
+  Work workspace() const;
+  // All of image i, group grp of x into y.
+  void image(const float* x, float* y, int64_t i, int64_t grp, Work& wk) const;
+  // The same in parts: the tile source (padded copy in wk, or x itself), then jobs() jobs,
+  // each a (weight panel, tile) pair that may run on any thread with its own Work.
+  const float* source(const float* x, int64_t i, int64_t grp, Work& wk) const;
+  int64_t jobs() const { return panels_ * static_cast<int64_t>(tiles_.size()); }
+  void job(const float* src, float* y, int64_t i, int64_t grp, int64_t jb, Work& wk) const;
+
+ private:
+  Conv2dGeom g_;
+  const KernelTable& t_;
+  PaddedWidth pw_;
+  const float* bias_;
+  int mr_ = 0, nr_ = 0;
+  int64_t xp_size_ = 0, panels_ = 0;
+  aligned_ptr<float> wbuf_;
+  std::vector<Tile> tiles_;
+};
+
+// y = conv(x, w) + bias by DirectConv, threaded over images (or over one image's jobs).
 void direct_forward(const float* x, const float* w, const float* bias, float* y,
                     const Conv2dGeom& g);
 
