@@ -32,6 +32,7 @@ void bind_quant_gemm(py::module_& m);
 
 // [sparse / prune]
 void bind_sparse(py::module_& m);
+void bind_prune(py::module_& m);
 
 }  // namespace fastnn
 
@@ -118,5 +119,6 @@ PYBIND11_MODULE(_C, m) {
 
   // [sparse / prune]
   bind_sparse(m);
+  bind_prune(m);
 
 }

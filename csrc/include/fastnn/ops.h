@@ -257,4 +257,25 @@ void sparse_linear(const CsrView& w, const MatView& x, const float* bias, const 
 void sparse_matmul(const CsrView& w, const MatView& x, const float* bias, const Epilogue& ep,
                    float* y, int64_t ldy);
 
+// Pruning (csrc/frame/prune.cpp). Masks are float32 0/1 arrays shaped like their weight.
+// x[i] *= mask[i], i < n (threads over chunks): pruned entries become exact zeros.
+void mask_apply(float* x, const float* mask, int64_t n);
+// One weight of a magnitude-pruning selection: n entries w, their current mask (null: none) and
+// the mask to write (out, n entries; may alias mask).
+struct PruneTensor {
+  const float* w = nullptr;
+  const float* mask = nullptr;
+  float* out = nullptr;
+  int64_t n = 0;
+};
+// Writes the out masks of all tensors taken together: entries already pruned (mask == 0) stay
+// pruned, and the unpruned entries of smallest |w| are added until n_zero entries are pruned
+// (ties: the earlier tensor, then the lower index; NaN ranks above +inf). If n_zero is at most
+// the count already pruned, nothing is added. Returns the number of pruned entries.
+// Throws for n_zero outside [0, total entries].
+int64_t magnitude_masks(const std::vector<PruneTensor>& tensors, int64_t n_zero);
+// norms[r] = sum_j |w[r*cols + j]| (p == 1) or sqrt(sum_j w[r*cols + j]^2) (p == 2), r < rows:
+// the norm of each output unit's incoming weights. Throws for another p.
+void row_norms(const float* w, int64_t rows, int64_t cols, int p, double* norms);
+
 }  // namespace fastnn
