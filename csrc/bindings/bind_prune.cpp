@@ -1,7 +1,10 @@
-// Pruning entry points: mask_apply (in place), magnitude_masks (the selection of magnitude_prune)
-// and unit_norms (unit_prune's criterion). Check, release the GIL, call ops.h.
+// Pruning entry points: mask_apply (in place), magnitude_masks (the selection of magnitude_prune),
+// unit_norms (unit_prune's criterion) and sparse_conv2d (a pruned Conv2d's inference with a
+// SparseMatrix weight). Check, release the GIL, call ops.h.
 #include <pybind11/stl.h>
 
+#include <array>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -82,6 +85,64 @@ py::array_t<double> unit_norms_py(const py::handle& w_obj, int p) {
   return norms;
 }
 
+using Pair = std::array<int64_t, 2>;
+
+py::array_t<float> sparse_conv2d_py(const std::shared_ptr<CsrMatrix>& m, const py::handle& x_obj,
+                                    const py::handle& bias_obj, Pair kernel, Pair stride,
+                                    Pair padding, Pair dilation, bool relu) {
+  if (!m) throw py::type_error("weight: expected a SparseMatrix, got None");
+  for (int d = 0; d < 2; ++d) {
+    if (kernel[d] < 1 || stride[d] < 1 || dilation[d] < 1 || padding[d] < 0)
+      throw py::value_error("sparse_conv2d: kernel_size, stride and dilation must be >= 1 and "
+                            "padding >= 0");
+  }
+  CArray x = CArray::ensure(as_f32(x_obj, "x"));
+  check_ndim(x, "x", 4);
+  const int64_t taps = kernel[0] * kernel[1];
+  if (m->cols % taps != 0)
+    throw py::value_error("weight: " + std::to_string(m->cols) + " columns is not in_channels * " +
+                          std::to_string(taps) + " taps");
+  const int64_t c = m->cols / taps;
+  check_shape(x, "x", {-1, c, -1, -1});
+  SparseConvShape s;
+  s.c = c;
+  s.h = x.shape(2);
+  s.w = x.shape(3);
+  s.kh = kernel[0];
+  s.kw = kernel[1];
+  s.sh = stride[0];
+  s.sw = stride[1];
+  s.ph = padding[0];
+  s.pw = padding[1];
+  s.dh = dilation[0];
+  s.dw = dilation[1];
+  const int64_t eff_h = s.dh * (s.kh - 1) + 1, eff_w = s.dw * (s.kw - 1) + 1;
+  if (s.h + 2 * s.ph < eff_h || s.w + 2 * s.pw < eff_w)
+    throw py::value_error("x: the (dilated) kernel " + std::to_string(eff_h) + "x" +
+                          std::to_string(eff_w) + " is larger than the padded input (shape " +
+                          shape_str(x) + ")");
+  s.oh = (s.h + 2 * s.ph - eff_h) / s.sh + 1;
+  s.ow = (s.w + 2 * s.pw - eff_w) / s.sw + 1;
+  CArray bias;
+  const bool has_bias = !bias_obj.is_none();
+  if (has_bias) {
+    bias = CArray::ensure(as_f32(bias_obj, "bias"));
+    check_shape(bias, "bias", {m->rows});
+  }
+  const int64_t n = x.shape(0);
+  py::array_t<float> y({n, m->rows, s.oh, s.ow});
+  Epilogue ep;
+  ep.act = relu ? Act::relu : Act::none;
+  const float* xp = x.data();
+  const float* bp = has_bias ? bias.data() : nullptr;
+  float* yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    sparse_conv2d(m->view(), xp, n, s, bp, ep, yp);
+  }
+  return y;
+}
+
 }  // namespace
 
 void bind_prune(py::module_& m) {
@@ -94,6 +155,11 @@ void bind_prune(py::module_& m) {
   m.def("unit_norms", &unit_norms_py, py::arg("weight"), py::arg("p"),
         "L1 (p=1) or L2 (p=2) norm of each weight[i] (the incoming weights of output unit i), "
         "float64.");
+  m.def("sparse_conv2d", &sparse_conv2d_py, py::arg("weight"), py::arg("x"),
+        py::arg("bias") = py::none(), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"), py::arg("relu") = false,
+        "conv2d(x, W) + bias (ReLU fused if relu) for x (N, C, H, W) and a SparseMatrix W of "
+        "shape (out_channels, C*kh*kw) (a Conv2d weight reshaped; groups 1) -> (N, out, OH, OW).");
 }
 
 }  // namespace fastnn
