@@ -18,3 +18,6 @@ __all__ += ["init", "Linear", "Flatten", "ReLU", "LeakyReLU", "ELU", "SELU", "GE
 # [layers: conv, pool, batchnorm]
 
 # [prune / quant layers]
+from fastnn.prune._layers import SparseConv2d, SparseLinear  # noqa: E402  (inference-only)
+
+__all__ += ["SparseLinear", "SparseConv2d"]
