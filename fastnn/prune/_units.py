@@ -140,12 +140,13 @@ def _flatten_blocks(path, consumer, consumer_name, units, trace, producer_name):
 def _trace(model, input_shape):
     """Input shape of every Flatten in one eval-mode forward of a zero batch of 2 samples."""
     if isinstance(input_shape, numbers.Integral):
-        input_shape = (int(input_shape),)
-    try:
-        shape = tuple(int(s) for s in input_shape)
-    except TypeError:
-        raise TypeError(f"unit_prune: input_shape: expected a tuple of ints (one sample's "
-                        f"shape), got {input_shape!r}") from None
+        input_shape = (input_shape,)
+    if not isinstance(input_shape, (tuple, list)) or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
+            for s in input_shape):
+        raise TypeError(f"unit_prune: input_shape: expected a tuple of positive ints (one "
+                        f"sample's shape), got {input_shape!r}")
+    shape = tuple(int(s) for s in input_shape)
     flats = [m for m in model.modules() if isinstance(m, Flatten)]
     saved = [(m, m.training) for m in model.modules()]
     before = {id(f): f._shape for f in flats}
