@@ -19,14 +19,16 @@ def activation_code(activation, activation_param=None):
 
 
 def matmul(a, b, *, trans_a=False, trans_b=False, bias=None, activation=None,
-           activation_param=None, alpha=1.0, out=None):
-    """float32 ``act(alpha * op(a) @ op(b) + bias)`` with op(x) = x.T where trans_x is set.
+           activation_param=None, alpha=1.0, out=None, beta=0.0):
+    """float32 ``act(alpha * op(a) @ op(b) + beta * out + bias)`` with op(x) = x.T where trans_x is set.
 
     a, b: 2-D real arrays (float64 etc. are converted; non-contiguous views work without a copy).
     bias: shape (n,), broadcast over rows. activation: 'relu', 'leaky_relu' (activation_param =
     negative slope, default 0.01), 'elu' (alpha, default 1.0), 'sigmoid', 'tanh' or None; applied
     in the GEMM epilogue while each output tile is in cache. out: optional float32 C-contiguous
-    (m, n) array to write into (must not overlap the inputs).
+    (m, n) array to write into (must not overlap the inputs). beta: 0 (out is overwritten, never
+    read) or 1 (the product is added to out, e.g. to accumulate a gradient; needs out).
     """
     code, param = activation_code(activation, activation_param)
-    return _C.matmul(a, b, bool(trans_a), bool(trans_b), bias, code, param, float(alpha), out)
+    return _C.matmul(a, b, bool(trans_a), bool(trans_b), bias, code, param, float(alpha), out,
+                     float(beta))

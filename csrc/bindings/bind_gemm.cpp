@@ -8,7 +8,11 @@ namespace {
 
 py::array_t<float> matmul(const py::handle& a_obj, const py::handle& b_obj, bool trans_a,
                           bool trans_b, const py::handle& bias_obj, int act, float act_param,
-                          float alpha, const py::handle& out_obj) {
+                          float alpha, const py::handle& out_obj, float beta) {
+  if (beta != 0.0f && beta != 1.0f)
+    throw py::value_error("beta: expected 0 or 1, got " + std::to_string(beta));
+  if (beta != 0.0f && out_obj.is_none())
+    throw py::value_error("beta: 1 adds the product to out, so out must be given");
   py::array_t<float> a = as_f32(a_obj, "a");
   py::array_t<float> b = as_f32(b_obj, "b");
   check_ndim(a, "a", 2);
@@ -45,7 +49,7 @@ py::array_t<float> matmul(const py::handle& a_obj, const py::handle& b_obj, bool
   g.c = out.mutable_data();
   g.ldc = n;
   g.alpha = alpha;
-  g.beta = 0.0f;
+  g.beta = beta;
   g.bias = has_bias ? bias.data() : nullptr;
   g.ep.act = static_cast<Act>(act);
   g.ep.param = act_param;
@@ -71,13 +75,59 @@ py::array_t<float> matmul_reference(const py::array_t<float, py::array::c_style 
   return out;
 }
 
+py::array_t<float> matmul_main_tile(const py::array_t<float, py::array::c_style | py::array::forcecast>& a,
+                                    const py::array_t<float, py::array::c_style | py::array::forcecast>& b,
+                                    const py::handle& bias_obj, int act) {
+  check_ndim(a, "a", 2);
+  check_ndim(b, "b", 2);
+  check_shape(b, "b", {a.shape(1), -1});
+  if (act < 0 || act > static_cast<int>(Act::tanh))
+    throw py::value_error("activation: unknown code " + std::to_string(act));
+  py::array_t<float, py::array::c_style | py::array::forcecast> bias;
+  if (!bias_obj.is_none()) {
+    bias = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(bias_obj);
+    if (!bias) throw py::type_error("bias: expected a float array");
+    check_shape(bias, "bias", {b.shape(1)});
+  }
+  py::array_t<float> out({a.shape(0), b.shape(1)});
+  GemmArgs g;
+  g.a = mat_view(a);
+  g.b = mat_view(b);
+  g.c = out.mutable_data();
+  g.ldc = b.shape(1);
+  g.bias = bias_obj.is_none() ? nullptr : bias.data();
+  g.ep.act = static_cast<Act>(act);
+  {
+    py::gil_scoped_release nogil;
+    sgemm_main_tile(g);
+  }
+  return out;
+}
+
 }  // namespace
 
 void bind_gemm(py::module_& m) {
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, py::arg("bias") = py::none(), py::arg("act") = 0,
         py::arg("act_param") = 0.0f, py::arg("alpha") = 1.0f, py::arg("out") = py::none(),
-        "C = act(alpha * op(a) @ op(b) + bias); see fastnn.ops.matmul.");
+        py::arg("beta") = 0.0f,
+        "C = act(alpha * op(a) @ op(b) + beta * out + bias); see fastnn.ops.matmul.");
+  m.def("matmul_main_tile", &matmul_main_tile, py::arg("a"), py::arg("b"),
+        py::arg("bias") = py::none(), py::arg("act") = 0,
+        "a @ b through packers without the width argument (main tile only; tests only).");
+  m.def("gemm_config", [] {
+    const KernelTable& t = kernels();
+    py::dict d;
+    d["isa"] = isa_name(t.isa);
+    d["tile"] = py::make_tuple(t.f32_mr, t.f32_nr);
+    d["narrow_tile"] = t.f32_gemm_narrow.ukr ? py::object(py::make_tuple(t.f32_gemm_narrow.mr,
+                                                                          t.f32_gemm_narrow.nr))
+                                             : py::object(py::none());
+    d["kc"] = t.f32_kc;
+    d["mc"] = t.f32_mc;
+    d["nc"] = t.f32_nc;
+    return d;
+  }, "The active f32 GEMM tiles and cache-block bounds (tests size their edge cases from it).");
   m.def("matmul_reference", &matmul_reference, py::arg("a"), py::arg("b"),
         "Naive triple loop in double precision, rounded to float32 (tests only).");
 }

@@ -10,75 +10,89 @@
 
 namespace fastnn {
 
-GemmBlocking f32_blocking(const KernelTable& t, int64_t m, int64_t n, int64_t k, int nthreads) {
-  const int64_t mr = t.f32_mr, nr = t.f32_nr;
-  // kc: an mr x kc A micro-panel plus an kc x nr B micro-panel stay in L1 (32-48 KiB);
-  // mc: the mc x kc A block stays in L2 (>= 512 KiB); nc: the kc x nc B block in L3.
-  int64_t kc = 256;
-  int64_t mc = std::max<int64_t>(mr, (96 / mr) * mr);
-  int64_t nc = std::max<int64_t>(nr, (4096 / nr) * nr);
-  // Give every thread at least one A block when M is small.
-  if (nthreads > 1) {
-    const int64_t per = (m + nthreads - 1) / nthreads;
-    const int64_t per_r = std::max<int64_t>(mr, ((per + mr - 1) / mr) * mr);
-    mc = std::min(mc, per_r);
+float* thread_scratch(ScratchSlot slot, size_t count) {
+  struct Buffer {
+    aligned_ptr<float> data;
+    size_t count = 0;
+  };
+  thread_local Buffer buffers[static_cast<int>(ScratchSlot::count)];
+  Buffer& b = buffers[static_cast<int>(slot)];
+  if (b.count < count) {
+    b.data.reset();  // free first: the old and new buffer never coexist
+    b.count = 0;
+    b.data = aligned_alloc_array<float>(count);
+    b.count = count;
   }
-  (void)n;
-  (void)k;
-  return {mc, kc, nc};
+  return b.data.get();
+}
+
+namespace {
+
+// The narrow tile's FMA rate relative to the main tile's when both are full (measured in L1 on the
+// AVX-512 tiles: 28x16 ~ 91% of peak against 14x32 ~ 97%): it must fill its lanes that much better
+// to be chosen.
+constexpr double kNarrowTileRate = 0.93;
+
+double lane_fill(int64_t x, int r) { return double(x) / double(((x + r - 1) / r) * r); }
+
+}  // namespace
+
+F32GemmTile f32_choose_tile(const KernelTable& t, int64_t m, int64_t n) {
+  const F32GemmTile main{t.f32_mr, t.f32_nr, t.f32_gemm_ukr};
+  const F32GemmTile& narrow = t.f32_gemm_narrow;
+  if (!narrow.ukr) return main;
+  const double e_main = lane_fill(m, main.mr) * lane_fill(n, main.nr);
+  const double e_narrow = kNarrowTileRate * lane_fill(m, narrow.mr) * lane_fill(n, narrow.nr);
+  return e_narrow > e_main ? narrow : main;
+}
+
+GemmPlan f32_plan(const KernelTable& t, const F32GemmTile& tile, int64_t m, int64_t n, int64_t k,
+                  int nthreads) {
+  const int64_t mr = tile.mr, nr = tile.nr;
+  GemmPlan p;
+  // kc: k split into equal blocks of at most f32_kc (784 -> 2 x 392 rather than 384 + 384 + 16):
+  // a short last block would pay a full pass over C for little work.
+  const int64_t kc_max = t.f32_kc;
+  const int64_t nk = (k + kc_max - 1) / kc_max;
+  p.kc = (k + nk - 1) / nk;
+  // nc: a kc x nc B block of about f32_kc x f32_nc floats (sits in L3).
+  const int64_t nc_elems = static_cast<int64_t>(t.f32_kc) * t.f32_nc;
+  p.nc = std::max<int64_t>(nr, (nc_elems / p.kc) / nr * nr);
+  // mc: an mc x kc A block of about f32_mc x f32_kc floats (sits in L2).
+  const int64_t mc_elems = static_cast<int64_t>(t.f32_kc) * t.f32_mc;
+  const int64_t rows_per_block = std::max<int64_t>(1, (mc_elems / p.kc) / mr);  // in tile rows
+  const int64_t mt = (m + mr - 1) / mr;
+  p.n_ic = (mt + rows_per_block - 1) / rows_per_block;
+  p.n_slices = 1;
+
+  // Tiny products do not pay for waking threads: about 1 MFLOP per thread at least.
+  const double flops = 2.0 * double(m) * double(n) * double(k);
+  int64_t useful = static_cast<int64_t>(flops / 1.0e6);
+  p.nthreads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nthreads, useful)));
+  if (p.nthreads > 1) {
+    const int64_t nth = p.nthreads;
+    if (mt >= 4 * nth) {
+      // Enough tile rows: whole M blocks per thread, their count a multiple of the threads so
+      // every thread gets the same number of (equal +-1 tile row) blocks.
+      p.n_ic = (p.n_ic + nth - 1) / nth * nth;
+    } else {
+      // Few tile rows (e.g. a batch of 128 on many threads): also split each block's columns.
+      const int64_t n_panels = (std::min(p.nc, n) + nr - 1) / nr;
+      p.n_slices = std::max<int64_t>(1, std::min<int64_t>(n_panels, (nth + p.n_ic - 1) / p.n_ic));
+    }
+  }
+  p.mc_max = ((mt + p.n_ic - 1) / p.n_ic) * mr;
+  return p;
 }
 
 void pack_a_f32(const MatView& a, int64_t i0, int64_t p0, int64_t mc, int64_t kc, int mr,
                 float* dst) {
-  for (int64_t ir = 0; ir < mc; ir += mr) {
-    const int64_t mm = std::min<int64_t>(mr, mc - ir);
-    float* panel = dst + (ir / mr) * kc * mr;
-    const float* src = a.data + (i0 + ir) * a.rs + p0 * a.cs;
-    if (a.rs == 1) {
-      // Columns of A are contiguous (A was transposed): copy mm floats per k step.
-      for (int64_t p = 0; p < kc; ++p) {
-        const float* s = src + p * a.cs;
-        float* d = panel + p * mr;
-        int64_t i = 0;
-        for (; i < mm; ++i) d[i] = s[i];
-        for (; i < mr; ++i) d[i] = 0.0f;
-      }
-    } else {
-      for (int64_t p = 0; p < kc; ++p) {
-        float* d = panel + p * mr;
-        const float* s = src + p * a.cs;
-        int64_t i = 0;
-        for (; i < mm; ++i) d[i] = s[i * a.rs];
-        for (; i < mr; ++i) d[i] = 0.0f;
-      }
-    }
-  }
+  kernels().f32_pack_panels(a.data + i0 * a.rs + p0 * a.cs, a.rs, a.cs, mc, kc, mr, dst);
 }
 
 void pack_b_f32(const MatView& b, int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr,
                 float* dst) {
-  for (int64_t jr = 0; jr < nc; jr += nr) {
-    const int64_t nn = std::min<int64_t>(nr, nc - jr);
-    float* panel = dst + (jr / nr) * kc * nr;
-    const float* src = b.data + p0 * b.rs + (j0 + jr) * b.cs;
-    if (b.cs == 1) {
-      for (int64_t p = 0; p < kc; ++p) {
-        const float* s = src + p * b.rs;
-        float* d = panel + p * nr;
-        int64_t j = 0;
-        for (; j < nn; ++j) d[j] = s[j];
-        for (; j < nr; ++j) d[j] = 0.0f;
-      }
-    } else {
-      for (int64_t p = 0; p < kc; ++p) {
-        const float* s = src + p * b.rs;
-        float* d = panel + p * nr;
-        int64_t j = 0;
-        for (; j < nn; ++j) d[j] = s[j * b.cs];
-        for (; j < nr; ++j) d[j] = 0.0f;
-      }
-    }
-  }
+  kernels().f32_pack_panels(b.data + p0 * b.rs + j0 * b.cs, b.cs, b.rs, nc, kc, nr, dst);
 }
 
 namespace {
@@ -104,6 +118,20 @@ void check(const GemmArgs& g) {
 }  // namespace
 
 void sgemm(const GemmArgs& g) {
+  check(g);
+  const MatView a = g.a, b = g.b;
+  sgemm_driver(
+      a.rows, b.cols, a.cols,
+      [&](int64_t i0, int64_t p0, int64_t mc, int64_t kc, int mr, float* dst) {
+        pack_a_f32(a, i0, p0, mc, kc, mr, dst);
+      },
+      [&](int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst) {
+        pack_b_f32(b, p0, j0, kc, nc, nr, dst);
+      },
+      g.c, g.ldc, g.alpha, g.beta, g.bias, g.ep);
+}
+
+void sgemm_main_tile(const GemmArgs& g) {
   check(g);
   const int mr = kernels().f32_mr, nr = kernels().f32_nr;
   const MatView a = g.a, b = g.b;

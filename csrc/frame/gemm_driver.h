@@ -1,13 +1,14 @@
 // The blocked five-loop GEMM driver (BLIS order: jc -> pc -> ic -> jr -> ir), shared by every
 // f32 product in fastnn. Callers supply how A and B blocks are packed, so the same driver serves a
-// plain strided matrix (gemm.cpp) and a convolution whose B panels are built straight from the
-// image (im2col into the packed layout, conv2d.cpp). Packed layouts are those of docs/kernels.md.
+// plain strided matrix (gemm.cpp) and a convolution whose panels are built straight from the
+// image (im2col into the packed layout). Packed layouts, blocking and threading: docs/kernels.md.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <type_traits>
 
 #include "fastnn/kernel_table.h"
 #include "fastnn/ops.h"
@@ -30,22 +31,46 @@ aligned_ptr<T> aligned_alloc_array(size_t count) {
   return aligned_ptr<T>(static_cast<T*>(p));
 }
 
-// Cache blocking for the f32 driver, in elements. kc is a multiple of 1; mc of mr; nc of nr.
-struct GemmBlocking {
-  int64_t mc, kc, nc;
-};
-GemmBlocking f32_blocking(const KernelTable& t, int64_t m, int64_t n, int64_t k, int nthreads);
+// A 64-byte aligned buffer of at least `count` floats owned by the calling thread, one per slot,
+// grown on demand and kept for the next call (so steady-state GEMMs allocate nothing and take no
+// page faults). Sizes are bounded by the blocking. The pointer stays valid until the same thread
+// asks for the same slot again. The driver takes both slots on the calling thread, before its
+// parallel region (the A slot holds one A block per thread).
+enum class ScratchSlot : int { gemm_a = 0, gemm_b = 1, count = 2 };
+float* thread_scratch(ScratchSlot slot, size_t count);
 
-// Packs A rows [i0, i0+mc) x cols [p0, p0+kc) into ceil(mc/mr) panels of kc*mr floats
+// Which tile the driver runs for an m x n product: the main tile, or the ISA's narrow tile where
+// n fills its lanes much better (see f32_choose_tile in gemm.cpp).
+F32GemmTile f32_choose_tile(const KernelTable& t, int64_t m, int64_t n);
+
+// How one product is cut into blocks and shared among threads (all counts >= 1).
+struct GemmPlan {
+  int64_t kc;       // K block (balanced: the k blocks differ by at most 1)
+  int64_t nc;       // N block, a multiple of nr
+  int64_t n_ic;     // M blocks; block b covers tile rows [b*mt/n_ic, (b+1)*mt/n_ic), mt = ceil(m/mr)
+  int64_t mc_max;   // rows of the largest M block (A buffer size / kc)
+  int64_t n_slices; // each M block's tiles in one N block are split in this many column slices
+  int nthreads;     // threads for this product (fewer than asked for tiny products)
+};
+GemmPlan f32_plan(const KernelTable& t, const F32GemmTile& tile, int64_t m, int64_t n, int64_t k,
+                  int nthreads);
+
+// Packs A rows [i0, i0+mc) x cols [p0, p0+kc) into ceil(mc/mr) micro-panels of kc*mr floats
 // (panel-major, then k, then row), zero-filling rows past mc.
 void pack_a_f32(const MatView& a, int64_t i0, int64_t p0, int64_t mc, int64_t kc, int mr, float* dst);
-// Packs B rows [p0, p0+kc) x cols [j0, j0+nc) into ceil(nc/nr) panels of kc*nr floats
+// Packs B rows [p0, p0+kc) x cols [j0, j0+nc) into ceil(nc/nr) micro-panels of kc*nr floats
 // (panel-major, then k, then column), zero-filling columns past nc.
 void pack_b_f32(const MatView& b, int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst);
 
-// A packer is called as pack(i0_or_p0, p0_or_j0, rows_or_kc, cols_or_nc, dst); see gemm.cpp.
-// PackA: void(int64_t i0, int64_t p0, int64_t mc, int64_t kc, float* dst)
-// PackB: void(int64_t p0, int64_t j0, int64_t kc, int64_t nc, float* dst)
+// Packers (called concurrently from several threads, each with its own dst; they must not throw:
+// they run inside an OpenMP region):
+//   PackA: void(int64_t i0, int64_t p0, int64_t mc, int64_t kc, int mr, float* dst)
+//   PackB: void(int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst)
+// writing the layouts of pack_a_f32 / pack_b_f32 for the panel width they are given. A packer
+// without the width argument (five arguments) is also accepted; the driver then always runs the
+// main tile (kernels().f32_mr x f32_nr), which is the width such a packer must assume.
+// The driver calls pack_b for a run of whole micro-panels of the B block (j0 - jc a multiple of
+// nr), pack_a for a whole M block.
 template <class PackA, class PackB>
 void sgemm_driver(int64_t m, int64_t n, int64_t k, const PackA& pack_a, const PackB& pack_b,
                   float* c, int64_t ldc, float alpha, float beta, const float* bias,

@@ -4,7 +4,7 @@ import pytest
 
 import fastnn
 from fastnn import _C
-from tests.reference import act_ref, gemm_tol, matmul_ref
+from tests.reference import EPS32, act_ref, gemm_tol, matmul_ref
 
 EDGE = [1, 3, 7, 17, 31, 63, 65, 127, 129, 255, 257]
 
@@ -143,3 +143,170 @@ def test_activation_reference_formulas():
     np.testing.assert_allclose(act_ref(x, "leaky_relu", 0.1), [-0.2, 0, 3])
     np.testing.assert_allclose(act_ref(x, "elu", 1.0), [np.exp(-2) - 1, 0, 3])
     np.testing.assert_allclose(act_ref(x, "sigmoid"), 1 / (1 + np.exp(-x)))
+
+
+# ---- sizes taken from the active kernel table: tiles, narrow tile, cache-block bounds ----------
+
+def _cfg():
+    return _C.gemm_config()
+
+
+def test_gemm_config_matches_isa(isa):
+    cfg = _cfg()
+    assert cfg["isa"] == isa
+    mr, nr = cfg["tile"]
+    assert mr >= 1 and nr >= 1 and cfg["kc"] >= 1 and cfg["mc"] >= mr and cfg["nc"] >= nr
+
+
+@pytest.mark.parametrize("dm", [-1, 0, 1])
+@pytest.mark.parametrize("dn", [-1, 0, 1])
+def test_around_tile(isa, rng, dm, dn):
+    # m, n just around one and two register tiles (edge tiles in both directions)
+    mr, nr = _cfg()["tile"]
+    for tm, tn in ((1, 1), (2, 2)):
+        _check(rng, max(1, tm * mr + dm), max(1, tn * nr + dn), 37)
+
+
+@pytest.mark.parametrize("n", [1, 5, 10, 15, 16, 17, 24, 33])
+@pytest.mark.parametrize("m", [1, 27, 28, 29, 57, 128])
+def test_narrow_n(isa, rng, m, n):
+    # small n takes the narrow tile where the ISA has one (28x16 on AVX-512); sizes around it
+    _check(rng, m, n, 45, bias=True, activation="relu")
+
+
+def test_narrow_tile_around_its_size(isa, rng):
+    narrow = _cfg()["narrow_tile"]
+    if narrow is None:
+        pytest.skip(f"{isa} has no narrow tile")
+    mr, nr = narrow
+    for m in (mr - 1, mr, mr + 1, 3 * mr + 2):
+        for n in (1, nr - 1, nr):
+            _check(rng, m, n, 70, trans_a=True)
+
+
+@pytest.mark.parametrize("dk", [-1, 0, 1])
+def test_k_around_kc(isa, rng, dk):
+    # one K block, two blocks (the second of 1 or 2 steps), and the balanced split of 2*kc + 1
+    kc = _cfg()["kc"]
+    _check(rng, 19, 35, kc + dk)
+    _check(rng, 17, 33, 2 * kc + 1 + dk, bias=True, activation="leaky_relu")
+
+
+@pytest.mark.parametrize("dm", [-1, 0, 1])
+def test_m_around_mc(isa, rng, dm):
+    # with k == kc an M block holds cfg["mc"] rows: one block, one block plus an edge row
+    cfg = _cfg()
+    _check(rng, cfg["mc"] + dm, 20, cfg["kc"])
+
+
+def test_n_around_nc(isa, rng):
+    # with k == kc a B block holds cfg["nc"] columns
+    cfg = _cfg()
+    for n in (cfg["nc"] - 1, cfg["nc"] + 1):
+        _check(rng, 3, n, cfg["kc"], bias=True)
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_transposes_multi_block(isa, rng, trans_a, trans_b):
+    # every packing path (row sweep and in-register transpose) with edge panels and K blocks
+    kc = _cfg()["kc"]
+    _check(rng, 61, 77, kc + 37, trans_a, trans_b, bias=True, activation="relu")
+
+
+def test_out_nan_never_read(isa, rng):
+    # beta == 0 never reads C, also across several K blocks, edge tiles and a fused epilogue
+    kc = _cfg()["kc"]
+    m, n, k = 45, 71, 2 * kc + 3
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    out = np.full((m, n), np.nan, np.float32)
+    fastnn.ops.matmul(a, b, bias=bias, activation="relu", out=out)
+    np.testing.assert_allclose(out, matmul_ref(a, b, bias=bias, activation="relu"), rtol=0,
+                               atol=gemm_tol(a, b, k, bias=bias))
+
+
+@pytest.mark.parametrize("k", [1, 40, 600])
+def test_beta_accumulates_into_out(isa, rng, k):
+    m, n = 33, 50
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    c0 = rng.standard_normal((m, n)).astype(np.float32)
+    out = c0.copy()
+    res = fastnn.ops.matmul(a, b, out=out, beta=1.0, alpha=0.5)
+    assert np.shares_memory(res, out)
+    want = 0.5 * matmul_ref(a, b) + c0
+    np.testing.assert_allclose(out, want, rtol=0, atol=gemm_tol(a, b, k, alpha=0.5) + 4 * EPS32 * 8)
+
+
+def test_beta_checks():
+    a = np.ones((2, 3), np.float32)
+    with pytest.raises(ValueError, match="beta"):
+        fastnn.ops.matmul(a, a.T, beta=0.5, out=np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match="beta.*out"):
+        fastnn.ops.matmul(a, a.T, beta=1.0)
+
+
+@pytest.mark.parametrize("n", [1, 7, 16, 17, 40, 100])
+def test_fused_relu_leaky_bitwise(isa, rng, n):
+    # The vectorised epilogue equals the scalar formula exactly (tails included): fusing must
+    # give the same bits as the unfused product followed by the activation in float32.
+    a = rng.standard_normal((37, 50)).astype(np.float32)
+    b = rng.standard_normal((50, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    plain = fastnn.ops.matmul(a, b, bias=bias)
+    np.testing.assert_array_equal(fastnn.ops.matmul(a, b, bias=bias, activation="relu"),
+                                  np.maximum(plain, np.float32(0)))
+    slope = np.float32(0.1)
+    np.testing.assert_array_equal(
+        fastnn.ops.matmul(a, b, bias=bias, activation="leaky_relu", activation_param=0.1),
+        np.where(plain > 0, plain, plain * slope))
+
+
+def test_leaky_relu_nan(isa):
+    a = np.ones((2, 3), np.float32)
+    a[0, 1] = np.nan
+    got = fastnn.ops.matmul(a, np.full((3, 20), -1, np.float32), activation="leaky_relu")
+    assert np.isnan(got[0]).all()
+    np.testing.assert_allclose(got[1], np.float32(-0.03), rtol=1e-6)
+
+
+@pytest.mark.parametrize("m,n,k", [(20, 1000, 300), (300, 70, 90), (1000, 20, 64), (5, 3000, 70)])
+@pytest.mark.parametrize("nthreads", [2, 3, 4])
+def test_threads_same_result_shapes(isa, rng, threads, m, n, k, nthreads):
+    # row blocks per thread, column slices when rows are few, and several K blocks: the bits
+    # never depend on the partition
+    kc = _cfg()["kc"]
+    k = k + kc  # at least two K blocks
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    fastnn.set_num_threads(1)
+    ref = fastnn.ops.matmul(a, b, trans_b=True, bias=bias, activation="relu")
+    fastnn.set_num_threads(nthreads)
+    np.testing.assert_array_equal(fastnn.ops.matmul(a, b, trans_b=True, bias=bias, activation="relu"),
+                                  ref)
+
+
+def test_mlp_and_im2col_shapes(isa, rng):
+    # the shapes the benchmarks time, checked once for correctness (forward and backward forms)
+    _check(rng, 128, 512, 784, trans_b=True, bias=True, activation="relu")
+    _check(rng, 512, 784, 128, trans_a=True)
+    _check(rng, 128, 784, 512)
+    _check(rng, 128, 10, 256, trans_b=True, bias=True)
+    _check(rng, 10, 256, 128, trans_a=True)
+    _check(rng, 128, 256, 10)
+    _check(rng, 1568, 64, 288, bias=True, activation="relu")
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (45, 10, 33), (129, 65, 600), (30, 3, 17)])
+def test_packers_without_width_use_main_tile(isa, rng, m, n, k):
+    # A caller's packers may omit the width argument; the driver then runs the main tile, also
+    # where it would have picked the narrow one (n = 3, 10).
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    got = _C.matmul_main_tile(a, b, bias, 1)
+    np.testing.assert_allclose(got, matmul_ref(a, b, bias=bias, activation="relu"), rtol=0,
+                               atol=gemm_tol(a, b, k, bias=bias))

@@ -36,11 +36,18 @@ class RefOptimizer:
             st = self.state[i]
             st["step"] += 1
             t = st["step"]
+            # Magnitude of the gradient's terms before they are summed: where they cancel, the
+            # float32 sum keeps an absolute error of eps * gmag, which the step divides by its
+            # denominator (den) and carries into the update (see tol()).
+            gmag = np.abs(g)
+            den = 1.0
             if self.name == "AdamW":
                 p = p * (1 - lr * wd)
             elif wd:
+                gmag = gmag + np.abs(wd * p)
                 g = g + wd * p
             if l1:
+                gmag = gmag + l1
                 g = g + l1 * np.sign(p)
             if self.name == "SGD":
                 if h["momentum"]:
@@ -56,7 +63,8 @@ class RefOptimizer:
                 s = st.setdefault("sum", np.full_like(p, h["initial_accumulator_value"]))
                 s += g * g
                 clr = lr / (1 + (t - 1) * h["lr_decay"])
-                p = p - clr * g / (np.sqrt(s) + h["eps"])
+                den = np.sqrt(s) + h["eps"]
+                p = p - clr * g / den
             elif self.name == "RMSprop":
                 a = h["alpha"]
                 sq = st.setdefault("sq", np.zeros_like(p))
@@ -67,6 +75,7 @@ class RefOptimizer:
                     avg = np.sqrt(sq - ga * ga) + h["eps"]
                 else:
                     avg = np.sqrt(sq) + h["eps"]
+                den = avg
                 if h["momentum"] > 0:
                     buf = st.setdefault("buf", np.zeros_like(p))
                     buf[...] = h["momentum"] * buf + g / avg
@@ -84,6 +93,7 @@ class RefOptimizer:
                     vm[...] = np.maximum(vm, v)
                     v = vm
                 bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+                den = (np.sqrt(v) / np.sqrt(bc2) + h["eps"]) * bc1
                 p = p - lr / bc1 * m / (np.sqrt(v) / np.sqrt(bc2) + h["eps"])
             if self.masks[i] is not None:
                 p = p * self.masks[i]
@@ -92,7 +102,7 @@ class RefOptimizer:
                 norms = np.sqrt((rows * rows).sum(axis=1))
                 scale = np.where(norms > h["max_norm"], h["max_norm"] / (norms + 1e-7), 1.0)
                 p = (rows * scale[:, None]).reshape(p.shape)
-            self.moved[i] += np.abs(p - self.params[i])
+            self.moved[i] += np.abs(p - self.params[i]) + lr * gmag / den
             self.params[i] = p
 
     def tol(self, factor=32.0):

@@ -3,8 +3,13 @@
 namespace fastnn {
 namespace avx2 {
 
+// [f32 GEMM]
 void f32_gemm_ukr_6x16(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
                        int64_t n, float alpha, int accumulate);
+void f32_pack_panels(const float* src, int64_t s_i, int64_t s_p, int64_t count, int64_t kc, int w,
+                    float* dst);
+void f32_epilogue(float* c, int64_t ldc, int64_t m, int64_t n, const float* bias,
+                  const Epilogue& ep);
 
 // [layers: elementwise, losses, dropout]
 void f32_act(const float* x, float* y, int64_t n, const Epilogue& ep);
@@ -55,9 +60,16 @@ void f32_transpose_8x8(int64_t rows, int64_t cols, const float* src, int64_t lds
 void f32_mask_mul_8(float* x, const float* mask, int64_t n);
 
 void register_kernels(KernelTable& t) {
+  // [f32 GEMM]
   t.f32_mr = 6;
   t.f32_nr = 16;
   t.f32_gemm_ukr = f32_gemm_ukr_6x16;
+  t.f32_gemm_narrow = F32GemmTile{};  // none: 16 lanes are narrow enough
+  t.f32_pack_panels = f32_pack_panels;
+  t.f32_kc = 256;
+  t.f32_mc = 168;
+  t.f32_nc = 4080;
+  t.f32_epilogue = f32_epilogue;
   // [layers: elementwise, losses, dropout]
   t.f32_act = f32_act;
   t.f32_act_backward = f32_act_backward;

@@ -1,4 +1,5 @@
-// Portable f32 GEMM micro-kernel (8x8 register tile), the epilogue and elementwise activation.
+// Portable f32 GEMM micro-kernel (8x8 register tile), panel packing, the epilogue and the
+// elementwise activation.
 // Plain C++; the compiler may auto-vectorise for the baseline ISA only.
 #include <algorithm>
 
@@ -27,6 +28,19 @@ void f32_gemm_ukr_8x8(int64_t k, const float* a, const float* b, float* c, int64
       float* cij = c + i * ldc + j;
       *cij = accumulate ? *cij + alpha * acc[i][j] : alpha * acc[i][j];
     }
+}
+
+void f32_pack_panels(const float* src, int64_t s_i, int64_t s_p, int64_t count, int64_t kc, int w,
+                     float* dst) {
+  for (int64_t i0 = 0; i0 < count; i0 += w, dst += kc * w, src += w * s_i) {
+    const int64_t valid = std::min<int64_t>(w, count - i0);
+    for (int64_t p = 0; p < kc; ++p) {
+      float* d = dst + p * w;
+      int64_t i = 0;
+      for (; i < valid; ++i) d[i] = src[i * s_i + p * s_p];
+      for (; i < w; ++i) d[i] = 0.0f;
+    }
+  }
 }
 
 void f32_epilogue(float* c, int64_t ldc, int64_t m, int64_t n, const float* bias,

@@ -1,0 +1,79 @@
+// AVX-512 f32 GEMM micro-kernel body for an MR x (16*NV) register tile, shared by the tile
+// instances (gemm_ukr_14x32.cpp, gemm_ukr_28x16.cpp). Contract: kernel_table.h / docs/kernels.md.
+//
+// Per k step: NV aligned zmm loads of B, then for each of the MR rows one broadcast of A feeding NV
+// FMAs (with NV == 1 the compiler folds the broadcast into the FMA as an embedded {1to16} operand).
+// MR*NV accumulators stay in registers (at most 28 of the 32 zmm). Edge tiles (m < MR, n < NR)
+// run the same loop and differ only in the masked stores. The rows of C the tile will touch are
+// prefetched on entry so their misses overlap the k loop instead of stalling the stores.
+#pragma once
+// GCC 12's AVX-512 intrinsics start some masked operations from _mm512_undefined_ps(), which
+// trips a false -Wmaybe-uninitialized (GCC bug 105593, fixed in 13) in every file using them.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace fastnn {
+namespace avx512 {
+
+// Lanes [0, n) of a 16-lane mask; n is clipped to [0, 16].
+inline __mmask16 lanes16(int64_t n) {
+  return n >= 16 ? __mmask16(0xffff) : (n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u));
+}
+
+template <int MR, int NV>
+inline void f32_gemm_ukr_tile(int64_t k, const float* __restrict a, const float* __restrict b,
+                              float* __restrict c, int64_t ldc, int64_t m, int64_t n, float alpha,
+                              int accumulate) {
+  constexpr int NR = 16 * NV;
+  static_assert(MR * NV + NV + 1 <= 32, "accumulators, B vectors and one broadcast must fit");
+
+  for (int64_t i = 0; i < m; ++i) {
+    const char* row = reinterpret_cast<const char*>(c + i * ldc);
+    _mm_prefetch(row, _MM_HINT_T0);
+    if (NV > 1) _mm_prefetch(row + 64, _MM_HINT_T0);
+    _mm_prefetch(row + 4 * (n - 1), _MM_HINT_T0);  // the last line (C rows need not be aligned)
+  }
+
+  __m512 vacc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) vacc[i][j] = _mm512_setzero_ps();
+
+  for (int64_t p = 0; p < k; ++p) {
+    __m512 vb[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) vb[j] = _mm512_load_ps(b + 16 * j);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const __m512 va = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) vacc[i][j] = _mm512_fmadd_ps(va, vb[j], vacc[i][j]);
+    }
+    a += MR;
+    b += NR;
+  }
+
+  const __m512 valpha = _mm512_set1_ps(alpha);
+  __mmask16 mask[NV];
+#pragma GCC unroll 4
+  for (int j = 0; j < NV; ++j) mask[j] = lanes16(n - 16 * j);
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) break;
+    float* ci = c + i * ldc;
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) {
+      __m512 v = _mm512_mul_ps(vacc[i][j], valpha);
+      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[j], ci + 16 * j));
+      _mm512_mask_storeu_ps(ci + 16 * j, mask[j], v);
+    }
+  }
+}
+
+}  // namespace avx512
+}  // namespace fastnn
