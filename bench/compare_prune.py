@@ -219,6 +219,8 @@ def main(argv=None):
                     help="models: epochs of gradual pruning + fine-tuning (CNN)")
     ap.add_argument("--cnn-train", type=int, default=60000,
                     help="models: CNN training images (the first N)")
+    ap.add_argument("--reference", action="store_true",
+                    help="models: also train the dense models as long as the pruned ones")
     args = ap.parse_args(argv)
     args.rounds = args.rounds or (3 if args.quick else 7)
     args.sweep_rounds = args.sweep_rounds or (1 if args.quick else 3)

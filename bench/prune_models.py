@@ -126,6 +126,17 @@ def section_models(args, threads):
     targets.append(["mlp 90% gradual: accuracy", f"{100 * (acc_90 - acc_dense):+.2f} pp "
                     f"(sparsity {sp:.1%})", ">= -0.5 pp", verdict(acc_90 - acc_dense >= -0.005)])
 
+    # Context: the dense model trained as long as the pruned one (same seed and recipe).
+    if args.reference:
+        longer = copy.deepcopy(dense)
+        dt = train(longer, xtr2, ytr, args.prune_epochs, 128, 1e-3, seed=1)
+        acc_long = accuracy(longer, xte2, yte)
+        rows.append(["mlp dense, trained on (reference)", f"+{args.prune_epochs} ep",
+                     f"{100 * acc_long:.2f}%", f"{100 * (acc_long - acc_dense):+.2f} pp",
+                     f"{dt:.0f} s"])
+        log.append(f"90% gradual vs the dense model trained as long: "
+                   f"{100 * (acc_90 - acc_long):+.2f} pp")
+
     # (b) unit pruning of half the hidden units, then fine-tuning
     small = copy.deepcopy(dense)
     unit_prune(small, 0.5)
@@ -178,6 +189,11 @@ def section_models(args, threads):
         acc_cd = accuracy(cdense, xtc, yte)
         rows.append([f"cnn dense ({n} images)", f"{args.cnn_epochs} ep", f"{100 * acc_cd:.2f}%",
                      "-", f"{dt:.0f} s"])
+        if args.reference:
+            clong = copy.deepcopy(cdense)
+            train(clong, xc, ytr[:n], args.cnn_prune_epochs, 64, 1e-3, seed=1)
+            log.append(f"cnn dense trained +{args.cnn_prune_epochs} ep (reference): "
+                       f"{100 * accuracy(clong, xtc, yte):.2f}%")
         cpr = copy.deepcopy(cdense)
         end = max(args.cnn_prune_epochs - 2, 0)
         cs = GradualPruning(0.75, start_epoch=0, end_epoch=end, initial_sparsity=0.5)
