@@ -23,6 +23,9 @@ void bind_elementwise(py::module_& m);
 void bind_loss(py::module_& m);
 
 // [layers: conv, pool, batchnorm]
+void bind_conv(py::module_& m);
+void bind_pool_bn(py::module_& m);
+void bind_conv_leaves(py::module_& m);
 
 // [optim]
 void bind_optim(py::module_& m);
@@ -110,6 +113,9 @@ PYBIND11_MODULE(_C, m) {
   bind_loss(m);
 
   // [layers: conv, pool, batchnorm]
+  bind_conv(m);
+  bind_pool_bn(m);
+  bind_conv_leaves(m);
 
   // [optim]
   bind_optim(m);

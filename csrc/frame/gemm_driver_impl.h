@@ -159,10 +159,18 @@ void sgemm_driver(int64_t m, int64_t n, int64_t k, const PackA& pack_a, const Pa
       }
     }
   };
-  if (plan.nthreads == 1) {
+  // run() holds orphaned worksharing loops: they bind to the innermost enclosing team. Called
+  // from inside a caller's parallel region (conv2d runs one GEMM per thread over its images),
+  // they must get a team of their own, or the caller's threads would split one another's loops.
+#ifdef _OPENMP
+  const bool nested = omp_in_parallel() != 0;
+#else
+  const bool nested = false;
+#endif
+  if (plan.nthreads == 1 && !nested) {
     run();
   } else {
-#pragma omp parallel num_threads(plan.nthreads)
+#pragma omp parallel num_threads(nested ? 1 : plan.nthreads)
     run();
   }
 }

@@ -16,6 +16,12 @@ __all__ += ["init", "Linear", "Flatten", "ReLU", "LeakyReLU", "ELU", "SELU", "GE
             "BCEWithLogitsLoss", "HuberLoss"]
 
 # [layers: conv, pool, batchnorm]
+from fastnn.nn.batchnorm import BatchNorm1d, BatchNorm2d  # noqa: E402
+from fastnn.nn.conv import Conv2d, ConvTranspose2d  # noqa: E402
+from fastnn.nn.pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d  # noqa: E402
+
+__all__ += ["Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
+            "BatchNorm1d", "BatchNorm2d"]
 
 # [prune / quant layers]
 from fastnn.prune._layers import SparseConv2d, SparseLinear  # noqa: E402  (inference-only)

@@ -121,6 +121,55 @@ void pointwise_loss_backward(const PointwiseLoss& l, const float* x, const float
                              const float* w, int64_t n, const float* g, float scale, float* dx);
 
 // ---- [layers: conv, pool, batchnorm] ----
+// Geometry structs: fastnn/conv_params.h. Arrays are dense NCHW float32. Every driver checks its
+// geometry first (std::invalid_argument naming the field, expected vs actual).
+void conv2d_check_geom(const Conv2dGeom& g);
+// y = conv(x, w) + bias (bias of length k, may be null). im2col packed straight into the GEMM's
+// B panels; 1x1/stride 1/no padding is a plain GEMM; depthwise (groups == c) a direct kernel.
+void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
+                    const Conv2dGeom& g);
+// The adjoints of conv2d_forward; each output may be null (not wanted):
+//   dx  = conv_transpose(dy, w) (+ dx_bias[channel] if given)      overwritten  (needs w)
+//   dw += correlation of x with dy                                  accumulated  (needs x)
+//   db += sum of dy over batch and pixels                           accumulated
+// ConvTranspose2d's forward is the dx part with its bias as dx_bias.
+void conv2d_backward(const float* x, const float* dy, const float* w, float* dx, float* dw,
+                     float* db, const Conv2dGeom& g, const float* dx_bias = nullptr);
+// out[ch] += sum of x[b][ch][:] over b < n (x is (n, c, plane)).
+void channel_sum_accumulate(const float* x, int64_t n, int64_t c, int64_t plane, float* out);
+
+void pool2d_check_geom(const Pool2dGeom& g);
+// planes = batch * channels; each plane h x w -> oh x ow. argmax: flat index in the input plane.
+void maxpool2d_forward(const float* x, int64_t planes, const Pool2dGeom& g, float* y,
+                       int32_t* argmax);
+// dx (overwritten) = scatter-add of dy at argmax; throws std::out_of_range for a bad index.
+void maxpool2d_backward(const float* dy, const int32_t* argmax, int64_t planes,
+                        const Pool2dGeom& g, float* dx);
+void avgpool2d_forward(const float* x, int64_t planes, const Pool2dGeom& g, float* y);
+void avgpool2d_backward(const float* dy, int64_t planes, const Pool2dGeom& g, float* dx);
+// y[p] = mean of plane p; dx[p][:] = dy[p] / plane.
+void global_avgpool_forward(const float* x, int64_t planes, int64_t plane, float* y);
+void global_avgpool_backward(const float* dy, int64_t planes, int64_t plane, float* dx);
+
+// Batch norm over x (n, c, inner): statistics per channel over n * inner values.
+// Training: biased variance normalises; running_var is updated with the unbiased one,
+// running = (1 - momentum) * running + momentum * batch (running_* may be null: not tracked).
+// gamma/beta may be null (affine=False). save_mean/save_invstd (c) feed the backward.
+void batchnorm_forward_train(const float* x, int64_t n, int64_t c, int64_t inner,
+                             const float* gamma, const float* beta, float eps, float momentum,
+                             float* running_mean, float* running_var, float* y, float* save_mean,
+                             float* save_invstd);
+// Eval: normalise with the running statistics; also writes save_mean/save_invstd from them.
+void batchnorm_forward_eval(const float* x, int64_t n, int64_t c, int64_t inner,
+                            const float* gamma, const float* beta, const float* running_mean,
+                            const float* running_var, float eps, float* y, float* save_mean,
+                            float* save_invstd);
+// Backward given the statistics used by the forward. training: the statistics depended on x
+// (full formula); otherwise dx = dy * gamma * invstd. dx may be null; dgamma/dbeta (may be null)
+// are accumulated.
+void batchnorm_backward(const float* dy, const float* x, int64_t n, int64_t c, int64_t inner,
+                        const float* gamma, const float* mean, const float* invstd, bool training,
+                        float* dx, float* dgamma, float* dbeta);
 
 // ---- [optim] ----
 // Fused optimizer steps (frame/optim.cpp). A descriptor table (one OptimParam per parameter, in

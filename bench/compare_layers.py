@@ -1,0 +1,124 @@
+"""Per-layer forward and forward+backward time, fastnn against PyTorch CPU, on the shapes of the
+MNIST CNN (batch 64), same inputs, same thread count, interleaved A/B timing.
+
+    python bench/compare.py layers [--threads 1,2] [--rounds 7] [--min-time 0.1] [--only NAME,...]
+
+ratio = PyTorch time / fastnn time (> 1: fastnn is faster). Both sides compute the input gradient
+(the torch input has requires_grad=True) and accumulate parameter gradients.
+"""
+import argparse
+import os
+import sys
+
+# Neither side uses numpy's BLAS; its idle worker threads would only compete for the cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import fastnn  # noqa: E402
+from fastnn import nn  # noqa: E402
+from timing import table, time_pair  # noqa: E402
+
+BATCH = 64
+
+
+def cases():
+    """(name, fastnn layer factory, torch layer factory, input shape)."""
+    out = [
+        ("conv 1->32 3x3 p1 28x28", lambda: nn.Conv2d(1, 32, 3, padding=1),
+         lambda t: t.nn.Conv2d(1, 32, 3, padding=1), (BATCH, 1, 28, 28)),
+        ("conv 32->64 3x3 p1 14x14", lambda: nn.Conv2d(32, 64, 3, padding=1),
+         lambda t: t.nn.Conv2d(32, 64, 3, padding=1), (BATCH, 32, 14, 14)),
+        ("conv 1x1 64->128 14x14", lambda: nn.Conv2d(64, 128, 1),
+         lambda t: t.nn.Conv2d(64, 128, 1), (BATCH, 64, 14, 14)),
+        ("maxpool 2 32x28x28", lambda: nn.MaxPool2d(2), lambda t: t.nn.MaxPool2d(2),
+         (BATCH, 32, 28, 28)),
+        ("maxpool 2 64x14x14", lambda: nn.MaxPool2d(2), lambda t: t.nn.MaxPool2d(2),
+         (BATCH, 64, 14, 14)),
+        ("batchnorm 32 28x28", lambda: nn.BatchNorm2d(32), lambda t: t.nn.BatchNorm2d(32),
+         (BATCH, 32, 28, 28)),
+        ("batchnorm 64 14x14", lambda: nn.BatchNorm2d(64), lambda t: t.nn.BatchNorm2d(64),
+         (BATCH, 64, 14, 14)),
+    ]
+    if hasattr(nn, "Linear"):  # provided by the dense-layers work; compared when present
+        out += [
+            ("linear 3136->128", lambda: nn.Linear(3136, 128), lambda t: t.nn.Linear(3136, 128),
+             (BATCH, 3136)),
+            ("linear 128->10", lambda: nn.Linear(128, 10), lambda t: t.nn.Linear(128, 10),
+             (BATCH, 128)),
+        ]
+    return out
+
+
+def copy_params(ours, theirs, torch):
+    """Give the torch layer fastnn's parameter values (same inputs, same arithmetic)."""
+    with torch.no_grad():
+        for name, p in ours.named_parameters():
+            getattr(theirs, name).copy_(torch.from_numpy(p.data))
+
+
+def run(threads, rounds, min_time, only):
+    import torch
+
+    fastnn.set_num_threads(threads)
+    torch.set_num_threads(fastnn.get_num_threads())
+    rng = np.random.default_rng(0)
+    rows = []
+    for name, make_ours, make_theirs, shape in cases():
+        if only and not any(o in name for o in only):
+            continue
+        ours, theirs = make_ours(), make_theirs(torch)
+        copy_params(ours, theirs, torch)
+        x = rng.standard_normal(shape).astype(np.float32)
+        gy = rng.standard_normal(ours(x).shape).astype(np.float32)
+        xt = torch.from_numpy(x.copy()).requires_grad_(True)
+        gyt = torch.from_numpy(gy.copy())
+
+        def f_fwd():
+            ours(x)
+
+        def t_fwd():
+            with torch.no_grad():
+                theirs(xt)
+
+        def f_step():
+            ours(x)
+            ours.backward(gy)
+
+        def t_step():
+            theirs(xt).backward(gyt)
+
+        tf, tt = time_pair(f_fwd, t_fwd, rounds=rounds, min_time=min_time)
+        sf, st = time_pair(f_step, t_step, rounds=rounds, min_time=min_time)
+        rows.append([name, f"{tf * 1e3:.3f}", f"{tt * 1e3:.3f}", f"{tt / tf:.2f}",
+                     f"{sf * 1e3:.3f}", f"{st * 1e3:.3f}", f"{st / sf:.2f}"])
+    print(f"\nthreads = {threads} (fastnn {fastnn.get_isa()}, torch {torch.__version__}), "
+          f"batch {BATCH}; times in ms, ratio = torch / fastnn")
+    print(table(["layer", "fwd fastnn", "fwd torch", "ratio", "fwd+bwd fastnn",
+                 "fwd+bwd torch", "ratio"], rows))
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="compare.py layers", description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--min-time", type=float, default=0.1)
+    ap.add_argument("--only", default="", help="comma-separated substrings of layer names")
+    args = ap.parse_args(argv)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("PyTorch is not installed (pip install fastnn[bench]); nothing to compare against")
+        return 1
+    only = [s for s in args.only.split(",") if s]
+    for t in (int(s) for s in args.threads.split(",") if s):
+        run(t, args.rounds, args.min_time, only)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

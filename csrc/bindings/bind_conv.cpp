@@ -1,0 +1,188 @@
+// fastnn._C conv2d_* / conv_transpose2d_*: check shapes, release the GIL, call conv2d.cpp.
+// Inputs of any float dtype or layout are accepted (copied to C-contiguous float32 when needed);
+// gradient buffers the kernels accumulate into are taken as they are (check_out: float32,
+// C-contiguous, writeable, exact shape) so the update reaches the caller's array.
+#include <pybind11/stl.h>
+
+#include <array>
+
+#include "bind_layers_common.h"
+#include "fastnn/conv_params.h"
+#include "fastnn/ops.h"
+
+namespace fastnn {
+
+namespace {
+
+using Pair = std::array<int64_t, 2>;
+
+Conv2dGeom conv_geom(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int64_t kh,
+                     int64_t kw, Pair stride, Pair padding, Pair dilation, int64_t groups) {
+  Conv2dGeom g;
+  g.n = n; g.c = c; g.h = h; g.w = w; g.k = k; g.kh = kh; g.kw = kw;
+  g.sh = stride[0]; g.sw = stride[1]; g.ph = padding[0]; g.pw = padding[1];
+  g.dh = dilation[0]; g.dw = dilation[1]; g.groups = groups;
+  if (g.sh >= 1 && g.dh >= 1) g.oh = (h + 2 * g.ph - g.dh * (kh - 1) - 1) / g.sh + 1;
+  if (g.sw >= 1 && g.dw >= 1) g.ow = (w + 2 * g.pw - g.dw * (kw - 1) - 1) / g.sw + 1;
+  conv2d_check_geom(g);
+  return g;
+}
+
+void check_groups(int64_t groups, int64_t channels, const char* what) {
+  if (groups < 1 || channels % groups != 0)
+    throw py::value_error("groups: expected >= 1 and dividing " + std::string(what) + " (" +
+                          std::to_string(channels) + "), got " + std::to_string(groups));
+}
+
+// Optional accumulated gradient buffer (None: not wanted).
+float* grad_buffer(const py::handle& obj, const char* name, const std::vector<int64_t>& shape,
+                   py::array_t<float>& keep) {
+  if (obj.is_none()) return nullptr;
+  keep = check_out(obj, name, shape);
+  return keep.mutable_data();
+}
+
+// Conv2d: x (n, c, h, w), w (k, c/groups, kh, kw) -> y (n, k, oh, ow).
+py::array_t<float> conv2d_fwd(const py::handle& x_obj, const py::handle& w_obj,
+                              const py::handle& b_obj, Pair stride, Pair padding, Pair dilation,
+                              int64_t groups) {
+  py::array_t<float> x = c_f32(x_obj, "input"), w = c_f32(w_obj, "weight");
+  check_ndim(x, "input", 4);
+  check_ndim(w, "weight", 4);
+  check_groups(groups, x.shape(1), "in_channels");
+  const int64_t k = w.shape(0);
+  check_shape(w, "weight", {-1, x.shape(1) / groups, -1, -1});
+  const Conv2dGeom g = conv_geom(x.shape(0), x.shape(1), x.shape(2), x.shape(3), k, w.shape(2),
+                                 w.shape(3), stride, padding, dilation, groups);
+  py::array_t<float> b;
+  const float* bias = optional_vec(b_obj, "bias", k, b);
+  py::array_t<float> y({g.n, g.k, g.oh, g.ow});
+  float* yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    conv2d_forward(x.data(), w.data(), bias, yp, g);
+  }
+  return y;
+}
+
+// Gradients of conv2d_fwd: returns dx (or None); accumulates into dw/db when given.
+py::object conv2d_bwd(const py::handle& x_obj, const py::handle& dy_obj, const py::handle& w_obj,
+                      Pair stride, Pair padding, Pair dilation, int64_t groups, bool need_dx,
+                      const py::handle& dw_obj, const py::handle& db_obj) {
+  py::array_t<float> x = c_f32(x_obj, "input"), w = c_f32(w_obj, "weight");
+  py::array_t<float> dy = c_f32(dy_obj, "grad_output");
+  check_ndim(x, "input", 4);
+  check_ndim(w, "weight", 4);
+  check_groups(groups, x.shape(1), "in_channels");
+  check_shape(w, "weight", {-1, x.shape(1) / groups, -1, -1});
+  const Conv2dGeom g = conv_geom(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(0),
+                                 w.shape(2), w.shape(3), stride, padding, dilation, groups);
+  check_shape(dy, "grad_output", {g.n, g.k, g.oh, g.ow});
+  py::array_t<float> dwk, dbk;
+  float* dw = grad_buffer(dw_obj, "weight.grad", {g.k, g.cg(), g.kh, g.kw}, dwk);
+  float* db = grad_buffer(db_obj, "bias.grad", {g.k}, dbk);
+  py::array_t<float> dx;
+  float* dxp = nullptr;
+  if (need_dx) {
+    dx = py::array_t<float>({g.n, g.c, g.h, g.w});
+    dxp = dx.mutable_data();
+  }
+  {
+    py::gil_scoped_release nogil;
+    conv2d_backward(x.data(), dy.data(), w.data(), dxp, dw, db, g);
+  }
+  if (!need_dx) return py::none();
+  return std::move(dx);
+}
+
+// ConvTranspose2d is the adjoint of the conv whose input is this layer's output:
+// conv geometry with c = out channels, k = in channels, (h, w) = this layer's output size.
+Conv2dGeom transpose_geom(const py::array_t<float>& x, const py::array_t<float>& w, Pair stride,
+                          Pair padding, Pair output_padding, Pair dilation, int64_t groups) {
+  check_ndim(x, "input", 4);
+  check_ndim(w, "weight", 4);
+  check_groups(groups, x.shape(1), "in_channels");
+  check_shape(w, "weight", {x.shape(1), -1, -1, -1});
+  for (int d = 0; d < 2; ++d) {
+    if (stride[d] < 1 || dilation[d] < 1 || padding[d] < 0)
+      throw py::value_error("conv_transpose2d: stride and dilation must be >= 1 and padding >= 0");
+    if (output_padding[d] < 0 || (output_padding[d] >= stride[d] && output_padding[d] >= dilation[d]))
+      throw py::value_error("output_padding: expected >= 0 and smaller than stride or dilation, got (" +
+                            std::to_string(output_padding[0]) + ", " +
+                            std::to_string(output_padding[1]) + ")");
+  }
+  const int64_t kh = w.shape(2), kw = w.shape(3);
+  const int64_t oh = (x.shape(2) - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) +
+                     output_padding[0] + 1;
+  const int64_t ow = (x.shape(3) - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) +
+                     output_padding[1] + 1;
+  if (oh < 1 || ow < 1)
+    throw py::value_error("conv_transpose2d: output size (" + std::to_string(oh) + ", " +
+                          std::to_string(ow) + ") is too small for input " + shape_str(x));
+  Conv2dGeom g = conv_geom(x.shape(0), w.shape(1) * groups, oh, ow, x.shape(1), kh, kw, stride,
+                           padding, dilation, groups);
+  if (g.oh != x.shape(2) || g.ow != x.shape(3))
+    throw py::value_error("conv_transpose2d: input " + shape_str(x) + " does not match the geometry");
+  return g;
+}
+
+py::array_t<float> conv_transpose2d_fwd(const py::handle& x_obj, const py::handle& w_obj,
+                                        const py::handle& b_obj, Pair stride, Pair padding,
+                                        Pair output_padding, Pair dilation, int64_t groups) {
+  py::array_t<float> x = c_f32(x_obj, "input"), w = c_f32(w_obj, "weight");
+  const Conv2dGeom g = transpose_geom(x, w, stride, padding, output_padding, dilation, groups);
+  py::array_t<float> b;
+  const float* bias = optional_vec(b_obj, "bias", g.c, b);
+  py::array_t<float> y({g.n, g.c, g.h, g.w});
+  float* yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    conv2d_backward(nullptr, x.data(), w.data(), yp, nullptr, nullptr, g, bias);
+  }
+  return y;
+}
+
+py::object conv_transpose2d_bwd(const py::handle& x_obj, const py::handle& dy_obj,
+                                const py::handle& w_obj, Pair stride, Pair padding,
+                                Pair output_padding, Pair dilation, int64_t groups, bool need_dx,
+                                const py::handle& dw_obj, const py::handle& db_obj) {
+  py::array_t<float> x = c_f32(x_obj, "input"), w = c_f32(w_obj, "weight");
+  py::array_t<float> dy = c_f32(dy_obj, "grad_output");
+  const Conv2dGeom g = transpose_geom(x, w, stride, padding, output_padding, dilation, groups);
+  check_shape(dy, "grad_output", {g.n, g.c, g.h, g.w});
+  py::array_t<float> dwk, dbk;
+  float* dw = grad_buffer(dw_obj, "weight.grad", {g.k, g.cg(), g.kh, g.kw}, dwk);
+  float* db = grad_buffer(db_obj, "bias.grad", {g.c}, dbk);
+  py::array_t<float> dx;
+  float* dxp = nullptr;
+  if (need_dx) {
+    dx = py::array_t<float>({g.n, g.k, g.oh, g.ow});
+    dxp = dx.mutable_data();
+  }
+  {
+    py::gil_scoped_release nogil;
+    if (dxp) conv2d_forward(dy.data(), w.data(), nullptr, dxp, g);
+    if (dw) conv2d_backward(dy.data(), x.data(), nullptr, nullptr, dw, nullptr, g);
+    if (db) channel_sum_accumulate(dy.data(), g.n, g.c, g.h * g.w, db);
+  }
+  if (!need_dx) return py::none();
+  return std::move(dx);
+}
+
+}  // namespace
+
+void bind_conv(py::module_& m) {
+  m.def("conv2d_forward", &conv2d_fwd, py::arg("x"), py::arg("w"), py::arg("bias"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"));
+  m.def("conv2d_backward", &conv2d_bwd, py::arg("x"), py::arg("dy"), py::arg("w"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+        py::arg("need_dx"), py::arg("dw"), py::arg("db"));
+  m.def("conv_transpose2d_forward", &conv_transpose2d_fwd, py::arg("x"), py::arg("w"),
+        py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("output_padding"),
+        py::arg("dilation"), py::arg("groups"));
+  m.def("conv_transpose2d_backward", &conv_transpose2d_bwd, py::arg("x"), py::arg("dy"),
+        py::arg("w"), py::arg("stride"), py::arg("padding"), py::arg("output_padding"),
+        py::arg("dilation"), py::arg("groups"), py::arg("need_dx"), py::arg("dw"), py::arg("db"));
+}
+
+}  // namespace fastnn

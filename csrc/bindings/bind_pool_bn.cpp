@@ -1,0 +1,237 @@
+// fastnn._C pooling and batch-norm entry points: check shapes, release the GIL, call pool.cpp /
+// batchnorm.cpp. Running statistics and gradient buffers are updated in place, so they are taken
+// with check_out (float32, C-contiguous, writeable): never a converted copy.
+#include <pybind11/stl.h>
+
+#include <array>
+
+#include "bind_layers_common.h"
+#include "fastnn/conv_params.h"
+#include "fastnn/ops.h"
+
+namespace fastnn {
+
+namespace {
+
+using Pair = std::array<int64_t, 2>;
+using Shape4 = std::array<int64_t, 4>;
+
+Pool2dGeom pool_geom(int64_t h, int64_t w, Pair kernel, Pair stride, Pair padding) {
+  Pool2dGeom g;
+  g.h = h; g.w = w; g.kh = kernel[0]; g.kw = kernel[1];
+  g.sh = stride[0]; g.sw = stride[1]; g.ph = padding[0]; g.pw = padding[1];
+  if (g.sh >= 1 && g.sw >= 1) {
+    g.oh = (h + 2 * g.ph - g.kh) / g.sh + 1;
+    g.ow = (w + 2 * g.pw - g.kw) / g.sw + 1;
+  }
+  pool2d_check_geom(g);
+  return g;
+}
+
+void check_shape4(const Shape4& s) {
+  for (int64_t d : s)
+    if (d < 0) throw py::value_error("input_shape: extents must be >= 0");
+}
+
+py::tuple maxpool_fwd(const py::handle& x_obj, Pair kernel, Pair stride, Pair padding) {
+  py::array_t<float> x = c_f32(x_obj, "input");
+  check_ndim(x, "input", 4);
+  const Pool2dGeom g = pool_geom(x.shape(2), x.shape(3), kernel, stride, padding);
+  const int64_t planes = x.shape(0) * x.shape(1);
+  py::array_t<float> y({x.shape(0), x.shape(1), g.oh, g.ow});
+  py::array_t<int32_t> idx({x.shape(0), x.shape(1), g.oh, g.ow});
+  float* yp = y.mutable_data();
+  int32_t* ip = idx.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    maxpool2d_forward(x.data(), planes, g, yp, ip);
+  }
+  return py::make_tuple(y, idx);
+}
+
+py::array_t<float> maxpool_bwd(const py::handle& dy_obj, const py::handle& idx_obj,
+                               Shape4 input_shape, Pair kernel, Pair stride, Pair padding) {
+  check_shape4(input_shape);
+  py::array_t<float> dy = c_f32(dy_obj, "grad_output");
+  const Pool2dGeom g = pool_geom(input_shape[2], input_shape[3], kernel, stride, padding);
+  check_shape(dy, "grad_output", {input_shape[0], input_shape[1], g.oh, g.ow});
+  py::array arr = py::array::ensure(idx_obj);
+  if (!arr || arr.dtype().kind() != 'i' || arr.itemsize() != 4)
+    throw py::type_error("argmax: expected an int32 array");
+  auto idx = py::array_t<int32_t, py::array::c_style | py::array::forcecast>::ensure(arr);
+  check_shape(idx, "argmax", {input_shape[0], input_shape[1], g.oh, g.ow});
+  py::array_t<float> dx({input_shape[0], input_shape[1], input_shape[2], input_shape[3]});
+  float* dxp = dx.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    maxpool2d_backward(dy.data(), idx.data(), input_shape[0] * input_shape[1], g, dxp);
+  }
+  return dx;
+}
+
+py::array_t<float> avgpool_fwd(const py::handle& x_obj, Pair kernel, Pair stride, Pair padding) {
+  py::array_t<float> x = c_f32(x_obj, "input");
+  check_ndim(x, "input", 4);
+  const Pool2dGeom g = pool_geom(x.shape(2), x.shape(3), kernel, stride, padding);
+  py::array_t<float> y({x.shape(0), x.shape(1), g.oh, g.ow});
+  float* yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    avgpool2d_forward(x.data(), x.shape(0) * x.shape(1), g, yp);
+  }
+  return y;
+}
+
+py::array_t<float> avgpool_bwd(const py::handle& dy_obj, Shape4 input_shape, Pair kernel,
+                               Pair stride, Pair padding) {
+  check_shape4(input_shape);
+  py::array_t<float> dy = c_f32(dy_obj, "grad_output");
+  const Pool2dGeom g = pool_geom(input_shape[2], input_shape[3], kernel, stride, padding);
+  check_shape(dy, "grad_output", {input_shape[0], input_shape[1], g.oh, g.ow});
+  py::array_t<float> dx({input_shape[0], input_shape[1], input_shape[2], input_shape[3]});
+  float* dxp = dx.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    avgpool2d_backward(dy.data(), input_shape[0] * input_shape[1], g, dxp);
+  }
+  return dx;
+}
+
+py::array_t<float> gap_fwd(const py::handle& x_obj) {
+  py::array_t<float> x = c_f32(x_obj, "input");
+  check_ndim(x, "input", 4);
+  if (x.shape(2) * x.shape(3) == 0) throw py::value_error("input: empty spatial plane " + shape_str(x));
+  py::array_t<float> y({x.shape(0), x.shape(1)});
+  float* yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    global_avgpool_forward(x.data(), x.shape(0) * x.shape(1), x.shape(2) * x.shape(3), yp);
+  }
+  return y;
+}
+
+py::array_t<float> gap_bwd(const py::handle& dy_obj, Shape4 input_shape) {
+  check_shape4(input_shape);
+  py::array_t<float> dy = c_f32(dy_obj, "grad_output");
+  check_shape(dy, "grad_output", {input_shape[0], input_shape[1]});
+  const int64_t plane = input_shape[2] * input_shape[3];
+  if (plane == 0) throw py::value_error("input_shape: empty spatial plane");
+  py::array_t<float> dx({input_shape[0], input_shape[1], input_shape[2], input_shape[3]});
+  float* dxp = dx.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    global_avgpool_backward(dy.data(), input_shape[0] * input_shape[1], plane, dxp);
+  }
+  return dx;
+}
+
+// x (n, c, *): returns (n, c, inner).
+std::array<int64_t, 3> bn_dims(const py::array_t<float>& x) {
+  if (x.ndim() < 2)
+    throw py::value_error("input: expected at least 2 dimensions (N, C, ...), got shape " +
+                          shape_str(x));
+  int64_t inner = 1;
+  for (py::ssize_t d = 2; d < x.ndim(); ++d) inner *= x.shape(d);
+  return {x.shape(0), x.shape(1), inner};
+}
+
+py::tuple bn_fwd(const py::handle& x_obj, const py::handle& gamma_obj, const py::handle& beta_obj,
+                 const py::handle& rm_obj, const py::handle& rv_obj, bool training, float momentum,
+                 float eps) {
+  py::array_t<float> x = c_f32(x_obj, "input");
+  const auto [n, c, inner] = bn_dims(x);
+  py::array_t<float> gk, bk, rmk, rvk;
+  const float* gamma = optional_vec(gamma_obj, "weight", c, gk);
+  const float* beta = optional_vec(beta_obj, "bias", c, bk);
+  float* rm = nullptr;
+  float* rv = nullptr;
+  if (rm_obj.is_none() != rv_obj.is_none())
+    throw py::value_error("running_mean and running_var must both be given or both be None");
+  if (!rm_obj.is_none()) {
+    rmk = check_out(rm_obj, "running_mean", {c});
+    rvk = check_out(rv_obj, "running_var", {c});
+    if (overlaps(rmk, rvk) || overlaps(rmk, x) || overlaps(rvk, x))
+      throw py::value_error("running_mean/running_var: must not share memory with each other or input");
+    rm = rmk.mutable_data();
+    rv = rvk.mutable_data();
+  }
+  if (!training && !rm) throw py::value_error("batchnorm: eval mode needs running statistics");
+  if (!(eps > 0.0f)) throw py::value_error("eps: expected > 0, got " + std::to_string(eps));
+  std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
+  py::array_t<float> y(shape), mean({c}), invstd({c});
+  float* yp = y.mutable_data();
+  float* mp = mean.mutable_data();
+  float* ip = invstd.mutable_data();
+  if (n * c * inner > 0) {
+    py::gil_scoped_release nogil;
+    if (training)
+      batchnorm_forward_train(x.data(), n, c, inner, gamma, beta, eps, momentum, rm, rv, yp, mp, ip);
+    else
+      batchnorm_forward_eval(x.data(), n, c, inner, gamma, beta, rm, rv, eps, yp, mp, ip);
+  } else if (training) {
+    throw py::value_error("batchnorm: expected more than 1 value per channel when training, got "
+                          "input " + shape_str(x));
+  }
+  return py::make_tuple(y, mean, invstd);
+}
+
+py::object bn_bwd(const py::handle& dy_obj, const py::handle& x_obj, const py::handle& gamma_obj,
+                  const py::handle& mean_obj, const py::handle& invstd_obj, bool training,
+                  bool need_dx, const py::handle& dgamma_obj, const py::handle& dbeta_obj) {
+  py::array_t<float> x = c_f32(x_obj, "input"), dy = c_f32(dy_obj, "grad_output");
+  const auto [n, c, inner] = bn_dims(x);
+  std::vector<int64_t> xs(x.shape(), x.shape() + x.ndim());
+  check_shape(dy, "grad_output", xs);
+  py::array_t<float> gk, mk, ik, dgk, dbk;
+  const float* gamma = optional_vec(gamma_obj, "weight", c, gk);
+  const float* mean = optional_vec(mean_obj, "save_mean", c, mk);
+  const float* invstd = optional_vec(invstd_obj, "save_invstd", c, ik);
+  if (!mean || !invstd)
+    throw py::value_error("batchnorm backward: save_mean and save_invstd are required");
+  float* dgamma = nullptr;
+  float* dbeta = nullptr;
+  if (!dgamma_obj.is_none()) {
+    dgk = check_out(dgamma_obj, "weight.grad", {c});
+    dgamma = dgk.mutable_data();
+  }
+  if (!dbeta_obj.is_none()) {
+    dbk = check_out(dbeta_obj, "bias.grad", {c});
+    dbeta = dbk.mutable_data();
+  }
+  py::array_t<float> dx;
+  float* dxp = nullptr;
+  if (need_dx) {
+    dx = py::array_t<float>(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    dxp = dx.mutable_data();
+  }
+  if (n * c * inner > 0) {
+    py::gil_scoped_release nogil;
+    batchnorm_backward(dy.data(), x.data(), n, c, inner, gamma, mean, invstd, training, dxp,
+                       dgamma, dbeta);
+  }
+  if (!need_dx) return py::none();
+  return std::move(dx);
+}
+
+}  // namespace
+
+void bind_pool_bn(py::module_& m) {
+  m.def("maxpool2d_forward", &maxpool_fwd, py::arg("x"), py::arg("kernel"), py::arg("stride"),
+        py::arg("padding"));
+  m.def("maxpool2d_backward", &maxpool_bwd, py::arg("dy"), py::arg("argmax"),
+        py::arg("input_shape"), py::arg("kernel"), py::arg("stride"), py::arg("padding"));
+  m.def("avgpool2d_forward", &avgpool_fwd, py::arg("x"), py::arg("kernel"), py::arg("stride"),
+        py::arg("padding"));
+  m.def("avgpool2d_backward", &avgpool_bwd, py::arg("dy"), py::arg("input_shape"),
+        py::arg("kernel"), py::arg("stride"), py::arg("padding"));
+  m.def("global_avgpool_forward", &gap_fwd, py::arg("x"));
+  m.def("global_avgpool_backward", &gap_bwd, py::arg("dy"), py::arg("input_shape"));
+  m.def("batchnorm_forward", &bn_fwd, py::arg("x"), py::arg("weight"), py::arg("bias"),
+        py::arg("running_mean"), py::arg("running_var"), py::arg("training"),
+        py::arg("momentum"), py::arg("eps"));
+  m.def("batchnorm_backward", &bn_bwd, py::arg("dy"), py::arg("x"), py::arg("weight"),
+        py::arg("save_mean"), py::arg("save_invstd"), py::arg("training"), py::arg("need_dx"),
+        py::arg("dweight"), py::arg("dbias"));
+}
+
+}  // namespace fastnn

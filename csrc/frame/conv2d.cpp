@@ -1,0 +1,272 @@
+// 2-D convolution drivers (NCHW): checks, choice of algorithm, threading.
+//
+// Stride 1 (any padding, dilation, groups; 1x1 included) works in "padded-width" coordinates
+// (conv2d_parts.h), where every im2col row is a contiguous slice of a zero-padded input copy:
+//   forward  the direct kernel (conv2d_direct.cpp): tiles of output pixels x output channels,
+//            the im2col operand read in place, never packed; weights packed once per call.
+//   dX       the correlation of dY with the flipped kernel, by the same direct kernel. With few
+//            input channels (they would fill little of the tile) instead dcol (K x pixels) =
+//            W^T @ dY by sgemm_driver, then col2im in gather form (f32_col2im_row).
+//   dW       dW^T (K x kg) += col @ dY^T, the contraction running over the output pixels of a
+//            chunk of images (discarded columns skipped): dY^T is packed into panels
+//            (f32_transpose_rows), the im2col rows are read in place by the f32_conv_wgrad_ukr
+//            leaf. K x kg keeps the long side (taps) in M, where the register tile wastes least.
+// Other strides, or few output channels: Y (kg x pixels) = W @ col per image by sgemm_driver,
+// B panels gathered from the image by Im2col::pack_b; dX through a materialised dcol and col2im;
+// dW as above on a materialised col. Depthwise (groups == in_channels): direct per-plane leaves.
+// Threads: over images when the batch keeps every thread busy (each GEMM then runs single-threaded
+// inside an inactive nested region), otherwise images in turn with the work of each image shared.
+// dW goes to per-thread buffers summed in thread order (same bits for a given thread count).
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "conv2d_parts.h"
+
+namespace fastnn {
+
+using namespace conv;
+
+namespace {
+
+std::string str(int64_t v) { return std::to_string(v); }
+std::string pair(int64_t a, int64_t b) { return "(" + str(a) + ", " + str(b) + ")"; }
+
+void require(bool ok, const std::string& msg) {
+  if (!ok) throw std::invalid_argument(msg);
+}
+
+// Inputs of a chunk of images are prepared for about this many bytes at a time.
+constexpr int64_t kChunkBytes = 512 * 1024;
+
+int64_t chunk_images(int64_t bytes_per_image, int64_t images) {
+  const int64_t c = kChunkBytes / std::max<int64_t>(1, bytes_per_image);
+  return std::max<int64_t>(1, std::min(c, std::max<int64_t>(images, 1)));
+}
+
+// The direct kernel puts channels in the tile's columns: worth it when they fill at least half.
+bool fills_tile(int64_t channels, int nr) {
+  const int64_t cols = (channels + nr - 1) / nr * nr;
+  return 2 * channels >= cols;
+}
+
+// x[i][ch][:] += bias[ch] for the n x c planes of x.
+void add_channel_bias(float* x, int64_t n, int64_t c, int64_t plane, const float* bias) {
+  const int64_t planes = n * c;
+  const int nt = static_cast<int>(std::min<int64_t>(get_num_threads(), std::max<int64_t>(planes, 1)));
+  const auto affine = kernels().f32_row_affine;
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t q = 0; q < planes; ++q) affine(x + q * plane, x + q * plane, plane, 1.0f, bias[q % c]);
+}
+
+// dX of a stride-1 conv as the correlation of dY with the kernel flipped and transposed
+// (weights (c, kg, kh, kw), padding dilation*(k-1) - padding), run by the direct kernel.
+void dx_by_correlation(const float* dy, const float* w, const float* dx_bias, float* dx,
+                       const Conv2dGeom& g) {
+  const int64_t kg = g.kg(), cg = g.cg(), taps = g.kh * g.kw;
+  std::vector<float> wf(static_cast<size_t>(g.c * kg * taps));
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    for (int64_t o = 0; o < kg; ++o)
+      for (int64_t ci = 0; ci < cg; ++ci)
+        for (int64_t r = 0; r < taps; ++r)
+          wf[((grp * cg + ci) * kg + o) * taps + (taps - 1 - r)] =
+              w[((grp * kg + o) * cg + ci) * taps + r];
+  Conv2dGeom gt = g;
+  gt.c = g.k;
+  gt.h = g.oh;
+  gt.w = g.ow;
+  gt.k = g.c;
+  gt.ph = g.dh * (g.kh - 1) - g.ph;
+  gt.pw = g.dw * (g.kw - 1) - g.pw;
+  gt.oh = g.h;
+  gt.ow = g.w;
+  direct_forward(dy, wf.data(), dx_bias, dx, gt);
+}
+
+}  // namespace
+
+void conv2d_check_geom(const Conv2dGeom& g) {
+  require(g.n >= 0, "conv2d: batch must be >= 0, got " + str(g.n));
+  require(g.c >= 1 && g.k >= 1, "conv2d: in_channels and out_channels must be >= 1, got " +
+                                    pair(g.c, g.k));
+  require(g.h >= 1 && g.w >= 1, "conv2d: input plane must be non-empty, got " + pair(g.h, g.w));
+  require(g.kh >= 1 && g.kw >= 1, "conv2d: kernel_size must be >= 1, got " + pair(g.kh, g.kw));
+  require(g.sh >= 1 && g.sw >= 1, "conv2d: stride must be >= 1, got " + pair(g.sh, g.sw));
+  require(g.ph >= 0 && g.pw >= 0, "conv2d: padding must be >= 0, got " + pair(g.ph, g.pw));
+  require(g.dh >= 1 && g.dw >= 1, "conv2d: dilation must be >= 1, got " + pair(g.dh, g.dw));
+  require(g.groups >= 1 && g.c % g.groups == 0 && g.k % g.groups == 0,
+          "conv2d: groups (" + str(g.groups) + ") must divide in_channels (" + str(g.c) +
+              ") and out_channels (" + str(g.k) + ")");
+  const int64_t ekh = g.dh * (g.kh - 1) + 1, ekw = g.dw * (g.kw - 1) + 1;
+  require(g.h + 2 * g.ph >= ekh && g.w + 2 * g.pw >= ekw,
+          "conv2d: kernel " + pair(ekh, ekw) + " (dilated) is larger than the padded input " +
+              pair(g.h + 2 * g.ph, g.w + 2 * g.pw));
+  const int64_t oh = (g.h + 2 * g.ph - ekh) / g.sh + 1, ow = (g.w + 2 * g.pw - ekw) / g.sw + 1;
+  require(g.oh == oh && g.ow == ow,
+          "conv2d: output plane must be " + pair(oh, ow) + ", got " + pair(g.oh, g.ow));
+  // Vector lanes index columns in int32 (depthwise leaves).
+  require(g.w + ekw + 64 * g.sw < (int64_t(1) << 31), "conv2d: input too wide (" + str(g.w) + ")");
+}
+
+void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
+                    const Conv2dGeom& g) {
+  conv2d_check_geom(g);
+  require(x && w && y, "conv2d_forward: null array");
+  if (g.n == 0) return;
+  if (g.is_depthwise()) return depthwise_forward(x, w, bias, y, g);
+  const int64_t kg = g.kg(), cg = g.cg(), K = g.kdim(), P = g.out_plane(), HW = g.in_plane();
+  if (g.sh == 1 && g.sw == 1 && fills_tile(kg, kernels().conv_nr))
+    return direct_forward(x, w, bias, y, g);
+  // Other strides (or few output channels): Y = W @ col per image.
+  const int mr = kernels().f32_mr, nr = kernels().f32_nr;
+  std::vector<PackedA> wpack;
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    wpack.emplace_back(MatView{w + grp * kg * K, kg, K, K, 1}, mr);
+  for_image_ranges(g.n, image_slots(g.n), [&](int, int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i)
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        float* yg = y + (i * g.k + grp * kg) * P;
+        const float* bg = bias ? bias + grp * kg : nullptr;
+        if (bg)  // start C at the bias; the GEMM accumulates onto it
+          for (int64_t r = 0; r < kg; ++r) std::fill(yg + r * P, yg + (r + 1) * P, bg[r]);
+        const Im2col im{x + (i * g.c + grp * cg) * HW, g};
+        sgemm_driver(
+            kg, P, K, wpack[grp],
+            [&](int64_t p0, int64_t j0, int64_t kc, int64_t nc, float* dst) {
+              im.pack_b(p0, j0, kc, nc, nr, dst);
+            },
+            yg, P, 1.0f, bg ? 1.0f : 0.0f, nullptr, Epilogue{});
+      }
+  });
+}
+
+void conv2d_backward(const float* x, const float* dy, const float* w, float* dx, float* dw,
+                     float* db, const Conv2dGeom& g, const float* dx_bias) {
+  conv2d_check_geom(g);
+  require(dy != nullptr, "conv2d_backward: dy is required");
+  require(!dw || x, "conv2d_backward: x is required for dw");
+  require(!dx || w, "conv2d_backward: w is required for dx");
+  if (g.n == 0) return;
+  const int64_t kg = g.kg(), cg = g.cg(), K = g.kdim(), P = g.out_plane(), HW = g.in_plane();
+  if (db) channel_sum_accumulate(dy, g.n, g.k, P, db);
+  if (g.is_depthwise()) {
+    if (dx || dw) depthwise_backward(x, dy, w, dx, dw, g);
+    if (dx && dx_bias) add_channel_bias(dx, g.n, g.c, HW, dx_bias);
+    return;
+  }
+  const bool padded = g.sh == 1 && g.sw == 1;
+  const bool dx_direct = padded && g.ph <= g.dh * (g.kh - 1) && g.pw <= g.dw * (g.kw - 1) &&
+                         fills_tile(cg, kernels().conv_nr);
+  if (dx && dx_direct) dx_by_correlation(dy, w, dx_bias, dx, g);
+  const bool dx_gemm = dx && !dx_direct;
+  if (!dx_gemm && !dw) return;
+  const int mr = kernels().f32_mr, nr = kernels().f32_nr;
+  const PaddedWidth pw(g);
+  std::vector<PackedA> wt;  // W_g^T (K x kg) for dcol = W^T @ dY
+  if (dx_gemm)
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      wt.emplace_back(MatView{w + grp * kg * K, K, kg, 1, K}, mr);
+  // dW's tap source per image (padded input, the input itself for 1x1, or a materialised col for
+  // other strides), the offsets of the im2col rows in it and its row stride. dX's GEMM path works
+  // on dY in padded-width pixels (len per image), expanded when those have discarded columns.
+  int64_t len = P, tap_stride = g.ow, tap_size = 0, grad_size = 0;
+  std::vector<int64_t> tap_off(static_cast<size_t>(K));
+  if (padded) {
+    len = pw.pcols;
+    tap_stride = pw.wp;
+    tap_off = pw.off;
+    tap_size = pw.direct ? 0 : pw.buffer_size(cg);
+    grad_size = dx_gemm && pw.discards() ? kg * pw.pcols : 0;
+  } else {
+    for (int64_t p = 0; p < K; ++p) tap_off[p] = p * P;
+    tap_size = K * P;
+  }
+  if (!dw) tap_size = 0;
+  const int slots = image_slots(g.n);
+  const int64_t nr_pad = (kg + kernels().conv_nr - 1) / kernels().conv_nr * kernels().conv_nr;
+  const int64_t chunk = chunk_images((tap_size + grad_size + (dw ? nr_pad * P : 0)) * 4,
+                                     (g.n + slots - 1) / slots);
+  const size_t wsize = static_cast<size_t>(K * kg);  // one group's dW^T
+  std::vector<float> dwt(dw ? slots * g.groups * wsize : 0, 0.0f);
+  for_image_ranges(g.n, slots, [&](int slot, int64_t lo, int64_t hi) {
+    aligned_ptr<float> taps_buf, grads_buf, dcol;
+    if (tap_size) taps_buf = aligned_alloc_array<float>(static_cast<size_t>(chunk * tap_size));
+    if (grad_size) grads_buf = aligned_alloc_array<float>(static_cast<size_t>(chunk * grad_size));
+    if (dx_gemm) dcol = aligned_alloc_array<float>(static_cast<size_t>(K * len));
+    std::vector<const float*> taps, grads;
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      for (int64_t c0 = lo; c0 < hi; c0 += chunk) {
+        const int64_t c1 = std::min(hi, c0 + chunk);
+        taps.clear();
+        grads.clear();
+        for (int64_t i = c0; i < c1; ++i) {
+          const float* dyg = dy + (i * g.k + grp * kg) * P;
+          if (dx_gemm) {  // dcol = W^T @ dY, then col2im into dx
+            const float* grad = dyg;
+            if (grad_size) {
+              float* gd = grads_buf.get() + (i - c0) * grad_size;
+              pw.expand(dyg, kg, gd);
+              grad = gd;
+            }
+            float* dxg = dx + (i * g.c + grp * cg) * HW;
+            const MatView gv{grad, kg, len, len, 1};
+            sgemm_driver(
+                K, len, kg, wt[grp],
+                [&](int64_t p0, int64_t j0, int64_t kc, int64_t nc, float* dst) {
+                  pack_b_f32(gv, p0, j0, kc, nc, nr, dst);
+                },
+                dcol.get(), len, 1.0f, 0.0f, nullptr, Epilogue{});
+            if (padded) {
+              pw.col2im(dcol.get(), len, g, cg, dxg);
+            } else {
+              std::memset(dxg, 0, sizeof(float) * cg * HW);
+              col2im_add(dcol.get(), g, dxg);
+            }
+          }
+          if (!dw) continue;
+          const float* xg = x + (i * g.c + grp * cg) * HW;
+          grads.push_back(dyg);
+          if (!tap_size) {
+            taps.push_back(xg);
+          } else {
+            float* tap_dst = taps_buf.get() + (i - c0) * tap_size;
+            if (padded) pw.pad(xg, g, cg, tap_dst);
+            else Im2col{xg, g}.materialise(tap_dst);
+            taps.push_back(tap_dst);
+          }
+        }
+        if (dw)
+          weight_grad(taps, tap_off.data(), K, grads, P, kg, g.oh, g.ow, tap_stride,
+                      dwt.data() + (slot * g.groups + grp) * wsize, slots == 1);
+      }
+  });
+  if (dw)  // dw[grp*kg + o][p] += sum over slots of dW^T[p][o]
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      for (int s = 0; s < slots; ++s) {
+        const float* part = dwt.data() + (s * g.groups + grp) * wsize;
+        for (int64_t o = 0; o < kg; ++o) {
+          float* row = dw + (grp * kg + o) * K;
+          for (int64_t p = 0; p < K; ++p) row[p] += part[p * kg + o];
+        }
+      }
+  if (dx_gemm && dx_bias) add_channel_bias(dx, g.n, g.c, HW, dx_bias);
+}
+
+void channel_sum_accumulate(const float* x, int64_t n, int64_t c, int64_t plane, float* out) {
+  const auto moments = kernels().f32_row_moments;
+  const int nt = static_cast<int>(std::min<int64_t>(get_num_threads(), std::max<int64_t>(c, 1)));
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      float rs, rq;
+      moments(x + (i * c + ch) * plane, plane, 0.0f, &rs, &rq);
+      s += rs;
+    }
+    out[ch] += static_cast<float>(s);
+  }
+}
+
+}  // namespace fastnn

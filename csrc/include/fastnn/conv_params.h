@@ -1,0 +1,37 @@
+// Geometry of 2-D convolution and pooling (NCHW), passed from drivers to leaf kernels.
+// Plain data; conv2d.cpp / pool.cpp fill and check them (conv2d_check_geom, pool2d_check_geom).
+#pragma once
+#include <cstdint>
+
+namespace fastnn {
+
+// Convolution y = conv(x, w): x (n, c, h, w), w (k, c/groups, kh, kw), y (n, k, oh, ow) with
+//   oh = (h + 2*ph - dh*(kh-1) - 1) / sh + 1   (and likewise ow).
+// Output pixel (oy, ox) reads input (oy*sh - ph + ki*dh, ox*sw - pw + kj*dw); outside is zero.
+struct Conv2dGeom {
+  int64_t n = 0, c = 0, h = 0, w = 0;
+  int64_t k = 0, oh = 0, ow = 0;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  int64_t groups = 1;
+
+  int64_t cg() const { return c / groups; }          // input channels per group
+  int64_t kg() const { return k / groups; }          // output channels per group
+  int64_t kdim() const { return cg() * kh * kw; }    // GEMM inner dimension per group
+  int64_t in_plane() const { return h * w; }
+  int64_t out_plane() const { return oh * ow; }
+  bool is_pointwise() const {                        // 1x1, stride 1, no padding: a plain GEMM
+    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
+  }
+  bool is_depthwise() const { return groups == c && groups > 1; }
+};
+
+// Pooling over one h x w plane: window kh x kw, stride sh x sw, implicit padding ph x pw
+// (-inf for max, 0 for average, which always divides by kh*kw as PyTorch's count_include_pad).
+//   oh = (h + 2*ph - kh) / sh + 1   (and likewise ow); every window holds a real element
+//   because ph <= kh/2 and pw <= kw/2.
+struct Pool2dGeom {
+  int64_t h = 0, w = 0, oh = 0, ow = 0;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0;
+};
+
+}  // namespace fastnn

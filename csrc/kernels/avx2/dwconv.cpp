@@ -1,0 +1,17 @@
+// Depthwise convolution over one plane (forward and both adjoints), avx2 instantiation of ../simd/dwconv_body.h.
+#include <immintrin.h>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "fastnn/conv_params.h"
+#include "fastnn/kernel_table.h"
+
+namespace fastnn {
+namespace avx2 {
+
+#include "../simd/vec_avx2.h"
+#include "../simd/dwconv_body.h"
+
+}  // namespace avx2
+}  // namespace fastnn

@@ -1,0 +1,17 @@
+// Stride-1 col2im (gather form), avx512 instantiation of ../simd/col2im_body.h.
+#include <immintrin.h>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "fastnn/conv_params.h"
+#include "fastnn/kernel_table.h"
+
+namespace fastnn {
+namespace avx512 {
+
+#include "../simd/vec_avx512.h"
+#include "../simd/col2im_body.h"
+
+}  // namespace avx512
+}  // namespace fastnn

@@ -1,0 +1,17 @@
+// Max/average pooling over one plane, avx512 instantiation of ../simd/pool_body.h.
+#include <immintrin.h>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "fastnn/conv_params.h"
+#include "fastnn/kernel_table.h"
+
+namespace fastnn {
+namespace avx512 {
+
+#include "../simd/vec_avx512.h"
+#include "../simd/pool_body.h"
+
+}  // namespace avx512
+}  // namespace fastnn

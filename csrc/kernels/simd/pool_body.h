@@ -1,0 +1,81 @@
+// Pooling leaves, one body for every ISA: included inside namespace fastnn::<isa> after that ISA's
+// `struct Vec` (vec_*.h). Vectorised across the output width: lane l of a chunk is output column
+// o0 + l; window column kj of that lane reads input column (o0 + l)*sw - pw + kj. Lanes outside
+// [0, w) or past the row end are masked (never read), so the chunk at the row end is the same code
+// as the main chunks. Contract of each leaf: kernel_table.h.
+
+// Input column of lane l for window column 0: (o0 + l) * sw - pw.
+inline Vec::I pool_cols0(int64_t o0, int64_t sw, int64_t pw) {
+  return Vec::addi(Vec::muli(Vec::addi(Vec::set1i(o0), Vec::iota()), sw), Vec::set1i(-pw));
+}
+
+void f32_maxpool2d_plane(const float* x, float* y, int32_t* argmax, const Pool2dGeom& g) {
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    const int64_t y0 = oy * g.sh - g.ph;
+    const int64_t ya = std::max<int64_t>(y0, 0), yb = std::min<int64_t>(y0 + g.kh, g.h);
+    for (int64_t o0 = 0; o0 < g.ow; o0 += Vec::kWidth) {
+      const Vec::M lanes = Vec::first(g.ow - o0);
+      const Vec::I cols0 = pool_cols0(o0, g.sw, g.pw);
+      // Start as PyTorch does: -inf at the first real element of the window.
+      Vec::F best = Vec::set1(-INFINITY);
+      Vec::I best_at = Vec::addi(Vec::set1i(ya * g.w), Vec::maxi(cols0, Vec::set1i(0)));
+      for (int64_t iy = ya; iy < yb; ++iy) {
+        const float* row = x + iy * g.w;
+        const Vec::I row_at = Vec::set1i(iy * g.w);
+        for (int64_t kj = 0; kj < g.kw; ++kj) {
+          const Vec::I cols = Vec::addi(cols0, Vec::set1i(kj));
+          const Vec::M m = Vec::in_range(cols, g.w, lanes);
+          const Vec::F v = Vec::load_cols(row, o0 * g.sw - g.pw + kj, g.sw, g.w, cols, m);
+          const Vec::M better = Vec::gt_or_nan(m, v, best);
+          best = Vec::select(better, best, v);
+          best_at = Vec::selecti(better, best_at, Vec::addi(row_at, cols));
+        }
+      }
+      Vec::store(lanes, y + oy * g.ow + o0, best);
+      Vec::storei(lanes, argmax + oy * g.ow + o0, best_at);
+    }
+  }
+}
+
+void f32_avgpool2d_plane(const float* x, float* y, const Pool2dGeom& g) {
+  const Vec::F count = Vec::set1(static_cast<float>(g.kh * g.kw));
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    const int64_t y0 = oy * g.sh - g.ph;
+    const int64_t ya = std::max<int64_t>(y0, 0), yb = std::min<int64_t>(y0 + g.kh, g.h);
+    for (int64_t o0 = 0; o0 < g.ow; o0 += Vec::kWidth) {
+      const Vec::M lanes = Vec::first(g.ow - o0);
+      const Vec::I cols0 = pool_cols0(o0, g.sw, g.pw);
+      Vec::F sum = Vec::zero();
+      for (int64_t iy = ya; iy < yb; ++iy) {
+        const float* row = x + iy * g.w;
+        for (int64_t kj = 0; kj < g.kw; ++kj) {
+          const Vec::I cols = Vec::addi(cols0, Vec::set1i(kj));
+          const Vec::M m = Vec::in_range(cols, g.w, lanes);
+          sum = Vec::add(sum, Vec::load_cols(row, o0 * g.sw - g.pw + kj, g.sw, g.w, cols, m));
+        }
+      }
+      Vec::store(lanes, y + oy * g.ow + o0, Vec::div(sum, count));
+    }
+  }
+}
+
+void f32_avgpool2d_plane_bwd(const float* dy, float* dx, const Pool2dGeom& g) {
+  const Vec::F count = Vec::set1(static_cast<float>(g.kh * g.kw));
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    const int64_t y0 = oy * g.sh - g.ph;
+    const int64_t ya = std::max<int64_t>(y0, 0), yb = std::min<int64_t>(y0 + g.kh, g.h);
+    for (int64_t o0 = 0; o0 < g.ow; o0 += Vec::kWidth) {
+      const Vec::M lanes = Vec::first(g.ow - o0);
+      const Vec::I cols0 = pool_cols0(o0, g.sw, g.pw);
+      const Vec::F share = Vec::div(Vec::load(lanes, dy + oy * g.ow + o0), count);
+      for (int64_t iy = ya; iy < yb; ++iy) {
+        float* row = dx + iy * g.w;
+        for (int64_t kj = 0; kj < g.kw; ++kj) {
+          const Vec::I cols = Vec::addi(cols0, Vec::set1i(kj));
+          const Vec::M m = Vec::in_range(cols, g.w, lanes);
+          Vec::add_cols(row, o0 * g.sw - g.pw + kj, g.sw, cols, m, share);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,75 @@
+// Vector traits for the AVX2 instantiation of the bodies in this folder: 8 float lanes, masks as
+// all-ones integer lanes. Include inside namespace fastnn::avx2 after <immintrin.h>, <cstdint>.
+// Masked-off lanes are never read or written (vmaskmov / masked gathers do not fault on them).
+struct Vec {
+  static constexpr int kWidth = 8;
+  using F = __m256;
+  using I = __m256i;
+  using M = __m256i;
+
+  static F zero() { return _mm256_setzero_ps(); }
+  static F set1(float v) { return _mm256_set1_ps(v); }
+  static I set1i(int64_t v) { return _mm256_set1_epi32(static_cast<int32_t>(v)); }
+  static I iota() { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
+  static I addi(I a, I b) { return _mm256_add_epi32(a, b); }
+  static I muli(I a, int64_t s) { return _mm256_mullo_epi32(a, set1i(s)); }
+  static I maxi(I a, I b) { return _mm256_max_epi32(a, b); }
+
+  static M first(int64_t n) { return _mm256_cmpgt_epi32(set1i(n >= kWidth ? kWidth : n), iota()); }
+  static M all() { return _mm256_set1_epi32(-1); }
+  static M mand(M a, M b) { return _mm256_and_si256(a, b); }
+  static M in_range(I cols, int64_t w, M lanes) {
+    const M ok = _mm256_and_si256(_mm256_cmpgt_epi32(set1i(w), cols),
+                                  _mm256_cmpgt_epi32(cols, set1i(-1)));
+    return _mm256_and_si256(ok, lanes);
+  }
+
+  static F load(M m, const float* p) { return _mm256_maskload_ps(p, m); }
+  static void store(M m, float* p, F v) { _mm256_maskstore_ps(p, m, v); }
+  static void storei(M m, int32_t* p, I v) { _mm256_maskstore_epi32(reinterpret_cast<int*>(p), m, v); }
+
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F sub_z(M m, F a, F b) { return _mm256_and_ps(_mm256_sub_ps(a, b), _mm256_castsi256_ps(m)); }
+  static M gt_or_nan(M m, F v, F best) {
+    const F c = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    return _mm256_and_si256(_mm256_castps_si256(c), m);
+  }
+  static F select(M m, F if_false, F if_true) {
+    return _mm256_blendv_ps(if_false, if_true, _mm256_castsi256_ps(m));
+  }
+  static I selecti(M m, I if_false, I if_true) {
+    return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(if_false),
+                                                 _mm256_castsi256_ps(if_true),
+                                                 _mm256_castsi256_ps(m)));
+  }
+  static float hsum(F v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+
+  static F load_cols(const float* row, int64_t col0, int64_t s, int64_t, I cols, M m) {
+    if (s == 1) return _mm256_maskload_ps(row + col0, m);
+    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), row, cols, _mm256_castsi256_ps(m), 4);
+  }
+  static void add_cols(float* row, int64_t col0, int64_t s, I cols, M m, F v) {
+    if (s == 1) {
+      float* p = row + col0;
+      _mm256_maskstore_ps(p, m, _mm256_add_ps(_mm256_maskload_ps(p, m), v));
+      return;
+    }
+    // No scatter in AVX2: lanes one by one (distinct addresses).
+    alignas(32) int32_t idx[8], on[8];
+    alignas(32) float val[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(idx), cols);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(on), m);
+    _mm256_store_ps(val, v);
+    for (int l = 0; l < 8; ++l)
+      if (on[l]) row[idx[l]] += val[l];
+  }
+};

@@ -1,0 +1,77 @@
+// Vector traits for the AVX-512 instantiation of the bodies in this folder: 16 float lanes,
+// __mmask16 masks. Include inside namespace fastnn::avx512 after <immintrin.h> and <cstdint>.
+// Masked-off lanes are never read or written (AVX-512 masked memory operations do not fault).
+// GCC 12's own intrinsic headers trip -Wuninitialized (`__m256d __Y = __Y;` in
+// _mm256_undefined_pd, inlined into casts and integer max); silence it for the rest of this TU.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+struct Vec {
+  static constexpr int kWidth = 16;
+  using F = __m512;
+  using I = __m512i;
+  using M = __mmask16;
+
+  static F zero() { return _mm512_setzero_ps(); }
+  static F set1(float v) { return _mm512_set1_ps(v); }
+  static I set1i(int64_t v) { return _mm512_set1_epi32(static_cast<int32_t>(v)); }
+  static I iota() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+  static I addi(I a, I b) { return _mm512_add_epi32(a, b); }
+  static I muli(I a, int64_t s) { return _mm512_mullo_epi32(a, set1i(s)); }
+  static I maxi(I a, I b) { return _mm512_max_epi32(a, b); }
+
+  // The first n lanes (n may exceed the width).
+  static M first(int64_t n) { return n >= kWidth ? M(0xffff) : M((1u << n) - 1u); }
+  static M all() { return M(0xffff); }
+  static M mand(M a, M b) { return M(a & b); }
+  // Lanes of `lanes` whose column index lies in [0, w).
+  static M in_range(I cols, int64_t w, M lanes) {
+    const M lt = _mm512_mask_cmplt_epi32_mask(lanes, cols, set1i(w));
+    return _mm512_mask_cmpge_epi32_mask(lt, cols, _mm512_setzero_si512());
+  }
+
+  static F load(M m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(M m, float* p, F v) { _mm512_mask_storeu_ps(p, m, v); }
+  static void storei(M m, int32_t* p, I v) { _mm512_mask_storeu_epi32(p, m, v); }
+
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm512_div_ps(a, b); }
+  static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  // Lanes not in m are zero.
+  static F sub_z(M m, F a, F b) { return _mm512_maskz_sub_ps(m, a, b); }
+  // v > best, or v is NaN (PyTorch's max-pool update rule).
+  static M gt_or_nan(M m, F v, F best) {
+    return M(_mm512_mask_cmp_ps_mask(m, v, best, _CMP_GT_OQ) |
+             _mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q));
+  }
+  static F select(M m, F if_false, F if_true) { return _mm512_mask_blend_ps(m, if_false, if_true); }
+  static I selecti(M m, I if_false, I if_true) { return _mm512_mask_blend_epi32(m, if_false, if_true); }
+  static float hsum(F v) { return _mm512_reduce_add_ps(v); }
+
+  // Lane l gets row[col0 + l*s] where m is set (m must imply 0 <= col < w), else 0;
+  // cols = col0 + iota*s.
+  static F load_cols(const float* row, int64_t col0, int64_t s, int64_t w, I cols, M m) {
+    if (s == 1) return _mm512_maskz_loadu_ps(m, row + col0);
+    if (s == 2) {
+      // Two contiguous loads of the 32 elements row[col0 .. col0+32), keep the even ones.
+      const int64_t lo = std::max<int64_t>(0, -col0), hi = std::min<int64_t>(32, w - col0);
+      const uint64_t bits = hi > lo ? ((uint64_t(1) << hi) - 1) & ~((uint64_t(1) << lo) - 1) : 0;
+      const F v0 = _mm512_maskz_loadu_ps(M(bits & 0xffff), row + col0);
+      const F v1 = _mm512_maskz_loadu_ps(M(bits >> 16), row + col0 + 16);
+      const I even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+      return _mm512_maskz_mov_ps(m, _mm512_permutex2var_ps(v0, even, v1));
+    }
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, cols, row, 4);
+  }
+  // row[col0 + l*s] += v[l] where m is set (distinct addresses per lane since s >= 1).
+  static void add_cols(float* row, int64_t col0, int64_t s, I cols, M m, F v) {
+    if (s == 1) {
+      float* p = row + col0;
+      _mm512_mask_storeu_ps(p, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, p), v));
+      return;
+    }
+    const F old = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, cols, row, 4);
+    _mm512_mask_i32scatter_ps(row, m, cols, _mm512_add_ps(old, v), 4);
+  }
+};

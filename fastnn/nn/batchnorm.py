@@ -1,0 +1,114 @@
+"""BatchNorm1d and BatchNorm2d. Arithmetic: fastnn._C (csrc/frame/batchnorm.cpp).
+
+Training (or no running statistics): normalise with the batch mean and biased variance, and
+update running_mean / running_var in place with the UNBIASED variance,
+running = (1 - momentum) * running + momentum * batch (momentum=None: cumulative average over the
+batches seen, as PyTorch). Eval: normalise with the running statistics.
+Parameters weight (gamma, ones) and bias (beta, zeros); buffers running_mean (zeros) and
+running_var (ones). PyTorch's num_batches_tracked is not kept in the state_dict (load accepts
+and ignores it); the counter lives on the module for momentum=None.
+"""
+import numbers
+
+import numpy as np
+
+from fastnn import _C
+from fastnn.nn import _spatial as sp
+from fastnn.nn.module import Module, Parameter, register
+
+
+class _BatchNorm(Module):
+    _ndims = ()
+    _layout = ""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True):
+        super().__init__()
+        name = type(self).__name__
+        self.num_features = sp.positive_int(num_features, "num_features", name)
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps > 0:
+            raise ValueError(f"{name}: eps: expected a number > 0, got {eps!r}")
+        if momentum is not None and (isinstance(momentum, bool) or
+                                     not isinstance(momentum, numbers.Real) or
+                                     not 0.0 <= momentum <= 1.0):
+            raise ValueError(f"{name}: momentum: expected a number in [0, 1] or None, got "
+                             f"{momentum!r}")
+        self.eps = float(eps)
+        self.momentum = None if momentum is None else float(momentum)
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        c = self.num_features
+        if self.affine:
+            self.weight = Parameter(np.ones(c, np.float32))
+            self.bias = Parameter(np.zeros(c, np.float32))
+        else:
+            self.weight = None
+            self.bias = None
+        if self.track_running_stats:
+            self.register_buffer("running_mean", np.zeros(c, np.float32))
+            self.register_buffer("running_var", np.ones(c, np.float32))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+        self.num_batches_tracked = 0
+        self._saved = None
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            self.running_mean.fill(0.0)
+            self.running_var.fill(1.0)
+            self.num_batches_tracked = 0
+
+    def forward(self, x):
+        x = sp.as_input(x, repr(self), self._ndims, self.num_features, self._layout)
+        use_batch = self.training or self.running_mean is None
+        update = self.training and self.running_mean is not None
+        momentum = 0.0
+        if update:
+            momentum = (self.momentum if self.momentum is not None
+                        else 1.0 / (self.num_batches_tracked + 1))
+        if use_batch and x.size // self.num_features < 2:
+            raise ValueError(f"{self!r}: input: expected more than 1 value per channel when "
+                             f"training, got shape {x.shape}")
+        w = None if self.weight is None else self.weight.data
+        b = None if self.bias is None else self.bias.data
+        rm = self.running_mean if update or not use_batch else None
+        rv = self.running_var if update or not use_batch else None
+        y, mean, invstd = _C.batchnorm_forward(x, w, b, rm, rv, use_batch, momentum, self.eps)
+        if update:
+            self.num_batches_tracked += 1
+        self._saved = (x, mean, invstd, use_batch, y.shape)
+        return y
+
+    def backward(self, grad_out):
+        if self._saved is None:
+            raise sp.not_run(repr(self))
+        x, mean, invstd, use_batch, shape = self._saved
+        g = sp.check_grad(grad_out, shape, repr(self))
+        w = None if self.weight is None else self.weight.data
+        return _C.batchnorm_backward(g, x, w, mean, invstd, use_batch, True,
+                                     sp.grad_of(self.weight), sp.grad_of(self.bias))
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+    def get_config(self):
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "affine": self.affine, "track_running_stats": self.track_running_stats}
+
+
+@register
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over (N, C) or (N, C, L): statistics per channel C."""
+
+    _ndims = (2, 3)
+    _layout = "(N, C) or (N, C, L)"
+
+
+@register
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over (N, C, H, W): statistics per channel C over N, H and W."""
+
+    _ndims = (4,)
+    _layout = "(N, C, H, W)"

@@ -1,0 +1,123 @@
+"""MaxPool2d, AvgPool2d and GlobalAvgPool2d (NCHW). Arithmetic: fastnn._C (csrc/frame/pool.cpp,
+leaves vectorised across the output width)."""
+from fastnn import _C
+from fastnn.nn import _spatial as sp
+from fastnn.nn.module import Module, register
+
+
+class _Pool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = sp.pair(kernel_size, "kernel_size", name, 1)
+        self.stride = self.kernel_size if stride is None else sp.pair(stride, "stride", name, 1)
+        self.padding = sp.pair(padding, "padding", name, 0)
+        for d in range(2):
+            if 2 * self.padding[d] > self.kernel_size[d]:
+                raise ValueError(f"{name}: padding {sp.show(self.padding)} must be at most half "
+                                 f"of kernel_size {sp.show(self.kernel_size)}")
+        self._saved = None
+
+    def _prepare(self, x):
+        x = sp.as_input(x, repr(self), (3, 4))
+        unbatched = x.ndim == 3
+        if unbatched:
+            x = x[None]
+        padded = [x.shape[2 + d] + 2 * self.padding[d] for d in range(2)]
+        if padded[0] < self.kernel_size[0] or padded[1] < self.kernel_size[1]:
+            raise ValueError(f"{self!r}: input: kernel_size {sp.show(self.kernel_size)} is larger "
+                             f"than the padded input {sp.show(padded)} (input shape {x.shape})")
+        return x, unbatched
+
+    def _grad(self, grad_out):
+        if self._saved is None:
+            raise sp.not_run(repr(self))
+        unbatched, out_shape = self._saved[0], self._saved[1]
+        g = sp.check_grad(grad_out, out_shape, repr(self))
+        return (g[None] if unbatched else g), unbatched
+
+    def _plain(self, p):
+        return p[0] if p[0] == p[1] else p
+
+    def extra_repr(self):
+        return (f"kernel_size={self._plain(self.kernel_size)}, stride={self._plain(self.stride)}, "
+                f"padding={self._plain(self.padding)}")
+
+    def get_config(self):
+        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": list(self.padding)}
+
+
+@register
+class MaxPool2d(_Pool2d):
+    """Max over kh x kw windows; padding counts as -inf; NaN propagates. Like PyTorch's
+    (ceil_mode=False, dilation=1). stride defaults to kernel_size."""
+
+    def forward(self, x):
+        x, unbatched = self._prepare(x)
+        y, argmax = _C.maxpool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        out = y[0] if unbatched else y
+        self._saved = (unbatched, out.shape, argmax, x.shape)
+        return out
+
+    def backward(self, grad_out):
+        g, unbatched = self._grad(grad_out)
+        _, _, argmax, in_shape = self._saved
+        dx = _C.maxpool2d_backward(g, argmax, in_shape, self.kernel_size, self.stride,
+                                   self.padding)
+        return dx[0] if unbatched else dx
+
+
+@register
+class AvgPool2d(_Pool2d):
+    """Mean over kh x kw windows; zero padding is counted (count_include_pad=True, PyTorch's
+    default), so every window divides by kh*kw. stride defaults to kernel_size."""
+
+    def forward(self, x):
+        x, unbatched = self._prepare(x)
+        y = _C.avgpool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        out = y[0] if unbatched else y
+        self._saved = (unbatched, out.shape, None, x.shape)
+        return out
+
+    def backward(self, grad_out):
+        g, unbatched = self._grad(grad_out)
+        in_shape = self._saved[3]
+        dx = _C.avgpool2d_backward(g, in_shape, self.kernel_size, self.stride, self.padding)
+        return dx[0] if unbatched else dx
+
+
+@register
+class GlobalAvgPool2d(Module):
+    """Mean over the whole H x W plane: (N, C, H, W) -> (N, C), or (N, C, 1, 1) with
+    keepdim=True (PyTorch's AdaptiveAvgPool2d(1))."""
+
+    def __init__(self, keepdim=False):
+        super().__init__()
+        self.keepdim = bool(keepdim)
+        self._in_shape = None
+
+    def forward(self, x):
+        x = sp.as_input(x, repr(self), (4,))
+        if x.shape[2] * x.shape[3] == 0:
+            raise ValueError(f"{self!r}: input: expected a non-empty H x W plane, got shape "
+                             f"{x.shape}")
+        y = _C.global_avgpool_forward(x)
+        self._in_shape = x.shape
+        return y.reshape(y.shape + (1, 1)) if self.keepdim else y
+
+    def backward(self, grad_out):
+        if self._in_shape is None:
+            raise sp.not_run(repr(self))
+        n, c = self._in_shape[:2]
+        g = sp.check_grad(grad_out, (n, c, 1, 1) if self.keepdim else (n, c), repr(self))
+        return _C.global_avgpool_backward(g.reshape(n, c), self._in_shape)
+
+    def extra_repr(self):
+        return "keepdim=True" if self.keepdim else ""
+
+    def get_config(self):
+        return {"keepdim": self.keepdim}
+
+
+__all__ = ["MaxPool2d", "AvgPool2d", "GlobalAvgPool2d"]

@@ -1,0 +1,133 @@
+"""Conv/pool/batch-norm leaves and raw entry points on every ISA path, against plain references:
+edge tiles (m < mr, n < nr), row tails, masks. Small shapes: this file also runs under ASan."""
+import numpy as np
+import pytest
+
+from fastnn import _C
+from tests.conv_reference import conv2d_grads_ref, conv2d_ref, pool2d_ref, tol
+
+
+@pytest.mark.parametrize("nrows,len_,width,ld", [(1, 1, 1, 1), (3, 5, 3, 3), (14, 17, 14, 14),
+                                                 (16, 16, 16, 16), (17, 33, 32, 32), (5, 40, 5, 7),
+                                                 (8, 3, 14, 14), (0, 4, 6, 6)])
+@pytest.mark.parametrize("with_add", [False, True])
+def test_transpose_rows(isa, rng, nrows, len_, width, ld, with_add):
+    src = rng.standard_normal((nrows, len_)).astype(np.float32)
+    add = rng.standard_normal(len_).astype(np.float32) if with_add else None
+    got = _C._leaf_transpose_rows(src, ld, width, add)
+    want = np.full((len_, ld), -7.0, np.float32)
+    want[:, :width] = 0
+    want[:, :nrows] = src.T + (add[:, None] if with_add else 0)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("n_src,lead,n_dst,dld", [(14, 1, 16, 16), (14, 0, 15, 15), (5, 3, 40, 41),
+                                                  (33, 2, 35, 35), (1, 0, 1, 1), (20, 0, 10, 12)])
+def test_copy_rows_padded(isa, rng, n_src, lead, n_dst, dld):
+    src = rng.standard_normal((3, n_src)).astype(np.float32)
+    got = _C._leaf_copy_rows_padded(src, lead, n_dst, dld)
+    want = np.full((3, dld), -7.0, np.float32)
+    want[:, :n_dst] = 0
+    hi = min(n_dst, lead + n_src)
+    want[:, lead:hi] = src[:, :hi - lead]
+    np.testing.assert_array_equal(got, want)
+
+
+def _ukr_tile():
+    return _C._conv_tile()
+
+
+@pytest.mark.parametrize("k", [1, 3, 17])
+@pytest.mark.parametrize("edge", ["full", "m_subtile", "n_subtile", "both"])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_conv_ukr(isa, rng, k, edge, accumulate):
+    mr, nr = _ukr_tile()
+    m = mr if edge in ("full", "n_subtile") else max(1, mr - 3)
+    n = nr if edge in ("full", "m_subtile") else max(1, nr - 5)
+    a_base = rng.standard_normal(100 + mr).astype(np.float32)
+    a_off = rng.integers(0, 100, k).astype(np.int64)
+    b = rng.standard_normal((k, nr)).astype(np.float32)
+    c0 = rng.standard_normal((m, nr + 3)).astype(np.float32)
+    got = _C._leaf_conv_ukr(a_base, a_off, b, c0.copy(), m, n, accumulate)
+    a = np.stack([a_base[o:o + mr] for o in a_off])  # k x mr
+    want = c0.astype(np.float64).copy()
+    prod = (a.T.astype(np.float64) @ b)[:m, :n]
+    want[:, :n] = prod + (c0[:, :n] if accumulate else 0)
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol(k, a, b) + 1e-6)
+
+
+@pytest.mark.parametrize("rows,row_len,stride", [(1, 1, 1), (3, 5, 7), (2, 14, 15), (4, 3, 3)])
+@pytest.mark.parametrize("edge", ["full", "both"])
+def test_conv_wgrad_ukr(isa, rng, rows, row_len, stride, edge):
+    mr, nr = _ukr_tile()
+    m, n = (mr, nr) if edge == "full" else (max(1, mr - 2), max(1, nr - 3))
+    a = rng.standard_normal((m, rows * stride)).astype(np.float32)
+    b = rng.standard_normal((rows * row_len, nr)).astype(np.float32)
+    c0 = rng.standard_normal((m, nr)).astype(np.float32)
+    got = _C._leaf_conv_wgrad_ukr(a, rows, row_len, stride, b, c0.copy(), n, True)
+    taps = a.reshape(m, rows, stride)[:, :, :row_len].reshape(m, -1).astype(np.float64)
+    want = c0.astype(np.float64).copy()
+    want[:, :n] += (taps @ b)[:, :n]
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol(rows * row_len, a, b) + 1e-6)
+
+
+# Raw entry points: every algorithm of conv2d_forward / conv2d_backward on tiny shapes.
+# (n, c, k, kernel, stride, padding, dilation, groups, h, w)
+RAW_CONV = [
+    (2, 3, 16, (3, 3), (1, 1), (1, 1), (1, 1), 1, 6, 7),    # direct
+    (2, 1, 16, (3, 3), (1, 1), (1, 1), (1, 1), 1, 5, 9),    # dX by GEMM + gather col2im
+    (2, 4, 16, (1, 1), (1, 1), (0, 0), (1, 1), 1, 3, 5),    # 1x1 in place
+    (2, 3, 2, (3, 3), (1, 1), (0, 0), (1, 1), 1, 6, 6),     # forward by GEMM (few outputs)
+    (2, 4, 6, (3, 2), (2, 3), (1, 1), (2, 1), 2, 9, 10),    # strided GEMM paths
+    (2, 4, 8, (3, 3), (1, 2), (2, 1), (1, 1), 4, 7, 8),     # depthwise
+]
+
+
+@pytest.mark.parametrize("case", RAW_CONV)
+def test_raw_conv2d(isa, rng, threads, case):
+    n, c, k, ks, s, p, d, g, h, w = case
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((k, c // g) + ks).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32)
+    y = _C.conv2d_forward(x, wt, b, s, p, d, g)
+    kdim = wt[0].size
+    np.testing.assert_allclose(y, conv2d_ref(x, wt, b, s, p, d, g), rtol=0, atol=tol(kdim, x, wt) + 1e-5)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    dw = np.zeros_like(wt)
+    db = np.zeros_like(b)
+    dx = _C.conv2d_backward(x, gy, wt, s, p, d, g, True, dw, db)
+    rdx, rdw, rdb = conv2d_grads_ref(x, wt, gy, s, p, d, g)
+    np.testing.assert_allclose(dx, rdx, rtol=0, atol=tol(k * kdim, gy, wt))
+    np.testing.assert_allclose(dw, rdw, rtol=0, atol=tol(gy.size, gy, x))
+    np.testing.assert_allclose(db, rdb, rtol=0, atol=tol(gy.size, gy))
+    yt = _C.conv_transpose2d_forward(gy, wt, None, s, p, (0, 0), d, g)
+    assert yt.shape[1:] == (c, h, w) or s != (1, 1)
+
+
+def test_raw_pool_and_batchnorm(isa, rng):
+    x = rng.standard_normal((2, 3, 9, 37)).astype(np.float32)
+    for s in (1, 2, 3):
+        y, idx = _C.maxpool2d_forward(x, (3, 3), (s, s), (1, 1))
+        want, arg = pool2d_ref(x, 3, s, 1, "max")
+        np.testing.assert_array_equal(y, want.astype(np.float32))
+        np.testing.assert_array_equal(idx, arg)
+        dx = _C.maxpool2d_backward(np.ones_like(y), idx, x.shape, (3, 3), (s, s), (1, 1))
+        assert dx.sum() == pytest.approx(y.size)
+        ya = _C.avgpool2d_forward(x, (3, 3), (s, s), (1, 1))
+        np.testing.assert_allclose(ya, pool2d_ref(x, 3, s, 1, "avg"), atol=1e-5)
+        dxa = _C.avgpool2d_backward(np.ones_like(ya), x.shape, (3, 3), (s, s), (1, 1))
+        share = _C.avgpool2d_forward(np.ones_like(x), (3, 3), (s, s), (1, 1))  # real fraction
+        assert dxa.sum() == pytest.approx(share.sum(), rel=1e-5)
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    for shape in [(5, 3), (2, 3, 1), (2, 3, 17), (2, 3, 64)]:
+        xb = rng.standard_normal(shape).astype(np.float32)
+        yb, mean, inv = _C.batchnorm_forward(xb, None, None, rm, rv, True, 0.1, 1e-5)
+        axes = (0,) + tuple(range(2, xb.ndim))
+        np.testing.assert_allclose(mean, xb.mean(axes), atol=1e-6)
+        np.testing.assert_allclose(inv, 1 / np.sqrt(xb.var(axes) + 1e-5), rtol=1e-5)
+        gw, gb = np.zeros(3, np.float32), np.zeros(3, np.float32)
+        dxb = _C.batchnorm_backward(np.ones_like(xb), xb, None, mean, inv, True, True, gw, gb)
+        np.testing.assert_allclose(dxb, 0, atol=1e-5 * inv.max())  # constant gradient: normalised away
+        np.testing.assert_allclose(gb, xb.size // 3, rtol=1e-6)
+    g = _C.global_avgpool_forward(x)
+    np.testing.assert_allclose(g, x.mean(axis=(2, 3)), atol=1e-6)
