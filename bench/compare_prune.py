@@ -217,7 +217,7 @@ def main(argv=None):
     ap.add_argument("--cnn-epochs", type=int, default=2, help="models: dense CNN epochs (0: skip)")
     ap.add_argument("--cnn-prune-epochs", type=int, default=3,
                     help="models: epochs of gradual pruning + fine-tuning (CNN)")
-    ap.add_argument("--cnn-train", type=int, default=60000,
+    ap.add_argument("--cnn-train", type=int, default=30000,
                     help="models: CNN training images (the first N)")
     ap.add_argument("--reference", action="store_true",
                     help="models: also train the dense models as long as the pruned ones")
