@@ -4,10 +4,15 @@
 // is data movement only; the arithmetic is the sparse kernels'.
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <stdexcept>
 #include <string>
 
 #include "gemm_driver.h"  // aligned_alloc_array
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace fastnn {
 
@@ -77,33 +82,62 @@ void sparse_conv2d(const CsrView& w, const float* x, int64_t n, const SparseConv
   check_shape(w, s);
   if (n == 0 || w.rows == 0) return;
   if (!x || !y) throw std::invalid_argument("sparse_conv2d: null array");
-  const int64_t k = w.cols, pixels = s.oh * s.ow;
+  const int64_t k = w.cols, pixels = s.oh * s.ow, image = s.c * s.h * s.w;
   const bool direct = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
   // Row stride of the unrolled matrix: whole 64-byte lines, an odd number of them, so the
-  // sparse driver reads it in place (see usable_in_place in sparse.cpp).
+  // sparse driver reads it in place (see usable_in_place in sparse.cpp) and needs no scratch.
   int64_t ld = (pixels + 15) / 16 * 16;
   if ((ld / 16) % 2 == 0) ld += 16;
+  const int threads = get_num_threads();
+  auto view = [&](const float* data, int64_t rs) {
+    MatView v;
+    v.data = data;
+    v.rows = k;
+    v.cols = pixels;
+    v.rs = rs;
+    v.cs = 1;
+    return v;
+  };
+  if (n >= 2 && threads > 1) {
+    // Threads split the images: one parallel region for the whole batch, each thread unrolling
+    // into its own buffer; the sparse product inside runs on the calling thread alone (a nested
+    // region). Per-image regions would pay a fork/join -- and, on a loaded machine, a wait for a
+    // descheduled thread -- twice per image.
+    const int nt = static_cast<int>(std::min<int64_t>(threads, n));
+    aligned_ptr<float> cols = aligned_alloc_array<float>(static_cast<size_t>(nt * k * ld));
+    std::exception_ptr error;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int64_t b = 0; b < n; ++b) {
+#ifdef _OPENMP
+      float* c = cols.get() + omp_get_thread_num() * k * ld;
+#else
+      float* c = cols.get();
+#endif
+      try {
+        for (int64_t r = 0; r < k; ++r) unroll_row(x + b * image, s, r, c + r * ld);
+        sparse_matmul(w, view(c, ld), bias, ep, y + b * w.rows * pixels, pixels);
+      } catch (...) {
+#pragma omp critical(fastnn_sparse_conv2d_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+    if (error) std::rethrow_exception(error);
+    return;
+  }
+  // One image (or one thread): the unrolling and the product are threaded within the image.
   aligned_ptr<float> cols;
   if (!direct) cols = aligned_alloc_array<float>(static_cast<size_t>(k * ld));
   const int nt = static_cast<int>(std::max<int64_t>(
-      1, std::min<int64_t>(get_num_threads(), k * pixels / kMinUnrollPerThread)));
+      1, std::min<int64_t>(threads, k * pixels / kMinUnrollPerThread)));
   for (int64_t b = 0; b < n; ++b) {
-    const float* img = x + b * s.c * s.h * s.w;
-    MatView xv;
-    xv.rows = k;
-    xv.cols = pixels;
-    xv.cs = 1;
-    if (direct) {
-      xv.data = img;
-      xv.rs = pixels;
-    } else {
+    const float* img = x + b * image;
+    if (!direct) {
       float* c = cols.get();
 #pragma omp parallel for num_threads(nt) schedule(static)
       for (int64_t r = 0; r < k; ++r) unroll_row(img, s, r, c + r * ld);
-      xv.data = c;
-      xv.rs = ld;
     }
-    sparse_matmul(w, xv, bias, ep, y + b * w.rows * pixels, pixels);
+    sparse_matmul(w, direct ? view(img, pixels) : view(cols.get(), ld), bias, ep,
+                  y + b * w.rows * pixels, pixels);
   }
 }
 

@@ -196,3 +196,21 @@ def test_sparse_conv2d_checks_arguments(rng):
         _C.sparse_conv2d(m, x, None, (2, 2), (1, 1), (0, 0), (1, 1))
     with pytest.raises(ValueError):
         _C.sparse_conv2d(m, x, None, (3, 3), (0, 1), (0, 0), (1, 1))
+
+
+@pytest.mark.parametrize("case", ["3x3_pad1", "1x1_direct", "strided_dilated"])
+def test_sparse_conv2d_same_bits_any_thread_count(isa, rng, case, threads):
+    # 2+ threads split the images (one region per batch); 1 thread or 1 image splits within it.
+    c, o, h, wd, k, s, p, d = CONVS[case]
+    x = rng.standard_normal((5, c, h, wd)).astype(np.float32)
+    w = rng.standard_normal((o, c) + k).astype(np.float32)
+    w[rng.random(w.shape) < 0.6] = 0.0
+    b = rng.standard_normal(o).astype(np.float32)
+    m = _C.SparseMatrix.from_dense(w.reshape(o, -1), 0.0)
+    fastnn.set_num_threads(1)
+    one = _C.sparse_conv2d(m, x, b, k, s, p, d, True)
+    fastnn.set_num_threads(2)
+    two = _C.sparse_conv2d(m, x, b, k, s, p, d, True)
+    single = _C.sparse_conv2d(m, x[2:3], b, k, s, p, d, True)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(single[0], two[2])
