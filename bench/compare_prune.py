@@ -4,7 +4,7 @@
                                   [--rounds N] [--min-time S] [--stat median|min]
                                   [--data PATH] [--epochs E] [--prune-epochs E]
                                   [--finetune-epochs E] [--cnn-epochs E] [--cnn-prune-epochs E]
-                                  [--cnn-train N]
+                                  [--cnn-train N] [--reference] [--speed-only]
 
 Sections:
   kernels   the CSR sparse x dense kernels against fastnn's own dense GEMM on the same weights
@@ -219,6 +219,8 @@ def main(argv=None):
                     help="models: epochs of gradual pruning + fine-tuning (CNN)")
     ap.add_argument("--cnn-train", type=int, default=30000,
                     help="models: CNN training images (the first N)")
+    ap.add_argument("--speed-only", action="store_true",
+                    help="models: only the MLP inference timings, on untrained pruned weights")
     ap.add_argument("--reference", action="store_true",
                     help="models: also train the dense models as long as the pruned ones")
     args = ap.parse_args(argv)

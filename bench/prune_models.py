@@ -25,7 +25,8 @@ import numpy as np
 
 import fastnn
 from fastnn import nn, optim
-from fastnn.prune import GradualPruning, remove_masks, sparsity_report, to_sparse, unit_prune
+from fastnn.prune import (GradualPruning, magnitude_prune, remove_masks, sparsity_report,
+                          to_sparse, unit_prune)
 from timing import table, time_interleaved
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,21 +92,65 @@ def speed(models, x, threads, rounds, min_time):
     return out
 
 
+def mlp_speed(dense, small, pruned, xte2, threads, args, targets):
+    """Inference: dense vs unit-pruned (b); the same 90% weights dense vs to_sparse (c)."""
+    dense90 = copy.deepcopy(pruned)
+    remove_masks(dense90)  # the plain dense path (no per-forward mask pass)
+    sparse90 = to_sparse(pruned)
+    srows = []
+    for batch in (64, 256):
+        x = np.ascontiguousarray(xte2[:batch])
+        ref = dense90.eval()(x)
+        got = sparse90.eval()(x)
+        assert np.max(np.abs(got - ref)) <= 1e-4 * (1 + np.abs(ref).max()), "to_sparse differs"
+        res = speed([dense, small, dense90, sparse90], x, threads, args.rounds, args.min_time)
+        for nt, (med, best) in res.items():
+            srows.append([nt, batch, f"{med[0] * 1e6:.0f}", f"{med[1] * 1e6:.0f}",
+                          f"{med[0] / med[1]:.2f}x ({best[0] / best[1]:.2f}x)",
+                          f"{med[2] * 1e6:.0f}", f"{med[3] * 1e6:.0f}",
+                          f"{med[2] / med[3]:.2f}x ({best[2] / best[3]:.2f}x)"])
+            if batch == 256:
+                targets.append([f"mlp units 50%: speed b=256 thr={nt}",
+                                f"{med[0] / med[1]:.2f}x", ">= 1.8x",
+                                verdict(med[0] / med[1] >= 1.8)])
+            if batch == 64:
+                targets.append([f"mlp 90% to_sparse: speed b=64 thr={nt}",
+                                f"{med[2] / med[3]:.2f}x", ">= 2x",
+                                verdict(med[2] / med[3] >= 2.0)])
+    return srows
+
+
+def print_speed(srows):
+    print("\n== models: inference, eval forward, us per batch (median; speed-up median (best))")
+    print(table(["thr", "batch", "dense", "units 50%", "speed-up", "90% dense", "90% to_sparse",
+                 "speed-up"], srows))
+
+
 def section_models(args, threads):
     path = data_path(args.data)
     if not os.path.exists(path):
         print(f"\n== models: skipped (no MNIST file at {path}; pass --data)")
         return
     xtr, ytr, xte, yte = load(path)
+    xtr2, xte2 = xtr.reshape(-1, 784), xte.reshape(-1, 784)
     n_thr = max(threads)
     fastnn.set_num_threads(n_thr)
     rows, targets, log = [], [], []
     t_start = time.perf_counter()
-
-    # -- MLP: dense baseline ----------------------------------------------------------------------
-    xtr2, xte2 = xtr.reshape(-1, 784), xte.reshape(-1, 784)
     fastnn.manual_seed(0)
     dense = mlp()
+
+    if args.speed_only:  # untrained weights pruned the same way: speed does not need training
+        pruned = copy.deepcopy(dense)
+        magnitude_prune(pruned, 0.9)
+        small = copy.deepcopy(dense)
+        unit_prune(small, 0.5)
+        print_speed(mlp_speed(dense, small, pruned, xte2, threads, args, targets))
+        print("(--speed-only: untrained weights, 90% per layer by magnitude, 50% of units)\n")
+        print(table(["target", "measured", "wanted", ""], targets))
+        return
+
+    # -- MLP: dense baseline ----------------------------------------------------------------------
     dt = train(dense, xtr2, ytr, args.epochs, 128, 1e-3, seed=0)
     acc_dense = accuracy(dense, xte2, yte)
     rows.append(["mlp dense", f"{args.epochs} ep", f"{100 * acc_dense:.2f}%", "-",
@@ -149,30 +194,7 @@ def section_models(args, threads):
     targets.append(["mlp units 50%: accuracy", f"{100 * (acc_small - acc_dense):+.2f} pp",
                     ">= -1 pp", verdict(acc_small - acc_dense >= -0.01)])
 
-    # Inference: dense vs unit-pruned (b); same 90% weights dense vs to_sparse (c).
-    dense90 = copy.deepcopy(pruned)
-    remove_masks(dense90)  # the plain dense path (no per-forward mask pass)
-    sparse90 = to_sparse(pruned)
-    srows = []
-    for batch in (64, 256):
-        x = np.ascontiguousarray(xte2[:batch])
-        ref = dense90.eval()(x)
-        got = sparse90.eval()(x)
-        assert np.max(np.abs(got - ref)) <= 1e-4 * (1 + np.abs(ref).max()), "to_sparse differs"
-        res = speed([dense, small, dense90, sparse90], x, threads, args.rounds, args.min_time)
-        for nt, (med, best) in res.items():
-            srows.append([nt, batch, f"{med[0] * 1e6:.0f}", f"{med[1] * 1e6:.0f}",
-                          f"{med[0] / med[1]:.2f}x ({best[0] / best[1]:.2f}x)",
-                          f"{med[2] * 1e6:.0f}", f"{med[3] * 1e6:.0f}",
-                          f"{med[2] / med[3]:.2f}x ({best[2] / best[3]:.2f}x)"])
-            if batch == 256:
-                targets.append([f"mlp units 50%: speed b=256 thr={nt}",
-                                f"{med[0] / med[1]:.2f}x", ">= 1.8x",
-                                verdict(med[0] / med[1] >= 1.8)])
-            if batch == 64:
-                targets.append([f"mlp 90% to_sparse: speed b=64 thr={nt}",
-                                f"{med[2] / med[3]:.2f}x", ">= 2x",
-                                verdict(med[2] / med[3] >= 2.0)])
+    srows = mlp_speed(dense, small, pruned, xte2, threads, args, targets)
     log.append(f"90% model: {rep['total']['dense_bytes'] / 2**20:.2f} MiB dense, "
                f"{rep['total']['sparse_bytes'] / 2**20:.2f} MiB as CSR")
     fastnn.set_num_threads(n_thr)
@@ -218,9 +240,7 @@ def section_models(args, threads):
     print(f"\n== models: MNIST ({len(xtr)} train / {len(xte)} test), training with {n_thr} "
           f"threads; accuracy on the test set")
     print(table(["model", "training", "test acc", "vs dense", "train time"], rows))
-    print("\n== models: inference, eval forward, us per batch (median; speed-up median (best))")
-    print(table(["thr", "batch", "dense", "units 50%", "speed-up", "90% dense", "90% to_sparse",
-                 "speed-up"], srows))
+    print_speed(srows)
     for line in log:
         print(line)
     print()
