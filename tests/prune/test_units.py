@@ -216,3 +216,33 @@ def test_stale_optimizer_raises_and_new_one_trains(rng):
     fastnn.fit(model, loss, opt, xtr, ytr, epochs=2, batch_size=64, verbose=0, seed=1)
     acc = fastnn.evaluate(model, loss, xte, yte)["accuracy"]
     assert acc > 0.85
+
+
+@pytest.mark.skipif(not has_conv(), reason="Conv2d not in this build")
+@pytest.mark.parametrize("build, match", [
+    (lambda: nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3, groups=2),
+                           nn.Flatten(), nn.Linear(4, 2)), "grouped Conv2d"),
+    (lambda: nn.Sequential(nn.Conv2d(2, 4, 3), nn.Flatten(0, -1), nn.Linear(4, 2)),
+     r"Flatten with start_dim=0"),
+    (lambda: nn.Sequential(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(6, 2)),
+     "not a multiple"),
+    (lambda: nn.Sequential(nn.Conv2d(2, 4, 3), nn.BatchNorm2d(5), nn.Flatten(), nn.Linear(4, 2)),
+     "normalises 5 features"),
+])
+def test_conv_consumers_that_cannot_shrink(build, match):
+    fastnn.manual_seed(0)
+    model = build()
+    snap = snapshot(model)
+    with pytest.raises(ValueError, match=match) as e:
+        unit_prune(model, 0.5, layers=["0"])
+    assert "'0'" in str(e.value)
+    assert_unchanged(model, snap)
+
+
+@pytest.mark.skipif(not has_conv(), reason="Conv2d not in this build")
+def test_trace_with_a_wrong_input_shape_raises_unchanged():
+    model = cnn()
+    snap = snapshot(model)
+    with pytest.raises(ValueError, match="input_shape"):
+        unit_prune(model, 0.5, input_shape=(1, 12, 12))  # a 3x3 map: the Linear wants 2x2
+    assert_unchanged(model, snap)
