@@ -2,13 +2,19 @@
 MNIST CNN (batch 64), same inputs, same thread count, interleaved A/B timing.
 
     python bench/compare.py layers [--threads 1,2] [--rounds 7] [--min-time 0.1] [--only NAME,...]
+                                   [--clock wall|cpu]
 
 ratio = PyTorch time / fastnn time (> 1: fastnn is faster). Both sides compute the input gradient
-(the torch input has requires_grad=True) and accumulate parameter gradients.
+(the torch input has requires_grad=True) and accumulate parameter gradients. --clock cpu times
+1-thread runs by the calling thread's CPU time, which other jobs on a shared machine disturb far
+less than wall time (it is refused for more threads, where CPU time is not elapsed time).
 """
 import argparse
+import gc
 import os
+import statistics
 import sys
+import time
 
 # Neither side uses numpy's BLAS; its idle worker threads would only compete for the cores.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -60,7 +66,26 @@ def copy_params(ours, theirs, torch):
             getattr(theirs, name).copy_(torch.from_numpy(p.data))
 
 
-def run(threads, rounds, min_time, only):
+def cpu_pair(fa, fb, *, rounds, min_time):
+    """Like timing.time_pair (A B A B ..., medians) but by the calling thread's CPU time (both
+    sides compute on the calling thread when run with one thread)."""
+    fa()
+    fb()
+    ta, tb = [], []
+    for _ in range(rounds):
+        for f, out in ((fa, ta), (fb, tb)):
+            n, t0 = 0, time.thread_time()
+            while True:
+                f()
+                n += 1
+                dt = time.thread_time() - t0
+                if dt >= min_time:
+                    break
+            out.append(dt / n)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def run(threads, rounds, min_time, only, clock="wall"):
     import torch
 
     fastnn.set_num_threads(threads)
@@ -91,12 +116,20 @@ def run(threads, rounds, min_time, only):
         def t_step():
             theirs(xt).backward(gyt)
 
-        tf, tt = time_pair(f_fwd, t_fwd, rounds=rounds, min_time=min_time)
-        sf, st = time_pair(f_step, t_step, rounds=rounds, min_time=min_time)
+        pair = cpu_pair if clock == "cpu" else time_pair
+        # As timeit does: no cyclic garbage collection inside the timed loops (torch's many
+        # objects make each collection long, and it lands on whichever side is running).
+        gc.collect()
+        gc.disable()
+        try:
+            tf, tt = pair(f_fwd, t_fwd, rounds=rounds, min_time=min_time)
+            sf, st = pair(f_step, t_step, rounds=rounds, min_time=min_time)
+        finally:
+            gc.enable()
         rows.append([name, f"{tf * 1e3:.3f}", f"{tt * 1e3:.3f}", f"{tt / tf:.2f}",
                      f"{sf * 1e3:.3f}", f"{st * 1e3:.3f}", f"{st / sf:.2f}"])
     print(f"\nthreads = {threads} (fastnn {fastnn.get_isa()}, torch {torch.__version__}), "
-          f"batch {BATCH}; times in ms, ratio = torch / fastnn")
+          f"batch {BATCH}, {clock} clock; times in ms, ratio = torch / fastnn")
     print(table(["layer", "fwd fastnn", "fwd torch", "ratio", "fwd+bwd fastnn",
                  "fwd+bwd torch", "ratio"], rows))
     return rows
@@ -108,6 +141,7 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--min-time", type=float, default=0.1)
     ap.add_argument("--only", default="", help="comma-separated substrings of layer names")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = ap.parse_args(argv)
     try:
         import torch  # noqa: F401
@@ -116,7 +150,10 @@ def main(argv=None):
         return 1
     only = [s for s in args.only.split(",") if s]
     for t in (int(s) for s in args.threads.split(",") if s):
-        run(t, args.rounds, args.min_time, only)
+        if args.clock == "cpu" and t != 1:
+            print(f"threads = {t}: skipped (--clock cpu measures 1-thread runs only)")
+            continue
+        run(t, args.rounds, args.min_time, only, args.clock)
     return 0
 
 

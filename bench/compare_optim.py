@@ -10,7 +10,6 @@ m, v; write p, m, v), the minimum traffic of an Adam step.
 """
 import argparse
 import os
-import statistics
 import sys
 
 import numpy as np
@@ -20,25 +19,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import fastnn  # noqa: E402
 from fastnn import optim  # noqa: E402
 from fastnn.nn import Parameter  # noqa: E402
-from timing import table, time_fn  # noqa: E402
+from timing import table, time_interleaved  # noqa: E402
 
 SETS = {
     "mlp": [(512, 784), (512,), (256, 512), (256,), (10, 256), (10,)],
     "10m": [(2500, 2000), (2000, 2000), (1000, 1000)],
 }
 BYTES_PER_PARAM = 28
-
-
-def time_interleaved(fns, rounds, min_time):
-    """(median, best) seconds per call of each fn, timed in turn each round (A B C A B C ...) so
-    load drift hits all alike. On a shared machine the best round estimates the unloaded speed."""
-    for f in fns:
-        f()
-    times = [[] for _ in fns]
-    for _ in range(rounds):
-        for i, f in enumerate(fns):
-            times[i].append(time_fn(f, min_time=min_time, repeats=1, warmup=0))
-    return [statistics.median(t) for t in times], [min(t) for t in times]
 
 
 def torch_default_path(torch):

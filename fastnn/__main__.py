@@ -27,7 +27,7 @@ def _load_data(path, quiet):
         if path is not None:
             raise
         if not quiet:
-            print(f"MNIST not available ({str(e).splitlines()[0]})\n"
+            print(f"{str(e).splitlines()[0]}\n"
                   "-> training on scikit-learn's 8x8 digits instead "
                   "(set FASTNN_DATA or pass --data PATH/mnist.npz for MNIST)")
         (xtr, ytr), (xte, yte) = datasets.load_digits()

@@ -61,39 +61,41 @@ py::array_t<float> copy_rows_padded(const F32& src, int64_t lead, int64_t n_dst,
 
 // c (m x n, row stride ldc) = [c +] conv_ukr(k, a_base, a_off, b). b: k x conv_nr; the leaf reads
 // conv_mr values at each a_off[p].
-py::array_t<float> conv_ukr(const F32& a_base, const I64& a_off, const F32& b, py::array_t<float> c,
-                            int64_t m, int64_t n, bool accumulate) {
+py::array_t<float> conv_ukr(const F32& a_base, const I64& a_off, int64_t a_step, const F32& b,
+                            py::array_t<float> c, int64_t m, int64_t n, bool accumulate) {
   const KernelTable& t = kernels();
   check_ndim(b, "b", 2);
   const int64_t k = a_off.shape(0);
   check_shape(b, "b", {k, t.conv_nr});
   if (m < 1 || m > t.conv_mr || n < 1 || n > t.conv_nr) throw py::value_error("tile size");
   for (int64_t p = 0; p < k; ++p)
-    if (a_off.data()[p] < 0 || a_off.data()[p] + t.conv_mr > a_base.shape(0))
+    if (a_step < 1 || a_off.data()[p] < 0 || a_off.data()[p] + (t.conv_mr - 1) * a_step >= a_base.shape(0))
       throw py::value_error("a_off");
   c = check_out(c, "c", {m, -1});
   if (c.shape(1) < n) throw py::value_error("c too narrow");
   const Aligned bb(b.data(), k * t.conv_nr);
-  t.f32_conv_ukr(k, a_base.data(), a_off.data(), bb.p, c.mutable_data(), c.shape(1), m, n,
+  t.f32_conv_ukr(k, a_base.data(), a_off.data(), a_step, bb.p, c.mutable_data(), c.shape(1), m, n,
                  accumulate ? 1 : 0);
   return c;
 }
 
 // c (m x n) = [c +] conv_wgrad_ukr(rows of a (m x (rows*a_stride)), b (rows*row_len x conv_nr)).
 py::array_t<float> conv_wgrad_ukr(const F32& a, int64_t rows, int64_t row_len, int64_t a_stride,
-                                  const F32& b, py::array_t<float> c, int64_t n, bool accumulate) {
+                                  int64_t a_step, const F32& b, py::array_t<float> c, int64_t n,
+                                  bool accumulate) {
   const KernelTable& t = kernels();
   check_ndim(a, "a", 2);
   const int64_t m = a.shape(0);
   if (m < 1 || m > t.conv_mr || n < 1 || n > t.conv_nr) throw py::value_error("tile size");
-  if (row_len > a_stride || a.shape(1) < rows * a_stride) throw py::value_error("a too short");
+  if (a_step < 1 || (row_len - 1) * a_step >= a_stride || a.shape(1) < rows * a_stride)
+    throw py::value_error("a too short");
   check_shape(b, "b", {rows * row_len, t.conv_nr});
   c = check_out(c, "c", {m, -1});
   if (c.shape(1) < n) throw py::value_error("c too narrow");
   std::vector<const float*> ar(static_cast<size_t>(t.conv_mr));
   for (int64_t i = 0; i < t.conv_mr; ++i) ar[i] = a.data() + std::min(i, m - 1) * a.shape(1);
   const Aligned bb(b.data(), rows * row_len * t.conv_nr);
-  t.f32_conv_wgrad_ukr(ar.data(), rows, row_len, a_stride, bb.p, c.mutable_data(), c.shape(1), m,
+  t.f32_conv_wgrad_ukr(ar.data(), rows, row_len, a_stride, a_step, bb.p, c.mutable_data(), c.shape(1), m,
                        n, accumulate ? 1 : 0);
   return c;
 }
@@ -105,10 +107,11 @@ void bind_conv_leaves(py::module_& m) {
         py::arg("add") = py::none());
   m.def("_leaf_copy_rows_padded", &copy_rows_padded, py::arg("src"), py::arg("lead"), py::arg("n_dst"),
         py::arg("dld"));
-  m.def("_leaf_conv_ukr", &conv_ukr, py::arg("a_base"), py::arg("a_off"), py::arg("b"), py::arg("c"),
-        py::arg("m"), py::arg("n"), py::arg("accumulate"));
+  m.def("_leaf_conv_ukr", &conv_ukr, py::arg("a_base"), py::arg("a_off"), py::arg("a_step"),
+        py::arg("b"), py::arg("c"), py::arg("m"), py::arg("n"), py::arg("accumulate"));
   m.def("_leaf_conv_wgrad_ukr", &conv_wgrad_ukr, py::arg("a"), py::arg("rows"), py::arg("row_len"),
-        py::arg("a_stride"), py::arg("b"), py::arg("c"), py::arg("n"), py::arg("accumulate"));
+        py::arg("a_stride"), py::arg("a_step"), py::arg("b"), py::arg("c"), py::arg("n"),
+        py::arg("accumulate"));
   m.def("_conv_tile", [] { return py::make_tuple(kernels().conv_mr, kernels().conv_nr); });
 }
 

@@ -1,24 +1,25 @@
 // 2-D convolution drivers (NCHW): checks, choice of algorithm, threading.
 //
-// Stride 1 (any padding, dilation, groups; 1x1 included) works in "padded-width" coordinates
-// (conv2d_parts.h), where every im2col row is a contiguous slice of a zero-padded input copy:
+// The im2col operand is read in place from a zero-padded copy of the input in "padded-width"
+// layout (conv2d_parts.h), where each im2col row is a strided (for stride 1 contiguous) slice:
 //   forward  the direct kernel (conv2d_direct.cpp): tiles of output pixels x output channels,
-//            the im2col operand read in place, never packed; weights packed once per call.
-//   dX       the correlation of dY with the flipped kernel, by the same direct kernel. With few
-//            input channels (they would fill little of the tile) instead dcol (K x pixels) =
-//            W^T @ dY by sgemm_driver, then col2im in gather form (f32_col2im_row).
+//            the im2col operand never packed; weights packed once per call.
+//   dX       stride 1: the correlation of dY with the flipped kernel, by the same direct kernel.
+//            Otherwise (other strides, or few input channels that would fill little of the
+//            tile) dcol (K x pixels) = W^T @ dY by sgemm_driver, then col2im (for stride 1 in
+//            gather form by the f32_col2im_row leaf).
 //   dW       dW^T (K x kg) += col @ dY^T, the contraction running over the output pixels of a
-//            chunk of images (discarded columns skipped): dY^T is packed into panels
-//            (f32_transpose_rows), the im2col rows are read in place by the f32_conv_wgrad_ukr
-//            leaf. K x kg keeps the long side (taps) in M, where the register tile wastes least.
-// Other strides, or few output channels: Y (kg x pixels) = W @ col per image by sgemm_driver,
-// B panels gathered from the image by Im2col::pack_b; dX through a materialised dcol and col2im;
-// dW as above on a materialised col. Depthwise (groups == in_channels): direct per-plane leaves.
+//            chunk of images: dY^T is packed into panels (f32_transpose_rows), the im2col rows
+//            are read in place by the f32_conv_wgrad_ukr leaf. K x kg keeps the long side (taps)
+//            in M, where the register tile wastes least.
+// Few output channels: Y (kg x pixels) = W @ col per image by sgemm_driver, B panels gathered
+// from the image by Im2col::pack_b. Depthwise (groups == in_channels): direct per-plane leaves.
 // Threads: over images when the batch keeps every thread busy (each GEMM then runs single-threaded
 // inside an inactive nested region), otherwise images in turn with the work of each image shared.
 // dW goes to per-thread buffers summed in thread order (same bits for a given thread count).
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -61,10 +62,14 @@ void add_channel_bias(float* x, int64_t n, int64_t c, int64_t plane, const float
   for (int64_t q = 0; q < planes; ++q) affine(x + q * plane, x + q * plane, plane, 1.0f, bias[q % c]);
 }
 
-// dX of a stride-1 conv as the correlation of dY with the kernel flipped and transposed
-// (weights (c, kg, kh, kw), padding dilation*(k-1) - padding), run by the direct kernel.
-void dx_by_correlation(const float* dy, const float* w, const float* dx_bias, float* dx,
-                       const Conv2dGeom& g) {
+// dX of a stride-1 conv is the correlation of dY with the kernel flipped and transposed: the
+// conv with weights (c, kg, kh, kw) and padding dilation*(k-1) - padding, whose input is dY.
+struct Correlation {
+  std::vector<float> wf;
+  Conv2dGeom gt;
+};
+
+Correlation correlation(const float* w, const Conv2dGeom& g) {
   const int64_t kg = g.kg(), cg = g.cg(), taps = g.kh * g.kw;
   std::vector<float> wf(static_cast<size_t>(g.c * kg * taps));
   for (int64_t grp = 0; grp < g.groups; ++grp)
@@ -82,7 +87,7 @@ void dx_by_correlation(const float* dy, const float* w, const float* dx_bias, fl
   gt.pw = g.dw * (g.kw - 1) - g.pw;
   gt.oh = g.h;
   gt.ow = g.w;
-  direct_forward(dy, wf.data(), dx_bias, dx, gt);
+  return {std::move(wf), gt};
 }
 
 }  // namespace
@@ -117,9 +122,8 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
   if (g.n == 0) return;
   if (g.is_depthwise()) return depthwise_forward(x, w, bias, y, g);
   const int64_t kg = g.kg(), cg = g.cg(), K = g.kdim(), P = g.out_plane(), HW = g.in_plane();
-  if (g.sh == 1 && g.sw == 1 && fills_tile(kg, kernels().conv_nr))
-    return direct_forward(x, w, bias, y, g);
-  // Other strides (or few output channels): Y = W @ col per image.
+  if (fills_tile(kg, kernels().conv_nr)) return direct_forward(x, w, bias, y, g);
+  // Few output channels: Y = W @ col per image.
   const int mr = kernels().f32_mr, nr = kernels().f32_nr;
   std::vector<PackedA> wpack;
   for (int64_t grp = 0; grp < g.groups; ++grp)
@@ -159,7 +163,15 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
   const bool padded = g.sh == 1 && g.sw == 1;
   const bool dx_direct = padded && g.ph <= g.dh * (g.kh - 1) && g.pw <= g.dw * (g.kw - 1) &&
                          fills_tile(cg, kernels().conv_nr);
-  if (dx && dx_direct) dx_by_correlation(dy, w, dx_bias, dx, g);
+  const int slots = image_slots(g.n);
+  // With dW wanted and images side by side, dX runs in the same pass over the images, while
+  // each image's dY is in cache; otherwise on its own.
+  const bool fuse = dx && dx_direct && dw && slots > 1;
+  Correlation corr;
+  if (dx && dx_direct) corr = correlation(w, g);
+  if (dx && dx_direct && !fuse) direct_forward(dy, corr.wf.data(), dx_bias, dx, corr.gt);
+  std::unique_ptr<DirectConv> corr_conv;
+  if (fuse) corr_conv = std::make_unique<DirectConv>(corr.gt, corr.wf.data(), dx_bias);
   const bool dx_gemm = dx && !dx_direct;
   if (!dx_gemm && !dw) return;
   const int mr = kernels().f32_mr, nr = kernels().f32_nr;
@@ -168,23 +180,11 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
   if (dx_gemm)
     for (int64_t grp = 0; grp < g.groups; ++grp)
       wt.emplace_back(MatView{w + grp * kg * K, K, kg, 1, K}, mr);
-  // dW's tap source per image (padded input, the input itself for 1x1, or a materialised col for
-  // other strides), the offsets of the im2col rows in it and its row stride. dX's GEMM path works
-  // on dY in padded-width pixels (len per image), expanded when those have discarded columns.
-  int64_t len = P, tap_stride = g.ow, tap_size = 0, grad_size = 0;
-  std::vector<int64_t> tap_off(static_cast<size_t>(K));
-  if (padded) {
-    len = pw.pcols;
-    tap_stride = pw.wp;
-    tap_off = pw.off;
-    tap_size = pw.direct ? 0 : pw.buffer_size(cg);
-    grad_size = dx_gemm && pw.discards() ? kg * pw.pcols : 0;
-  } else {
-    for (int64_t p = 0; p < K; ++p) tap_off[p] = p * P;
-    tap_size = K * P;
-  }
-  if (!dw) tap_size = 0;
-  const int slots = image_slots(g.n);
+  // dW's taps are read from the padded input (the input itself for 1x1). dX's GEMM path works on
+  // dY in padded-width pixels (len per image) for stride 1, expanded when those have discards.
+  const int64_t len = padded ? pw.pcols : P;
+  const int64_t tap_size = dw && !pw.direct ? pw.buffer_size(cg) : 0;
+  const int64_t grad_size = dx_gemm && padded && pw.discards() ? kg * pw.pcols : 0;
   const int64_t nr_pad = (kg + kernels().conv_nr - 1) / kernels().conv_nr * kernels().conv_nr;
   const int64_t chunk = chunk_images((tap_size + grad_size + (dw ? nr_pad * P : 0)) * 4,
                                      (g.n + slots - 1) / slots);
@@ -195,6 +195,8 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
     if (tap_size) taps_buf = aligned_alloc_array<float>(static_cast<size_t>(chunk * tap_size));
     if (grad_size) grads_buf = aligned_alloc_array<float>(static_cast<size_t>(chunk * grad_size));
     if (dx_gemm) dcol = aligned_alloc_array<float>(static_cast<size_t>(K * len));
+    DirectConv::Work corr_work;
+    if (fuse) corr_work = corr_conv->workspace();
     std::vector<const float*> taps, grads;
     for (int64_t grp = 0; grp < g.groups; ++grp)
       for (int64_t c0 = lo; c0 < hi; c0 += chunk) {
@@ -203,6 +205,7 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
         grads.clear();
         for (int64_t i = c0; i < c1; ++i) {
           const float* dyg = dy + (i * g.k + grp * kg) * P;
+          if (fuse) corr_conv->image(dy, dx, i, grp, corr_work);
           if (dx_gemm) {  // dcol = W^T @ dY, then col2im into dx
             const float* grad = dyg;
             if (grad_size) {
@@ -232,13 +235,12 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
             taps.push_back(xg);
           } else {
             float* tap_dst = taps_buf.get() + (i - c0) * tap_size;
-            if (padded) pw.pad(xg, g, cg, tap_dst);
-            else Im2col{xg, g}.materialise(tap_dst);
+            pw.pad(xg, g, cg, tap_dst);
             taps.push_back(tap_dst);
           }
         }
         if (dw)
-          weight_grad(taps, tap_off.data(), K, grads, P, kg, g.oh, g.ow, tap_stride,
+          weight_grad(taps, pw.off.data(), K, grads, P, kg, g.oh, g.ow, g.sh * pw.wp, g.sw,
                       dwt.data() + (slot * g.groups + grp) * wsize, slots == 1);
       }
   });

@@ -109,16 +109,6 @@ void Im2col::pack_b(int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, floa
   }
 }
 
-void Im2col::materialise(float* col) const {
-  const int64_t K = g.kdim(), P = g.out_plane();
-  for (int64_t p = 0; p < K; ++p)
-    for (int64_t oy = 0; oy < g.oh; ++oy) {
-      int64_t ix0;
-      const float* row = input_row(x, g, p, oy, &ix0);
-      gather_row(row, ix0, g.sw, g.w, g.ow, col + p * P + oy * g.ow);
-    }
-}
-
 void col2im_add(const float* dcol, const Conv2dGeom& g, float* dx) {
   const int64_t K = g.kdim(), P = g.out_plane(), taps = g.kh * g.kw;
   for (int64_t p = 0; p < K; ++p) {

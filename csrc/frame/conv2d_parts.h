@@ -71,12 +71,13 @@ struct PackedA {
   }
 };
 
-// Stride-1 convolution in "padded-width" coordinates. The input group is copied into a
-// zero-padded buffer: per channel hp = h + 2*ph rows of period wp = max(w + pw, ow), each row
+// Convolution in "padded-width" coordinates. The input group is copied into a zero-padded
+// buffer: per channel hp = h + 2*ph rows of period wp = max(w + pw, ow), each row
 // [pw zeros | w values | zeros]; the right padding of a row is the left padding of the next, so
-// wp = w + pw suffices for reading. Output pixel j = oy*wp + ox (columns ox >= ow are computed and
-// discarded), and im2col row p = (channel, ki, kj) is the contiguous slice xp + off[p] of length
-// pcols = oh*wp. A 1x1 conv without padding is the same thing with xp = x itself (direct).
+// wp = w + pw suffices for reading. Im2col row p = (channel, ki, kj) at output pixel (oy, ox) is
+// xp[off[p] + oy*sh*wp + ox*sw]: for stride 1 with output pixel j = oy*wp + ox (columns ox >= ow
+// computed and discarded) it is the contiguous slice xp + off[p] of length pcols = oh*wp. A 1x1
+// conv without padding is the same thing with xp = x itself (direct).
 struct PaddedWidth {
   int64_t hp = 0, wp = 0, oh = 0, ow = 0, plane = 0, pcols = 0, slack = 0;
   bool direct = false;  // use the input as it is (1x1, no padding: nothing to pad or discard)
@@ -90,7 +91,9 @@ struct PaddedWidth {
     plane = hp * wp;
     pcols = g.oh * wp;
     direct = g.is_pointwise();
-    slack = (g.kw - 1) * g.dw;  // discarded columns of the last row read this far past the end
+    // Discarded columns (stride 1) or the last window of a row (stride > 1) read this far past
+    // the last plane.
+    slack = (g.kw - 1) * g.dw + g.pw;
     off.resize(static_cast<size_t>(g.kdim()));
     for (int64_t p = 0; p < g.kdim(); ++p) {
       const int64_t ch = p / (g.kh * g.kw), r = p % (g.kh * g.kw);
@@ -116,14 +119,13 @@ struct Im2col {
   const Conv2dGeom& g;
 
   void pack_b(int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst) const;
-  void materialise(float* col) const;  // K x (oh*ow), row-major
 };
 // dx (the group's cg input planes of one image) += col2im(dcol), any stride.
 void col2im_add(const float* dcol, const Conv2dGeom& g, float* dx);
 
 // dWt (K x kg, row stride kg) += the weight-gradient product over a chunk of images:
-//   dWt[p][o] += sum over images i, output pixels (r, x) of  tap(i, p)[r*tap_stride + x] *
-//                grad(i, o)[r*row_len + x],   r < rows, x < row_len,
+//   dWt[p][o] += sum over images i, output pixels (r, x) of  tap(i, p)[r*tap_stride + x*tap_step]
+//                * grad(i, o)[r*row_len + x],   r < rows, x < row_len,
 // where tap(i, p) = taps[i] + tap_off[p] (an im2col row) and grad(i, o) = grads[i] + o*grad_ld.
 // tap_stride > row_len skips the discarded columns of padded-width taps (they never enter the
 // product). dY^T is packed into conv_nr-wide panels (f32_transpose_rows); the taps are read in
@@ -131,10 +133,45 @@ void col2im_add(const float* dcol, const Conv2dGeom& g, float* dx);
 // threads (call from outside any parallel region).
 void weight_grad(const std::vector<const float*>& taps, const int64_t* tap_off, int64_t K,
                  const std::vector<const float*>& grads, int64_t grad_ld, int64_t kg, int64_t rows,
-                 int64_t row_len, int64_t tap_stride, float* dwt, bool threaded);
+                 int64_t row_len, int64_t tap_stride, int64_t tap_step, float* dwt, bool threaded);
 
-// y = conv(x, w) + bias (bias may be null) for a stride-1 geometry, by the direct kernel
-// (conv2d_direct.cpp).
+// The direct convolution (conv2d_direct.cpp): y = conv(x, w) + bias (bias may be null), one
+// (image, group) at a time, weights packed once at construction.
+class DirectConv {
+ public:
+  struct Tile {
+    int64_t j0;    // first pixel in padded-width numbering (oy*wp + ox): places the output
+    int64_t a_at;  // the tile's first input value in the padded input (oy*sh*wp + ox*sw)
+    int64_t m;     // pixel count (<= conv_mr)
+  };
+  // Per-thread buffers: the padded input of one (image, group) and the output tile.
+  struct Work {
+    aligned_ptr<float> xp, scratch;
+    std::vector<const float*> rows;
+  };
+
+  DirectConv(const Conv2dGeom& g, const float* w, const float* bias);
+  Work workspace() const;
+  // All of image i, group grp of x into y.
+  void image(const float* x, float* y, int64_t i, int64_t grp, Work& wk) const;
+  // The same in parts: the tile source (padded copy in wk, or x itself), then jobs() jobs,
+  // each a (weight panel, tile) pair that may run on any thread with its own Work.
+  const float* source(const float* x, int64_t i, int64_t grp, Work& wk) const;
+  int64_t jobs() const { return panels_ * static_cast<int64_t>(tiles_.size()); }
+  void job(const float* src, float* y, int64_t i, int64_t grp, int64_t jb, Work& wk) const;
+
+ private:
+  Conv2dGeom g_;
+  const KernelTable& t_;
+  PaddedWidth pw_;
+  const float* bias_;
+  int mr_ = 0, nr_ = 0;
+  int64_t xp_size_ = 0, panels_ = 0;
+  aligned_ptr<float> wbuf_;
+  std::vector<Tile> tiles_;
+};
+
+// y = conv(x, w) + bias by DirectConv, threaded over images (or over one image's jobs).
 void direct_forward(const float* x, const float* w, const float* bias, float* y,
                     const Conv2dGeom& g);
 

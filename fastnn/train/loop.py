@@ -295,7 +295,7 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
             logs["lr"] = lr_epoch
             if bar is not None:
                 post = {k: f"{v:.4f}" for k, v in logs.items() if k != "lr"}
-                bar.set_postfix(**post, refresh=True)
+                bar.set_postfix(batch=f"{n_batches}/{n_batches}", **post, refresh=True)
                 bar.close()
             elif verbose == 2:
                 items = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k != "lr")
@@ -346,7 +346,7 @@ def _progress(verbose, epoch, epochs, n):
     if verbose != 1:
         return None
     from tqdm.auto import tqdm
-    return tqdm(total=n, desc=f"Epoch {epoch + 1}/{epochs}", unit=" samples", unit_scale=True,
+    return tqdm(total=n, desc=f"Epoch {epoch + 1}/{epochs}", unit=" samples",
                 leave=True, dynamic_ncols=True, mininterval=0.25)
 
 

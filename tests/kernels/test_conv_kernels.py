@@ -40,32 +40,34 @@ def _ukr_tile():
 @pytest.mark.parametrize("k", [1, 3, 17])
 @pytest.mark.parametrize("edge", ["full", "m_subtile", "n_subtile", "both"])
 @pytest.mark.parametrize("accumulate", [False, True])
-def test_conv_ukr(isa, rng, k, edge, accumulate):
+@pytest.mark.parametrize("step", [1, 2, 3])
+def test_conv_ukr(isa, rng, k, edge, accumulate, step):
     mr, nr = _ukr_tile()
     m = mr if edge in ("full", "n_subtile") else max(1, mr - 3)
     n = nr if edge in ("full", "m_subtile") else max(1, nr - 5)
-    a_base = rng.standard_normal(100 + mr).astype(np.float32)
+    a_base = rng.standard_normal(100 + mr * step).astype(np.float32)
     a_off = rng.integers(0, 100, k).astype(np.int64)
     b = rng.standard_normal((k, nr)).astype(np.float32)
     c0 = rng.standard_normal((m, nr + 3)).astype(np.float32)
-    got = _C._leaf_conv_ukr(a_base, a_off, b, c0.copy(), m, n, accumulate)
-    a = np.stack([a_base[o:o + mr] for o in a_off])  # k x mr
+    got = _C._leaf_conv_ukr(a_base, a_off, step, b, c0.copy(), m, n, accumulate)
+    a = np.stack([a_base[o:o + mr * step:step] for o in a_off])  # k x mr
     want = c0.astype(np.float64).copy()
     prod = (a.T.astype(np.float64) @ b)[:m, :n]
     want[:, :n] = prod + (c0[:, :n] if accumulate else 0)
     np.testing.assert_allclose(got, want, rtol=0, atol=tol(k, a, b) + 1e-6)
 
 
-@pytest.mark.parametrize("rows,row_len,stride", [(1, 1, 1), (3, 5, 7), (2, 14, 15), (4, 3, 3)])
+@pytest.mark.parametrize("rows,row_len,stride,step", [(1, 1, 1, 1), (3, 5, 7, 1), (2, 14, 15, 1),
+                                                      (4, 3, 3, 1), (3, 4, 9, 2), (2, 5, 16, 3)])
 @pytest.mark.parametrize("edge", ["full", "both"])
-def test_conv_wgrad_ukr(isa, rng, rows, row_len, stride, edge):
+def test_conv_wgrad_ukr(isa, rng, rows, row_len, stride, step, edge):
     mr, nr = _ukr_tile()
     m, n = (mr, nr) if edge == "full" else (max(1, mr - 2), max(1, nr - 3))
     a = rng.standard_normal((m, rows * stride)).astype(np.float32)
     b = rng.standard_normal((rows * row_len, nr)).astype(np.float32)
     c0 = rng.standard_normal((m, nr)).astype(np.float32)
-    got = _C._leaf_conv_wgrad_ukr(a, rows, row_len, stride, b, c0.copy(), n, True)
-    taps = a.reshape(m, rows, stride)[:, :, :row_len].reshape(m, -1).astype(np.float64)
+    got = _C._leaf_conv_wgrad_ukr(a, rows, row_len, stride, step, b, c0.copy(), n, True)
+    taps = a.reshape(m, rows, stride)[:, :, :row_len * step:step].reshape(m, -1).astype(np.float64)
     want = c0.astype(np.float64).copy()
     want[:, :n] += (taps @ b)[:, :n]
     np.testing.assert_allclose(got, want, rtol=0, atol=tol(rows * row_len, a, b) + 1e-6)
@@ -78,7 +80,8 @@ RAW_CONV = [
     (2, 1, 16, (3, 3), (1, 1), (1, 1), (1, 1), 1, 5, 9),    # dX by GEMM + gather col2im
     (2, 4, 16, (1, 1), (1, 1), (0, 0), (1, 1), 1, 3, 5),    # 1x1 in place
     (2, 3, 2, (3, 3), (1, 1), (0, 0), (1, 1), 1, 6, 6),     # forward by GEMM (few outputs)
-    (2, 4, 6, (3, 2), (2, 3), (1, 1), (2, 1), 2, 9, 10),    # strided GEMM paths
+    (2, 4, 6, (3, 2), (2, 3), (1, 1), (2, 1), 2, 9, 10),    # strided: forward GEMM, dX GEMM
+    (2, 4, 32, (3, 3), (2, 2), (1, 1), (1, 1), 1, 9, 11),   # strided: direct forward and dW
     (2, 4, 8, (3, 3), (1, 2), (2, 1), (1, 1), 4, 7, 8),     # depthwise
 ]
 

@@ -23,7 +23,9 @@ CONV_CASES = [
     (2, 1, 16, 3, 1, 1, 1, 1, 12, 11, True),       # one input channel: dX by GEMM + col2im
     (2, 5, 3, 3, 1, 1, 1, 1, 6, 6, True),          # few output channels: forward by GEMM
     (2, 3, 8, 3, 1, 3, 1, 1, 5, 6, True),          # padding > kernel - 1
-    (2, 4, 10, 3, 2, 1, 1, 1, 11, 9, True),        # stride 2: GEMM paths
+    (2, 4, 10, 3, 2, 1, 1, 1, 11, 9, True),        # stride 2, few outputs: GEMM paths
+    (2, 4, 32, 3, 2, 1, 1, 1, 11, 9, True),        # stride 2: direct forward and dW, GEMM dX
+    (3, 3, 20, (3, 2), (2, 3), (2, 1), (2, 1), 1, 13, 14, True),  # strides, dilation, direct
     (2, 6, 8, (3, 2), (2, 3), (1, 0), (1, 2), 2, 13, 11, True),  # strides, dilation, groups
     (2, 6, 6, 3, 1, 1, 1, 6, 8, 9, True),          # depthwise
     (2, 4, 8, 3, 2, 1, 2, 4, 9, 8, False),         # depthwise, multiplier 2, stride, dilation

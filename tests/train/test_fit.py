@@ -277,3 +277,36 @@ def test_plateau_scheduler_gets_val_loss_and_batch_interval():
     with pytest.raises(ValueError, match="scheduler_interval"):
         fastnn.fit(model2, nn.CrossEntropyLoss(), opt2, x, y, scheduler=warm,
                    scheduler_interval="step", verbose=0)
+
+
+def test_fit_with_augmentation_and_uint8_images():
+    from fastnn.data import augment as A
+    r = np.random.default_rng(0)
+    x = r.integers(0, 256, (48, 1, 8, 8), dtype=np.uint8)
+    y = r.integers(0, 3, 48).astype(np.int64)
+    seen = []
+
+    class Spy:
+        def __init__(self):
+            self.inner = A.Compose([A.RandomShift(1), A.RandomHorizontalFlip(0.5)])
+
+        def __call__(self, batch, rng):
+            seen.append((batch.dtype, batch.shape))
+            return self.inner(batch, rng)
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    h = fastnn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=1e-4), x, y,
+                   batch_size=16, epochs=2, augment=Spy(), verbose=0, seed=0)
+    assert len(h.history["loss"]) == 2 and all(np.isfinite(h.history["loss"]))
+    assert seen and all(dt == np.uint8 and sh[1:] == (1, 8, 8) for dt, sh in seen)
+    assert len(seen) == 6  # 3 batches x 2 epochs, raw batches before conversion
+
+
+def test_progress_bar_shows_rate_and_metrics(capsys):
+    x, y = _blobs(n=64)
+    model = _mlp(6)
+    fastnn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), x, y,
+               batch_size=16, epochs=1, verbose=1)
+    err = capsys.readouterr().err
+    assert "Epoch 1/1" in err and "samples/s" in err and "loss=" in err and "accuracy=" in err
+    assert "batch=4/4" in err or "64/64" in err

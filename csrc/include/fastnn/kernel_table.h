@@ -151,24 +151,26 @@ using f32_row_affine2_fn = void (*)(const float* dy, const float* x, float* dx, 
 using f32_transpose_rows_fn = void (*)(const float* const* rows, int64_t nrows, int64_t len,
                                        int64_t ld, int64_t width, const float* add, float* dst);
 // Direct-convolution micro-kernel ("indirect A"): the A operand is read in place from a padded
-// input instead of a packed panel. Row i of step p is a_base[a_off[p] + i] (i < conv_mr
-// consecutive output pixels; all conv_mr values are read even when m < conv_mr, so the input
-// needs that much slack), b is a packed weight panel (k steps of conv_nr floats, 64-byte aligned):
-//   acc[i][j] = sum over p < k of a_base[a_off[p] + i] * b[p*conv_nr + j]
+// input instead of a packed panel. Row i of step p is a_base[a_off[p] + i*a_step] (i < conv_mr
+// output pixels of one row, a_step = the conv's column stride; all conv_mr values are read even
+// when m < conv_mr, so the input needs that much slack), b is a packed weight panel (k steps of
+// conv_nr floats, 64-byte aligned):
+//   acc[i][j] = sum over p < k of a_base[a_off[p] + i*a_step] * b[p*conv_nr + j]
 //   c[i*ldc + j] = acc (accumulate == 0; c not read) or c + acc, for i < m, j < n.
 using f32_conv_ukr_fn = void (*)(int64_t k, const float* a_base, const int64_t* a_off,
-                                 const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
-                                 int accumulate);
+                                 int64_t a_step, const float* b, float* c, int64_t ldc, int64_t m,
+                                 int64_t n, int accumulate);
 // Weight-gradient micro-kernel of the same tile: the conv_mr rows of A are im2col rows (taps)
 // read in place through row pointers (all conv_mr are read; pass a valid row for i >= m), the
-// contraction runs over `rows` output rows of row_len pixels, a_stride apart in the taps and back
-// to back in b (a packed panel of dY^T: rows*row_len steps of conv_nr floats, 64-byte aligned):
-//   acc[i][j] = sum over r < rows, x < row_len of a_rows[i][r*a_stride + x] *
+// contraction runs over `rows` output rows of row_len pixels, a_stride apart and a_step within a
+// row in the taps, back to back in b (a packed panel of dY^T: rows*row_len steps of conv_nr
+// floats, 64-byte aligned):
+//   acc[i][j] = sum over r < rows, x < row_len of a_rows[i][r*a_stride + x*a_step] *
 //               b[(r*row_len + x)*conv_nr + j]
 //   c[i*ldc + j] = acc (accumulate == 0; c not read) or c + acc, for i < m, j < n.
 using f32_conv_wgrad_ukr_fn = void (*)(const float* const* a_rows, int64_t rows, int64_t row_len,
-                                       int64_t a_stride, const float* b, float* c, int64_t ldc,
-                                       int64_t m, int64_t n, int accumulate);
+                                       int64_t a_stride, int64_t a_step, const float* b, float* c,
+                                       int64_t ldc, int64_t m, int64_t n, int accumulate);
 // Row copy with zero fill: dst[r*dld + t] = src[r*sld + t - lead] where 0 <= t - lead < n_src,
 // else 0, for r < rows, t < n_dst (a conv input into the padded-width layout).
 using f32_copy_rows_padded_fn = void (*)(const float* src, int64_t sld, int64_t n_src,

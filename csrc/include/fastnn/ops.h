@@ -124,8 +124,10 @@ void pointwise_loss_backward(const PointwiseLoss& l, const float* x, const float
 // Geometry structs: fastnn/conv_params.h. Arrays are dense NCHW float32. Every driver checks its
 // geometry first (std::invalid_argument naming the field, expected vs actual).
 void conv2d_check_geom(const Conv2dGeom& g);
-// y = conv(x, w) + bias (bias of length k, may be null). im2col packed straight into the GEMM's
-// B panels; 1x1/stride 1/no padding is a plain GEMM; depthwise (groups == c) a direct kernel.
+// y = conv(x, w) + bias (bias of length k, may be null). Stride 1: a direct kernel reading the
+// im2col operand in place from a padded copy of the input (1x1 without padding: the input
+// itself); other strides: sgemm_driver with im2col packed straight into its B panels; depthwise
+// (groups == c): direct per-plane kernels. See csrc/frame/conv2d.cpp.
 void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
                     const Conv2dGeom& g);
 // The adjoints of conv2d_forward; each output may be null (not wanted):

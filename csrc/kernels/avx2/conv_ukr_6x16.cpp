@@ -1,6 +1,6 @@
 // AVX2+FMA direct-convolution micro-kernels, 6x16 register tile (6 output pixels or taps x 16
 // output channels): 12 ymm accumulators, 2 ymm of the packed panel per step, the 6 A values of a
-// step broadcast straight from where they lie (no packing of the im2col operand). Contracts:
+// step broadcast straight from where they lie, a_step apart (no packing of the im2col operand). Contracts:
 // kernel_table.h (f32_conv_ukr_fn, f32_conv_wgrad_ukr_fn). Edge tiles use the same body with
 // masked stores.
 //
@@ -46,15 +46,16 @@ inline __m256i lanes(int64_t n) {  // lanes [0, n) on
 
 }  // namespace
 
-void f32_conv_ukr_6x16(int64_t k, const float* a_base, const int64_t* a_off, const float* b,
-                       float* c, int64_t ldc, int64_t m, int64_t n, int accumulate) {
+void f32_conv_ukr_6x16(int64_t k, const float* a_base, const int64_t* a_off, int64_t a_step,
+                       const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
+                       int accumulate) {
   FASTNN_ROWS(FASTNN_DECLARE)
   for (int64_t p = 0; p < k; ++p) {
     const float* a = a_base + a_off[p];
     const __m256 vb0 = _mm256_load_ps(b);
     const __m256 vb1 = _mm256_load_ps(b + 8);
     b += kNR;
-#define FASTNN_STEP(i) FASTNN_FMA(i, a + i)
+#define FASTNN_STEP(i) FASTNN_FMA(i, a + i * a_step)
     FASTNN_ROWS(FASTNN_STEP)
 #undef FASTNN_STEP
   }
@@ -63,11 +64,11 @@ void f32_conv_ukr_6x16(int64_t k, const float* a_base, const int64_t* a_off, con
 }
 
 // Weight-gradient variant: the 6 rows of A are 6 im2col rows (taps) read in place through row
-// pointers, the contraction runs over `rows` output rows of `row_len` pixels (a_stride apart in
-// the taps, back to back in the packed B panel of dY^T).
+// pointers, the contraction runs over `rows` output rows of `row_len` pixels (a_stride apart and
+// a_step within a row in the taps, back to back in the packed B panel of dY^T).
 void f32_conv_wgrad_ukr_6x16(const float* const* a_rows, int64_t rows, int64_t row_len,
-                             int64_t a_stride, const float* b, float* c, int64_t ldc, int64_t m,
-                             int64_t n, int accumulate) {
+                             int64_t a_stride, int64_t a_step, const float* b, float* c,
+                             int64_t ldc, int64_t m, int64_t n, int accumulate) {
   FASTNN_ROWS(FASTNN_DECLARE)
   const float *a0 = a_rows[0], *a1 = a_rows[1], *a2 = a_rows[2], *a3 = a_rows[3],
               *a4 = a_rows[4], *a5 = a_rows[5];
@@ -76,7 +77,7 @@ void f32_conv_wgrad_ukr_6x16(const float* const* a_rows, int64_t rows, int64_t r
       const __m256 vb0 = _mm256_load_ps(b);
       const __m256 vb1 = _mm256_load_ps(b + 8);
       b += kNR;
-#define FASTNN_STEP(i) FASTNN_FMA(i, a##i + x)
+#define FASTNN_STEP(i) FASTNN_FMA(i, a##i + x * a_step)
       FASTNN_ROWS(FASTNN_STEP)
 #undef FASTNN_STEP
     }

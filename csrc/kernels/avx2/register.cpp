@@ -32,10 +32,11 @@ void f32_xent_backward(const float* x, const float* lse, int64_t rows, int64_t c
                        const float* row_scale, float* dx);
 
 // [layers: conv, pool, batchnorm]
-void f32_conv_ukr_6x16(int64_t k, const float* a_base, const int64_t* a_off, const float* b,
-    float* c, int64_t ldc, int64_t m, int64_t n, int accumulate);
+void f32_conv_ukr_6x16(int64_t k, const float* a_base, const int64_t* a_off, int64_t a_step,
+    const float* b, float* c, int64_t ldc, int64_t m, int64_t n, int accumulate);
 void f32_conv_wgrad_ukr_6x16(const float* const* a_rows, int64_t rows, int64_t row_len,
-    int64_t a_stride, const float* b, float* c, int64_t ldc, int64_t m, int64_t n, int accumulate);
+    int64_t a_stride, int64_t a_step, const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
+    int accumulate);
 void f32_maxpool2d_plane(const float* x, float* y, int32_t* argmax, const Pool2dGeom& g);
 void f32_avgpool2d_plane(const float* x, float* y, const Pool2dGeom& g);
 void f32_avgpool2d_plane_bwd(const float* dy, float* dx, const Pool2dGeom& g);

@@ -1,7 +1,7 @@
 // AVX-512 direct-convolution micro-kernel, 14x32 register tile (14 output pixels x 32 output
 // channels): 28 zmm accumulators, 2 zmm of the packed weight panel per step, and the 14 input
-// values of a step broadcast straight from the padded input at a_base + a_off[p] (no packing of
-// the im2col operand). Contract: kernel_table.h (f32_conv_ukr_fn). Edge tiles (m < 14, n < 32)
+// values of a step broadcast straight from the padded input at a_base + a_off[p], a_step apart
+// (the conv's stride; no packing of the im2col operand). GCC versions the loops for a_step == 1. Contract: kernel_table.h (f32_conv_ukr_fn). Edge tiles (m < 14, n < 32)
 // use the same body with masked stores. Also the weight-gradient kernel of the same tile.
 #include <immintrin.h>
 
@@ -17,8 +17,9 @@ inline __mmask16 lanes(int64_t n) {
 }
 }  // namespace
 
-void f32_conv_ukr_14x32(int64_t k, const float* a_base, const int64_t* a_off, const float* b,
-                        float* c, int64_t ldc, int64_t m, int64_t n, int accumulate) {
+void f32_conv_ukr_14x32(int64_t k, const float* a_base, const int64_t* a_off, int64_t a_step,
+                        const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
+                        int accumulate) {
   __m512 vacc[kMR][2];
   for (int i = 0; i < kMR; ++i) vacc[i][0] = vacc[i][1] = _mm512_setzero_ps();
   for (int64_t p = 0; p < k; ++p) {
@@ -27,7 +28,7 @@ void f32_conv_ukr_14x32(int64_t k, const float* a_base, const int64_t* a_off, co
     const __m512 vb1 = _mm512_load_ps(b + 16);
     b += kNR;
     for (int i = 0; i < kMR; ++i) {
-      const __m512 va = _mm512_set1_ps(a[i]);
+      const __m512 va = _mm512_set1_ps(a[i * a_step]);
       vacc[i][0] = _mm512_fmadd_ps(va, vb0, vacc[i][0]);
       vacc[i][1] = _mm512_fmadd_ps(va, vb1, vacc[i][1]);
     }
@@ -48,12 +49,12 @@ void f32_conv_ukr_14x32(int64_t k, const float* a_base, const int64_t* a_off, co
 }
 
 // Weight-gradient variant: the 14 rows of A are 14 im2col rows (taps) read in place through row
-// pointers, the contraction runs over `rows` output rows of `row_len` pixels (a_stride apart in
-// the taps, back to back in the packed B panel of dY^T). Contract: kernel_table.h
+// pointers, the contraction runs over `rows` output rows of `row_len` pixels (a_stride apart and
+// a_step within a row in the taps, back to back in the packed B panel of dY^T). Contract: kernel_table.h
 // (f32_conv_wgrad_ukr_fn).
 void f32_conv_wgrad_ukr_14x32(const float* const* a_rows, int64_t rows, int64_t row_len,
-                              int64_t a_stride, const float* b, float* c, int64_t ldc, int64_t m,
-                              int64_t n, int accumulate) {
+                              int64_t a_stride, int64_t a_step, const float* b, float* c,
+                              int64_t ldc, int64_t m, int64_t n, int accumulate) {
   __m512 vacc[kMR][2];
   for (int i = 0; i < kMR; ++i) vacc[i][0] = vacc[i][1] = _mm512_setzero_ps();
   const float* a[kMR];
@@ -64,7 +65,7 @@ void f32_conv_wgrad_ukr_14x32(const float* const* a_rows, int64_t rows, int64_t 
       const __m512 vb1 = _mm512_load_ps(b + 16);
       b += kNR;
       for (int i = 0; i < kMR; ++i) {
-        const __m512 va = _mm512_set1_ps(a[i][x]);
+        const __m512 va = _mm512_set1_ps(a[i][x * a_step]);
         vacc[i][0] = _mm512_fmadd_ps(va, vb0, vacc[i][0]);
         vacc[i][1] = _mm512_fmadd_ps(va, vb1, vacc[i][1]);
       }

@@ -10,14 +10,15 @@ namespace {
 constexpr int kMR = 8, kNR = 8;
 }
 
-void f32_conv_ukr_8x8(int64_t k, const float* a_base, const int64_t* a_off, const float* b,
-                      float* c, int64_t ldc, int64_t m, int64_t n, int accumulate) {
+void f32_conv_ukr_8x8(int64_t k, const float* a_base, const int64_t* a_off, int64_t a_step,
+                      const float* b, float* c, int64_t ldc, int64_t m, int64_t n,
+                      int accumulate) {
   float acc[kMR][kNR] = {};
   for (int64_t p = 0; p < k; ++p) {
     const float* a = a_base + a_off[p];
     const float* bp = b + p * kNR;
     for (int i = 0; i < kMR; ++i)
-      for (int j = 0; j < kNR; ++j) acc[i][j] += a[i] * bp[j];
+      for (int j = 0; j < kNR; ++j) acc[i][j] += a[i * a_step] * bp[j];
   }
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
@@ -27,14 +28,14 @@ void f32_conv_ukr_8x8(int64_t k, const float* a_base, const int64_t* a_off, cons
 }
 
 void f32_conv_wgrad_ukr_8x8(const float* const* a_rows, int64_t rows, int64_t row_len,
-                            int64_t a_stride, const float* b, float* c, int64_t ldc, int64_t m,
-                            int64_t n, int accumulate) {
+                            int64_t a_stride, int64_t a_step, const float* b, float* c,
+                            int64_t ldc, int64_t m, int64_t n, int accumulate) {
   float acc[kMR][kNR] = {};
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t x = 0; x < row_len; ++x) {
       const float* bp = b + (r * row_len + x) * kNR;
       for (int i = 0; i < kMR; ++i)
-        for (int j = 0; j < kNR; ++j) acc[i][j] += a_rows[i][r * a_stride + x] * bp[j];
+        for (int j = 0; j < kNR; ++j) acc[i][j] += a_rows[i][r * a_stride + x * a_step] * bp[j];
     }
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {

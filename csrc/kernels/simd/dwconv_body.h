@@ -52,23 +52,31 @@ void f32_dwconv2d_plane_bwd_data(const float* dy, const float* w, float* dx, con
 }
 
 void f32_dwconv2d_plane_bwd_weight(const float* x, const float* dy, float* dw, const Conv2dGeom& g) {
-  // Tap by tap: one accumulator, dy and x stay in L1/L2 between taps.
+  // One filter row at a time: its kw taps share each dy load, with one accumulator per tap.
+  constexpr int kMaxKw = 16;
   for (int64_t ki = 0; ki < g.kh; ++ki) {
-    for (int64_t kj = 0; kj < g.kw; ++kj) {
-      Vec::F acc = Vec::zero();
+    for (int64_t kj0 = 0; kj0 < g.kw; kj0 += kMaxKw) {
+      const int64_t nk = std::min<int64_t>(kMaxKw, g.kw - kj0);
+      Vec::F acc[kMaxKw];
+      for (int64_t j = 0; j < nk; ++j) acc[j] = Vec::zero();
       for (int64_t oy = 0; oy < g.oh; ++oy) {
         const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
         if (iy < 0 || iy >= g.h) continue;
         const float* row = x + iy * g.w;
         for (int64_t o0 = 0; o0 < g.ow; o0 += Vec::kWidth) {
           const Vec::M lanes = Vec::first(g.ow - o0);
-          const Vec::I cols = Vec::addi(dw_cols0(o0, g.sw, g.pw), Vec::set1i(kj * g.dw));
-          const Vec::M m = Vec::in_range(cols, g.w, lanes);
-          const Vec::F v = Vec::load_cols(row, o0 * g.sw - g.pw + kj * g.dw, g.sw, g.w, cols, m);
-          acc = Vec::fmadd(Vec::load(lanes, dy + oy * g.ow + o0), v, acc);
+          const Vec::I cols0 = dw_cols0(o0, g.sw, g.pw);
+          const Vec::F grad = Vec::load(lanes, dy + oy * g.ow + o0);
+          for (int64_t j = 0; j < nk; ++j) {
+            const int64_t kj = kj0 + j;
+            const Vec::I cols = Vec::addi(cols0, Vec::set1i(kj * g.dw));
+            const Vec::M m = Vec::in_range(cols, g.w, lanes);
+            const Vec::F v = Vec::load_cols(row, o0 * g.sw - g.pw + kj * g.dw, g.sw, g.w, cols, m);
+            acc[j] = Vec::fmadd(grad, v, acc[j]);
+          }
         }
       }
-      dw[ki * g.kw + kj] += Vec::hsum(acc);
+      for (int64_t j = 0; j < nk; ++j) dw[ki * g.kw + kj0 + j] += Vec::hsum(acc[j]);
     }
   }
 }
