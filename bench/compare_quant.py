@@ -8,8 +8,9 @@ Sections (default: all):
          (a @ w.T + bias, ReLU): int8 with float32 output (dequantised) and with uint8 output
          (requantised), float32 through fastnn.ops.matmul. Rates are int8 GOP/s versus f32 GFLOP/s
          (2*m*n*k operations both), interleaved and repeated (bench/timing.py).
-Model-level sections (quantized MLP / CNN against float32, onnxruntime and PyTorch) are added to
-SECTIONS by the issue that builds fastnn.quant.quantize.
+  models the quantized MNIST MLP and CNN (fastnn.quant.quantize) against fastnn float32,
+         onnxruntime int8 (MLP) and PyTorch static int8 (CNN): accuracy, whole-model samples/s at
+         batch 256, file sizes (bench/quant_models.py; skipped when MNIST is absent).
 
 --peak (default on; --no-peak skips) compiles bench/peak_probe.cpp and measures the core clock and
 the vpdpbusd / vfmadd throughput, to state the int8 and f32 peaks this machine really has.
@@ -133,7 +134,12 @@ def bench_gemm(args):
           "inputs hold the int8 values, so it shows only float32 rounding).")
 
 
-SECTIONS = {"gemm": bench_gemm}
+def bench_models(args):
+    from quant_models import bench_models as run
+    run(args, time_group, table)
+
+
+SECTIONS = {"gemm": bench_gemm, "models": bench_models}
 
 
 def main(argv=None):
@@ -148,7 +154,14 @@ def main(argv=None):
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                    help="cpu: time 1-thread runs on the thread's CPU clock, so that preemption on "
                         "a shared machine does not count (multi-thread runs stay on wall time)")
+    p.add_argument("--mnist", default=None, help="mnist.npz (default: $FASTNN_DATA, "
+                   "../shared/data/mnist.npz)")
+    p.add_argument("--models", default="mlp,cnn", help="models section: comma list of mlp, cnn")
+    p.add_argument("--epochs", type=int, default=2, help="models section: training epochs")
+    p.add_argument("--calib", type=int, default=4096, help="models section: calibration images")
+    p.add_argument("--method", default="minmax", help="models section: calibration method")
     args = p.parse_args(argv)
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     sections = args.sections or list(SECTIONS)
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:

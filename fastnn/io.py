@@ -16,6 +16,12 @@ Layout (format version 1):
             ``{"__tensor__": key}``; tuples, and dicts whose keys are not plain strings, are
             tagged so the same nested dict comes back), ``checksum``.
 
+Quantized models (``fastnn.quant.QuantizedModel``, format version 2): metadata ``quantized`` (JSON
+spec: stages, quantization parameters, layer records; see fastnn/quant/model.py) instead of
+``architecture``; tensors ``qmodel/<stage>/<name>``: int8 weights (unpacked, packed again at
+load), float32 scales and biases, and the state of layers that stayed float. Float-model files
+keep format version 1.
+
 ``checksum`` is ``sha256:<hex>`` over every tensor (name, dtype, shape, little-endian bytes, in
 name order) and every other metadata entry (in key order), each piece length-prefixed. A file
 whose bytes do not match — truncated, a flipped byte, edited metadata — is refused with
@@ -44,7 +50,7 @@ from fastnn.nn.module import _REGISTRY, Module, module_from_config
 
 __all__ = ["save", "load", "load_checkpoint", "Checkpoint", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: quantized models; float models are still written as version 1
 _SECTIONS = ("optimizer", "scheduler", "extra")
 
 
@@ -206,9 +212,14 @@ def save(model, path, optimizer=None, scheduler=None, extra=None):
 
     optimizer, scheduler: objects with ``state_dict()`` (or their state dicts), stored so
     ``load_checkpoint`` gives them back for resuming. extra: any nested dict following the same
-    contract (e.g. epoch, history, RNG state). Returns the path."""
+    contract (e.g. epoch, history, RNG state). A ``fastnn.quant.QuantizedModel`` is saved with
+    its int8 weights, scales and zero points (no optimizer or scheduler). Returns the path."""
+    quantized = _quantized_class()
+    if quantized is not None and isinstance(model, quantized):
+        return _save_quantized(model, path, optimizer, scheduler, extra)
     if not isinstance(model, Module):
-        raise TypeError(f"model: expected a fastnn.nn.Module, got {type(model).__name__}")
+        raise TypeError(f"model: expected a fastnn.nn.Module or a fastnn.quant.QuantizedModel, "
+                        f"got {type(model).__name__}")
     if _REGISTRY.get(type(model).__name__) is not type(model):
         raise TypeError(f"model: class {type(model).__name__} is not registered; decorate it "
                         "with @fastnn.nn.register (and define get_config) to save it")
@@ -239,7 +250,7 @@ def save(model, path, optimizer=None, scheduler=None, extra=None):
             masks.append(name)
 
     import fastnn
-    metadata = {"format": "fastnn", "format_version": str(FORMAT_VERSION),
+    metadata = {"format": "fastnn", "format_version": "1",
                 "fastnn_version": str(getattr(fastnn, "__version__", "unknown")),
                 "architecture": arch,
                 "model": json.dumps({"training": bool(model.training), "frozen": frozen,
@@ -252,6 +263,47 @@ def save(model, path, optimizer=None, scheduler=None, extra=None):
     data = _safetensors().save(tensors, metadata=metadata)
     _atomic_write(Path(path), data)
     return path
+
+
+def _quantized_class():
+    import sys
+    mod = sys.modules.get("fastnn.quant.model")  # only a loaded module can have made one
+    return None if mod is None else mod.QuantizedModel
+
+
+def _save_quantized(model, path, optimizer, scheduler, extra):
+    if optimizer is not None or scheduler is not None:
+        raise TypeError("optimizer, scheduler: a quantized model is not trained; save it alone "
+                        "(extra= is allowed)")
+    spec, tensors = model._to_state()
+    _check_registered(spec, "model")
+    for k, v in tensors.items():
+        tensors[k] = _c_array(v, v.dtype.newbyteorder("<"))
+    import fastnn
+    metadata = {"format": "fastnn", "format_version": "2",
+                "fastnn_version": str(getattr(fastnn, "__version__", "unknown")),
+                "quantized": json.dumps(spec)}
+    if extra is not None:
+        metadata["extra"] = json.dumps(_Encoder("extra", tensors).encode(extra, ""))
+    metadata["checksum"] = _checksum(tensors, metadata)
+    _atomic_write(Path(path), _safetensors().save(tensors, metadata=metadata))
+    return path
+
+
+def _build_quantized(metadata, tensors, path):
+    from fastnn.quant.model import QuantizedModel
+    try:
+        spec = json.loads(metadata["quantized"])
+    except ValueError as e:
+        raise ValueError(f"{path}: bad quantized-model metadata ({e})") from None
+    gen = _random.generator()
+    rng_state = gen.bit_generator.state
+    try:  # float layers are built (initialised) before their weights are loaded
+        return QuantizedModel._from_state(spec, tensors)
+    except (ValueError, TypeError, KeyError) as e:
+        raise ValueError(f"{path}: cannot rebuild the quantized model: {e}") from None
+    finally:
+        gen.bit_generator.state = rng_state
 
 
 def _atomic_write(path, data):
@@ -319,6 +371,8 @@ def _read(path):
 
 
 def _build_model(metadata, tensors, path):
+    if "quantized" in metadata:
+        return _build_quantized(metadata, tensors, path)
     try:
         spec = json.loads(metadata["architecture"])
         info = json.loads(metadata.get("model", "{}"))

@@ -274,7 +274,7 @@ void gemm_u8s8(const S8GemmArgs& g) {
                       (g.pack_a == -1 && g.a_cs == 1 && g.k % kS8KG == 0);
   const int64_t mr = t.s8_mr;
   const RowTiles tiles(m, mr);
-  int nthreads = std::max(1, get_num_threads());
+  int nthreads = std::max(1, g.threads > 0 ? g.threads : get_num_threads());
   // A block of row tiles stays in L2 (~256 KiB) while the panels stream past it; every thread
   // gets at least one block when there are enough tiles.
   const int64_t tile_bytes = mr * kg * kS8KG;

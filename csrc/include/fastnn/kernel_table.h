@@ -240,6 +240,53 @@ using s8_gemm_ukr_fn = void (*)(int64_t kg, const uint8_t* a, int64_t a_rs, int6
 // unset (that switch exercises the fallback on VNNI machines). ISA-free; defined in gemm_s8.cpp.
 bool s8_vnni_usable();
 
+// Quantized tensors and layers (fastnn.quant; docs/quantization.md). u8 tensors carry one scale
+// and zero point per tensor; 4-D ones are stored NHWC so that a pixel's channels are contiguous
+// (im2col rows are then runs of C bytes, and 1x1 convolutions are plain GEMMs).
+//   quantize:   q = sat_u8(nearbyint(x * inv_scale) + zp): the product in float32, rounded half
+//               to even, the integer zero point added in float32 (exact), then clamped to
+//               [0, 255]; NaN -> 0. Out-of-range values saturate, they never wrap.
+//   dequantize: x = (float(q) - zp) * scale (the difference is exact: one rounding).
+using f32_quantize_u8_fn = void (*)(const float* x, uint8_t* q, int64_t n, float inv_scale,
+                                    float zp);
+using u8_dequantize_f32_fn = void (*)(const uint8_t* q, float* x, int64_t n, float scale,
+                                      float zp);
+// Min and max of n >= 1 floats, NaN ignored (both +inf / -inf when every value is NaN); returns
+// nonzero when some value is NaN.
+using f32_minmax_fn = int (*)(const float* x, int64_t n, float* lo, float* hi);
+// hist[b] += 1 for each x (|x| when absval) with b = clamp(int((v - lo) * inv_width), 0,
+// bins - 1), the float32 subtraction and product as written; NaN is skipped.
+using f32_histogram_fn = void (*)(const float* x, int64_t n, float lo, float inv_width,
+                                  int64_t bins, int absval, int64_t* hist);
+// out[j] = max over t < ntaps of taps[t][j], j < c; ntaps >= 1 (u8 max pooling, one pixel).
+using u8_max_taps_fn = void (*)(const uint8_t* const* taps, int64_t ntaps, uint8_t* out,
+                                int64_t c);
+// acc[j] += sum over r < rows of x[r * c + j], j < c (u8 global average pooling; the driver
+// bounds rows so the int32 sums cannot overflow).
+using u8_sum_rows_fn = void (*)(const uint8_t* x, int64_t rows, int64_t c, int32_t* acc);
+// Convolution geometry over one NHWC u8 image (h x w x c), output oh x ow.
+struct U8ConvGeom {
+  int64_t h = 0, w = 0, c = 0;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  int64_t oh = 0, ow = 0;
+  int64_t k = 0, kp = 0;   // kh * kw * c, and kp >= k (a multiple of 4: the GEMM reads in place)
+  uint8_t pad = 0;         // value of padding pixels and of row bytes [k, kp): the zero point
+};
+// One output row of max pooling, columns already clipped to the image: out[ox * c + j] = max
+// over t < nrows, kx < kw of rows[t][(ox * sw + kx) * c + j], for ox < count, j < c.
+using u8_maxpool_row_fn = void (*)(const uint8_t* const* rows, int64_t nrows, int64_t kw,
+                                   int64_t sw, int64_t c, int64_t count, uint8_t* out);
+// im2col rows from a padded band of one NHWC image. xp: padded row y0 of the image (padded
+// coordinates: input row + ph, input column + pw; every byte a row needs lies in the band), row
+// stride xs bytes. Row r (pixel p = p0 + r at (oy, ox) = (p / ow, p % ow)) at dst + r * kp: for
+// each tap (ky, kx) in row-major order, the c bytes at padded (oy * sh + ky * dh - y0,
+// ox * sw + kx * dw) (for dw == 1 one run of kw * c bytes per ky); then kp - k bytes of pad.
+// Runs are copied with whole vector moves: writes go in increasing address order and may run up
+// to 63 bytes past a row (into the next row, written afterwards) -- dst needs 64 bytes of slack
+// after the last row -- and reads up to 63 bytes past a run: xp needs 64 readable bytes of slack.
+using u8_im2col_band_fn = void (*)(const U8ConvGeom& g, const uint8_t* xp, int64_t xs,
+                                   int64_t y0, int64_t p0, int64_t count, uint8_t* dst);
+
 // ---- [sparse / prune] function-pointer types ----
 // CSR rows times a dense panel (W @ X). Rows o in [0, m) of a CSR matrix: row o holds entries
 // p in [row_ptr[o], row_ptr[o+1]) with input index col[p] and value val[p] (row_ptr points at the
@@ -330,6 +377,14 @@ struct KernelTable {
   int s8_mr = 0;                       // max rows of one micro-tile (columns: kS8NR)
   s8_gemm_ukr_fn s8_gemm_ukr = nullptr;
   const char* s8_gemm_name = "";       // e.g. "avx512_vnni u8s8 14x32"
+  f32_quantize_u8_fn f32_quantize_u8 = nullptr;
+  u8_dequantize_f32_fn u8_dequantize_f32 = nullptr;
+  f32_minmax_fn f32_minmax = nullptr;
+  f32_histogram_fn f32_histogram = nullptr;
+  u8_max_taps_fn u8_max_taps = nullptr;
+  u8_sum_rows_fn u8_sum_rows = nullptr;
+  u8_maxpool_row_fn u8_maxpool_row = nullptr;
+  u8_im2col_band_fn u8_im2col_band = nullptr;
 
   // ---- [sparse / prune] ----
   // spmm_nb: panel columns one register tile covers (the driver pads packed panels to it);

@@ -272,8 +272,74 @@ struct S8GemmArgs {
   bool relu = false;
   int pack_a = -1;             // -1: auto (read A in place when rows are contiguous and k % 4 == 0)
                                // 1: always pack A; 0: never (throws if A cannot be read in place)
+  int threads = 0;             // 0: get_num_threads(); 1: serial (callers already in a parallel
+                               // region, e.g. the quantized convolution's row chunks)
 };
 void gemm_u8s8(const S8GemmArgs& args);
+
+// Quantized tensors and layers (frame/quant.cpp, frame/quant_layers.cpp; docs/quantization.md).
+// Activations are uint8 with one (scale, zero point) per tensor; 4-D tensors are NHWC.
+struct QParamsU8 {
+  float scale = 1.0f;
+  int zero_point = 0;
+};
+// The asymmetric uint8 parameters of a range: lo = min(lo, 0), hi = max(hi, 0) (zero must be
+// exact: padding and ReLU), scale = max((hi - lo) / 255, kMinScale) rounded to float32,
+// zero_point = clamp(round_half_even(-lo / scale), 0, 255). The floor kQuantMinScale (float32
+// epsilon, as PyTorch's observers) covers hi == lo == 0. Throws for non-finite bounds.
+constexpr float kQuantMinScale = 1.1920928955078125e-07f;
+QParamsU8 choose_qparams_u8(double lo, double hi);
+// Elementwise (contiguous, threaded); formulas in kernel_table.h (f32_quantize_u8_fn).
+void quantize_u8(const float* x, uint8_t* q, int64_t n, QParamsU8 p);
+void dequantize_u8(const uint8_t* q, float* x, int64_t n, QParamsU8 p);
+// Layout-changing forms for 4-D tensors: NCHW float (n, c, hw) <-> NHWC u8 (n, hw, c).
+void quantize_u8_to_nhwc(const float* x, uint8_t* q, int64_t n, int64_t c, int64_t hw,
+                         QParamsU8 p);
+void dequantize_u8_from_nhwc(const uint8_t* q, float* x, int64_t n, int64_t c, int64_t hw,
+                             QParamsU8 p);
+// Min and max over n >= 1 floats (threaded); throws std::invalid_argument naming `name` when a
+// value is NaN.
+void minmax_f32(const float* x, int64_t n, float* lo, float* hi, const char* name);
+// Dynamic quantization of one tensor: its min/max, choose_qparams_u8, quantize_u8. Returns the
+// parameters used.
+QParamsU8 quantize_u8_dynamic(const float* x, uint8_t* q, int64_t n);
+// hist (bins) += histogram of x (|x| when absval) over [lo, hi] in equal bins; values outside
+// are counted in the first / last bin, NaN skipped. Threaded; the counts do not depend on threads.
+void histogram_f32(const float* x, int64_t n, double lo, double hi, int64_t bins, bool absval,
+                   int64_t* hist);
+// KL-divergence calibration (TensorRT's, as MXNet's _get_optimal_threshold on |x|): over a
+// histogram of |x| in `bins` equal bins, the number i in [nq, bins] of leading bins whose clipped
+// distribution P (outliers folded into bin i-1) is best approximated, in KL(P || Q), by its
+// quantization Q to nq levels. The threshold is i * bin_width.
+int64_t entropy_calibration_bins(const int64_t* hist, int64_t bins, int64_t nq);
+// Symmetric int8 weights: scale = max|w| / 127 per row (per_channel) or over all of w, 1 where
+// that is 0 (floored at 1e-30); q = clamp(nearbyint(w * (1 / scale)), -127, 127). w and q
+// are (n, k) row-major; scales has n entries (all equal when !per_channel). Throws for NaN/inf.
+void quantize_weights_s8(const float* w, int64_t n, int64_t k, bool per_channel, int8_t* q,
+                         float* scales);
+// u8 NHWC max pooling (padding never wins: as -inf; padding <= kernel / 2) and global average
+// pooling (y[n][c] = round_half_even(sum / (h*w)), the same scale and zero point as x).
+struct U8Pool {
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0;
+  int64_t out_h(int64_t h) const { return (h + 2 * ph - kh) / sh + 1; }
+  int64_t out_w(int64_t w) const { return (w + 2 * pw - kw) / sw + 1; }
+};
+void maxpool2d_u8_nhwc(const uint8_t* x, int64_t n, int64_t h, int64_t w, int64_t c,
+                       const U8Pool& p, uint8_t* y);
+void global_avgpool_u8_nhwc(const uint8_t* x, int64_t n, int64_t hw, int64_t c, uint8_t* y);
+// im2col rows of n NHWC images (tests and the convolution): (n * oh * ow) x g.kp bytes.
+void im2col_u8_nhwc(const U8ConvGeom& g, const uint8_t* x, int64_t n, uint8_t* dst);
+// Quantized convolution, NHWC u8 in, NHWC out (u8 or f32): out[n, oy, ox, :] is the int8 GEMM of
+// its im2col row with the packed weights (out_channels x kp, rows laid out as the im2col rows),
+// with `ep`'s epilogue fields (za, scale_a, scale_b, bias_f32, out, scale_out, z_out, relu; a, m,
+// k, c and threads are set per chunk). A 1x1 stride-1 unpadded convolution reads x in place
+// (packed k == c); otherwise im2col runs per chunk of rows into a per-thread buffer that stays
+// in L2, and each chunk is one serial GEMM call (results do not depend on the thread count).
+// pool (uint8 output only): a max pooling fused behind the convolution -- applied to each chunk's
+// output while it is in L2 (chunks are then whole images); out is the pooled NHWC tensor. Exact:
+// max commutes with the monotone requantisation, so the bits equal convolution then pooling.
+void conv2d_u8_nhwc(const uint8_t* x, int64_t n, const U8ConvGeom& g, const S8GemmArgs& ep,
+                    void* out, const U8Pool* pool = nullptr);
 
 // ---- [sparse / prune] ----
 // A compressed sparse row matrix (W: rows = outputs, cols = inputs, like a Linear weight). Row o

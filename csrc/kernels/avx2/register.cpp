@@ -70,6 +70,16 @@ void f32_clamp(float* x, int64_t n, float lo, float hi);
 void u8s8_gemm_ukr_2x32(int64_t kg, const uint8_t* a, int64_t a_rs, int64_t a_gs, const int8_t* b,
                         void* c, int64_t ldc, int64_t m, int64_t n, const S8Epilogue& ep);
 
+void f32_quantize_u8(const float* x, uint8_t* q, int64_t n, float inv_scale, float zp);
+void u8_dequantize_f32(const uint8_t* q, float* x, int64_t n, float scale, float zp);
+int f32_minmax(const float* x, int64_t n, float* lo, float* hi);
+void u8_max_taps(const uint8_t* const* taps, int64_t ntaps, uint8_t* out, int64_t c);
+void u8_sum_rows(const uint8_t* x, int64_t rows, int64_t c, int32_t* acc);
+void u8_maxpool_row(const uint8_t* const* rows, int64_t nrows, int64_t kw, int64_t sw, int64_t c,
+                    int64_t count, uint8_t* out);
+void u8_im2col_band(const U8ConvGeom& g, const uint8_t* xp, int64_t xs, int64_t y0, int64_t p0,
+                    int64_t count, uint8_t* dst);
+
 // [sparse / prune]
 void f32_spmm_csr_8x32(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* col,
                        const float* val, const float* x, int64_t ldx, const float* bias, float* y,
@@ -140,6 +150,14 @@ void register_kernels(KernelTable& t) {
   t.s8_mr = 2;
   t.s8_gemm_ukr = u8s8_gemm_ukr_2x32;
   t.s8_gemm_name = "avx2 u8s8 2x32 (int16 vpmaddwd)";
+
+  t.f32_quantize_u8 = f32_quantize_u8;
+  t.u8_dequantize_f32 = u8_dequantize_f32;
+  t.f32_minmax = f32_minmax;
+  t.u8_max_taps = u8_max_taps;
+  t.u8_sum_rows = u8_sum_rows;
+  t.u8_maxpool_row = u8_maxpool_row;
+  t.u8_im2col_band = u8_im2col_band;
 
   // [sparse / prune]
   t.spmm_nb = 32;

@@ -1,0 +1,121 @@
+// AVX-512 (F + BW) leaves of the quantized tensors and layers. Contracts: kernel_table.h
+// ("Quantized tensors and layers"); ref/quant.cpp is the reference they match bit for bit (same
+// float32 operations; vrndscaleps to nearest = std::nearbyint; max/min put the constant second, so
+// a NaN lane becomes the constant as the reference's comparisons make it).
+// Every loop runs one body on full blocks and, once, on the masked tail.
+// GCC 12's AVX-512 headers build unmasked intrinsics on _mm512_undefined_*(), which trips a false
+// -W(maybe-)uninitialized once inlined (GCC PR 105593, fixed in 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "../simd/quant_u8_body.h"
+#include "fastnn/kernel_table.h"
+
+namespace fastnn {
+namespace avx512 {
+
+namespace {
+
+__mmask16 tail16(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? 0 : __mmask16((1u << n) - 1u); }
+__mmask64 tail64(int64_t n) { return n >= 64 ? ~__mmask64(0) : n <= 0 ? 0 : (__mmask64(1) << n) - 1; }
+
+// 16 floats -> 16 int32 holding sat_u8(nearbyint(x * inv) + zp).
+inline __m512i quantize16(__m512 x, __m512 vinv, __m512 vzp) {
+  __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(x, vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  v = _mm512_add_ps(v, vzp);
+  v = _mm512_max_ps(v, _mm512_setzero_ps());  // NaN -> 0 (second operand)
+  v = _mm512_min_ps(v, _mm512_set1_ps(255.0f));
+  return _mm512_cvtps_epi32(v);
+}
+
+}  // namespace
+
+// 64 elements per block: four 16-lane conversions packed into one 64-byte store
+// (vpackusdw + vpackuswb interleave per 128-bit lane; the dword permute restores the order).
+void f32_quantize_u8(const float* x, uint8_t* q, int64_t n, float inv_scale, float zp) {
+  const __m512 vinv = _mm512_set1_ps(inv_scale), vzp = _mm512_set1_ps(zp);
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  auto block = [&](int64_t i, int64_t rem) {
+    const __m512i a = quantize16(_mm512_maskz_loadu_ps(tail16(rem), x + i), vinv, vzp);
+    const __m512i b = quantize16(_mm512_maskz_loadu_ps(tail16(rem - 16), x + i + 16), vinv, vzp);
+    const __m512i c = quantize16(_mm512_maskz_loadu_ps(tail16(rem - 32), x + i + 32), vinv, vzp);
+    const __m512i d = quantize16(_mm512_maskz_loadu_ps(tail16(rem - 48), x + i + 48), vinv, vzp);
+    const __m512i bytes = _mm512_packus_epi16(_mm512_packus_epi32(a, b), _mm512_packus_epi32(c, d));
+    _mm512_mask_storeu_epi8(q + i, tail64(rem), _mm512_permutexvar_epi32(order, bytes));
+  };
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) block(i, 64);
+  if (i < n) block(i, n - i);
+}
+
+void u8_dequantize_f32(const uint8_t* q, float* x, int64_t n, float scale, float zp) {
+  const __m512 vs = _mm512_set1_ps(scale), vzp = _mm512_set1_ps(zp);
+  auto block = [&](int64_t i, int64_t rem) {
+    const __m512i bytes = _mm512_maskz_loadu_epi8(tail64(rem), q + i);
+    const __m128i part[4] = {_mm512_extracti32x4_epi32(bytes, 0), _mm512_extracti32x4_epi32(bytes, 1),
+                             _mm512_extracti32x4_epi32(bytes, 2), _mm512_extracti32x4_epi32(bytes, 3)};
+    for (int s = 0; s < 4; ++s) {
+      const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(part[s]));
+      _mm512_mask_storeu_ps(x + i + 16 * s, tail16(rem - 16 * s), _mm512_mul_ps(_mm512_sub_ps(v, vzp), vs));
+    }
+  };
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) block(i, 64);
+  if (i < n) block(i, n - i);
+}
+
+int f32_minmax(const float* x, int64_t n, float* lo, float* hi) {
+  const __m512 inf = _mm512_set1_ps(__builtin_inff());
+  __m512 mn0 = inf, mn1 = inf, mx0 = _mm512_sub_ps(_mm512_setzero_ps(), inf), mx1 = mx0;
+  __mmask16 nan = 0;
+  // min(v, acc) / max(v, acc): a NaN v yields acc (the second operand), so NaN is skipped.
+  auto block = [&](int64_t i, int64_t rem) {
+    const __mmask16 m0 = tail16(rem), m1 = tail16(rem - 16);
+    const __m512 a = _mm512_mask_loadu_ps(mn0, m0, x + i), b = _mm512_mask_loadu_ps(mn1, m1, x + i + 16);
+    const __m512 c = _mm512_mask_loadu_ps(mx0, m0, x + i), d = _mm512_mask_loadu_ps(mx1, m1, x + i + 16);
+    nan |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
+    mn0 = _mm512_min_ps(a, mn0);
+    mn1 = _mm512_min_ps(b, mn1);
+    mx0 = _mm512_max_ps(c, mx0);
+    mx1 = _mm512_max_ps(d, mx1);
+  };
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) block(i, 32);
+  if (i < n) block(i, n - i);
+  *lo = _mm512_reduce_min_ps(_mm512_min_ps(mn0, mn1));
+  *hi = _mm512_reduce_max_ps(_mm512_max_ps(mx0, mx1));
+  return nan != 0;
+}
+
+void u8_max_taps(const uint8_t* const* taps, int64_t ntaps, uint8_t* out, int64_t c) {
+  auto block = [&](int64_t j, __mmask64 m) {
+    __m512i v = _mm512_maskz_loadu_epi8(m, taps[0] + j);
+    for (int64_t t = 1; t < ntaps; ++t) v = _mm512_max_epu8(v, _mm512_maskz_loadu_epi8(m, taps[t] + j));
+    _mm512_mask_storeu_epi8(out + j, m, v);
+  };
+  int64_t j = 0;
+  for (; j + 64 <= c; j += 64) block(j, tail64(64));
+  if (j < c) block(j, tail64(c - j));
+}
+
+void u8_sum_rows(const uint8_t* x, int64_t rows, int64_t c, int32_t* acc) {
+  simd::u8_sum_rows_body<__m512i>(x, rows, c, acc);
+}
+
+void u8_maxpool_row(const uint8_t* const* rows, int64_t nrows, int64_t kw, int64_t sw, int64_t c,
+                    int64_t count, uint8_t* out) {
+  simd::u8_maxpool_row_body<__m512i>(rows, nrows, kw, sw, c, count, out);
+}
+
+void u8_im2col_band(const U8ConvGeom& g, const uint8_t* xp, int64_t xs, int64_t y0, int64_t p0,
+                    int64_t count, uint8_t* dst) {
+  simd::u8_im2col_band_body<__m512i>(g, xp, xs, y0, p0, count, dst);
+}
+
+}  // namespace avx512
+}  // namespace fastnn

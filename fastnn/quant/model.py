@@ -1,0 +1,163 @@
+"""QuantizedModel: the pipeline of stages ``quantize`` / ``quantize_dynamic`` build, its report of
+which layers run in int8 and which stayed float (and why), and its file form.
+
+File form (``fastnn.save`` / ``fastnn.load``, see fastnn/io.py): metadata ``quantized`` is the JSON
+spec below; tensors ``qmodel/<stage>/<name>`` hold int8 weights (unpacked; packed again at load),
+float32 per-channel scales and biases, and the state of layers that stayed float. Loading builds
+stages only from the fixed table ``stages.STAGES`` and float layers only from registered classes:
+nothing from the file is executed.
+
+    {"version": 1, "mode": "static" | "dynamic", "method", "per_channel", "input_shape",
+     "layers": [per-layer records], "stages": [{"class", "name", "op_index", "config",
+     "tensors": {name: tensor key}}]}
+"""
+import numbers
+import threading
+
+import numpy as np
+
+from fastnn.quant.stages import STAGES
+
+__all__ = ["QuantizedModel"]
+
+SPEC_VERSION = 1
+
+
+class QuantizedModel:
+    """An int8 model: ``predict(x)`` / ``model(x)`` run its stages (one C++ call each).
+
+    ``layers``: one record per layer of the float model: ``name``, ``type``, ``status``
+    ('int8', 'float' or 'removed'), ``reason`` (why it is not int8), ``error`` (the int8 layer's
+    relative output error against float on calibration data, when measured) and ``time_int8`` /
+    ``time_float`` (seconds per calibration batch, when measured). ``float_layers``: names of
+    the layers with arithmetic that run in float.
+    """
+
+    def __init__(self, stages, layers, *, input_shape=None, mode="static", method=None,
+                 per_channel=True):
+        self.stages = list(stages)
+        self.layers = list(layers)
+        self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
+        self.mode = mode
+        self.method = method
+        self.per_channel = bool(per_channel)
+        self._workspaces = {}  # thread id -> {stage id: output buffer}
+
+    # -- running -----------------------------------------------------------------------------------
+    def _check_input(self, x):
+        if isinstance(x, np.ndarray) and x.dtype == np.float32:
+            arr = x
+        else:
+            try:
+                arr = np.asarray(x, dtype=np.float32)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"x: expected a float array, got {type(x).__name__}: {e}") \
+                    from None
+        if self.input_shape is not None:
+            want = ("N",) + self.input_shape
+            if arr.ndim != len(want) or tuple(arr.shape[1:]) != self.input_shape:
+                raise ValueError(f"x: expected shape ({', '.join(map(str, want))}), got "
+                                 f"{tuple(arr.shape)}")
+        elif arr.ndim < 2:
+            raise ValueError(f"x: expected a batch (N, ...), got shape {tuple(arr.shape)}")
+        return arr
+
+    def _run(self, x):
+        # Intermediate outputs go to per-thread reusable buffers; the result is always fresh.
+        ws = self._workspaces.setdefault(threading.get_ident(), {})
+        last = len(self.stages) - 1
+        for i, s in enumerate(self.stages):
+            x = s.run(x, ws if i < last else None)
+        if any(np.may_share_memory(x, b) for b in ws.values()):
+            x = x.copy()
+        return x
+
+    def predict(self, x, batch_size=None):
+        """The model's float32 output for the batch ``x``; with ``batch_size``, in chunks of
+        that many samples."""
+        x = self._check_input(x)
+        if batch_size is None or len(x) <= batch_size:
+            return self._run(x)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+                or batch_size < 1:
+            raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+        return np.concatenate([self._run(x[i:i + batch_size])
+                               for i in range(0, len(x), batch_size)])
+
+    __call__ = predict
+
+    # -- what runs where ---------------------------------------------------------------------------
+    @property
+    def float_layers(self):
+        """Names of the float model's layers (with arithmetic) that run in float."""
+        return [r["name"] for r in self.layers if r["status"] == "float"
+                and not r.get("reshape", False)]
+
+    @property
+    def int8_layers(self):
+        return [r["name"] for r in self.layers if r["status"] == "int8"
+                and not r.get("reshape", False)]
+
+    def nbytes(self):
+        """Bytes of the stored weights, scales, biases and float layers' state."""
+        return sum(s.nbytes() for s in self.stages)
+
+    def __repr__(self):
+        head = (f"QuantizedModel(mode={self.mode!r}"
+                + (f", method={self.method!r}, per_channel={self.per_channel}"
+                   if self.mode == "static" else "")
+                + (f", input_shape={self.input_shape}" if self.input_shape else "") + ")")
+        lines = [head, "  stages:"]
+        lines += [f"    {s.describe()}" + (f"   [{s.name}]" if s.name else "")
+                  for s in self.stages]
+        lines.append("  layers:")
+        for r in self.layers:
+            extra = ""
+            if r.get("error") is not None:
+                extra += f"  err {100 * r['error']:.2f}%"
+            if r.get("reason"):
+                extra += f"  ({r['reason']})"
+            lines.append(f"    {r['name']:<12} {r['type']:<32} {r['status']:<8}{extra}")
+        fl = self.float_layers
+        lines.append("  float layers: " + (", ".join(fl) if fl else "none"))
+        return "\n".join(lines)
+
+    # -- file form ---------------------------------------------------------------------------------
+    def _to_state(self):
+        tensors, stages = {}, []
+        for j, s in enumerate(self.stages):
+            keys = {}
+            for k, v in s.tensors().items():
+                key = f"qmodel/{j}/{k}"
+                tensors[key] = np.ascontiguousarray(v)
+                keys[k] = key
+            stages.append({"class": type(s).__name__, "name": s.name, "op_index": s.op_index,
+                           "op_end": s.op_end, "config": s.config(), "tensors": keys})
+        spec = {"version": SPEC_VERSION, "mode": self.mode, "method": self.method,
+                "per_channel": self.per_channel,
+                "input_shape": None if self.input_shape is None else list(self.input_shape),
+                "layers": self.layers, "stages": stages}
+        return spec, tensors
+
+    @classmethod
+    def _from_state(cls, spec, tensors):
+        if not isinstance(spec, dict) or spec.get("version") != SPEC_VERSION:
+            raise ValueError(f"unsupported quantized model spec version "
+                             f"{spec.get('version') if isinstance(spec, dict) else spec!r}")
+        stages = []
+        for entry in spec["stages"]:
+            name = entry.get("class")
+            if name not in STAGES:
+                raise ValueError(f"unknown stage class {name!r}")
+            arrays = {}
+            for k, key in entry.get("tensors", {}).items():
+                if key not in tensors:
+                    raise ValueError(f"missing tensor {key!r}")
+                arrays[k] = tensors[key]
+            stages.append(STAGES[name].from_state(entry.get("config", {}), arrays,
+                                                  name=entry.get("name", ""),
+                                                  op_index=entry.get("op_index"),
+                                                  op_end=entry.get("op_end")))
+        return cls(stages, spec.get("layers", []), input_shape=spec.get("input_shape"),
+                   mode=spec.get("mode", "static"), method=spec.get("method"),
+                   per_channel=spec.get("per_channel", True))
