@@ -36,7 +36,8 @@ U8Array u8c(const py::handle& obj, const char* name) {
 // The output array: a new one, or `out` when given -- then of exactly this dtype and shape,
 // C-contiguous, writeable and not overlapping `in` (a reusable workspace: no page faults per call).
 template <class T>
-py::array_t<T, py::array::c_style> output(const py::handle& out, const std::vector<py::ssize_t>& shape,
+py::array_t<T, py::array::c_style> output(const py::handle& out,
+                                          const std::vector<py::ssize_t>& shape,
                                           const py::array& in) {
   using A = py::array_t<T, py::array::c_style>;
   if (out.is_none()) return A(shape);
@@ -142,7 +143,8 @@ py::array dequantize(const py::handle& q_obj, double scale, int64_t zp, bool nch
 
 py::tuple minmax(const py::handle& x_obj, const std::string& name) {
   F32C x = f32c(x_obj, name.c_str());
-  if (x.size() == 0) throw py::value_error(name + ": expected a non-empty array, got shape " + shape_str(x));
+  if (x.size() == 0)
+    throw py::value_error(name + ": expected a non-empty array, got shape " + shape_str(x));
   float lo = 0, hi = 0;
   {
     py::gil_scoped_release nogil;
@@ -156,7 +158,8 @@ void histogram(const py::handle& x_obj, double lo, double hi, const py::handle& 
   F32C x = f32c(x_obj, "x");
   if (!py::isinstance<py::array>(hist_obj)) throw py::type_error("hist: expected an int64 ndarray");
   py::array h = py::reinterpret_borrow<py::array>(hist_obj);
-  if (!(h.dtype().kind() == 'i' && h.itemsize() == 8)) throw py::type_error("hist: expected dtype int64");
+  if (!(h.dtype().kind() == 'i' && h.itemsize() == 8))
+    throw py::type_error("hist: expected dtype int64");
   check_ndim(h, "hist", 1);
   if (!(h.flags() & py::array::c_style) || !h.writeable())
     throw py::value_error("hist: expected a writeable C-contiguous array (updated in place)");
@@ -249,7 +252,8 @@ F32C vec(const py::handle& obj, const char* name, int64_t n) {
   return v;
 }
 
-py::array conv2d(const py::handle& x_obj, const PackedPtr& packed, const std::vector<int64_t>& kernel,
+py::array conv2d(const py::handle& x_obj, const PackedPtr& packed,
+                 const std::vector<int64_t>& kernel,
                  const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                  const std::vector<int64_t>& dilation, int64_t kp, int64_t za, double scale_a,
                  const py::handle& scale_b_obj, const py::handle& bias_obj,
@@ -319,22 +323,29 @@ void bind_quant(py::module_& m) {
   m.def("choose_qparams_u8", [](double lo, double hi) {
     const QParamsU8 p = choose_qparams_u8(lo, hi);
     return py::make_tuple(p.scale, p.zero_point);
-  }, py::arg("lo"), py::arg("hi"), "(scale, zero_point) of uint8 quantization over [lo, hi] (0 included).");
+  }, py::arg("lo"), py::arg("hi"),
+        "(scale, zero_point) of uint8 quantization over [lo, hi] (0 included).");
   m.def("quantize_u8", &quantize, py::arg("x"), py::arg("scale"), py::arg("zero_point"),
-        py::arg("nhwc") = false, py::arg("out") = py::none(), "sat_u8(nearbyint(x / scale) + zero_point); nhwc: NCHW in, NHWC out.");
+        py::arg("nhwc") = false, py::arg("out") = py::none(),
+        "sat_u8(nearbyint(x / scale) + zero_point); nhwc: NCHW in, NHWC out.");
   m.def("dequantize_u8", &dequantize, py::arg("q"), py::arg("scale"), py::arg("zero_point"),
-        py::arg("nchw") = false, py::arg("out") = py::none(), "(q - zero_point) * scale; nchw: NHWC in, NCHW out.");
-  m.def("minmax_f32", &minmax, py::arg("x"), py::arg("name") = "x", "(min, max); ValueError on NaN.");
+        py::arg("nchw") = false, py::arg("out") = py::none(),
+        "(q - zero_point) * scale; nchw: NHWC in, NCHW out.");
+  m.def("minmax_f32", &minmax, py::arg("x"), py::arg("name") = "x",
+        "(min, max); ValueError on NaN.");
   m.def("histogram_f32", &histogram, py::arg("x"), py::arg("lo"), py::arg("hi"), py::arg("hist"),
-        py::arg("absval") = false, "hist += counts of x (or |x|) in len(hist) equal bins over [lo, hi].");
+        py::arg("absval") = false,
+        "hist += counts of x (or |x|) in len(hist) equal bins over [lo, hi].");
   m.def("entropy_calibration_bins", &entropy_bins, py::arg("hist"), py::arg("num_quantized_bins"),
         "KL-divergence calibration: the number of leading histogram bins to keep.");
-  m.def("quantize_dynamic_u8", &quantize_dynamic, py::arg("x"), "(q, scale, zero_point) from x's min/max.");
+  m.def("quantize_dynamic_u8", &quantize_dynamic, py::arg("x"),
+        "(q, scale, zero_point) from x's min/max.");
   m.def("quantize_weights_s8", &weights_s8, py::arg("weight"), py::arg("per_channel") = true,
         "Symmetric int8 weights (q, scales) per row or per tensor.");
   m.def("maxpool2d_u8", &maxpool, py::arg("x"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("out") = py::none(), "Max pooling of an NHWC uint8 batch.");
-  m.def("global_avgpool_u8", &gap, py::arg("x"), py::arg("out") = py::none(), "Rounded mean over H, W of an NHWC uint8 batch -> (N, C).");
+  m.def("global_avgpool_u8", &gap, py::arg("x"), py::arg("out") = py::none(),
+        "Rounded mean over H, W of an NHWC uint8 batch -> (N, C).");
   m.def("im2col_u8", &im2col, py::arg("x"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("pad_value"), py::arg("kp") = -1,
         "im2col rows (N*OH*OW, kp) of an NHWC uint8 batch.");

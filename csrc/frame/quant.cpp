@@ -35,6 +35,11 @@ void check_qparams(QParamsU8 p, const char* name) {
                                 std::to_string(p.zero_point));
 }
 
+// Pixels per block of the NCHW <-> NHWC conversions: c x block bytes of scratch (~32 KiB, in L1).
+int64_t pixel_block(int64_t c, int64_t hw) {
+  return std::max<int64_t>(16, std::min<int64_t>(hw, (32 << 10) / std::max<int64_t>(c, 1)));
+}
+
 float inverse_scale(QParamsU8 p) {
   const double inv = 1.0 / static_cast<double>(p.scale);
   if (!(inv <= std::numeric_limits<float>::max()))
@@ -69,7 +74,9 @@ void quantize_u8(const float* x, uint8_t* q, int64_t n, QParamsU8 p) {
   check_qparams(p, "qparams");
   const float inv = inverse_scale(p), zp = static_cast<float>(p.zero_point);
   const KernelTable& t = kernels();
-  parallel_blocks(n, kBlock, [&](int64_t b, int64_t e) { t.f32_quantize_u8(x + b, q + b, e - b, inv, zp); });
+  parallel_blocks(n, kBlock, [&](int64_t b, int64_t e) {
+    t.f32_quantize_u8(x + b, q + b, e - b, inv, zp);
+  });
 }
 
 void dequantize_u8(const uint8_t* q, float* x, int64_t n, QParamsU8 p) {
@@ -77,7 +84,9 @@ void dequantize_u8(const uint8_t* q, float* x, int64_t n, QParamsU8 p) {
   check_qparams(p, "qparams");
   const float zp = static_cast<float>(p.zero_point);
   const KernelTable& t = kernels();
-  parallel_blocks(n, kBlock, [&](int64_t b, int64_t e) { t.u8_dequantize_f32(q + b, x + b, e - b, p.scale, zp); });
+  parallel_blocks(n, kBlock, [&](int64_t b, int64_t e) {
+    t.u8_dequantize_f32(q + b, x + b, e - b, p.scale, zp);
+  });
 }
 
 // Per image: quantize into a channel-major scratch block of pixels, then transpose into NHWC.
@@ -89,7 +98,7 @@ void quantize_u8_to_nhwc(const float* x, uint8_t* q, int64_t n, int64_t c, int64
   check_qparams(p, "qparams");
   const float inv = inverse_scale(p), zp = static_cast<float>(p.zero_point);
   const KernelTable& t = kernels();
-  const int64_t pb = std::max<int64_t>(16, std::min<int64_t>(hw, (32 << 10) / std::max<int64_t>(c, 1)));
+  const int64_t pb = pixel_block(c, hw);
   const int64_t nb = (hw + pb - 1) / pb;
   parallel_blocks(n * nb, 1, [&](int64_t b0, int64_t b1) {
     std::vector<uint8_t> tmp(static_cast<size_t>(c * pb));
@@ -111,7 +120,7 @@ void dequantize_u8_from_nhwc(const uint8_t* q, float* x, int64_t n, int64_t c, i
   check_qparams(p, "qparams");
   const float zp = static_cast<float>(p.zero_point);
   const KernelTable& t = kernels();
-  const int64_t pb = std::max<int64_t>(16, std::min<int64_t>(hw, (32 << 10) / std::max<int64_t>(c, 1)));
+  const int64_t pb = pixel_block(c, hw);
   const int64_t nb = (hw + pb - 1) / pb;
   parallel_blocks(n * nb, 1, [&](int64_t b0, int64_t b1) {
     std::vector<uint8_t> tmp(static_cast<size_t>(c * pb));
@@ -170,7 +179,8 @@ void histogram_f32(const float* x, int64_t n, double lo, double hi, int64_t bins
   const float flo = static_cast<float>(lo);
   const KernelTable& t = kernels();
   const int64_t nblocks = (n + kBlock - 1) / kBlock;
-  const int nthreads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), nblocks)));
+  const int nthreads =
+      static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), nblocks)));
   std::vector<std::vector<int64_t>> local(static_cast<size_t>(nthreads),
                                           std::vector<int64_t>(static_cast<size_t>(bins), 0));
 #pragma omp parallel for num_threads(nthreads) schedule(static)
@@ -219,7 +229,8 @@ double kl_divergence(const std::vector<double>& p, const std::vector<double>& q)
 }  // namespace
 
 int64_t entropy_calibration_bins(const int64_t* hist, int64_t bins, int64_t nq) {
-  if (nq < 2) throw std::invalid_argument("num_quantized_bins: must be >= 2, got " + std::to_string(nq));
+  if (nq < 2)
+    throw std::invalid_argument("num_quantized_bins: must be >= 2, got " + std::to_string(nq));
   if (bins < nq)
     throw std::invalid_argument("hist: expected at least num_quantized_bins = " +
                                 std::to_string(nq) + " bins, got " + std::to_string(bins));

@@ -32,7 +32,8 @@ void check_geom(const U8ConvGeom& g) {
                                 s(g.w) + ", " + s(g.c));
   if (g.kh < 1 || g.kw < 1 || g.sh < 1 || g.sw < 1 || g.dh < 1 || g.dw < 1 || g.ph < 0 || g.pw < 0)
     throw std::invalid_argument("geometry: kernel, stride and dilation must be >= 1, padding >= 0");
-  const int64_t oh = out_size(g.h, g.kh, g.sh, g.ph, g.dh), ow = out_size(g.w, g.kw, g.sw, g.pw, g.dw);
+  const int64_t oh = out_size(g.h, g.kh, g.sh, g.ph, g.dh);
+  const int64_t ow = out_size(g.w, g.kw, g.sw, g.pw, g.dw);
   if (g.h + 2 * g.ph < g.dh * (g.kh - 1) + 1 || g.w + 2 * g.pw < g.dw * (g.kw - 1) + 1)
     throw std::invalid_argument("x: kernel larger than the padded image (" + s(g.h) + " x " +
                                 s(g.w) + ")");
@@ -164,7 +165,8 @@ void maxpool2d_u8_nhwc(const uint8_t* x, int64_t n, int64_t h, int64_t w, int64_
   const int64_t oh = p.out_h(h), ow = p.out_w(w);
   parallel_blocks(n * oh, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, ow * c)),
                   [&](int64_t b, int64_t e) {
-    std::vector<const uint8_t*> taps(static_cast<size_t>(p.kh * p.kw)), rows(static_cast<size_t>(p.kh));
+    std::vector<const uint8_t*> taps(static_cast<size_t>(p.kh * p.kw));
+    std::vector<const uint8_t*> rows(static_cast<size_t>(p.kh));
     for (int64_t row = b; row < e;) {  // runs of output rows inside one image
       const int64_t img = row / oh, oy = row % oh, cnt = std::min(e - row, oh - oy);
       maxpool_image_rows(t, x + img * h * w * c, h, w, c, p, oy, oy + cnt,

@@ -30,7 +30,7 @@ import warnings
 
 import numpy as np
 
-from fastnn import _C, nn
+from fastnn import _C, get_num_threads, nn, set_num_threads
 from fastnn.nn.module import Module, Sequential
 from fastnn.quant import stages as st
 from fastnn.quant.fold import _types, fold_pairs
@@ -295,16 +295,18 @@ def _rel_error(y, ref):
 
 
 def _time_pair(fa, fb, repeats):
-    """Best of ``repeats`` interleaved runs of each (seconds)."""
+    """Best of ``repeats`` interleaved runs of each, in seconds of this thread's CPU time (the
+    caller runs them on one thread: time lost to other processes on a busy machine, which can
+    make an OpenMP team wait many milliseconds, does not count)."""
     fa(), fb()
     ta, tb = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         fa()
-        ta.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
+        ta.append(time.thread_time() - t0)
+        t0 = time.thread_time()
         fb()
-        tb.append(time.perf_counter() - t0)
+        tb.append(time.thread_time() - t0)
     return min(ta), min(tb)
 
 
@@ -370,6 +372,28 @@ def quantize(model, calibration_data, *, method="minmax", per_channel=True, batc
         raise ValueError("model: no quantizable layer takes a (N, features) or (N, C, H, W) "
                          "input")
 
+    threads = get_num_threads()
+    if check_speed:  # timed on one thread (see _time_pair)
+        set_num_threads(1)
+    try:
+        stages, status, float_set, info = _check_and_plan(ops, qp, shapes, first, per_channel,
+                                                          max_error, check_speed, repeats)
+    finally:
+        set_num_threads(threads)
+    for i in sorted(float_set):
+        if status[i] == "float" and ops[i].kind != "flatten":
+            warnings.warn(f"quantize: layer {ops[i].name} ({ops[i].label}) kept in float: "
+                          f"{ops[i].reason}", QuantizationWarning, stacklevel=2)
+    for i, op in enumerate(ops):
+        if status[i] == "float" and op.reason is None:
+            op.reason = "its input is float (no int8 neighbour)"
+    return QuantizedModel(stages, _records(ops, removed, status, info), input_shape=x.shape[1:],
+                          mode="static", method=method, per_channel=per_channel)
+
+
+def _check_and_plan(ops, qp, shapes, first, per_channel, max_error, check_speed, repeats):
+    """Step 4 of the module doc: per-op error and speed checks, then the whole-model check.
+    Returns (stages, status, float_set, info)."""
     cache, float_set, info = {}, set(), {}
     stages, _ = _plan(ops, qp, shapes, float_set, per_channel, cache, fuse=False)
     for s in stages:
@@ -387,7 +411,8 @@ def quantize(model, calibration_data, *, method="minmax", per_channel=True, batc
             op.reason = f"output error {err:.3g} > max_error {max_error:.3g}"
             continue
         if check_speed and op.kind != "flatten":
-            tq, tf = _time_pair(lambda: s.run(u), lambda: op.forward(xin), repeats)
+            ws = {}  # reused output buffers, as QuantizedModel runs its stages
+            tq, tf = _time_pair(lambda: s.run(u, ws), lambda: op.forward(xin), repeats)
             info[i].update(time_int8=tq, time_float=tf)
             if tq > tf:
                 float_set.add(i)
@@ -396,12 +421,12 @@ def quantize(model, calibration_data, *, method="minmax", per_channel=True, batc
     stages, status = _plan(ops, qp, shapes, float_set, per_channel, cache)
 
     if check_speed and any(status[i] == "int8" and op.kind in _GEMM for i, op in enumerate(ops)):
-        xb = first[0]
+        xb, ws = first[0], {}
 
         def run_int8():
             t = xb
-            for s in stages:
-                t = s.run(t)
+            for k, s in enumerate(stages):
+                t = s.run(t, ws if k + 1 < len(stages) else None)
 
         def run_float():
             t = xb
@@ -413,21 +438,13 @@ def quantize(model, calibration_data, *, method="minmax", per_channel=True, batc
             why = (f"the int8 model was slower than float ({tq * 1e3:.3f} ms vs "
                    f"{tf * 1e3:.3f} ms per batch of {len(xb)})")
             warnings.warn(f"quantize: {why}; every layer kept in float", QuantizationWarning,
-                          stacklevel=2)
+                          stacklevel=3)
             for i, op in enumerate(ops):
                 if status[i] == "int8":
                     float_set.add(i)
                     op.reason = why
             stages, status = _plan(ops, qp, shapes, float_set, per_channel, cache)
-    for i in sorted(float_set):
-        if status[i] == "float" and ops[i].kind != "flatten":
-            warnings.warn(f"quantize: layer {ops[i].name} ({ops[i].label}) kept in float: "
-                          f"{ops[i].reason}", QuantizationWarning, stacklevel=2)
-    for i, op in enumerate(ops):
-        if status[i] == "float" and op.reason is None:
-            op.reason = "its input is float (no int8 neighbour)"
-    return QuantizedModel(stages, _records(ops, removed, status, info), input_shape=x.shape[1:],
-                          mode="static", method=method, per_channel=per_channel)
+    return stages, status, float_set, info
 
 
 def quantize_dynamic(model, *, per_channel=True):

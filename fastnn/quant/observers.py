@@ -138,7 +138,7 @@ class EntropyObserver(_HistogramObserver):
         nq = 255 if self.lo >= 0 else 128
         nq = min(nq, self.bins)
         hist = self.hist.copy()
-        hist[0] = hist[1]  # as NVIDIA's calibrator: the spike of exact zeros (ReLU) would dominate P
+        hist[0] = hist[1]  # as NVIDIA's calibrator: the zeros of a ReLU would dominate P
         i = _C.entropy_calibration_bins(hist, nq)
         return amax * i / self.bins
 

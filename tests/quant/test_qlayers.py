@@ -67,8 +67,10 @@ def conv_ref_nchw(x, w, b, stride, pad):
     cols = np.empty((n, oh, ow, kh, kw, c))
     for ky in range(kh):
         for kx in range(kw):
-            cols[:, :, :, ky, kx, :] = xp[:, :, ky:ky + stride * (oh - 1) + 1:stride,
-                                          kx:kx + stride * (ow - 1) + 1:stride].transpose(0, 2, 3, 1)
+            ys, xs = slice(ky, ky + stride * (oh - 1) + 1, stride), \
+                slice(kx, kx + stride * (ow - 1) + 1, stride)
+            win = xp[:, :, ys, xs]
+            cols[:, :, :, ky, kx, :] = win.transpose(0, 2, 3, 1)
     cols = cols.reshape(n * oh * ow, -1)
     wf = w.transpose(0, 2, 3, 1).reshape(o, -1).astype(np.float64)
     return cols, (cols @ wf.T + b).reshape(n, oh, ow, o)

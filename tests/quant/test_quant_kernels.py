@@ -25,7 +25,7 @@ def ref_dequantize(q, scale, zp):
     return (q.astype(F32) - F32(zp)) * F32(scale)
 
 
-# -- qparams ------------------------------------------------------------------------------------------
+# -- qparams ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("lo,hi", [(-1.0, 3.0), (0.0, 6.0), (0.5, 2.0), (-4.0, -1.0), (-2.5, 2.5),
                                    (0.0, 0.0), (-1e-9, 1e-9), (-3.0, 1e6)])
 def test_choose_qparams_arithmetic(lo, hi):
@@ -47,7 +47,7 @@ def test_choose_qparams_rejects(lo, hi):
         _C.choose_qparams_u8(lo, hi)
 
 
-# -- quantize / dequantize ----------------------------------------------------------------------------
+# -- quantize / dequantize -------------------------------------------------------------------------
 @pytest.mark.parametrize("n", SIZES)
 def test_quantize_dequantize_exact(isa, rng, n):
     x = (rng.standard_normal(n) * 3).astype(F32)
@@ -136,7 +136,7 @@ def test_quantize_bad_arguments():
         _C.quantize_u8(x, 0.1, 0, nhwc=True)
 
 
-# -- statistics ---------------------------------------------------------------------------------------
+# -- statistics ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("n", SIZES)
 def test_minmax(isa, rng, n):
     x = rng.standard_normal(n).astype(F32)
@@ -197,7 +197,7 @@ def test_quantize_dynamic(isa, rng):
         _C.quantize_dynamic_u8(np.array([[1.0, np.nan]], F32))
 
 
-# -- u8 layers ---------------------------------------------------------------------------------------
+# -- u8 layers -------------------------------------------------------------------------------------
 def ref_maxpool_nhwc(x, k, s, p):
     n, h, w, c = x.shape
     xp = np.zeros((n, h + 2 * p[0], w + 2 * p[1], c), np.int16) - 1  # padding never wins

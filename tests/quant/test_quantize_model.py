@@ -91,6 +91,16 @@ def test_results_never_alias_the_workspace(digits, mlp):
     np.testing.assert_array_equal(a, keep)
 
 
+def test_model_inputs_outside_the_calibrated_range_saturate(digits, mlp):
+    (xtr, _), (xte, _) = digits
+    q = quantize(mlp, xtr, check_speed=False)
+    scale, zp = q.stages[1].scale, q.stages[1].zero_point
+    top = (255 - zp) * scale  # the largest representable input
+    big = xte * 40 - 10       # far outside [0, 1] on both sides
+    np.testing.assert_array_equal(q(big), q(np.clip(big, -zp * scale, top)))
+    assert np.all(np.isfinite(q(big)))
+
+
 def test_bits_independent_of_isa_threads_and_chunks(digits, mlp, isa, threads):
     (xtr, _), (xte, _) = digits
     q = quantize(mlp, xtr[:500], check_speed=False)

@@ -56,7 +56,8 @@ void f32_quantize_u8(const float* x, uint8_t* q, int64_t n, float inv_scale, flo
 void u8_dequantize_f32(const uint8_t* q, float* x, int64_t n, float scale, float zp) {
   const __m256 vs = _mm256_set1_ps(scale), vzp = _mm256_set1_ps(zp);
   auto block = [&](int64_t i, int64_t rem, const uint8_t* src) {
-    const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src))));
+    const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src));
+    const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
     _mm256_maskstore_ps(x + i, tail8(rem), _mm256_mul_ps(_mm256_sub_ps(v, vzp), vs));
   };
   int64_t i = 0;

@@ -21,12 +21,17 @@ namespace avx512 {
 
 namespace {
 
-__mmask16 tail16(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? 0 : __mmask16((1u << n) - 1u); }
-__mmask64 tail64(int64_t n) { return n >= 64 ? ~__mmask64(0) : n <= 0 ? 0 : (__mmask64(1) << n) - 1; }
+__mmask16 tail16(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? 0 : __mmask16((1u << n) - 1u);
+}
+__mmask64 tail64(int64_t n) {
+  return n >= 64 ? ~__mmask64(0) : n <= 0 ? 0 : (__mmask64(1) << n) - 1;
+}
 
 // 16 floats -> 16 int32 holding sat_u8(nearbyint(x * inv) + zp).
 inline __m512i quantize16(__m512 x, __m512 vinv, __m512 vzp) {
-  __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(x, vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(x, vinv),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   v = _mm512_add_ps(v, vzp);
   v = _mm512_max_ps(v, _mm512_setzero_ps());  // NaN -> 0 (second operand)
   v = _mm512_min_ps(v, _mm512_set1_ps(255.0f));
@@ -57,11 +62,13 @@ void u8_dequantize_f32(const uint8_t* q, float* x, int64_t n, float scale, float
   const __m512 vs = _mm512_set1_ps(scale), vzp = _mm512_set1_ps(zp);
   auto block = [&](int64_t i, int64_t rem) {
     const __m512i bytes = _mm512_maskz_loadu_epi8(tail64(rem), q + i);
-    const __m128i part[4] = {_mm512_extracti32x4_epi32(bytes, 0), _mm512_extracti32x4_epi32(bytes, 1),
-                             _mm512_extracti32x4_epi32(bytes, 2), _mm512_extracti32x4_epi32(bytes, 3)};
+    const __m128i part[4] = {
+        _mm512_extracti32x4_epi32(bytes, 0), _mm512_extracti32x4_epi32(bytes, 1),
+        _mm512_extracti32x4_epi32(bytes, 2), _mm512_extracti32x4_epi32(bytes, 3)};
     for (int s = 0; s < 4; ++s) {
       const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(part[s]));
-      _mm512_mask_storeu_ps(x + i + 16 * s, tail16(rem - 16 * s), _mm512_mul_ps(_mm512_sub_ps(v, vzp), vs));
+      _mm512_mask_storeu_ps(x + i + 16 * s, tail16(rem - 16 * s),
+                            _mm512_mul_ps(_mm512_sub_ps(v, vzp), vs));
     }
   };
   int64_t i = 0;
@@ -76,8 +83,10 @@ int f32_minmax(const float* x, int64_t n, float* lo, float* hi) {
   // min(v, acc) / max(v, acc): a NaN v yields acc (the second operand), so NaN is skipped.
   auto block = [&](int64_t i, int64_t rem) {
     const __mmask16 m0 = tail16(rem), m1 = tail16(rem - 16);
-    const __m512 a = _mm512_mask_loadu_ps(mn0, m0, x + i), b = _mm512_mask_loadu_ps(mn1, m1, x + i + 16);
-    const __m512 c = _mm512_mask_loadu_ps(mx0, m0, x + i), d = _mm512_mask_loadu_ps(mx1, m1, x + i + 16);
+    const __m512 a = _mm512_mask_loadu_ps(mn0, m0, x + i);
+    const __m512 b = _mm512_mask_loadu_ps(mn1, m1, x + i + 16);
+    const __m512 c = _mm512_mask_loadu_ps(mx0, m0, x + i);
+    const __m512 d = _mm512_mask_loadu_ps(mx1, m1, x + i + 16);
     nan |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
     mn0 = _mm512_min_ps(a, mn0);
     mn1 = _mm512_min_ps(b, mn1);
@@ -95,7 +104,8 @@ int f32_minmax(const float* x, int64_t n, float* lo, float* hi) {
 void u8_max_taps(const uint8_t* const* taps, int64_t ntaps, uint8_t* out, int64_t c) {
   auto block = [&](int64_t j, __mmask64 m) {
     __m512i v = _mm512_maskz_loadu_epi8(m, taps[0] + j);
-    for (int64_t t = 1; t < ntaps; ++t) v = _mm512_max_epu8(v, _mm512_maskz_loadu_epi8(m, taps[t] + j));
+    for (int64_t t = 1; t < ntaps; ++t)
+      v = _mm512_max_epu8(v, _mm512_maskz_loadu_epi8(m, taps[t] + j));
     _mm512_mask_storeu_epi8(out + j, m, v);
   };
   int64_t j = 0;
