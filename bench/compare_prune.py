@@ -1,9 +1,12 @@
 """Pruning benchmarks: what sparsity buys at inference, measured side by side in one run.
 
-    python bench/compare.py prune [--section kernels] [--threads 1,2] [--quick]
+    python bench/compare.py prune [--section kernels,models] [--threads 1,2] [--quick]
                                   [--rounds N] [--min-time S] [--stat median|min]
+                                  [--data PATH] [--epochs E] [--prune-epochs E]
+                                  [--finetune-epochs E] [--cnn-epochs E] [--cnn-prune-epochs E]
+                                  [--cnn-train N] [--reference] [--speed-only]
 
-Sections (model-level sections join later):
+Sections:
   kernels   the CSR sparse x dense kernels against fastnn's own dense GEMM on the same weights
             (fastnn.ops.matmul, the path a dense layer takes), timed alternately (A B A B ...,
             medians; bench/timing.py time_pair):
@@ -13,6 +16,10 @@ Sections (model-level sections join later):
                         (an im2col matrix, NCHW order; target >= 1.5x)
               crossover the same Linear at 30..95% zeros: from which sparsity sparse wins
             numpy (its BLAS, same thread count) is shown for context on the linear rows.
+
+  models    whole MNIST models pruned with fastnn.prune (bench/prune_models.py): accuracy after
+            gradual 90% / unit 50% pruning of the MLP and 75% of the CNN, inference speed of the
+            unit-pruned MLP and of the 90% MLP through to_sparse.
 
 Times are medians of the alternations (--stat min: the fastest block of each side, which filters
 out the time slices other processes take on a loaded machine; both sides alike).
@@ -181,7 +188,12 @@ def section_kernels(args, threads):
           f"{s.nbytes / w.nbytes:.2f} of dense")
 
 
-SECTIONS = {"kernels": section_kernels}
+def section_models(args, threads):
+    from prune_models import section_models as run
+    run(args, threads)
+
+
+SECTIONS = {"kernels": section_kernels, "models": section_models}
 
 
 def main(argv=None):
@@ -196,6 +208,21 @@ def main(argv=None):
     ap.add_argument("--min-time", type=float, default=0.05, help="seconds per timed block")
     ap.add_argument("--stat", choices=["median", "min"], default="median",
                     help="statistic over the alternations (default median)")
+    ap.add_argument("--data", default=None, help="mnist.npz (default ../shared/data/mnist.npz)")
+    ap.add_argument("--epochs", type=int, default=3, help="models: dense MLP training epochs")
+    ap.add_argument("--prune-epochs", type=int, default=5,
+                    help="models: epochs of gradual pruning + fine-tuning (MLP)")
+    ap.add_argument("--finetune-epochs", type=int, default=2,
+                    help="models: fine-tuning epochs after unit pruning (MLP)")
+    ap.add_argument("--cnn-epochs", type=int, default=2, help="models: dense CNN epochs (0: skip)")
+    ap.add_argument("--cnn-prune-epochs", type=int, default=3,
+                    help="models: epochs of gradual pruning + fine-tuning (CNN)")
+    ap.add_argument("--cnn-train", type=int, default=30000,
+                    help="models: CNN training images (the first N)")
+    ap.add_argument("--speed-only", action="store_true",
+                    help="models: only the MLP inference timings, on untrained pruned weights")
+    ap.add_argument("--reference", action="store_true",
+                    help="models: also train the dense models as long as the pruned ones")
     args = ap.parse_args(argv)
     args.rounds = args.rounds or (3 if args.quick else 7)
     args.sweep_rounds = args.sweep_rounds or (1 if args.quick else 3)

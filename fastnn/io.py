@@ -6,7 +6,8 @@ is JSON (``Module.to_spec()``) rebuilt with ``fastnn.nn.module_from_config`` fro
 layer classes only.
 
 Layout (format version 1):
-  tensors   ``model/<state_dict key>``   parameters and buffers (float32)
+  tensors   ``model/<state_dict key>``   parameters and buffers (float32; integer buffers, such
+                                         as a sparse layer's CSR indices, keep their dtype)
             ``mask/<parameter name>``    Parameter.mask where not None (pruning)
             ``optimizer/...``, ``scheduler/...``, ``extra/...``   arrays of those state dicts
   metadata  ``format`` = "fastnn", ``format_version``, ``fastnn_version``,
@@ -232,8 +233,10 @@ def save(model, path, optimizer=None, scheduler=None, extra=None):
     _check_registered(spec, "model")
 
     tensors = {}
-    for k, v in model.state_dict().items():
-        tensors[f"model/{k}"] = _c_array(v, np.float32)
+    for k, v in model.state_dict().items():  # float32; integer buffers keep their dtype
+        v = np.asarray(v)
+        tensors[f"model/{k}"] = _c_array(v, v.dtype.newbyteorder("<") if v.dtype.kind in "iu"
+                                         else np.float32)
     frozen, masks = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:

@@ -36,6 +36,7 @@ void bind_quant(py::module_& m);
 
 // [sparse / prune]
 void bind_sparse(py::module_& m);
+void bind_prune(py::module_& m);
 
 }  // namespace fastnn
 
@@ -126,5 +127,6 @@ PYBIND11_MODULE(_C, m) {
 
   // [sparse / prune]
   bind_sparse(m);
+  bind_prune(m);
 
 }

@@ -24,3 +24,6 @@ __all__ += ["Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPoo
             "BatchNorm1d", "BatchNorm2d"]
 
 # [prune / quant layers]
+from fastnn.prune._layers import SparseConv2d, SparseLinear  # noqa: E402  (inference-only)
+
+__all__ += ["SparseLinear", "SparseConv2d"]

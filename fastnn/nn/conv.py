@@ -106,6 +106,10 @@ class Conv2d(_ConvNd):
     weight: (out_channels, in_channels/groups, kh, kw); bias: (out_channels,).
     Output size per axis: (size + 2*padding - dilation*(k-1) - 1) // stride + 1.
     groups == in_channels (with out_channels a multiple of it) is a depthwise convolution.
+
+    Pruning (fastnn.prune): when ``weight.mask`` is set, every forward first multiplies
+    ``weight.data`` by the mask in place (pruned weights are exactly zero in every product, even
+    after a user wrote into ``.data``), and backward masks ``weight.grad`` the same way.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
@@ -115,7 +119,10 @@ class Conv2d(_ConvNd):
 
     def forward(self, x):
         x, unbatched = self._prepare(x)
-        y = _C.conv2d_forward(x, self.weight.data, self._bias_data(), self.stride, self.padding,
+        w = self.weight
+        if w.mask is not None:  # [prune] a pruned weight is re-masked in place: see fastnn.prune
+            _C.mask_apply(w.data, w.mask)
+        y = _C.conv2d_forward(x, w.data, self._bias_data(), self.stride, self.padding,
                               self.dilation, self.groups)
         self._x = x
         if unbatched:
@@ -128,6 +135,9 @@ class Conv2d(_ConvNd):
         dx = _C.conv2d_backward(self._x, g, self.weight.data, self.stride, self.padding,
                                 self.dilation, self.groups, True, sp.grad_of(self.weight),
                                 sp.grad_of(self.bias))
+        w = self.weight
+        if w.mask is not None and w.requires_grad:  # [prune] pruned weights get no gradient
+            _C.mask_apply(w.grad, w.mask)
         return dx[0] if unbatched else dx
 
     def get_config(self):

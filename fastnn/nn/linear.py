@@ -33,6 +33,10 @@ class Linear(Module):
     GEMM epilogue. Backward: grad_in = grad_out @ weight; weight.grad += grad_out.T @ x and
     bias.grad += grad_out.sum(0), accumulated straight into the gradient buffers; skipped for a
     frozen parameter (requires_grad False).
+
+    Pruning (fastnn.prune): when ``weight.mask`` is set, every forward first multiplies
+    ``weight.data`` by the mask in place (so the product always uses exactly-zero pruned weights,
+    even after a user wrote into ``.data``), and backward masks ``weight.grad`` the same way.
     """
 
     def __init__(self, in_features, out_features, bias=True):
@@ -56,6 +60,9 @@ class Linear(Module):
 
     def _forward(self, x, act=0, param=0.0):
         x = np.asarray(x)
+        w = self.weight
+        if w.mask is not None:  # [prune] a pruned weight is re-masked in place: see fastnn.prune
+            _C.mask_apply(w.data, w.mask)
         b = None if self.bias is None else self.bias.data
         y = _C.linear_forward(x, self.weight.data, b, act, param, self._label)
         self._x = x
@@ -79,10 +86,13 @@ class Linear(Module):
         if self._x is None:
             raise ValueError(f"{self._label}: backward() called before forward()")
         w, b = self.weight, self.bias
-        return _C.linear_backward(grad_out, self._x, w.data,
-                                  w.grad if w.requires_grad else None,
-                                  b.grad if b is not None and b.requires_grad else None,
-                                  True, self._label)
+        dx = _C.linear_backward(grad_out, self._x, w.data,
+                                w.grad if w.requires_grad else None,
+                                b.grad if b is not None and b.requires_grad else None,
+                                True, self._label)
+        if w.mask is not None and w.requires_grad:  # [prune] pruned weights get no gradient
+            _C.mask_apply(w.grad, w.mask)
+        return dx
 
     def get_config(self):
         return {"in_features": self.in_features, "out_features": self.out_features,

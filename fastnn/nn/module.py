@@ -87,17 +87,23 @@ class Module:
             d.pop(name, None)
         object.__delattr__(self, name)
 
-    def register_buffer(self, name, value):
-        """A float32 array saved in the state_dict but not trained (e.g. running statistics)."""
-        arr = None if value is None else np.ascontiguousarray(np.asarray(value, np.float32))
+    def register_buffer(self, name, value, dtype=np.float32):
+        """An array saved in the state_dict but not trained (e.g. running statistics): float32,
+        unless ``dtype`` names an integer type (e.g. the CSR indices of a sparse layer)."""
+        dtype = np.dtype(dtype)
+        if dtype != np.float32 and dtype.kind not in "iu":
+            raise TypeError(f"{type(self).__name__}.register_buffer: dtype must be float32 or an "
+                            f"integer type, got {dtype}")
+        arr = None if value is None else np.ascontiguousarray(np.asarray(value, dtype))
         object.__setattr__(self, name, arr)
         self._buffers[name] = arr
 
     def set_buffer(self, name, value):
-        """Replace a registered buffer's array (keeps registration in sync)."""
+        """Replace a registered buffer's array (keeps registration and dtype in sync)."""
         if name not in self._buffers:
             raise KeyError(f"{type(self).__name__}: no buffer named {name!r}")
-        self.register_buffer(name, value)
+        old = self._buffers[name]
+        self.register_buffer(name, value, np.float32 if old is None else old.dtype)
 
     # -- running --------------------------------------------------------------------------------
     def __call__(self, x):
@@ -217,7 +223,14 @@ class Module:
             if arr.shape != shape:
                 raise ValueError(f"{type(self).__name__}.load_state_dict: {k!r}: expected shape "
                                  f"{shape}, got {arr.shape}")
-            staged.append((kind, m, name, arr.astype(np.float32)))
+            dtype = np.dtype(np.float32) if kind == "param" else m._buffers[name].dtype
+            if dtype.kind in "iu":  # an integer buffer takes integers that fit, never rounded floats
+                info = np.iinfo(dtype)
+                if arr.dtype.kind not in "iub" or (arr.size and (arr.min() < info.min
+                                                                 or arr.max() > info.max)):
+                    raise ValueError(f"{type(self).__name__}.load_state_dict: {k!r}: expected "
+                                     f"integers that fit {dtype}, got dtype {arr.dtype}")
+            staged.append((kind, m, name, arr.astype(dtype)))
         for kind, m, name, arr in staged:
             if kind == "param":
                 np.copyto(m._parameters[name].data, arr)

@@ -308,6 +308,9 @@ using f32_spmv_fn = void (*)(int64_t m, const int64_t* row_ptr, const int32_t* c
 // destination row is written in one run. Nothing outside the cols x rows image of dst is written.
 using f32_transpose_fn = void (*)(int64_t rows, int64_t cols, const float* src, int64_t lds,
                                   float* dst, int64_t ldd);
+// x[i] = x[i] * mask[i] for i < n: a pruning mask (0/1) applied in place, by multiplication as
+// the fused optimizer step applies it (a 0 gives an exact zero for any finite x).
+using f32_mask_mul_fn = void (*)(float* x, const float* mask, int64_t n);
 
 struct KernelTable {
   Isa isa = Isa::generic;
@@ -391,6 +394,7 @@ struct KernelTable {
   f32_spmm_fn f32_spmm = nullptr;
   f32_spmv_fn f32_spmv = nullptr;
   f32_transpose_fn f32_transpose = nullptr;
+  f32_mask_mul_fn f32_mask_mul = nullptr;
 };
 
 // The active table (chosen at import; FASTNN_ISA overrides).

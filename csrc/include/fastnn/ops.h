@@ -377,5 +377,38 @@ void sparse_linear(const CsrView& w, const MatView& x, const float* bias, const 
 // matrix of a convolution), y has row stride ldy >= n. bias may be null. ep.act: none or relu.
 void sparse_matmul(const CsrView& w, const MatView& x, const float* bias, const Epilogue& ep,
                    float* y, int64_t ldy);
+// Geometry of a convolution served by a sparse weight (NCHW, groups 1): input c x h x w, kernel
+// kh x kw, stride sh x sw, zero padding ph x pw, dilation dh x dw, output oh x ow.
+struct SparseConvShape {
+  int64_t c = 0, h = 0, w = 0, kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  int64_t oh = 0, ow = 0;
+};
+// For each of n images: y[b] (w.rows x oh*ow) = act(W @ im2col(x[b]) + bias[:, None]). W is a
+// CSR weight (out_channels x c*kh*kw) whose column (ci*kh + ky)*kw + kx is tap (ky, kx) of input
+// channel ci (a Conv2d weight reshaped); x (n x c x h x w) and y (n x w.rows x oh x ow) are
+// contiguous. bias may be null; ep.act: none or relu. Throws for a geometry that does not match.
+void sparse_conv2d(const CsrView& w, const float* x, int64_t n, const SparseConvShape& s,
+                   const float* bias, const Epilogue& ep, float* y);
+
+// Pruning (csrc/frame/prune.cpp). Masks are float32 0/1 arrays shaped like their weight.
+// x[i] *= mask[i], i < n (threads over chunks): pruned entries become exact zeros.
+void mask_apply(float* x, const float* mask, int64_t n);
+// One weight of a magnitude-pruning selection: n entries w, their current mask (null: none) and
+// the mask to write (out, n entries; may alias mask).
+struct PruneTensor {
+  const float* w = nullptr;
+  const float* mask = nullptr;
+  float* out = nullptr;
+  int64_t n = 0;
+};
+// Writes the out masks of all tensors taken together: entries already pruned (mask == 0) stay
+// pruned, and the unpruned entries of smallest |w| are added until n_zero entries are pruned
+// (ties: the earlier tensor, then the lower index; NaN ranks above +inf). If n_zero is at most
+// the count already pruned, nothing is added. Returns the number of pruned entries.
+// Throws for n_zero outside [0, total entries].
+int64_t magnitude_masks(const std::vector<PruneTensor>& tensors, int64_t n_zero);
+// norms[r] = sum_j |w[r*cols + j]| (p == 1) or sqrt(sum_j w[r*cols + j]^2) (p == 2), r < rows:
+// the norm of each output unit's incoming weights. Throws for another p.
+void row_norms(const float* w, int64_t rows, int64_t cols, int p, double* norms);
 
 }  // namespace fastnn

@@ -91,6 +91,8 @@ void f32_spmv_csr_fma8(int64_t m, const int64_t* row_ptr, const int32_t* col, co
 void f32_transpose_16x16(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst,
                          int64_t ldd);
 
+void f32_mask_mul_16(float* x, const float* mask, int64_t n);
+
 void register_kernels(KernelTable& t) {
   // [f32 GEMM]
   t.f32_mr = 14;
@@ -168,6 +170,7 @@ void register_kernels(KernelTable& t) {
   t.f32_spmm = f32_spmm_csr_16x64;
   t.f32_spmv = f32_spmv_csr_fma8;
   t.f32_transpose = f32_transpose_16x16;
+  t.f32_mask_mul = f32_mask_mul_16;
 
 }
 

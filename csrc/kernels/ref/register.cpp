@@ -96,6 +96,8 @@ void f32_spmv_csr(int64_t m, const int64_t* row_ptr, const int32_t* col, const f
 void f32_transpose(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst,
                    int64_t ldd);
 
+void f32_mask_mul(float* x, const float* mask, int64_t n);
+
 void register_kernels(KernelTable& t) {
   t.f32_mr = 8;
   t.f32_nr = 8;
@@ -173,6 +175,7 @@ void register_kernels(KernelTable& t) {
   t.f32_spmm = f32_spmm_csr;
   t.f32_spmv = f32_spmv_csr;
   t.f32_transpose = f32_transpose;
+  t.f32_mask_mul = f32_mask_mul;
 
 }
 
