@@ -93,7 +93,6 @@ def _check_labels(model, loss_fn, x, y, name):
     """Class-index targets must lie in [0, n_classes) of the model's output."""
     if y is None or y.dtype.kind not in "iu":
         return
-    n_classes = getattr(loss_fn, "num_classes_for", None)
     was_training = model.training
     try:
         model.eval()
