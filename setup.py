@@ -5,9 +5,16 @@ import); everything else gets portable flags only, so the wheel runs on any x86-
 compiler lacks an ISA's flags (aarch64), that folder is skipped and dispatch reports it as not built.
 
 Switches (environment):
-  FASTNN_SANITIZE=1   AddressSanitizer + UndefinedBehaviorSanitizer build (see README).
+  FASTNN_SANITIZE=1   AddressSanitizer + UndefinedBehaviorSanitizer build (see README); compiled
+                      without Python's -fwrapv and -DNDEBUG, so UBSan sees signed overflow and
+                      assertions stay on.
+  FASTNN_DEBUG=1      keep debug information (-g) in the release build; by default release builds
+                      carry none (the wheel would be ~20 MB instead of ~2 MB).
   FASTNN_JOBS=N       parallel compile jobs (default: CPU count).
+  FASTNN_BUILD_DIR=D  where object files persist between builds (default: build/ in the checkout),
+                      so a second `pip install -e .` only relinks when no source changed.
 """
+import hashlib
 import glob
 import os
 import platform
@@ -24,6 +31,7 @@ import pybind11
 ROOT = os.path.dirname(os.path.abspath(__file__))
 VERSION = "0.1.0"
 SANITIZE = os.environ.get("FASTNN_SANITIZE", "0") not in ("", "0")
+DEBUG = os.environ.get("FASTNN_DEBUG", "0") not in ("", "0")
 
 ISA_FLAGS = {
     "avx2": ["-mavx2", "-mfma", "-mf16c"],
@@ -74,11 +82,18 @@ HEADERS = sources("csrc/**/*.h")
 common_flags = ["-std=c++17", "-fvisibility=hidden", "-fopenmp", "-Wall", "-Wno-unknown-pragmas"]
 link_flags = ["-fopenmp"]
 if SANITIZE:
-    common_flags += ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
-                     "-fno-sanitize-recover=undefined"]
-    link_flags += ["-fsanitize=address,undefined"]
+    # -fno-wrapv / -UNDEBUG undo Python's own CFLAGS (which come first on the command line).
+    MODE_CFLAGS = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
+                   "-fno-sanitize-recover=undefined", "-fno-wrapv", "-UNDEBUG"]
+    MODE_LFLAGS = ["-fsanitize=address,undefined"]
+elif DEBUG:
+    MODE_CFLAGS, MODE_LFLAGS = ["-O3", "-g"], []
 else:
-    common_flags += ["-O3"]
+    # Python's CFLAGS carry -g; -g0 after it drops the debug information, and the linker strips
+    # what is left (symbol tables): the extension goes from ~51 MB to ~2 MB.
+    MODE_CFLAGS, MODE_LFLAGS = ["-O3", "-g0"], ["-Wl,--strip-all"]
+common_flags += MODE_CFLAGS
+link_flags += MODE_LFLAGS
 
 macros = [("FASTNN_VERSION", f'"{VERSION}"')] + \
     [(f"FASTNN_BUILT_{isa.upper()}", "1") for isa in BUILT_ISAS]
@@ -97,13 +112,26 @@ def isa_flags_for(src):
     return []
 
 
+def build_key():
+    import numpy
+    parts = [sys.version, platform.machine(), pybind11.__version__, numpy.__version__,
+             os.environ.get("CXX", ""), " ".join(common_flags + link_flags), " ".join(BUILT_ISAS)]
+    mode = "sanitize" if SANITIZE else "debug" if DEBUG else "release"
+    digest = hashlib.sha1("\n".join(parts).encode()).hexdigest()[:10]
+    return f"{mode}-{sys.implementation.cache_tag}-{digest}"
+
+
 class BuildExt(build_ext):
     """Per-folder ISA flags, parallel compilation, and skipping objects newer than their inputs."""
 
     def finalize_options(self):
         super().finalize_options()
-        if SANITIZE:  # keep sanitizer objects apart from the optimised ones
-            self.build_temp = self.build_temp + "-sanitize"
+        # Objects persist in the checkout (pip's isolated and editable builds otherwise compile
+        # into a fresh temporary folder every time), one folder per configuration: a sanitizer,
+        # debug or release object is never mistaken for another, nor one built against another
+        # Python, pybind11 or numpy.
+        self.build_temp = os.path.join(os.environ.get("FASTNN_BUILD_DIR", os.path.join(ROOT, "build")),
+                                       "obj-" + build_key())
         # Always relink (cheap): the object-level check below decides what is recompiled, and a
         # sanitizer build must never be mistaken for an up-to-date optimised one or vice versa.
         self.force = True
@@ -154,10 +182,8 @@ def cython_extensions():
     exts = []
     for p in pyx:
         name = os.path.splitext(p)[0].replace(os.sep, ".")
-        exts.append(Extension(name, [p], extra_compile_args=["-O3"] + (
-            ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"] if SANITIZE else []),
-            extra_link_args=(["-fsanitize=address,undefined"] if SANITIZE else []),
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]))
+        exts.append(Extension(name, [p], extra_compile_args=MODE_CFLAGS, extra_link_args=MODE_LFLAGS,
+                              define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]))
     import numpy
     for e in exts:
         e.include_dirs.append(numpy.get_include())
