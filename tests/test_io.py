@@ -163,9 +163,7 @@ def test_unsupported_state_values(tmp_path, rng):
     assert not os.listdir(tmp_path)
 
 
-def test_linear_round_trip_when_available(tmp_path, rng):
-    if not hasattr(fastnn.nn, "Linear"):
-        pytest.skip("fastnn.nn.Linear not merged yet")
+def test_linear_round_trip(tmp_path, rng):
     m = Sequential(fastnn.nn.Linear(5, 4), fastnn.nn.Linear(4, 2))
     fastnn.save(m, tmp_path / "lin.st")
     r = fastnn.load(tmp_path / "lin.st")

@@ -8,23 +8,12 @@ import numbers
 import numpy as np
 
 from fastnn import _C
+from fastnn.nn.conv import Conv2d
 from fastnn.nn.linear import Linear
 from fastnn.nn.module import Module
 
-
-def conv2d_type():
-    """fastnn.nn.Conv2d, or None in a build without it."""
-    try:
-        from fastnn.nn.conv import Conv2d
-    except ImportError:  # the conv layers are not part of this checkout
-        return None
-    return Conv2d
-
-
-def prunable_types():
-    """The layers whose weights pruning touches: Linear and Conv2d."""
-    conv = conv2d_type()
-    return (Linear,) if conv is None else (Linear, conv)
+# The layers whose weights pruning touches.
+PRUNABLE = (Linear, Conv2d)
 
 
 def display(name):
@@ -57,7 +46,7 @@ def check_choice(value, name, choices, where):
 def resolve_layers(model, layers, where):
     """[(name, layer)] of the prunable layers named by ``layers`` (None: all of the model's, in
     definition order). ``layers`` holds names as in ``model.named_modules()`` or the layer objects."""
-    types = prunable_types()
+    types = PRUNABLE
     kinds = " or ".join(t.__name__ for t in types)
     named, seen = [], set()
     for n, m in model.named_modules():

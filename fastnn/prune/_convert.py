@@ -4,7 +4,8 @@ import copy
 import numpy as np
 
 from fastnn.nn.linear import Linear
-from fastnn.prune._common import check_fraction, check_model, conv2d_type, masked_weight
+from fastnn.nn.conv import Conv2d
+from fastnn.prune._common import check_fraction, check_model, masked_weight
 from fastnn.prune._layers import SparseConv2d, SparseLinear
 
 __all__ = ["to_sparse"]
@@ -17,10 +18,9 @@ def _weight_sparsity(layer):
 
 def _convert(layer, min_sparsity):
     """The sparse twin of ``layer``, or None when it stays dense."""
-    conv = conv2d_type()
     if isinstance(layer, Linear):
         make = SparseLinear.from_linear
-    elif conv is not None and isinstance(layer, conv) and layer.groups == 1:
+    elif isinstance(layer, Conv2d) and layer.groups == 1:
         make = SparseConv2d.from_conv
     else:
         return None

@@ -1,7 +1,7 @@
 """sparsity_report: per-layer and total sparsity, parameter counts and model size."""
 import numpy as np
 
-from fastnn.prune._common import check_model, prunable_types
+from fastnn.prune._common import PRUNABLE, check_model
 
 __all__ = ["sparsity_report", "SparsityReport", "csr_nbytes"]
 
@@ -55,14 +55,13 @@ def sparsity_report(model):
     (CSR weights). Returns a ``SparsityReport`` (a dict; ``print`` it for a table)."""
     check_model(model, "sparsity_report")
     from fastnn.prune._layers import SparseConv2d, SparseLinear
-    dense_types = prunable_types()
     layers, weight_ids = [], set()
     seen = set()
     for name, m in model.named_modules():
         if id(m) in seen:
             continue
         seen.add(id(m))
-        if isinstance(m, dense_types):
+        if isinstance(m, PRUNABLE):
             w = m.weight.data
             zeros = int(w.size - np.count_nonzero(w))
             weight_ids.add(id(m.weight))

@@ -16,9 +16,11 @@ from fastnn.nn.activation import _Elementwise
 from fastnn.nn.dropout import Dropout
 from fastnn.nn.linear import Flatten, Linear
 from fastnn.nn.module import Residual, Sequential
-from fastnn.prune._common import (check_choice, check_fraction, check_mask, check_model,
-                                  conv2d_type, display, masked_weight, prunable_types,
-                                  resolve_layers)
+from fastnn.nn.batchnorm import BatchNorm1d, BatchNorm2d
+from fastnn.nn.conv import Conv2d
+from fastnn.nn.pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from fastnn.prune._common import (PRUNABLE, check_choice, check_fraction, check_mask,
+                                  check_model, display, masked_weight, resolve_layers)
 
 __all__ = ["unit_prune", "UnitPruneReport"]
 
@@ -31,12 +33,6 @@ class _Kept(Exception):
 
 class _Blocked(Exception):
     """A layer whose consumer cannot be shrunk."""
-
-
-def _optional_types(*names):
-    """Layer classes of fastnn.nn that exist in this build, by name."""
-    import fastnn.nn as nn
-    return tuple(getattr(nn, n) for n in names if hasattr(nn, n))
 
 
 def _chains(model):
@@ -69,18 +65,16 @@ def _width(layer):
 def _plan_path(chain, kind, i):
     """Follow producer chain[i]'s outputs to their consumer: (consumer index, path of
     ("bn", name, layer) / ("flatten", name, layer) steps). Raises _Kept or _Blocked."""
-    conv = conv2d_type()
-    weighted = prunable_types()
-    passthrough = (_Elementwise, Dropout) + _optional_types(
-        "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "Identity")
-    norms = _optional_types("BatchNorm1d", "BatchNorm2d")
+    weighted = PRUNABLE
+    passthrough = (_Elementwise, Dropout, MaxPool2d, AvgPool2d, GlobalAvgPool2d)
+    norms = (BatchNorm1d, BatchNorm2d)
     if kind == "model" and not any(isinstance(m, weighted + (Residual,)) for _, m in chain[i + 1:]):
         raise _Kept("it is the model's final layer (its outputs are kept)")
     path = []
     for j in range(i + 1, len(chain)):
         name, m = chain[j]
         if isinstance(m, weighted):
-            if conv is not None and isinstance(m, conv):
+            if isinstance(m, Conv2d):
                 if m.groups != 1:
                     raise _Blocked(f"its consumer {display(name)} is a grouped Conv2d "
                                    f"(groups={m.groups}), whose input channels cannot be removed")

@@ -33,7 +33,7 @@ import numpy as np
 from fastnn import _C, get_num_threads, nn, set_num_threads
 from fastnn.nn.module import Module, Sequential
 from fastnn.quant import stages as st
-from fastnn.quant.fold import _types, fold_pairs
+from fastnn.quant.fold import fold_pairs
 from fastnn.quant.model import QuantizedModel
 from fastnn.quant.observers import choose_qparams, make_observer
 
@@ -84,7 +84,6 @@ def _build_ops(model):
     """(ops, removed records) of a deep copy of ``model`` in eval mode, BatchNorms folded."""
     model = copy.deepcopy(model).eval()
     items = fold_pairs(list(_leaves(model)))
-    conv_t, relu_t = _types("Conv2d"), nn.ReLU
     ops, removed = [], []
     i = 0
     while i < len(items):
@@ -96,22 +95,22 @@ def _build_ops(model):
             i += 1
             continue
         gemm = "linear" if isinstance(m, nn.Linear) else (
-            "conv" if isinstance(m, conv_t) and m.groups == 1 else None)
+            "conv" if isinstance(m, nn.Conv2d) and m.groups == 1 else None)
         if gemm:
-            if nxt is not None and type(nxt[1]) is relu_t:
+            if nxt is not None and type(nxt[1]) is nn.ReLU:
                 ops.append(_Op(gemm, [m, nxt[1]], f"{name}+{nxt[0]}", relu=True))
                 i += 2
                 continue
             ops.append(_Op(gemm, [m], name))
-        elif isinstance(m, _types("MaxPool2d")):
+        elif isinstance(m, nn.MaxPool2d):
             ops.append(_Op("maxpool", [m], name))
-        elif isinstance(m, _types("GlobalAvgPool2d")):
+        elif isinstance(m, nn.GlobalAvgPool2d):
             ops.append(_Op("gap", [m], name))
         elif isinstance(m, nn.Flatten) and m.start_dim == 1 and m.end_dim == -1:
             ops.append(_Op("flatten", [m], name))
         else:
             op = _Op("float", [m], name)
-            op.reason = ("grouped convolution: not quantized" if isinstance(m, conv_t)
+            op.reason = ("grouped convolution: not quantized" if isinstance(m, nn.Conv2d)
                          else f"{type(m).__name__}: no int8 version")
             ops.append(op)
         i += 1

@@ -21,17 +21,12 @@ from fastnn.nn.module import Module, Parameter, Sequential
 __all__ = ["fold_batchnorm", "fold_pairs"]
 
 
-def _types(*names):
-    """The fastnn.nn classes of these names that exist (Conv2d and BatchNorm land separately)."""
-    return tuple(t for t in (getattr(nn, n, None) for n in names) if t is not None)
-
-
 def _is_bn(m):
-    return isinstance(m, _types("BatchNorm1d", "BatchNorm2d"))
+    return isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))
 
 
 def _is_layer(m):
-    return isinstance(m, _types("Linear", "Conv2d"))
+    return isinstance(m, (nn.Linear, nn.Conv2d))
 
 
 def _out_channels(m):

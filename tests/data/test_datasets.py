@@ -221,7 +221,6 @@ def test_real_mnist():
 
 # -- digits ---------------------------------------------------------------------------------------
 def test_digits():
-    pytest.importorskip("sklearn")
     (xtr, ytr), (xte, yte) = D.load_digits()
     assert xtr.shape[1:] == (1, 8, 8) and xtr.dtype == np.float32
     assert ytr.dtype == np.int64 and len(xtr) + len(xte) == 1797

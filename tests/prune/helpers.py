@@ -37,6 +37,3 @@ def assert_unchanged(model, snap):
             np.testing.assert_array_equal(p.mask, masks[k])
     assert repr(model) == text
 
-
-def has_conv():
-    return hasattr(nn, "Conv2d")

@@ -6,7 +6,7 @@ import pytest
 import fastnn
 from fastnn import nn
 from fastnn.prune import magnitude_prune, remove_masks, sparsity_report, SparseLinearWeights
-from tests.prune.helpers import has_conv, mlp
+from tests.prune.helpers import mlp
 
 
 def weights(model):
@@ -151,7 +151,6 @@ def test_sparsity_report_counts_and_bytes():
     assert isinstance(r, dict)
 
 
-@pytest.mark.skipif(not has_conv(), reason="Conv2d not in this build")
 def test_conv_weights_pruned_exactly(rng):
     fastnn.manual_seed(1)
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(),

@@ -8,7 +8,7 @@ import fastnn
 from fastnn import nn
 from fastnn.prune import (SparseConv2d, SparseLinear, magnitude_prune, sparsity_report,
                           to_sparse)
-from tests.prune.helpers import assert_unchanged, has_conv, mlp, snapshot
+from tests.prune.helpers import assert_unchanged, mlp, snapshot
 from tests.reference import EPS32
 
 
@@ -140,7 +140,6 @@ def test_load_state_dict_into_sparse_layer_validates():
         b(np.ones((1, 5), np.float32))
 
 
-@pytest.mark.skipif(not has_conv(), reason="Conv2d not in this build")
 def test_sparse_conv_model_matches_and_round_trips(tmp_path, rng):
     fastnn.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),

@@ -8,7 +8,7 @@ import pytest
 import fastnn
 from fastnn import nn, optim
 from fastnn.prune import magnitude_prune, unit_prune
-from tests.prune.helpers import assert_unchanged, has_conv, mlp, snapshot
+from tests.prune.helpers import assert_unchanged, mlp, snapshot
 
 
 def make_dead(producer, consumer, units, block=1):
@@ -75,7 +75,6 @@ def test_masks_shrink_with_weights(rng):
             assert np.all(m.weight.data[m.weight.mask == 0] == 0)
 
 
-@pytest.mark.skipif(not hasattr(nn, "BatchNorm1d"), reason="BatchNorm1d not in this build")
 def test_through_batchnorm1d(rng):
     model = mlp((20, 16, 12, 5), bn=True)  # Linear BN ReLU Linear BN ReLU Linear
     x = rng.standard_normal((32, 20)).astype(np.float32)
@@ -108,7 +107,6 @@ def cnn(seed=0):
         nn.Flatten(), nn.Linear(12 * 2 * 2, 10), nn.ReLU(), nn.Dropout(0.25), nn.Linear(10, 3))
 
 
-@pytest.mark.skipif(not has_conv(), reason="Conv2d not in this build")
 @pytest.mark.parametrize("traced", [False, True])
 def test_conv_through_batchnorm_pool_flatten(rng, traced):
     model = cnn()
@@ -133,7 +131,6 @@ def test_conv_through_batchnorm_pool_flatten(rng, traced):
     np.testing.assert_allclose(model(x), y0, rtol=0, atol=tol(y0))
 
 
-@pytest.mark.skipif(not has_conv(), reason="Conv2d not in this build")
 def test_conv_dead_channels_exact(rng):
     model = cnn(1)
     x = rng.standard_normal((4, 1, 8, 8)).astype(np.float32)
@@ -218,7 +215,6 @@ def test_stale_optimizer_raises_and_new_one_trains(rng):
     assert acc > 0.85
 
 
-@pytest.mark.skipif(not has_conv(), reason="Conv2d not in this build")
 @pytest.mark.parametrize("build, match", [
     (lambda: nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3, groups=2),
                            nn.Flatten(), nn.Linear(4, 2)), "grouped Conv2d"),
@@ -239,7 +235,6 @@ def test_conv_consumers_that_cannot_shrink(build, match):
     assert_unchanged(model, snap)
 
 
-@pytest.mark.skipif(not has_conv(), reason="Conv2d not in this build")
 def test_trace_with_a_wrong_input_shape_raises_unchanged():
     model = cnn()
     snap = snapshot(model)

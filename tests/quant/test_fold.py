@@ -8,9 +8,6 @@ from fastnn import nn
 from fastnn.quant import fold_batchnorm
 
 F32 = np.float32
-needs_bn = pytest.mark.skipif(not hasattr(nn, "BatchNorm1d"), reason="BatchNorm not built yet")
-needs_conv = pytest.mark.skipif(not (hasattr(nn, "Conv2d") and hasattr(nn, "BatchNorm2d")),
-                                reason="Conv2d / BatchNorm2d not built yet")
 
 
 def randomise_bn(bn, rng):
@@ -27,7 +24,6 @@ def close(a, b, k):
     np.testing.assert_allclose(a, b, rtol=0, atol=tol)
 
 
-@needs_bn
 def test_linear_bn1d_folds(rng):
     fastnn.manual_seed(0)
     model = nn.Sequential(nn.Linear(20, 16), nn.BatchNorm1d(16), nn.ReLU(),
@@ -48,7 +44,6 @@ def test_linear_bn1d_folds(rng):
     close(folded(x), model.eval()(x), 20)
 
 
-@needs_conv
 def test_conv_bn2d_folds(rng):
     fastnn.manual_seed(1)
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
@@ -64,7 +59,6 @@ def test_conv_bn2d_folds(rng):
     assert fastnn.nn.module_from_config(folded.to_spec()).load_state_dict(folded.state_dict())
 
 
-@needs_bn
 def test_unfoldable_batchnorm_stays(rng):
     model = nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 4), nn.ReLU(), nn.BatchNorm1d(4),
                           nn.Linear(4, 4), nn.BatchNorm1d(4, track_running_stats=False))

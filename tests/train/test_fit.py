@@ -12,9 +12,7 @@ from fastnn.train import (Callback, EarlyStopping, LambdaCallback, ModelCheckpoi
 
 
 def _digits():
-    datasets = pytest.importorskip("fastnn.datasets")
-    pytest.importorskip("sklearn")
-    (xtr, ytr), (xte, yte) = datasets.load_digits()
+    (xtr, ytr), (xte, yte) = fastnn.datasets.load_digits()
     xtr = np.asarray(xtr, np.float32).reshape(len(xtr), -1)
     xte = np.asarray(xte, np.float32).reshape(len(xte), -1)
     if xtr.max() > 1.5:
