@@ -8,6 +8,7 @@ Contract of a layer (subclass of Module):
     registered by ``@register`` this rebuilds the architecture without pickle (fastnn.save/load).
   * ``extra_repr()`` gives the part inside the parentheses of ``repr``.
 """
+import operator
 from collections import OrderedDict
 
 import numpy as np
@@ -74,12 +75,13 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call Module.__init__() before assigning "
                                "attributes")
+        target = (self._parameters if isinstance(value, Parameter)
+                  else self._modules if isinstance(value, Module) else None)
         for d in (self._parameters, self._buffers, self._modules):
-            d.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+            if d is not target:
+                d.pop(name, None)
+        if target is not None:
+            target[name] = value  # a name already registered keeps its place, as in PyTorch
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
@@ -271,15 +273,51 @@ def _to_numpy(v):
 
 @register
 class Sequential(Module):
-    """Layers applied in order; indexing, len and iteration as in PyTorch. Keys "0.weight", ..."""
+    """Layers applied in order, as PyTorch's ``nn.Sequential``.
+
+    ``Sequential(*layers)`` names the layers "0", "1", ... (state_dict keys "0.weight", ...);
+    ``Sequential(OrderedDict([(name, layer), ...]))`` keeps the given names. As in PyTorch:
+    ``model[i]`` (negative too), ``len(model)``, iteration; ``model[a:b]`` is a new Sequential
+    sharing the layers and keeping their names (keys "2.weight", ... for ``model[2:]``);
+    ``model[i] = layer`` replaces the layer in place under the same name; ``del model[i]`` and
+    ``del model[a:b]`` remove layers and renumber the rest "0", "1", ... (PyTorch 2's behaviour),
+    so state_dict keys stay those of the same edits in PyTorch. ``append`` adds under
+    ``str(len(model))`` -- or, when that name is taken (a slice keeps its names), the next free
+    number, never overwriting a layer.
+    """
 
     def __init__(self, *layers):
         super().__init__()
-        for i, layer in enumerate(layers):
+        if len(layers) == 1 and isinstance(layers[0], OrderedDict):
+            items = list(layers[0].items())
+        else:
+            items = [(str(i), layer) for i, layer in enumerate(layers)]
+        for i, (name, layer) in enumerate(items):
             if not isinstance(layer, Module):
                 raise TypeError(f"Sequential: argument {i} must be a Module, got "
                                 f"{type(layer).__name__}")
-            setattr(self, str(i), layer)
+            self._check_name(name)
+            setattr(self, name, layer)
+
+    def _check_name(self, name):
+        if not isinstance(name, str):
+            raise TypeError(f"Sequential: layer names must be str, got {type(name).__name__}")
+        if not name or "." in name:
+            raise ValueError(f"Sequential: layer name {name!r} must be non-empty and without '.'")
+        if name not in self._modules and (hasattr(type(self), name) or name in self.__dict__):
+            raise ValueError(f"Sequential: layer name {name!r} is already an attribute")
+
+    def _position(self, idx):
+        """The position (0 <= i < len) that int-like ``idx`` names; negative counts from the end."""
+        n = len(self._modules)
+        try:
+            i = operator.index(idx)
+        except TypeError:
+            raise TypeError(f"Sequential: index must be an int or a slice, got "
+                            f"{type(idx).__name__}") from None
+        if not -n <= i < n:
+            raise IndexError(f"Sequential: index {i} is out of range for {n} layers")
+        return i % n
 
     def __len__(self):
         return len(self._modules)
@@ -288,15 +326,40 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def __getitem__(self, idx):
-        layers = list(self._modules.values())
         if isinstance(idx, slice):
-            return Sequential(*layers[idx])
-        return layers[idx]
+            return Sequential(OrderedDict(list(self._modules.items())[idx]))
+        return list(self._modules.values())[self._position(idx)]
+
+    def __setitem__(self, idx, layer):
+        if isinstance(idx, slice):
+            raise TypeError("Sequential: slice assignment is not supported (as in PyTorch); "
+                            "assign one layer at a time, or delete the slice and append")
+        name = list(self._modules)[self._position(idx)]
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential[{idx}] = layer: layer must be a fastnn.nn.Module, got "
+                            f"{type(layer).__name__}")
+        self._modules[name] = layer  # same name, same place
+        object.__setattr__(self, name, layer)
+
+    def __delitem__(self, idx):
+        names = list(self._modules)
+        gone = set(names[idx] if isinstance(idx, slice) else [names[self._position(idx)]])
+        kept = [m for k, m in self._modules.items() if k not in gone]
+        for k in names:
+            self.__dict__.pop(k, None)
+        self._modules.clear()
+        for i, m in enumerate(kept):  # renumbered, as PyTorch does
+            self._modules[str(i)] = m
+            object.__setattr__(self, str(i), m)
 
     def append(self, layer):
         if not isinstance(layer, Module):
-            raise TypeError(f"Sequential.append: expected a Module, got {type(layer).__name__}")
-        setattr(self, str(len(self)), layer)
+            raise TypeError(f"Sequential.append: layer must be a Module, got "
+                            f"{type(layer).__name__}")
+        n = len(self)
+        while str(n) in self._modules:
+            n += 1
+        setattr(self, str(n), layer)
         return self
 
     def forward(self, x):
@@ -319,11 +382,23 @@ class Sequential(Module):
         return grad_out
 
     def get_config(self):
-        return {"layers": [m.to_spec() for m in self._modules.values()]}
+        config = {"layers": [m.to_spec() for m in self._modules.values()]}
+        names = list(self._modules)
+        if names != [str(i) for i in range(len(names))]:  # a slice, or OrderedDict names
+            config["names"] = names
+        return config
 
     @classmethod
     def from_config(cls, config):
-        return cls(*[module_from_config(s) for s in config["layers"]])
+        layers = [module_from_config(s) for s in config["layers"]]
+        names = config.get("names")
+        if names is None:
+            return cls(*layers)
+        if (not isinstance(names, list) or len(names) != len(layers)
+                or len(set(map(str, names))) != len(names)):
+            raise ValueError(f"Sequential: config 'names' must list {len(layers)} distinct "
+                             f"names, got {names!r}")
+        return cls(OrderedDict(zip(names, layers)))
 
 
 @register
