@@ -22,7 +22,9 @@ def _positive_int(value, name, layer):
 
 @register
 class Linear(Module):
-    """y = x @ weight.T + bias, for x of shape (N, in_features).
+    """y = x @ weight.T + bias, for x of shape (N, in_features) -- or, as in PyTorch, one sample
+    (in_features,) -> (out_features,) and any (*, in_features) -> (*, out_features) (forward and
+    backward; the leading dimensions are merged into the GEMM's rows).
 
     weight: (out_features, in_features), bias: (out_features,), PyTorch's names and layouts.
     Default initialisation (PyTorch's): weight ~ kaiming_uniform_(a=sqrt(5)), i.e.
@@ -45,7 +47,7 @@ class Linear(Module):
         self.out_features = _positive_int(out_features, "out_features", "Linear")
         self.weight = Parameter(np.empty((self.out_features, self.in_features), np.float32))
         self.bias = Parameter(np.empty(self.out_features, np.float32)) if bias else None
-        self._x = None
+        self._x = self._lead = None
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -60,13 +62,20 @@ class Linear(Module):
 
     def _forward(self, x, act=0, param=0.0):
         x = np.asarray(x)
+        lead = None
+        if x.ndim != 2:  # one sample (in,) or (..., in): the GEMM sees (prod(...), in)
+            if x.ndim == 0 or x.shape[-1] != self.in_features:
+                raise ValueError(f"{self._label}: input: expected shape (*, {self.in_features}), "
+                                 f"got {x.shape}")
+            lead = x.shape[:-1]
+            x = x.reshape(-1, self.in_features)
         w = self.weight
         if w.mask is not None:  # [prune] a pruned weight is re-masked in place: see fastnn.prune
             _C.mask_apply(w.data, w.mask)
         b = None if self.bias is None else self.bias.data
         y = _C.linear_forward(x, self.weight.data, b, act, param, self._label)
-        self._x = x
-        return y
+        self._x, self._lead = x, lead
+        return y if lead is None else y.reshape(lead + (self.out_features,))
 
     def forward(self, x):
         return self._forward(x)
@@ -86,13 +95,21 @@ class Linear(Module):
         if self._x is None:
             raise ValueError(f"{self._label}: backward() called before forward()")
         w, b = self.weight, self.bias
+        lead = self._lead
+        if lead is not None:
+            grad_out = np.asarray(grad_out)
+            want = lead + (self.out_features,)
+            if grad_out.shape != want:
+                raise ValueError(f"{self._label}: grad_out: expected shape {want} (the output's), "
+                                 f"got {grad_out.shape}")
+            grad_out = grad_out.reshape(-1, self.out_features)
         dx = _C.linear_backward(grad_out, self._x, w.data,
                                 w.grad if w.requires_grad else None,
                                 b.grad if b is not None and b.requires_grad else None,
                                 True, self._label)
         if w.mask is not None and w.requires_grad:  # [prune] pruned weights get no gradient
             _C.mask_apply(w.grad, w.mask)
-        return dx
+        return dx if lead is None else dx.reshape(lead + (self.in_features,))
 
     def get_config(self):
         return {"in_features": self.in_features, "out_features": self.out_features,

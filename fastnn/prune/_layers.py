@@ -121,7 +121,7 @@ class _SparseLayer(Module):
 @register
 class SparseLinear(_SparseLayer):
     """``y = x @ W.T + bias`` with W (out_features, in_features) stored as CSR, for x of shape
-    (batch, in_features). Build one with ``SparseLinear.from_linear`` (or ``to_sparse``)."""
+    (batch, in_features) or one sample (in_features,). Build one with ``SparseLinear.from_linear`` (or ``to_sparse``)."""
 
     def __init__(self, in_features, out_features, nnz=0, bias=True):
         super().__init__()
@@ -147,6 +147,9 @@ class SparseLinear(_SparseLayer):
         return self.weight_shape
 
     def _run(self, x, relu):
+        x = np.asarray(x)
+        if x.ndim == 1 and x.shape[0] == self.in_features:  # one sample, as Linear takes it
+            return self.matrix().linear(x[None], self.bias, relu=relu)[0]
         return self.matrix().linear(x, self.bias, relu=relu)
 
     def get_config(self):
