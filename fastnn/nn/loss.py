@@ -69,8 +69,33 @@ def _optional_vector(value, name, layer):
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+def _class_indices(target, output, layer):
+    """Integer class targets as given; float ones that hold whole numbers (0.0, 1.0, ... as a
+    float64 label array often does) as int64. Anything else is refused with what is expected."""
+    t = target if isinstance(target, np.ndarray) else np.asarray(target)
+    if t.dtype.kind != "f":
+        return target  # integers go to C++ as they are; other dtypes are refused there
+    out = np.shape(output)
+    n_classes = out[1] if len(out) == 2 else "C"
+    expected = f"expected integer class indices in [0, {n_classes}) of shape (N,)"
+    if len(out) == 2 and t.shape == out:
+        raise ValueError(f"{layer}: target: {expected}, got an array of the output's shape "
+                         f"{t.shape} (class probabilities / one-hot targets are not supported: "
+                         f"pass target.argmax(1))")
+    flat = t.reshape(-1)
+    whole = np.isfinite(flat) & (np.abs(flat) < 2.0 ** 53)
+    whole[whole] = flat[whole] == np.floor(flat[whole])
+    if not whole.all():
+        i = int(np.argmin(whole))
+        raise ValueError(f"{layer}: target: {expected}, got the non-integral value "
+                         f"{float(flat[i])} at position {i}")
+    return t.astype(np.int64)
+
+
 class CrossEntropyLoss(Loss):
     """Softmax cross-entropy on logits (N, C) and integer class targets (N,), as PyTorch's.
+    Float targets holding whole numbers (e.g. labels 0.0 ... 9.0 in float64) are taken as class
+    indices (PyTorch refuses them); any other float target is refused (ValueError).
 
     weight (C,): per-class weights; with reduction="mean" the sum of the per-sample losses is
     divided by the sum of the targets' weights. label_smoothing in [0, 1]: the target becomes
@@ -90,6 +115,7 @@ class CrossEntropyLoss(Loss):
         self.label_smoothing = float(label_smoothing)
 
     def forward(self, output, target):
+        target = _class_indices(target, output, "CrossEntropyLoss")
         value, lse = _C.cross_entropy_forward(output, target, self.weight, self.label_smoothing,
                                               self.reduction, "CrossEntropyLoss")
         self._saved = (output, target, lse)
@@ -113,8 +139,20 @@ class CrossEntropyLoss(Loss):
         return ", ".join(parts)
 
 
+def align_target(output_shape, target):
+    """``target`` of shape (N,) for an output (N, 1) -- one output per sample -- seen as (N, 1), as
+    Keras does (PyTorch would broadcast the pair to (N, N) with a warning: a wrong loss). Any
+    other target is returned as it is (its shape must then equal the output's)."""
+    t = target if isinstance(target, np.ndarray) else np.asarray(target)
+    if (len(output_shape) >= 2 and output_shape[-1] == 1
+            and t.shape == tuple(output_shape[:-1])):
+        return t.reshape(tuple(output_shape))
+    return target
+
+
 class _Pointwise(Loss):
-    """A loss summed over elements of output and a same-shaped target, computed in C++."""
+    """A loss summed over elements of output and a same-shaped target, computed in C++. A target
+    (N,) for an output (N, 1) is taken as (N, 1) (see ``align_target``)."""
 
     _kind = _MSE
 
@@ -123,6 +161,7 @@ class _Pointwise(Loss):
 
     def forward(self, output, target):
         output = np.asarray(output)
+        target = align_target(output.shape, target)
         w, pw, delta = self._extra(output)
         value = _C.pointwise_loss_forward(self._kind, output, target, w, pw, delta,
                                           self.reduction, type(self).__name__)
@@ -136,7 +175,8 @@ class _Pointwise(Loss):
 
 
 class MSELoss(_Pointwise):
-    """Mean squared error (output - target)^2; target must have output's shape."""
+    """Mean squared error (output - target)^2; target must have output's shape, except that a
+    target (N,) is taken as (N, 1) for an output (N, 1) (as Keras; PyTorch would broadcast)."""
 
     _kind = _MSE
 

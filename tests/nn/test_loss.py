@@ -51,8 +51,10 @@ def test_cross_entropy_errors():
         fn(x, np.array([0, 5, 1, 1]))
     with pytest.raises(ValueError, match=r"CrossEntropyLoss: target: expected shape \(4,\)"):
         fn(x, np.array([0, 1, 1]))
+    with pytest.raises(ValueError, match=r"integer class indices in \[0, 3\)"):
+        fn(x, np.array([0.0, 1.5, 1.0, 2.0]))
     with pytest.raises(TypeError, match="integer class indices"):
-        fn(x, np.array([0.0, 1.0, 1.0, 2.0]))
+        fn(x, np.array(["a", "b", "c", "d"]))
     with pytest.raises(ValueError, match=r"input: expected shape \(N, C\), got \(2, 3, 4\)"):
         fn(np.zeros((2, 3, 4), np.float32), np.zeros(2, np.int64))
     with pytest.raises(ValueError, match=r"CrossEntropyLoss: weight: expected shape \(3,\)"):
@@ -63,6 +65,65 @@ def test_cross_entropy_errors():
         nn.CrossEntropyLoss(reduction="avg")
     with pytest.raises(ValueError, match="1-D"):
         nn.CrossEntropyLoss(weight=np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cross_entropy_whole_float_targets_are_class_indices(rng, dtype):
+    x = rng.standard_normal((10, 10)).astype(np.float32)
+    t = np.arange(10)[::-1].copy()
+    fi, ff = nn.CrossEntropyLoss(), nn.CrossEntropyLoss()
+    assert ff(x, t.astype(dtype)) == fi(x, t)
+    np.testing.assert_array_equal(ff.backward(), fi.backward())
+
+
+@pytest.mark.parametrize("bad, shown", [(2.5, "2.5"), (np.nan, "nan"), (np.inf, "inf"),
+                                        (1e30, "1e+30")])
+def test_cross_entropy_non_integral_float_targets_say_what_is_expected(bad, shown):
+    fn = nn.CrossEntropyLoss()
+    t = np.array([0.0, 1.0, bad, 2.0])
+    with pytest.raises(ValueError) as e:
+        fn(np.zeros((4, 3), np.float32), t)
+    msg = str(e.value)
+    assert msg == (f"CrossEntropyLoss: target: expected integer class indices in [0, 3) of shape "
+                   f"(N,), got the non-integral value {shown} at position 2")
+    assert "float32" not in msg and "dtype" not in msg
+
+
+def test_cross_entropy_probability_targets_refused_with_hint():
+    with pytest.raises(ValueError, match=r"class probabilities / one-hot targets are not "
+                                         r"supported: pass target.argmax\(1\)"):
+        nn.CrossEntropyLoss()(np.zeros((4, 3), np.float32), np.eye(3)[[0, 1, 2, 0]])
+
+
+@pytest.mark.parametrize("make", [nn.MSELoss, nn.HuberLoss, nn.BCEWithLogitsLoss])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_pointwise_target_n_for_one_output_per_sample(rng, make, reduction):
+    out = rng.standard_normal((6, 1)).astype(np.float32)
+    t = rng.uniform(0, 1, 6).astype(np.float32)
+    a, b = make(reduction=reduction), make(reduction=reduction)
+    np.testing.assert_array_equal(a(out, t), b(out, t[:, None]))
+    ga = a.backward(np.ones((6, 1), np.float32)) if reduction == "none" else a.backward()
+    gb = b.backward(np.ones((6, 1), np.float32)) if reduction == "none" else b.backward()
+    assert ga.shape == (6, 1)
+    np.testing.assert_array_equal(ga, gb)
+    with pytest.raises(ValueError, match=r"target: expected shape \(6, 1\), got \(6, 2\)"):
+        a(out, np.zeros((6, 2), np.float32))
+    with pytest.raises(ValueError, match=r"target: expected shape \(6, 1\), got \(5,\)"):
+        a(out, np.zeros(5, np.float32))
+
+
+def test_pointwise_target_n_differs_from_torch_broadcast_on_purpose(rng):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    out = rng.standard_normal((5, 1)).astype(np.float32)
+    t = rng.standard_normal(5).astype(np.float32)
+    ours = nn.MSELoss()(out, t)
+    # Keras' reading (what we do): the (N,) target is the (N, 1) column
+    want = F.mse_loss(torch.tensor(out), torch.tensor(t[:, None])).item()
+    assert ours == pytest.approx(want, rel=1e-6)
+    with pytest.warns(UserWarning):  # PyTorch broadcasts (5, 1) with (5,) to (5, 5)
+        theirs = F.mse_loss(torch.tensor(out), torch.tensor(t)).item()
+    assert theirs != pytest.approx(ours, rel=1e-3)
 
 
 def test_failed_call_keeps_previous_forward(rng):
