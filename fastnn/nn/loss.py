@@ -69,6 +69,15 @@ def _optional_vector(value, name, layer):
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+def non_integral_position(t):
+    """Flat index of the first value of the float array ``t`` that is not a whole number (NaN,
+    inf and |v| >= 2**53 included), or None when all are."""
+    flat = np.asarray(t).reshape(-1)
+    whole = np.isfinite(flat) & (np.abs(flat) < 2.0 ** 53)
+    whole[whole] = flat[whole] == np.floor(flat[whole])
+    return None if whole.all() else int(np.argmin(whole))
+
+
 def _class_indices(target, output, layer):
     """Integer class targets as given; float ones that hold whole numbers (0.0, 1.0, ... as a
     float64 label array often does) as int64. Anything else is refused with what is expected."""
@@ -82,13 +91,10 @@ def _class_indices(target, output, layer):
         raise ValueError(f"{layer}: target: {expected}, got an array of the output's shape "
                          f"{t.shape} (class probabilities / one-hot targets are not supported: "
                          f"pass target.argmax(1))")
-    flat = t.reshape(-1)
-    whole = np.isfinite(flat) & (np.abs(flat) < 2.0 ** 53)
-    whole[whole] = flat[whole] == np.floor(flat[whole])
-    if not whole.all():
-        i = int(np.argmin(whole))
+    i = non_integral_position(t)
+    if i is not None:
         raise ValueError(f"{layer}: target: {expected}, got the non-integral value "
-                         f"{float(flat[i])} at position {i}")
+                         f"{float(t.reshape(-1)[i])} at position {i}")
     return t.astype(np.int64)
 
 

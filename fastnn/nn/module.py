@@ -62,7 +62,12 @@ class Parameter:
 
 
 class Module:
-    """Base class of all layers and models."""
+    """Base class of all layers and models.
+
+    ``inference_only`` (class attribute, False here) is True for layers without a backward (the
+    sparse layers of fastnn.prune.to_sparse): fit refuses a model holding one before training."""
+
+    inference_only = False
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())

@@ -44,6 +44,8 @@ def _pair(value, name, layer, low):
 class _SparseLayer(Module):
     """CSR weight buffers, lazy C++ matrix, no backward."""
 
+    inference_only = True
+
     def _init_state(self, rows, cols, nnz, bias):
         name = type(self).__name__
         nnz = _int(nnz, "nnz", name, 0)

@@ -86,6 +86,24 @@ class QuantizedModel:
 
     __call__ = predict
 
+    # -- mode (PyTorch habits: ``model.eval()`` before inference) ---------------------------------
+    @property
+    def training(self):
+        """Always False: a quantized model only runs inference."""
+        return False
+
+    def eval(self):
+        """A no-op returning the model (it is always in inference mode)."""
+        return self
+
+    def train(self, mode=True):
+        """``train(False)`` is ``eval()``; ``train(True)`` raises: a quantized model is not
+        trained (fit the float model and quantize it again)."""
+        if mode:
+            raise ValueError("mode: a QuantizedModel runs inference only and has no training "
+                             "mode; fit the float model, then quantize it again")
+        return self
+
     # -- what runs where ---------------------------------------------------------------------------
     @property
     def float_layers(self):

@@ -4,6 +4,7 @@ Every argument is checked before any training starts. The per-epoch random strea
 dropout, augmentation) are derived from (seed, epoch), so a run resumed from a checkpoint continues
 exactly as the uninterrupted run would have.
 """
+import contextlib
 import math
 import numbers
 import time
@@ -11,7 +12,10 @@ import time
 import numpy as np
 
 from fastnn import _random
+from fastnn.nn.loss import CrossEntropyLoss, _Pointwise, non_integral_position
+from fastnn.nn.module import Module
 from fastnn.train.callbacks import Callback
+from fastnn.train.metrics import resolve_metrics as _resolve_metrics
 
 
 class TrainingDiverged(FloatingPointError):
@@ -35,37 +39,6 @@ class History(Callback):
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
 
 
-# ---- metrics --------------------------------------------------------------------------------------
-
-def _accuracy(out, y):
-    out = np.asarray(out)
-    y = np.asarray(y)
-    if out.ndim == 2 and out.shape[1] > 1:
-        return float(np.mean(np.argmax(out, axis=1) == y.reshape(-1)))
-    # one logit per sample: binary classification with logits (threshold 0)
-    return float(np.mean((out.reshape(-1) > 0) == (y.reshape(-1) > 0.5)))
-
-
-_METRICS = {"accuracy": _accuracy, "acc": _accuracy}
-
-
-def _resolve_metrics(metrics):
-    if metrics is None:
-        return {}
-    if isinstance(metrics, str) or callable(metrics):
-        metrics = (metrics,)
-    resolved = {}
-    for m in metrics:
-        if callable(m):
-            resolved[getattr(m, "__name__", "metric")] = m
-        elif isinstance(m, str) and m in _METRICS:
-            resolved["accuracy" if m == "acc" else m] = _METRICS[m]
-        else:
-            raise ValueError(f"metrics: unknown metric {m!r}; expected one of "
-                             f"{sorted(_METRICS)} or a callable(output, target) -> float")
-    return resolved
-
-
 # ---- argument checks ------------------------------------------------------------------------------
 
 def _check_int(name, v, lo):
@@ -83,28 +56,107 @@ def _as_arrays(x, y, name="x"):
         raise TypeError(f"{name}: expected a numeric array, got dtype {x.dtype}")
     if y is not None:
         y = np.asarray(y)
-        if y.shape[0] != x.shape[0]:
+        if y.ndim < 1 or y.shape[0] != x.shape[0]:
             raise ValueError(f"{name} and its labels differ in length: {x.shape[0]} samples vs "
-                             f"{y.shape[0]} labels")
+                             f"{y.shape[0] if y.ndim else 'a scalar'} labels")
+        if y.dtype.kind not in "fiub":
+            raise TypeError(f"{name}: labels/targets must be numeric, got dtype {y.dtype}")
     return x, y
 
 
-def _check_labels(model, loss_fn, x, y, name):
-    """Class-index targets must lie in [0, n_classes) of the model's output."""
-    if y is None or y.dtype.kind not in "iu":
-        return
-    was_training = model.training
+@contextlib.contextmanager
+def _keep_modes(model):
+    """Restore, after the block (also when it raises), the train/eval mode of the model and of
+    each of its layers as they were before it (a layer switched to eval by hand stays so)."""
+    if isinstance(model, Module):
+        saved = [(m, m.training) for m in model.modules()]
+    elif hasattr(model, "training") and callable(getattr(model, "train", None)):
+        saved = bool(model.training)  # e.g. a QuantizedModel: always False
+    else:
+        saved = None  # a plain callable has no mode
     try:
-        model.eval()
-        out = np.asarray(model(_to_float(x[:1])))
+        yield
     finally:
-        model.train(was_training)
-    if out.ndim == 2 and out.shape[1] > 1:
-        n_classes = out.shape[1]
-        lo, hi = int(y.min()), int(y.max())
-        if lo < 0 or hi >= n_classes:
-            raise ValueError(f"{name}: labels must be class indices in [0, {n_classes}) for a model "
-                             f"with {n_classes} outputs, got values in [{lo}, {hi}]")
+        if isinstance(saved, list):
+            for m, training in saved:
+                object.__setattr__(m, "training", training)
+        elif saved is not None:
+            model.train(saved)
+
+
+@contextlib.contextmanager
+def _eval_mode(model):
+    """``model`` in eval mode inside the block; its modes are restored after (``_keep_modes``)."""
+    with _keep_modes(model):
+        if callable(getattr(model, "train", None)):
+            model.train(False)
+        yield
+
+
+def _check_trainable(model):
+    from fastnn.quant.model import QuantizedModel
+    if isinstance(model, QuantizedModel):
+        raise TypeError("model: a QuantizedModel runs inference only and cannot be trained; fit "
+                        "the float model, then quantize it again (evaluate and predict take it)")
+    if not isinstance(model, Module):
+        raise TypeError(f"model: expected a fastnn.nn.Module, got {type(model).__name__}")
+    fixed = [f"{name or '<model>'} ({type(m).__name__})" for name, m in model.named_modules()
+             if getattr(m, "inference_only", False)]
+    if fixed:
+        raise TypeError(f"model: layers {', '.join(fixed)} are inference-only and have no "
+                        "backward; train the dense (pruned) model, then convert it with "
+                        "fastnn.prune.to_sparse again (evaluate and predict take this one)")
+
+
+def _check_inference_model(model):
+    if not callable(model):
+        raise TypeError(f"model: expected a fastnn model (a fastnn.nn.Module or a "
+                        f"fastnn.quant.QuantizedModel), got {type(model).__name__}")
+
+
+def _whole_labels(y, name, expected):
+    i = non_integral_position(y)
+    if i is not None:
+        raise ValueError(f"{name}: {expected}, got the non-integral value "
+                         f"{float(y.reshape(-1)[i])} at position {i}")
+    return y.astype(np.int64)
+
+
+def _check_targets(model, loss_fn, x, y, name):
+    """Targets must fit the loss and the model's output (one sample's, in eval mode), checked
+    before training so a bad target never reaches a training step. Returns y; for
+    CrossEntropyLoss whole-number float labels come back as int64."""
+    with _eval_mode(model):
+        out_shape = np.shape(model(_to_float(x[:1])))[1:]
+    if isinstance(loss_fn, CrossEntropyLoss):
+        if len(out_shape) != 1:
+            raise ValueError(f"model: CrossEntropyLoss expects logits of shape (N, C), the model "
+                             f"gives ({', '.join(['N', *map(str, out_shape)])})")
+        n = out_shape[0]
+        expected = f"CrossEntropyLoss expects integer class indices in [0, {n}) of shape (N,)"
+        if y.ndim != 1:
+            hint = (" (one-hot / probability targets are not supported: pass y.argmax(1))"
+                    if y.shape[1:] == out_shape else "")
+            raise ValueError(f"{name}: {expected}, got targets of shape {y.shape}{hint}")
+        if y.dtype.kind == "f":
+            y = _whole_labels(y, name, expected)
+        _check_class_range(y, n, name)
+    elif isinstance(loss_fn, _Pointwise):
+        if y.shape[1:] != out_shape and not (out_shape == (1,) and y.ndim == 1):
+            want = ", ".join(["N", *map(str, out_shape)])
+            raise ValueError(f"{name}: {type(loss_fn).__name__} expects targets of the model's "
+                             f"output shape ({want})" + (" or (N,)" if out_shape == (1,) else "")
+                             + f", got {y.shape}")
+    elif y.dtype.kind in "iu" and y.ndim == 1 and len(out_shape) == 1 and out_shape[0] > 1:
+        _check_class_range(y, out_shape[0], name)  # a custom loss with class indices
+    return y
+
+
+def _check_class_range(y, n_classes, name):
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= n_classes:
+        raise ValueError(f"{name}: labels must be class indices in [0, {n_classes}) for a model "
+                         f"with {n_classes} outputs, got values in [{lo}, {hi}]")
 
 
 def _to_float(xb):
@@ -146,11 +198,20 @@ class _Trainer:
 
 def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_data=None,
         validation_split=0.0, shuffle=True, callbacks=(), scheduler=None, clip_grad_norm=None,
-        metrics=("accuracy",), verbose=1, seed=None, augment=None, resume_from=None,
+        metrics="auto", verbose=1, seed=None, augment=None, resume_from=None,
         scheduler_interval="epoch"):
-    """Train `model` on (x, y); returns a History.
+    """Train `model` on (x, y); returns a History. The model's train/eval mode is restored when
+    fit returns or raises: call ``model.eval()`` before using ``model(x)`` for inference.
 
-    loss_fn: a fastnn.nn loss (``loss = loss_fn(out, y)``, ``loss_fn.backward()``).
+    loss_fn: a fastnn.nn loss (``loss = loss_fn(out, y)``, ``loss_fn.backward()``). Targets are
+      checked against it and the model's output before training: CrossEntropyLoss takes class
+      indices (N,) in [0, C) (integers, or floats holding whole numbers); MSELoss, HuberLoss and
+      BCEWithLogitsLoss take targets of the output's shape, or (N,) for one output (N, 1) (read
+      as (N, 1), as Keras does; PyTorch would broadcast them to (N, N)).
+    metrics: "auto" (default) follows the loss: accuracy for CrossEntropyLoss/BCEWithLogitsLoss,
+      none for MSELoss/HuberLoss and custom losses (only the loss is logged); or names
+      ("accuracy", "mae", "mse"), callables(output, target) -> float, or None. See
+      fastnn.train.metrics.
     optimizer: a fastnn.optim optimizer over model.parameters().
     validation_data=(x_val, y_val) or validation_split (the last fraction of x, before shuffling).
     scheduler: a fastnn.optim.lr_scheduler scheduler, stepped once per epoch (one that needs a
@@ -163,9 +224,6 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
     resume_from: a checkpoint written by ModelCheckpoint/``fastnn.save(..., optimizer=...)``;
       training continues from the epoch after the one saved.
     """
-    from fastnn.data import DataLoader
-    from fastnn.optim import clip_grad_norm_
-
     # -- checks, all before anything changes --
     batch_size = _check_int("batch_size", batch_size, 1)
     epochs = _check_int("epochs", epochs, 0)
@@ -192,7 +250,10 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks: expected fastnn.train.Callback instances, got "
                             f"{type(cb).__name__}")
-    metric_fns = _resolve_metrics(metrics)
+    _check_trainable(model)
+    metric_fns = _resolve_metrics(metrics, loss_fn)
+    if y is None:
+        raise TypeError("y: expected an array of targets, got None")
     x, y = _as_arrays(x, y, "x")
     if validation_data is not None:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
@@ -207,9 +268,21 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
         y, y_val = y[:-n_val], y[-n_val:]
     else:
         x_val = y_val = None
-    _check_labels(model, loss_fn, x, y, "y")
+    y = _check_targets(model, loss_fn, x, y, "y")
     if x_val is not None:
-        _check_labels(model, loss_fn, x_val, y_val, "validation_data")
+        y_val = _check_targets(model, loss_fn, x_val, y_val, "validation_data")
+
+    with _keep_modes(model):  # the modes the model had, back when fit returns or raises
+        return _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuffle,
+                    callbacks, scheduler, clip_grad_norm, metrics, metric_fns, verbose, seed,
+                    augment, resume_from, scheduler_interval)
+
+
+def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuffle, callbacks,
+         scheduler, clip_grad_norm, metrics, metric_fns, verbose, seed, augment, resume_from,
+         scheduler_interval):
+    from fastnn.data import DataLoader
+    from fastnn.optim import clip_grad_norm_
 
     history = History()
     trainer = _Trainer(model, optimizer, scheduler, history, seed)
@@ -350,28 +423,31 @@ def _progress(verbose, epoch, epochs, n):
 
 
 def _batched_outputs(model, x, batch_size):
-    was_training = model.training
-    model.eval()
-    try:
-        for i in range(0, len(x), batch_size):
-            xb = _to_float(x[i:i + batch_size])
-            yield i, xb, model(xb)
-    finally:
-        model.train(was_training)
+    for i in range(0, len(x), batch_size):
+        xb = _to_float(x[i:i + batch_size])
+        yield i, xb, model(xb)
 
 
-def evaluate(model, loss_fn, x, y, *, batch_size=256, metrics=("accuracy",), verbose=0):
-    """Mean loss and metrics over (x, y) in eval mode; returns {"loss": ..., "accuracy": ...}."""
+def evaluate(model, loss_fn, x, y, *, batch_size=256, metrics="auto", verbose=0):
+    """Mean loss and metrics over (x, y) in eval mode; returns {"loss": ..., "accuracy": ...}.
+
+    model: any fastnn model -- a Module (dense, pruned, sparse) or a fastnn.quant.QuantizedModel.
+    Its train/eval mode is restored when evaluate returns or raises. metrics: as in ``fit``
+    ("auto" follows the loss)."""
+    _check_inference_model(model)
     batch_size = _check_int("batch_size", batch_size, 1)
-    metric_fns = _resolve_metrics(metrics)
+    metric_fns = _resolve_metrics(metrics, loss_fn)
+    if y is None:
+        raise TypeError("y: expected an array of targets, got None")
     x, y = _as_arrays(x, y, "x")
     sums = {"loss": 0.0, **{k: 0.0 for k in metric_fns}}
-    for i, xb, out in _batched_outputs(model, x, batch_size):
-        yb = y[i:i + batch_size]
-        nb = len(xb)
-        sums["loss"] += float(loss_fn(out, yb)) * nb
-        for k, fn in metric_fns.items():
-            sums[k] += float(fn(out, yb)) * nb
+    with _eval_mode(model):
+        for i, xb, out in _batched_outputs(model, x, batch_size):
+            yb = y[i:i + batch_size]
+            nb = len(xb)
+            sums["loss"] += float(loss_fn(out, yb)) * nb
+            for k, fn in metric_fns.items():
+                sums[k] += float(fn(out, yb)) * nb
     res = {k: v / len(x) for k, v in sums.items()}
     if verbose:
         print(" - ".join(f"{k}: {v:.4f}" for k, v in res.items()))
@@ -379,8 +455,11 @@ def evaluate(model, loss_fn, x, y, *, batch_size=256, metrics=("accuracy",), ver
 
 
 def predict(model, x, batch_size=256):
-    """Model outputs for x in eval mode, batch by batch (the model's training mode is restored)."""
+    """Model outputs for x in eval mode, batch by batch (the model's training mode is restored,
+    also on error). model: a Module (dense, pruned, sparse) or a fastnn.quant.QuantizedModel."""
+    _check_inference_model(model)
     batch_size = _check_int("batch_size", batch_size, 1)
     x, _ = _as_arrays(x, None, "x")
-    outs = [np.array(out, copy=True) for _, _, out in _batched_outputs(model, x, batch_size)]
+    with _eval_mode(model):
+        outs = [np.array(out, copy=True) for _, _, out in _batched_outputs(model, x, batch_size)]
     return np.concatenate(outs, axis=0)
