@@ -49,9 +49,11 @@ def _check_int(name, v, lo):
 
 def _as_arrays(x, y, name="x"):
     x = np.asarray(x)
-    if x.ndim < 1 or x.shape[0] == 0:
-        raise ValueError(f"{name}: expected a non-empty array with samples on axis 0, got shape "
-                         f"{x.shape}")
+    if x.ndim < 2 or x.shape[0] == 0:
+        # 1-D is refused: its slices would reach the model as single samples (Linear takes one)
+        raise ValueError(f"{name}: expected a non-empty array with samples on axis 0 (N, ...), "
+                         f"got shape {x.shape}" + ("; for one sample pass x[None], or call "
+                                                    "model(x) in eval mode" if x.ndim == 1 else ""))
     if x.dtype.kind not in "fiub":
         raise TypeError(f"{name}: expected a numeric array, got dtype {x.dtype}")
     if y is not None:

@@ -128,7 +128,7 @@ def test_save_load_then_predict_and_evaluate(tmp_path, family, kind):
 
 
 @pytest.mark.parametrize("family, kind", [fk for fk in KINDS if fk[1] in TRAINABLE])
-def test_fit_with_validation(family, kind):
+def test_fit_with_validation(tmp_path, family, kind):
     model = _make(family, kind)
     x, y = _data(family)
     masks = {n: None if p.mask is None else p.mask.copy() for n, p in model.named_parameters()}
@@ -141,6 +141,13 @@ def test_fit_with_validation(family, kind):
     for n, p in model.named_parameters():  # pruned weights stay pruned through training
         if masks[n] is not None:
             assert not p.data[masks[n] == 0].any()
+    # a model of this kind loaded from a file trains and validates too
+    path = fastnn.save(model, tmp_path / "m.safetensors")
+    back = fastnn.load(path)
+    h = fastnn.fit(back, nn.CrossEntropyLoss(), optim.Adam(back.parameters(), lr=1e-3), x[:64],
+                   y[:64], validation_data=(x[64:], y[64:]), epochs=1, verbose=0, seed=2)
+    assert h.history["val_loss"][-1] == pytest.approx(
+        fastnn.evaluate(back, nn.CrossEntropyLoss(), x[64:], y[64:])["loss"], rel=1e-6)
 
 
 @pytest.mark.parametrize("family, kind", [fk for fk in KINDS if fk[1] in INFERENCE_ONLY])
@@ -162,6 +169,16 @@ def test_quantized_model_modes():
     assert q.training is False and q.eval() is q and q.train(False) is q
     with pytest.raises(ValueError, match="inference only"):
         q.train()
+
+
+def test_one_dimensional_x_is_refused_not_read_as_single_samples():
+    model = nn.Sequential(nn.Linear(16, 3))  # a slice of 16 scalars would fit Linear(16, .)
+    with pytest.raises(ValueError, match=r"x: expected a non-empty array with samples on axis 0 "
+                                         r"\(N, \.\.\.\), got shape \(32,\); for one sample pass "
+                                         r"x\[None\]"):
+        fastnn.predict(model, np.zeros(32, np.float32), batch_size=16)
+    with pytest.raises(ValueError, match=r"x: expected"):
+        fastnn.evaluate(model, nn.CrossEntropyLoss(), np.zeros(32), np.zeros(32, np.int64))
 
 
 def test_predict_and_evaluate_refuse_non_models():
