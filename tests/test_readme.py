@@ -48,7 +48,8 @@ def test_readme_taste_runs_as_written(tmp_path, monkeypatch):
     with contextlib.redirect_stdout(out):
         exec(compile(code, str(README), "exec"), ns)
     model, xt = ns["model"], ns["xt"]
-    assert (tmp_path / "mnist_cnn.safetensors").is_file() and (tmp_path / "ckpt.safetensors").is_file()
+    assert (tmp_path / "mnist_cnn.safetensors").is_file()
+    assert (tmp_path / "ckpt.safetensors").is_file()
     assert "accuracy" in out.getvalue()
     assert not model.training and not any(m.training for m in model.modules())
     first = np.array(model(xt[:10]))

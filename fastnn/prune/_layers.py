@@ -123,7 +123,8 @@ class _SparseLayer(Module):
 @register
 class SparseLinear(_SparseLayer):
     """``y = x @ W.T + bias`` with W (out_features, in_features) stored as CSR, for x of shape
-    (batch, in_features) or one sample (in_features,). Build one with ``SparseLinear.from_linear`` (or ``to_sparse``)."""
+    (batch, in_features) or one sample (in_features,). Build one with
+    ``SparseLinear.from_linear`` (or ``to_sparse``)."""
 
     def __init__(self, in_features, out_features, nnz=0, bias=True):
         super().__init__()

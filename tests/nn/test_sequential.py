@@ -1,5 +1,6 @@
 """Sequential as a container: indexing, item assignment, deletion, slices, names; state_dict keys
-after each edit match PyTorch's after the same edit (skipped without torch); save/load keeps them."""
+after each edit match PyTorch's after the same edit (skipped without torch); save/load keeps
+them."""
 from collections import OrderedDict
 
 import numpy as np

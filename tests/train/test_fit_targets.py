@@ -162,7 +162,8 @@ def test_bce_accuracy_is_elementwise_for_multilabel():
 def test_metrics_refuse_targets_they_cannot_pair():
     out = np.zeros((4, 3), np.float32)
     with pytest.raises(ValueError, match=r"accuracy: target: expected class indices of shape "
-                                         r"\(4,\) or one-hot targets of shape \(4, 3\), got \(4, 2\)"):
+                                         r"\(4,\) or one-hot targets of shape \(4, 3\), "
+                                         r"got \(4, 2\)"):
         M.accuracy(out, np.zeros((4, 2)))
     with pytest.raises(ValueError, match=r"mae: target: expected shape \(4, 1\)"):
         M.mae(np.zeros((4, 1), np.float32), np.zeros((4, 4)))  # never a (4, 4) broadcast
