@@ -14,8 +14,8 @@ import numpy as np
 from fastnn import _random
 from fastnn.nn.loss import CrossEntropyLoss, _Pointwise, non_integral_position
 from fastnn.nn.module import Module
-from fastnn.train.callbacks import Callback
 from fastnn.train.metrics import resolve_metrics as _resolve_metrics
+from fastnn.train.callbacks import Callback
 
 
 class TrainingDiverged(FloatingPointError):
