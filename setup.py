@@ -14,16 +14,18 @@ Switches (environment):
   FASTNN_BUILD_DIR=D  where object files persist between builds (default: build/ in the checkout),
                       so a second `pip install -e .` only relinks when no source changed.
 """
-import hashlib
 import glob
+import hashlib
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 from setuptools import Extension, setup
+from setuptools.command.build import build
 from setuptools.command.build_ext import build_ext
 
 import pybind11
@@ -174,6 +176,21 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+class Build(build):
+    """A fresh build/lib-<configuration> for every build: what a wheel packs is exactly this
+    build's files (a persistent build/lib would carry a deleted module or another
+    configuration's files into the next wheel). Object files persist separately (BuildExt)."""
+
+    def finalize_options(self):
+        if self.build_lib is None:
+            self.build_lib = os.path.join(self.build_base, "lib-" + build_key())
+        super().finalize_options()
+
+    def run(self):
+        shutil.rmtree(self.build_lib, ignore_errors=True)
+        super().run()
+
+
 def cython_extensions():
     pyx = sources("fastnn/**/*.pyx")
     if not pyx:
@@ -187,8 +204,9 @@ def cython_extensions():
     import numpy
     for e in exts:
         e.include_dirs.append(numpy.get_include())
-    return cythonize(exts, language_level=3, compiler_directives={"boundscheck": False,
-                                                                   "wraparound": False})
+    # The generated C++ goes to build/cython, not next to the .pyx, so it never ships in a wheel.
+    return cythonize(exts, language_level=3, build_dir=os.path.join("build", "cython"),
+                     compiler_directives={"boundscheck": False, "wraparound": False})
 
 
 ext_C = Extension(
@@ -205,5 +223,5 @@ ext_C = Extension(
 setup(
     version=VERSION,
     ext_modules=[ext_C] + cython_extensions(),
-    cmdclass={"build_ext": BuildExt},
+    cmdclass={"build": Build, "build_ext": BuildExt},
 )

@@ -123,8 +123,10 @@ py::array_t<float> dropout_mask_py(int64_t n, double p, uint64_t seed) {
     throw py::value_error("p: expected 0 <= p < 1, got " + std::to_string(p));
   py::array_t<float> y(static_cast<py::ssize_t>(n));
   float* yp = y.mutable_data();
-  py::gil_scoped_release nogil;
-  dropout_forward(nullptr, yp, n, p, seed);
+  {
+    py::gil_scoped_release nogil;
+    dropout_forward(nullptr, yp, n, p, seed);
+  }
   return y;
 }
 

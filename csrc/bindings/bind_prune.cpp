@@ -80,8 +80,10 @@ py::array_t<double> unit_norms_py(const py::handle& w_obj, int p) {
   py::array_t<double> norms(rows);
   const float* wp = w.data();
   double* np_ = norms.mutable_data();
-  py::gil_scoped_release nogil;
-  row_norms(wp, rows, cols, p, np_);
+  {
+    py::gil_scoped_release nogil;
+    row_norms(wp, rows, cols, p, np_);
+  }
   return norms;
 }
 

@@ -213,8 +213,10 @@ py::array maxpool(const py::handle& x_obj, const std::vector<int64_t>& kernel,
   const uint8_t* xd = x.data();
   uint8_t* yd = y.mutable_data();
   const U8Pool p{g.kh, g.kw, g.sh, g.sw, g.ph, g.pw};
-  py::gil_scoped_release nogil;
-  maxpool2d_u8_nhwc(xd, x.shape(0), g.h, g.w, g.c, p, yd);
+  {
+    py::gil_scoped_release nogil;
+    maxpool2d_u8_nhwc(xd, x.shape(0), g.h, g.w, g.c, p, yd);
+  }
   return y;
 }
 
@@ -226,8 +228,10 @@ py::array gap(const py::handle& x_obj, const py::handle& out) {
   U8Array y = output<uint8_t>(out, {x.shape(0), x.shape(3)}, x);
   const uint8_t* xd = x.data();
   uint8_t* yd = y.mutable_data();
-  py::gil_scoped_release nogil;
-  global_avgpool_u8_nhwc(xd, x.shape(0), x.shape(1) * x.shape(2), x.shape(3), yd);
+  {
+    py::gil_scoped_release nogil;
+    global_avgpool_u8_nhwc(xd, x.shape(0), x.shape(1) * x.shape(2), x.shape(3), yd);
+  }
   return y;
 }
 
@@ -241,8 +245,10 @@ py::array im2col(const py::handle& x_obj, const std::vector<int64_t>& kernel,
   U8Array out(std::vector<py::ssize_t>{x.shape(0) * g.oh * g.ow, g.kp});
   const uint8_t* xd = x.data();
   uint8_t* od = out.mutable_data();
-  py::gil_scoped_release nogil;
-  im2col_u8_nhwc(g, xd, x.shape(0), od);
+  {
+    py::gil_scoped_release nogil;
+    im2col_u8_nhwc(g, xd, x.shape(0), od);
+  }
   return out;
 }
 

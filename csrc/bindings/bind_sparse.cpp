@@ -80,8 +80,10 @@ py::array_t<T> copy_out(const std::vector<T>& v) {
 
 py::array_t<float> to_dense(const CsrMatrix& m) {
   py::array_t<float> out({m.rows, m.cols});
-  py::gil_scoped_release nogil;
-  csr_to_dense(m.view(), out.mutable_data(), m.cols);
+  {
+    py::gil_scoped_release nogil;
+    csr_to_dense(m.view(), out.mutable_data(), m.cols);
+  }
   return out;
 }
 

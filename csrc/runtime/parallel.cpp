@@ -13,24 +13,47 @@
 
 namespace fastnn {
 
+// Thread count, process-wide, and visible to threadpoolctl.
+//
+// threadpoolctl (what scikit-learn users reach for) finds the OpenMP runtime among the loaded
+// libraries and limits it with omp_set_num_threads(k), which sets the calling thread's
+// nthreads-var ICV, and reads back omp_get_max_threads(). fastnn keeps its own process-wide value
+// (so set_num_threads holds whichever Python thread calls in, where a per-thread ICV would not)
+// and mirrors it into each calling thread's ICV, remembering what it wrote. When a thread's ICV
+// differs from what fastnn last wrote there, someone changed it through the OpenMP API -- a
+// threadpoolctl limit -- and that value wins until it is restored. (A fastnn.set_num_threads made
+// inside a threadpool_limits context lasts until the context restores the ICV on exit.)
 namespace {
-int default_threads() {
 #ifdef _OPENMP
-  return omp_get_max_threads();
+int icv_threads() { return omp_get_max_threads(); }
 #else
-  return 1;
+int icv_threads() { return 1; }
 #endif
+// The OpenMP default of this process (OMP_NUM_THREADS, else all cores): every thread's ICV
+// starts there.
+int process_default() {
+  static const int d = icv_threads();
+  return d;
 }
-std::atomic<int> g_threads{0};
+std::atomic<int> g_threads{0};     // 0: never set
+thread_local int t_mirrored = 0;   // what fastnn last wrote into this thread's ICV (0: nothing)
+
+void mirror(int n) {
+#ifdef _OPENMP
+  if (omp_in_parallel()) return;  // a team thread's ICV is the region's business
+  omp_set_num_threads(n);
+#endif
+  t_mirrored = n;
+}
 }  // namespace
 
 int get_num_threads() {
-  int n = g_threads.load(std::memory_order_relaxed);
-  if (n <= 0) {
-    n = default_threads();
-    g_threads.store(n);
-  }
-  return n;
+  const int expected = t_mirrored ? t_mirrored : process_default();
+  const int icv = icv_threads();
+  const int mine = g_threads.load(std::memory_order_relaxed);
+  if (mine <= 0 || icv != expected) return icv;  // fastnn unset, or an OpenMP-API limit in force
+  if (icv != mine) mirror(mine);
+  return mine;
 }
 
 void set_num_threads(int n) {
@@ -38,7 +61,9 @@ void set_num_threads(int n) {
 #ifndef _OPENMP
   n = 1;
 #endif
+  process_default();  // read the default before the first change of an ICV
   g_threads.store(n);
+  mirror(n);
 }
 
 }  // namespace fastnn

@@ -176,8 +176,11 @@ def test_narrow_n(isa, rng, m, n):
 
 def test_narrow_tile_around_its_size(isa, rng):
     narrow = _cfg()["narrow_tile"]
+    # Only AVX-512 has a narrow tile (28x16); on the other paths small n runs the main tile,
+    # which test_narrow_n covers.
+    assert (narrow is not None) == (isa == "avx512"), (isa, narrow)
     if narrow is None:
-        pytest.skip(f"{isa} has no narrow tile")
+        return
     mr, nr = narrow
     for m in (mr - 1, mr, mr + 1, 3 * mr + 2):
         for n in (1, nr - 1, nr):

@@ -119,8 +119,7 @@ def test_softmax_bad_dim():
         nn.Softmax(2)(np.zeros((3, 4), np.float32))
 
 
-def test_matches_torch(rng):
-    torch = pytest.importorskip("torch")
+def test_matches_torch(torch, rng):
     pairs = [(nn.ReLU(), torch.nn.ReLU()), (nn.LeakyReLU(0.1), torch.nn.LeakyReLU(0.1)),
              (nn.ELU(0.7), torch.nn.ELU(0.7)), (nn.SELU(), torch.nn.SELU()),
              (nn.GELU(), torch.nn.GELU()), (nn.Sigmoid(), torch.nn.Sigmoid()),

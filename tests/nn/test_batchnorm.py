@@ -135,8 +135,7 @@ def test_buffers_updated_in_place(rng):
     assert not np.array_equal(before, m.running_mean)
 
 
-def test_against_torch(rng):
-    torch = pytest.importorskip("torch")
+def test_against_torch(torch, rng):
     for shape in [(8, 5), (4, 3, 6), (4, 3, 5, 7)]:
         ours = _layer(shape, momentum=0.2)
         theirs = (torch.nn.BatchNorm1d if len(shape) < 4 else torch.nn.BatchNorm2d)(shape[1], momentum=0.2)

@@ -201,8 +201,7 @@ def test_conv_transpose2d_finite_differences(rng):
 
 # ---- against PyTorch ---------------------------------------------------------------------------
 
-def test_against_torch(rng):
-    torch = pytest.importorskip("torch")
+def test_against_torch(torch, rng):
     for cls, tcls, args in [(nn.Conv2d, torch.nn.Conv2d, (6, 12, 3, 2, 1, 1, 3)),
                             (nn.Conv2d, torch.nn.Conv2d, (4, 8, 3, 1, 1, 2, 1)),
                             (nn.ConvTranspose2d, torch.nn.ConvTranspose2d, (6, 4, 3, 2, 1, 1, 2))]:
@@ -221,8 +220,7 @@ def test_against_torch(rng):
         np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), atol=1e-4)
 
 
-def test_state_dict_matches_torch():
-    torch = pytest.importorskip("torch")
+def test_state_dict_matches_torch(torch):
     ours = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.MaxPool2d(2),
                          nn.Conv2d(8, 4, 1, bias=False), nn.ConvTranspose2d(4, 2, 2, stride=2))
     theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.BatchNorm2d(8),

@@ -93,8 +93,7 @@ def test_errors():
         init.uniform_(np.zeros(3, np.float32), 1, 0)
 
 
-def test_gains_match_torch():
-    torch = pytest.importorskip("torch")
+def test_gains_match_torch(torch):
     for name, param in [("linear", None), ("tanh", None), ("relu", None), ("leaky_relu", None),
                         ("leaky_relu", 0.3), ("selu", None), ("sigmoid", None)]:
         assert init.calculate_gain(name, param) == pytest.approx(torch.nn.init.calculate_gain(name, param))

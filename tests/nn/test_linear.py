@@ -203,8 +203,7 @@ def test_default_init_and_seeding():
     assert abs(a.weight.data.std() / (bound / math.sqrt(3)) - 1) < 0.02
 
 
-def test_matches_torch(rng):
-    torch = pytest.importorskip("torch")
+def test_matches_torch(torch, rng):
     tl = torch.nn.Linear(20, 7)
     lin = nn.Linear(20, 7)
     lin.load_state_dict(tl.state_dict())

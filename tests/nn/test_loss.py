@@ -203,8 +203,7 @@ def test_reprs():
     assert nn.CrossEntropyLoss(weight=[1, 2]).get_config()["weight"] == [1.0, 2.0]
 
 
-def test_matches_torch(rng):
-    torch = pytest.importorskip("torch")
+def test_matches_torch(torch, rng):
     F = torch.nn.functional
     x = (rng.standard_normal((8, 6)) * 3).astype(np.float32)
     t = rng.integers(0, 6, 8)

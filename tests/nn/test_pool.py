@@ -109,8 +109,7 @@ def test_maxpool_ties_nan_inf(isa):
     m.backward(np.ones_like(y))
 
 
-def test_against_torch(rng):
-    torch = pytest.importorskip("torch")
+def test_against_torch(torch, rng):
     for k, s, p in [(2, 2, 0), (3, 2, 1), (3, 1, 1), ((3, 2), (1, 2), (1, 0))]:
         x = rng.standard_normal((2, 3, 15, 19)).astype(np.float32)
         x[0, 0, 3, :4] = np.nan

@@ -44,8 +44,7 @@ def test_clip_grad_norm_vs_numpy(isa, rng, norm_type, max_norm):
 
 
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf])
-def test_clip_grad_norm_vs_torch(rng, norm_type):
-    torch = pytest.importorskip("torch")
+def test_clip_grad_norm_vs_torch(torch, rng, norm_type):
     ps = make(rng, scale=3.0)
     ts = [torch.zeros(p.shape, requires_grad=True) for p in ps]
     for p, t in zip(ps, ts):
@@ -57,7 +56,7 @@ def test_clip_grad_norm_vs_torch(rng, norm_type):
         np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-5, atol=1e-7)
 
 
-def test_clip_grad_value_vs_numpy_and_torch(isa, rng):
+def test_clip_grad_value_vs_numpy_and_torch(torch, isa, rng):
     ps = make(rng, scale=2.0)
     grads = [p.grad.copy() for p in ps]
     grads[2][0, 0] = np.nan
@@ -65,7 +64,6 @@ def test_clip_grad_value_vs_numpy_and_torch(isa, rng):
     optim.clip_grad_value_(ps, 0.7)
     for p, g in zip(ps, grads):
         np.testing.assert_array_equal(p.grad, np.clip(g, -0.7, 0.7))  # NaN stays NaN
-    torch = pytest.importorskip("torch")
     t = torch.zeros(grads[2].shape, requires_grad=True)
     t.grad = torch.from_numpy(grads[2].copy())
     torch.nn.utils.clip_grad_value_([t], 0.7)

@@ -63,8 +63,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_matches_torch(case):
-    torch = pytest.importorskip("torch")
+def test_matches_torch(torch, case):
     import warnings
     ours, theirs = CASES[case]
     opt, topt = make_opt(), torch_opt(torch)
@@ -78,8 +77,7 @@ def test_matches_torch(case):
     assert [g["lr"] for g in opt.param_groups] == list(got[-1])
 
 
-def test_plateau_matches_torch(rng):
-    torch = pytest.importorskip("torch")
+def test_plateau_matches_torch(torch, rng):
     metrics = list(np.concatenate([np.linspace(1, 0.5, 10), np.full(30, 0.5)]) +
                    rng.random(40) * 1e-3)
     for kw in [dict(), dict(mode="max", factor=0.5, patience=2, threshold=0.01,

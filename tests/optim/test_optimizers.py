@@ -73,8 +73,7 @@ def test_matches_formula(isa, rng, name, opts):
 
 
 @pytest.mark.parametrize("name,opts", CONFIGS, ids=_ids(CONFIGS))
-def test_matches_torch(isa, rng, name, opts):
-    torch = pytest.importorskip("torch")
+def test_matches_torch(torch, isa, rng, name, opts):
     params = make_params(rng, SHAPES[:4])
     tparams = [torch.tensor(p.data.copy(), requires_grad=True) for p in params]
     grads = make_grads(rng, params)
