@@ -1,5 +1,6 @@
 """Linear on one sample (in,) and on (*, in) inputs, as PyTorch: forward, backward and parameter
-gradients against torch.nn.functional.linear; bad shapes; a Sequential on one sample."""
+gradients against torch.nn.functional.linear (the `torch` fixture); bad shapes; a Sequential on
+one sample."""
 import numpy as np
 import pytest
 
@@ -8,8 +9,7 @@ import fastnn.nn as nn
 
 @pytest.mark.parametrize("shape", [(7,), (3, 7), (2, 3, 7), (1, 1, 7)])
 @pytest.mark.parametrize("bias", [True, False])
-def test_matches_torch_linear(rng, shape, bias):
-    torch = pytest.importorskip("torch")
+def test_matches_torch_linear(torch, rng, shape, bias):
     F = torch.nn.functional
     lin = nn.Linear(7, 5, bias=bias)
     x = rng.standard_normal(shape).astype(np.float32)

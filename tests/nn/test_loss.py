@@ -112,8 +112,7 @@ def test_pointwise_target_n_for_one_output_per_sample(rng, make, reduction):
         a(out, np.zeros(5, np.float32))
 
 
-def test_pointwise_target_n_differs_from_torch_broadcast_on_purpose(rng):
-    torch = pytest.importorskip("torch")
+def test_pointwise_target_n_differs_from_torch_broadcast_on_purpose(torch, rng):
     F = torch.nn.functional
     out = rng.standard_normal((5, 1)).astype(np.float32)
     t = rng.standard_normal(5).astype(np.float32)

@@ -1,5 +1,5 @@
 """Sequential as a container: indexing, item assignment, deletion, slices, names; state_dict keys
-after each edit match PyTorch's after the same edit (skipped without torch); save/load keeps
+after each edit match PyTorch's after the same edit (the `torch` fixture); save/load keeps
 them."""
 from collections import OrderedDict
 
@@ -116,8 +116,7 @@ def test_save_load_keeps_names_after_edits(tmp_path):
         np.testing.assert_array_equal(back(xin), model(xin))
 
 
-def test_state_dict_keys_match_torch_after_edits():
-    torch = pytest.importorskip("torch")
+def test_state_dict_keys_match_torch_after_edits(torch):
     tnn = torch.nn
 
     def both():
