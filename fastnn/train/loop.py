@@ -18,6 +18,23 @@ from fastnn.train.metrics import resolve_metrics as _resolve_metrics
 from fastnn.train.callbacks import Callback
 
 
+def _forward_state(model):
+    """Copies of what a training forward changes in place -- BatchNorm running statistics and
+    their counters -- so a step that is withheld leaves none of its batch behind."""
+    buffers = [(b, b.copy()) for b in model.buffers() if b is not None]
+    counters = [(m, m.num_batches_tracked) for m in model.modules()
+                if hasattr(m, "num_batches_tracked")]
+    return buffers, counters
+
+
+def _restore_forward_state(state):
+    buffers, counters = state
+    for b, saved in buffers:
+        b[...] = saved
+    for m, n in counters:
+        m.num_batches_tracked = n
+
+
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite; training stopped before the bad step was applied."""
 
@@ -326,9 +343,11 @@ def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuf
             for bi, (xb, yb) in enumerate(loader):
                 for cb in all_callbacks:
                     cb.on_batch_begin(bi, {})
+                before = _forward_state(model)
                 out = model(xb)
                 loss = float(loss_fn(out, yb))
                 if not math.isfinite(loss):
+                    _restore_forward_state(before)  # the batch's BatchNorm statistics too
                     if bar is not None:
                         bar.close()
                     raise TrainingDiverged(

@@ -150,6 +150,29 @@ def test_divergence_stops_with_clear_message():
         np.testing.assert_array_equal(v, before[k])
 
 
+def test_divergence_leaves_batchnorm_statistics_of_the_withheld_batch_out():
+    # A NaN in the third batch: BatchNorm's running statistics keep the first two batches only,
+    # so the model still predicts (finite) after the TrainingDiverged.
+    x, y = _blobs(n=64)
+    x[40] = np.nan
+    fastnn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    bn = model[1]
+    with pytest.raises(TrainingDiverged, match=r"batch 3/4"):
+        fastnn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), x, y,
+                   batch_size=16, epochs=1, shuffle=False, verbose=0)
+    assert bn.num_batches_tracked == 2
+    assert np.isfinite(bn.running_mean).all() and np.isfinite(bn.running_var).all()
+    assert np.isfinite(fastnn.predict(model, x[:40])).all()
+    # ...and they are exactly those of the two good batches.
+    fastnn.manual_seed(0)
+    twin = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    fastnn.fit(twin, nn.CrossEntropyLoss(), optim.SGD(twin.parameters(), lr=0.1), x[:32], y[:32],
+               batch_size=16, epochs=1, shuffle=False, verbose=0)
+    np.testing.assert_array_equal(bn.running_mean, twin[1].running_mean)
+    np.testing.assert_array_equal(bn.running_var, twin[1].running_var)
+
+
 @pytest.mark.parametrize("kwargs,match", [
     (dict(batch_size=0), "batch_size"), (dict(epochs=-1), "epochs"),
     (dict(validation_split=1.0), "validation_split"), (dict(metrics=("f1",)), "metrics"),
