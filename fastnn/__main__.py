@@ -44,6 +44,8 @@ def demo(args):
     from fastnn import nn, optim
     if args.threads:
         fastnn.set_num_threads(args.threads)
+    # Seed before anything draws random numbers: building the model draws its initial weights.
+    fastnn.manual_seed(args.seed)
     print(f"fastnn {fastnn.__version__} | ISA {fastnn.get_isa()} | "
           f"{fastnn.get_num_threads()} threads")
     name, xtr, ytr, xte, yte = _load_data(args.data, quiet=False)
@@ -52,7 +54,6 @@ def demo(args):
     print(f"data: {name}: {len(xtr)} training / {len(xte)} test images of "
           f"{xtr.shape[-2]}x{xtr.shape[-1]}; model: CNN, {sum(p.size for p in model.parameters()):,}"
           f" parameters; Adam(lr=1e-3), batch {args.batch_size}, {epochs} epochs")
-    fastnn.manual_seed(args.seed)
     opt = optim.Adam(model.parameters(), lr=1e-3)
     t0 = time.perf_counter()
     fastnn.fit(model, nn.CrossEntropyLoss(), opt, xtr, ytr, batch_size=args.batch_size,
