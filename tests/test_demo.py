@@ -60,3 +60,10 @@ def test_demo_same_seed_same_bytes(tmp_path, seed0_one_thread, threads):
 def test_demo_other_seed_other_model(tmp_path, seed0_one_thread):
     b, _ = train(tmp_path, "b.safetensors", 1)
     assert seed0_one_thread[0] != b
+
+
+def test_demo_counts_are_pluralised(seed0_one_thread):
+    out = seed0_one_thread[1]
+    assert "| 1 thread\n" in out
+    assert ", 1 epoch\n" in out and "for 1 epoch)" in out
+    assert "1 threads" not in out and "1 epochs" not in out

@@ -1,0 +1,142 @@
+"""The command line: bad arguments end in one line naming the argument and exit status 2 (never a
+traceback); --version; the console script's name in its usage line."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn.__main__ import main
+from tests.test_demo import ROOT, run_cli
+
+
+def _one_line_error(r):
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    return lines[0]
+
+
+def test_missing_data_file_is_one_line_and_exit_2(tmp_path):
+    r = run_cli(tmp_path, "demo", "--data", "/nonexistent/mnist.npz", offline=False)
+    assert r.returncode == 2
+    line = _one_line_error(r)
+    assert line.startswith("python -m fastnn demo: error: --data /nonexistent/mnist.npz")
+    assert "Keras-layout mnist.npz" in line
+
+
+def _garbage(tmp_path):
+    p = tmp_path / "mnist.npz"
+    p.write_bytes(b"not a zip file at all")
+    return p
+
+
+def _wrong_arrays(tmp_path):
+    p = tmp_path / "mnist.npz"
+    np.savez(p, images=np.zeros((2, 28, 28), np.uint8))
+    return p
+
+
+def _empty_folder(tmp_path):
+    p = tmp_path / "data"
+    p.mkdir()
+    return p
+
+
+@pytest.mark.parametrize("make", [_garbage, _wrong_arrays, _empty_folder])
+def test_data_that_does_not_load_is_one_line_and_exit_2(tmp_path, capsys, make):
+    path = make(tmp_path)
+    assert main(["demo", "--data", str(path), "--output", str(tmp_path / "m.safetensors")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("python -m fastnn demo: error: --data: ")
+    assert str(path) in err[0] and "Keras-layout mnist.npz" in err[0]
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--epochs", "0", "expected a positive integer, got 0"),
+    ("--epochs", "-3", "expected a positive integer, got -3"),
+    ("--epochs", "two", "expected an integer, got 'two'"),
+    ("--threads", "0", "expected an integer from 1 to 1024, got 0"),
+    ("--threads", "100000", "expected an integer from 1 to 1024, got 100000"),
+    ("--batch-size", "0", "expected a positive integer, got 0"),
+    ("--seed", "-1", "expected an integer >= 0, got -1"),
+])
+def test_out_of_range_numbers_are_argparse_errors(capsys, option, value, expected):
+    with pytest.raises(SystemExit) as e:
+        main(["demo", option, value])
+    assert e.value.code == 2
+    assert f"error: argument {option}: {expected}" in capsys.readouterr().err
+
+
+def test_output_in_a_missing_folder_fails_before_training(tmp_path, capsys):
+    out = tmp_path / "no" / "such" / "m.safetensors"
+    assert main(["demo", "--output", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing was trained
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"python -m fastnn demo: error: --output {out}")
+    assert main(["demo", "--output", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_int8_path_never_overwrites_the_float_model(tmp_path):
+    from fastnn.__main__ import _output_paths
+    assert _output_paths(str(tmp_path / "m.safetensors")) == (
+        str(tmp_path / "m.safetensors"), str(tmp_path / "m-int8.safetensors"))
+    out, q_out = _output_paths(str(tmp_path / "model"))
+    assert out == str(tmp_path / "model") and q_out == str(tmp_path / "model-int8.safetensors")
+
+
+def test_python_m_version(tmp_path):
+    r = run_cli(tmp_path, "--version", offline=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"fastnn {fastnn.__version__}"
+
+
+# What pip writes for [project.scripts] fastnn = "fastnn.__main__:main".
+CONSOLE_SCRIPT = """import re
+import sys
+from fastnn.__main__ import main
+if __name__ == '__main__':
+    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
+    sys.exit(main())
+"""
+
+
+def _console_script(tmp_path, *args):
+    script = tmp_path / "bin" / "fastnn"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(CONSOLE_SCRIPT)
+    env = dict(os.environ)
+    env.pop("FASTNN_ISA", None)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120)
+
+
+def test_console_script_version_and_name(tmp_path):
+    r = _console_script(tmp_path, "--version")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"fastnn {fastnn.__version__}"
+    r = _console_script(tmp_path, "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: fastnn ")
+    r = _console_script(tmp_path, "demo", "--epochs", "0")
+    assert r.returncode == 2
+    assert "fastnn demo: error: argument --epochs" in r.stderr
+    assert "__main__" not in r.stderr and "python -m" not in r.stderr
+
+
+def test_pyproject_declares_the_console_script():
+    tomllib = pytest.importorskip("tomllib")
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        scripts = tomllib.load(f)["project"]["scripts"]
+    assert scripts == {"fastnn": "fastnn.__main__:main"}
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "usage:" in capsys.readouterr().out
