@@ -6,6 +6,7 @@ import sys
 import time
 
 import fastnn
+from fastnn import _timing
 
 DATA_EXPECTED = ("expected a Keras-layout mnist.npz (arrays x_train, y_train, x_test, y_test), or "
                  "a folder holding it or the four MNIST IDX files")
@@ -133,17 +134,10 @@ def demo(args):
     print(f"saved model: {out}  ({os.path.getsize(out) / 1e6:.2f} MB)")
     if not args.no_compress:
         _compress(model, xtr, ytr, xte, yte, res["accuracy"], out, q_out, args)
+    note = _timing.load_note(threads)
+    if note:
+        print(f"note: {note}")
     return 0
-
-
-def _infer_speed(fn, x, repeats=3):
-    fn(x[:256])
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(x)
-        best = min(best, time.perf_counter() - t0)
-    return len(x) / best
 
 
 def _compress(model, xtr, ytr, xte, yte, acc, out, q_out, args):
@@ -151,19 +145,23 @@ def _compress(model, xtr, ytr, xte, yte, acc, out, q_out, args):
     import warnings
     import numpy as np
     from fastnn import nn, optim, prune, quant
-    xs = xte[:2048]
-    f_speed = _infer_speed(lambda x: fastnn.predict(model, x, batch_size=256), xs)
     # int8: calibrate on training images, compare accuracy, size and speed with float32
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", quant.QuantizationWarning)
         qm = quant.quantize(model, xtr[:2000], method="minmax")
     q_acc = float(np.mean(np.argmax(qm.predict(xte), axis=1) == yte))
-    q_speed = _infer_speed(lambda x: qm.predict(x, batch_size=256), xs)
     _save(qm, q_out)
+    size = os.path.getsize(q_out) / os.path.getsize(out)
     print(f"int8 (static, per-channel): accuracy {100 * q_acc:.2f}% "
-          f"({100 * (q_acc - acc):+.2f} pp), inference {q_speed / f_speed:.1f}x float32 "
-          f"({q_speed:,.0f} vs {f_speed:,.0f} samples/s at batch 256), file "
-          f"{os.path.getsize(q_out) / os.path.getsize(out):.2f}x  -> {q_out}")
+          f"({100 * (q_acc - acc):+.2f} pp), file {size:.2f}x  -> {q_out}")
+    # float and int8 inference timed alternately: a busy spell slows both sides of a round
+    xs = xte[:2048]
+    sp = _timing.compare_speed(lambda: fastnn.predict(model, xs, batch_size=256),
+                               lambda: qm.predict(xs, batch_size=256), rounds=7,
+                               min_time=0.05)
+    print(f"  inference: int8 {sp.median:.1f}x float32 (median of {sp.rounds} interleaved "
+          f"rounds, best {sp.best:.1f}x; {len(xs) / sp.seconds_other:,.0f} vs "
+          f"{len(xs) / sp.seconds_base:,.0f} samples/s, batch 256)")
     for w in caught:
         print(f"  note: {w.message}")
     # pruning: 75% of the weights by magnitude, one epoch of fine-tuning with the masks kept

@@ -29,6 +29,7 @@ def run_cli(tmp_path, *args, offline=True):
     for k in ("FASTNN_DATA", "FASTNN_ISA", "FASTNN_PROGRESS", "OMP_NUM_THREADS"):
         env.pop(k, None)
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # no cached mnist.npz
+    env.setdefault("OMP_WAIT_POLICY", "passive")  # a busy machine: threads sleep, not spin
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     cmd = [sys.executable, "-c", OFFLINE_CLI] if offline else [sys.executable, "-m", "fastnn"]
     return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, env=env,
@@ -67,3 +68,14 @@ def test_demo_counts_are_pluralised(seed0_one_thread):
     assert "| 1 thread\n" in out
     assert ", 1 epoch\n" in out and "for 1 epoch)" in out
     assert "1 threads" not in out and "1 epochs" not in out
+
+
+def test_demo_compress_reports_interleaved_ratio(tmp_path):
+    # the speed line's form only: no test asserts on time
+    out = tmp_path / "m.safetensors"
+    r = run_cli(tmp_path, "demo", "--epochs", 1, "--threads", 1, "--output", out)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "m-int8.safetensors").is_file()
+    speed = [ln for ln in r.stdout.splitlines() if ln.strip().startswith("inference: int8 ")]
+    assert len(speed) == 1 and "x float32 (median of 7 interleaved rounds, best " in speed[0]
+    assert "pruned to 75% weight sparsity" in r.stdout
