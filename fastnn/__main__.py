@@ -131,13 +131,48 @@ def demo(args):
     print(f"test accuracy: {100 * res['accuracy']:.2f}%  (loss {res['loss']:.4f})")
     print(f"training speed: {epochs * len(xtr) / train_s:,.0f} samples/s "
           f"({train_s:.1f} s for {_plural(epochs, 'epoch')})")
+    note = _timing.load_note(threads)
+    if note:
+        print(f"  note: {note}")
     print(f"saved model: {out}  ({os.path.getsize(out) / 1e6:.2f} MB)")
     if not args.no_compress:
         _compress(model, xtr, ytr, xte, yte, res["accuracy"], out, q_out, args)
-    note = _timing.load_note(threads)
-    if note:
-        print(f"note: {note}")
     return 0
+
+
+def _inference_speed(model, qm, xs, batch=256):
+    """Print int8 versus float32 inference speed as ratios measured interleaved (_timing).
+
+    The headline is measured on one thread in that thread's CPU time: a busy machine barely moves
+    it. With several threads an OpenMP team waits whenever the OS deschedules one of its threads,
+    so on a loaded machine a multi-thread ratio swings by 10x or more from run to run; it is
+    printed only when the load average says the machine is quiet."""
+    def float_fn():
+        fastnn.predict(model, xs, batch_size=batch)
+
+    def int8_fn():
+        qm.predict(xs, batch_size=batch)
+
+    threads = fastnn.get_num_threads()
+    fastnn.set_num_threads(1)
+    try:
+        one = _timing.compare_speed(float_fn, int8_fn, rounds=7, min_time=0.05,
+                                    clock=time.thread_time)
+    finally:
+        fastnn.set_num_threads(threads)
+    print(f"  inference, one thread: int8 {one.median:.1f}x float32 (median of {one.rounds} "
+          f"interleaved rounds, best {one.best:.1f}x; {len(xs) / one.seconds_other:,.0f} vs "
+          f"{len(xs) / one.seconds_base:,.0f} samples per CPU-second, batch {batch})")
+    if threads == 1:
+        return
+    if _timing.load_note(threads) is not None:
+        print(f"  inference, {threads} threads: not measured, other processes load the machine "
+              f"(load average {os.getloadavg()[0]:.1f}) and would make the figure swing")
+        return
+    many = _timing.compare_speed(float_fn, int8_fn, rounds=7, min_time=0.05)
+    print(f"  inference, {threads} threads: int8 {many.median:.1f}x float32 (median of "
+          f"{many.rounds} interleaved rounds, range {many.worst:.1f}x-{many.best:.1f}x; "
+          f"{len(xs) / many.seconds_other:,.0f} vs {len(xs) / many.seconds_base:,.0f} samples/s)")
 
 
 def _compress(model, xtr, ytr, xte, yte, acc, out, q_out, args):
@@ -154,14 +189,7 @@ def _compress(model, xtr, ytr, xte, yte, acc, out, q_out, args):
     size = os.path.getsize(q_out) / os.path.getsize(out)
     print(f"int8 (static, per-channel): accuracy {100 * q_acc:.2f}% "
           f"({100 * (q_acc - acc):+.2f} pp), file {size:.2f}x  -> {q_out}")
-    # float and int8 inference timed alternately: a busy spell slows both sides of a round
-    xs = xte[:2048]
-    sp = _timing.compare_speed(lambda: fastnn.predict(model, xs, batch_size=256),
-                               lambda: qm.predict(xs, batch_size=256), rounds=7,
-                               min_time=0.05)
-    print(f"  inference: int8 {sp.median:.1f}x float32 (median of {sp.rounds} interleaved "
-          f"rounds, best {sp.best:.1f}x; {len(xs) / sp.seconds_other:,.0f} vs "
-          f"{len(xs) / sp.seconds_base:,.0f} samples/s, batch 256)")
+    _inference_speed(model, qm, xte[:2048])
     for w in caught:
         print(f"  note: {w.message}")
     # pruning: 75% of the weights by magnitude, one epoch of fine-tuning with the masks kept

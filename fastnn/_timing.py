@@ -78,6 +78,5 @@ def load_note(threads, *, loadavg=None, ncpu=None):
     if others <= spare + 0.25:
         return None
     return (f"load average {loadavg:.1f} on {ncpu} CPU{'s' if ncpu != 1 else ''} with "
-            f"{threads} thread{'s' if threads != 1 else ''} of ours: other processes competed "
-            f"for the CPU, so absolute speeds are low and noisy (the ratios were measured "
-            f"interleaved and hold better)")
+            f"{threads} thread{'s' if threads != 1 else ''} of ours: other processes compete "
+            f"for the CPU, so absolute speeds are low and vary from run to run")

@@ -140,3 +140,32 @@ def test_pyproject_declares_the_console_script():
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "usage:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("busy", [False, True])
+def test_inference_speed_headline_is_one_thread_cpu_time(monkeypatch, capsys, threads, busy):
+    # the demo's speed lines, with the measurement faked: which clock and thread count each
+    # figure uses, and that a busy machine gets no multi-thread figure
+    import time
+    from fastnn import __main__ as cli
+    from fastnn._timing import SpeedRatio
+    calls = []
+
+    def fake_compare(base, other, *, rounds, min_time, clock=time.perf_counter):
+        calls.append((fastnn.get_num_threads(), clock))
+        return SpeedRatio(4.0, 5.0, 3.0, rounds, 0.4, 0.1)
+    monkeypatch.setattr(cli._timing, "compare_speed", fake_compare)
+    monkeypatch.setattr(cli._timing, "load_note", lambda threads: "busy" if busy else None)
+    fastnn.set_num_threads(2)
+    cli._inference_speed(None, None, np.zeros((8, 1, 8, 8), np.float32))
+    assert fastnn.get_num_threads() == 2
+    out = capsys.readouterr().out.splitlines()
+    assert calls[0] == (1, time.thread_time)
+    assert out[0].startswith("  inference, one thread: int8 4.0x float32 (median of 7 "
+                             "interleaved rounds, best 5.0x; 80 vs 20 samples per CPU-second")
+    if busy:
+        assert len(calls) == 1 and "2 threads: not measured" in out[1]
+    else:
+        assert calls[1] == (2, time.perf_counter)
+        assert out[1].startswith("  inference, 2 threads: int8 4.0x float32 (median of 7 "
+                                 "interleaved rounds, range 3.0x-5.0x")
