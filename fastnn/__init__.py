@@ -1,11 +1,20 @@
 """fastnn: a CPU neural-network engine. C++ kernels (OpenMP) under a PyTorch-shaped Python API."""
 try:
     from fastnn import _C
-except ImportError as _e:  # a source checkout without its build, shadowing an installed fastnn
+except ModuleNotFoundError as _e:  # a source checkout without its build, shadowing an installed one
+    if _e.name != "fastnn._C":
+        raise
     raise ImportError(
-        f"fastnn's compiled extension is missing ({_e}). In a source checkout, build it in place "
-        "with `pip install -e .` (or run Python from another directory to use an installed "
+        "fastnn's compiled extension (fastnn._C) is missing. In a source checkout, build it in "
+        "place with `pip install -e .` (or run Python from another directory to use an installed "
         "fastnn).") from _e
+except ImportError as _e:
+    if str(_e).startswith("FASTNN_ISA"):  # the extension loaded and refused the requested ISA
+        raise ImportError(f"{_e}. Unset FASTNN_ISA to use the best ISA this machine "
+                          "supports.") from None
+    raise ImportError(  # it is there but cannot be loaded: show why
+        f"fastnn's compiled extension could not be loaded: {_e}. If it was built for another "
+        "Python or from older sources, rebuild it with `pip install -e .`.") from _e
 from fastnn._config import show_config, get_num_threads, set_num_threads, get_isa, set_isa
 from fastnn import ops
 from fastnn._random import manual_seed

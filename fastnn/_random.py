@@ -2,7 +2,11 @@
 (initialisation, dropout masks, shuffling, augmentation) for the same thread count.
 
 Python-side draws use one numpy Generator; C++ kernels get a 64-bit seed per call from
-next_seed() and use a counter-based generator (the same numbers whatever the thread count)."""
+next_seed() and use a counter-based generator (the same numbers whatever the thread count).
+
+Until manual_seed is called the generator is seeded from the OS, like numpy's default_rng(), so
+call it before building a model: constructing layers draws their initial weights. fit(seed=...)
+reseeds for training only; it cannot reach back to weights drawn earlier."""
 import numpy as np
 
 _state = {"gen": np.random.default_rng(), "seed": None}

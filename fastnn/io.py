@@ -260,9 +260,24 @@ def save(model, path, optimizer=None, scheduler=None, extra=None):
         if obj is not None:
             metadata[section] = json.dumps(_Encoder(section, tensors).encode(obj, ""))
     metadata["checksum"] = _checksum(tensors, metadata)
-    data = _safetensors().save(tensors, metadata=metadata)
+    data = _canonical(_safetensors().save(tensors, metadata=metadata))
     _atomic_write(Path(path), data)
     return path
+
+
+def _canonical(data):
+    """``data`` (safetensors bytes) with its metadata keys in sorted order. The safetensors writer
+    keeps metadata in a hash map whose order changes from call to call, so the same model would
+    give different bytes; the tensor entries and the data section are left as written. The header
+    stays padded with spaces to a multiple of 8 bytes, as the writer pads it."""
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", None)
+    ordered = {"__metadata__": dict(sorted(meta.items()))} if meta is not None else {}
+    ordered.update(header)
+    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data[8 + n:]
 
 
 def _quantized_class():
@@ -286,7 +301,7 @@ def _save_quantized(model, path, optimizer, scheduler, extra):
     if extra is not None:
         metadata["extra"] = json.dumps(_Encoder("extra", tensors).encode(extra, ""))
     metadata["checksum"] = _checksum(tensors, metadata)
-    _atomic_write(Path(path), _safetensors().save(tensors, metadata=metadata))
+    _atomic_write(Path(path), _canonical(_safetensors().save(tensors, metadata=metadata)))
     return path
 
 

@@ -75,3 +75,24 @@ def test_show_config(capsys):
     for key in ("fastnn", "ISA in use", "ISAs compiled", "threads", "compiler", "OpenMP"):
         assert key in out
     assert fastnn.get_isa() in out
+
+
+def test_unknown_isa_names_it_and_lists_the_valid_ones():
+    # `python -m fastnn config` imports fastnn first: the import error must show the real cause
+    e = dict(os.environ, FASTNN_ISA="bogus")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-m", "fastnn", "config"], capture_output=True, text=True,
+                       env=e, cwd=root, timeout=120)
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert "unknown ISA 'bogus'" in last
+    for name in ("generic", "avx2", "avx512"):
+        assert f"'{name}'" in last
+    assert "missing" not in r.stderr and "pip install" not in r.stderr
+
+
+def test_missing_extension_says_so_and_how_to_build():
+    r = _run("import sys; sys.modules['fastnn._C'] = None; import fastnn")
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert "fastnn._C" in last and "missing" in last and "pip install -e ." in last

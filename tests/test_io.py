@@ -94,6 +94,26 @@ def test_model_round_trip(tmp_path, rng):
     np.testing.assert_array_equal(raw["model/0.weight"], m[0].weight.data)
 
 
+def test_same_model_same_bytes(tmp_path, rng):
+    # "same seed, same bits" reaches the file: the safetensors writer orders metadata by a hash
+    # map that changes per call, so save sorts it (checkpoint sections included)
+    m = make_model(rng)
+    opt = _FakeOptimizer({"lr": 0.1, "state": {"0": {"m": np.ones(3, np.float32)}}})
+    blobs = set()
+    for i in range(6):
+        path = tmp_path / f"m{i}.safetensors"
+        fastnn.save(m, path, optimizer=opt, extra={"epoch": 3, "note": "x"})
+        blobs.add(path.read_bytes())
+    assert len(blobs) == 1
+    data = blobs.pop()
+    (n,) = struct.unpack("<Q", data[:8])
+    assert n % 8 == 0
+    meta = json.loads(data[8:8 + n])["__metadata__"]
+    assert list(meta) == sorted(meta)
+    assert_same_model(fastnn.load(tmp_path / "m0.safetensors"), m)
+    assert stn.load(data).keys() == stn.load_file(str(tmp_path / "m5.safetensors")).keys()
+
+
 def test_load_does_not_disturb_global_rng(tmp_path, rng):
     path = tmp_path / "m.st"
     fastnn.save(make_model(rng), path)

@@ -77,8 +77,8 @@ Isa parse_isa(const std::string& name) {
   if (name == "generic") return Isa::generic;
   if (name == "avx2") return Isa::avx2;
   if (name == "avx512") return Isa::avx512;
-  throw std::invalid_argument("FASTNN_ISA: expected one of 'generic', 'avx2', 'avx512', got '" +
-                              name + "'");
+  throw std::invalid_argument("FASTNN_ISA: unknown ISA '" + name +
+                              "'; valid names are 'generic', 'avx2', 'avx512'");
 }
 
 }  // namespace

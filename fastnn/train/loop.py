@@ -16,6 +16,7 @@ from fastnn.nn.loss import CrossEntropyLoss, _Pointwise, non_integral_position
 from fastnn.nn.module import Module
 from fastnn.train.metrics import resolve_metrics as _resolve_metrics
 from fastnn.train.callbacks import Callback
+from fastnn.train.progress import epoch_bar as _progress, epoch_line
 
 
 def _forward_state(model):
@@ -390,10 +391,8 @@ def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuf
                 post = {k: f"{v:.4f}" for k, v in logs.items() if k != "lr"}
                 bar.set_postfix(batch=f"{n_batches}/{n_batches}", **post, refresh=True)
                 bar.close()
-            elif verbose == 2:
-                items = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k != "lr")
-                print(f"Epoch {epoch + 1}/{epochs} - {train_time:.1f}s - "
-                      f"{seen / max(train_time, 1e-9):.0f} samples/s - {items}")
+            elif verbose:  # verbose=2, or verbose=1 where no bar can be drawn (a log, CI)
+                epoch_line(epoch, epochs, train_time, seen, logs)
             if scheduler is not None and scheduler_interval == "epoch":
                 if getattr(scheduler, "requires_metric", False):
                     scheduler.step(logs.get("val_loss", logs["loss"]))
@@ -433,14 +432,6 @@ def _resume(path, model, optimizer, scheduler, history, seed, trainer):
     if extra.get("rng") is not None:
         _random.generator().bit_generator.state = extra["rng"]
     return int(extra.get("epoch", 0))
-
-
-def _progress(verbose, epoch, epochs, n):
-    if verbose != 1:
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=n, desc=f"Epoch {epoch + 1}/{epochs}", unit=" samples",
-                leave=True, dynamic_ncols=True, mininterval=0.25)
 
 
 def _batched_outputs(model, x, batch_size):

@@ -323,7 +323,8 @@ def test_fit_with_augmentation_and_uint8_images():
     assert len(seen) == 6  # 3 batches x 2 epochs, raw batches before conversion
 
 
-def test_progress_bar_shows_rate_and_metrics(capsys):
+def test_progress_bar_shows_rate_and_metrics(capsys, monkeypatch):
+    monkeypatch.setenv("FASTNN_PROGRESS", "bar")  # capsys is no terminal: force the bar
     x, y = _blobs(n=64)
     model = _mlp(6)
     fastnn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), x, y,
