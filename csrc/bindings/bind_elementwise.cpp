@@ -130,9 +130,26 @@ py::array_t<float> dropout_mask_py(int64_t n, double p, uint64_t seed) {
   return y;
 }
 
+py::array_t<float> vmath_py(const py::handle& x_obj, const std::string& fn) {
+  const VMath f = vmath_from_name(fn);
+  py::array_t<float> x = contiguous_f32(x_obj, "x");
+  py::array_t<float> y(ssize_shape(x));
+  const float* xp = x.data();
+  float* yp = y.mutable_data();
+  const int64_t n = x.size();
+  {
+    py::gil_scoped_release nogil;
+    vmath(f, xp, yp, n);
+  }
+  return y;
+}
+
 }  // namespace
 
 void bind_elementwise(py::module_& m) {
+  m.def("vmath", &vmath_py, py::arg("x"), py::arg("fn"),
+        "One function of the shared vector math on the active ISA path (for accuracy tests): "
+        "'exp', 'expm1_nonpos' (expm1 of min(x, 0)), 'tanh', 'sigmoid', 'phi_tail' (Phi(-|x|)).");
   m.def("unary_forward", &unary_forward_py, py::arg("x"), py::arg("code"), py::arg("param") = 0.0f,
         py::arg("layer") = "",
         "Activation by code (1 relu, 2 leaky_relu, 3 elu, 4 sigmoid, 5 tanh, 6 selu, 7 gelu).");

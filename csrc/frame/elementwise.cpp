@@ -39,6 +39,30 @@ Unary unary_from_int(int code) {
   return static_cast<Unary>(code);
 }
 
+namespace {
+const char* const kVMathNames[] = {"exp", "expm1_nonpos", "tanh", "sigmoid", "phi_tail"};
+}
+
+VMath vmath_from_name(const std::string& name) {
+  for (int i = 0; i < 5; ++i)
+    if (name == kVMathNames[i]) return static_cast<VMath>(i);
+  throw std::invalid_argument("fn: unknown vector-math function '" + name + "'; expected one of " +
+                              vmath_names());
+}
+
+std::string vmath_names() {
+  std::string s;
+  for (const char* n : kVMathNames) s += (s.empty() ? "'" : ", '") + std::string(n) + "'";
+  return s;
+}
+
+void vmath(VMath fn, const float* x, float* y, int64_t n) {
+  if (n < 0) throw std::invalid_argument("vmath: n must be >= 0, got " + std::to_string(n));
+  const int code = static_cast<int>(fn);
+  const f32_vmath_fn f = kernels().f32_vmath;
+  parallel_blocks(n, kMathBlock, [&](int64_t b, int64_t e) { f(code, x + b, y + b, e - b); });
+}
+
 void unary_forward(Unary op, float param, const float* x, float* y, int64_t n) {
   const KernelTable& t = kernels();
   if (is_epilogue_act(op)) {

@@ -60,6 +60,9 @@ using f32_act_backward_fn = void (*)(const float* x, const float* y, const float
 using f32_unary_fn = void (*)(const float* x, float* y, int64_t n);
 // dx = dy * f'(.), from `in`: the output y for SELU, the input x for GELU.
 using f32_unary_backward_fn = void (*)(const float* in, const float* dy, float* dx, int64_t n);
+// y = f(x) for one function of the shared vector math (fn: a VMath code of ops.h), so its
+// accuracy can be tested directly (tests/kernels/test_vmath.py).
+using f32_vmath_fn = void (*)(int fn, const float* x, float* y, int64_t n);
 // Softmax of each of `rows` contiguous rows of length cols (cols >= 1).
 using f32_softmax_rows_fn = void (*)(const float* x, float* y, int64_t rows, int64_t cols);
 // dx = y * (dy - sum(dy * y)) per row.
@@ -334,6 +337,7 @@ struct KernelTable {
   f32_act_backward_fn f32_act_backward = nullptr;
   f32_unary_fn f32_selu = nullptr, f32_gelu = nullptr;
   f32_unary_backward_fn f32_selu_backward = nullptr, f32_gelu_backward = nullptr;
+  f32_vmath_fn f32_vmath = nullptr;
   f32_softmax_rows_fn f32_softmax_rows = nullptr;
   f32_softmax_rows_backward_fn f32_softmax_rows_backward = nullptr;
   f32_colsum_acc_fn f32_colsum_acc = nullptr;

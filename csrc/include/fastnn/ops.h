@@ -59,6 +59,15 @@ void sgemm_main_tile(const GemmArgs& args);
 enum class Unary : int { relu = 1, leaky_relu = 2, elu = 3, sigmoid = 4, tanh = 5, selu = 6, gelu = 7 };
 // Throws std::invalid_argument for an unknown code.
 Unary unary_from_int(int code);
+
+// The shared vector math (csrc/kernels/simd/vmath_body.h) one function at a time: exp; expm1
+// of min(x, 0); tanh; sigmoid; phi_tail = Phi(-|x|), the Gaussian lower tail. For testing its
+// accuracy on every ISA path; the layers use it through their own kernels.
+enum class VMath : int { exp = 0, expm1_nonpos = 1, tanh = 2, sigmoid = 3, phi_tail = 4 };
+// Throws std::invalid_argument for an unknown name; vmath_names() lists the valid ones.
+VMath vmath_from_name(const std::string& name);
+std::string vmath_names();
+void vmath(VMath fn, const float* x, float* y, int64_t n);
 void unary_forward(Unary op, float param, const float* x, float* y, int64_t n);
 // True when the backward needs the forward's input x; otherwise it works from the output y alone
 // (what a GEMM epilogue that fused the activation leaves behind). Needs x: gelu, leaky_relu with

@@ -22,6 +22,7 @@ void f32_gelu(const float* x, float* y, int64_t n) { simd::gelu_forward<Simd>(x,
 void f32_gelu_backward(const float* x, const float* dy, float* dx, int64_t n) {
   simd::gelu_backward<Simd>(x, dy, dx, n);
 }
+void f32_vmath(int fn, const float* x, float* y, int64_t n) { simd::vmath_eval<Simd>(fn, x, y, n); }
 void f32_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols) {
   simd::softmax_rows<Simd>(x, y, rows, cols);
 }

@@ -58,6 +58,23 @@ void f32_selu_backward(const float* y, const float* dy, float* dx, int64_t n) {
     dx[i] = dy[i] * (y[i] > 0.0f ? kSeluScale : y[i] + kSeluScale * kSeluAlpha);
 }
 
+// The functions of the shared vector math, on libm (in double where float would lose accuracy).
+void f32_vmath(int fn, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    double r = 0.0;
+    switch (fn) {
+      case 0: r = std::exp(v); break;
+      case 1: r = std::isnan(v) ? v : std::expm1(std::fmin(v, 0.0)); break;  // fmin drops NaN
+      case 2: r = std::tanh(v); break;
+      case 3: r = 1.0 / (1.0 + std::exp(-v)); break;
+      case 4: r = 0.5 * std::erfc(std::fabs(v) * kInvSqrt2); break;
+      default: break;
+    }
+    y[i] = static_cast<float>(r);
+  }
+}
+
 void f32_gelu(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(x[i] * phi(x[i]));
 }

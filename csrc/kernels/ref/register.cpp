@@ -17,6 +17,7 @@ void f32_act_backward(const float* x, const float* y, const float* dy, float* dx
 void f32_selu(const float* x, float* y, int64_t n);
 void f32_selu_backward(const float* y, const float* dy, float* dx, int64_t n);
 void f32_gelu(const float* x, float* y, int64_t n);
+void f32_vmath(int fn, const float* x, float* y, int64_t n);
 void f32_gelu_backward(const float* x, const float* dy, float* dx, int64_t n);
 void f32_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols);
 void f32_softmax_rows_backward(const float* y, const float* dy, float* dx, int64_t rows,
@@ -114,6 +115,7 @@ void register_kernels(KernelTable& t) {
   t.f32_selu = f32_selu;
   t.f32_selu_backward = f32_selu_backward;
   t.f32_gelu = f32_gelu;
+  t.f32_vmath = f32_vmath;
   t.f32_gelu_backward = f32_gelu_backward;
   t.f32_softmax_rows = f32_softmax_rows;
   t.f32_softmax_rows_backward = f32_softmax_rows_backward;

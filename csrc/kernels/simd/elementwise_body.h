@@ -36,6 +36,20 @@ inline void map2(const float* in, const float* dy, float* dx, int64_t n, F&& f) 
   });
 }
 
+// ---- The vector math itself (the table's f32_vmath: fn is a VMath code of ops.h) -----------------
+template <class S>
+void vmath_eval(int fn, const float* x, float* y, int64_t n) {
+  using V = typename S::V;
+  switch (fn) {
+    case 0: map<S>(x, y, n, [](V v) { return vexp<S>(v); }); return;
+    case 1: map<S>(x, y, n, [](V v) { return expm1_nonpos<S>(S::min(S::zero(), v)); }); return;
+    case 2: map<S>(x, y, n, [](V v) { return vtanh<S>(v); }); return;
+    case 3: map<S>(x, y, n, [](V v) { return vsigmoid<S>(v); }); return;
+    case 4: map<S>(x, y, n, [](V v) { return phi_tail<S>(v); }); return;
+    default: return;  // the frame admits only the codes above
+  }
+}
+
 // ---- Epilogue activations (the table's f32_act; the GEMM epilogue calls it) ---------------------
 template <class S>
 void act_forward(const float* x, float* y, int64_t n, const Epilogue& ep) {
