@@ -27,8 +27,12 @@ name order) and every other metadata entry (in key order), each piece length-pre
 whose bytes do not match — truncated, a flipped byte, edited metadata — is refused with
 ``ValueError("<path>: file is truncated or corrupted (...)")`` before anything is built.
 
-Writes are atomic: a temporary file in the same directory, fsync, then ``os.replace``; a crash
-leaves either the old file or the new one, never a partial one.
+Writes are atomic: a temporary file in the same directory (``.<name>.<pid>.<random>.tmp``), fsync,
+then ``os.replace``; a crash leaves either the old file or the new one, never a partial one. A
+process killed while writing (SIGKILL, power loss) cannot remove its temporary file: the next save
+to the same path removes the temporaries of that path whose writing process is gone (a live
+writer's, on this machine, is left alone; on a shared network folder a writer on another machine
+is not visible, so avoid saving to one path from several machines at once).
 
 State-dict contract (optimizers, schedulers, ``extra``): nested dicts/lists/tuples whose leaves are
 None, bool, int, float, str or numpy arrays (numpy scalars are stored as Python numbers).
@@ -37,6 +41,7 @@ import hashlib
 import json
 import numbers
 import os
+import re
 import secrets
 import struct
 from collections.abc import Mapping
@@ -321,8 +326,36 @@ def _build_quantized(metadata, tensors, path):
         gen.bit_generator.state = rng_state
 
 
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # exists (another user's), or not a pid we can judge: keep its file
+    return True
+
+
+def _remove_stale_temporaries(path):
+    """Remove ``.<name>.<pid>.<hex>.tmp`` files of this path left by writers that are gone."""
+    pattern = re.compile(r"\." + re.escape(path.name) + r"\.(\d+)\.[0-9a-f]{8}\.tmp")
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m is None or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
+            continue
+        try:
+            os.unlink(path.parent / name)
+        except OSError:
+            pass
+
+
 def _atomic_write(path, data):
     directory = path.parent
+    _remove_stale_temporaries(path)
     tmp = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
     try:
