@@ -50,6 +50,28 @@ def _check_real(v, name, cls, lo=None, hi=None, lo_open=False, hi_open=False):
     return float(v)
 
 
+def _check_choice(*choices):
+    def check(v, name, cls):
+        if v not in choices:
+            raise ValueError(f"{cls}: {name}: expected one of {list(choices)}, got {v!r}")
+        return v
+    return check
+
+
+def _int_from(lo):
+    return lambda v, name, cls: _check_int(v, name, cls, lo=lo)
+
+
+def _real_from(**kw):
+    return lambda v, name, cls: _check_real(v, name, cls, **kw)
+
+
+def _lrs(v, name, cls):
+    if not isinstance(v, (list, tuple)):
+        raise TypeError(f"{cls}: {name}: expected a list of learning rates, got {v!r}")
+    return [_check_real(x, name, cls, lo=0.0) for x in v]
+
+
 def scale_lr(base_lr, base_batch_size, batch_size):
     """Linear scaling rule (Goyal et al. 2017): the learning rate that keeps training dynamics
     when the batch size changes from ``base_batch_size`` to ``batch_size``:
@@ -66,6 +88,10 @@ class LRScheduler:
 
     requires_metric = False  # True for schedulers whose step() takes the monitored value
     _state_keys = ()          # constructor settings saved in state_dict (with the position)
+    # How load_state_dict checks each saved entry, as the constructor does: key -> check(value,
+    # name, cls) returning the value to store (every key of _state_keys needs one).
+    _state_checks = {"last_epoch": _int_from(-1), "_step_count": _int_from(0),
+                     "base_lrs": _lrs, "_last_lr": _lrs}
 
     def __init__(self, optimizer):
         if not hasattr(optimizer, "param_groups"):
@@ -138,14 +164,18 @@ class LRScheduler:
         missing = [k for k in keys if k not in sd]
         if missing:
             raise ValueError(f"{name}.load_state_dict: missing key(s) {missing}")
+        checked = {}
+        for k in keys:
+            check = self._state_checks.get(k) or LRScheduler._state_checks[k]
+            checked[k] = check(sd[k], k, f"{name}.load_state_dict")
         n = len(self.optimizer.param_groups)
         for k in ("base_lrs", "_last_lr"):
-            if len(sd[k]) != n:
+            if len(checked[k]) != n:
                 raise ValueError(f"{name}.load_state_dict: {k}: expected {n} values (one per "
-                                 f"param group), got {len(sd[k])}")
+                                 f"param group), got {len(checked[k])}")
         self._load_extra(sd)
         for k in keys:
-            v = sd[k]
+            v = checked[k]
             setattr(self, k, list(v) if isinstance(v, (list, tuple)) else v)
 
     def _load_extra(self, sd):
@@ -156,6 +186,8 @@ class StepLR(LRScheduler):
     """lr = initial_lr * gamma ** (epoch // step_size) (torch.optim.lr_scheduler.StepLR)."""
 
     _state_keys = ("step_size", "gamma")
+    _state_checks = dict(LRScheduler._state_checks, step_size=_int_from(1),
+                         gamma=_real_from(lo=0.0, lo_open=True))
 
     def __init__(self, optimizer, step_size, gamma=0.1):
         self.step_size = _check_int(step_size, "step_size", "StepLR")
@@ -175,6 +207,7 @@ class ExponentialLR(LRScheduler):
     """lr = initial_lr * gamma ** epoch (torch.optim.lr_scheduler.ExponentialLR)."""
 
     _state_keys = ("gamma",)
+    _state_checks = dict(LRScheduler._state_checks, gamma=_real_from(lo=0.0, lo_open=True))
 
     def __init__(self, optimizer, gamma):
         self.gamma = _check_real(gamma, "gamma", "ExponentialLR", lo=0.0, lo_open=True)
@@ -194,6 +227,7 @@ class CosineAnnealingLR(LRScheduler):
     periodically past T_max as torch does (torch.optim.lr_scheduler.CosineAnnealingLR)."""
 
     _state_keys = ("T_max", "eta_min")
+    _state_checks = dict(LRScheduler._state_checks, T_max=_int_from(1), eta_min=_real_from(lo=0.0))
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
         self.T_max = _check_int(T_max, "T_max", "CosineAnnealingLR")
@@ -230,6 +264,8 @@ class LinearWarmup(LRScheduler):
     """
 
     _state_keys = ("warmup_steps", "start_factor")
+    _state_checks = dict(LRScheduler._state_checks, warmup_steps=_int_from(1),
+                         start_factor=_real_from(lo=0.0, hi=1.0, lo_open=True))
 
     def __init__(self, optimizer, warmup_steps=None, start_factor=0.1, after=None, *,
                  warmup_epochs=None):
@@ -323,6 +359,13 @@ class ReduceLROnPlateau(LRScheduler):
     requires_metric = True
     _state_keys = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown",
                    "min_lrs", "eps", "best", "num_bad_epochs", "cooldown_counter")
+    _state_checks = dict(
+        LRScheduler._state_checks, mode=_check_choice("min", "max"),
+        factor=_real_from(lo=0.0, hi=1.0, hi_open=True), patience=_int_from(0),
+        threshold=_real_from(lo=0.0), threshold_mode=_check_choice("rel", "abs"),
+        cooldown=_int_from(0), min_lrs=_lrs, eps=_real_from(lo=0.0),
+        best=lambda v, name, cls: None if v is None else _check_real(v, name, cls),
+        num_bad_epochs=_int_from(0), cooldown_counter=_int_from(0))
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
                  threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):

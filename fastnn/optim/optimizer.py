@@ -119,6 +119,21 @@ class Optimizer:
                                     f"{type(p).__name__} (param_groups[{gi}])")
         return groups
 
+    def _types_ok(self, g):
+        """The quick per-step check: numbers are real numbers and flags are bools (ranges are
+        checked in C++ on every step)."""
+        for k, default in self._options.items():
+            v = g.get(k, default)
+            if k in self._bool_options:
+                if not isinstance(v, (bool, np.bool_)):
+                    return False
+            elif k == "betas":
+                if not isinstance(v, (tuple, list)) or not all(_is_real(b) for b in v):
+                    return False
+            elif not (_is_real(v) or (k == "max_norm" and v is None)):
+                return False
+        return True
+
     def _validate_group(self, g, where, index=0):
         """Types here, ranges in C++ (the same check runs before every step)."""
         name = type(self).__name__
@@ -186,6 +201,9 @@ class Optimizer:
         loss = closure() if closure is not None else None
         self._ensure_table()
         try:
+            # Types first: float() in _hyper would take lr="0.1" (a string) without a word.
+            if not all(self._types_ok(g) for g in self.param_groups):
+                raise TypeError
             hyper = [self._hyper(g) for g in self.param_groups]
         except (KeyError, TypeError, ValueError):
             for gi, g in enumerate(self.param_groups):
