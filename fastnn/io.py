@@ -51,7 +51,7 @@ from typing import Any, NamedTuple, Optional
 import numpy as np
 
 from fastnn import _random
-from fastnn.nn.module import _REGISTRY, Module, module_from_config
+from fastnn.nn.module import _REGISTRY, Module, deferred_init, module_from_config
 
 __all__ = ["save", "load", "load_checkpoint", "Checkpoint", "FORMAT_VERSION"]
 
@@ -314,14 +314,17 @@ def _build_quantized(metadata, tensors, path):
     from fastnn.quant.model import QuantizedModel
     try:
         spec = json.loads(metadata["quantized"])
-    except ValueError as e:
-        raise ValueError(f"{path}: bad quantized-model metadata ({e})") from None
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"{path}: bad quantized-model metadata ({type(e).__name__}: {e})") \
+            from None
     gen = _random.generator()
     rng_state = gen.bit_generator.state
-    try:  # float layers are built (initialised) before their weights are loaded
-        return QuantizedModel._from_state(spec, tensors)
-    except (ValueError, TypeError, KeyError) as e:
-        raise ValueError(f"{path}: cannot rebuild the quantized model: {e}") from None
+    try:  # float layers are built (not initialised) before their weights are loaded
+        with deferred_init():
+            return QuantizedModel._from_state(spec, tensors)
+    except _SPEC_ERRORS as e:
+        raise ValueError(f"{path}: cannot rebuild the quantized model: {type(e).__name__}: {e}") \
+            from None
     finally:
         gen.bit_generator.state = rng_state
 
@@ -381,6 +384,11 @@ def _atomic_write(path, data):
 
 
 # -- load -----------------------------------------------------------------------------------------
+# What a crafted description can make the rebuilding code raise (a wrong type where a number is
+# expected, Infinity into int(), a zero stride, nesting past the recursion limit, ...): all of it
+# is a bad file, reported as ValueError naming the file.
+_SPEC_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+                ZeroDivisionError, RecursionError, MemoryError)
 def _read(path):
     """(metadata, tensors) of a verified fastnn file."""
     with open(path, "rb") as f:
@@ -424,14 +432,15 @@ def _build_model(metadata, tensors, path):
     try:
         spec = json.loads(metadata["architecture"])
         info = json.loads(metadata.get("model", "{}"))
-    except (KeyError, ValueError) as e:
-        raise ValueError(f"{path}: bad architecture metadata ({e})") from None
+    except (KeyError, ValueError, RecursionError) as e:
+        raise ValueError(f"{path}: bad architecture metadata ({type(e).__name__}: {e})") from None
     gen = _random.generator()
     rng_state = gen.bit_generator.state
-    try:  # building initialises weights: keep the global random stream where it was
-        model = module_from_config(spec)
-    except (ValueError, TypeError, KeyError) as e:
-        raise ValueError(f"{path}: cannot rebuild the model: {e}") from None
+    try:  # no random initialisation: the weights follow (and a misfit is refused before)
+        with deferred_init():
+            model = module_from_config(spec)
+    except _SPEC_ERRORS as e:
+        raise ValueError(f"{path}: cannot rebuild the model: {type(e).__name__}: {e}") from None
     finally:
         gen.bit_generator.state = rng_state
     state = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
@@ -446,7 +455,11 @@ def _build_model(metadata, tensors, path):
             if name not in params or params[name].data.shape != v.shape:
                 raise ValueError(f"{path}: mask {name!r} does not fit the model's parameters")
             params[name].mask = _c_array(v, np.float32)
-    frozen = set(info.get("frozen", ()))
+    frozen = info.get("frozen", ()) if isinstance(info, dict) else None
+    if not isinstance(frozen, (list, tuple)) or not all(isinstance(n, str) for n in frozen):
+        raise ValueError(f"{path}: model metadata: frozen: expected a list of parameter names, "
+                         f"got {frozen!r}")
+    frozen = set(frozen)
     for name, p in params.items():
         p.requires_grad = name not in frozen
     model.train(bool(info.get("training", True)))

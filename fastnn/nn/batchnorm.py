@@ -14,7 +14,7 @@ import numpy as np
 
 from fastnn import _C
 from fastnn.nn import _spatial as sp
-from fastnn.nn.module import Module, Parameter, register
+from fastnn.nn.module import Module, Parameter, init_deferred, register
 
 
 class _BatchNorm(Module):
@@ -38,15 +38,18 @@ class _BatchNorm(Module):
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         c = self.num_features
+        # fastnn.load: the file's values follow, so leave the memory untouched
+        ones = (lambda n: np.empty(n, np.float32)) if init_deferred() else \
+            (lambda n: np.ones(n, np.float32))
         if self.affine:
-            self.weight = Parameter(np.ones(c, np.float32))
+            self.weight = Parameter(ones(c))
             self.bias = Parameter(np.zeros(c, np.float32))
         else:
             self.weight = None
             self.bias = None
         if self.track_running_stats:
             self.register_buffer("running_mean", np.zeros(c, np.float32))
-            self.register_buffer("running_var", np.ones(c, np.float32))
+            self.register_buffer("running_var", ones(c))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)

@@ -11,7 +11,7 @@ import numpy as np
 from fastnn import _C
 from fastnn._random import generator
 from fastnn.nn import _spatial as sp
-from fastnn.nn.module import Module, Parameter, register
+from fastnn.nn.module import Module, Parameter, init_deferred, register
 
 
 class _ConvNd(Module):
@@ -50,12 +50,14 @@ class _ConvNd(Module):
             shape = (self.out_channels, self.in_channels // self.groups, kh, kw)
         fan_in = shape[1] * kh * kw
         bound = 1.0 / math.sqrt(fan_in)
-        gen = generator()
-        self.weight = Parameter(gen.uniform(-bound, bound, shape).astype(np.float32))
-        if bias:
-            self.bias = Parameter(gen.uniform(-bound, bound, self.out_channels).astype(np.float32))
+        if init_deferred():  # fastnn.load: the file's weights follow
+            self.weight = Parameter(np.empty(shape, np.float32))
+            self.bias = Parameter(np.empty(self.out_channels, np.float32)) if bias else None
         else:
-            self.bias = None
+            gen = generator()
+            self.weight = Parameter(gen.uniform(-bound, bound, shape).astype(np.float32))
+            self.bias = (Parameter(gen.uniform(-bound, bound, self.out_channels)
+                                   .astype(np.float32)) if bias else None)
         self._x = None
         self._out_shape = None
 

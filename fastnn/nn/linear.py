@@ -7,7 +7,7 @@ import numpy as np
 from fastnn import _C
 from fastnn.nn import init
 from fastnn.nn.activation import _Elementwise
-from fastnn.nn.module import Module, Parameter, register
+from fastnn.nn.module import Module, Parameter, init_deferred, register
 
 __all__ = ["Linear", "Flatten"]
 
@@ -51,6 +51,8 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        if init_deferred():  # fastnn.load: the file's weights follow
+            return
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             bound = 1.0 / math.sqrt(self.in_features)

@@ -8,7 +8,9 @@ Contract of a layer (subclass of Module):
     registered by ``@register`` this rebuilds the architecture without pickle (fastnn.save/load).
   * ``extra_repr()`` gives the part inside the parentheses of ``repr``.
 """
+import contextlib
 import operator
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -20,6 +22,27 @@ def register(cls):
     """Class decorator: make a Module buildable from ``{"class": name, "config": {...}}``."""
     _REGISTRY[cls.__name__] = cls
     return cls
+
+
+_deferred = threading.local()
+
+
+@contextlib.contextmanager
+def deferred_init():
+    """Within this context layers are built without initialising their weights (parameters and
+    buffers are allocated, untouched): for ``fastnn.load``, where the file's weights follow and a
+    declared shape that does not fit must be refused before gigabytes are initialised."""
+    before = getattr(_deferred, "on", False)
+    _deferred.on = True
+    try:
+        yield
+    finally:
+        _deferred.on = before
+
+
+def init_deferred():
+    """True inside ``deferred_init()`` (layer constructors skip their random initialisation)."""
+    return getattr(_deferred, "on", False)
 
 
 def module_from_config(spec):
@@ -41,7 +64,7 @@ class Parameter:
 
     def __init__(self, data, requires_grad=True):
         self.data = np.ascontiguousarray(np.asarray(data, dtype=np.float32))
-        self.grad = np.zeros_like(self.data)
+        self.grad = np.zeros(self.data.shape, np.float32)  # calloc: pages untouched until used
         self.requires_grad = bool(requires_grad)
         self.mask = None
 
