@@ -36,6 +36,13 @@ void check_groups(int64_t groups, int64_t channels, const char* what) {
                           std::to_string(channels) + "), got " + std::to_string(groups));
 }
 
+// An empty weight would reach the geometry check as "channels/kernel_size 0", naming no argument.
+void check_nonempty_weight(const py::array& w, const char* layout) {
+  if (w.size() == 0)
+    throw py::value_error("weight: expected a non-empty " + std::string(layout) +
+                          " array, got shape " + shape_str(w));
+}
+
 // Optional accumulated gradient buffer (None: not wanted).
 float* grad_buffer(const py::handle& obj, const char* name, const std::vector<int64_t>& shape,
                    py::array_t<float>& keep) {
@@ -62,6 +69,7 @@ py::array_t<float> conv2d_fwd(const py::handle& x_obj, const py::handle& w_obj,
   py::array_t<float> x = c_f32(x_obj, "input"), w = c_f32(w_obj, "weight");
   check_ndim(x, "input", 4);
   check_ndim(w, "weight", 4);
+  check_nonempty_weight(w, "(out_channels, in_channels / groups, kh, kw)");
   check_groups(groups, x.shape(1), "in_channels");
   const int64_t k = w.shape(0);
   check_shape(w, "weight", {-1, x.shape(1) / groups, -1, -1});
@@ -86,6 +94,7 @@ py::object conv2d_bwd(const py::handle& x_obj, const py::handle& dy_obj, const p
   py::array_t<float> dy = c_f32(dy_obj, "grad_output");
   check_ndim(x, "input", 4);
   check_ndim(w, "weight", 4);
+  check_nonempty_weight(w, "(out_channels, in_channels / groups, kh, kw)");
   check_groups(groups, x.shape(1), "in_channels");
   check_shape(w, "weight", {-1, x.shape(1) / groups, -1, -1});
   const Conv2dGeom g = conv_geom(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(0),
@@ -117,6 +126,7 @@ Conv2dGeom transpose_geom(const py::array_t<float>& x, const py::array_t<float>&
                           Pair padding, Pair output_padding, Pair dilation, int64_t groups) {
   check_ndim(x, "input", 4);
   check_ndim(w, "weight", 4);
+  check_nonempty_weight(w, "(in_channels, out_channels / groups, kh, kw)");
   check_groups(groups, x.shape(1), "in_channels");
   check_shape(w, "weight", {x.shape(1), -1, -1, -1});
   const int64_t kh = w.shape(2), kw = w.shape(3);

@@ -105,7 +105,9 @@ class OptimTable {
       d.active = active[i];
       keep_.push_back(p);
       add_extent(extents, p, "params" + idx);
-      py::handle g = grads[i];
+      // py::object, not py::handle: a sequence such as an ndarray makes a new object per item,
+      // which a handle would not keep alive.
+      py::object g = grads[i];
       if (!g.is_none()) {
         py::array_t<float> ga = writable_f32(g, "grads" + idx, &shape);
         d.grad = ga.mutable_data();
@@ -114,7 +116,7 @@ class OptimTable {
       } else if (d.active) {
         throw py::value_error("grads" + idx + ": a trainable parameter needs a gradient array");
       }
-      py::handle m = masks[i];
+      py::object m = masks[i];
       if (!m.is_none()) {
         // Kept by reference (the table is reused every step): used as it is, never copied.
         py::array_t<float> ma = exact_f32(m, "masks" + idx, shape);
@@ -128,7 +130,7 @@ class OptimTable {
     if (py::len(buffers) != 3) throw py::value_error("buffers: expected 3 entries (array or None)");
     float** slots[3] = {&state_.s0, &state_.s1, &state_.s2};
     for (size_t w = 0; w < 3; ++w) {
-      py::handle b = buffers[w];
+      py::object b = buffers[w];
       if (b.is_none()) continue;
       const std::vector<int64_t> want{offset};
       py::array_t<float> ba = writable_f32(b, "buffers[" + std::to_string(w) + "]", &want);

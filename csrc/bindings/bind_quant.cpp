@@ -163,6 +163,7 @@ void histogram(const py::handle& x_obj, double lo, double hi, const py::handle& 
   py::array_t<int64_t> h = exact_int_inplace<int64_t>(hist_obj, "hist", "int64");
   int64_t* hp = h.mutable_data();
   const int64_t bins = h.shape(0);
+  if (bins < 1) throw py::value_error("hist: expected at least 1 bin, got shape " + shape_str(h));
   py::gil_scoped_release nogil;
   histogram_f32(x.data(), x.size(), lo, hi, bins, absval, hp);
 }
@@ -299,7 +300,13 @@ py::array conv2d(const py::handle& x_obj, const PackedPtr& packed,
   U8Pool pool;
   const bool pooled = !pool_obj.is_none();
   if (pooled) {  // (kernel_size, stride, padding) pairs of a fused max pooling
-    auto spec = pool_obj.cast<std::vector<std::vector<int64_t>>>();
+    std::vector<std::vector<int64_t>> spec;
+    try {
+      spec = pool_obj.cast<std::vector<std::vector<int64_t>>>();
+    } catch (const py::cast_error&) {  // else a RuntimeError naming no argument
+      throw py::type_error("pool: expected ((kh, kw), (sh, sw), (ph, pw)) as sequences of ints, "
+                           "got " + std::string(py::str(py::repr(pool_obj))).substr(0, 80));
+    }
     if (spec.size() != 3) throw py::value_error("pool: expected (kernel_size, stride, padding)");
     pool = U8Pool{pair_at(spec[0], 0, "pool kernel_size"), pair_at(spec[0], 1, "pool kernel_size"),
                   pair_at(spec[1], 0, "pool stride"), pair_at(spec[1], 1, "pool stride"),
