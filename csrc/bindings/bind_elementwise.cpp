@@ -132,7 +132,7 @@ py::array_t<float> dropout_mask_py(int64_t n, double p, uint64_t seed) {
 
 py::array_t<float> vmath_py(const py::handle& x_obj, const std::string& fn) {
   const VMath f = vmath_from_name(fn);
-  py::array_t<float> x = contiguous_f32(x_obj, "x");
+  py::array_t<float> x = c_f32(x_obj, "x");
   py::array_t<float> y(ssize_shape(x));
   const float* xp = x.data();
   float* yp = y.mutable_data();
@@ -147,7 +147,7 @@ py::array_t<float> vmath_py(const py::handle& x_obj, const std::string& fn) {
 }  // namespace
 
 void bind_elementwise(py::module_& m) {
-  m.def("vmath", &vmath_py, py::arg("x"), py::arg("fn"),
+  m.def("vmath", &vmath_py, py::arg("x"), py::arg("function"),
         "One function of the shared vector math on the active ISA path (for accuracy tests): "
         "'exp', 'expm1_nonpos' (expm1 of min(x, 0)), 'tanh', 'sigmoid', 'phi_tail' (Phi(-|x|)).");
   m.def("unary_forward", &unary_forward_py, py::arg("x"), py::arg("code"), py::arg("param") = 0.0f,

@@ -78,6 +78,11 @@ def _unary_backward():
                 code=7, param=0.0, layer="GELU()")
 
 
+@entry("vmath", Arg("x", "array"), Arg("function", "str"))
+def _vmath():
+    return Call(_C.vmath, x=f32(2, 3, 4), function="phi_tail")
+
+
 @entry("unary_backward_needs_input", Arg("code", "int"), Arg("param", "float"))
 def _unary_needs():
     return Call(_C.unary_backward_needs_input, code=3, param=1.0)
