@@ -2,10 +2,14 @@
 
 A case is a valid call with one or two arguments replaced (hostile.py). It must return normally or
 raise ValueError, TypeError, MemoryError or OverflowError -- OverflowError only when a replaced
-argument is a Python number (pybind11's own conversion), never because of an array. A ValueError or
-TypeError caused by a replaced array must name that argument in its message (for a replaced shape,
-naming the other array it disagrees with is fair too); a message that does not is "unclear", and
-fails the case unless UNCLEAR_ALLOWED lists it with its reason.
+argument is a Python number (pybind11's own conversion), never because of an array; EXTRA_RAISES
+lists the designed exceptions beyond these.
+
+Messages: when only arrays were replaced, a ValueError or TypeError must name one of them (for a
+replaced shape, naming the other argument it disagrees with is fair too; pybind11's "incompatible
+function arguments", which lists the whole signature, names none). A message that does not is
+"unclear" and fails the case unless UNCLEAR_ALLOWED lists it with its reason. When a scalar was
+replaced too, the error may be the scalar's and is not attributed.
 """
 import collections
 import os
