@@ -12,7 +12,6 @@ function arguments", which lists the whole signature, names none). A message tha
 replaced too, the error may be the scalar's and is not attributed.
 """
 import collections
-import os
 import re
 import warnings
 
@@ -45,22 +44,7 @@ EXTRA_RAISES = {
 # pybind11's overload-resolution error lists every argument of the signature: it names none.
 _PYBIND_SIGNATURE = "incompatible function arguments"
 
-# A sanitizer build aborts on an allocation it cannot serve unless ASAN_OPTIONS carries
-# allocator_may_return_null=1 (where a normal build raises MemoryError). Without it, values whose
-# only purpose is an un-allocatable request are left out.
-SANITIZED = bool(_C.build_info().get("sanitize"))
-ALLOC_FAILS_CLEANLY = (not SANITIZED
-                       or "allocator_may_return_null=1" in os.environ.get("ASAN_OPTIONS", ""))
-HUGE_ALLOC_OPS = ("huge",)
-HUGE_INTS = ("int:2**31", "int:2**32+1", "int:2**63-1")
-
 _THREADS, _ISA = _C.get_num_threads(), _C.active_isa()
-
-
-def runnable(op):
-    """Whether `op` may run in this process (see ALLOC_FAILS_CLEANLY)."""
-    return ALLOC_FAILS_CLEANLY or not (op in HUGE_ALLOC_OPS
-                                       or any(op.endswith(v) for v in HUGE_INTS))
 
 
 def _names(entry, path):
