@@ -429,6 +429,11 @@ MISALIGNED_IN_PLACE = [
     ("OptimTable.steps", "steps", lambda: _optim_table(steps=misaligned(np.zeros(1, np.int64)))),
     ("clip_grad_value", r"grads\[0\]", lambda: _C.clip_grad_value([misaligned(small(4))], 1.0)),
     ("matmul.out", "out", lambda: _C.matmul(small(2, 2), small(2, 2), out=misaligned(small(2, 2)))),
+    ("dequantize_u8.out", "out",
+     lambda: _C.dequantize_u8(np.ones(4, U8), 0.1, 0, out=misaligned(small(4)))),
+    ("gemm_u8s8.out", "out",
+     lambda: _C.gemm_u8s8(np.ones((2, 4), U8), packed(), out_dtype="int32",
+                          out=misaligned(np.zeros((2, 3), np.int32)))),
 ]
 
 
