@@ -98,9 +98,10 @@ def run_case(entry, muts):
         STATS[type(exc).__name__] += 1
         _judge(entry, muts, exc)
     except Exception as exc:  # noqa: BLE001 -- any other type is the finding
-        STATS["other:" + type(exc).__name__] += 1
         if (entry.name, type(exc)) in EXTRA_RAISES:
+            STATS["designed:" + type(exc).__name__] += 1
             return
+        STATS["other:" + type(exc).__name__] += 1
         raise AssertionError(f"{describe(entry, muts)} raised {type(exc).__name__}: {exc}") \
             from exc
     else:
