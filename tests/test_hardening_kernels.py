@@ -417,6 +417,20 @@ def test_misaligned_input_through_layers(rng):
     np.testing.assert_array_equal(a.backward(), b.backward())
 
 
+def test_misaligned_dataset_through_the_loader(rng):
+    """The loader's Cython gathers read typed memoryviews: a misaligned dataset is copied."""
+    from fastnn.data import DataLoader
+    x = rng.integers(0, 255, (10, 1, 4, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 10)
+    mis = lambda a: misaligned(a) if a.itemsize > 1 else a  # noqa: E731 (uint8: always aligned)
+    for xs, ys in ((x, y), (x.astype(np.uint8), y.astype(np.int32)), (x, y.astype(np.float32))):
+        got = list(DataLoader(mis(xs), mis(ys), batch_size=4, seed=5, mean=1.0))
+        want = list(DataLoader(xs, ys, batch_size=4, seed=5, mean=1.0))
+        for (gx, gy), (wx, wy) in zip(got, want):
+            np.testing.assert_array_equal(gx, wx)
+            np.testing.assert_array_equal(gy, wy)
+
+
 MISALIGNED_IN_PLACE = [
     ("Linear.weight", r"Linear: weight",
      lambda: _C.linear_forward(small(2, 4), misaligned(small(3, 4)), None)),
@@ -429,6 +443,11 @@ MISALIGNED_IN_PLACE = [
     ("OptimTable.steps", "steps", lambda: _optim_table(steps=misaligned(np.zeros(1, np.int64)))),
     ("clip_grad_value", r"grads\[0\]", lambda: _C.clip_grad_value([misaligned(small(4))], 1.0)),
     ("matmul.out", "out", lambda: _C.matmul(small(2, 2), small(2, 2), out=misaligned(small(2, 2)))),
+    ("dequantize_u8.out", "out",
+     lambda: _C.dequantize_u8(np.ones(4, U8), 0.1, 0, out=misaligned(small(4)))),
+    ("gemm_u8s8.out", "out",
+     lambda: _C.gemm_u8s8(np.ones((2, 4), U8), packed(), out_dtype="int32",
+                          out=misaligned(np.zeros((2, 3), np.int32)))),
 ]
 
 

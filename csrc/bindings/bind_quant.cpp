@@ -52,6 +52,7 @@ py::array_t<T, py::array::c_style> output(const py::handle& out,
   check_shape(o, "out", std::vector<int64_t>(shape.begin(), shape.end()));
   if (!(o.flags() & py::array::c_style) || !o.writeable())
     throw py::value_error("out: expected a writeable C-contiguous array");
+  check_aligned(o, "out");
   if (overlaps(o, in)) throw py::value_error("out: must not share memory with the input");
   return py::reinterpret_borrow<A>(o);
 }

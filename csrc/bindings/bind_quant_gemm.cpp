@@ -143,6 +143,7 @@ py::array gemm(const py::handle& a_obj, const PackedPtr& packed, int64_t za,
     check_shape(out, "out", {m, n});
     if (!(out.flags() & py::array::c_style))
       throw py::value_error("out: expected a C-contiguous array");
+    check_aligned(out, "out");
     if (!out.writeable()) throw py::value_error("out: array is read-only");
     if (overlaps(out, a)) throw py::value_error("out: must not share memory with a");
   }

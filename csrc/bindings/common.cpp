@@ -161,6 +161,15 @@ void check_shape(const py::array& a, const std::string& name, const std::vector<
     throw py::value_error(name + ": expected shape " + shape_str(expected) + ", got " + shape_str(a));
 }
 
+void check_aligned(const py::array& arr, const std::string& name) {
+  if (py::detail::array_proxy(arr.ptr())->flags & kAligned) return;
+  std::ostringstream o;
+  o << name << ": expected an aligned array (" << dtype_str(arr) << " data at a multiple of "
+    << arr.dtype().attr("alignment").cast<int>() << " bytes), got data at 0x" << std::hex
+    << reinterpret_cast<uintptr_t>(arr.data());
+  throw py::value_error(o.str());
+}
+
 namespace {
 
 // The checks every array used in place shares (after its dtype's kind and size are known good).
@@ -173,14 +182,7 @@ void check_in_place(const py::array& arr, const std::string& name, const char* w
   check_shape(arr, name, expected);
   if (!(arr.flags() & py::array::c_style))
     throw py::value_error(name + ": expected a C-contiguous array");
-  if (!(py::detail::array_proxy(arr.ptr())->flags & kAligned))
-    throw py::value_error(name + ": expected an aligned array (" + want + " at an address that is a "
-                          "multiple of " + std::to_string(arr.itemsize()) + "), got data at 0x" +
-                          [&] {
-                            std::ostringstream o;
-                            o << std::hex << reinterpret_cast<uintptr_t>(arr.data());
-                            return o.str();
-                          }());
+  check_aligned(arr, name);
   if (writeable && !arr.writeable()) throw py::value_error(name + ": array is read-only");
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -246,6 +247,11 @@ void optim_step(OptimKind kind, const std::vector<OptimParam>& params,
                                   std::to_string(groups.size()) + " param groups");
     if (!d.param || !d.grad || d.numel < 0 || d.offset < 0 || d.offset + d.numel > st.total)
       throw std::invalid_argument("params[" + std::to_string(i) + "]: bad descriptor");
+    // The counter is incremented below (a signed overflow at 2**63 - 1) and is Adam's bias
+    // correction exponent (a count below 0 would divide by zero).
+    if (st.steps[i] < 0 || st.steps[i] == std::numeric_limits<int64_t>::max())
+      throw std::invalid_argument("steps[" + std::to_string(i) + "]: expected a step count in "
+                                  "[0, 2**63 - 1), got " + std::to_string(st.steps[i]));
     const OptimGroup& g = groups[d.group];
     const Needs n = needs_of(kind, g);
     float* const bufs[3] = {st.s0, st.s1, st.s2};

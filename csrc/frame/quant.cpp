@@ -193,8 +193,16 @@ void histogram_f32(const float* x, int64_t n, double lo, double hi, int64_t bins
     const int64_t e = std::min(n, (b + 1) * kBlock);
     t.f32_histogram(x + b * kBlock, e - b * kBlock, flo, inv, bins, absval ? 1 : 0, h.data());
   }
+  // Counts summed first (a bin already near 2**63 - 1 must not overflow), written once all fit.
+  std::vector<int64_t> total(hist, hist + bins);
   for (const auto& h : local)
-    for (int64_t i = 0; i < bins; ++i) hist[i] += h[static_cast<size_t>(i)];
+    for (int64_t i = 0; i < bins; ++i)
+      if (__builtin_add_overflow(total[static_cast<size_t>(i)], h[static_cast<size_t>(i)],
+                                 &total[static_cast<size_t>(i)]))
+        throw std::invalid_argument("hist: bin " + std::to_string(i) + " holds " +
+                                    std::to_string(hist[i]) + " counts; adding this batch's "
+                                    "would pass 2**63 - 1");
+  std::copy(total.begin(), total.end(), hist);
 }
 
 namespace {

@@ -234,9 +234,13 @@ CsrMatrix csr_from_arrays(int64_t rows, int64_t cols, std::vector<int64_t> row_p
   if (rows < 0 || cols < 0) throw std::invalid_argument("shape: negative " + dims(rows, cols));
   if (cols > std::numeric_limits<int32_t>::max())
     throw std::invalid_argument("shape: at most 2^31-1 columns, got " + dims(rows, cols));
-  if (static_cast<int64_t>(row_ptr.size()) != rows + 1)
-    throw std::invalid_argument("row_ptr: expected shape (" + std::to_string(rows + 1) +
-                                ",), got (" + std::to_string(row_ptr.size()) + ",)");
+  // (compared as size - 1: rows + 1 overflows for rows = 2**63 - 1)
+  if (static_cast<int64_t>(row_ptr.size()) - 1 != rows)
+    throw std::invalid_argument(
+        "row_ptr: expected shape (" +
+        (rows < std::numeric_limits<int64_t>::max() ? std::to_string(rows + 1)
+                                                     : std::to_string(rows) + " + 1") +
+        ",), got (" + std::to_string(row_ptr.size()) + ",)");
   if (col.size() != val.size())
     throw std::invalid_argument("col_idx: expected the shape of values (" +
                                 std::to_string(val.size()) + ",), got (" +

@@ -69,16 +69,18 @@ class DataLoader:
             raise TypeError(f"x: expected a numeric array, got dtype {x.dtype}")
         if x.dtype not in (np.uint8, np.float32):
             x = x.astype(np.float32)
-        self._x = np.ascontiguousarray(x)
+        # Aligned too (np.ascontiguousarray keeps a misaligned buffer, e.g. np.frombuffer with
+        # an offset): the Cython gathers read it through typed memoryviews.
+        self._x = np.require(x, requirements=("C_CONTIGUOUS", "ALIGNED"))
         n = len(self._x)
         if y is not None:
             y = np.asarray(y)
             if y.ndim < 1 or len(y) != n:
                 raise ValueError(f"y: expected {n} targets to match x, got shape {y.shape}")
             if y.dtype.kind in "biu":
-                y = np.ascontiguousarray(y, dtype=np.int64)
+                y = np.require(y, np.int64, ("C_CONTIGUOUS", "ALIGNED"))
             elif y.dtype.kind == "f":
-                y = np.ascontiguousarray(y, dtype=np.float32)
+                y = np.require(y, np.float32, ("C_CONTIGUOUS", "ALIGNED"))
             else:
                 raise TypeError(f"y: expected integer labels or float targets, got dtype "
                                 f"{y.dtype}")

@@ -11,7 +11,8 @@ from . import hostile as H
 class Arg:
     """One argument of a call: its keyword `name`, its `kind` (see hostile.py) and the names its
     error messages may use for it (`names`, default (name,)). `length`: the length of an ints /
-    floats sequence; `elem`: the scalar kind of its elements (int or size)."""
+    floats sequence (or of each inner sequence of a "seqs" list); `elem`: the scalar kind of its
+    elements (int, size, bool, float)."""
 
     def __init__(self, name, kind, names=None, length=None, elem="int"):
         self.name, self.kind, self.length, self.elem = name, kind, length, elem

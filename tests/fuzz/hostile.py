@@ -1,8 +1,8 @@
 """The hostile values of the fuzz suite, as named mutations of a valid call.
 
-A mutation is a pair (path, op): `path` names an argument of the call ("x") or one element of a
-list argument ("grads[0]", "stride[1]"); `op` is a short string naming what replaces it
-("dtype:complex64", "strided", "int:-1", "alias:x", ...). Naming them (instead of drawing raw
+A mutation is a pair (path, op): `path` names an argument of the call ("x") or one array of a
+list of arrays ("grads[0]"); `op` is a short string naming what replaces it ("dtype:complex64",
+"strided", "int:-1", "alias:x", "elem1=int:2**31" for one element of a stride pair, ...). Naming them (instead of drawing raw
 objects) keeps hypothesis' falsifying examples readable and lets tests/fuzz/test_fuzz.py sweep
 every single mutation deterministically.
 
@@ -22,6 +22,7 @@ import numpy as np
 # int, size, float, bool, str        Python scalars (size: an int that sizes an allocation)
 # ints    a fixed-length sequence of ints (stride, padding, kernel, input_shape ...)
 # floats  a fixed-length sequence of floats (an optimizer group's hyper-parameters)
+# seqs    a list of fixed-length sequences (OptimTable.step's groups, conv2d_u8's pool)
 # obj     an opaque _C object (PackedWeightsS8, SparseMatrix)
 # any     anything else (only the generic values)
 ARRAY_KINDS = ("array", "out")

@@ -22,11 +22,15 @@ DW, DB = Arg("dw", "out", ["weight.grad"]), Arg("db", "out", ["bias.grad"])
 
 
 # -- convolution -----------------------------------------------------------------------------------
+# Sizes: a padding, stride or dilation near 2**31 (2**31 - 1 is the largest accepted) would make a
+# valid call whose output is more than 4 TiB here (48 output channels ...), which the bindings
+# refuse before allocating (more than physical memory); a smaller one could be allocated and
+# written (a sanitizer build has no address-space guard). Same in reg_quant.py, reg_sparse.py.
 @entry("conv2d_forward", X, W, Arg("bias", "array"), pair("stride"), pair("padding"),
        pair("dilation"), Arg("groups", "int"))
 def _conv_fwd():
-    return Call(_C.conv2d_forward, x=f32(2, 4, 6, 7), w=f32(6, 2, 3, 3, seed=1),
-                bias=f32(6, seed=2), stride=(1, 2), padding=(1, 1), dilation=(1, 1), groups=2)
+    return Call(_C.conv2d_forward, x=f32(2, 4, 6, 7), w=f32(48, 2, 3, 3, seed=1),
+                bias=f32(48, seed=2), stride=(1, 2), padding=(1, 1), dilation=(1, 1), groups=2)
 
 
 @entry("conv2d_backward", X, DY, W, pair("stride"), pair("padding"), pair("dilation"),
@@ -42,8 +46,8 @@ def _conv_bwd():
 @entry("conv_transpose2d_forward", X, W, Arg("bias", "array"), pair("stride"), pair("padding"),
        pair("output_padding"), pair("dilation"), Arg("groups", "int"))
 def _convt_fwd():
-    return Call(_C.conv_transpose2d_forward, x=f32(2, 4, 5, 5), w=f32(4, 3, 3, 3, seed=1),
-                bias=f32(3, seed=2), stride=(2, 2), padding=(1, 1), output_padding=(1, 1),
+    return Call(_C.conv_transpose2d_forward, x=f32(3, 4, 5, 5), w=f32(4, 12, 3, 3, seed=1),
+                bias=f32(12, seed=2), stride=(2, 2), padding=(1, 1), output_padding=(1, 1),
                 dilation=(1, 1), groups=1)
 
 

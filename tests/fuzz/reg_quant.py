@@ -90,7 +90,7 @@ def _gap_u8():
 @entry("im2col_u8", X, *POOL, pair("dilation"), Arg("pad_value", "int"), Arg("kp", "size"))
 def _im2col():
     return Call(_C.im2col_u8, x=u8(2, 5, 5, 3), kernel_size=[3, 3], stride=[1, 2],
-                padding=[1, 0], dilation=[1, 1], pad_value=7, kp=32)
+                padding=[1, 0], dilation=[1, 1], pad_value=7, kp=256)  # (sizes: reg_conv.py)
 
 
 def use_packed(p):

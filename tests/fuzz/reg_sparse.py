@@ -98,6 +98,6 @@ def _unit_norms():
        Arg("kernel_size", "ints", length=2), Arg("stride", "ints", length=2),
        Arg("padding", "ints", length=2), Arg("dilation", "ints", length=2), Arg("relu", "bool"))
 def _sparse_conv():
-    # a Conv2d(2, 4, 3) weight reshaped to (4, 2 * 3 * 3)
-    return Call(_C.sparse_conv2d, weight=sparse(4, 18), x=f32(2, 2, 5, 5), bias=f32(4, seed=1),
+    # a Conv2d(2, 64, 3) weight reshaped to (64, 2 * 3 * 3) (sizes: reg_conv.py)
+    return Call(_C.sparse_conv2d, weight=sparse(64, 18), x=f32(2, 2, 5, 5), bias=f32(64, seed=1),
                 kernel_size=(3, 3), stride=(1, 2), padding=(1, 1), dilation=(1, 1), relu=True)

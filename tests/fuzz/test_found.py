@@ -62,3 +62,29 @@ def test_conv_transpose2d_empty_weight_is_named():
 def test_histogram_without_bins_is_named():
     with pytest.raises(ValueError, match=r"hist: expected at least 1 bin"):
         _C.histogram_f32(np.ones(4, np.float32), 0.0, 1.0, np.zeros(0, np.int64))
+
+
+# Found under UBSan (signed overflow; a normal build wrapped around silently).
+@pytest.mark.parametrize("count", [2 ** 63 - 1, -1])
+def test_optim_step_refuses_a_step_counter_it_cannot_advance(count):
+    args = table_args()
+    args["steps"][1] = count
+    before = [p.copy() for p in args["params"]]
+    table = _C.OptimTable(**args)
+    with pytest.raises(ValueError, match=r"steps\[1\]: expected a step count"):
+        table.step([(1e-3, 0, 0, 0, 0, 0, 0, 0.9, 0.999, 1e-8, 0, 0, 0, 1, 0)])
+    for p, b in zip(args["params"], before):  # nothing written
+        np.testing.assert_array_equal(p, b)
+
+
+def test_from_csr_with_2_63_minus_1_rows_is_a_value_error():
+    with pytest.raises(ValueError, match=r"row_ptr: expected shape \(9223372036854775807 \+ 1,\)"):
+        _C.SparseMatrix.from_csr((2 ** 63 - 1, 4), np.array([0, 1]), np.array([0], np.int32),
+                                 np.array([1.0], np.float32))
+
+
+def test_histogram_refuses_to_overflow_a_bin():
+    hist = np.array([0, 2 ** 63 - 2, 0], np.int64)
+    with pytest.raises(ValueError, match=r"hist: bin 1 holds"):
+        _C.histogram_f32(np.full(5, 1.5, np.float32), 0.0, 3.0, hist)
+    np.testing.assert_array_equal(hist, [0, 2 ** 63 - 2, 0])  # nothing written
