@@ -4,9 +4,10 @@ subnormal results of exp and sigmoid included), the overflow/underflow cut point
 infinities, masked tails, and bad arguments. The generic path is libm evaluated in double and
 rounded once, so it is held to 0.5 ulp.
 
-Measured worst cases on AVX2 and AVX-512 (same code, same bits): exp 1.01 ulp (subnormal results
-0.75 of the subnormal spacing), expm1_nonpos 0.81, tanh 2.49, sigmoid 2.40 (subnormal 0.74),
-phi_tail 5.96 (subnormal 1.68). The bounds below sit just above those figures."""
+Worst cases measured over EVERY float32 input of each range (AVX2 and AVX-512 give the same
+bits): exp 1.0103 ulp (subnormal results 0.7503 of the subnormal spacing), expm1_nonpos 0.8599,
+tanh 2.4984, sigmoid 2.8250 (subnormal 0.7503), phi_tail 6.3961 (subnormal 2.2714). The dense
+sweeps below sample the ranges; the bounds below sit just above those figures."""
 import math
 
 import numpy as np
@@ -18,9 +19,12 @@ from fastnn import _C
 F32 = np.float32
 FNS = ("exp", "expm1_nonpos", "tanh", "sigmoid", "phi_tail")
 # (normal results, subnormal results) in ulps of float32 at the exact value
-BOUND = {"exp": (1.1, 0.8), "expm1_nonpos": (0.9, 0.0), "tanh": (2.6, 0.0),
-         "sigmoid": (2.5, 0.8), "phi_tail": (6.1, 1.8)}
+BOUND = {"exp": (1.05, 0.8), "expm1_nonpos": (0.9, 0.0), "tanh": (2.55, 0.0),
+         "sigmoid": (2.85, 0.8), "phi_tail": (6.45, 2.3)}
 _erfc = np.frompyfunc(math.erfc, 1, 1)
+# The inputs of the worst cases over all float32 (so a bound below them fails here).
+WORST = {"exp": [-5.877884, -87.33736], "expm1_nonpos": [-0.3475222], "tanh": [4.505091],
+         "sigmoid": [-1.954244, -87.33736], "phi_tail": [0.0005026, 12.95288]}
 
 
 def reference(fn, x):
@@ -49,7 +53,7 @@ def sweep(fn):
     lo, hi = {"exp": (-104.0, 88.72), "expm1_nonpos": (-30.0, 0.0), "tanh": (-20.0, 20.0),
               "sigmoid": (-105.0, 105.0), "phi_tail": (-14.0, 14.0)}[fn]
     tiny = np.geomspace(1e-38, max(abs(lo), abs(hi)), 20000)
-    parts = [np.linspace(lo, hi, 200001), rng.uniform(lo, hi, 50000), [0.0, -0.0]]
+    parts = [np.linspace(lo, hi, 200001), rng.uniform(lo, hi, 50000), [0.0, -0.0], WORST[fn]]
     parts += [t for t in (tiny, -tiny) if lo < 0 or t[0] > 0]
     x = np.concatenate(parts).astype(F32)
     return x[(x >= lo) & (x <= hi)]
