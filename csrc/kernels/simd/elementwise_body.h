@@ -46,6 +46,8 @@ void vmath_eval(int fn, const float* x, float* y, int64_t n) {
     case 2: map<S>(x, y, n, [](V v) { return vtanh<S>(v); }); return;
     case 3: map<S>(x, y, n, [](V v) { return vsigmoid<S>(v); }); return;
     case 4: map<S>(x, y, n, [](V v) { return phi_tail<S>(v); }); return;
+    case 5: map<S>(x, y, n, [](V v) { V q, g; phi_tail<S>(v, q, g); return q; }); return;
+    case 6: map<S>(x, y, n, [](V v) { V q, g; phi_tail<S>(v, q, g); return g; }); return;
     default: return;  // the frame admits only the codes above
   }
 }
