@@ -1,5 +1,5 @@
 // Elementwise layer kernels written once for every SIMD ISA (templates over the lane struct S of
-// avx2/vmath.h or avx512/vmath.h; see simd/vmath.h for why that cannot leak across ISAs). The
+// avx2/vmath.h or avx512/vmath.h; see simd/vmath_body.h for why that cannot leak across ISAs). The
 // contracts are those of the function-pointer types in kernel_table.h; ref/elementwise.cpp is
 // the plain scalar reference of each.
 //
