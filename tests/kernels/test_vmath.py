@@ -10,17 +10,17 @@ inputs, on AVX2 and AVX-512 (one body, same bits):
 
     function        normal results      subnormal results (units of 2^-149)
     exp             1.0103 at -5.877884    0.7503 at -87.337357
-    expm1_nonpos    0.8599 at -0.3475222   (none: |expm1(x)| >= |x| or x itself)
-    tanh            2.4984 at  4.505091    (none)
+    expm1_nonpos    0.8599 at -0.3475222   0 (subnormal x: the result is x)
+    tanh            2.4984 at  4.505091    0 (subnormal x: the result is x)
     sigmoid         2.8250 at -1.954244    0.7503 at -87.337357
     phi_tail        6.3961 at  0.000502559 2.2714 at 12.952878
     phi_tail_q      7.0179 at  0.000493118 2.4098 at 12.950281
     phi_tail_g      1.4863 at 10.945416    1.2254 at 13.216595
 
-Each bound is that worst case rounded up to the next 0.05 (the float64 references are good to
-~1e-8 ulp, so the margin is only room for a harmless change of rounding, not for a worse
-formula), and the sweep contains the worst input, so a bound below the measured worst fails. The
-generic path is libm evaluated in double and rounded once: 0.5 ulp (exhaustively, too)."""
+Each bound is that worst case plus 0.01, rounded up to a multiple of 0.05: the float64 references
+are good to ~1e-8 ulp, so the margin is only room for a harmless change of rounding, not for a
+worse formula. The sweep contains the worst inputs, so a bound below the measured worst fails.
+The generic path is libm evaluated in double and rounded once: 0.5 ulp (exhaustively, too)."""
 import math
 
 import numpy as np
@@ -34,7 +34,7 @@ F32 = np.float32
 SUB_SPACING = TINY32 * EPS32  # 2^-149: the spacing of float32 below the smallest normal
 FNS = ("exp", "expm1_nonpos", "tanh", "sigmoid", "phi_tail", "phi_tail_q", "phi_tail_g")
 # (normal results in ulps, subnormal results in units of 2^-149): the measured worst, rounded up
-BOUND = {"exp": (1.05, 0.8), "expm1_nonpos": (0.9, 0.0), "tanh": (2.55, 0.0),
+BOUND = {"exp": (1.05, 0.8), "expm1_nonpos": (0.9, 0.05), "tanh": (2.55, 0.05),
          "sigmoid": (2.85, 0.8), "phi_tail": (6.45, 2.3), "phi_tail_q": (7.05, 2.45),
          "phi_tail_g": (1.5, 1.25)}
 GENERIC_BOUND = 0.5 + 1e-6  # rounded once from double: 0.5 ulp plus libm's double error
@@ -46,6 +46,7 @@ WORST = {"exp": [-5.877884387969971, -87.33735656738281],
          "phi_tail_q": [0.0004931181319989264, 12.950281143188477],
          "phi_tail_g": [10.945416450500488, 13.216594696044922]}
 # Where each function is not a constant in float32; vmath_exhaustive covers every float in these.
+# (0, hi): an even function or one odd by copysign; the sweep adds -x, parity is tested exactly.
 RANGE = {"exp": (-104.5, 89.0), "expm1_nonpos": (-30.0, 0.0), "tanh": (0.0, 10.0),
          "sigmoid": (-105.0, 18.0), "phi_tail": (0.0, 20.0), "phi_tail_q": (0.0, 20.0),
          "phi_tail_g": (0.0, 20.0)}
@@ -86,7 +87,7 @@ def check(fn, x, got):
     i = int(np.argmax(err_n))
     assert err_n[i] <= b_normal, (fn, x[i], got[i], err_n[i])
     i = int(np.argmax(err_s))
-    assert err_s[i] <= max(b_sub, GENERIC_BOUND), (fn, x[i], got[i], err_s[i])
+    assert err_s[i] <= b_sub, (fn, x[i], got[i], err_s[i])
 
 
 def sweep(fn):
