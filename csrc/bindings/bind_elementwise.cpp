@@ -149,7 +149,9 @@ py::array_t<float> vmath_py(const py::handle& x_obj, const std::string& fn) {
 void bind_elementwise(py::module_& m) {
   m.def("vmath", &vmath_py, py::arg("x"), py::arg("function"),
         "One function of the shared vector math on the active ISA path (for accuracy tests): "
-        "'exp', 'expm1_nonpos' (expm1 of min(x, 0)), 'tanh', 'sigmoid', 'phi_tail' (Phi(-|x|)).");
+        "'exp', 'expm1_nonpos' (expm1 of min(x, 0)), 'tanh', 'sigmoid', 'phi_tail' (Phi(-|x|), "
+        "one exp); 'phi_tail_q', 'phi_tail_g': the two outputs Phi(-|x|) and exp(-x^2/2) of the "
+        "two-exp variant GELU backward uses.");
   m.def("unary_forward", &unary_forward_py, py::arg("x"), py::arg("code"), py::arg("param") = 0.0f,
         py::arg("layer") = "",
         "Activation by code (1 relu, 2 leaky_relu, 3 elu, 4 sigmoid, 5 tanh, 6 selu, 7 gelu).");

@@ -40,11 +40,14 @@ Unary unary_from_int(int code) {
 }
 
 namespace {
-const char* const kVMathNames[] = {"exp", "expm1_nonpos", "tanh", "sigmoid", "phi_tail"};
-}
+// Indexed by VMath code.
+const char* const kVMathNames[] = {"exp",      "expm1_nonpos", "tanh",      "sigmoid",
+                                   "phi_tail", "phi_tail_q",   "phi_tail_g"};
+constexpr int kNumVMath = static_cast<int>(sizeof(kVMathNames) / sizeof(kVMathNames[0]));
+}  // namespace
 
 VMath vmath_from_name(const std::string& name) {
-  for (int i = 0; i < 5; ++i)
+  for (int i = 0; i < kNumVMath; ++i)
     if (name == kVMathNames[i]) return static_cast<VMath>(i);
   throw std::invalid_argument("function: unknown vector-math function '" + name + "'; expected one of " +
                               vmath_names());
@@ -57,8 +60,10 @@ std::string vmath_names() {
 }
 
 void vmath(VMath fn, const float* x, float* y, int64_t n) {
-  if (n < 0) throw std::invalid_argument("vmath: n must be >= 0, got " + std::to_string(n));
   const int code = static_cast<int>(fn);
+  if (code < 0 || code >= kNumVMath)
+    throw std::invalid_argument("vmath: unknown function code " + std::to_string(code));
+  if (n < 0) throw std::invalid_argument("vmath: n must be >= 0, got " + std::to_string(n));
   const f32_vmath_fn f = kernels().f32_vmath;
   parallel_blocks(n, kMathBlock, [&](int64_t b, int64_t e) { f(code, x + b, y + b, e - b); });
 }

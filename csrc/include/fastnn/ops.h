@@ -61,12 +61,17 @@ enum class Unary : int { relu = 1, leaky_relu = 2, elu = 3, sigmoid = 4, tanh = 
 Unary unary_from_int(int code);
 
 // The shared vector math (csrc/kernels/simd/vmath_body.h) one function at a time: exp; expm1
-// of min(x, 0); tanh; sigmoid; phi_tail = Phi(-|x|), the Gaussian lower tail. For testing its
-// accuracy on every ISA path; the layers use it through their own kernels.
-enum class VMath : int { exp = 0, expm1_nonpos = 1, tanh = 2, sigmoid = 3, phi_tail = 4 };
+// of min(x, 0); tanh; sigmoid; phi_tail = Phi(-|x|), the Gaussian lower tail (one exp, GELU
+// forward); phi_tail_q and phi_tail_g = the two outputs of the two-exp variant GELU backward
+// uses, Phi(-|x|) and exp(-x^2/2). For testing its accuracy on every ISA path; the layers use it
+// through their own kernels.
+enum class VMath : int {
+  exp = 0, expm1_nonpos = 1, tanh = 2, sigmoid = 3, phi_tail = 4, phi_tail_q = 5, phi_tail_g = 6
+};
 // Throws std::invalid_argument for an unknown name; vmath_names() lists the valid ones.
 VMath vmath_from_name(const std::string& name);
 std::string vmath_names();
+// y = fn(x) over n elements. Throws std::invalid_argument for a code outside VMath or n < 0.
 void vmath(VMath fn, const float* x, float* y, int64_t n);
 void unary_forward(Unary op, float param, const float* x, float* y, int64_t n);
 // True when the backward needs the forward's input x; otherwise it works from the output y alone

@@ -68,7 +68,9 @@ void f32_vmath(int fn, const float* x, float* y, int64_t n) {
       case 1: r = std::isnan(v) ? v : std::expm1(std::fmin(v, 0.0)); break;  // fmin drops NaN
       case 2: r = std::tanh(v); break;
       case 3: r = 1.0 / (1.0 + std::exp(-v)); break;
-      case 4: r = 0.5 * std::erfc(std::fabs(v) * kInvSqrt2); break;
+      case 4:
+      case 5: r = 0.5 * std::erfc(std::fabs(v) * kInvSqrt2); break;
+      case 6: r = std::exp(-0.5 * v * v); break;
       default: break;
     }
     y[i] = static_cast<float>(r);

@@ -1,5 +1,5 @@
 // Elementwise layer kernels written once for every SIMD ISA (templates over the lane struct S of
-// avx2/vmath.h or avx512/vmath.h; see simd/vmath.h for why that cannot leak across ISAs). The
+// avx2/vmath.h or avx512/vmath.h; see simd/vmath_body.h for why that cannot leak across ISAs). The
 // contracts are those of the function-pointer types in kernel_table.h; ref/elementwise.cpp is
 // the plain scalar reference of each.
 //
@@ -46,6 +46,8 @@ void vmath_eval(int fn, const float* x, float* y, int64_t n) {
     case 2: map<S>(x, y, n, [](V v) { return vtanh<S>(v); }); return;
     case 3: map<S>(x, y, n, [](V v) { return vsigmoid<S>(v); }); return;
     case 4: map<S>(x, y, n, [](V v) { return phi_tail<S>(v); }); return;
+    case 5: map<S>(x, y, n, [](V v) { V q, g; phi_tail<S>(v, q, g); return q; }); return;
+    case 6: map<S>(x, y, n, [](V v) { V q, g; phi_tail<S>(v, q, g); return g; }); return;
     default: return;  // the frame admits only the codes above
   }
 }
