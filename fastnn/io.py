@@ -243,7 +243,17 @@ def save(model, path, optimizer=None, scheduler=None, extra=None):
     optimizer, scheduler: objects with ``state_dict()`` (or their state dicts), stored so
     ``load_checkpoint`` gives them back for resuming. extra: any nested dict following the same
     contract (e.g. epoch, history, RNG state). A ``fastnn.quant.QuantizedModel`` is saved with
-    its int8 weights, scales and zero points (no optimizer or scheduler). Returns the path."""
+    its int8 weights, scales and zero points (no optimizer or scheduler). Returns the path.
+
+    Atomic: the bytes go to ``.<name>.<pid>.<random>.tmp`` in the same folder, are fsynced and
+    renamed over ``path``, so a crash leaves the old file or the new one, never a mix. A writer
+    killed mid-save (SIGKILL, OOM killer, power loss) cannot delete its temporary file; this
+    function first deletes the temporaries *of this path* whose writing process (the pid in the
+    name) no longer runs on this machine (in this pid namespace; a zombie counts as gone). A
+    live writer's temporary is kept, so two processes may save to one path concurrently (the
+    last rename wins); files that do not match the pattern exactly are never touched. On a
+    folder shared between machines a writer on another machine is invisible here: do not save
+    to one path from several machines at once."""
     quantized = _quantized_class()
     if quantized is not None and isinstance(model, quantized):
         return _save_quantized(model, path, optimizer, scheduler, extra)
@@ -355,13 +365,18 @@ def _build_quantized(metadata, tensors, path):
 
 
 def _pid_alive(pid):
+    """Whether process ``pid`` may still be writing (when unsure: yes, keep its file)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OverflowError, ValueError):
         return True  # exists (another user's), or not a pid we can judge: keep its file
-    return True
+    try:  # Linux: a zombie (killed, not yet reaped by its parent) writes nothing more
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _remove_stale_temporaries(path):
