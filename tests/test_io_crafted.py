@@ -225,3 +225,34 @@ def test_masks_must_be_zero_or_one(tmp_path):
     rewrite(path, lambda m: None, nan_mask)
     with pytest.raises(ValueError, match=r"mask '0\.weight': expected only 0 and 1"):
         fastnn.load(path)
+
+
+class _Payload:
+    """Unpickling this creates ``path`` -- the marker that code from a file ran."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def test_files_never_execute_code(tmp_path):
+    import pickle
+    marker = tmp_path / "code-ran"
+    payload = pickle.dumps(_Payload(marker))
+    path = tmp_path / "m.safetensors"
+    # A pickle where a model file should be.
+    path.write_bytes(payload)
+    with pytest.raises(ValueError, match="truncated or corrupted|not a fastnn model file"):
+        fastnn.load_checkpoint(path)
+    # A pickle as tensor data, as a string in the state, and as the architecture text.
+    fastnn.save(_cnn(), path, extra={"blob": np.frombuffer(payload, np.uint8),
+                                     "text": payload.decode("latin-1")})
+    ckpt = fastnn.load_checkpoint(path)
+    assert ckpt.extra["blob"].tobytes() == payload and ckpt.extra["text"] == \
+        payload.decode("latin-1")
+    rewrite(path, lambda m: m.update(architecture=payload.decode("latin-1")))
+    with pytest.raises(ValueError, match="architecture"):
+        fastnn.load_checkpoint(path)
+    assert not marker.exists()
