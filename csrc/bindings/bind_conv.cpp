@@ -22,16 +22,25 @@ Conv2dGeom conv_geom(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int6
   g.n = n; g.c = c; g.h = h; g.w = w; g.k = k; g.kh = kh; g.kw = kw;
   g.sh = stride[0]; g.sw = stride[1]; g.ph = padding[0]; g.pw = padding[1];
   g.dh = dilation[0]; g.dw = dilation[1]; g.groups = groups;
-  if (g.sh >= 1 && g.dh >= 1) g.oh = (h + 2 * g.ph - g.dh * (kh - 1) - 1) / g.sh + 1;
-  if (g.sw >= 1 && g.dw >= 1) g.ow = (w + 2 * g.pw - g.dw * (kw - 1) - 1) / g.sw + 1;
+  // Range-checked hyper-parameters, overflow-checked extents (0: no window fits, which
+  // conv2d_check_geom reports with the shapes).
+  g.oh = window_out(h, kh, g.sh, g.ph, g.dh, "conv2d");
+  g.ow = window_out(w, kw, g.sw, g.pw, g.dw, "conv2d");
   conv2d_check_geom(g);
   return g;
 }
 
 void check_groups(int64_t groups, int64_t channels, const char* what) {
-  if (groups < 1 || channels % groups != 0)
+  if (groups < 1 || groups > kMaxWindowParam || channels % groups != 0)
     throw py::value_error("groups: expected >= 1 and dividing " + std::string(what) + " (" +
                           std::to_string(channels) + "), got " + std::to_string(groups));
+}
+
+// An empty weight would reach the geometry check as "channels/kernel_size 0", naming no argument.
+void check_nonempty_weight(const py::array& w, const char* layout) {
+  if (w.size() == 0)
+    throw py::value_error("weight: expected a non-empty " + std::string(layout) +
+                          " array, got shape " + shape_str(w));
 }
 
 // Optional accumulated gradient buffer (None: not wanted).
@@ -42,6 +51,17 @@ float* grad_buffer(const py::handle& obj, const char* name, const std::vector<in
   return keep.mutable_data();
 }
 
+// Gradient buffers are accumulated while input, weight and grad_output are read: no aliasing.
+void check_grad_aliasing(const float* dw, const py::array& dwk, const float* db,
+                         const py::array& dbk, const py::array& x, const py::array& w,
+                         const py::array& dy) {
+  const std::vector<std::pair<py::array, std::string>> read = {
+      {x, "input"}, {w, "weight"}, {dy, "grad_output"}};
+  if (dw) check_no_alias(dwk, "weight.grad", read);
+  if (db) check_no_alias(dbk, "bias.grad", read);
+  if (dw && db) check_no_alias(dbk, "bias.grad", {{dwk, "weight.grad"}});
+}
+
 // Conv2d: x (n, c, h, w), w (k, c/groups, kh, kw) -> y (n, k, oh, ow).
 py::array_t<float> conv2d_fwd(const py::handle& x_obj, const py::handle& w_obj,
                               const py::handle& b_obj, Pair stride, Pair padding, Pair dilation,
@@ -49,6 +69,7 @@ py::array_t<float> conv2d_fwd(const py::handle& x_obj, const py::handle& w_obj,
   py::array_t<float> x = c_f32(x_obj, "input"), w = c_f32(w_obj, "weight");
   check_ndim(x, "input", 4);
   check_ndim(w, "weight", 4);
+  check_nonempty_weight(w, "(out_channels, in_channels / groups, kh, kw)");
   check_groups(groups, x.shape(1), "in_channels");
   const int64_t k = w.shape(0);
   check_shape(w, "weight", {-1, x.shape(1) / groups, -1, -1});
@@ -56,7 +77,7 @@ py::array_t<float> conv2d_fwd(const py::handle& x_obj, const py::handle& w_obj,
                                  w.shape(3), stride, padding, dilation, groups);
   py::array_t<float> b;
   const float* bias = optional_vec(b_obj, "bias", k, b);
-  py::array_t<float> y({g.n, g.k, g.oh, g.ow});
+  py::array_t<float> y = new_array<float>({g.n, g.k, g.oh, g.ow}, "output");
   float* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;
@@ -73,6 +94,7 @@ py::object conv2d_bwd(const py::handle& x_obj, const py::handle& dy_obj, const p
   py::array_t<float> dy = c_f32(dy_obj, "grad_output");
   check_ndim(x, "input", 4);
   check_ndim(w, "weight", 4);
+  check_nonempty_weight(w, "(out_channels, in_channels / groups, kh, kw)");
   check_groups(groups, x.shape(1), "in_channels");
   check_shape(w, "weight", {-1, x.shape(1) / groups, -1, -1});
   const Conv2dGeom g = conv_geom(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(0),
@@ -81,6 +103,7 @@ py::object conv2d_bwd(const py::handle& x_obj, const py::handle& dy_obj, const p
   py::array_t<float> dwk, dbk;
   float* dw = grad_buffer(dw_obj, "weight.grad", {g.k, g.cg(), g.kh, g.kw}, dwk);
   float* db = grad_buffer(db_obj, "bias.grad", {g.k}, dbk);
+  check_grad_aliasing(dw, dwk, db, dbk, x, w, dy);
   py::array_t<float> dx;
   float* dxp = nullptr;
   if (need_dx) {
@@ -97,33 +120,29 @@ py::object conv2d_bwd(const py::handle& x_obj, const py::handle& dy_obj, const p
 
 // ConvTranspose2d is the adjoint of the conv whose input is this layer's output:
 // conv geometry with c = out channels, k = in channels, (h, w) = this layer's output size.
+// (The conv's output plane g.oh x g.ow may exceed the input's by the rows an output_padding
+// >= stride adds: csrc/frame/conv_transpose2d.cpp.)
 Conv2dGeom transpose_geom(const py::array_t<float>& x, const py::array_t<float>& w, Pair stride,
                           Pair padding, Pair output_padding, Pair dilation, int64_t groups) {
   check_ndim(x, "input", 4);
   check_ndim(w, "weight", 4);
+  check_nonempty_weight(w, "(in_channels, out_channels / groups, kh, kw)");
   check_groups(groups, x.shape(1), "in_channels");
   check_shape(w, "weight", {x.shape(1), -1, -1, -1});
-  for (int d = 0; d < 2; ++d) {
-    if (stride[d] < 1 || dilation[d] < 1 || padding[d] < 0)
-      throw py::value_error("conv_transpose2d: stride and dilation must be >= 1 and padding >= 0");
-    if (output_padding[d] < 0 || (output_padding[d] >= stride[d] && output_padding[d] >= dilation[d]))
-      throw py::value_error("output_padding: expected >= 0 and smaller than stride or dilation, got (" +
-                            std::to_string(output_padding[0]) + ", " +
-                            std::to_string(output_padding[1]) + ")");
-  }
   const int64_t kh = w.shape(2), kw = w.shape(3);
-  const int64_t oh = (x.shape(2) - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) +
-                     output_padding[0] + 1;
-  const int64_t ow = (x.shape(3) - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) +
-                     output_padding[1] + 1;
+  // Range checks on every hyper-parameter (ValueError naming it), overflow-checked arithmetic.
+  const int64_t oh = transposed_out(x.shape(2), kh, stride[0], padding[0], dilation[0],
+                                    output_padding[0], "conv_transpose2d");
+  const int64_t ow = transposed_out(x.shape(3), kw, stride[1], padding[1], dilation[1],
+                                    output_padding[1], "conv_transpose2d");
   if (oh < 1 || ow < 1)
     throw py::value_error("conv_transpose2d: output size (" + std::to_string(oh) + ", " +
                           std::to_string(ow) + ") is too small for input " + shape_str(x));
-  Conv2dGeom g = conv_geom(x.shape(0), w.shape(1) * groups, oh, ow, x.shape(1), kh, kw, stride,
-                           padding, dilation, groups);
-  if (g.oh != x.shape(2) || g.ow != x.shape(3))
-    throw py::value_error("conv_transpose2d: input " + shape_str(x) + " does not match the geometry");
-  return g;
+  int64_t out_channels = 0;
+  if (!mul_ok(w.shape(1), groups, &out_channels))
+    throw py::value_error("groups: out_channels = weight.shape[1] * groups overflows int64");
+  return conv_geom(x.shape(0), out_channels, oh, ow, x.shape(1), kh, kw, stride, padding, dilation,
+                   groups);
 }
 
 py::array_t<float> conv_transpose2d_fwd(const py::handle& x_obj, const py::handle& w_obj,
@@ -133,11 +152,12 @@ py::array_t<float> conv_transpose2d_fwd(const py::handle& x_obj, const py::handl
   const Conv2dGeom g = transpose_geom(x, w, stride, padding, output_padding, dilation, groups);
   py::array_t<float> b;
   const float* bias = optional_vec(b_obj, "bias", g.c, b);
-  py::array_t<float> y({g.n, g.c, g.h, g.w});
+  py::array_t<float> y = new_array<float>({g.n, g.c, g.h, g.w}, "output");
   float* yp = y.mutable_data();
+  const int64_t xh = x.shape(2), xw = x.shape(3);
   {
     py::gil_scoped_release nogil;
-    conv2d_backward(nullptr, x.data(), w.data(), yp, nullptr, nullptr, g, bias);
+    conv_transpose2d_forward(x.data(), xh, xw, w.data(), bias, yp, g);
   }
   return y;
 }
@@ -153,17 +173,17 @@ py::object conv_transpose2d_bwd(const py::handle& x_obj, const py::handle& dy_ob
   py::array_t<float> dwk, dbk;
   float* dw = grad_buffer(dw_obj, "weight.grad", {g.k, g.cg(), g.kh, g.kw}, dwk);
   float* db = grad_buffer(db_obj, "bias.grad", {g.c}, dbk);
+  check_grad_aliasing(dw, dwk, db, dbk, x, w, dy);
+  const int64_t xh = x.shape(2), xw = x.shape(3);
   py::array_t<float> dx;
   float* dxp = nullptr;
   if (need_dx) {
-    dx = py::array_t<float>({g.n, g.k, g.oh, g.ow});
+    dx = py::array_t<float>({g.n, g.k, xh, xw});
     dxp = dx.mutable_data();
   }
   {
     py::gil_scoped_release nogil;
-    if (dxp) conv2d_forward(dy.data(), w.data(), nullptr, dxp, g);
-    if (dw) conv2d_backward(dy.data(), x.data(), nullptr, nullptr, dw, nullptr, g);
-    if (db) channel_sum_accumulate(dy.data(), g.n, g.c, g.h * g.w, db);
+    conv_transpose2d_backward(x.data(), xh, xw, dy.data(), w.data(), dxp, dw, db, g);
   }
   if (!need_dx) return py::none();
   return std::move(dx);

@@ -9,7 +9,7 @@ namespace {
 py::array_t<float> unary_forward_py(const py::handle& x_obj, int code, float param,
                                     const std::string& layer) {
   const Unary op = unary_from_int(code);
-  py::array_t<float> x = contiguous_f32(x_obj, arg_name(layer, "input"));
+  py::array_t<float> x = c_f32(x_obj, arg_name(layer, "input"));
   py::array_t<float> y(ssize_shape(x));
   const float* xp = x.data();
   float* yp = y.mutable_data();
@@ -26,13 +26,13 @@ py::array_t<float> unary_backward_py(const py::handle& x_obj, const py::handle& 
                                      const py::handle& g_obj, int code, float param,
                                      const std::string& layer) {
   const Unary op = unary_from_int(code);
-  py::array_t<float> y = contiguous_f32(y_obj, arg_name(layer, "output"));
-  py::array_t<float> g = contiguous_f32(g_obj, arg_name(layer, "grad_out"));
+  py::array_t<float> y = c_f32(y_obj, arg_name(layer, "output"));
+  py::array_t<float> g = c_f32(g_obj, arg_name(layer, "grad_out"));
   check_same_shape(g, arg_name(layer, "grad_out"), y);
   py::array_t<float> x;
   const bool has_x = !x_obj.is_none();
   if (has_x) {
-    x = contiguous_f32(x_obj, arg_name(layer, "input"));
+    x = c_f32(x_obj, arg_name(layer, "input"));
     check_same_shape(x, arg_name(layer, "input"), y);
   } else if (unary_backward_needs_input(op, param)) {
     throw py::value_error(arg_name(layer, "input") + ": this activation's backward needs the input");
@@ -69,7 +69,7 @@ Axis split_axis(const py::array& a, int dim, const std::string& layer) {
 }
 
 py::array_t<float> softmax_forward_py(const py::handle& x_obj, int dim, const std::string& layer) {
-  py::array_t<float> x = contiguous_f32(x_obj, arg_name(layer, "input"));
+  py::array_t<float> x = c_f32(x_obj, arg_name(layer, "input"));
   const Axis ax = split_axis(x, dim, layer);
   py::array_t<float> y(ssize_shape(x));
   if (x.size() == 0) return y;
@@ -84,8 +84,8 @@ py::array_t<float> softmax_forward_py(const py::handle& x_obj, int dim, const st
 
 py::array_t<float> softmax_backward_py(const py::handle& y_obj, const py::handle& g_obj, int dim,
                                        const std::string& layer) {
-  py::array_t<float> y = contiguous_f32(y_obj, arg_name(layer, "output"));
-  py::array_t<float> g = contiguous_f32(g_obj, arg_name(layer, "grad_out"));
+  py::array_t<float> y = c_f32(y_obj, arg_name(layer, "output"));
+  py::array_t<float> g = c_f32(g_obj, arg_name(layer, "grad_out"));
   check_same_shape(g, arg_name(layer, "grad_out"), y);
   const Axis ax = split_axis(y, dim, layer);
   py::array_t<float> dx(ssize_shape(y));
@@ -101,7 +101,7 @@ py::array_t<float> softmax_backward_py(const py::handle& y_obj, const py::handle
 
 py::array_t<float> dropout_py(const py::handle& x_obj, double p, uint64_t seed, bool backward,
                               const std::string& layer) {
-  py::array_t<float> x = contiguous_f32(x_obj, arg_name(layer, backward ? "grad_out" : "input"));
+  py::array_t<float> x = c_f32(x_obj, arg_name(layer, backward ? "grad_out" : "input"));
   if (!(p >= 0.0 && p < 1.0))
     throw py::value_error(arg_name(layer, "p") + ": expected 0 <= p < 1, got " + std::to_string(p));
   py::array_t<float> y(ssize_shape(x));
@@ -121,7 +121,7 @@ py::array_t<float> dropout_mask_py(int64_t n, double p, uint64_t seed) {
   if (n < 0) throw py::value_error("n: expected >= 0, got " + std::to_string(n));
   if (!(p >= 0.0 && p < 1.0))
     throw py::value_error("p: expected 0 <= p < 1, got " + std::to_string(p));
-  py::array_t<float> y(static_cast<py::ssize_t>(n));
+  py::array_t<float> y = new_array<float>({n}, "n");
   float* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;
@@ -132,7 +132,7 @@ py::array_t<float> dropout_mask_py(int64_t n, double p, uint64_t seed) {
 
 py::array_t<float> vmath_py(const py::handle& x_obj, const std::string& fn) {
   const VMath f = vmath_from_name(fn);
-  py::array_t<float> x = contiguous_f32(x_obj, "x");
+  py::array_t<float> x = c_f32(x_obj, "x");
   py::array_t<float> y(ssize_shape(x));
   const float* xp = x.data();
   float* yp = y.mutable_data();
@@ -147,7 +147,7 @@ py::array_t<float> vmath_py(const py::handle& x_obj, const std::string& fn) {
 }  // namespace
 
 void bind_elementwise(py::module_& m) {
-  m.def("vmath", &vmath_py, py::arg("x"), py::arg("fn"),
+  m.def("vmath", &vmath_py, py::arg("x"), py::arg("function"),
         "One function of the shared vector math on the active ISA path (for accuracy tests): "
         "'exp', 'expm1_nonpos' (expm1 of min(x, 0)), 'tanh', 'sigmoid', 'phi_tail' (Phi(-|x|)).");
   m.def("unary_forward", &unary_forward_py, py::arg("x"), py::arg("code"), py::arg("param") = 0.0f,

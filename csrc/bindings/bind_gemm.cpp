@@ -29,13 +29,12 @@ py::array_t<float> matmul(const py::handle& a_obj, const py::handle& b_obj, bool
   py::array_t<float> bias;  // (a default array_t is an empty array, not null: track presence)
   const bool has_bias = !bias_obj.is_none();
   if (has_bias) {
-    bias = as_f32(bias_obj, "bias");
+    bias = c_f32(bias_obj, "bias");
     check_shape(bias, "bias", {n});
-    if (bias.strides(0) != 4) bias = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(bias);
   }
   py::array_t<float> out;
   if (out_obj.is_none()) {
-    out = py::array_t<float>({m, n});
+    out = new_array<float>({m, n}, "out");
   } else {
     out = check_out(out_obj, "out", {m, n});
     if (overlaps(out, a) || overlaps(out, b) || (has_bias && overlaps(out, bias)))
@@ -60,8 +59,8 @@ py::array_t<float> matmul(const py::handle& a_obj, const py::handle& b_obj, bool
   return out;
 }
 
-py::array_t<float> matmul_reference(const py::array_t<float, py::array::c_style | py::array::forcecast>& a,
-                                    const py::array_t<float, py::array::c_style | py::array::forcecast>& b) {
+py::array_t<float> matmul_reference(const py::handle& a_obj, const py::handle& b_obj) {
+  py::array_t<float> a = c_f32(a_obj, "a"), b = c_f32(b_obj, "b");
   check_ndim(a, "a", 2);
   check_ndim(b, "b", 2);
   check_shape(b, "b", {a.shape(1), -1});
@@ -75,18 +74,17 @@ py::array_t<float> matmul_reference(const py::array_t<float, py::array::c_style 
   return out;
 }
 
-py::array_t<float> matmul_main_tile(const py::array_t<float, py::array::c_style | py::array::forcecast>& a,
-                                    const py::array_t<float, py::array::c_style | py::array::forcecast>& b,
+py::array_t<float> matmul_main_tile(const py::handle& a_obj, const py::handle& b_obj,
                                     const py::handle& bias_obj, int act) {
+  py::array_t<float> a = c_f32(a_obj, "a"), b = c_f32(b_obj, "b");
   check_ndim(a, "a", 2);
   check_ndim(b, "b", 2);
   check_shape(b, "b", {a.shape(1), -1});
   if (act < 0 || act > static_cast<int>(Act::tanh))
     throw py::value_error("activation: unknown code " + std::to_string(act));
-  py::array_t<float, py::array::c_style | py::array::forcecast> bias;
+  py::array_t<float> bias;
   if (!bias_obj.is_none()) {
-    bias = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(bias_obj);
-    if (!bias) throw py::type_error("bias: expected a float array");
+    bias = c_f32(bias_obj, "bias");
     check_shape(bias, "bias", {b.shape(1)});
   }
   py::array_t<float> out({a.shape(0), b.shape(1)});

@@ -15,14 +15,18 @@ py::array_t<float> linear_input(const py::handle& obj, const std::string& layer,
   return x;
 }
 
+// The weight (out, in) as it is: a parameter is never silently copied (common.h exact_f32).
+py::array_t<float> linear_weight(const py::handle& obj, const std::string& layer) {
+  const std::string name = arg_name(layer, "weight");
+  if (py::isinstance<py::array>(obj)) check_ndim(py::reinterpret_borrow<py::array>(obj), name, 2);
+  return exact_f32(obj, name, {-1, -1});
+}
+
 py::array_t<float> linear_forward_py(const py::handle& x_obj, const py::handle& w_obj,
                                      const py::handle& b_obj, int act, float act_param,
                                      const std::string& layer) {
-  py::array w0 = py::array::ensure(w_obj);
-  if (!w0 || w0.ndim() != 2)
-    throw py::value_error(arg_name(layer, "weight") + ": expected a 2-D array");
-  const int64_t out = w0.shape(0), in = w0.shape(1);
-  py::array_t<float> w = exact_f32(w_obj, arg_name(layer, "weight"), {out, in});
+  py::array_t<float> w = linear_weight(w_obj, layer);
+  const int64_t out = w.shape(0), in = w.shape(1);
   py::array_t<float> x = linear_input(x_obj, layer, in);
   const bool has_bias = !b_obj.is_none();
   py::array_t<float> b;
@@ -33,7 +37,7 @@ py::array_t<float> linear_forward_py(const py::handle& x_obj, const py::handle& 
   ep.act = static_cast<Act>(act);
   ep.param = act_param;
   const MatView xv = mat_view(x);
-  py::array_t<float> y({static_cast<py::ssize_t>(xv.rows), static_cast<py::ssize_t>(out)});
+  py::array_t<float> y = new_array<float>({xv.rows, out}, arg_name(layer, "output"));
   const float* bp = has_bias ? b.data() : nullptr;
   float* yp = y.mutable_data();
   {
@@ -47,14 +51,11 @@ py::object linear_backward_py(const py::handle& g_obj, const py::handle& x_obj,
                                       const py::handle& w_obj, const py::handle& gw_obj,
                                       const py::handle& gb_obj, bool need_input_grad,
                                       const std::string& layer) {
-  py::array w0 = py::array::ensure(w_obj);
-  if (!w0 || w0.ndim() != 2)
-    throw py::value_error(arg_name(layer, "weight") + ": expected a 2-D array");
-  const int64_t out = w0.shape(0), in = w0.shape(1);
-  py::array_t<float> w = exact_f32(w_obj, arg_name(layer, "weight"), {out, in});
+  py::array_t<float> w = linear_weight(w_obj, layer);
+  const int64_t out = w.shape(0), in = w.shape(1);
   py::array_t<float> x = linear_input(x_obj, layer, in);
   const int64_t rows = x.shape(0);
-  py::array_t<float> g = contiguous_f32(g_obj, arg_name(layer, "grad_out"));
+  py::array_t<float> g = c_f32(g_obj, arg_name(layer, "grad_out"));
   check_shape(g, arg_name(layer, "grad_out").c_str(), {rows, out});
   float* gw = nullptr;
   float* gb = nullptr;
@@ -88,7 +89,7 @@ py::object linear_backward_py(const py::handle& g_obj, const py::handle& x_obj,
 }
 
 void colsum_accumulate_py(const py::handle& x_obj, const py::handle& out_obj) {
-  py::array_t<float> x = contiguous_f32(x_obj, "x");
+  py::array_t<float> x = c_f32(x_obj, "x");
   check_ndim(x, "x", 2);
   py::array_t<float> out = check_out(out_obj, "out", {x.shape(1)});
   if (overlaps(out, x)) throw py::value_error("out: must not share memory with x");

@@ -9,14 +9,13 @@ namespace {
 
 py::array_t<int64_t> class_targets(const py::handle& obj, const std::string& name, int64_t rows) {
   if (obj.is_none()) throw py::type_error(name + ": expected an array of class indices, got None");
-  py::array arr = py::array::ensure(obj);
-  if (!arr) throw py::type_error(name + ": expected an array of integer class indices");
+  py::array arr = as_array(obj, name);
   const char kind = arr.dtype().kind();
   if (kind != 'i' && kind != 'u')
     throw py::type_error(name + ": expected integer class indices, got dtype " +
                          std::string(py::str(arr.dtype())));
-  check_shape(arr, name.c_str(), {rows});
-  return py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
+  check_shape(arr, name, {rows});
+  return c_array<int64_t>(arr, name);
 }
 
 struct CeInputs {
@@ -28,14 +27,14 @@ struct CeInputs {
 CeInputs ce_inputs(const py::handle& x_obj, const py::handle& t_obj, const py::handle& w_obj,
                    float label_smoothing, const std::string& reduction, const std::string& layer) {
   CeInputs c;
-  c.logits = contiguous_f32(x_obj, arg_name(layer, "input"));
+  c.logits = c_f32(x_obj, arg_name(layer, "input"));
   if (c.logits.ndim() != 2)
     throw py::value_error(arg_name(layer, "input") + ": expected shape (N, C), got " +
                           shape_str(c.logits));
   const int64_t rows = c.logits.shape(0), cols = c.logits.shape(1);
   c.target = class_targets(t_obj, arg_name(layer, "target"), rows);
   if (!w_obj.is_none()) {
-    c.weight = contiguous_f32(w_obj, arg_name(layer, "weight"));
+    c.weight = c_f32(w_obj, arg_name(layer, "weight"));
     check_shape(c.weight, arg_name(layer, "weight").c_str(), {cols});
   }
   c.args.logits = c.logits.data();
@@ -71,12 +70,12 @@ py::array_t<float> cross_entropy_backward_py(const py::handle& x, const py::hand
                                              const std::string& reduction, const py::handle& lse_obj,
                                              const py::handle& g_obj, const std::string& layer) {
   CeInputs c = ce_inputs(x, t, w, label_smoothing, reduction, layer);
-  py::array_t<float> lse = contiguous_f32(lse_obj, arg_name(layer, "lse"));
+  py::array_t<float> lse = c_f32(lse_obj, arg_name(layer, "lse"));
   check_shape(lse, arg_name(layer, "lse").c_str(), {c.args.rows});
   py::array_t<float> g;
   const bool has_g = !g_obj.is_none();
   if (has_g) {
-    g = contiguous_f32(g_obj, arg_name(layer, "grad"));
+    g = c_f32(g_obj, arg_name(layer, "grad"));
     check_shape(g, arg_name(layer, "grad").c_str(), {c.args.rows});
   }
   py::array_t<float> dx(ssize_shape(c.logits));
@@ -103,18 +102,18 @@ PwInputs pw_inputs(int kind, const py::handle& x_obj, const py::handle& t_obj,
   if (kind < 0 || kind > static_cast<int>(PointwiseLossKind::bce_logits))
     throw py::value_error(arg_name(layer, "kind") + ": unknown loss code " + std::to_string(kind));
   PwInputs p;
-  p.x = contiguous_f32(x_obj, arg_name(layer, "input"));
-  p.t = contiguous_f32(t_obj, arg_name(layer, "target"));
+  p.x = c_f32(x_obj, arg_name(layer, "input"));
+  p.t = c_f32(t_obj, arg_name(layer, "target"));
   check_same_shape(p.t, arg_name(layer, "target"), p.x);
   if (!w_obj.is_none()) {
-    p.w = contiguous_f32(w_obj, arg_name(layer, "weight"));
+    p.w = c_f32(w_obj, arg_name(layer, "weight"));
     check_same_shape(p.w, arg_name(layer, "weight"), p.x);
     p.wp = p.w.data();
   }
   p.loss.kind = static_cast<PointwiseLossKind>(kind);
   p.loss.delta = delta;
   if (!pw_obj.is_none()) {
-    p.pw = contiguous_f32(pw_obj, arg_name(layer, "pos_weight"));
+    p.pw = c_f32(pw_obj, arg_name(layer, "pos_weight"));
     const int64_t last = p.x.ndim() ? p.x.shape(p.x.ndim() - 1) : 1;
     if (p.pw.ndim() != 1 || (p.pw.shape(0) != last && p.pw.shape(0) != 1))
       throw py::value_error(arg_name(layer, "pos_weight") + ": expected shape (" +
@@ -157,7 +156,7 @@ py::array_t<float> pointwise_loss_backward_py(int kind, const py::handle& x, con
   py::array_t<float> g;
   const bool has_g = !g_obj.is_none() && p.reduction == Reduction::none;
   if (has_g) {
-    g = contiguous_f32(g_obj, arg_name(layer, "grad"));
+    g = c_f32(g_obj, arg_name(layer, "grad"));
     check_same_shape(g, arg_name(layer, "grad"), p.x);
   }
   const int64_t n = p.x.size();

@@ -48,10 +48,6 @@ OptimKind parse_kind(const std::string& s) {
   throw py::value_error("kind: expected 'sgd', 'adagrad', 'rmsprop' or 'adam', got '" + s + "'");
 }
 
-std::vector<int64_t> shape_of(const py::array& a) {
-  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
-}
-
 // A float32 C-contiguous writeable array named `name` (shape taken from `like` if given).
 py::array_t<float> writable_f32(const py::handle& obj, const std::string& name,
                                 const std::vector<int64_t>* like = nullptr) {
@@ -59,7 +55,7 @@ py::array_t<float> writable_f32(const py::handle& obj, const std::string& name,
     throw py::type_error(name + ": expected a numpy.ndarray of float32, got " +
                          std::string(py::str(py::type::of(obj).attr("__name__"))));
   py::array a = py::reinterpret_borrow<py::array>(obj);
-  return check_out(a, name.c_str(), like ? *like : shape_of(a));
+  return check_out(a, name, like ? *like : shape_of(a));
 }
 
 // Named byte extents; any two that overlap are an error (an update would read what it wrote).
@@ -109,7 +105,9 @@ class OptimTable {
       d.active = active[i];
       keep_.push_back(p);
       add_extent(extents, p, "params" + idx);
-      py::handle g = grads[i];
+      // py::object, not py::handle: a sequence such as an ndarray makes a new object per item,
+      // which a handle would not keep alive.
+      py::object g = grads[i];
       if (!g.is_none()) {
         py::array_t<float> ga = writable_f32(g, "grads" + idx, &shape);
         d.grad = ga.mutable_data();
@@ -118,18 +116,11 @@ class OptimTable {
       } else if (d.active) {
         throw py::value_error("grads" + idx + ": a trainable parameter needs a gradient array");
       }
-      py::handle m = masks[i];
+      py::object m = masks[i];
       if (!m.is_none()) {
-        if (!py::isinstance<py::array>(m))
-          throw py::type_error("masks" + idx + ": expected a float32 numpy.ndarray or None");
-        py::array ma = py::reinterpret_borrow<py::array>(m);
-        if (!(ma.dtype().kind() == 'f' && ma.itemsize() == 4))
-          throw py::type_error("masks" + idx + ": expected dtype float32, got " +
-                               std::string(py::str(ma.dtype())));
-        check_shape(ma, ("masks" + idx).c_str(), shape);
-        if (!(ma.flags() & py::array::c_style))
-          throw py::value_error("masks" + idx + ": expected a C-contiguous array");
-        d.mask = static_cast<const float*>(ma.data());
+        // Kept by reference (the table is reused every step): used as it is, never copied.
+        py::array_t<float> ma = exact_f32(m, "masks" + idx, shape);
+        d.mask = ma.data();
         keep_.push_back(ma);
       }
       descs_.push_back(d);
@@ -139,7 +130,7 @@ class OptimTable {
     if (py::len(buffers) != 3) throw py::value_error("buffers: expected 3 entries (array or None)");
     float** slots[3] = {&state_.s0, &state_.s1, &state_.s2};
     for (size_t w = 0; w < 3; ++w) {
-      py::handle b = buffers[w];
+      py::object b = buffers[w];
       if (b.is_none()) continue;
       const std::vector<int64_t> want{offset};
       py::array_t<float> ba = writable_f32(b, "buffers[" + std::to_string(w) + "]", &want);
@@ -147,15 +138,9 @@ class OptimTable {
       keep_.push_back(ba);
       add_extent(extents, ba, "state buffer " + std::to_string(w));
     }
-    if (!py::isinstance<py::array>(steps))
-      throw py::type_error("steps: expected an int64 numpy.ndarray");
-    py::array sa = py::reinterpret_borrow<py::array>(steps);
-    if (!(sa.dtype().kind() == 'i' && sa.itemsize() == 8))
-      throw py::type_error("steps: expected dtype int64, got " + std::string(py::str(sa.dtype())));
-    check_shape(sa, "steps", {static_cast<int64_t>(n)});
-    if (!(sa.flags() & py::array::c_style) || !sa.writeable())
-      throw py::value_error("steps: expected a C-contiguous writeable array");
-    state_.steps = static_cast<int64_t*>(sa.mutable_data());
+    py::array_t<int64_t> sa =
+        exact_int_inplace<int64_t>(steps, "steps", "int64", {static_cast<int64_t>(n)});
+    state_.steps = sa.mutable_data();
     keep_.push_back(sa);
     check_disjoint(std::move(extents));
   }

@@ -20,17 +20,25 @@ Pool2dGeom pool_geom(int64_t h, int64_t w, Pair kernel, Pair stride, Pair paddin
   Pool2dGeom g;
   g.h = h; g.w = w; g.kh = kernel[0]; g.kw = kernel[1];
   g.sh = stride[0]; g.sw = stride[1]; g.ph = padding[0]; g.pw = padding[1];
-  if (g.sh >= 1 && g.sw >= 1) {
-    g.oh = (h + 2 * g.ph - g.kh) / g.sh + 1;
-    g.ow = (w + 2 * g.pw - g.kw) / g.sw + 1;
-  }
+  // Range-checked hyper-parameters, overflow-checked extents (0: no window fits, which
+  // pool2d_check_geom reports with the shapes).
+  g.oh = window_out(h, g.kh, g.sh, g.ph, 1, "pool2d");
+  g.ow = window_out(w, g.kw, g.sw, g.pw, 1, "pool2d");
   pool2d_check_geom(g);
   return g;
 }
 
+// input_shape of a backward: the shape of the gradient it allocates.
 void check_shape4(const Shape4& s) {
-  for (int64_t d : s)
+  int64_t count = 1;
+  for (int64_t d : s) {
     if (d < 0) throw py::value_error("input_shape: extents must be >= 0");
+    if (!mul_ok(count, d, &count))
+      throw py::value_error("input_shape: " + shape_str(std::vector<int64_t>(s.begin(), s.end())) +
+                            " has more than 2**63 elements");
+  }
+  check_allocatable(count, 4, "input_shape", "the input gradient of shape " +
+                                                 shape_str(std::vector<int64_t>(s.begin(), s.end())));
 }
 
 py::tuple maxpool_fwd(const py::handle& x_obj, Pair kernel, Pair stride, Pair padding) {
@@ -38,8 +46,8 @@ py::tuple maxpool_fwd(const py::handle& x_obj, Pair kernel, Pair stride, Pair pa
   check_ndim(x, "input", 4);
   const Pool2dGeom g = pool_geom(x.shape(2), x.shape(3), kernel, stride, padding);
   const int64_t planes = x.shape(0) * x.shape(1);
-  py::array_t<float> y({x.shape(0), x.shape(1), g.oh, g.ow});
-  py::array_t<int32_t> idx({x.shape(0), x.shape(1), g.oh, g.ow});
+  py::array_t<float> y = new_array<float>({x.shape(0), x.shape(1), g.oh, g.ow}, "output");
+  py::array_t<int32_t> idx = new_array<int32_t>({x.shape(0), x.shape(1), g.oh, g.ow}, "argmax");
   float* yp = y.mutable_data();
   int32_t* ip = idx.mutable_data();
   {
@@ -55,10 +63,11 @@ py::array_t<float> maxpool_bwd(const py::handle& dy_obj, const py::handle& idx_o
   py::array_t<float> dy = c_f32(dy_obj, "grad_output");
   const Pool2dGeom g = pool_geom(input_shape[2], input_shape[3], kernel, stride, padding);
   check_shape(dy, "grad_output", {input_shape[0], input_shape[1], g.oh, g.ow});
-  py::array arr = py::array::ensure(idx_obj);
-  if (!arr || arr.dtype().kind() != 'i' || arr.itemsize() != 4)
-    throw py::type_error("argmax: expected an int32 array");
-  auto idx = py::array_t<int32_t, py::array::c_style | py::array::forcecast>::ensure(arr);
+  py::array arr = as_array(idx_obj, "argmax");
+  if (arr.dtype().kind() != 'i' || arr.itemsize() != 4)
+    throw py::type_error("argmax: expected an int32 array, got dtype " +
+                         std::string(py::str(arr.dtype())));
+  auto idx = c_array<int32_t>(arr, "argmax");
   check_shape(idx, "argmax", {input_shape[0], input_shape[1], g.oh, g.ow});
   py::array_t<float> dx({input_shape[0], input_shape[1], input_shape[2], input_shape[3]});
   float* dxp = dx.mutable_data();
@@ -73,7 +82,7 @@ py::array_t<float> avgpool_fwd(const py::handle& x_obj, Pair kernel, Pair stride
   py::array_t<float> x = c_f32(x_obj, "input");
   check_ndim(x, "input", 4);
   const Pool2dGeom g = pool_geom(x.shape(2), x.shape(3), kernel, stride, padding);
-  py::array_t<float> y({x.shape(0), x.shape(1), g.oh, g.ow});
+  py::array_t<float> y = new_array<float>({x.shape(0), x.shape(1), g.oh, g.ow}, "output");
   float* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;
@@ -152,6 +161,8 @@ py::tuple bn_fwd(const py::handle& x_obj, const py::handle& gamma_obj, const py:
     rvk = check_out(rv_obj, "running_var", {c});
     if (overlaps(rmk, rvk) || overlaps(rmk, x) || overlaps(rvk, x))
       throw py::value_error("running_mean/running_var: must not share memory with each other or input");
+    check_no_alias(rmk, "running_mean", {{gk, "weight"}, {bk, "bias"}});
+    check_no_alias(rvk, "running_var", {{gk, "weight"}, {bk, "bias"}});
     rm = rmk.mutable_data();
     rv = rvk.mutable_data();
   }
@@ -190,12 +201,18 @@ py::object bn_bwd(const py::handle& dy_obj, const py::handle& x_obj, const py::h
     throw py::value_error("batchnorm backward: save_mean and save_invstd are required");
   float* dgamma = nullptr;
   float* dbeta = nullptr;
+  // Accumulated in place while the inputs are read: no aliasing (as linear_backward).
+  const std::vector<std::pair<py::array, std::string>> read = {
+      {x, "input"}, {dy, "grad_output"}, {gk, "weight"}, {mk, "save_mean"}, {ik, "save_invstd"}};
   if (!dgamma_obj.is_none()) {
     dgk = check_out(dgamma_obj, "weight.grad", {c});
+    check_no_alias(dgk, "weight.grad", read);
     dgamma = dgk.mutable_data();
   }
   if (!dbeta_obj.is_none()) {
     dbk = check_out(dbeta_obj, "bias.grad", {c});
+    check_no_alias(dbk, "bias.grad", read);
+    if (dgamma) check_no_alias(dbk, "bias.grad", {{dgk, "weight.grad"}});
     dbeta = dbk.mutable_data();
   }
   py::array_t<float> dx;

@@ -15,18 +15,14 @@ namespace fastnn {
 
 namespace {
 
-using CArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
-
-std::vector<int64_t> shape_of(const py::array& a) {
-  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
-}
+using CArray = py::array_t<float>;  // always C-contiguous here (common.h c_f32)
 
 // A mask for an array of shape `shape`: float32 of that shape (read as C order; copied if it is
 // not contiguous float32).
 CArray mask_for(const py::handle& obj, const std::string& name, const std::vector<int64_t>& shape) {
-  py::array_t<float> m = as_f32(obj, name.c_str());
-  check_shape(m, name.c_str(), shape);
-  return CArray::ensure(m);
+  py::array_t<float> m = c_f32(obj, name);
+  check_shape(m, name, shape);
+  return m;
 }
 
 void mask_apply_py(const py::handle& x_obj, const py::handle& mask_obj) {
@@ -54,7 +50,7 @@ py::list magnitude_masks_py(const py::sequence& weights, const py::sequence& mas
   std::vector<PruneTensor> t(n);
   for (size_t i = 0; i < n; ++i) {
     const std::string idx = "[" + std::to_string(i) + "]";
-    w[i] = CArray::ensure(as_f32(weights[i], ("weights" + idx).c_str()));
+    w[i] = c_f32(weights[i], "weights" + idx);
     const std::vector<int64_t> shape = shape_of(w[i]);
     if (!masks[i].is_none()) m[i] = mask_for(masks[i], "masks" + idx, shape);
     out[i] = py::array_t<float>(shape);
@@ -73,7 +69,7 @@ py::list magnitude_masks_py(const py::sequence& weights, const py::sequence& mas
 }
 
 py::array_t<double> unit_norms_py(const py::handle& w_obj, int p) {
-  CArray w = CArray::ensure(as_f32(w_obj, "weight"));
+  CArray w = c_f32(w_obj, "weight");
   if (w.ndim() < 1) throw py::value_error("weight: expected at least 1 dimension, got a scalar");
   const int64_t rows = w.shape(0);
   const int64_t cols = rows > 0 ? w.size() / rows : 0;
@@ -94,13 +90,14 @@ py::array_t<float> sparse_conv2d_py(const std::shared_ptr<CsrMatrix>& m, const p
                                     Pair padding, Pair dilation, bool relu) {
   if (!m) throw py::type_error("weight: expected a SparseMatrix, got None");
   for (int d = 0; d < 2; ++d) {
-    if (kernel[d] < 1 || stride[d] < 1 || dilation[d] < 1 || padding[d] < 0)
-      throw py::value_error("sparse_conv2d: kernel_size, stride and dilation must be >= 1 and "
-                            "padding >= 0");
+    check_window_param(kernel[d], 1, "sparse_conv2d", "kernel_size");
+    check_window_param(stride[d], 1, "sparse_conv2d", "stride");
+    check_window_param(padding[d], 0, "sparse_conv2d", "padding");
+    check_window_param(dilation[d], 1, "sparse_conv2d", "dilation");
   }
-  CArray x = CArray::ensure(as_f32(x_obj, "x"));
+  CArray x = c_f32(x_obj, "x");
   check_ndim(x, "x", 4);
-  const int64_t taps = kernel[0] * kernel[1];
+  const int64_t taps = kernel[0] * kernel[1];  // each <= 2**31 - 1: no overflow
   if (m->cols % taps != 0)
     throw py::value_error("weight: " + std::to_string(m->cols) + " columns is not in_channels * " +
                           std::to_string(taps) + " taps");
@@ -118,21 +115,22 @@ py::array_t<float> sparse_conv2d_py(const std::shared_ptr<CsrMatrix>& m, const p
   s.pw = padding[1];
   s.dh = dilation[0];
   s.dw = dilation[1];
-  const int64_t eff_h = s.dh * (s.kh - 1) + 1, eff_w = s.dw * (s.kw - 1) + 1;
-  if (s.h + 2 * s.ph < eff_h || s.w + 2 * s.pw < eff_w)
+  s.oh = window_out(s.h, s.kh, s.sh, s.ph, s.dh, "sparse_conv2d");  // overflow-checked
+  s.ow = window_out(s.w, s.kw, s.sw, s.pw, s.dw, "sparse_conv2d");
+  if (s.oh < 1 || s.ow < 1) {
+    const int64_t eff_h = s.dh * (s.kh - 1) + 1, eff_w = s.dw * (s.kw - 1) + 1;  // in range
     throw py::value_error("x: the (dilated) kernel " + std::to_string(eff_h) + "x" +
                           std::to_string(eff_w) + " is larger than the padded input (shape " +
                           shape_str(x) + ")");
-  s.oh = (s.h + 2 * s.ph - eff_h) / s.sh + 1;
-  s.ow = (s.w + 2 * s.pw - eff_w) / s.sw + 1;
+  }
   CArray bias;
   const bool has_bias = !bias_obj.is_none();
   if (has_bias) {
-    bias = CArray::ensure(as_f32(bias_obj, "bias"));
+    bias = c_f32(bias_obj, "bias");
     check_shape(bias, "bias", {m->rows});
   }
   const int64_t n = x.shape(0);
-  py::array_t<float> y({n, m->rows, s.oh, s.ow});
+  py::array_t<float> y = new_array<float>({n, m->rows, s.oh, s.ow}, "output");
   Epilogue ep;
   ep.act = relu ? Act::relu : Act::none;
   const float* xp = x.data();

@@ -17,9 +17,9 @@ using U8Array = py::array_t<uint8_t, py::array::c_style>;
 using F32C = py::array_t<float, py::array::c_style>;
 using PackedPtr = std::shared_ptr<S8PackedWeights>;
 
-// A C-contiguous float32 copy or view of `obj` (TypeError for non-float input).
+// A C-contiguous float32 copy or view of `obj` (common.h c_f32: TypeError for non-float input).
 F32C f32c(const py::handle& obj, const char* name) {
-  return F32C::ensure(as_f32(obj, name));
+  return py::reinterpret_borrow<F32C>(c_f32(obj, name));
 }
 
 // A C-contiguous uint8 array; TypeError unless `obj` is a uint8 ndarray (no integer casts).
@@ -30,7 +30,7 @@ U8Array u8c(const py::handle& obj, const char* name) {
   if (!(a.dtype().kind() == 'u' && a.itemsize() == 1))
     throw py::type_error(std::string(name) + ": expected dtype uint8, got " +
                          std::string(py::str(a.dtype())));
-  return U8Array::ensure(a);
+  return c_array<uint8_t>(a, name);
 }
 
 // The output array: a new one, or `out` when given -- then of exactly this dtype and shape,
@@ -40,7 +40,9 @@ py::array_t<T, py::array::c_style> output(const py::handle& out,
                                           const std::vector<py::ssize_t>& shape,
                                           const py::array& in) {
   using A = py::array_t<T, py::array::c_style>;
-  if (out.is_none()) return A(shape);
+  if (out.is_none())
+    return py::reinterpret_borrow<A>(
+        new_array<T>(std::vector<int64_t>(shape.begin(), shape.end()), "output"));
   if (!py::isinstance<py::array>(out))
     throw py::type_error("out: expected a numpy.ndarray");
   py::array o = py::reinterpret_borrow<py::array>(out);
@@ -80,15 +82,16 @@ U8ConvGeom geom(const py::array& x, const std::vector<int64_t>& kernel,
   g.sh = pair_at(stride, 0, "stride"), g.sw = pair_at(stride, 1, "stride");
   g.ph = pair_at(padding, 0, "padding"), g.pw = pair_at(padding, 1, "padding");
   g.dh = pair_at(dilation, 0, "dilation"), g.dw = pair_at(dilation, 1, "dilation");
-  if (g.kh < 1 || g.kw < 1 || g.sh < 1 || g.sw < 1 || g.dh < 1 || g.dw < 1 || g.ph < 0 || g.pw < 0)
-    throw py::value_error("kernel_size, stride, dilation must be >= 1 and padding >= 0");
-  const int64_t eh = g.dh * (g.kh - 1) + 1, ew = g.dw * (g.kw - 1) + 1;
-  if (g.h + 2 * g.ph < eh || g.w + 2 * g.pw < ew)
+  // Range checks on every hyper-parameter (ValueError naming it), overflow-checked extents.
+  g.oh = window_out(g.h, g.kh, g.sh, g.ph, g.dh, "conv2d_u8");
+  g.ow = window_out(g.w, g.kw, g.sw, g.pw, g.dw, "conv2d_u8");
+  if (g.oh < 1 || g.ow < 1) {
+    const int64_t eh = g.dh * (g.kh - 1) + 1, ew = g.dw * (g.kw - 1) + 1;  // in range: no overflow
     throw py::value_error("x: kernel (" + std::to_string(eh) + ", " + std::to_string(ew) +
                           ") larger than the padded input of shape " + shape_str(x) + " (NHWC)");
-  g.oh = (g.h + 2 * g.ph - eh) / g.sh + 1;
-  g.ow = (g.w + 2 * g.pw - ew) / g.sw + 1;
-  g.k = g.kh * g.kw * g.c;
+  }
+  if (!mul_ok(g.kh * g.kw, g.c, &g.k))
+    throw py::value_error("kernel_size: kh * kw * channels overflows int64");
   g.kp = kp < 0 ? g.k : kp;
   if (pad < 0 || pad > 255) throw py::value_error("pad_value: must be in [0, 255]");
   g.pad = static_cast<uint8_t>(pad);
@@ -156,23 +159,29 @@ py::tuple minmax(const py::handle& x_obj, const std::string& name) {
 void histogram(const py::handle& x_obj, double lo, double hi, const py::handle& hist_obj,
                bool absval) {
   F32C x = f32c(x_obj, "x");
-  if (!py::isinstance<py::array>(hist_obj)) throw py::type_error("hist: expected an int64 ndarray");
-  py::array h = py::reinterpret_borrow<py::array>(hist_obj);
-  if (!(h.dtype().kind() == 'i' && h.itemsize() == 8))
-    throw py::type_error("hist: expected dtype int64");
-  check_ndim(h, "hist", 1);
-  if (!(h.flags() & py::array::c_style) || !h.writeable())
-    throw py::value_error("hist: expected a writeable C-contiguous array (updated in place)");
-  int64_t* hp = static_cast<int64_t*>(h.mutable_data());
+  // Updated in place: exactly int64 in native byte order, aligned, C-contiguous, writeable.
+  py::array_t<int64_t> h = exact_int_inplace<int64_t>(hist_obj, "hist", "int64");
+  int64_t* hp = h.mutable_data();
   const int64_t bins = h.shape(0);
+  if (bins < 1) throw py::value_error("hist: expected at least 1 bin, got shape " + shape_str(h));
   py::gil_scoped_release nogil;
   histogram_f32(x.data(), x.size(), lo, hi, bins, absval, hp);
 }
 
 int64_t entropy_bins(const py::handle& hist_obj, int64_t nq) {
-  auto h = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(hist_obj);
-  if (!h) throw py::type_error("hist: expected an integer array");
-  check_ndim(h, "hist", 1);
+  py::array a = as_array(hist_obj, "hist");
+  if (a.dtype().kind() != 'i' && a.dtype().kind() != 'u')
+    throw py::type_error("hist: expected an integer array of counts, got dtype " +
+                         std::string(py::str(a.dtype())));
+  check_ndim(a, "hist", 1);
+  if (a.dtype().kind() == 'u' && a.itemsize() == 8) {  // past 2**63 - 1 a cast would wrap
+    auto u = c_array<uint64_t>(a, "hist");
+    for (py::ssize_t b = 0; b < u.size(); ++b)
+      if (u.data()[b] > static_cast<uint64_t>(INT64_MAX))
+        throw py::value_error("hist: count " + std::to_string(u.data()[b]) + " at bin " +
+                              std::to_string(b) + " exceeds 2**63 - 1");
+  }
+  auto h = c_array<int64_t>(a, "hist");
   py::gil_scoped_release nogil;
   return entropy_calibration_bins(h.data(), h.shape(0), nq);
 }
@@ -242,7 +251,10 @@ py::array im2col(const py::handle& x_obj, const std::vector<int64_t>& kernel,
   check_ndim(x, "x", 4);
   const U8ConvGeom g = geom(x, kernel, stride, padding, dilation, kp, pad_value);
   if (g.kp < g.k) throw py::value_error("kp: must be >= kh * kw * c = " + std::to_string(g.k));
-  U8Array out(std::vector<py::ssize_t>{x.shape(0) * g.oh * g.ow, g.kp});
+  int64_t rows = 0;
+  if (!mul_ok(x.shape(0), g.oh, &rows) || !mul_ok(rows, g.ow, &rows))
+    throw py::value_error("x: n * oh * ow im2col rows overflow int64");
+  U8Array out = py::reinterpret_borrow<U8Array>(new_array<uint8_t>({rows, g.kp}, "output"));
   const uint8_t* xd = x.data();
   uint8_t* od = out.mutable_data();
   {
@@ -288,18 +300,25 @@ py::array conv2d(const py::handle& x_obj, const PackedPtr& packed,
   U8Pool pool;
   const bool pooled = !pool_obj.is_none();
   if (pooled) {  // (kernel_size, stride, padding) pairs of a fused max pooling
-    auto spec = pool_obj.cast<std::vector<std::vector<int64_t>>>();
+    std::vector<std::vector<int64_t>> spec;
+    try {
+      spec = pool_obj.cast<std::vector<std::vector<int64_t>>>();
+    } catch (const py::cast_error&) {  // else a RuntimeError naming no argument
+      throw py::type_error("pool: expected ((kh, kw), (sh, sw), (ph, pw)) as sequences of ints, "
+                           "got " + std::string(py::str(py::repr(pool_obj))).substr(0, 80));
+    }
     if (spec.size() != 3) throw py::value_error("pool: expected (kernel_size, stride, padding)");
     pool = U8Pool{pair_at(spec[0], 0, "pool kernel_size"), pair_at(spec[0], 1, "pool kernel_size"),
                   pair_at(spec[1], 0, "pool stride"), pair_at(spec[1], 1, "pool stride"),
                   pair_at(spec[2], 0, "pool padding"), pair_at(spec[2], 1, "pool padding")};
-    if (pool.kh < 1 || pool.kw < 1 || pool.sh < 1 || pool.sw < 1 || pool.ph < 0 || pool.pw < 0 ||
-        2 * pool.ph > pool.kh || 2 * pool.pw > pool.kw || g.oh + 2 * pool.ph < pool.kh ||
-        g.ow + 2 * pool.pw < pool.kw)
+    // Range checks (ValueError naming the parameter), overflow-checked extents.
+    const int64_t ph = window_out(g.oh, pool.kh, pool.sh, pool.ph, 1, "pool");
+    const int64_t pw = window_out(g.ow, pool.kw, pool.sw, pool.pw, 1, "pool");
+    if (2 * pool.ph > pool.kh || 2 * pool.pw > pool.kw || ph < 1 || pw < 1)
       throw py::value_error("pool: bad kernel_size / stride / padding for a " +
                             std::to_string(g.oh) + " x " + std::to_string(g.ow) + " output");
-    shape[1] = pool.out_h(g.oh);
-    shape[2] = pool.out_w(g.ow);
+    shape[1] = ph;
+    shape[2] = pw;
   }
   if (out_dtype == "uint8") {
     ep.out = S8Out::u8;

@@ -103,7 +103,7 @@ py::array gemm(const py::handle& a_obj, const PackedPtr& packed, int64_t za,
   if (!bias_i32_obj.is_none()) {
     bias_i32 = exact_int_array<int32_t>(bias_i32_obj, "bias_i32", "int32");
     check_shape(bias_i32, "bias_i32", {n});
-    bias_i32 = py::array_t<int32_t, py::array::c_style>::ensure(bias_i32);
+    bias_i32 = c_array<int32_t>(bias_i32, "bias_i32");
     g.bias_i32 = static_cast<const int32_t*>(bias_i32.data());
   }
   std::vector<float> scale_b, bias;

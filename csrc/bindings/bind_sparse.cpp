@@ -34,9 +34,7 @@ Sparse from_dense(const py::handle& w_obj, float threshold) {
 
 template <class T>
 std::vector<T> to_vector(const py::handle& obj, const char* name) {
-  if (obj.is_none()) throw py::type_error(std::string(name) + ": expected an array, got None");
-  py::array arr = py::array::ensure(obj);
-  if (!arr) throw py::type_error(std::string(name) + ": expected a 1-D array");
+  py::array arr = as_array(obj, name);
   const char kind = arr.dtype().kind();
   const bool want_float = std::is_floating_point<T>::value;
   if (want_float ? kind != 'f' : (kind != 'i' && kind != 'u'))
@@ -45,7 +43,7 @@ std::vector<T> to_vector(const py::handle& obj, const char* name) {
   check_ndim(arr, name, 1);
   // Integer inputs pass through int64 so an out-of-range value is caught, not wrapped.
   if (!want_float) {
-    auto a64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
+    auto a64 = c_array<int64_t>(arr, name);
     std::vector<T> out(static_cast<size_t>(a64.size()));
     const int64_t* d = a64.data();
     for (size_t i = 0; i < out.size(); ++i) {
@@ -56,7 +54,7 @@ std::vector<T> to_vector(const py::handle& obj, const char* name) {
     }
     return out;
   }
-  auto a = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(arr);
+  auto a = c_array<T>(arr, name);
   return std::vector<T>(a.data(), a.data() + a.size());
 }
 
@@ -102,15 +100,13 @@ Call prepare(const CsrMatrix& m, const py::handle& x_obj, const py::handle& bias
   else check_shape(c.x, "x", {m.cols, -1});
   c.has_bias = !bias_obj.is_none();
   if (c.has_bias) {
-    c.bias = as_f32(bias_obj, "bias");
+    c.bias = c_f32(bias_obj, "bias");
     check_shape(c.bias, "bias", {m.rows});
-    if (c.bias.strides(0) != 4)
-      c.bias = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(c.bias);
   }
   const std::vector<int64_t> shape =
       linear ? std::vector<int64_t>{c.x.shape(0), m.rows} : std::vector<int64_t>{m.rows, c.x.shape(1)};
   if (out_obj.is_none()) {
-    c.out = py::array_t<float>(shape);
+    c.out = new_array<float>(shape, "out");
   } else {
     c.out = check_out(out_obj, "out", shape);
     if (overlaps(c.out, c.x) || (c.has_bias && overlaps(c.out, c.bias)))

@@ -1,9 +1,59 @@
 #include "common.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <sstream>
 
 namespace fastnn {
+
+namespace {
+
+constexpr int kCContiguous = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_;
+constexpr int kAligned = py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+constexpr int kForcecast = py::detail::npy_api::NPY_ARRAY_FORCECAST_;
+constexpr int kEnsureArray = py::detail::npy_api::NPY_ARRAY_ENSUREARRAY_;
+
+std::string dtype_str(const py::array& a) { return std::string(py::str(a.dtype())); }
+
+std::string human_bytes(double b) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int u = 0;
+  while (b >= 1024.0 && u < 6) { b /= 1024.0; ++u; }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", b, units[u]);
+  return buf;
+}
+
+int64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return INT64_MAX;
+  int64_t total;
+  return mul_ok(pages, page, &total) ? total : INT64_MAX;
+}
+
+[[noreturn]] void raise_memory_error(const std::string& msg) {
+  PyErr_SetString(PyExc_MemoryError, msg.c_str());
+  throw py::error_already_set();
+}
+
+// After a numpy call returned null: a MemoryError becomes one naming `name` and the bytes needed,
+// anything else propagates as it is.
+[[noreturn]] void rethrow_named(const std::string& name, int64_t count, int64_t itemsize,
+                                const std::string& what) {
+  if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
+    PyErr_Clear();
+    int64_t bytes = 0;
+    const std::string need = mul_ok(count, itemsize, &bytes)
+                                 ? std::to_string(bytes) + " bytes (" + human_bytes(double(bytes)) + ")"
+                                 : "more than 2**63 bytes";
+    raise_memory_error(name + ": cannot allocate " + need + " for " + what);
+  }
+  throw py::error_already_set();
+}
+
+}  // namespace
 
 std::string shape_str(const std::vector<int64_t>& s) {
   std::ostringstream o;
@@ -17,59 +67,160 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return o.str();
 }
 
-std::string shape_str(const py::array& a) {
-  std::vector<int64_t> s(a.shape(), a.shape() + a.ndim());
-  return shape_str(s);
+std::vector<int64_t> shape_of(const py::array& a) {
+  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
 }
 
-py::array_t<float> as_f32(const py::handle& obj, const char* name, bool allow_int) {
-  if (obj.is_none()) throw py::type_error(std::string(name) + ": expected an array, got None");
-  py::array arr = py::array::ensure(obj);
-  if (!arr) throw py::type_error(std::string(name) + ": expected a numeric array");
+std::string shape_str(const py::array& a) { return shape_str(shape_of(a)); }
+
+void check_allocatable(int64_t count, int64_t itemsize, const std::string& name,
+                       const std::string& what) {
+  int64_t bytes = 0;
+  if (count < 0 || itemsize < 0 || !mul_ok(count, itemsize, &bytes))
+    raise_memory_error(name + ": cannot allocate more than 2**63 bytes for " + what);
+  const int64_t limit = physical_memory_bytes();
+  if (bytes > limit)
+    raise_memory_error(name + ": cannot allocate " + std::to_string(bytes) + " bytes (" +
+                       human_bytes(double(bytes)) + ") for " + what + ": more than this machine's " +
+                       human_bytes(double(limit)) + " of memory");
+}
+
+py::array as_array(const py::handle& obj, const std::string& name) {
+  if (obj.is_none()) throw py::type_error(name + ": expected an array, got None");
+  if (py::isinstance<py::array>(obj)) return py::reinterpret_borrow<py::array>(obj);
+  PyObject* r = py::detail::npy_api::get().PyArray_FromAny_(obj.ptr(), nullptr, 0, 0, kEnsureArray,
+                                                            nullptr);
+  if (!r) {
+    if (PyErr_ExceptionMatches(PyExc_MemoryError)) rethrow_named(name, -1, 1, "an array");
+    PyErr_Clear();
+    throw py::type_error(name + ": expected a numeric array, got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  }
+  return py::reinterpret_steal<py::array>(r);
+}
+
+py::array c_array(const py::array& arr, const py::dtype& dt, const std::string& name) {
+  auto& api = py::detail::npy_api::get();
+  const int flags = py::detail::array_proxy(arr.ptr())->flags;
+  if ((flags & kCContiguous) && (flags & kAligned) &&
+      api.PyArray_EquivTypes_(arr.dtype().ptr(), dt.ptr()))
+    return arr;
+  const std::string what = "a C-contiguous " + std::string(py::str(dt)) + " copy of an array of shape " +
+                           shape_str(arr) + " and dtype " + dtype_str(arr);
+  check_allocatable(arr.size(), dt.itemsize(), name, what);
+  // PyArray_FromAny steals the dtype reference.
+  PyObject* r = api.PyArray_FromAny_(arr.ptr(), dt.inc_ref().ptr(), 0, 0,
+                                     kCContiguous | kAligned | kForcecast | kEnsureArray, nullptr);
+  if (!r) rethrow_named(name, arr.size(), dt.itemsize(), what);
+  return py::reinterpret_steal<py::array>(r);
+}
+
+bool native_byte_order(const py::array& a) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  constexpr char kNative = '<';
+#else
+  constexpr char kNative = '>';
+#endif
+  const char b = a.dtype().byteorder();
+  return b == '=' || b == '|' || b == kNative;
+}
+
+py::array_t<float> as_f32(const py::handle& obj, const std::string& name, bool allow_int) {
+  py::array arr = as_array(obj, name);
   const char kind = arr.dtype().kind();
   const bool ok = kind == 'f' || (allow_int && (kind == 'i' || kind == 'u' || kind == 'b'));
   if (!ok)
-    throw py::type_error(std::string(name) + ": expected a real floating array (float32), got dtype " +
-                         std::string(py::str(arr.dtype())));
-  if (py::isinstance<py::array_t<float>>(arr) && arr.dtype().kind() == 'f' && arr.itemsize() == 4) {
-    // float32 already: keep the strides if they are whole elements, else copy.
+    throw py::type_error(name + ": expected a real floating array (float32), got dtype " +
+                         dtype_str(arr));
+  if (py::isinstance<py::array_t<float>>(arr) &&
+      (py::detail::array_proxy(arr.ptr())->flags & kAligned)) {
+    // Native float32, aligned: keep the strides if they are whole elements, else copy.
     bool whole = true;
     for (py::ssize_t d = 0; d < arr.ndim(); ++d) whole &= arr.strides(d) % 4 == 0;
     if (whole) return py::reinterpret_borrow<py::array_t<float>>(arr);
   }
-  return py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(arr);
+  return py::reinterpret_borrow<py::array_t<float>>(c_array(arr, py::dtype::of<float>(), name));
 }
 
-void check_ndim(const py::array& a, const char* name, int ndim) {
+py::array_t<float> c_f32(const py::handle& obj, const std::string& name, bool allow_int) {
+  py::array_t<float> a = as_f32(obj, name, allow_int);
+  return py::reinterpret_borrow<py::array_t<float>>(c_array(a, py::dtype::of<float>(), name));
+}
+
+void check_ndim(const py::array& a, const std::string& name, int ndim) {
   if (a.ndim() != ndim)
-    throw py::value_error(std::string(name) + ": expected a " + std::to_string(ndim) +
-                          "-D array, got shape " + shape_str(a) + " (" + std::to_string(a.ndim()) +
-                          "-D)");
+    throw py::value_error(name + ": expected a " + std::to_string(ndim) + "-D array, got shape " +
+                          shape_str(a) + " (" + std::to_string(a.ndim()) + "-D)");
 }
 
-void check_shape(const py::array& a, const char* name, const std::vector<int64_t>& expected) {
+void check_shape(const py::array& a, const std::string& name, const std::vector<int64_t>& expected) {
   bool ok = a.ndim() == static_cast<py::ssize_t>(expected.size());
   for (size_t i = 0; ok && i < expected.size(); ++i)
     ok = expected[i] < 0 || a.shape(i) == expected[i];
   if (!ok)
-    throw py::value_error(std::string(name) + ": expected shape " + shape_str(expected) + ", got " +
-                          shape_str(a));
+    throw py::value_error(name + ": expected shape " + shape_str(expected) + ", got " + shape_str(a));
 }
 
-py::array_t<float> check_out(const py::handle& obj, const char* name,
-                             const std::vector<int64_t>& expected) {
-  if (!py::isinstance<py::array>(obj))
-    throw py::type_error(std::string(name) + ": expected a numpy.ndarray of float32");
-  py::array arr = py::reinterpret_borrow<py::array>(obj);
-  if (!(arr.dtype().kind() == 'f' && arr.itemsize() == 4))
-    throw py::type_error(std::string(name) + ": expected dtype float32, got " +
-                         std::string(py::str(arr.dtype())));
+namespace {
+
+// The checks every array used in place shares (after its dtype's kind and size are known good).
+void check_in_place(const py::array& arr, const std::string& name, const char* want,
+                    const std::vector<int64_t>& expected, bool writeable) {
+  if (!native_byte_order(arr))
+    throw py::type_error(name + ": expected native-endian " + want + ", got dtype " +
+                         dtype_str(arr) + " (byte-swapped: convert it with .astype(numpy." + want +
+                         ") before use)");
   check_shape(arr, name, expected);
   if (!(arr.flags() & py::array::c_style))
-    throw py::value_error(std::string(name) + ": expected a C-contiguous array");
-  if (!arr.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
+    throw py::value_error(name + ": expected a C-contiguous array");
+  if (!(py::detail::array_proxy(arr.ptr())->flags & kAligned))
+    throw py::value_error(name + ": expected an aligned array (" + want + " at an address that is a "
+                          "multiple of " + std::to_string(arr.itemsize()) + "), got data at 0x" +
+                          [&] {
+                            std::ostringstream o;
+                            o << std::hex << reinterpret_cast<uintptr_t>(arr.data());
+                            return o.str();
+                          }());
+  if (writeable && !arr.writeable()) throw py::value_error(name + ": array is read-only");
+}
+
+}  // namespace
+
+py::array_t<float> exact_f32(const py::handle& obj, const std::string& name,
+                             const std::vector<int64_t>& expected, bool writeable) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(name + ": expected a numpy.ndarray of float32, got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  py::array arr = py::reinterpret_borrow<py::array>(obj);
+  if (!(arr.dtype().kind() == 'f' && arr.itemsize() == 4))
+    throw py::type_error(name + ": expected dtype float32, got " + dtype_str(arr));
+  check_in_place(arr, name, "float32", expected, writeable);
   return py::reinterpret_borrow<py::array_t<float>>(arr);
 }
+
+py::array_t<float> check_out(const py::handle& obj, const std::string& name,
+                             const std::vector<int64_t>& expected) {
+  return exact_f32(obj, name, expected, /*writeable=*/true);
+}
+
+template <class T>
+py::array_t<T> exact_int_inplace(const py::handle& obj, const std::string& name, const char* want,
+                                 const std::vector<int64_t>& expected) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(name + ": expected a numpy.ndarray of dtype " + want + ", got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  py::array arr = py::reinterpret_borrow<py::array>(obj);
+  const char kind = arr.dtype().kind();
+  if (!(kind == (std::is_signed<T>::value ? 'i' : 'u') &&
+        arr.itemsize() == static_cast<py::ssize_t>(sizeof(T))))
+    throw py::type_error(name + ": expected dtype " + want + ", got " + dtype_str(arr));
+  if (expected.empty()) check_ndim(arr, name, 1);
+  check_in_place(arr, name, want, expected.empty() ? std::vector<int64_t>{-1} : expected, true);
+  return py::reinterpret_borrow<py::array_t<T>>(arr);
+}
+
+template py::array_t<int64_t> exact_int_inplace<int64_t>(const py::handle&, const std::string&,
+                                                         const char*, const std::vector<int64_t>&);
 
 namespace {
 void extent(const py::array& a, intptr_t& lo, intptr_t& hi) {
@@ -91,6 +242,14 @@ bool overlaps(const py::array& a, const py::array& b) {
   return alo < bhi && blo < ahi;
 }
 
+void check_no_alias(const py::array& out, const std::string& name,
+                    const std::vector<std::pair<py::array, std::string>>& inputs) {
+  for (const auto& [in, in_name] : inputs)
+    if (in && overlaps(out, in))
+      throw py::value_error(name + ": must not share memory with " + in_name +
+                            " (it is written while that is read)");
+}
+
 MatView mat_view(const py::array_t<float>& a) {
   MatView v;
   v.data = a.data();
@@ -99,6 +258,12 @@ MatView mat_view(const py::array_t<float>& a) {
   v.rs = a.strides(0) / 4;
   v.cs = a.strides(1) / 4;
   return v;
+}
+
+void check_range(int64_t v, const std::string& name, int64_t lo, int64_t hi) {
+  if (v < lo || v > hi)
+    throw py::value_error(name + ": expected an int in [" + std::to_string(lo) + ", " +
+                          std::to_string(hi) + "], got " + std::to_string(v));
 }
 
 }  // namespace fastnn

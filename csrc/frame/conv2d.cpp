@@ -97,22 +97,23 @@ void conv2d_check_geom(const Conv2dGeom& g) {
   require(g.c >= 1 && g.k >= 1, "conv2d: in_channels and out_channels must be >= 1, got " +
                                     pair(g.c, g.k));
   require(g.h >= 1 && g.w >= 1, "conv2d: input plane must be non-empty, got " + pair(g.h, g.w));
-  require(g.kh >= 1 && g.kw >= 1, "conv2d: kernel_size must be >= 1, got " + pair(g.kh, g.kw));
-  require(g.sh >= 1 && g.sw >= 1, "conv2d: stride must be >= 1, got " + pair(g.sh, g.sw));
-  require(g.ph >= 0 && g.pw >= 0, "conv2d: padding must be >= 0, got " + pair(g.ph, g.pw));
-  require(g.dh >= 1 && g.dw >= 1, "conv2d: dilation must be >= 1, got " + pair(g.dh, g.dw));
-  require(g.groups >= 1 && g.c % g.groups == 0 && g.k % g.groups == 0,
+  check_window_param(g.groups, 1, "conv2d", "groups");
+  require(g.c % g.groups == 0 && g.k % g.groups == 0,
           "conv2d: groups (" + str(g.groups) + ") must divide in_channels (" + str(g.c) +
               ") and out_channels (" + str(g.k) + ")");
+  // Range checks on kernel, stride, padding, dilation; overflow-checked extents.
+  const int64_t oh = window_out(g.h, g.kh, g.sh, g.ph, g.dh, "conv2d");
+  const int64_t ow = window_out(g.w, g.kw, g.sw, g.pw, g.dw, "conv2d");
+  // In range now: dilated kernels and padded sizes fit int64 (h, w are array extents).
   const int64_t ekh = g.dh * (g.kh - 1) + 1, ekw = g.dw * (g.kw - 1) + 1;
-  require(g.h + 2 * g.ph >= ekh && g.w + 2 * g.pw >= ekw,
+  require(oh >= 1 && ow >= 1,
           "conv2d: kernel " + pair(ekh, ekw) + " (dilated) is larger than the padded input " +
               pair(g.h + 2 * g.ph, g.w + 2 * g.pw));
-  const int64_t oh = (g.h + 2 * g.ph - ekh) / g.sh + 1, ow = (g.w + 2 * g.pw - ekw) / g.sw + 1;
   require(g.oh == oh && g.ow == ow,
           "conv2d: output plane must be " + pair(oh, ow) + ", got " + pair(g.oh, g.ow));
   // Vector lanes index columns in int32 (depthwise leaves).
-  require(g.w + ekw + 64 * g.sw < (int64_t(1) << 31), "conv2d: input too wide (" + str(g.w) + ")");
+  require(g.w < (int64_t(1) << 31) && g.w + ekw + 64 * g.sw < (int64_t(1) << 31),
+          "conv2d: input too wide (" + str(g.w) + ")");
 }
 
 void conv2d_forward(const float* x, const float* w, const float* bias, float* y,

@@ -46,7 +46,7 @@ const char* const kVMathNames[] = {"exp", "expm1_nonpos", "tanh", "sigmoid", "ph
 VMath vmath_from_name(const std::string& name) {
   for (int i = 0; i < 5; ++i)
     if (name == kVMathNames[i]) return static_cast<VMath>(i);
-  throw std::invalid_argument("fn: unknown vector-math function '" + name + "'; expected one of " +
+  throw std::invalid_argument("function: unknown vector-math function '" + name + "'; expected one of " +
                               vmath_names());
 }
 

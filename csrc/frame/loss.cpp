@@ -1,6 +1,7 @@
 // Loss drivers: target checks, threading over fixed row/element blocks and the reductions.
 // Partial sums are formed per block and added in block order in double, so a loss is the same
 // float for any thread count.
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -83,9 +84,20 @@ void cross_entropy_backward(const CrossEntropyArgs& a, const float* lse, const f
   });
 }
 
+namespace {
+
+void check_pointwise(const PointwiseLoss& l) {
+  if (l.pos_weight && l.pw_len < 1) throw std::invalid_argument("pos_weight: must not be empty");
+  if (l.kind == PointwiseLossKind::huber && !(std::isfinite(l.delta) && l.delta > 0.0f))
+    throw std::invalid_argument("delta: expected a finite number > 0 (Huber loss), got " +
+                                std::to_string(l.delta));
+}
+
+}  // namespace
+
 double pointwise_loss_forward(const PointwiseLoss& l, const float* x, const float* t,
                               const float* w, int64_t n, float* out) {
-  if (l.pos_weight && l.pw_len < 1) throw std::invalid_argument("pos_weight: must not be empty");
+  check_pointwise(l);
   const KernelTable& k = kernels();
   const int64_t nblocks = (n + kElemBlock - 1) / kElemBlock;
   std::vector<double> partial(static_cast<size_t>(std::max<int64_t>(nblocks, 1)), 0.0);
@@ -100,7 +112,7 @@ double pointwise_loss_forward(const PointwiseLoss& l, const float* x, const floa
 
 void pointwise_loss_backward(const PointwiseLoss& l, const float* x, const float* t,
                              const float* w, int64_t n, const float* g, float scale, float* dx) {
-  if (l.pos_weight && l.pw_len < 1) throw std::invalid_argument("pos_weight: must not be empty");
+  check_pointwise(l);
   const KernelTable& k = kernels();
   parallel_blocks(n, kElemBlock, [&](int64_t b, int64_t e) {
     k.f32_pointwise_loss_backward(l, x + b, t + b, w ? w + b : nullptr, b, e - b, g ? g + b : nullptr,

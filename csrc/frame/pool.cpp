@@ -32,21 +32,21 @@ void parallel_for(int64_t count, const F& body) {
 void pool2d_check_geom(const Pool2dGeom& g) {
   require(g.h >= 1 && g.w >= 1,
           "pool2d: input plane must be non-empty, got " + str(g.h) + "x" + str(g.w));
-  require(g.kh >= 1 && g.kw >= 1,
-          "pool2d: kernel_size must be >= 1, got (" + str(g.kh) + ", " + str(g.kw) + ")");
-  require(g.sh >= 1 && g.sw >= 1,
-          "pool2d: stride must be >= 1, got (" + str(g.sh) + ", " + str(g.sw) + ")");
-  require(g.ph >= 0 && g.pw >= 0 && 2 * g.ph <= g.kh && 2 * g.pw <= g.kw,
+  // Range checks on kernel, stride and padding; overflow-checked extents.
+  const int64_t oh = window_out(g.h, g.kh, g.sh, g.ph, 1, "pool2d");
+  const int64_t ow = window_out(g.w, g.kw, g.sw, g.pw, 1, "pool2d");
+  require(2 * g.ph <= g.kh && 2 * g.pw <= g.kw,
           "pool2d: padding must be >= 0 and at most half the kernel size (" + str(g.kh) + ", " +
               str(g.kw) + "), got (" + str(g.ph) + ", " + str(g.pw) + ")");
-  require(g.h + 2 * g.ph >= g.kh && g.w + 2 * g.pw >= g.kw,
+  require(oh >= 1 && ow >= 1,
           "pool2d: kernel (" + str(g.kh) + ", " + str(g.kw) + ") is larger than the padded input (" +
               str(g.h + 2 * g.ph) + ", " + str(g.w + 2 * g.pw) + ")");
-  const int64_t oh = (g.h + 2 * g.ph - g.kh) / g.sh + 1, ow = (g.w + 2 * g.pw - g.kw) / g.sw + 1;
   require(g.oh == oh && g.ow == ow, "pool2d: output plane must be (" + str(oh) + ", " + str(ow) +
                                         "), got (" + str(g.oh) + ", " + str(g.ow) + ")");
   // Argmax indices and vector lane column indices are int32.
-  require(g.h * g.w < (int64_t(1) << 31) && g.w + g.kw + 64 * g.sw < (int64_t(1) << 31),
+  int64_t plane = 0;
+  require(!__builtin_mul_overflow(g.h, g.w, &plane) && plane < (int64_t(1) << 31) &&
+              g.w + g.kw + 64 * g.sw < (int64_t(1) << 31),
           "pool2d: input plane too large (" + str(g.h) + "x" + str(g.w) + ")");
 }
 

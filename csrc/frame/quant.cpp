@@ -237,7 +237,10 @@ int64_t entropy_calibration_bins(const int64_t* hist, int64_t bins, int64_t nq) 
   int64_t total = 0;
   for (int64_t b = 0; b < bins; ++b) {
     if (hist[b] < 0) throw std::invalid_argument("hist: negative count");
-    total += hist[b];
+    // Every later sum (suffixes, merged bins) is a part of this one: checking it is enough.
+    if (__builtin_add_overflow(total, hist[b], &total))
+      throw std::invalid_argument("hist: the counts sum to more than 2**63 - 1 (int64 overflow at "
+                                  "bin " + std::to_string(b) + ")");
   }
   if (total == 0) throw std::invalid_argument("hist: every count is zero");
   std::vector<int64_t> suffix(static_cast<size_t>(bins + 1), 0);  // outliers past bin i

@@ -22,26 +22,24 @@ namespace {
 
 std::string s(int64_t v) { return std::to_string(v); }
 
-int64_t out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
-  return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
-}
-
 void check_geom(const U8ConvGeom& g) {
   if (g.h < 1 || g.w < 1 || g.c < 1)
     throw std::invalid_argument("x: expected a non-empty image, got h, w, c = " + s(g.h) + ", " +
                                 s(g.w) + ", " + s(g.c));
-  if (g.kh < 1 || g.kw < 1 || g.sh < 1 || g.sw < 1 || g.dh < 1 || g.dw < 1 || g.ph < 0 || g.pw < 0)
-    throw std::invalid_argument("geometry: kernel, stride and dilation must be >= 1, padding >= 0");
-  const int64_t oh = out_size(g.h, g.kh, g.sh, g.ph, g.dh);
-  const int64_t ow = out_size(g.w, g.kw, g.sw, g.pw, g.dw);
-  if (g.h + 2 * g.ph < g.dh * (g.kh - 1) + 1 || g.w + 2 * g.pw < g.dw * (g.kw - 1) + 1)
+  // Range checks on kernel, stride, padding, dilation; overflow-checked extents.
+  const int64_t oh = window_out(g.h, g.kh, g.sh, g.ph, g.dh, "conv2d_u8");
+  const int64_t ow = window_out(g.w, g.kw, g.sw, g.pw, g.dw, "conv2d_u8");
+  if (oh < 1 || ow < 1)
     throw std::invalid_argument("x: kernel larger than the padded image (" + s(g.h) + " x " +
                                 s(g.w) + ")");
   if (g.oh != oh || g.ow != ow)
     throw std::invalid_argument("geometry: expected output " + s(oh) + " x " + s(ow) + ", got " +
                                 s(g.oh) + " x " + s(g.ow));
-  if (g.k != g.kh * g.kw * g.c || g.kp < g.k)
-    throw std::invalid_argument("geometry: k must be kh * kw * c = " + s(g.kh * g.kw * g.c) +
+  int64_t k = 0;
+  if (__builtin_mul_overflow(g.kh * g.kw, g.c, &k))
+    throw std::invalid_argument("geometry: kh * kw * c overflows int64");
+  if (g.k != k || g.kp < g.k)
+    throw std::invalid_argument("geometry: k must be kh * kw * c = " + s(k) +
                                 " and kp >= k, got k = " + s(g.k) + ", kp = " + s(g.kp));
 }
 
@@ -114,11 +112,12 @@ int64_t chunk_rows(const U8ConvGeom& g, const ConvChunk& ch) {
 namespace {
 
 void check_pool(const U8Pool& p, int64_t h, int64_t w) {
-  if (p.kh < 1 || p.kw < 1 || p.sh < 1 || p.sw < 1 || p.ph < 0 || p.pw < 0)
-    throw std::invalid_argument("pool: kernel_size and stride must be >= 1, padding >= 0");
+  // Range checks on kernel, stride and padding; overflow-checked extents.
+  const int64_t oh = window_out(h, p.kh, p.sh, p.ph, 1, "maxpool2d_u8");
+  const int64_t ow = window_out(w, p.kw, p.sw, p.pw, 1, "maxpool2d_u8");
   if (2 * p.ph > p.kh || 2 * p.pw > p.kw)
     throw std::invalid_argument("padding: must be at most half of kernel_size");
-  if (h + 2 * p.ph < p.kh || w + 2 * p.pw < p.kw)
+  if (oh < 1 || ow < 1)
     throw std::invalid_argument("x: pooling kernel larger than the padded input (" + s(h) +
                                 " x " + s(w) + ")");
 }

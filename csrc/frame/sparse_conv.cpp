@@ -28,20 +28,24 @@ std::string geometry(const SparseConvShape& s) {
 }
 
 void check_shape(const CsrView& w, const SparseConvShape& s) {
-  const bool positive = s.c > 0 && s.h > 0 && s.w > 0 && s.kh > 0 && s.kw > 0 && s.sh > 0 &&
-                        s.sw > 0 && s.dh > 0 && s.dw > 0 && s.ph >= 0 && s.pw >= 0;
-  if (!positive) throw std::invalid_argument("sparse_conv2d: bad geometry (" + geometry(s) + ")");
-  const int64_t oh = (s.h + 2 * s.ph - s.dh * (s.kh - 1) - 1) / s.sh + 1;
-  const int64_t ow = (s.w + 2 * s.pw - s.dw * (s.kw - 1) - 1) / s.sw + 1;
-  if (s.h + 2 * s.ph < s.dh * (s.kh - 1) + 1 || s.w + 2 * s.pw < s.dw * (s.kw - 1) + 1)
+  if (!(s.c > 0 && s.h > 0 && s.w > 0))
+    throw std::invalid_argument("sparse_conv2d: bad geometry (" + geometry(s) + ")");
+  // Range checks on kernel, stride, padding, dilation; overflow-checked extents.
+  const int64_t oh = window_out(s.h, s.kh, s.sh, s.ph, s.dh, "sparse_conv2d");
+  const int64_t ow = window_out(s.w, s.kw, s.sw, s.pw, s.dw, "sparse_conv2d");
+  if (oh < 1 || ow < 1)
     throw std::invalid_argument("x: the (dilated) kernel is larger than the padded input (" +
                                 geometry(s) + ")");
   if (oh != s.oh || ow != s.ow)
     throw std::invalid_argument("sparse_conv2d: output " + std::to_string(s.oh) + "x" +
                                 std::to_string(s.ow) + " does not match the geometry (expected " +
                                 std::to_string(oh) + "x" + std::to_string(ow) + ")");
-  if (w.cols != s.c * s.kh * s.kw)
-    throw std::invalid_argument("weight: expected " + std::to_string(s.c * s.kh * s.kw) +
+  int64_t cols = 0;
+  if (__builtin_mul_overflow(s.c, s.kh * s.kw, &cols))
+    throw std::invalid_argument("sparse_conv2d: in_channels * kh * kw overflows int64 (" +
+                                geometry(s) + ")");
+  if (w.cols != cols)
+    throw std::invalid_argument("weight: expected " + std::to_string(cols) +
                                 " columns (in_channels * kh * kw), got " + std::to_string(w.cols));
 }
 

@@ -6,9 +6,16 @@ import numbers
 
 import numpy as np
 
+# The largest kernel size, stride, padding, dilation, output_padding, groups or channel count a
+# layer accepts (the C++ side's kMaxWindowParam, csrc/include/fastnn/ops.h): PyTorch takes any
+# int64, but beyond 2**31 - 1 no window fits an array that can be allocated, and the geometry's
+# arithmetic stays far from int64 overflow.
+MAX_PARAM = 2**31 - 1
+
 
 def pair(value, name, owner, minimum):
-    """An int or a pair of ints -> a tuple (a, b), each >= minimum; ValueError/TypeError naming it."""
+    """An int or a pair of ints -> a tuple (a, b), each in [minimum, MAX_PARAM]; ValueError /
+    TypeError naming it."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{owner}: {name}: expected an int or a pair of ints, got {value!r}")
     if isinstance(value, numbers.Integral):
@@ -20,6 +27,9 @@ def pair(value, name, owner, minimum):
         raise TypeError(f"{owner}: {name}: expected an int or a pair of ints, got {value!r}")
     if out[0] < minimum or out[1] < minimum:
         raise ValueError(f"{owner}: {name}: expected values >= {minimum}, got {value!r}")
+    if out[0] > MAX_PARAM or out[1] > MAX_PARAM:
+        raise ValueError(f"{owner}: {name}: expected values <= {MAX_PARAM} (2**31 - 1), got "
+                         f"{value!r}")
     return out
 
 
@@ -28,6 +38,9 @@ def positive_int(value, name, owner):
         raise TypeError(f"{owner}: {name}: expected an int, got {value!r}")
     if value < 1:
         raise ValueError(f"{owner}: {name}: expected an int >= 1, got {value!r}")
+    if value > MAX_PARAM:
+        raise ValueError(f"{owner}: {name}: expected an int <= {MAX_PARAM} (2**31 - 1), got "
+                         f"{value!r}")
     return int(value)
 
 

@@ -196,8 +196,9 @@ class HuberLoss(_Pointwise):
         super().__init__(reduction)
         if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
             raise TypeError("HuberLoss: delta must be a real number")
-        if not float(delta) > 0.0:
-            raise ValueError(f"HuberLoss: delta must be > 0, got {delta}")
+        # The kernels take delta as float32: it must be finite there too.
+        if not (0.0 < float(delta) <= float(np.finfo(np.float32).max)):
+            raise ValueError(f"HuberLoss: delta must be > 0 and finite (as float32), got {delta}")
         self.delta = float(delta)
 
     def _extra(self, output):

@@ -17,6 +17,7 @@ import numpy as np
 
 from fastnn import _C
 from fastnn.nn.activation import ReLU
+from fastnn.nn._spatial import MAX_PARAM
 from fastnn.nn.module import Module, new_array, register
 from fastnn.prune._common import masked_weight
 from fastnn.prune._sparse import SparseLinearWeights
@@ -24,11 +25,13 @@ from fastnn.prune._sparse import SparseLinearWeights
 __all__ = ["SparseLinear", "SparseConv2d"]
 
 
-def _int(value, name, layer, low):
+def _int(value, name, layer, low, high=None):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{layer}: {name} must be an int, got {type(value).__name__}")
     if value < low:
         raise ValueError(f"{layer}: {name} must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{layer}: {name} must be <= {high}, got {value}")
     return int(value)
 
 
@@ -36,8 +39,8 @@ def _pair(value, name, layer, low):
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{layer}: {name} must be an int or a pair of ints, got {value!r}")
-        return tuple(_int(v, name, layer, low) for v in value)
-    v = _int(value, name, layer, low)
+        return tuple(_int(v, name, layer, low, MAX_PARAM) for v in value)
+    v = _int(value, name, layer, low, MAX_PARAM)
     return (v, v)
 
 

@@ -124,7 +124,7 @@ def test_shape_is_kept(rng):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match=r"fn: unknown .*'log'.*'exp', 'expm1_nonpos'"):
+    with pytest.raises(ValueError, match=r"function: unknown .*'log'.*'exp', 'expm1_nonpos'"):
         _C.vmath(np.zeros(3, F32), "log")
     with pytest.raises(TypeError, match=r"x: expected .*float32.*int32"):
         _C.vmath(np.zeros(3, np.int32), "exp")

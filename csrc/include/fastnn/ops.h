@@ -129,6 +129,27 @@ double pointwise_loss_forward(const PointwiseLoss& l, const float* x, const floa
 void pointwise_loss_backward(const PointwiseLoss& l, const float* x, const float* t,
                              const float* w, int64_t n, const float* g, float scale, float* dx);
 
+// ---- window geometry (conv, transposed conv, pooling; float, quantized and sparse) ----
+// csrc/frame/window.cpp. Every window hyper-parameter -- kernel size, stride, padding, dilation,
+// output_padding, groups -- lies in [its minimum, kMaxWindowParam]: PyTorch takes any int64, but
+// past 2**31 - 1 no window fits an array that can be allocated, and inside that range no padded
+// size or dilated kernel can overflow int64 (every step is overflow-checked all the same).
+constexpr int64_t kMaxWindowParam = 2147483647;
+// std::invalid_argument "<op>: <name> must be in [lo, 2147483647], got v" unless lo <= v <= max.
+void check_window_param(int64_t v, int64_t lo, const char* op, const char* name);
+// One axis of a window over `size` >= 0 values (kernel >= 1, stride >= 1, padding >= 0,
+// dilation >= 1, each range-checked): the number of whole windows,
+//   (size + 2*padding - dilation*(kernel-1) - 1) / stride + 1,
+// or 0 when not even one fits (the caller reports that with its own shapes).
+int64_t window_out(int64_t size, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
+                   const char* op);
+// The output extent of a transposed convolution along one axis,
+//   (size - 1)*stride - 2*padding + dilation*(kernel-1) + output_padding + 1,
+// with the hyper-parameters range-checked (output_padding >= 0 and smaller than stride or
+// dilation, PyTorch's rule) and every step overflow-checked; may be < 1 (the caller reports it).
+int64_t transposed_out(int64_t size, int64_t kernel, int64_t stride, int64_t padding,
+                       int64_t dilation, int64_t output_padding, const char* op);
+
 // ---- [layers: conv, pool, batchnorm] ----
 // Geometry structs: fastnn/conv_params.h. Arrays are dense NCHW float32. Every driver checks its
 // geometry first (std::invalid_argument naming the field, expected vs actual).
@@ -146,6 +167,18 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
 // ConvTranspose2d's forward is the dx part with its bias as dx_bias.
 void conv2d_backward(const float* x, const float* dy, const float* w, float* dx, float* dw,
                      float* db, const Conv2dGeom& g, const float* dx_bias = nullptr);
+// ConvTranspose2d (csrc/frame/conv_transpose2d.cpp), with g the geometry of the conv it is the
+// adjoint of (c = out channels, k = in channels, h x w = the layer's output): x is
+// (n, k, xh, xw) with xh = g.oh and xw = g.ow, or smaller by the output rows / columns that an
+// output_padding >= stride adds (no conv window starts in them); y and dy are (n, c, h, w).
+//   y   = conv_transpose(x, w) + bias[channel] (bias may be null)      overwritten
+//   dx  = conv(dy, w)                                                   overwritten
+//   dw += correlation of dy with x;  db += sum of dy                    accumulated
+void conv_transpose2d_forward(const float* x, int64_t xh, int64_t xw, const float* w,
+                              const float* bias, float* y, const Conv2dGeom& g);
+void conv_transpose2d_backward(const float* x, int64_t xh, int64_t xw, const float* dy,
+                               const float* w, float* dx, float* dw, float* db,
+                               const Conv2dGeom& g);
 // out[ch] += sum of x[b][ch][:] over b < n (x is (n, c, plane)).
 void channel_sum_accumulate(const float* x, int64_t n, int64_t c, int64_t plane, float* out);
 

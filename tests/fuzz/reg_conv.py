@@ -1,0 +1,152 @@
+"""Fuzz registry, convolution, pooling and batch norm (bind_conv.cpp, bind_pool_bn.cpp) and the
+conv leaf test hooks (bind_conv_leaves.cpp). Valid calls mirror fastnn/nn/conv.py, pooling.py,
+batchnorm.py and tests/kernels/test_conv_kernels.py."""
+import numpy as np
+
+from fastnn import _C
+
+from .core import Arg, Call, registrar
+from .reg_dense import f32
+
+ENTRIES = []
+entry = registrar(ENTRIES)
+
+
+def pair(name, *names):
+    return Arg(name, "ints", names=(name,) + names if names else None, length=2)
+
+
+X, W, DY = Arg("x", "array", ["input"]), Arg("w", "array", ["weight"]), \
+    Arg("dy", "array", ["grad_output"])
+DW, DB = Arg("dw", "out", ["weight.grad"]), Arg("db", "out", ["bias.grad"])
+
+
+# -- convolution -----------------------------------------------------------------------------------
+@entry("conv2d_forward", X, W, Arg("bias", "array"), pair("stride"), pair("padding"),
+       pair("dilation"), Arg("groups", "int"))
+def _conv_fwd():
+    return Call(_C.conv2d_forward, x=f32(2, 4, 6, 7), w=f32(6, 2, 3, 3, seed=1),
+                bias=f32(6, seed=2), stride=(1, 2), padding=(1, 1), dilation=(1, 1), groups=2)
+
+
+@entry("conv2d_backward", X, DY, W, pair("stride"), pair("padding"), pair("dilation"),
+       Arg("groups", "int"), Arg("need_dx", "bool"), DW, DB)
+def _conv_bwd():
+    # stride (1, 2), padding 1, kernel 3: output (6, 4)
+    return Call(_C.conv2d_backward, x=f32(2, 4, 6, 7), dy=f32(2, 6, 6, 4, seed=1),
+                w=f32(6, 2, 3, 3, seed=2), stride=(1, 2), padding=(1, 1), dilation=(1, 1),
+                groups=2, need_dx=True, dw=np.zeros((6, 2, 3, 3), np.float32),
+                db=np.zeros(6, np.float32))
+
+
+@entry("conv_transpose2d_forward", X, W, Arg("bias", "array"), pair("stride"), pair("padding"),
+       pair("output_padding"), pair("dilation"), Arg("groups", "int"))
+def _convt_fwd():
+    return Call(_C.conv_transpose2d_forward, x=f32(2, 4, 5, 5), w=f32(4, 3, 3, 3, seed=1),
+                bias=f32(3, seed=2), stride=(2, 2), padding=(1, 1), output_padding=(1, 1),
+                dilation=(1, 1), groups=1)
+
+
+@entry("conv_transpose2d_backward", X, DY, W, pair("stride"), pair("padding"),
+       pair("output_padding"), pair("dilation"), Arg("groups", "int"), Arg("need_dx", "bool"),
+       DW, DB)
+def _convt_bwd():
+    # (5 - 1) * 2 - 2 + 2 + 1 + 1 = 10
+    return Call(_C.conv_transpose2d_backward, x=f32(2, 4, 5, 5), dy=f32(2, 3, 10, 10, seed=1),
+                w=f32(4, 3, 3, 3, seed=2), stride=(2, 2), padding=(1, 1), output_padding=(1, 1),
+                dilation=(1, 1), groups=1, need_dx=True, dw=np.zeros((4, 3, 3, 3), np.float32),
+                db=np.zeros(3, np.float32))
+
+
+# -- pooling ---------------------------------------------------------------------------------------
+SHAPE = Arg("input_shape", "ints", length=4, elem="size")
+POOL = (pair("kernel", "kernel_size"), pair("stride"), pair("padding"))
+GEOM = dict(kernel=(3, 3), stride=(2, 2), padding=(1, 1))  # 6 x 6 -> 3 x 3
+
+
+@entry("maxpool2d_forward", X, *POOL)
+def _maxpool_fwd():
+    return Call(_C.maxpool2d_forward, x=f32(2, 3, 6, 6), **GEOM)
+
+
+@entry("maxpool2d_backward", DY, Arg("argmax", "array"), SHAPE, *POOL)
+def _maxpool_bwd():
+    _, argmax = _C.maxpool2d_forward(f32(2, 3, 6, 6), **GEOM)
+    return Call(_C.maxpool2d_backward, dy=f32(2, 3, 3, 3, seed=1), argmax=argmax,
+                input_shape=(2, 3, 6, 6), **GEOM)
+
+
+@entry("avgpool2d_forward", X, *POOL)
+def _avgpool_fwd():
+    return Call(_C.avgpool2d_forward, x=f32(2, 3, 6, 6), **GEOM)
+
+
+@entry("avgpool2d_backward", DY, SHAPE, *POOL)
+def _avgpool_bwd():
+    return Call(_C.avgpool2d_backward, dy=f32(2, 3, 3, 3), input_shape=(2, 3, 6, 6), **GEOM)
+
+
+@entry("global_avgpool_forward", X)
+def _gap_fwd():
+    return Call(_C.global_avgpool_forward, x=f32(2, 3, 4, 5))
+
+
+@entry("global_avgpool_backward", DY, SHAPE)
+def _gap_bwd():
+    return Call(_C.global_avgpool_backward, dy=f32(2, 3), input_shape=(2, 3, 4, 5))
+
+
+# -- batch norm ------------------------------------------------------------------------------------
+@entry("batchnorm_forward", X, Arg("weight", "array"), Arg("bias", "array"),
+       Arg("running_mean", "out"), Arg("running_var", "out"), Arg("training", "bool"),
+       Arg("momentum", "float"), Arg("eps", "float"))
+def _bn_fwd():
+    return Call(_C.batchnorm_forward, x=f32(4, 3, 2, 2), weight=f32(3, seed=1),
+                bias=f32(3, seed=2), running_mean=np.zeros(3, np.float32),
+                running_var=np.ones(3, np.float32), training=True, momentum=0.1, eps=1e-5)
+
+
+@entry("batchnorm_backward", DY, X, Arg("weight", "array"), Arg("save_mean", "array"),
+       Arg("save_invstd", "array"), Arg("training", "bool"), Arg("need_dx", "bool"),
+       Arg("dweight", "out", ["weight.grad"]), Arg("dbias", "out", ["bias.grad"]))
+def _bn_bwd():
+    x, w = f32(4, 3, 2, 2), f32(3, seed=1)
+    _, mean, invstd = _C.batchnorm_forward(x, w, None, None, None, True, 0.1, 1e-5)
+    return Call(_C.batchnorm_backward, dy=f32(4, 3, 2, 2, seed=2), x=x, weight=w,
+                save_mean=mean, save_invstd=invstd, training=True, need_dx=True,
+                dweight=np.zeros(3, np.float32), dbias=np.zeros(3, np.float32))
+
+
+# -- conv leaves (test hooks) ----------------------------------------------------------------------
+@entry("_leaf_transpose_rows", Arg("src", "array"), Arg("ld", "size"), Arg("width", "int"),
+       Arg("add", "array"))
+def _leaf_transpose():
+    return Call(_C._leaf_transpose_rows, src=f32(3, 5), ld=6, width=4, add=f32(5, seed=1))
+
+
+@entry("_leaf_copy_rows_padded", Arg("src", "array"), Arg("lead", "int"), Arg("n_dst", "int"),
+       Arg("dld", "size"))
+def _leaf_copy():
+    return Call(_C._leaf_copy_rows_padded, src=f32(3, 5), lead=1, n_dst=8, dld=9)
+
+
+@entry("_leaf_conv_ukr", Arg("a_base", "array"), Arg("a_off", "array"), Arg("a_step", "int"),
+       Arg("b", "array"), Arg("c", "out"), Arg("m", "int"), Arg("n", "int"),
+       Arg("accumulate", "bool"))
+def _leaf_conv_ukr():
+    mr, nr = _C._conv_tile()
+    k, step = 3, 2
+    return Call(_C._leaf_conv_ukr, a_base=f32(40 + mr * step), a_off=np.array([0, 7, 39]),
+                a_step=step, b=f32(k, nr, seed=1), c=f32(mr, nr + 3, seed=2), m=mr, n=nr - 1,
+                accumulate=True)
+
+
+@entry("_leaf_conv_wgrad_ukr", Arg("a", "array"), Arg("rows", "int"), Arg("row_len", "int"),
+       Arg("a_stride", "int"), Arg("a_step", "int"), Arg("b", "array"), Arg("c", "out"),
+       Arg("n", "int"), Arg("accumulate", "bool"))
+def _leaf_conv_wgrad_ukr():
+    mr, nr = _C._conv_tile()
+    rows, row_len, stride, step = 3, 4, 9, 2
+    return Call(_C._leaf_conv_wgrad_ukr, a=f32(mr, rows * stride), rows=rows, row_len=row_len,
+                a_stride=stride, a_step=step, b=f32(rows * row_len, nr, seed=1),
+                c=f32(mr, nr, seed=2), n=nr, accumulate=True)

@@ -1,0 +1,159 @@
+"""Fuzz registry, dense layers: GEMM (bind_gemm.cpp), Linear (bind_linear.cpp), activations,
+softmax and dropout (bind_elementwise.cpp), losses (bind_loss.cpp). Valid calls mirror the callers
+in fastnn/ops.py, fastnn/nn/linear.py, activation.py, dropout.py and loss.py."""
+import numpy as np
+
+from fastnn import _C
+
+from .core import Arg, Call, registrar
+
+
+def f32(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+ENTRIES = []
+entry = registrar(ENTRIES)
+
+
+# -- GEMM ------------------------------------------------------------------------------------------
+@entry("matmul", Arg("a", "array"), Arg("b", "array"), Arg("trans_a", "bool"),
+       Arg("trans_b", "bool"), Arg("bias", "array"), Arg("act", "int"), Arg("act_param", "float"),
+       Arg("alpha", "float"), Arg("out", "out"), Arg("beta", "float"))
+def _matmul():
+    return Call(_C.matmul, a=f32(3, 5), b=f32(5, 4, seed=1), trans_a=False, trans_b=False,
+                bias=f32(4, seed=2), act=2, act_param=0.1, alpha=1.0,
+                out=np.zeros((3, 4), np.float32), beta=1.0)
+
+
+@entry("matmul_main_tile", Arg("a", "array"), Arg("b", "array"), Arg("bias", "array"),
+       Arg("act", "int"))
+def _matmul_main_tile():
+    return Call(_C.matmul_main_tile, a=f32(3, 5), b=f32(5, 4, seed=1), bias=f32(4, seed=2), act=1)
+
+
+@entry("matmul_reference", Arg("a", "array"), Arg("b", "array"))
+def _matmul_reference():
+    return Call(_C.matmul_reference, a=f32(3, 5), b=f32(5, 4, seed=1))
+
+
+# -- Linear ----------------------------------------------------------------------------------------
+LAYER = "Linear(5, 4)"
+
+
+@entry("linear_forward", Arg("x", "array", ["input"]), Arg("weight", "array"),
+       Arg("bias", "array"), Arg("act", "int"), Arg("act_param", "float"), Arg("layer", "str"))
+def _linear_forward():
+    return Call(_C.linear_forward, x=f32(3, 5), weight=f32(4, 5, seed=1), bias=f32(4, seed=2),
+                act=2, act_param=0.01, layer=LAYER)
+
+
+@entry("linear_backward", Arg("grad_out", "array"), Arg("x", "array", ["input"]),
+       Arg("weight", "array"), Arg("weight_grad", "out", ["weight.grad"]),
+       Arg("bias_grad", "out", ["bias.grad"]), Arg("need_input_grad", "bool"),
+       Arg("layer", "str"))
+def _linear_backward():
+    return Call(_C.linear_backward, grad_out=f32(3, 4), x=f32(3, 5, seed=1),
+                weight=f32(4, 5, seed=2), weight_grad=np.zeros((4, 5), np.float32),
+                bias_grad=np.zeros(4, np.float32), need_input_grad=True, layer=LAYER)
+
+
+@entry("colsum_accumulate", Arg("x", "array"), Arg("out", "out"))
+def _colsum():
+    return Call(_C.colsum_accumulate, x=f32(3, 5), out=np.zeros(5, np.float32))
+
+
+# -- activations, softmax, dropout -----------------------------------------------------------------
+@entry("unary_forward", Arg("x", "array", ["input"]), Arg("code", "int"), Arg("param", "float"),
+       Arg("layer", "str"))
+def _unary_forward():
+    return Call(_C.unary_forward, x=f32(2, 3, 4), code=2, param=0.1, layer="LeakyReLU(0.1)")
+
+
+@entry("unary_backward", Arg("x", "array", ["input"]), Arg("y", "array", ["output"]),
+       Arg("grad_out", "array"), Arg("code", "int"), Arg("param", "float"), Arg("layer", "str"))
+def _unary_backward():
+    x = f32(2, 3, 4)
+    return Call(_C.unary_backward, x=x, y=_C.unary_forward(x, 7), grad_out=f32(2, 3, 4, seed=1),
+                code=7, param=0.0, layer="GELU()")
+
+
+@entry("vmath", Arg("x", "array"), Arg("function", "str"))
+def _vmath():
+    return Call(_C.vmath, x=f32(2, 3, 4), function="phi_tail")
+
+
+@entry("unary_backward_needs_input", Arg("code", "int"), Arg("param", "float"))
+def _unary_needs():
+    return Call(_C.unary_backward_needs_input, code=3, param=1.0)
+
+
+@entry("softmax_forward", Arg("x", "array", ["input"]), Arg("dim", "int"), Arg("layer", "str"))
+def _softmax_forward():
+    return Call(_C.softmax_forward, x=f32(2, 3, 4), dim=1, layer="Softmax(dim=1)")
+
+
+@entry("softmax_backward", Arg("y", "array", ["output", "input"]), Arg("grad_out", "array"),
+       Arg("dim", "int"), Arg("layer", "str"))
+def _softmax_backward():
+    y = _C.softmax_forward(f32(2, 3, 4), -1)
+    return Call(_C.softmax_backward, y=y, grad_out=f32(2, 3, 4, seed=1), dim=-1,
+                layer="Softmax(dim=-1)")
+
+
+@entry("dropout_forward", Arg("x", "array", ["input"]), Arg("p", "float"), Arg("seed", "int"),
+       Arg("layer", "str"))
+def _dropout_forward():
+    return Call(_C.dropout_forward, x=f32(3, 7), p=0.25, seed=1234, layer="Dropout(p=0.25)")
+
+
+@entry("dropout_backward", Arg("grad_out", "array"), Arg("p", "float"), Arg("seed", "int"),
+       Arg("layer", "str"))
+def _dropout_backward():
+    return Call(_C.dropout_backward, grad_out=f32(3, 7), p=0.25, seed=1234,
+                layer="Dropout(p=0.25)")
+
+
+@entry("dropout_mask", Arg("n", "size"), Arg("p", "float"), Arg("seed", "int"))
+def _dropout_mask():
+    return Call(_C.dropout_mask, n=17, p=0.5, seed=7)
+
+
+# -- losses ----------------------------------------------------------------------------------------
+@entry("cross_entropy_forward", Arg("input", "array"), Arg("target", "array"),
+       Arg("weight", "array"), Arg("label_smoothing", "float"), Arg("reduction", "str"),
+       Arg("layer", "str"))
+def _ce_forward():
+    return Call(_C.cross_entropy_forward, input=f32(4, 5), target=np.array([0, 4, 2, 1]),
+                weight=np.abs(f32(5, seed=1)), label_smoothing=0.1, reduction="mean",
+                layer="CrossEntropyLoss()")
+
+
+@entry("cross_entropy_backward", Arg("input", "array"), Arg("target", "array"),
+       Arg("weight", "array"), Arg("label_smoothing", "float"), Arg("reduction", "str"),
+       Arg("lse", "array"), Arg("grad", "array"), Arg("layer", "str"))
+def _ce_backward():
+    x, t, w = f32(4, 5), np.array([0, 4, 2, 1]), np.abs(f32(5, seed=1))
+    _, lse = _C.cross_entropy_forward(x, t, w, 0.1, "none")
+    return Call(_C.cross_entropy_backward, input=x, target=t, weight=w, label_smoothing=0.1,
+                reduction="none", lse=lse, grad=f32(4, seed=2), layer="CrossEntropyLoss()")
+
+
+_PW = (Arg("kind", "int"), Arg("input", "array"), Arg("target", "array"), Arg("weight", "array"),
+       Arg("pos_weight", "array"), Arg("delta", "float"), Arg("reduction", "str"))
+
+
+@entry("pointwise_loss_forward", *_PW, Arg("layer", "str"))
+def _pw_forward():
+    return Call(_C.pointwise_loss_forward, kind=2, input=f32(3, 4),
+                target=(f32(3, 4, seed=1) > 0).astype(np.float32), weight=np.abs(f32(3, 4, seed=2)),
+                pos_weight=np.abs(f32(4, seed=3)), delta=1.0, reduction="mean",
+                layer="BCEWithLogitsLoss()")
+
+
+@entry("pointwise_loss_backward", *_PW, Arg("grad", "array"), Arg("layer", "str"))
+def _pw_backward():
+    return Call(_C.pointwise_loss_backward, kind=2, input=f32(3, 4),
+                target=(f32(3, 4, seed=1) > 0).astype(np.float32), weight=np.abs(f32(3, 4, seed=2)),
+                pos_weight=np.abs(f32(1, seed=3)), delta=0.5, reduction="none",
+                grad=f32(3, 4, seed=4), layer="BCEWithLogitsLoss()")
