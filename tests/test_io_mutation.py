@@ -8,8 +8,11 @@ deep nesting, and re-signed with a valid checksum (a well-formed file from a hos
 Each file must then load, or be refused with ValueError or TypeError naming the file; never
 another exception, never a crash. What loads is then used -- forward / predict, repr, and the
 checkpoint's state dicts loaded into a fresh optimizer and scheduler that take a step -- and may
-refuse only with ValueError, TypeError or MemoryError (a 2**40 padding asks for a 512 TiB
-output: the one MemoryError, raised by numpy before anything runs).
+refuse only with ValueError, TypeError or MemoryError (a declared geometry whose output numpy
+cannot allocate; none of these mutations reaches it since window parameters are capped at
+2**31 - 1). load_checkpoint returns the optimizer and scheduler sections as dicts: their
+entries are checked by load_state_dict, which is why the checkpoint's mutations mostly end
+"loaded, use refused".
 
 Each file kind runs in a child process, so a crash fails the test with the mutation that caused
 it instead of ending the run. ``python -m tests.test_io_mutation`` prints the counts."""
