@@ -140,23 +140,48 @@ def _plain_key(k):
     return k is None or isinstance(k, (bool, str, numbers.Real))
 
 
-def _decode(obj, tensors, path):
+class _BadSkeleton(ValueError):
+    """A JSON skeleton that ``_Encoder`` cannot have written; the message names the entry."""
+
+
+def _decode(obj, tensors, where):
+    """The nested state a skeleton describes; ``where``: the entry's path, for errors."""
     if isinstance(obj, list):
-        return [_decode(v, tensors, path) for v in obj]
+        return [_decode(v, tensors, f"{where}/{i}") for i, v in enumerate(obj)]
     if not isinstance(obj, dict):
         return obj
     if len(obj) == 1:
         (tag, val), = obj.items()
         if tag == "__tensor__":
-            if val not in tensors:
-                raise ValueError(f"{path}: file is truncated or corrupted (missing tensor {val!r})")
+            if not isinstance(val, str) or val not in tensors:
+                raise _BadSkeleton(f"{where}: missing tensor {_short(val)}")
             return tensors[val]
         if tag == "__tuple__":
-            return tuple(_decode(v, tensors, path) for v in val)
+            if not isinstance(val, list):
+                raise _BadSkeleton(f"{where}: __tuple__: expected a list, got {_short(val)}")
+            return tuple(_decode(v, tensors, f"{where}/{i}") for i, v in enumerate(val))
         if tag == "__items__":
-            return {_hashable(_decode(k, tensors, path)): _decode(v, tensors, path)
-                    for k, v in val}
-    return {k: _decode(v, tensors, path) for k, v in obj.items()}
+            if not isinstance(val, list) or not all(isinstance(kv, list) and len(kv) == 2
+                                                    for kv in val):
+                raise _BadSkeleton(f"{where}: __items__: expected a list of [key, value] pairs, "
+                                   f"got {_short(val)}")
+            out = {}
+            for i, (k, v) in enumerate(val):
+                key = _hashable(_decode(k, tensors, f"{where}/{i}"))
+                try:
+                    hash(key)
+                except TypeError:
+                    raise _BadSkeleton(f"{where}/{i}: a dict key must be None, bool, a number, "
+                                       f"a string or a tuple of those, got {_short(key)}") \
+                        from None
+                out[key] = _decode(v, tensors, f"{where}/{key}")
+            return out
+    return {k: _decode(v, tensors, f"{where}/{k}") for k, v in obj.items()}
+
+
+def _short(v, n=60):
+    r = repr(v)
+    return r if len(r) <= n else r[:n] + "..."
 
 
 def _hashable(k):
@@ -218,7 +243,17 @@ def save(model, path, optimizer=None, scheduler=None, extra=None):
     optimizer, scheduler: objects with ``state_dict()`` (or their state dicts), stored so
     ``load_checkpoint`` gives them back for resuming. extra: any nested dict following the same
     contract (e.g. epoch, history, RNG state). A ``fastnn.quant.QuantizedModel`` is saved with
-    its int8 weights, scales and zero points (no optimizer or scheduler). Returns the path."""
+    its int8 weights, scales and zero points (no optimizer or scheduler). Returns the path.
+
+    Atomic: the bytes go to ``.<name>.<pid>.<random>.tmp`` in the same folder, are fsynced and
+    renamed over ``path``, so a crash leaves the old file or the new one, never a mix. A writer
+    killed mid-save (SIGKILL, OOM killer, power loss) cannot delete its temporary file; this
+    function first deletes the temporaries *of this path* whose writing process (the pid in the
+    name) no longer runs on this machine (in this pid namespace; a zombie counts as gone). A
+    live writer's temporary is kept, so two processes may save to one path concurrently (the
+    last rename wins); files that do not match the pattern exactly are never touched. On a
+    folder shared between machines a writer on another machine is invisible here: do not save
+    to one path from several machines at once."""
     quantized = _quantized_class()
     if quantized is not None and isinstance(model, quantized):
         return _save_quantized(model, path, optimizer, scheduler, extra)
@@ -319,24 +354,29 @@ def _build_quantized(metadata, tensors, path):
             from None
     gen = _random.generator()
     rng_state = gen.bit_generator.state
-    try:  # float layers are built (not initialised) before their weights are loaded
-        with deferred_init():
+    try:  # float layers are built (not initialised, shapes checked) before their weights load
+        with deferred_init([v.shape for k, v in tensors.items() if k.startswith("qmodel/")]):
             return QuantizedModel._from_state(spec, tensors)
     except _SPEC_ERRORS as e:
-        raise ValueError(f"{path}: cannot rebuild the quantized model: {type(e).__name__}: {e}") \
-            from None
+        raise ValueError(f"{path}: cannot rebuild the quantized model from its 'quantized' "
+                         f"metadata: {_describe(e)}") from None
     finally:
         gen.bit_generator.state = rng_state
 
 
 def _pid_alive(pid):
+    """Whether process ``pid`` may still be writing (when unsure: yes, keep its file)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OverflowError, ValueError):
         return True  # exists (another user's), or not a pid we can judge: keep its file
-    return True
+    try:  # Linux: a zombie (killed, not yet reaped by its parent) writes nothing more
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _remove_stale_temporaries(path):
@@ -389,6 +429,13 @@ def _atomic_write(path, data):
 # is a bad file, reported as ValueError naming the file.
 _SPEC_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
                 ZeroDivisionError, RecursionError, MemoryError)
+
+
+def _describe(e):
+    """An exception's message; its type too where the type is not what a bad value raises."""
+    return str(e) if type(e) in (ValueError, TypeError) else f"{type(e).__name__}: {e}"
+
+
 def _read(path):
     """(metadata, tensors) of a verified fastnn file."""
     with open(path, "rb") as f:
@@ -434,13 +481,25 @@ def _build_model(metadata, tensors, path):
         info = json.loads(metadata.get("model", "{}"))
     except (KeyError, ValueError, RecursionError) as e:
         raise ValueError(f"{path}: bad architecture metadata ({type(e).__name__}: {e})") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{path}: 'model' metadata: expected a JSON object, got {_short(info)}")
+    frozen, training = info.get("frozen", []), info.get("training", True)
+    if not isinstance(frozen, list) or not all(isinstance(n, str) for n in frozen):
+        raise ValueError(f"{path}: 'model' metadata: frozen: expected a list of parameter names, "
+                         f"got {_short(frozen)}")
+    if not isinstance(training, bool):
+        raise ValueError(f"{path}: 'model' metadata: training: expected true or false, got "
+                         f"{_short(training)}")
     gen = _random.generator()
     rng_state = gen.bit_generator.state
-    try:  # no random initialisation: the weights follow (and a misfit is refused before)
-        with deferred_init():
+    # No random initialisation (the weights follow), and every declared parameter or buffer is
+    # checked against the shapes of the file's tensors before it is allocated.
+    try:
+        with deferred_init([v.shape for k, v in tensors.items() if k.startswith("model/")]):
             model = module_from_config(spec)
     except _SPEC_ERRORS as e:
-        raise ValueError(f"{path}: cannot rebuild the model: {type(e).__name__}: {e}") from None
+        raise ValueError(f"{path}: cannot rebuild the model from its 'architecture' metadata: "
+                         f"{_describe(e)}") from None
     finally:
         gen.bit_generator.state = rng_state
     state = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
@@ -449,20 +508,25 @@ def _build_model(metadata, tensors, path):
     except (ValueError, TypeError) as e:
         raise ValueError(f"{path}: weights do not fit the architecture: {e}") from None
     params = dict(model.named_parameters())
+    masks = {}
     for k, v in tensors.items():
         if k.startswith("mask/"):
             name = k[len("mask/"):]
             if name not in params or params[name].data.shape != v.shape:
                 raise ValueError(f"{path}: mask {name!r} does not fit the model's parameters")
-            params[name].mask = _c_array(v, np.float32)
-    frozen = info.get("frozen", ()) if isinstance(info, dict) else None
-    if not isinstance(frozen, (list, tuple)) or not all(isinstance(n, str) for n in frozen):
-        raise ValueError(f"{path}: model metadata: frozen: expected a list of parameter names, "
-                         f"got {frozen!r}")
-    frozen = set(frozen)
+            mask = _c_array(v, np.float32)
+            if not np.isin(mask, (0.0, 1.0)).all():
+                raise ValueError(f"{path}: mask {name!r}: expected only 0 and 1")
+            masks[name] = mask
+    unknown = sorted(set(frozen) - set(params))
+    if unknown:
+        raise ValueError(f"{path}: 'model' metadata: frozen: {_short(unknown)} are not "
+                         "parameters of the model")
     for name, p in params.items():
         p.requires_grad = name not in frozen
-    model.train(bool(info.get("training", True)))
+        if name in masks:
+            p.mask = masks[name]
+    model.train(training)
     return model
 
 
@@ -477,10 +541,12 @@ def load_checkpoint(path):
     for s in _SECTIONS:
         if s in metadata:
             try:
-                skeleton = json.loads(metadata[s])
-            except ValueError as e:
-                raise ValueError(f"{path}: bad {s} metadata ({e})") from None
-            sections[s] = _decode(skeleton, tensors, path)
+                sections[s] = _decode(json.loads(metadata[s]), tensors, s)
+            except _BadSkeleton as e:
+                raise ValueError(f"{path}: '{s}' metadata: {e}") from None
+            except (ValueError, RecursionError) as e:
+                raise ValueError(f"{path}: '{s}' metadata: not the JSON fastnn writes "
+                                 f"({type(e).__name__}: {e})") from None
         else:
             sections[s] = None
     return Checkpoint(model, sections["optimizer"], sections["scheduler"], sections["extra"])

@@ -7,6 +7,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 import fastnn
 from fastnn import nn
 
@@ -69,3 +71,47 @@ def test_stale_temporary_of_a_dead_pid_is_removed(tmp_path):
     not_ours.write_bytes(b"x")
     fastnn.save(nn.Sequential(nn.Linear(3, 2)), tmp_path / "m.safetensors")
     assert not stale.exists() and not_ours.exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/<pid>/stat")
+def test_killed_writer_not_yet_reaped_counts_as_gone(tmp_path):
+    # A parent that killed its saving child and saves again before reaping it: the child is a
+    # zombie (os.kill(pid, 0) still succeeds), but it writes nothing more -- its file goes.
+    target = tmp_path / "m.safetensors"
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        stale = tmp_path / f".{target.name}.{proc.pid}.0123abcd.tmp"
+        stale.write_bytes(b"partial")
+        fastnn.save(nn.Sequential(nn.Linear(3, 2)), target)
+        assert stale.exists()  # alive: kept
+        proc.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # wait for the zombie state, without reaping it
+            with open(f"/proc/{proc.pid}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    break
+            time.sleep(0.01)
+        fastnn.save(nn.Sequential(nn.Linear(3, 2)), target)
+        assert not stale.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_two_processes_saving_to_one_path(tmp_path):
+    # Two live writers of the same path: neither removes the other's temporary; the file ends
+    # as one complete save or the other.
+    target = tmp_path / "m.safetensors"
+    child = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {ROOT!r})
+        import fastnn
+        from fastnn import nn
+        fastnn.manual_seed(int(sys.argv[1]))
+        for _ in range(20):
+            fastnn.save(nn.Sequential(nn.Linear(200, 100)), {str(target)!r})
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", child, str(seed)]) for seed in (1, 2)]
+    assert [p.wait() for p in procs] == [0, 0]
+    assert _temporaries(tmp_path, target.name) == []
+    fastnn.load(target)

@@ -1,8 +1,9 @@
 """Layers, losses and initialisers with a PyTorch-shaped API (fastnn.nn)."""
 from fastnn.nn.module import (Module, Parameter, Residual, Sequential, module_from_config,
-                              register)
+                              new_array, register)
 
-__all__ = ["Module", "Parameter", "Sequential", "Residual", "register", "module_from_config"]
+__all__ = ["Module", "Parameter", "Sequential", "Residual", "register", "module_from_config",
+           "new_array"]
 
 # [layers: linear, activations, dropout, losses, init]
 from fastnn.nn import init

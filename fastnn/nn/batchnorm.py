@@ -8,13 +8,14 @@ Parameters weight (gamma, ones) and bias (beta, zeros); buffers running_mean (ze
 running_var (ones). PyTorch's num_batches_tracked is not kept in the state_dict (load accepts
 and ignores it); the counter lives on the module for momentum=None.
 """
+import math
 import numbers
 
 import numpy as np
 
 from fastnn import _C
 from fastnn.nn import _spatial as sp
-from fastnn.nn.module import Module, Parameter, init_deferred, register
+from fastnn.nn.module import Module, Parameter, new_array, register
 
 
 class _BatchNorm(Module):
@@ -26,8 +27,8 @@ class _BatchNorm(Module):
         super().__init__()
         name = type(self).__name__
         self.num_features = sp.positive_int(num_features, "num_features", name)
-        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps > 0:
-            raise ValueError(f"{name}: eps: expected a number > 0, got {eps!r}")
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < math.inf:
+            raise ValueError(f"{name}: eps: expected a finite number > 0, got {eps!r}")
         if momentum is not None and (isinstance(momentum, bool) or
                                      not isinstance(momentum, numbers.Real) or
                                      not 0.0 <= momentum <= 1.0):
@@ -38,18 +39,15 @@ class _BatchNorm(Module):
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         c = self.num_features
-        # fastnn.load: the file's values follow, so leave the memory untouched
-        ones = (lambda n: np.empty(n, np.float32)) if init_deferred() else \
-            (lambda n: np.ones(n, np.float32))
         if self.affine:
-            self.weight = Parameter(ones(c))
-            self.bias = Parameter(np.zeros(c, np.float32))
+            self.weight = Parameter(new_array(c, 1.0, name="weight"))
+            self.bias = Parameter(new_array(c, 0.0, name="bias"))
         else:
             self.weight = None
             self.bias = None
         if self.track_running_stats:
-            self.register_buffer("running_mean", np.zeros(c, np.float32))
-            self.register_buffer("running_var", ones(c))
+            self.register_buffer("running_mean", new_array(c, 0.0, name="running_mean"))
+            self.register_buffer("running_var", new_array(c, 1.0, name="running_var"))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)

@@ -11,7 +11,7 @@ import numpy as np
 from fastnn import _C
 from fastnn._random import generator
 from fastnn.nn import _spatial as sp
-from fastnn.nn.module import Module, Parameter, init_deferred, register
+from fastnn.nn.module import Module, Parameter, init_deferred, new_array, register
 
 
 class _ConvNd(Module):
@@ -51,8 +51,8 @@ class _ConvNd(Module):
         fan_in = shape[1] * kh * kw
         bound = 1.0 / math.sqrt(fan_in)
         if init_deferred():  # fastnn.load: the file's weights follow
-            self.weight = Parameter(np.empty(shape, np.float32))
-            self.bias = Parameter(np.empty(self.out_channels, np.float32)) if bias else None
+            self.weight = Parameter(new_array(shape, name="weight"))
+            self.bias = Parameter(new_array(self.out_channels, name="bias")) if bias else None
         else:
             gen = generator()
             self.weight = Parameter(gen.uniform(-bound, bound, shape).astype(np.float32))

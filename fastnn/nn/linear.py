@@ -7,7 +7,7 @@ import numpy as np
 from fastnn import _C
 from fastnn.nn import init
 from fastnn.nn.activation import _Elementwise
-from fastnn.nn.module import Module, Parameter, init_deferred, register
+from fastnn.nn.module import Module, Parameter, init_deferred, new_array, register
 
 __all__ = ["Linear", "Flatten"]
 
@@ -45,8 +45,8 @@ class Linear(Module):
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), np.float32))
-        self.bias = Parameter(np.empty(self.out_features, np.float32)) if bias else None
+        self.weight = Parameter(new_array((self.out_features, self.in_features), name="weight"))
+        self.bias = Parameter(new_array(self.out_features, name="bias")) if bias else None
         self._x = self._lead = None
         self.reset_parameters()
 

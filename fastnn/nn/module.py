@@ -7,8 +7,13 @@ Contract of a layer (subclass of Module):
   * ``get_config()`` returns the constructor's keyword arguments (JSON-able); with the class name
     registered by ``@register`` this rebuilds the architecture without pickle (fastnn.save/load).
   * ``extra_repr()`` gives the part inside the parentheses of ``repr``.
+  * parameters and buffers are allocated with ``new_array`` (then initialised unless
+    ``init_deferred()``): ``fastnn.load`` checks each declared shape against the file's tensors
+    before anything is allocated.
 """
+import collections
 import contextlib
+import numbers
 import operator
 import threading
 from collections import OrderedDict
@@ -27,32 +32,106 @@ def register(cls):
 _deferred = threading.local()
 
 
+class _Claims:
+    """The shapes of a file's tensors; each array a layer allocates through ``new_array`` while
+    the file is being loaded claims one of them."""
+
+    def __init__(self, shapes):
+        self.left = collections.Counter(tuple(int(d) for d in s) for s in shapes)
+
+    def claim(self, shape, what):
+        if self.left[shape] <= 0:
+            raise ValueError(f"{what}: shape {shape} is declared, but the file holds no (further) "
+                             "tensor of that shape (the weights do not fit the description)")
+        self.left[shape] -= 1
+
+
 @contextlib.contextmanager
-def deferred_init():
-    """Within this context layers are built without initialising their weights (parameters and
-    buffers are allocated, untouched): for ``fastnn.load``, where the file's weights follow and a
-    declared shape that does not fit must be refused before gigabytes are initialised."""
-    before = getattr(_deferred, "on", False)
-    _deferred.on = True
+def deferred_init(shapes=None):
+    """Within this context layers are built without initialising their weights: for
+    ``fastnn.load``, where the file's weights follow.
+
+    ``shapes``: the shapes of the file's tensors (from its safetensors header). Every array a
+    layer allocates through ``new_array`` must then claim a tensor of the same shape not claimed
+    before, or ValueError is raised *before* the array is allocated: a 6 KB file declaring
+    ``Linear(20000, 20000)`` is refused without touching 1.6 GB, and a description cannot
+    declare more weights than its file holds."""
+    before = getattr(_deferred, "state", None)
+    _deferred.state = (_Claims(shapes) if shapes is not None else None,)
     try:
         yield
     finally:
-        _deferred.on = before
+        _deferred.state = before
 
 
 def init_deferred():
     """True inside ``deferred_init()`` (layer constructors skip their random initialisation)."""
-    return getattr(_deferred, "on", False)
+    return getattr(_deferred, "state", None) is not None
 
 
-def module_from_config(spec):
-    """Rebuild a module (and its children) from ``Module.to_spec()`` output."""
+def new_array(shape, fill=None, dtype=np.float32, name="array"):
+    """A new array for a layer's parameter or buffer, ``shape`` filled with ``fill`` (None:
+    uninitialised; the layer initialises it). Layer constructors allocate parameters and buffers
+    through this so that ``fastnn.load`` can check a declared shape against the file's tensors
+    before allocating it (see ``deferred_init``; ``name``, e.g. "weight", is named in that
+    error). Inside ``deferred_init`` nothing is filled: the file's values follow."""
+    shape = (int(shape),) if isinstance(shape, numbers.Integral) else tuple(int(d) for d in shape)
+    state = getattr(_deferred, "state", None)
+    if state is None:
+        if fill is None:
+            return np.empty(shape, dtype)
+        return np.zeros(shape, dtype) if fill == 0 else np.full(shape, fill, dtype)
+    claims = state[0]
+    if claims is not None:
+        layer = getattr(_building, "stack", None)
+        claims.claim(shape, f"{layer[-1][1] if layer else 'layer'}: {name}")
+    return np.empty(shape, dtype)
+
+
+_building = threading.local()  # (where, class name) of each spec module_from_config is inside
+# What a malformed description makes a layer's from_config raise besides ValueError/TypeError
+# (a missing key, a short list, Infinity into int(), a zero divisor): reported as ValueError.
+_SPEC_SLIPS = (KeyError, IndexError, AttributeError, OverflowError, ZeroDivisionError)
+
+
+def _short(v, n=60):
+    r = repr(v)
+    return r if len(r) <= n else r[:n] + "..."
+
+
+def module_from_config(spec, where=""):
+    """Rebuild a module (and its children) from ``Module.to_spec()`` output.
+
+    ``where``: the spec's place in its parent's config (containers pass e.g. "layers[2]"); an
+    error in a nested layer names its path ("layers[0].block.layers[2]: Linear: ..."). A
+    malformed spec raises ValueError or TypeError."""
     if not isinstance(spec, dict) or "class" not in spec:
-        raise ValueError(f"module spec: expected a dict with a 'class' key, got {spec!r}")
+        raise ValueError(f"{where or 'module spec'}: expected a dict with a 'class' key, got "
+                         f"{_short(spec)}")
     name = spec["class"]
-    if name not in _REGISTRY:
-        raise ValueError(f"module spec: unknown layer class {name!r}")
-    return _REGISTRY[name].from_config(spec.get("config", {}))
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"{where or 'module spec'}: unknown layer class {_short(name)}")
+    config = spec.get("config", {})
+    if not isinstance(config, dict):
+        raise ValueError(f"{where or 'module spec'}: {name}: config: expected a dict, got "
+                         f"{_short(config)}")
+    stack = _building.__dict__.setdefault("stack", [])
+    stack.append((where, name))
+    try:
+        return _REGISTRY[name].from_config(config)
+    except (ValueError, TypeError, *_SPEC_SLIPS) as e:
+        if getattr(e, "_fastnn_located", False):
+            raise
+        path = ".".join(w for w, _ in stack if w)
+        if isinstance(e, (ValueError, TypeError)):
+            msg, kind = str(e), (TypeError if isinstance(e, TypeError) else ValueError)
+        else:
+            msg, kind = f"{name}: {type(e).__name__}: {e}", ValueError
+        err = kind(f"{path}: {msg}" if path else msg)
+        err._fastnn_located = True
+        raise err from None
+    finally:
+        stack.pop()
 
 
 class Parameter:
@@ -418,7 +497,11 @@ class Sequential(Module):
 
     @classmethod
     def from_config(cls, config):
-        layers = [module_from_config(s) for s in config["layers"]]
+        specs = config.get("layers")
+        if not isinstance(specs, list):
+            raise ValueError(f"Sequential: layers: expected a list of layer specs, got "
+                             f"{_short(specs)}")
+        layers = [module_from_config(s, f"layers[{i}]") for i, s in enumerate(specs)]
         names = config.get("names")
         if names is None:
             return cls(*layers)
@@ -454,4 +537,6 @@ class Residual(Module):
 
     @classmethod
     def from_config(cls, config):
-        return cls(module_from_config(config["block"]))
+        if "block" not in config:
+            raise ValueError("Residual: config: missing 'block'")
+        return cls(module_from_config(config["block"], "block"))

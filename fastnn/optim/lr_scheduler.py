@@ -346,7 +346,10 @@ class LinearWarmup(LRScheduler):
             raise ValueError("LinearWarmup.load_state_dict: after: the saved schedule and this "
                              "one differ in whether a scheduler follows the warm-up")
         if self.after is not None:
-            self.after.load_state_dict(sd["after"])
+            try:
+                self.after.load_state_dict(sd["after"])  # all or nothing, as this one
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"LinearWarmup.load_state_dict: after: {e}") from None
 
 
 class ReduceLROnPlateau(LRScheduler):

@@ -30,6 +30,15 @@ def _is_real(v):
     return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 
 
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def _short(v, n=60):
+    r = repr(v)
+    return r if len(r) <= n else r[:n] + "..."
+
+
 def _jsonable(v):
     if isinstance(v, (tuple, list)):
         return [_jsonable(x) for x in v]
@@ -71,6 +80,10 @@ class Optimizer:
             full["params"] = list(g["params"])
             self._params.extend(full["params"])
             self.param_groups.append(full)
+        # Each group's parameter list as built: step() refuses groups added, removed or re-pointed
+        # (they would be ignored silently: the C++ table is built from these lists).
+        self._group_params = [g["params"] for g in self.param_groups]
+        self._allowed_keys = frozenset(self._options) | {"params", *_PASSTHROUGH_KEYS}
         self._shapes = [tuple(p.data.shape) for p in self._params]
         self._group_of = [gi for gi, g in enumerate(self.param_groups) for _ in g["params"]]
         self._total = int(sum(p.data.size for p in self._params))
@@ -120,10 +133,13 @@ class Optimizer:
         return groups
 
     def _types_ok(self, g):
-        """The quick per-step check: numbers are real numbers and flags are bools (ranges are
-        checked in C++ on every step)."""
-        for k, default in self._options.items():
-            v = g.get(k, default)
+        """The quick per-step check: every option present and no other key, numbers are real
+        numbers and flags are bools (ranges are checked in C++ on every step)."""
+        if len(g) != len(self._options) + 1 + sum(k in g for k in _PASSTHROUGH_KEYS) \
+                or not g.keys() <= self._allowed_keys:
+            return False
+        for k in self._options:
+            v = g[k]
             if k in self._bool_options:
                 if not isinstance(v, (bool, np.bool_)):
                     return False
@@ -134,9 +150,48 @@ class Optimizer:
                 return False
         return True
 
+    def _check_keys(self, g, where):
+        """A param group holds the optimizer's options (all of them), ``params`` and the
+        scheduler's ``initial_lr``; nothing else -- as the constructor accepts."""
+        name = type(self).__name__
+        unknown = sorted(map(str, set(g) - self._allowed_keys))
+        if unknown:
+            raise ValueError(f"{name}: {where}: unknown option(s) {unknown}; options are "
+                             f"{sorted(self._options)}")
+        missing = [k for k in self._options if k not in g]
+        if missing:
+            raise ValueError(f"{name}: {where}: missing option(s) {missing}")
+
+    def _check_groups(self):
+        """param_groups still has the groups and parameters the optimizer was built with, each
+        group a dict of known options (the step's slow path, and state_dict)."""
+        name = type(self).__name__
+        groups = self.param_groups
+        if not isinstance(groups, list):
+            raise TypeError(f"{name}: param_groups: expected a list, got {type(groups).__name__}")
+        if len(groups) != len(self._group_params):
+            raise ValueError(f"{name}: param_groups: expected the {len(self._group_params)} "
+                             f"group(s) the optimizer was built with, got {len(groups)}; to train "
+                             "other parameters, build a new optimizer")
+        for gi, (g, built) in enumerate(zip(groups, self._group_params)):
+            if not isinstance(g, dict):
+                raise TypeError(f"{name}: param_groups[{gi}]: expected a dict, got "
+                                f"{type(g).__name__}")
+            ps = g.get("params")
+            if ps is not built and (not isinstance(ps, list) or len(ps) != len(built)
+                                    or any(a is not b for a, b in zip(ps, built))):
+                raise ValueError(f"{name}: param_groups[{gi}]: params: not the parameters the "
+                                 "optimizer was built with; to train other parameters, build a "
+                                 "new optimizer")
+            self._check_keys(g, f"param_groups[{gi}]")
+
     def _validate_group(self, g, where, index=0):
         """Types here, ranges in C++ (the same check runs before every step)."""
         name = type(self).__name__
+        lr0 = g.get("initial_lr", 0.0)  # a scheduler's record of the group's first lr
+        if not _is_real(lr0) or not (lr0 >= 0) or not math.isfinite(lr0):
+            raise ValueError(f"{name}: initial_lr: expected a finite value >= 0, got {lr0!r} "
+                             f"({where})")
         for k, default in self._options.items():
             v = g.get(k, default)
             if k in self._bool_options:
@@ -202,10 +257,14 @@ class Optimizer:
         self._ensure_table()
         try:
             # Types first: float() in _hyper would take lr="0.1" (a string) without a word.
-            if not all(self._types_ok(g) for g in self.param_groups):
+            groups = self.param_groups
+            if (type(groups) is not list or len(groups) != len(self._group_params)
+                    or not all(type(g) is dict and g.get("params") is ps and self._types_ok(g)
+                               for g, ps in zip(groups, self._group_params))):
                 raise TypeError
-            hyper = [self._hyper(g) for g in self.param_groups]
-        except (KeyError, TypeError, ValueError):
+            hyper = [self._hyper(g) for g in groups]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            self._check_groups()
             for gi, g in enumerate(self.param_groups):
                 self._validate_group(g, f"param_groups[{gi}]", gi)
             raise
@@ -245,6 +304,9 @@ class Optimizer:
     def state_dict(self):
         """Everything needed to resume exactly. Leaves are JSON-able scalars, strings and lists,
         or numpy arrays (the flat state buffers, copied, and the per-parameter steps)."""
+        self._check_groups()  # never write what load_state_dict would refuse
+        for gi, g in enumerate(self.param_groups):
+            self._validate_group(g, f"param_groups[{gi}]", gi)
         groups, start = [], 0
         for g in self.param_groups:
             d = {k: _jsonable(v) for k, v in g.items() if k != "params"}
@@ -267,33 +329,43 @@ class Optimizer:
             if key not in sd:
                 raise ValueError(f"{name}.load_state_dict: missing key {key!r}")
         if sd["type"] != name:
-            raise ValueError(f"{name}.load_state_dict: type: expected {name!r}, got {sd['type']!r}")
+            raise ValueError(f"{name}.load_state_dict: type: expected {name!r}, got "
+                             f"{_short(sd['type'])}")
         shapes = sd.get("param_shapes")
         if shapes is not None:
-            got = [tuple(int(x) for x in s) for s in shapes]
+            if not isinstance(shapes, (list, tuple)) or not all(
+                    isinstance(s, (list, tuple)) and all(_is_int(d) for d in s) for s in shapes):
+                raise ValueError(f"{name}.load_state_dict: param_shapes: expected a list of "
+                                 f"shapes (lists of ints), got {_short(shapes)}")
+            got = [tuple(int(d) for d in s) for s in shapes]
             if got != self._shapes:
                 raise ValueError(f"{name}.load_state_dict: param_shapes: expected "
                                  f"{[list(s) for s in self._shapes]}, got {[list(s) for s in got]}")
-        groups = list(sd["param_groups"])
-        if len(groups) != len(self.param_groups):
-            raise ValueError(f"{name}.load_state_dict: param_groups: expected "
-                             f"{len(self.param_groups)} groups, got {len(groups)}")
+        groups = sd["param_groups"]
+        if not isinstance(groups, (list, tuple)) or len(groups) != len(self._group_params):
+            n = len(groups) if isinstance(groups, (list, tuple)) else _short(groups)
+            raise ValueError(f"{name}.load_state_dict: param_groups: expected a list of "
+                             f"{len(self._group_params)} groups, got {n}")
         new_groups, start = [], 0
-        for gi, (mine, saved) in enumerate(zip(self.param_groups, groups)):
-            n = len(mine["params"])
+        for gi, (built, saved) in enumerate(zip(self._group_params, groups)):
+            where = f"{name}.load_state_dict: param_groups[{gi}]"
+            if not isinstance(saved, dict):
+                raise TypeError(f"{where}: expected a dict, got {type(saved).__name__}")
+            n = len(built)
             want = list(range(start, start + n))
             start += n
-            if list(saved.get("params", want)) != want:
-                raise ValueError(f"{name}.load_state_dict: param_groups[{gi}]: params: expected "
-                                 f"indices {want}, got {list(saved.get('params'))}")
-            missing = [k for k in self._options if k not in saved]
-            if missing:
-                raise ValueError(f"{name}.load_state_dict: param_groups[{gi}]: missing "
-                                 f"option(s) {missing}")
-            g = {k: (tuple(v) if k == "betas" else v) for k, v in saved.items() if k != "params"}
+            if saved.get("params", want) != want:
+                raise ValueError(f"{where}: params: expected indices {want}, got "
+                                 f"{_short(saved.get('params'))}")
+            g = {k: (tuple(v) if k == "betas" and isinstance(v, (list, tuple)) else v)
+                 for k, v in saved.items() if k != "params"}
+            self._check_keys(dict(g, params=None), f"state_dict param_groups[{gi}]")
             self._validate_group(g, f"state_dict param_groups[{gi}]", gi)
             new_groups.append(g)
         state = sd["state"]
+        if not hasattr(state, "keys") or not hasattr(state, "__getitem__"):
+            raise TypeError(f"{name}.load_state_dict: state: expected a mapping, got "
+                            f"{type(state).__name__}")
         need = {s for w, s in enumerate(self._slots) if s is not None
                 and any(self._needs(g)[w] for g in new_groups)}
         unexpected = sorted(set(state) - need - {"step"})
@@ -312,22 +384,28 @@ class Optimizer:
                                  f"({self._total},), got {arr.shape}")
             bufs[k] = np.array(arr, dtype=np.float32, order="C", copy=True)
         steps = np.asarray(state["step"])
-        if steps.dtype.kind == "f" and np.array_equal(steps, np.round(steps)):
+        if steps.dtype.kind == "f" and np.isfinite(steps).all() \
+                and np.array_equal(steps, np.round(steps)) and (np.abs(steps) < 2**62).all():
             steps = steps.astype(np.int64)  # a serialiser that stores every array as float
         if steps.dtype.kind not in "iu" or steps.shape != (len(self._params),) or (steps < 0).any():
             raise ValueError(f"{name}.load_state_dict: state['step']: expected "
                              f"{len(self._params)} non-negative integers, got {steps.dtype} "
                              f"array of shape {steps.shape}")
         n_steps = sd.get("step", int(steps.max(initial=0)))
-        if not isinstance(n_steps, numbers.Integral) or n_steps < 0:
+        if not _is_int(n_steps) or n_steps < 0:
             raise ValueError(f"{name}.load_state_dict: step: expected an int >= 0, got "
                              f"{n_steps!r}")
-        # Commit (nothing below can fail on checked input).
-        for mine, g in zip(self.param_groups, new_groups):
-            params = mine["params"]
+        # Commit (nothing below can fail on checked input). The group dicts are updated in place
+        # (a reference to one stays valid), with the parameter lists the optimizer was built with.
+        if not isinstance(self.param_groups, list) or len(self.param_groups) != len(new_groups):
+            self.param_groups = [{} for _ in new_groups]
+        for gi, (g, built) in enumerate(zip(new_groups, self._group_params)):
+            if not isinstance(self.param_groups[gi], dict):
+                self.param_groups[gi] = {}
+            mine = self.param_groups[gi]
             mine.clear()
             mine.update(g)
-            mine["params"] = params
+            mine["params"] = built
         self._buffers = bufs
         self._steps = steps.astype(np.int64, copy=True)
         self._n_steps = int(n_steps)

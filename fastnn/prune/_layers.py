@@ -18,7 +18,7 @@ import numpy as np
 from fastnn import _C
 from fastnn.nn.activation import ReLU
 from fastnn.nn._spatial import MAX_PARAM
-from fastnn.nn.module import Module, register
+from fastnn.nn.module import Module, new_array, register
 from fastnn.prune._common import masked_weight
 from fastnn.prune._sparse import SparseLinearWeights
 
@@ -55,10 +55,12 @@ class _SparseLayer(Module):
         if nnz > rows * cols:
             raise ValueError(f"{name}: nnz must be <= {rows * cols} (the weight's size), got {nnz}")
         self.nnz = nnz
-        self.register_buffer("weight_values", np.zeros(nnz, np.float32))
-        self.register_buffer("weight_col_idx", np.zeros(nnz, np.int32), dtype=np.int32)
-        self.register_buffer("weight_row_ptr", np.zeros(rows + 1, np.int64), dtype=np.int64)
-        self.register_buffer("bias", np.zeros(rows, np.float32) if bias else None)
+        self.register_buffer("weight_values", new_array(nnz, 0.0, name="weight_values"))
+        self.register_buffer("weight_col_idx", new_array(nnz, 0, np.int32, "weight_col_idx"),
+                             dtype=np.int32)
+        self.register_buffer("weight_row_ptr", new_array(rows + 1, 0, np.int64, "weight_row_ptr"),
+                             dtype=np.int64)
+        self.register_buffer("bias", new_array(rows, 0.0, name="bias") if bias else None)
         self._matrix = None
 
     def _set_weight(self, weight2d, bias):

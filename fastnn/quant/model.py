@@ -11,6 +11,7 @@ nothing from the file is executed.
      "layers": [per-layer records], "stages": [{"class", "name", "op_index", "config",
      "tensors": {name: tensor key}}]}
 """
+import math
 import numbers
 import threading
 
@@ -159,23 +160,86 @@ class QuantizedModel:
 
     @classmethod
     def _from_state(cls, spec, tensors):
+        """Rebuild from ``_to_state``'s spec and tensors; a spec that ``_to_state`` cannot have
+        written raises ValueError or TypeError naming the entry (``stages[2]: QConv2d:
+        stride: ...``)."""
         if not isinstance(spec, dict) or spec.get("version") != SPEC_VERSION:
             raise ValueError(f"unsupported quantized model spec version "
-                             f"{spec.get('version') if isinstance(spec, dict) else spec!r}")
+                             f"{_short(spec.get('version') if isinstance(spec, dict) else spec)}")
+        _check_spec(spec)
         stages = []
-        for entry in spec["stages"]:
+        for j, entry in enumerate(spec["stages"]):
             name = entry.get("class")
-            if name not in STAGES:
-                raise ValueError(f"unknown stage class {name!r}")
+            if not isinstance(name, str) or name not in STAGES:
+                raise ValueError(f"stages[{j}]: unknown stage class {_short(name)}")
+            keys, config = entry.get("tensors", {}), entry.get("config", {})
+            if not isinstance(keys, dict) or not isinstance(config, dict):
+                raise ValueError(f"stages[{j}]: {name}: tensors and config: expected JSON "
+                                 "objects")
             arrays = {}
-            for k, key in entry.get("tensors", {}).items():
-                if key not in tensors:
-                    raise ValueError(f"missing tensor {key!r}")
+            for k, key in keys.items():
+                if not isinstance(key, str) or key not in tensors:
+                    raise ValueError(f"stages[{j}]: {name}: tensors: missing tensor {_short(key)}")
                 arrays[k] = tensors[key]
-            stages.append(STAGES[name].from_state(entry.get("config", {}), arrays,
-                                                  name=entry.get("name", ""),
-                                                  op_index=entry.get("op_index"),
-                                                  op_end=entry.get("op_end")))
+            try:
+                stages.append(STAGES[name].from_state(config, arrays, name=entry.get("name", ""),
+                                                      op_index=entry.get("op_index"),
+                                                      op_end=entry.get("op_end")))
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError,
+                    OverflowError) as e:
+                kind = TypeError if isinstance(e, TypeError) else ValueError
+                what = str(e) if isinstance(e, (ValueError, TypeError)) \
+                    else f"{type(e).__name__}: {e}"
+                raise kind(f"stages[{j}]: {name}: {what}") from None
         return cls(stages, spec.get("layers", []), input_shape=spec.get("input_shape"),
                    mode=spec.get("mode", "static"), method=spec.get("method"),
                    per_channel=spec.get("per_channel", True))
+
+
+def _short(v, n=60):
+    r = repr(v)
+    return r if len(r) <= n else r[:n] + "..."
+
+
+_RECORD_TYPES = {"name": (str,), "type": (str,), "reason": (str, type(None)),
+                 "reshape": (bool,), "error": (numbers.Real, type(None)),
+                 "time_int8": (numbers.Real, type(None)), "time_float": (numbers.Real, type(None)),
+                 "position": (numbers.Integral,)}
+
+
+def _check_spec(spec):
+    """The top-level entries and the per-layer records (the report) of a saved spec."""
+    if spec.get("mode", "static") not in ("static", "dynamic"):
+        raise ValueError(f"mode: expected 'static' or 'dynamic', got {_short(spec.get('mode'))}")
+    if not isinstance(spec.get("method"), (str, type(None))):
+        raise ValueError(f"method: expected a string or null, got {_short(spec.get('method'))}")
+    if not isinstance(spec.get("per_channel", True), bool):
+        raise ValueError(f"per_channel: expected true or false, got "
+                         f"{_short(spec.get('per_channel'))}")
+    shape = spec.get("input_shape")
+    if shape is not None and (not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 1 <= d < 2**31 for d in shape)):
+        raise ValueError(f"input_shape: expected a list of positive ints or null, got "
+                         f"{_short(shape)}")
+    if not isinstance(spec.get("stages"), list) or not all(isinstance(e, dict)
+                                                           for e in spec["stages"]):
+        raise ValueError(f"stages: expected a list of JSON objects, got "
+                         f"{_short(spec.get('stages'))}")
+    layers = spec.get("layers", [])
+    if not isinstance(layers, list):
+        raise ValueError(f"layers: expected a list of layer records, got {_short(layers)}")
+    for i, r in enumerate(layers):
+        if not isinstance(r, dict):
+            raise ValueError(f"layers[{i}]: expected a JSON object, got {_short(r)}")
+        for key in ("name", "type", "status"):
+            if key not in r:
+                raise ValueError(f"layers[{i}]: missing {key!r}")
+        if r["status"] not in ("int8", "float", "removed"):
+            raise ValueError(f"layers[{i}]: status: expected 'int8', 'float' or 'removed', got "
+                             f"{_short(r['status'])}")
+        for key, types in _RECORD_TYPES.items():
+            v = r.get(key)
+            if key in r and (not isinstance(v, types) or (isinstance(v, bool) and bool not in
+                                                          types)
+                             or (isinstance(v, float) and not math.isfinite(v))):
+                raise ValueError(f"layers[{i}]: {key}: unexpected value {_short(v)}")

@@ -13,6 +13,9 @@ Layouts (``in_layout`` / ``out_layout`` of the quantized stages, used by checks 
 Each stage saves itself as a JSON config plus named arrays (int8 weights unpacked, float32
 scales and biases) and is rebuilt from them: weights are packed again at load.
 """
+import math
+import numbers
+
 import numpy as np
 
 from fastnn import _C
@@ -32,6 +35,57 @@ def _buf(ws, key, shape, dtype):
         a = np.empty(shape, dtype)
         ws[key] = a
     return a
+
+
+# -- checks of a stage's settings (a file's description is rebuilt through the constructors) -------
+_GEOMETRY_MAX = 2**31 - 1  # kernel sizes, strides, paddings, dilations: C++ int
+
+
+def _int(v, name, lo, hi=_GEOMETRY_MAX):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) \
+            or not lo <= v <= hi:
+        raise ValueError(f"{name}: expected an int in [{lo}, {hi}], got {v!r}")
+    return int(v)
+
+
+def _ints(v, name, lo, n=2):
+    if not isinstance(v, (list, tuple)) or len(v) != n:
+        raise ValueError(f"{name}: expected {n} ints >= {lo}, got {v!r}")
+    return [_int(x, name, lo) for x in v]
+
+
+def _scale(v, name):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) \
+            or not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
+    return float(v)
+
+
+def _zero_point(v, name):
+    return _int(v, name, 0, 255)
+
+
+def _flag(v, name):
+    if not isinstance(v, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected a bool, got {v!r}")
+    return bool(v)
+
+
+def _layout(v, name):
+    """``["plain"]``, ``["nhwc"]`` or ``["flat_nhwc", C, H, W]`` (see the module docstring)."""
+    if isinstance(v, (list, tuple)) and v and v[0] in ("plain", "nhwc") and len(v) == 1:
+        return list(v)
+    if isinstance(v, (list, tuple)) and len(v) == 4 and v[0] == "flat_nhwc":
+        return ["flat_nhwc"] + [_int(x, f"{name}[{i + 1}]", 1) for i, x in enumerate(v[1:])]
+    raise ValueError(f"{name}: expected ['plain'], ['nhwc'] or ['flat_nhwc', C, H, W], got {v!r}")
+
+
+def _channel_values(v, n, name, positive):
+    a = np.ascontiguousarray(v, np.float32)
+    if a.size != n or not np.isfinite(a).all() or (positive and not (a > 0).all()):
+        raise ValueError(f"{name}: expected {n} finite values{' > 0' if positive else ''}, got "
+                         f"shape {a.shape}")
+    return a.reshape(n)
 
 
 def _pool_out(size, k, s, p, d=1):
@@ -72,10 +126,12 @@ class Stage:
     in_q = out_q = None
 
     def __init__(self, name="", op_index=None, op_end=None):
+        if not isinstance(name, str):
+            raise ValueError(f"name: expected a string, got {name!r}")
         self.name = name
-        self.op_index = op_index
+        self.op_index = None if op_index is None else _int(op_index, "op_index", 0)
         # the last float op it stands for (a convolution with a fused pooling covers two)
-        self.op_end = op_index if op_end is None else op_end
+        self.op_end = self.op_index if op_end is None else _int(op_end, "op_end", 0)
 
     def run(self, x, ws=None):
         """The stage's output for ``x``; ``ws``: a dict of reusable output buffers (the
@@ -104,7 +160,8 @@ class Quantize(Stage):
 
     def __init__(self, scale, zero_point, nhwc=False, **meta):
         super().__init__(**meta)
-        self.scale, self.zero_point, self.nhwc = float(scale), int(zero_point), bool(nhwc)
+        self.scale, self.zero_point = _scale(scale, "scale"), _zero_point(zero_point, "zero_point")
+        self.nhwc = _flag(nhwc, "nhwc")
 
     def run(self, x, ws=None):
         shape = (x.shape[0],) + x.shape[2:] + (x.shape[1],) if self.nhwc and x.ndim == 4 \
@@ -124,8 +181,8 @@ class Dequantize(Stage):
 
     def __init__(self, scale, zero_point, layout=("plain",), **meta):
         super().__init__(**meta)
-        self.scale, self.zero_point = float(scale), int(zero_point)
-        self.layout = list(layout)
+        self.scale, self.zero_point = _scale(scale, "scale"), _zero_point(zero_point, "zero_point")
+        self.layout = _layout(layout, "layout")
 
     def run(self, x, ws=None):
         n = x.shape[0]
@@ -158,13 +215,14 @@ class _QGemm(Stage):
         if weight.dtype != np.int8 or weight.ndim != 2:
             raise ValueError(f"weight: expected a 2-D int8 array, got {weight.dtype} "
                              f"{weight.shape}")
-        self.packed = _C.pack_weights_s8(weight)
         n = weight.shape[0]
-        self.weight_scale = np.ascontiguousarray(weight_scale, np.float32).reshape(n)
-        self.bias = None if bias is None else np.ascontiguousarray(bias, np.float32).reshape(n)
-        self.in_q = (float(in_scale), int(in_zero_point))
-        self.out_q = None if out_scale is None else (float(out_scale), int(out_zero_point))
-        self.relu = bool(relu)
+        self.weight_scale = _channel_values(weight_scale, n, "weight_scale", True)
+        self.bias = None if bias is None else _channel_values(bias, n, "bias", False)
+        self.in_q = (_scale(in_scale, "in_scale"), _zero_point(in_zero_point, "in_zero_point"))
+        self.out_q = None if out_scale is None else (_scale(out_scale, "out_scale"),
+                                                     _zero_point(out_zero_point, "out_zero_point"))
+        self.relu = _flag(relu, "relu")
+        self.packed = _C.pack_weights_s8(weight)
 
     def config(self):
         cfg = {"in_scale": self.in_q[0], "in_zero_point": self.in_q[1], "relu": self.relu}
@@ -197,7 +255,7 @@ class QLinear(_QGemm):
                  out_zero_point=None, relu=False, in_layout=("plain",), **meta):
         super().__init__(weight, weight_scale, bias, in_scale, in_zero_point, out_scale,
                          out_zero_point, relu, **meta)
-        self.in_layout = list(in_layout)
+        self.in_layout = _layout(in_layout, "in_layout")
         self.out_layout = ("plain",)
 
     def run(self, x, ws=None):
@@ -232,13 +290,19 @@ class QConv2d(_QGemm):
                  **meta):
         super().__init__(weight, weight_scale, bias, in_scale, in_zero_point, out_scale,
                          out_zero_point, relu, **meta)
-        self.kernel_size = [int(v) for v in kernel_size]
-        self.stride = [int(v) for v in stride]
-        self.padding = [int(v) for v in padding]
-        self.dilation = [int(v) for v in dilation]
+        if self.out_q is None:
+            raise ValueError("out_scale, out_zero_point: a QConv2d has a uint8 output")
+        self.kernel_size = _ints(kernel_size, "kernel_size", 1)
+        self.stride = _ints(stride, "stride", 1)
+        self.padding = _ints(padding, "padding", 0)
+        self.dilation = _ints(dilation, "dilation", 1)
         # A following uint8 max pooling fused in (kernel_size, stride, padding): applied to each
         # chunk of output while it is in L2; exact (max commutes with the requantisation).
-        self.pool = None if pool is None else [[int(v) for v in part] for part in pool]
+        if pool is not None and (not isinstance(pool, (list, tuple)) or len(pool) != 3):
+            raise ValueError(f"pool: expected [kernel_size, stride, padding] or None, got "
+                             f"{pool!r}")
+        self.pool = None if pool is None else [_ints(part, f"pool[{i}]", lo) for i, (part, lo)
+                                               in enumerate(zip(pool, (1, 1, 0)))]
 
     def run(self, x, ws=None):
         out = None
@@ -271,9 +335,9 @@ class QMaxPool2d(Stage):
 
     def __init__(self, kernel_size, stride, padding, **meta):
         super().__init__(**meta)
-        self.kernel_size = [int(v) for v in kernel_size]
-        self.stride = [int(v) for v in stride]
-        self.padding = [int(v) for v in padding]
+        self.kernel_size = _ints(kernel_size, "kernel_size", 1)
+        self.stride = _ints(stride, "stride", 1)
+        self.padding = _ints(padding, "padding", 0)
 
     def run(self, x, ws=None):
         out = None
@@ -298,7 +362,7 @@ class QGlobalAvgPool2d(Stage):
 
     def __init__(self, keepdim=False, **meta):
         super().__init__(**meta)
-        self.keepdim = bool(keepdim)
+        self.keepdim = _flag(keepdim, "keepdim")
         self.out_layout = ("nhwc",) if self.keepdim else ("plain",)
 
     def run(self, x, ws=None):
@@ -320,7 +384,8 @@ class QFlatten(Stage):
 
     def __init__(self, in_layout=("plain",), out_layout=("plain",), **meta):
         super().__init__(**meta)
-        self.in_layout, self.out_layout = list(in_layout), list(out_layout)
+        self.in_layout = _layout(in_layout, "in_layout")
+        self.out_layout = _layout(out_layout, "out_layout")
 
     def run(self, x, ws=None):
         return x.reshape(x.shape[0], -1)
@@ -352,9 +417,12 @@ class FloatStage(Stage):
 
     @classmethod
     def from_state(cls, config, tensors, **meta):
+        specs = config.get("modules")
+        if not isinstance(specs, list):
+            raise ValueError(f"modules: expected a list of layer specs, got {specs!r}"[:200])
         modules = []
-        for j, spec in enumerate(config["modules"]):
-            m = module_from_config(spec)
+        for j, spec in enumerate(specs):
+            m = module_from_config(spec, f"modules[{j}]")
             prefix = f"{j}/"
             m.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
                                if k.startswith(prefix)}, strict=True)
@@ -377,11 +445,11 @@ class DynamicLinear(Stage):
         if weight.dtype != np.int8 or weight.ndim != 2:
             raise ValueError(f"weight: expected a 2-D int8 array, got {weight.dtype} "
                              f"{weight.shape}")
-        self.packed = _C.pack_weights_s8(weight)
         n = weight.shape[0]
-        self.weight_scale = np.ascontiguousarray(weight_scale, np.float32).reshape(n)
-        self.bias = None if bias is None else np.ascontiguousarray(bias, np.float32).reshape(n)
-        self.relu = bool(relu)
+        self.weight_scale = _channel_values(weight_scale, n, "weight_scale", True)
+        self.bias = None if bias is None else _channel_values(bias, n, "bias", False)
+        self.relu = _flag(relu, "relu")
+        self.packed = _C.pack_weights_s8(weight)
 
     def run(self, x, ws=None):
         x = np.asarray(x)
