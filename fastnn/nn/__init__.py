@@ -28,3 +28,11 @@ __all__ += ["Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPoo
 from fastnn.prune._layers import SparseConv2d, SparseLinear  # noqa: E402  (inference-only)
 
 __all__ += ["SparseLinear", "SparseConv2d"]
+
+# [graph models]
+from fastnn.nn.merge import Add, Concat, Identity, Multiply, Split  # noqa: E402
+from fastnn.nn.graph import Input, Model, SymbolicTensor  # noqa: E402
+from fastnn.nn import functional  # noqa: E402
+
+__all__ += ["Add", "Multiply", "Concat", "Split", "Identity", "Input", "Model", "SymbolicTensor",
+            "functional"]

@@ -35,6 +35,8 @@ def _real(value, name, layer):
 class _Elementwise(Module):
     """An activation applied element by element by C++ code ``_code`` with parameter ``_param``."""
 
+    _per_call = ("_x", "_y")
+
     _code = 0
 
     def __init__(self):
@@ -169,6 +171,8 @@ class Tanh(_Elementwise):
 class Softmax(Module):
     """exp(x) / sum(exp(x)) along ``dim`` (default 1: the classes of (N, C) or the channels of
     NCHW), max-subtracted so it never overflows."""
+
+    _per_call = ("_y",)
 
     def __init__(self, dim=1):
         super().__init__()

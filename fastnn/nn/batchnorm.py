@@ -19,6 +19,7 @@ from fastnn.nn.module import Module, Parameter, new_array, register
 
 
 class _BatchNorm(Module):
+    _per_call = ("_saved",)
     _ndims = ()
     _layout = ""
 

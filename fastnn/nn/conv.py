@@ -17,6 +17,8 @@ from fastnn.nn.module import Module, Parameter, init_deferred, new_array, regist
 class _ConvNd(Module):
     """Shared state of Conv2d / ConvTranspose2d: arguments, parameters, saved input."""
 
+    _per_call = ("_x", "_out_shape")
+
     _transposed = False
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,

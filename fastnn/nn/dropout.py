@@ -21,6 +21,8 @@ class Dropout(Module):
     where dropped, as in PyTorch.
     """
 
+    _per_call = ("_state",)
+
     def __init__(self, p=0.5):
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, numbers.Real):

@@ -41,6 +41,8 @@ class Linear(Module):
     even after a user wrote into ``.data``), and backward masks ``weight.grad`` the same way.
     """
 
+    _per_call = ("_x", "_lead")
+
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features", "Linear")
@@ -126,6 +128,8 @@ class Linear(Module):
 class Flatten(Module):
     """Merges dims start_dim..end_dim (default: all but the batch dim) into one; backward
     restores the input's shape. A view when the input's layout allows it, else a copy."""
+
+    _per_call = ("_shape",)
 
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()

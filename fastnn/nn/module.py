@@ -20,6 +20,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from fastnn.nn import _calls
+
 _REGISTRY = {}
 
 
@@ -134,6 +136,23 @@ def module_from_config(spec, where=""):
         stack.pop()
 
 
+class _SymbolicBase:
+    """Base of the symbolic tensors of graph building (fastnn.nn.graph.SymbolicTensor)."""
+
+    __slots__ = ()
+
+
+def _wrap_backward(fn):
+    """Every backward a Module subclass defines runs inside the record of the call it answers."""
+    def backward(self, *grads):
+        return _calls.run_backward(self, fn, grads)
+    backward.__name__, backward.__qualname__ = fn.__name__, fn.__qualname__
+    backward.__doc__ = fn.__doc__
+    backward.__wrapped__ = fn
+    backward._fastnn_wrapped = True
+    return backward
+
+
 class Parameter:
     """A trainable float32 array: ``.data``, ``.grad`` (same shape, zero until backward) and
     ``.requires_grad`` (False freezes it: no gradient is accumulated and optimizers skip it).
@@ -170,12 +189,31 @@ class Module:
     sparse layers of fastnn.prune.to_sparse): fit refuses a model holding one before training."""
 
     inference_only = False
+    _per_call = ()  # names of the attributes a call saves for its backward (see nn/_calls.py)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in cls.__dict__.get("_per_call", ()):
+            setattr(cls, name, _calls.Saved(name))
+        bw = cls.__dict__.get("backward")
+        if bw is not None and not getattr(bw, "_fastnn_wrapped", False):
+            setattr(cls, "backward", _wrap_backward(bw))
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
-        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_training", True)
+
+    @property
+    def training(self):
+        """The module's mode -- read as False in a thread running ``fastnn.inference_mode()``
+        (predict/evaluate), whatever the flag, so inference never flips a model being trained."""
+        return self._training and not _calls._tls.inference
+
+    @training.setter
+    def training(self, mode):
+        object.__setattr__(self, "_training", bool(mode))
 
     # -- registration ---------------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -215,14 +253,22 @@ class Module:
         self.register_buffer(name, value, np.float32 if old is None else old.dtype)
 
     # -- running --------------------------------------------------------------------------------
-    def __call__(self, x):
-        return self.forward(x)
+    def __call__(self, *args, **kwargs):
+        if any(isinstance(a, _SymbolicBase) for a in args):  # building a graph: record a node
+            from fastnn.nn.graph import symbolic_call
+            return symbolic_call(self, args, kwargs)
+        return _calls.run_forward(self, self.forward, args, kwargs)
 
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__}.forward")
 
-    def backward(self, grad_out):
-        raise NotImplementedError(f"{type(self).__name__}.backward")
+    def backward(self, *grad_out):
+        """d(loss)/d(inputs) from d(loss)/d(outputs). This default serves modules that define
+        only ``forward`` (define-by-run): it replays, in reverse, the layer calls and functional
+        ops that forward made (see nn/_calls.py)."""
+        return _calls.tape_backward(self, grad_out)
+
+    backward._fastnn_tape = True
 
     def forward_fused(self, x, next_layer):
         """Fusion hook used by Sequential: return ``next_layer(self(x))`` computed in one step with
@@ -232,7 +278,7 @@ class Module:
         return None
 
     def train(self, mode=True):
-        object.__setattr__(self, "training", bool(mode))
+        object.__setattr__(self, "_training", bool(mode))
         for m in self._modules.values():
             m.train(mode)
         return self
@@ -372,6 +418,10 @@ class Module:
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
 
+def _fuses(layer):
+    return type(layer).forward_fused is not Module.forward_fused
+
+
 def _to_numpy(v):
     if hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor, without importing torch
         return v.detach().cpu().numpy()
@@ -473,8 +523,8 @@ class Sequential(Module):
         layers = list(self._modules.values())
         i = 0
         while i < len(layers):
-            if i + 1 < len(layers):  # let a layer absorb its successor (forward_fused)
-                y = layers[i].forward_fused(x, layers[i + 1])
+            if i + 1 < len(layers) and _fuses(layers[i]):  # absorb the successor (forward_fused)
+                y = _calls.run_fused(layers[i], layers[i + 1], x)
                 if y is not None:
                     x = y
                     i += 2

@@ -6,6 +6,8 @@ from fastnn.nn.module import Module, register
 
 
 class _Pool2d(Module):
+    _per_call = ("_saved",)
+
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         name = type(self).__name__
@@ -91,6 +93,8 @@ class AvgPool2d(_Pool2d):
 class GlobalAvgPool2d(Module):
     """Mean over the whole H x W plane: (N, C, H, W) -> (N, C), or (N, C, 1, 1) with
     keepdim=True (PyTorch's AdaptiveAvgPool2d(1))."""
+
+    _per_call = ("_in_shape",)
 
     def __init__(self, keepdim=False):
         super().__init__()

@@ -102,11 +102,15 @@ def test_conv2d_accumulates_and_freezes(rng):
     m(x)
     m.backward(gy)
     once_w, once_b = m.weight.grad.copy(), m.bias.grad.copy()
+    with pytest.raises(ValueError, match=r"a second time after one forward"):
+        m.backward(gy)  # one forward, one backward: never the gradients added twice
+    m(x)
     m.backward(gy)
     np.testing.assert_allclose(m.weight.grad, 2 * once_w, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(m.bias.grad, 2 * once_b, rtol=1e-6)
     m.zero_grad()
     m.weight.requires_grad = False
+    m(x)
     dx = m.backward(gy)
     assert not m.weight.grad.any() and m.bias.grad.any()
     np.testing.assert_allclose(dx, conv2d_grads_ref(x, m.weight.data, gy, 1, 1)[0], atol=1e-4)
@@ -288,7 +292,7 @@ def test_bad_inputs():
         m(np.zeros((1, 3, 2, 5), np.float32))
     with pytest.raises(TypeError, match="floating"):
         m(np.zeros((1, 3, 5, 5), np.int32))
-    with pytest.raises(ValueError, match="backward called before forward"):
+    with pytest.raises(ValueError, match=r"backward\(\) called before forward"):
         nn.Conv2d(3, 8, 3).backward(np.zeros((1, 8, 3, 3), np.float32))
     m(np.zeros((1, 3, 5, 5), np.float32))
     with pytest.raises(ValueError, match=r"grad_out: expected shape \(1, 8, 3, 3\).*got \(1, 8, 3, 4\)"):

@@ -70,6 +70,9 @@ def test_gradients_accumulate_until_zero_grad(rng):
     lin(x)
     lin.backward(g)
     once_w, once_b = lin.weight.grad.copy(), lin.bias.grad.copy()
+    with pytest.raises(ValueError, match=r"a second time after one forward"):
+        lin.backward(g)
+    lin(x)
     lin.backward(g)
     np.testing.assert_allclose(lin.weight.grad, 2 * once_w, rtol=1e-6)
     np.testing.assert_allclose(lin.bias.grad, 2 * once_b, rtol=1e-6)

@@ -142,8 +142,10 @@ def test_global_avg_pool(isa, rng):
                                rtol=1e-6)
     k = nn.GlobalAvgPool2d(keepdim=True)
     assert k(x).shape == (3, 5, 1, 1)
-    assert k.backward(np.ones((3, 5, 1, 1), np.float32)).shape == x.shape
     with pytest.raises(ValueError, match="grad_out"):
+        k.backward(np.ones((3, 5), np.float32))
+    assert k.backward(np.ones((3, 5, 1, 1), np.float32)).shape == x.shape  # not lost by the error
+    with pytest.raises(ValueError, match="called before forward"):
         k.backward(np.ones((3, 5), np.float32))
 
 

@@ -1,0 +1,460 @@
+"""Graph models (Keras' functional API with PyTorch names): ``nn.Input``, symbolic tensors, and
+``nn.Model`` -- a node list in topological order, a forward that keeps one record per node
+(so a layer used twice keeps both calls apart) and a backward that runs the nodes in reverse,
+summing the gradients where a tensor fans out.
+
+Calling a layer on a ``SymbolicTensor`` records a node and infers its output shape by running
+the layer once on a batch of one (in inference mode: nothing is kept, no statistics change), so a
+mismatch raises then, with the layer's own message, not at the first batch.
+"""
+import numbers
+import re
+
+import numpy as np
+
+from fastnn.nn import _calls
+from fastnn.nn.module import (Module, _SymbolicBase, _fuses, _short, module_from_config,
+                              register)
+
+__all__ = ["Input", "SymbolicTensor", "Model"]
+
+
+class _InputNode:
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+
+class _Node:
+    __slots__ = ("layer", "inputs", "outputs")
+
+    def __init__(self, layer, inputs):
+        self.layer, self.inputs, self.outputs = layer, tuple(inputs), ()
+
+
+class SymbolicTensor(_SymbolicBase):
+    """A tensor of a graph being built: ``shape`` (None for the free batch dimension), the node
+    that produces it. ``a + b`` and ``a * b`` add ``nn.Add`` / ``nn.Multiply`` nodes."""
+
+    __slots__ = ("shape", "node", "index", "__weakref__")
+
+    def __init__(self, shape, node, index=0):
+        self.shape, self.node, self.index = tuple(shape), node, index
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __add__(self, other):
+        from fastnn.nn.merge import Add
+        return Add()(self, other)
+
+    __radd__ = __add__
+
+    def __mul__(self, other):
+        from fastnn.nn.merge import Multiply
+        return Multiply()(self, other)
+
+    __rmul__ = __mul__
+
+    def __repr__(self):
+        src = (f"input {self.node.name!r}" if isinstance(self.node, _InputNode)
+               else type(self.node.layer).__name__)
+        return f"SymbolicTensor(shape={self.shape}, from {src})"
+
+
+def Input(shape, name=None):
+    """A model input: ``shape`` is one sample's shape (the batch dimension is free)."""
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (shape,)
+    if (not isinstance(shape, (tuple, list)) or not all(
+            isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1 for d in shape)):
+        raise ValueError(f"Input: shape: expected a tuple of positive ints (one sample's shape), "
+                         f"got {shape!r}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"Input: name: expected a str or None, got {type(name).__name__}")
+    return SymbolicTensor((None,) + tuple(int(d) for d in shape), _InputNode(name))
+
+
+def _shape_str(t):
+    return "(" + ", ".join("N" if d is None else str(d) for d in t.shape) + ")"
+
+
+def symbolic_call(layer, args, kwargs):
+    """``layer(*args)`` on symbolic tensors: a new node, its output shape(s) inferred."""
+    if kwargs:
+        raise TypeError(f"{type(layer).__name__}: a graph node takes tensors only, got keyword "
+                        f"arguments {sorted(kwargs)}")
+    for i, a in enumerate(args):
+        if not isinstance(a, SymbolicTensor):
+            raise TypeError(f"{type(layer).__name__}: argument {i}: expected a SymbolicTensor "
+                            f"(graph inputs come from nn.Input or other layers), got "
+                            f"{type(a).__name__}")
+    dummies = [np.zeros((1,) + a.shape[1:], np.float32) for a in args]
+    try:
+        with _calls.inference_mode():
+            out = layer.forward(*dummies)
+    except (ValueError, TypeError) as e:
+        shapes = ", ".join(_shape_str(a) for a in args)
+        raise type(e)(f"{type(layer).__name__} on input shape(s) {shapes}: {e}") from None
+    outs = out if isinstance(out, tuple) else (out,)
+    node = _Node(layer, args)
+    node.outputs = tuple(SymbolicTensor((None,) + tuple(np.shape(o)[1:]), node, i)
+                         for i, o in enumerate(outs))
+    return node.outputs if isinstance(out, tuple) else node.outputs[0]
+
+
+def _as_tensors(value, what):
+    many = isinstance(value, (list, tuple))
+    items = list(value) if many else [value]
+    if not items:
+        raise ValueError(f"Model: {what}: expected at least one tensor")
+    for i, t in enumerate(items):
+        if not isinstance(t, SymbolicTensor):
+            raise TypeError(f"Model: {what}[{i}]: expected a SymbolicTensor, got "
+                            f"{type(t).__name__}")
+    return items, many
+
+
+def _snake(name):
+    return name.lower()
+
+
+class _Compiled:
+    """The executable graph: value slots 0..n_in-1 are the inputs, then each node's outputs."""
+
+    __slots__ = ("nodes", "ins", "outs", "n_in", "n_values", "in_shapes", "out_shapes",
+                 "fused_with", "uses")
+
+
+def _compile(inputs, outputs):
+    in_ids = {id(t): k for k, t in enumerate(inputs)}
+    order, seen = [], set()
+    stack = [(t, False) for t in reversed(outputs)]
+    while stack:  # iterative depth-first post-order: deep graphs need no recursion
+        t, expanded = stack.pop()
+        if isinstance(t.node, _InputNode):
+            if id(t) not in in_ids:
+                raise ValueError(f"Model: an output depends on {t!r}, which is not one of the "
+                                 "model's inputs; pass it in inputs=[...]")
+            continue
+        node = t.node
+        if expanded:
+            if id(node) not in seen:
+                seen.add(id(node))
+                order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        stack.append((t, True))
+        stack.extend((a, False) for a in reversed(node.inputs))
+    c = _Compiled()
+    slot = {id(t): k for k, t in enumerate(inputs)}
+    n = len(inputs)
+    nodes = []
+    for node in order:
+        in_slots = tuple(slot[id(a)] for a in node.inputs)
+        out_slots = tuple(range(n, n + len(node.outputs)))
+        for t, s in zip(node.outputs, out_slots):
+            slot[id(t)] = s
+        n += len(node.outputs)
+        nodes.append((node.layer, in_slots, out_slots))
+    c.nodes, c.n_in, c.n_values = nodes, len(inputs), n
+    c.ins = tuple(range(len(inputs)))
+    c.outs = tuple(slot[id(t)] for t in outputs)
+    c.in_shapes = [t.shape for t in inputs]
+    c.out_shapes = [t.shape for t in outputs]
+    uses = [0] * n
+    for _, in_slots, _ in nodes:
+        for s in in_slots:
+            uses[s] += 1
+    for s in c.outs:
+        uses[s] += 1
+    c.uses = uses
+    # Fusion on single-consumer edges: node i absorbs node i+1 when i+1 is i's only consumer and
+    # takes only i's (single) output (a Linear/Conv absorbing its activation).
+    fused = [False] * len(nodes)
+    for i in range(len(nodes) - 1):
+        layer, _, out_slots = nodes[i]
+        nxt, nxt_in, _ = nodes[i + 1]
+        if (len(out_slots) == 1 and nxt_in == out_slots and uses[out_slots[0]] == 1
+                and _fuses(layer) and not (i > 0 and fused[i - 1])):
+            fused[i] = True
+    c.fused_with = fused
+    return c, order
+
+
+@register
+class Model(Module):
+    """A graph of layers from ``nn.Input`` tensors to output tensors (Keras' functional model).
+
+    ``Model(inputs=x, outputs=y)``; ``Model([x1, x2], [y1, y2])`` for several (then ``model(b1,
+    b2)`` returns a tuple and ``model.backward(g1, g2)`` returns the input gradients as a tuple).
+    Layers are registered in topological order under names from their class ("conv2d",
+    "conv2d_1", ...; a layer's ``name`` attribute, if it is a str, is used instead), so the same
+    architecture built twice has the same state_dict keys. A layer called on several nodes is one
+    layer: its weights are shared and its gradients summed.
+
+    Backward runs the nodes in reverse; a node none of whose outputs received a gradient is
+    skipped; a layer with several outputs (Split) gets None for an output without one."""
+
+    _per_call = ("_node_records",)
+
+    def __init__(self, inputs, outputs, name=None):
+        super().__init__()
+        ins, many_in = _as_tensors(inputs, "inputs")
+        outs, many_out = _as_tensors(outputs, "outputs")
+        for i, t in enumerate(ins):
+            if not isinstance(t.node, _InputNode):
+                raise ValueError(f"Model: inputs[{i}]: expected a tensor made by nn.Input, got "
+                                 f"{t!r}")
+        if len({id(t) for t in ins}) != len(ins):
+            raise ValueError("Model: inputs: the same Input is listed twice")
+        graph, order = _compile(ins, outs)
+        names, used = {}, set()
+        for node in order:
+            layer = node.layer
+            if id(layer) in names:
+                continue
+            base = getattr(layer, "__dict__", {}).get("name")
+            base = base if isinstance(base, str) and base.isidentifier() else \
+                _snake(type(layer).__name__)
+            cand, k = base, 0
+            while cand in used or hasattr(Model, cand) or cand in self.__dict__:
+                k += 1
+                cand = f"{base}_{k}"
+            used.add(cand)
+            names[id(layer)] = cand
+        # Everything is checked: register (a model that fails to build registers nothing).
+        for node in order:
+            if id(node.layer) in names and names[id(node.layer)] not in self._modules:
+                setattr(self, names[id(node.layer)], node.layer)
+        object.__setattr__(self, "_graph", graph)
+        object.__setattr__(self, "_layer_names", names)
+        object.__setattr__(self, "_input_names", [t.node.name for t in ins])
+        object.__setattr__(self, "_many", (many_in, many_out))
+        object.__setattr__(self, "name", name)
+
+    # -- introspection --------------------------------------------------------------------------
+    @property
+    def layers(self):
+        """The distinct layers in topological order."""
+        return list(self._modules.values())
+
+    @property
+    def input_shapes(self):
+        return list(self._graph.in_shapes)
+
+    @property
+    def output_shapes(self):
+        return list(self._graph.out_shapes)
+
+    def summary(self):
+        """A table: each node's layer (name and class), output shape(s), parameter count."""
+        rows = [("layer", "output shape", "params")]
+        for k, s in enumerate(self._graph.in_shapes):
+            rows.append((f"input_{k} (Input)", str(s), "0"))
+        counted = set()
+        g = self._graph
+        shapes = self._node_shapes()
+        for i, (layer, _, _) in enumerate(g.nodes):
+            n = 0
+            if id(layer) not in counted:
+                counted.add(id(layer))
+                n = sum(p.size for p in layer.parameters())
+            rows.append((f"{self._layer_names[id(layer)]} ({type(layer).__name__})",
+                         ", ".join(map(str, shapes[i])), f"{n:,}"))
+        total = sum(p.size for p in self.parameters())
+        w = [max(len(r[j]) for r in rows) for j in range(3)]
+        lines = ["  ".join(r[j].ljust(w[j]) for j in range(3)) for r in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        lines.append(f"total parameters: {total:,}")
+        return "\n".join(lines)
+
+    def _node_shapes(self):
+        """Each node's output shapes, replayed symbolically from the input shapes."""
+        g = self._graph
+        vals = [None] * g.n_values
+        for k, s in enumerate(g.in_shapes):
+            vals[k] = s
+        res = []
+        with _calls.inference_mode():
+            for layer, in_slots, out_slots in g.nodes:
+                out = layer.forward(*[np.zeros((1,) + vals[s][1:], np.float32) for s in in_slots])
+                outs = out if isinstance(out, tuple) else (out,)
+                for s, o in zip(out_slots, outs):
+                    vals[s] = (None,) + np.shape(o)[1:]
+                res.append([vals[s] for s in out_slots])
+        return res
+
+    # -- running --------------------------------------------------------------------------------
+    def forward(self, *xs):
+        g = self._graph
+        if len(xs) != g.n_in:
+            raise TypeError(f"Model: expected {g.n_in} input(s), got {len(xs)}")
+        vals = [None] * g.n_values
+        for k, (x, shape) in enumerate(zip(xs, g.in_shapes)):
+            x = np.asarray(x)
+            if x.ndim != len(shape) or x.shape[1:] != shape[1:]:
+                want = "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
+                raise ValueError(f"Model: input {k}: expected shape {want}, got {x.shape}")
+            vals[k] = x
+        keep = _calls.is_grad_enabled()
+        left = None if keep else list(g.uses)
+        st = _calls._tls.stack
+        records = [None] * len(g.nodes) if keep else None
+        Record = _calls.Record
+        i, n = 0, len(g.nodes)
+        while i < n:
+            layer, in_slots, out_slots = g.nodes[i]
+            args = [vals[s] for s in in_slots]
+            if g.fused_with[i]:
+                nxt = g.nodes[i + 1][0]
+                ra, rb = Record(layer), Record(nxt)
+                st.append(ra)
+                st.append(rb)
+                try:
+                    y = layer.forward_fused(args[0], nxt)
+                finally:
+                    del st[-2:]
+                if y is not None:
+                    if keep:
+                        records[i], records[i + 1] = ra, rb
+                    vals[out_slots[0]] = y
+                    vals[g.nodes[i + 1][2][0]] = y
+                    if left is not None:
+                        self._release(vals, left, in_slots)
+                        self._release(vals, left, out_slots)
+                    i += 2
+                    continue
+            rec = Record(layer)
+            st.append(rec)
+            try:
+                out = layer.forward(*args)
+            finally:
+                st.pop()
+            if keep:
+                records[i] = rec
+            outs = out if isinstance(out, tuple) else (out,)
+            if len(outs) != len(out_slots):
+                raise ValueError(f"Model: {type(layer).__name__} returned {len(outs)} outputs, "
+                                 f"the graph was built with {len(out_slots)}")
+            for s, o in zip(out_slots, outs):
+                vals[s] = o
+            if left is not None:
+                self._release(vals, left, in_slots)
+            i += 1
+        if keep:
+            self._node_records = records
+        res = tuple(vals[s] for s in g.outs)
+        return res if self._many[1] else res[0]
+
+    @staticmethod
+    def _release(vals, left, slots):
+        for s in slots:
+            left[s] -= 1
+            if left[s] == 0:
+                vals[s] = None
+
+    def backward(self, *grads):
+        g = self._graph
+        records = self._node_records
+        if records is None:
+            raise ValueError("Model: backward() called before forward()")
+        if len(grads) != len(g.outs):
+            raise TypeError(f"Model.backward: expected {len(g.outs)} gradient(s), one per output, "
+                            f"got {len(grads)}")
+        acc = [None] * g.n_values
+
+        def add(s, v):
+            if v is not None:
+                acc[s] = v if acc[s] is None else acc[s] + v
+
+        for s, v in zip(g.outs, grads):
+            add(s, None if v is None else np.asarray(v))
+        for i in range(len(g.nodes) - 1, -1, -1):
+            layer, in_slots, out_slots = g.nodes[i]
+            rec = records[i]
+            gs = [acc[s] for s in out_slots]
+            for s in out_slots:
+                acc[s] = None
+            if all(v is None for v in gs):
+                rec.free()
+                continue
+            gin = _calls.run_recorded(rec, gs)
+            gin = gin if isinstance(gin, tuple) else (gin,)
+            if len(gin) != len(in_slots):
+                raise ValueError(f"Model: {type(layer).__name__}.backward returned {len(gin)} "
+                                 f"gradients for {len(in_slots)} inputs")
+            for s, v in zip(in_slots, gin):
+                add(s, v)
+        self._node_records = None
+        res = tuple(acc[s] for s in g.ins)
+        return res if self._many[0] else res[0]
+
+    # -- architecture ---------------------------------------------------------------------------
+    def get_config(self):
+        g = self._graph
+        names = [self._layer_names[id(layer)] for layer, _, _ in g.nodes]
+        layers, done = [], set()
+        for name, (layer, _, _) in zip(names, g.nodes):
+            if name not in done:
+                done.add(name)
+                layers.append({"name": name, "spec": layer.to_spec()})
+        return {"inputs": [{"shape": list(s[1:]), "name": nm}
+                           for s, nm in zip(g.in_shapes, self._input_names)],
+                "layers": layers,
+                "nodes": [{"layer": nm, "inputs": list(ins)}
+                          for nm, (_, ins, _) in zip(names, g.nodes)],
+                "outputs": list(g.outs),
+                "multiple": list(self._many), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        for key in ("inputs", "layers", "nodes", "outputs"):
+            if not isinstance(config.get(key), list):
+                raise ValueError(f"Model: {key}: expected a list, got {_short(config.get(key))}")
+        tensors = []
+        for i, spec in enumerate(config["inputs"]):
+            if not isinstance(spec, dict):
+                raise ValueError(f"Model: inputs[{i}]: expected a dict, got {_short(spec)}")
+            tensors.append(Input(spec.get("shape"), spec.get("name")))
+        ins = list(tensors)
+        layers = {}
+        for i, entry in enumerate(config["layers"]):
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                raise ValueError(f"Model: layers[{i}]: expected {{'name': str, 'spec': ...}}, got "
+                                 f"{_short(entry)}")
+            layer = module_from_config(entry.get("spec"), f"layers[{i}]")
+            object.__setattr__(layer, "name", entry["name"])
+            layers[entry["name"]] = layer
+        for i, node in enumerate(config["nodes"]):
+            if (not isinstance(node, dict) or node.get("layer") not in layers
+                    or not isinstance(node.get("inputs"), list)):
+                raise ValueError(f"Model: nodes[{i}]: expected {{'layer': a name in layers, "
+                                 f"'inputs': [slots]}}, got {_short(node)}")
+            args = []
+            for s in node["inputs"]:
+                if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < len(tensors):
+                    raise ValueError(f"Model: nodes[{i}]: input slot {_short(s)} does not name an "
+                                     f"earlier tensor (0..{len(tensors) - 1})")
+                args.append(tensors[s])
+            out = layers[node["layer"]](*args)
+            tensors.extend(out if isinstance(out, tuple) else (out,))
+        outs = []
+        for s in config["outputs"]:
+            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < len(tensors):
+                raise ValueError(f"Model: outputs: slot {_short(s)} does not name a tensor")
+            outs.append(tensors[s])
+        many = config.get("multiple", [len(ins) > 1, len(outs) > 1])
+        model = cls(ins if many[0] else ins[0], outs if many[1] else outs[0],
+                    name=config.get("name"))
+        for layer in layers.values():  # the names were for building; a layer keeps none
+            layer.__dict__.pop("name", None)
+        return model
+
+    def extra_repr(self):
+        ins = ", ".join(str(s) for s in self._graph.in_shapes)
+        outs = ", ".join(str(s) for s in self._graph.out_shapes)
+        return f"inputs=[{ins}], outputs=[{outs}]"
