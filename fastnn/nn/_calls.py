@@ -24,6 +24,7 @@ its forward, matched by the identity of the arrays passed between them.
 """
 import contextlib
 import threading
+import weakref
 
 __all__ = ["no_grad", "enable_grad", "is_grad_enabled", "inference_mode"]
 
@@ -33,9 +34,34 @@ class _State(threading.local):
         self.grad = True
         self.inference = False
         self.stack = []
+        self.produced = []  # the outputs of the latest top-level calls, for LossValue.backward
 
 
 _tls = _State()
+_KEEP_PRODUCED = 4
+
+
+def _note_outputs(module, out):
+    many = isinstance(out, tuple)
+    refs = []
+    for o in (out if many else (out,)):
+        try:
+            refs.append(weakref.ref(o))
+        except TypeError:
+            refs.append(None)
+    lst = _tls.produced
+    lst.append((module, refs, many))
+    del lst[:-_KEEP_PRODUCED]
+
+
+def producer_of(arr):
+    """(module, output index, number of outputs, several?) of the latest top-level call on this
+    thread that returned ``arr``, or None."""
+    for module, refs, many in reversed(_tls.produced):
+        for k, r in enumerate(refs):
+            if r is not None and r() is arr:
+                return module, k, len(refs), many
+    return None
 
 
 @contextlib.contextmanager
@@ -184,6 +210,8 @@ def attach(rec, args, out):
         rec.args, rec.out = args, out
     if st:
         st[-1].children.append(rec)
+    else:
+        _note_outputs(rec.module, out)
     _set_pending(rec.module, rec)  # the module's latest call: a direct backward() answers it
 
 

@@ -9,8 +9,9 @@ import numbers
 import numpy as np
 
 from fastnn import _C
+from fastnn.nn import _calls
 
-__all__ = ["Loss", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss", "HuberLoss"]
+__all__ = ["LossValue", "Loss", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss", "HuberLoss"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 _MSE, _HUBER, _BCE = 0, 1, 2  # C++ PointwiseLossKind
@@ -33,7 +34,10 @@ class Loss:
         self._saved = None
 
     def __call__(self, output, target):
-        return self.forward(output, target)
+        value = self.forward(output, target)
+        if isinstance(value, float):  # PyTorch's idiom: loss.backward() reaches the model
+            return LossValue(value, self, _calls.producer_of(output))
+        return value
 
     def forward(self, output, target):
         raise NotImplementedError(f"{type(self).__name__}.forward")
@@ -54,6 +58,62 @@ class Loss:
 
     def __repr__(self):
         return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class LossValue(float):
+    """A scalar loss (a float) that knows where it came from: ``loss.backward()`` runs the loss's
+    backward, then the backward of the model call that produced its input -- PyTorch's
+    ``optimizer.zero_grad(); loss = crit(model(x), y); loss.backward(); optimizer.step()``.
+    Losses combine: ``(l1 + 0.5 * l2).backward()`` sends each term's gradient, weighted, to its
+    model in one backward per model call (two losses on two outputs of one model included)."""
+
+    def __new__(cls, value, loss=None, producer=None, terms=None):
+        obj = super().__new__(cls, value)
+        obj._terms = terms if terms is not None else [(1.0, loss, producer)]
+        return obj
+
+    def __add__(self, other):
+        if isinstance(other, LossValue):
+            return LossValue(float(self) + float(other), terms=self._terms + other._terms)
+        if isinstance(other, numbers.Real):
+            return LossValue(float(self) + float(other), terms=self._terms)
+        return NotImplemented
+
+    __radd__ = __add__
+
+    def __mul__(self, other):
+        if isinstance(other, numbers.Real) and not isinstance(other, LossValue):
+            return LossValue(float(self) * float(other),
+                             terms=[(w * float(other), l, p) for w, l, p in self._terms])
+        return NotImplemented
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        if isinstance(other, numbers.Real) and not isinstance(other, LossValue):
+            return self * (1.0 / float(other))
+        return NotImplemented
+
+    def backward(self):
+        """Back-propagate into the model(s); parameters' ``.grad`` accumulate as usual."""
+        calls = {}  # one backward per model call, its outputs' gradients summed
+        for w, loss, producer in self._terms:
+            if producer is None:
+                raise ValueError(f"{loss!r}: loss.backward(): the loss's input was not produced by "
+                                 "a fastnn model called in grad mode on this thread (or it was "
+                                 "changed after); call model.backward(loss_fn.backward()) instead")
+        for w, loss, producer in self._terms:
+            g = loss.backward()
+            if w != 1.0:
+                g = g * np.float32(w)
+            module, k, n, many = producer
+            grads = calls.setdefault(id(module), (module, [None] * n, many))[1]
+            grads[k] = g if grads[k] is None else grads[k] + g
+        for module, grads, many in calls.values():
+            if many:
+                module.backward(*grads)
+            else:
+                module.backward(grads[0])
 
 
 def _optional_vector(value, name, layer):

@@ -13,6 +13,7 @@ import numpy as np
 
 from fastnn import _random
 from fastnn.nn.loss import CrossEntropyLoss, _Pointwise, non_integral_position
+from fastnn.nn._calls import inference_mode
 from fastnn.nn.module import Module
 from fastnn.train.metrics import resolve_metrics as _resolve_metrics
 from fastnn.train.callbacks import Callback
@@ -65,6 +66,47 @@ def _check_int(name, v, lo):
     return int(v)
 
 
+def _as_inputs(x, y, name="x"):
+    """``x`` as one array, or -- for a model with several inputs -- a tuple of arrays with the same
+    number of samples; y checked against them (see ``_as_arrays``)."""
+    if isinstance(x, (tuple, list)):
+        if not x:
+            raise ValueError(f"{name}: expected an array or a tuple of arrays, got an empty "
+                             f"{type(x).__name__}")
+        xs = [_as_arrays(xi, None, f"{name}[{i}]")[0] for i, xi in enumerate(x)]
+        n = {len(xi) for xi in xs}
+        if len(n) != 1:
+            raise ValueError(f"{name}: the inputs differ in length: "
+                             f"{[len(xi) for xi in xs]} samples")
+        _, y = _as_arrays(xs[0], y, name)
+        return _Inputs(xs), y
+    return _as_arrays(x, y, name)
+
+
+class _Inputs(tuple):
+    """The inputs of a model with several: sliced together, passed as ``model(*batch)``."""
+
+    def __len__(self):
+        return len(self[0]) if tuple.__len__(self) else 0
+
+    def take(self, idx):
+        return _Inputs(xi[idx] for xi in tuple.__iter__(self))
+
+    def __getitem__(self, idx):
+        if isinstance(idx, (slice, np.ndarray)):
+            return self.take(idx)
+        return tuple.__getitem__(self, idx)
+
+
+def _call(model, xb):
+    return model(*[_to_float(v) for v in tuple.__iter__(xb)]) if isinstance(xb, _Inputs) \
+        else model(_to_float(xb))
+
+
+def _backward(model, g):
+    return model.backward(*g) if isinstance(g, tuple) else model.backward(g)
+
+
 def _as_arrays(x, y, name="x"):
     x = np.asarray(x)
     if x.ndim < 2 or x.shape[0] == 0:
@@ -106,7 +148,14 @@ def _keep_modes(model):
 
 @contextlib.contextmanager
 def _eval_mode(model):
-    """``model`` in eval mode inside the block; its modes are restored after (``_keep_modes``)."""
+    """``model`` in eval mode inside the block. A Module runs under ``inference_mode()``: eval
+    behaviour for this thread only, nothing kept, no module's flag touched -- so predicting in
+    one thread never disturbs ``fit`` training the same model in another. Other models (a
+    QuantizedModel) are switched and restored (``_keep_modes``)."""
+    if isinstance(model, Module):
+        with inference_mode():
+            yield
+        return
     with _keep_modes(model):
         if callable(getattr(model, "train", None)):
             model.train(False)
@@ -147,7 +196,10 @@ def _check_targets(model, loss_fn, x, y, name):
     before training so a bad target never reaches a training step. Returns y; for
     CrossEntropyLoss whole-number float labels come back as int64."""
     with _eval_mode(model):
-        out_shape = np.shape(model(_to_float(x[:1])))[1:]
+        out = _call(model, x[:1])
+    if isinstance(out, tuple):  # several outputs: a custom loss that takes them all checks them
+        return y
+    out_shape = np.shape(out)[1:]
     if isinstance(loss_fn, CrossEntropyLoss):
         if len(out_shape) != 1:
             raise ValueError(f"model: CrossEntropyLoss expects logits of shape (N, C), the model "
@@ -274,11 +326,14 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
     metric_fns = _resolve_metrics(metrics, loss_fn)
     if y is None:
         raise TypeError("y: expected an array of targets, got None")
-    x, y = _as_arrays(x, y, "x")
+    x, y = _as_inputs(x, y, "x")
+    if isinstance(x, _Inputs) and augment is not None:
+        raise ValueError("augment: not supported for a model with several inputs (augment each "
+                         "input array before fit, or train through a DataLoader per input)")
     if validation_data is not None:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise ValueError("validation_data: expected a tuple (x_val, y_val)")
-        x_val, y_val = _as_arrays(validation_data[0], validation_data[1], "validation_data")
+        x_val, y_val = _as_inputs(validation_data[0], validation_data[1], "validation_data")
     elif validation_split > 0:
         n_val = int(round(len(x) * validation_split))
         if n_val < 1 or n_val >= len(x):
@@ -318,10 +373,12 @@ def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuf
     params = [p for p in model.parameters()]
     # x is converted to float32 as given (no rescaling: normalise inputs yourself, or iterate a
     # fastnn.data.DataLoader with scale/mean/std). Augmentation runs on the raw batch.
-    loader = DataLoader(x, y, batch_size=batch_size, shuffle=shuffle, drop_last=False,
-                        augment=augment, scale=1.0,
-                        seed=trainer.loader_seed if trainer.loader_seed is not None
-                        else (seed if seed is not None else None))
+    loader_seed = trainer.loader_seed if trainer.loader_seed is not None else seed
+    if isinstance(x, _Inputs):
+        loader = _MultiLoader(x, y, batch_size, shuffle, loader_seed)
+    else:
+        loader = DataLoader(x, y, batch_size=batch_size, shuffle=shuffle, drop_last=False,
+                            augment=augment, scale=1.0, seed=loader_seed)
     trainer.loader_seed = loader.seed
     n_batches = len(loader)
 
@@ -345,7 +402,7 @@ def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuf
                 for cb in all_callbacks:
                     cb.on_batch_begin(bi, {})
                 before = _forward_state(model)
-                out = model(xb)
+                out = _call(model, xb)
                 loss = float(loss_fn(out, yb))
                 if not math.isfinite(loss):
                     _restore_forward_state(before)  # the batch's BatchNorm statistics too
@@ -358,7 +415,7 @@ def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuf
                         f"gradient clipping (clip_grad_norm=1.0), or check the inputs for NaN/Inf "
                         f"and their scaling.")
                 optimizer.zero_grad()
-                model.backward(loss_fn.backward())
+                _backward(model, loss_fn.backward())
                 if clip_grad_norm is not None:
                     clip_grad_norm_(params, clip_grad_norm)
                 optimizer.step()
@@ -436,8 +493,31 @@ def _resume(path, model, optimizer, scheduler, history, seed, trainer):
 
 def _batched_outputs(model, x, batch_size):
     for i in range(0, len(x), batch_size):
-        xb = _to_float(x[i:i + batch_size])
-        yield i, xb, model(xb)
+        xb = x[i:i + batch_size]
+        yield i, xb, _call(model, xb)
+
+
+class _MultiLoader:
+    """Batches of a several-input model's arrays, shuffled per epoch from (seed, epoch)."""
+
+    def __init__(self, xs, y, batch_size, shuffle, seed):
+        self.xs, self.y, self.batch_size, self.shuffle = xs, y, batch_size, shuffle
+        self.seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = int(epoch)
+
+    def __len__(self):
+        return -(-len(self.xs) // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.xs)
+        idx = (np.random.default_rng([self.seed, self.epoch]).permutation(n) if self.shuffle
+               else np.arange(n))
+        for i in range(0, n, self.batch_size):
+            b = idx[i:i + self.batch_size]
+            yield self.xs.take(b), self.y[b]
 
 
 def evaluate(model, loss_fn, x, y, *, batch_size=256, metrics="auto", verbose=0):
@@ -451,7 +531,7 @@ def evaluate(model, loss_fn, x, y, *, batch_size=256, metrics="auto", verbose=0)
     metric_fns = _resolve_metrics(metrics, loss_fn)
     if y is None:
         raise TypeError("y: expected an array of targets, got None")
-    x, y = _as_arrays(x, y, "x")
+    x, y = _as_inputs(x, y, "x")
     sums = {"loss": 0.0, **{k: 0.0 for k in metric_fns}}
     with _eval_mode(model):
         for i, xb, out in _batched_outputs(model, x, batch_size):
@@ -471,7 +551,11 @@ def predict(model, x, batch_size=256):
     also on error). model: a Module (dense, pruned, sparse) or a fastnn.quant.QuantizedModel."""
     _check_inference_model(model)
     batch_size = _check_int("batch_size", batch_size, 1)
-    x, _ = _as_arrays(x, None, "x")
+    x, _ = _as_inputs(x, None, "x")
     with _eval_mode(model):
-        outs = [np.array(out, copy=True) for _, _, out in _batched_outputs(model, x, batch_size)]
+        outs = [tuple(np.array(o, copy=True) for o in out) if isinstance(out, tuple)
+                else np.array(out, copy=True)
+                for _, _, out in _batched_outputs(model, x, batch_size)]
+    if outs and isinstance(outs[0], tuple):  # several outputs: a tuple of arrays
+        return tuple(np.concatenate(parts, axis=0) for parts in zip(*outs))
     return np.concatenate(outs, axis=0)
