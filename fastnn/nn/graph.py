@@ -93,8 +93,12 @@ def symbolic_call(layer, args, kwargs):
                             f"{type(a).__name__}")
     dummies = [np.zeros((1,) + a.shape[1:], np.float32) for a in args]
     try:
-        with _calls.inference_mode():
-            out = layer.forward(*dummies)
+        if hasattr(layer, "infer_shape"):  # a layer that states its shapes without running
+            out = np.empty((0,) + tuple(layer.infer_shape(*[a.shape for a in args]))[1:],
+                           np.float32)
+        else:
+            with _calls.inference_mode():
+                out = layer.forward(*dummies)
     except (ValueError, TypeError) as e:
         shapes = ", ".join(_shape_str(a) for a in args)
         raise type(e)(f"{type(layer).__name__} on input shape(s) {shapes}: {e}") from None
@@ -124,7 +128,7 @@ def _snake(name):
 class _Compiled:
     """The executable graph: value slots 0..n_in-1 are the inputs, then each node's outputs."""
 
-    __slots__ = ("nodes", "ins", "outs", "n_in", "n_values", "in_shapes", "out_shapes",
+    __slots__ = ("nodes", "names", "ins", "outs", "n_in", "n_values", "in_shapes", "out_shapes",
                  "fused_with", "uses")
 
 
@@ -172,8 +176,13 @@ def _compile(inputs, outputs):
     for s in c.outs:
         uses[s] += 1
     c.uses = uses
-    # Fusion on single-consumer edges: node i absorbs node i+1 when i+1 is i's only consumer and
-    # takes only i's (single) output (a Linear/Conv absorbing its activation).
+    c.fused_with = _fusion(nodes, uses)
+    return c, order
+
+
+def _fusion(nodes, uses):
+    """Fusion on single-consumer edges: node i absorbs node i+1 when i+1 is i's only consumer and
+    takes only i's (single) output (a Linear absorbing its activation)."""
     fused = [False] * len(nodes)
     for i in range(len(nodes) - 1):
         layer, _, out_slots = nodes[i]
@@ -181,8 +190,7 @@ def _compile(inputs, outputs):
         if (len(out_slots) == 1 and nxt_in == out_slots and uses[out_slots[0]] == 1
                 and _fuses(layer) and not (i > 0 and fused[i - 1])):
             fused[i] = True
-    c.fused_with = fused
-    return c, order
+    return fused
 
 
 @register
@@ -212,7 +220,7 @@ class Model(Module):
         if len({id(t) for t in ins}) != len(ins):
             raise ValueError("Model: inputs: the same Input is listed twice")
         graph, order = _compile(ins, outs)
-        names, used = {}, set()
+        names, used = {}, set()  # id(layer) -> name
         for node in order:
             layer = node.layer
             if id(layer) in names:
@@ -226,12 +234,12 @@ class Model(Module):
                 cand = f"{base}_{k}"
             used.add(cand)
             names[id(layer)] = cand
+        graph.names = [names[id(node.layer)] for node in order]
         # Everything is checked: register (a model that fails to build registers nothing).
         for node in order:
-            if id(node.layer) in names and names[id(node.layer)] not in self._modules:
+            if names[id(node.layer)] not in self._modules:
                 setattr(self, names[id(node.layer)], node.layer)
         object.__setattr__(self, "_graph", graph)
-        object.__setattr__(self, "_layer_names", names)
         object.__setattr__(self, "_input_names", [t.node.name for t in ins])
         object.__setattr__(self, "_many", (many_in, many_out))
         object.__setattr__(self, "name", name)
@@ -263,7 +271,7 @@ class Model(Module):
             if id(layer) not in counted:
                 counted.add(id(layer))
                 n = sum(p.size for p in layer.parameters())
-            rows.append((f"{self._layer_names[id(layer)]} ({type(layer).__name__})",
+            rows.append((f"{g.names[i]} ({type(layer).__name__})",
                          ", ".join(map(str, shapes[i])), f"{n:,}"))
         total = sum(p.size for p in self.parameters())
         w = [max(len(r[j]) for r in rows) for j in range(3)]
@@ -281,7 +289,12 @@ class Model(Module):
         res = []
         with _calls.inference_mode():
             for layer, in_slots, out_slots in g.nodes:
-                out = layer.forward(*[np.zeros((1,) + vals[s][1:], np.float32) for s in in_slots])
+                if hasattr(layer, "infer_shape"):
+                    out = np.empty((0,) + tuple(layer.infer_shape(
+                        *[vals[s] for s in in_slots]))[1:], np.float32)
+                else:
+                    out = layer.forward(*[np.zeros((1,) + vals[s][1:], np.float32)
+                                          for s in in_slots])
                 outs = out if isinstance(out, tuple) else (out,)
                 for s, o in zip(out_slots, outs):
                     vals[s] = (None,) + np.shape(o)[1:]
@@ -394,9 +407,82 @@ class Model(Module):
         return res if self._many[0] else res[0]
 
     # -- architecture ---------------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        """Assigning a new layer to a registered name replaces it in every node that uses it
+        (how to_sparse and other conversions swap layers); the graph's shapes are checked."""
+        old = self.__dict__.get("_modules", {}).get(name)
+        if old is not None and "_graph" in self.__dict__ and value is not old:
+            if not isinstance(value, Module):
+                raise TypeError(f"Model: {name}: expected a Module to replace the layer, got "
+                                f"{type(value).__name__}")
+            g = self._graph
+            before = g.nodes
+            g.nodes = [(value if layer is old else layer, i, o) for layer, i, o in before]
+            try:
+                self._node_shapes_checked()
+            except (ValueError, TypeError):
+                g.nodes = before
+                raise
+            g.fused_with = _fusion(g.nodes, g.uses)
+        super().__setattr__(name, value)
+
+    def _node_shapes_checked(self):
+        g = self._graph
+        shapes = self._node_shapes()
+        for i, (layer, _, out_slots) in enumerate(g.nodes):
+            for s, shp in zip(out_slots, shapes[i]):
+                for k, o in enumerate(g.outs):
+                    if o == s and tuple(g.out_shapes[k]) != tuple(shp):
+                        raise ValueError(f"Model: {g.names[i]}: the new layer gives output shape "
+                                         f"{shp}, the model's output {k} is {g.out_shapes[k]}")
+
+    def rebuild(self, replace):
+        """A new Model of the same graph with some nodes' layers replaced: ``replace`` maps a
+        node index (see ``nodes()``) to a new layer, or to None to drop a node of one input
+        and one output (its consumers then read its input). Kept layers are shared with this
+        model, and keep their names."""
+        g = self._graph
+        ins = [Input(s[1:], nm) for s, nm in zip(g.in_shapes, self._input_names)]
+        vals = dict(enumerate(ins))
+        hinted = []
+        try:
+            for i, (layer, in_slots, out_slots) in enumerate(g.nodes):
+                new = replace.get(i, layer)
+                if new is None:
+                    if len(in_slots) != 1 or len(out_slots) != 1:
+                        raise ValueError(f"Model.rebuild: node {i} ({g.names[i]}) has "
+                                         f"{len(in_slots)} inputs and {len(out_slots)} outputs; "
+                                         "only a node with one of each can be dropped")
+                    vals[out_slots[0]] = vals[in_slots[0]]
+                    continue
+                if "name" not in new.__dict__:
+                    object.__setattr__(new, "name", g.names[i])
+                    hinted.append(new)
+                out = new(*[vals[k] for k in in_slots])
+                for k, t in zip(out_slots, out if isinstance(out, tuple) else (out,)):
+                    vals[k] = t
+            outs = [vals[k] for k in g.outs]
+            many_in, many_out = self._many
+            return Model(ins if many_in else ins[0], outs if many_out else outs[0],
+                         name=self.name)
+        finally:
+            for m in hinted:
+                m.__dict__.pop("name", None)
+
+    def nodes(self):
+        """[(name, layer, input slots, output slots)] in execution order; slots 0..n_inputs-1
+        are the model's inputs, then each node's outputs in order."""
+        g = self._graph
+        return [(nm, layer, ins, outs) for nm, (layer, ins, outs) in zip(g.names, g.nodes)]
+
+    def consumers(self, slot):
+        """Indices of the nodes that read value ``slot`` (and whether a model output is it)."""
+        g = self._graph
+        return ([i for i, (_, ins, _) in enumerate(g.nodes) if slot in ins], slot in g.outs)
+
     def get_config(self):
         g = self._graph
-        names = [self._layer_names[id(layer)] for layer, _, _ in g.nodes]
+        names = g.names
         layers, done = [], set()
         for name, (layer, _, _) in zip(names, g.nodes):
             if name not in done:
@@ -405,8 +491,10 @@ class Model(Module):
         return {"inputs": [{"shape": list(s[1:]), "name": nm}
                            for s, nm in zip(g.in_shapes, self._input_names)],
                 "layers": layers,
-                "nodes": [{"layer": nm, "inputs": list(ins)}
-                          for nm, (_, ins, _) in zip(names, g.nodes)],
+                "nodes": [{"layer": nm, "inputs": list(ins),
+                           "shapes": [list(shp[1:]) for shp in out_shapes]}
+                          for nm, (_, ins, _), out_shapes in zip(names, g.nodes,
+                                                                 self._node_shapes())],
                 "outputs": list(g.outs),
                 "multiple": list(self._many), "name": self.name}
 
@@ -440,8 +528,18 @@ class Model(Module):
                     raise ValueError(f"Model: nodes[{i}]: input slot {_short(s)} does not name an "
                                      f"earlier tensor (0..{len(tensors) - 1})")
                 args.append(tensors[s])
-            out = layers[node["layer"]](*args)
-            tensors.extend(out if isinstance(out, tuple) else (out,))
+            shapes = node.get("shapes")
+            if not isinstance(shapes, list) or not shapes or not all(
+                    isinstance(shp, list) and all(isinstance(d, int) and not isinstance(d, bool)
+                                                  and 0 <= d < 2**62 for d in shp)
+                    for shp in shapes):
+                raise ValueError(f"Model: nodes[{i}]: shapes: expected a list of output shapes, "
+                                 f"got {_short(shapes)}")
+            # The saved shapes, not a forward: the layers' weights are not loaded yet.
+            made = _Node(layers[node["layer"]], args)
+            made.outputs = tuple(SymbolicTensor([None] + shp, made, k)
+                                 for k, shp in enumerate(shapes))
+            tensors.extend(made.outputs)
         outs = []
         for s in config["outputs"]:
             if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < len(tensors):

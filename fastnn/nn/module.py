@@ -286,6 +286,11 @@ class Module:
     def eval(self):
         return self.train(False)
 
+    def __getstate__(self):  # copy/deepcopy/pickle: the pending calls of this thread stay here
+        state = self.__dict__.copy()
+        state.pop("_pending_calls", None)
+        return state
+
     # -- traversal ------------------------------------------------------------------------------
     def children(self):
         return iter(self._modules.values())

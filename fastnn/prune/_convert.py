@@ -57,7 +57,6 @@ def to_sparse(model, min_sparsity=0.7):
             replacement = _convert(child, min_sparsity)
             if replacement is not None:
                 swaps.append((parent, name, replacement))
-    for parent, name, replacement in swaps:  # in place: a Sequential keeps its order
-        parent._modules[name] = replacement
-        object.__setattr__(parent, name, replacement)
+    for parent, name, replacement in swaps:  # in place: a Sequential keeps its order, a Model
+        setattr(parent, name, replacement)   # replaces the layer in every node that uses it
     return new

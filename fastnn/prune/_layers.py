@@ -120,7 +120,7 @@ class _SparseLayer(Module):
                            "pruned model, then convert it again")
 
     def __getstate__(self):  # copy/deepcopy/pickle: the C++ matrix is rebuilt from the buffers
-        state = self.__dict__.copy()
+        state = super().__getstate__()
         state["_matrix"] = None
         return state
 

@@ -1,7 +1,8 @@
 """unit_prune: remove whole output neurons / channels and physically shrink the layers.
 
 The model is read as chains of layers (a Sequential, nested Sequentials flattened; a Residual's
-block is a chain of its own whose output feeds the add). A pruned layer's outputs travel along
+block is a chain of its own whose output feeds the add); a graph model (nn.Model) is followed
+node by node (_graph_units.py: fan-out, Concat offsets, Add keeps). A pruned layer's outputs travel along
 its chain to the next Linear/Conv2d (the consumer), through layers that act on each unit
 separately -- activations, Dropout, pooling (which pass them through), BatchNorm (whose
 per-unit parameters and statistics shrink with them) and a Flatten (which turns channel c of an
@@ -15,10 +16,12 @@ from fastnn import _C
 from fastnn.nn.activation import _Elementwise
 from fastnn.nn.dropout import Dropout
 from fastnn.nn.linear import Flatten, Linear
+from fastnn.nn.graph import Model
 from fastnn.nn.module import Residual, Sequential
 from fastnn.nn.batchnorm import BatchNorm1d, BatchNorm2d
 from fastnn.nn.conv import Conv2d
 from fastnn.nn.pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from fastnn.prune import _graph_units
 from fastnn.prune._common import (PRUNABLE, check_choice, check_fraction, check_mask,
                                   check_model, display, masked_weight, resolve_layers)
 
@@ -215,19 +218,45 @@ def unit_prune(model, amount, *, criterion="l1", layers=None, input_shape=None):
             p = getattr(layer, pname, None)
             if p is not None:
                 check_mask(p, f"{display(name)}.{pname}", where)
-    trace = _trace(model, input_shape) if input_shape is not None else None
+    graph = isinstance(model, Model)
+    trace = _trace(model, input_shape) if input_shape is not None and not graph else None
+    shapes = model._node_shapes() if graph else None
 
     # Where every selected layer sits.
     position = {}
-    for chain, kind in _chains(model):
+    for chain, kind in ([] if graph else _chains(model)):
         for i, (_, m) in enumerate(chain):
             position.setdefault(id(m), (chain, kind, i))
 
     report = UnitPruneReport()
     skipped = {}
-    rows, cols, bn_keep = {}, {}, {}  # id(layer) -> kept output units / kept inputs; id(bn) -> kept
+    rows = {}  # id(layer) -> kept output units
+    cols, bn_drop = {}, {}  # id(consumer) -> removed input positions; id(bn) -> removed features
     owners = {}  # id(layer) -> (name, layer) for everything that changes
     for name, layer in selected:
+        if graph:
+            try:
+                arrivals = _graph_units.follow(model, layer, shapes)
+            except _graph_units.Kept as e:
+                if explicit:
+                    raise ValueError(f"{where}: layer {display(name)} cannot lose units: {e}") \
+                        from None
+                skipped[name] = str(e)
+                continue
+            except _graph_units.Blocked as e:
+                raise ValueError(f"{where}: layer {display(name)} cannot lose units: {e}") \
+                    from None
+            keep, removed = _choose(layer, amount, criterion)
+            for kind_, cname, m, pos in arrivals:
+                gone = pos[removed].reshape(-1)
+                (bn_drop if kind_ == "bn" else cols).setdefault(id(m), set()).update(
+                    gone.tolist())
+                owners[id(m)] = (cname, m)
+            rows[id(layer)] = keep
+            owners[id(layer)] = (name, layer)
+            report[name] = {"type": type(layer).__name__, "before": _width(layer),
+                            "after": int(keep.size), "removed": removed.tolist()}
+            continue
         if id(layer) not in position:
             raise ValueError(f"{where}: layer {display(name)}: it sits inside a container "
                              "unit_prune cannot follow (only Sequential and Residual are)")
@@ -245,13 +274,7 @@ def unit_prune(model, amount, *, criterion="l1", layers=None, input_shape=None):
             continue
         except _Blocked as e:
             raise ValueError(f"{where}: layer {display(name)} cannot lose units: {e}") from None
-        # Which units go.
-        w = masked_weight(layer.weight)
-        norms = _C.unit_norms(w, CRITERIA[criterion])
-        n_remove = min(round(amount * units), units - 1)
-        order = np.argsort(norms, kind="stable")
-        keep = np.sort(order[n_remove:])
-        removed = np.sort(order[:n_remove])
+        keep, removed = _choose(layer, amount, criterion)
         # Follow the kept units along the path; every width on the way must match.
         feat, width = keep, units
         for kind_, bname, m in path:
@@ -260,7 +283,7 @@ def unit_prune(model, amount, *, criterion="l1", layers=None, input_shape=None):
                     raise ValueError(f"{where}: layer {display(name)} cannot lose units: "
                                      f"{display(bname)} normalises {m.num_features} features, "
                                      f"but {width} arrive from it")
-                bn_keep[id(m)] = feat
+                bn_drop[id(m)] = set(range(width)) - set(feat.tolist())
                 owners[id(m)] = (bname, m)
             else:
                 hw = blocks[id(m)]
@@ -272,7 +295,7 @@ def unit_prune(model, amount, *, criterion="l1", layers=None, input_shape=None):
                              f"{display(cname)} takes {n_in} inputs, but {width} arrive from it")
         rows[id(layer)] = keep
         owners[id(layer)] = (name, layer)
-        cols[id(consumer)] = feat
+        cols[id(consumer)] = set(range(n_in)) - set(feat.tolist())
         owners[id(consumer)] = (cname, consumer)
         report[name] = {"type": type(layer).__name__, "before": units, "after": int(keep.size),
                         "removed": removed.tolist()}
@@ -285,13 +308,29 @@ def unit_prune(model, amount, *, criterion="l1", layers=None, input_shape=None):
     # Commit: build every new array first, then swap them in (nothing can fail after staging).
     staged = []
     for key, (name, m) in owners.items():
-        if key in bn_keep:
-            staged.append(("bn", m, _shrunk_bn(m, bn_keep[key])))
+        if key in bn_drop:
+            staged.append(("bn", m, _shrunk_bn(m, _kept(m.num_features, bn_drop[key]))))
         else:
-            staged.append(("layer", m, _shrunk_layer(m, rows.get(key), cols.get(key))))
+            n_in = m.in_features if isinstance(m, Linear) else m.in_channels
+            staged.append(("layer", m, _shrunk_layer(
+                m, rows.get(key), None if key not in cols else _kept(n_in, cols[key]))))
     for kind_, m, new in staged:
         (_commit_bn if kind_ == "bn" else _commit_layer)(m, new)
     return report
+
+
+def _choose(layer, amount, criterion):
+    """(kept, removed) output units of ``layer``, both sorted: the round(amount * units) of
+    smallest incoming-weight norm go (ties: the lower index), at least one stays."""
+    units = _width(layer)
+    norms = _C.unit_norms(masked_weight(layer.weight), CRITERIA[criterion])
+    n_remove = min(round(amount * units), units - 1)
+    order = np.argsort(norms, kind="stable")
+    return np.sort(order[n_remove:]), np.sort(order[:n_remove])
+
+
+def _kept(n, removed):
+    return np.setdiff1d(np.arange(n), np.fromiter(removed, np.int64, len(removed)))
 
 
 def _shrunk_layer(m, keep_rows, keep_cols):

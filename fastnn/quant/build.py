@@ -33,7 +33,9 @@ import numpy as np
 from fastnn import _C, get_num_threads, nn, set_num_threads
 from fastnn.nn.module import Module, Sequential
 from fastnn.quant import stages as st
-from fastnn.quant.fold import fold_pairs
+from fastnn.nn.graph import Model
+from fastnn.quant import graph as qgraph
+from fastnn.quant.fold import fold_batchnorm, fold_pairs
 from fastnn.quant.model import QuantizedModel
 from fastnn.quant.observers import choose_qparams, make_observer
 
@@ -336,7 +338,9 @@ def _positive_int(v, name):
 def quantize(model, calibration_data, *, method="minmax", per_channel=True, batch_size=256,
              percentile=None, bins=None, max_error=0.1, check_speed=True, repeats=5):
     """Static post-training quantization of ``model`` (a fastnn Module, usually a Sequential)
-    -> :class:`QuantizedModel`. See the module doc for the steps.
+    -> :class:`QuantizedModel`. See the module doc for the steps. A graph model (``nn.Model``)
+    that is a chain is quantized as that Sequential; a branched one gives an ``nn.Model`` whose
+    chains are int8 segments (fastnn/quant/graph.py).
 
     calibration_data: float array (N, ...) of model inputs (or a list of such batches); run
     through the float model in batches of ``batch_size``. method: 'minmax' | 'percentile'
@@ -355,6 +359,16 @@ def quantize(model, calibration_data, *, method="minmax", per_channel=True, batc
     options = {"percentile": percentile, "bins": bins}
     make_observer(method, "check", **options)  # validates method and options before any work
     x = _as_batch(calibration_data)
+    if isinstance(model, Model):  # a graph: as a Sequential when it is a chain, else by chains
+        folded = fold_batchnorm(model)
+        seq = qgraph.as_sequential(folded)
+        kw = dict(method=method, per_channel=per_channel, batch_size=batch_size,
+                  percentile=percentile, bins=bins, max_error=max_error,
+                  check_speed=check_speed, repeats=repeats)
+        if seq is not None:
+            return quantize(seq, x, **kw)
+        return qgraph.quantize_graph(folded, x, lambda chain, xin: quantize(chain, xin, **kw),
+                                     batch_size)
     ops, removed = _build_ops(model)
     if not any(op.kind in _GEMM for op in ops):
         raise ValueError("model: no quantizable layer (Linear, or Conv2d with groups=1) in "
@@ -453,6 +467,15 @@ def quantize_dynamic(model, *, per_channel=True):
     data needed (MLPs)."""
     if not isinstance(model, Module):
         raise TypeError(f"model: expected a fastnn.nn.Module, got {type(model).__name__}")
+    if isinstance(model, Model):
+        folded = fold_batchnorm(model)
+        seq = qgraph.as_sequential(folded)
+        if seq is not None:
+            return quantize_dynamic(seq, per_channel=per_channel)
+        return qgraph.quantize_graph(folded, None,
+                                     lambda chain, _: quantize_dynamic(chain,
+                                                                       per_channel=per_channel),
+                                     1, wanted=lambda layer: isinstance(layer, nn.Linear))
     ops, removed = _build_ops(model)
     if not any(op.kind == "linear" for op in ops):
         raise ValueError(f"model: no Linear layer to quantize dynamically in "

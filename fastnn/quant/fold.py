@@ -8,7 +8,8 @@ to float32 rounding.
 
 Folding happens inside every Sequential (nested ones included) where a BatchNorm1d / BatchNorm2d
 with running statistics directly follows a Linear / Conv2d (groups == 1 or any groups: the fold is
-per output channel) with matching channel counts. A BatchNorm that cannot be folded (no preceding
+per output channel) with matching channel counts, and anywhere in a graph model (nn.Model) where
+a BatchNorm is the only consumer of such a layer's output (the BatchNorm node is dropped). A BatchNorm that cannot be folded (no preceding
 layer, no running statistics, in another container) stays, and runs in float.
 """
 import copy
@@ -16,6 +17,7 @@ import copy
 import numpy as np
 
 from fastnn import nn
+from fastnn.nn.graph import Model
 from fastnn.nn.module import Module, Parameter, Sequential
 
 __all__ = ["fold_batchnorm", "fold_pairs"]
@@ -102,6 +104,39 @@ def fold_batchnorm(model):
         raise TypeError(f"model: expected a fastnn.nn.Module, got {type(model).__name__}")
     new = copy.deepcopy(model)
     new.eval()
-    if isinstance(new, Sequential):
-        _fold_sequential(new)
-    return new
+    return _fold_any(new)
+
+
+def _fold_any(m):
+    if isinstance(m, Sequential):
+        return _fold_sequential(m)
+    if isinstance(m, Model):
+        return _fold_model(m)
+    return m
+
+
+def _fold_model(model):
+    """Fold each BatchNorm node whose input is the only use of a Linear / Conv2d node's output
+    (neither layer used by another node); the BatchNorm nodes are dropped. Nested Sequentials
+    and Models fold inside."""
+    nodes = model.nodes()
+    for name, layer, _, _ in nodes:
+        if isinstance(layer, (Sequential, Model)):
+            setattr(model, name, _fold_any(layer))
+    nodes = model.nodes()
+    uses = {}
+    for _, layer, _, _ in nodes:
+        uses[id(layer)] = uses.get(id(layer), 0) + 1
+    producer = {outs[0]: i for i, (_, _, _, outs) in enumerate(nodes) if len(outs) == 1}
+    drop = {}
+    for j, (_, bn, ins, _) in enumerate(nodes):
+        if not _is_bn(bn) or len(ins) != 1 or ins[0] not in producer:
+            continue
+        i = producer[ins[0]]
+        layer = nodes[i][1]
+        readers, is_output = model.consumers(ins[0])
+        if (readers == [j] and not is_output and uses[id(layer)] == 1 and uses[id(bn)] == 1
+                and _foldable(layer, bn)):
+            _fold_into(layer, bn)
+            drop[j] = None
+    return model.rebuild(drop) if drop else model

@@ -1,0 +1,144 @@
+"""Every subsystem on graph models: magnitude and unit pruning, GradualPruning in fit, to_sparse,
+BatchNorm folding, static and dynamic quantization, save/load of each result."""
+import warnings
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import nn
+from fastnn.prune import GradualPruning, magnitude_prune, to_sparse, unit_prune
+from fastnn.quant import QuantizedModel, fold_batchnorm, quantize, quantize_dynamic
+
+
+def _branched(bn=True, seed=0):
+    """Inception-style: 1x1 and 3x3 branches concatenated, a residual Add, a Linear head."""
+    fastnn.manual_seed(seed)
+    x = nn.Input((3, 8, 8))
+    a = nn.ReLU()(nn.Conv2d(3, 6, 1)(x))
+    b = nn.Conv2d(3, 6, 3, padding=1)(x)
+    b = nn.ReLU()(nn.BatchNorm2d(6)(b) if bn else b)
+    y = nn.Concat(1)(a, b)
+    y = nn.ReLU()(nn.Conv2d(12, 8, 3, padding=1)(y)) + nn.Conv2d(12, 8, 1)(y)
+    h = nn.ReLU()(nn.Linear(8 * 16, 16)(nn.Flatten()(nn.MaxPool2d(2)(y))))
+    return nn.Model(x, nn.Linear(16, 4)(h))
+
+
+def _warm(model, rng):
+    model.train()
+    for _ in range(3):
+        model(rng.standard_normal((16, 3, 8, 8)).astype(np.float32))
+    return model.eval()
+
+
+def test_unit_prune_follows_concat_and_keeps_add_inputs(rng):
+    model = _branched(bn=False)
+    ref = _branched(bn=False)
+    xb = rng.standard_normal((5, 3, 8, 8)).astype(np.float32)
+    report = unit_prune(model, 0.5)
+    assert report["conv2d"]["after"] == 3 and report["conv2d_1"]["after"] == 3
+    assert report["linear"]["after"] == 8
+    skipped = report["skipped"]
+    assert "Add" in skipped["conv2d_2"] and "Add" in skipped["conv2d_3"]
+    assert "model output" in skipped["linear_1"]
+    # The consumers after the Concat lost the matching input slices:
+    assert model.conv2d_2.in_channels == 6 and model.conv2d_3.in_channels == 6
+    assert model.linear_1.in_features == 8
+    # Same outputs as the original with the removed units silenced (weights and bias zeroed).
+    for name in ("conv2d", "conv2d_1", "linear"):
+        layer = getattr(ref, name)
+        gone = report[name]["removed"]
+        layer.weight.data[gone] = 0
+        layer.bias.data[gone] = 0
+    np.testing.assert_allclose(model(xb), ref(xb), rtol=1e-5, atol=1e-5)
+    # And it trains: a backward through the smaller graph.
+    model.train()
+    y = model(xb)
+    assert model.backward(np.ones_like(y)).shape == xb.shape
+
+
+def test_unit_prune_with_batchnorm_in_a_branch(rng):
+    model = _warm(_branched(bn=True), rng)
+    report = unit_prune(model, 0.5, layers=["conv2d_1"])
+    assert model.batchnorm2d.num_features == 3 and model.batchnorm2d.running_mean.shape == (3,)
+    assert model.conv2d_2.in_channels == 9 and report["conv2d_1"]["after"] == 3
+    assert model(rng.standard_normal((2, 3, 8, 8)).astype(np.float32)).shape == (2, 4)
+    with pytest.raises(ValueError, match="'conv2d_2' cannot lose units: .*Add"):
+        unit_prune(model, 0.5, layers=["conv2d_2"])
+
+
+def test_magnitude_pruning_to_sparse_and_save(rng, tmp_path):
+    model = _warm(_branched(), rng)
+    magnitude_prune(model, 0.8)
+    xb = rng.standard_normal((4, 3, 8, 8)).astype(np.float32)
+    dense = fastnn.predict(model, xb)
+    sparse = to_sparse(model, min_sparsity=0.7)
+    kinds = [type(m).__name__ for m in sparse.layers]
+    assert "SparseConv2d" in kinds and "SparseLinear" in kinds
+    np.testing.assert_allclose(fastnn.predict(sparse, xb), dense, rtol=1e-4, atol=1e-5)
+    fastnn.save(sparse, tmp_path / "s.fnn")
+    back = fastnn.load(tmp_path / "s.fnn")
+    np.testing.assert_allclose(fastnn.predict(back, xb), dense, rtol=1e-4, atol=1e-5)
+
+
+def test_gradual_pruning_in_fit(rng):
+    model = _branched()
+    x = rng.standard_normal((128, 3, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 4, 128)
+    opt = fastnn.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    fastnn.fit(model, nn.CrossEntropyLoss(), opt, x, y, epochs=3, batch_size=32, verbose=0,
+               callbacks=[GradualPruning(0.5, start_epoch=0, end_epoch=2, frequency=1)], seed=0)
+    w = model.conv2d_2.weight.data
+    assert 0.45 <= 1 - np.count_nonzero(w) / w.size <= 0.55
+
+
+def test_fold_batchnorm_anywhere(rng):
+    model = _warm(_branched(), rng)
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.layers)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.layers)  # the original is unchanged
+    xb = rng.standard_normal((4, 3, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(fastnn.predict(folded, xb), fastnn.predict(model, xb), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_quantize_branched_graph(rng, tmp_path):
+    model = _warm(_branched(), rng)
+    calib = rng.standard_normal((128, 3, 8, 8)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q = quantize(model, calib, check_speed=False)
+    segments = [m for m in q.layers if type(m).__name__ == "QuantizedSegment"]
+    assert len(segments) >= 4 and not any(isinstance(m, (nn.Conv2d, nn.Linear))
+                                          for m in q.layers)
+    ref = fastnn.predict(model, calib[:64])
+    got = fastnn.predict(q, calib[:64])
+    assert np.linalg.norm(got - ref) / np.linalg.norm(ref) < 0.05
+    fastnn.save(q, tmp_path / "q.fnn")
+    back = fastnn.load(tmp_path / "q.fnn")
+    np.testing.assert_array_equal(fastnn.predict(back, calib[:64]), got)
+    with pytest.raises(TypeError, match="inference-only"):
+        fastnn.fit(q, nn.CrossEntropyLoss(), fastnn.optim.SGD(model.parameters(), lr=0.1), calib,
+                   np.zeros(128, np.int64), verbose=0)
+
+
+def test_quantize_chain_graph_is_a_quantized_model(rng):
+    x = nn.Input(20)
+    model = nn.Model(x, nn.Linear(16, 4)(nn.ReLU()(nn.Linear(20, 16)(x)))).eval()
+    calib = rng.standard_normal((64, 20)).astype(np.float32)
+    q = quantize(model, calib, check_speed=False)
+    assert isinstance(q, QuantizedModel) and q.int8_layers == ["linear+relu", "linear_1"]
+    d = quantize_dynamic(model)
+    assert isinstance(d, QuantizedModel)
+    ref = fastnn.predict(model, calib)
+    for m in (q, d):
+        assert np.linalg.norm(fastnn.predict(m, calib) - ref) / np.linalg.norm(ref) < 0.05
+
+
+def test_quantize_dynamic_branched_graph(rng):
+    model = _warm(_branched(), rng)
+    d = quantize_dynamic(model)
+    assert [type(m).__name__ for m in d.layers].count("QuantizedSegment") == 1  # the MLP head
+    xb = rng.standard_normal((16, 3, 8, 8)).astype(np.float32)
+    ref = fastnn.predict(model, xb)
+    assert np.linalg.norm(fastnn.predict(d, xb) - ref) / np.linalg.norm(ref) < 0.05
