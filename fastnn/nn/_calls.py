@@ -26,6 +26,8 @@ import contextlib
 import threading
 import weakref
 
+import numpy as np
+
 __all__ = ["no_grad", "enable_grad", "is_grad_enabled", "inference_mode"]
 
 
@@ -193,14 +195,60 @@ def run_forward(module, fn, args, kwargs):
     """``fn(*args, **kwargs)`` (the module's forward) inside a new record of ``module``."""
     st = _tls.stack
     rec = Record(module)
+    tape = _tls.grad and wants_tape(module)
+    if tape:  # its forward sees traced arrays: ``a + b`` and ``a * b`` become recorded calls
+        args = tuple(_traced(a) for a in args)
     st.append(rec)
     try:
         out = fn(*args, **kwargs)
     finally:
         st.pop()
     if _tls.grad:
+        if st and wants_tape(st[-1].module):
+            out = _traced(out)
         attach(rec, args, out)
+        if tape and not st:  # the caller gets plain arrays
+            out = _plain(out)
+            _note_outputs(module, out)
     return out
+
+
+class _Traced(np.ndarray):
+    """An array passed between the recorded calls of a define-by-run forward: ``+`` and ``*``
+    of two such arrays are recorded (nn.Add / nn.Multiply); any other numpy operation gives a
+    plain array, which backward then refuses as untracked; in-place operations are refused at
+    once (they would change a recorded output behind the tape's back)."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        out = kwargs.get("out")
+        if out is not None and any(isinstance(o, _Traced) for o in out):
+            raise ValueError(f"in-place {ufunc.__name__} on the output of a recorded call inside a "
+                             "define-by-run forward: the tape would miss it; write h = h + g "
+                             "(or fastnn.add(h, g)) instead of h += g")
+        if (method == "__call__" and not kwargs and len(inputs) == 2 and ufunc in _UFUNCS
+                and all(isinstance(a, _Traced) for a in inputs) and _tls.grad and _tls.stack
+                and wants_tape(_tls.stack[-1].module)):
+            from fastnn.nn import merge
+            return getattr(merge, _UFUNCS[ufunc])()(*inputs)
+        inputs = tuple(a.view(np.ndarray) if isinstance(a, _Traced) else a for a in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+
+_UFUNCS = {np.add: "Add", np.multiply: "Multiply"}
+
+
+def _traced(v):
+    if isinstance(v, tuple):
+        return tuple(_traced(x) for x in v)
+    if isinstance(v, np.ndarray) and not isinstance(v, _Traced):
+        return v.view(_Traced)
+    return v
+
+
+def _plain(v):
+    if isinstance(v, tuple):
+        return tuple(_plain(x) for x in v)
+    return v.view(np.ndarray) if isinstance(v, _Traced) else v
 
 
 def attach(rec, args, out):
@@ -313,7 +361,6 @@ def tape_backward(module, grads):
             child.free()
             continue
         if len(couts) > 1:
-            import numpy as np
             gs = [np.zeros_like(o) if g is None else g for o, g in zip(couts, gs)]
         args, module_of_child = child.args, child.module
         gin = run_recorded(child, gs)
@@ -333,5 +380,4 @@ def tape_backward(module, grads):
 
 
 def _zeros_like(a):
-    import numpy as np
     return np.zeros(np.shape(a), np.float32)

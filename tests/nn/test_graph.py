@@ -316,3 +316,46 @@ def test_fit_with_two_inputs_and_two_outputs(rng):
     p1, p2 = fastnn.predict(model, (xa, xb))
     assert p1.shape == (400, 2) and p2.shape == (400, 1)
     assert (p1.argmax(1) == cls).mean() > 0.9
+
+
+def test_define_by_run_plus_and_times(rng):
+    """``+`` and ``*`` between recorded outputs are recorded too; the derived backward matches
+    central differences; an in-place ``+=`` on a recorded output is refused at once."""
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.r = nn.Linear(4, 4), nn.Linear(4, 4), nn.ReLU()
+
+        def forward(self, x):
+            h = self.a(x)
+            return self.r(h + self.b(x)) * h
+
+    m = Block()
+    x = rng.standard_normal((3, 4))
+    y = m(x.astype(np.float32))
+    assert type(y) is np.ndarray  # the caller gets a plain array
+    g = m.backward(np.ones_like(y))
+
+    def total(v):
+        with fastnn.no_grad():
+            return float(m(v.astype(np.float32)).astype(np.float64).sum())
+
+    eps, num = 1e-2, np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        d = np.zeros_like(x)
+        d[idx] = eps
+        num[idx] = (total(x + d) - total(x - d)) / (2 * eps)
+    np.testing.assert_allclose(g, num, rtol=2e-3, atol=2e-3)
+
+    class InPlace(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 4)
+
+        def forward(self, x):
+            h = self.a(x)
+            h += self.b(x)
+            return h
+
+    with pytest.raises(ValueError, match=r"in-place add .* write h = h \+ g"):
+        InPlace()(x.astype(np.float32))
