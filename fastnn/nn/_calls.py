@@ -188,14 +188,16 @@ class Saved:
 
 def wants_tape(module):
     """A define-by-run module: its backward is derived from the calls its forward made."""
-    return getattr(type(module).backward, "_fastnn_tape", False)
+    return type(module)._tape
 
 
 def run_forward(module, fn, args, kwargs):
     """``fn(*args, **kwargs)`` (the module's forward) inside a new record of ``module``."""
+    if not _tls.grad:  # nothing is kept: no record (forwards never read back what they save)
+        return fn(*args, **kwargs)
     st = _tls.stack
     rec = Record(module)
-    tape = _tls.grad and wants_tape(module)
+    tape = wants_tape(module)
     if tape:  # its forward sees traced arrays: ``a + b`` and ``a * b`` become recorded calls
         args = tuple(_traced(a) for a in args)
     st.append(rec)
@@ -203,13 +205,12 @@ def run_forward(module, fn, args, kwargs):
         out = fn(*args, **kwargs)
     finally:
         st.pop()
-    if _tls.grad:
-        if st and wants_tape(st[-1].module):
-            out = _traced(out)
-        attach(rec, args, out)
-        if tape and not st:  # the caller gets plain arrays
-            out = _plain(out)
-            _note_outputs(module, out)
+    if st and wants_tape(st[-1].module):
+        out = _traced(out)
+    attach(rec, args, out)
+    if tape and not st:  # the caller gets plain arrays
+        out = _plain(out)
+        _note_outputs(module, out)
     return out
 
 
@@ -266,6 +267,8 @@ def attach(rec, args, out):
 def run_fused(first, second, x):
     """``first.forward_fused(x, second)`` with a record for each of the two layers; None (and
     nothing kept) when ``first`` does not absorb ``second``."""
+    if not _tls.grad:
+        return first.forward_fused(x, second)
     st = _tls.stack
     ra, rb = Record(first), Record(second)
     st.append(ra)
@@ -274,7 +277,7 @@ def run_fused(first, second, x):
         y = first.forward_fused(x, second)
     finally:
         del st[-2:]
-    if y is not None and _tls.grad:
+    if y is not None:
         attach(ra, (x,), y)
         attach(rb, (y,), y)
     return y

@@ -136,6 +136,9 @@ def module_from_config(spec, where=""):
         stack.pop()
 
 
+_SAVED_SLOTS = {}  # (class, attribute name) -> its Saved descriptor (see nn/_calls.py)
+
+
 class _SymbolicBase:
     """Base of the symbolic tensors of graph building (fastnn.nn.graph.SymbolicTensor)."""
 
@@ -189,6 +192,7 @@ class Module:
     sparse layers of fastnn.prune.to_sparse): fit refuses a model holding one before training."""
 
     inference_only = False
+    _tape = True  # derives its backward from the calls its forward made (no own backward)
     _per_call = ()  # names of the attributes a call saves for its backward (see nn/_calls.py)
 
     def __init_subclass__(cls, **kwargs):
@@ -198,6 +202,10 @@ class Module:
         bw = cls.__dict__.get("backward")
         if bw is not None and not getattr(bw, "_fastnn_wrapped", False):
             setattr(cls, "backward", _wrap_backward(bw))
+        cls._tape = bool(getattr(cls.backward, "_fastnn_tape", False))
+        for klass in cls.__mro__:
+            for name in klass.__dict__.get("_per_call", ()):
+                _SAVED_SLOTS.setdefault((cls, name), getattr(cls, name))
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -217,6 +225,10 @@ class Module:
 
     # -- registration ---------------------------------------------------------------------------
     def __setattr__(self, name, value):
+        saved = _SAVED_SLOTS.get((type(self), name))
+        if saved is not None:  # per-call state (``_per_call``): straight to this call's record
+            saved.__set__(self, value)
+            return
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call Module.__init__() before assigning "
                                "attributes")
