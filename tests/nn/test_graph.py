@@ -359,3 +359,17 @@ def test_define_by_run_plus_and_times(rng):
 
     with pytest.raises(ValueError, match=r"in-place add .* write h = h \+ g"):
         InPlace()(x.astype(np.float32))
+
+
+def test_docs_graph_examples_run_as_written(capsys):
+    """docs/graph.md's Python blocks, in order, in one namespace."""
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "docs" / "graph.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 3
+    ns = {}
+    for code in blocks:
+        exec(compile(code, "docs/graph.md", "exec"), ns)
+    assert ns["out"].shape == (4, 16, 8, 8) and ns["gin"].shape == (4, 3, 8, 8)
+    assert isinstance(ns["loss"], float) and "concat (Concat)" in capsys.readouterr().out
