@@ -9,7 +9,8 @@ to float32 rounding.
 Folding happens inside every Sequential (nested ones included) where a BatchNorm1d / BatchNorm2d
 with running statistics directly follows a Linear / Conv2d (groups == 1 or any groups: the fold is
 per output channel) with matching channel counts, and anywhere in a graph model (nn.Model) where
-a BatchNorm is the only consumer of such a layer's output (the BatchNorm node is dropped). A BatchNorm that cannot be folded (no preceding
+a BatchNorm is the only consumer of such a layer's output (the BatchNorm node is dropped), and
+inside Residual blocks. A BatchNorm that cannot be folded (no preceding
 layer, no running statistics, in another container) stays, and runs in float.
 """
 import copy
@@ -18,7 +19,7 @@ import numpy as np
 
 from fastnn import nn
 from fastnn.nn.graph import Model
-from fastnn.nn.module import Module, Parameter, Sequential
+from fastnn.nn.module import Module, Parameter, Residual, Sequential
 
 __all__ = ["fold_batchnorm", "fold_pairs"]
 
@@ -82,10 +83,12 @@ def fold_pairs(layers):
 
 
 def _fold_sequential(seq):
+    for name, m in list(seq._modules.items()):
+        if isinstance(m, (Sequential, Residual, Model)):
+            new = _fold_any(m)
+            if new is not m:
+                setattr(seq, name, new)
     items = list(seq._modules.items())
-    for _, m in items:
-        if isinstance(m, Sequential):
-            _fold_sequential(m)
     out = fold_pairs(items)
     if len(out) != len(items):
         for name, _ in items:
@@ -112,6 +115,8 @@ def _fold_any(m):
         return _fold_sequential(m)
     if isinstance(m, Model):
         return _fold_model(m)
+    if isinstance(m, Residual):  # x + block(x): the block folds inside
+        m.block = _fold_any(m.block)
     return m
 
 

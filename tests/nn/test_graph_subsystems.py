@@ -142,3 +142,18 @@ def test_quantize_dynamic_branched_graph(rng):
     xb = rng.standard_normal((16, 3, 8, 8)).astype(np.float32)
     ref = fastnn.predict(model, xb)
     assert np.linalg.norm(fastnn.predict(d, xb) - ref) / np.linalg.norm(ref) < 0.05
+
+
+def test_fold_batchnorm_inside_residual_and_nested_graph(rng):
+    block = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+    inner = _branched()
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Residual(block),
+                          nn.Sequential(nn.Conv2d(4, 3, 1), nn.BatchNorm2d(3)), inner)
+    model.train()
+    for _ in range(3):
+        model(rng.standard_normal((8, 3, 8, 8)).astype(np.float32))
+    model.eval()
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    xb = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(folded(xb), model(xb), rtol=1e-4, atol=1e-5)
