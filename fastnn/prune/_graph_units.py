@@ -1,14 +1,27 @@
-"""unit_prune on graph models: follow a pruned layer's units through the graph.
+"""unit_prune's path-follower: one graph view for every model, and a pruned layer's units
+followed through it.
 
-From the producer's output the units are followed to every consumer, as positions in the feature
-(channel) dimension of each tensor they reach: unchanged through layers that act on each unit
-separately (activations, Dropout, pooling, Identity), recorded at a BatchNorm (whose per-unit
-state shrinks with them), expanded by a Flatten(1, -1) (channel c becomes features c*H*W ..
-(c+1)*H*W - 1) and shifted by a Concat(dim=1) (by the widths of the inputs before it), until a
-Linear / Conv2d takes them as inputs. A tensor that fans out is followed along every branch.
-Units that reach an Add or Multiply (whose other operand keeps its width), a model output, a
-Split, a Concat on another dimension or a layer unit_prune does not know are kept (the reason is
-reported); so is a layer used by several nodes.
+``view(model)`` expands a model into leaf nodes: the nodes of an ``nn.Model``, the layers of a
+``Sequential`` (nested ones flattened), and for a ``Residual`` its block's nodes plus a join node
+``x + block(x)``. Names are those of ``model.named_modules()`` ("2.block.0"). Any other module
+with children is one opaque node.
+
+``follow`` goes from the producer's output to every consumer. It tracks the units as positions
+in the feature (channel) dimension of each tensor they reach:
+
+- unchanged through layers that act on each unit separately: activations, Dropout, pooling and
+  Identity;
+- recorded at a BatchNorm, whose per-unit state shrinks with them;
+- expanded by a Flatten(1, -1): channel c becomes features c*H*W .. (c+1)*H*W - 1, with H*W
+  from the traced shapes, or else from the consumer's in_features;
+- shifted by a Concat(dim=1), by the widths of the inputs before it;
+
+and so on until a Linear / Conv2d takes them as inputs. A tensor that fans out is followed along
+every branch.
+
+Some producers keep their units, with the reason reported: those whose units reach an Add, a
+Multiply or a Residual join (the other operand keeps its width), or a model output. A layer used
+by several nodes is kept too. Units that reach a layer the follower does not know raise Blocked.
 """
 import numpy as np
 
@@ -16,11 +29,16 @@ from fastnn.nn.activation import _Elementwise
 from fastnn.nn.batchnorm import BatchNorm1d, BatchNorm2d
 from fastnn.nn.conv import Conv2d
 from fastnn.nn.dropout import Dropout
+from fastnn.nn.graph import Model
 from fastnn.nn.linear import Flatten, Linear
 from fastnn.nn.merge import Add, Concat, Identity, Multiply
+from fastnn.nn.module import Residual, Sequential
 from fastnn.nn.pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from fastnn.nn import _calls
+from fastnn.prune._common import display
 
 _PASS = (_Elementwise, Dropout, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Identity)
+FINAL = "it is the model's final layer (its outputs are kept)"
 
 
 class Kept(Exception):
@@ -31,76 +49,156 @@ class Blocked(Exception):
     """The units reach a layer unit_prune cannot shrink."""
 
 
-def node_of(model, layer):
-    """The index of the one node that uses ``layer``, or raise Kept."""
-    idx = [i for i, (_, m, _, _) in enumerate(model.nodes()) if m is layer]
-    if len(idx) != 1:
-        raise Kept(f"it is used by {len(idx)} nodes of the graph (shared weights)")
-    return idx[0]
+class _Join:
+    """The ``x + block(x)`` of a Residual, as a node of the view."""
+
+    def __init__(self, residual):
+        self.residual = residual
 
 
-def follow(model, layer, shapes):
-    """[("bn" | "consumer", name, module, positions)]: where the units of ``layer`` (a Linear /
-    Conv2d node of ``model``) arrive, as arrays of positions, one per unit (Flatten: a row of
-    H*W positions per unit). ``shapes``: ``model._node_shapes()``."""
-    nodes = model.nodes()
-    i = node_of(model, layer)
+class View:
+    """Leaf nodes ``(name, module, input slots, output slots)`` in execution order; slot 0 is
+    the model's input. ``outputs``: the slots the model returns."""
+
+    def __init__(self, model):
+        n_in = len(model.input_shapes) if isinstance(model, Model) else 1
+        self.n_inputs = n_in
+        self.nodes, self._next = [], n_in
+        out = self._walk(model, list(range(n_in)), "")
+        self.outputs = list(out)
+        self._readers = {}
+        for i, (_, _, ins, _) in enumerate(self.nodes):
+            for s in ins:
+                self._readers.setdefault(s, []).append(i)
+
+    def _add(self, name, module, ins, n_out=1):
+        outs = list(range(self._next, self._next + n_out))
+        self._next += n_out
+        self.nodes.append((name, module, list(ins), outs))
+        return outs
+
+    def _walk(self, m, ins, name, n_out=1):
+        join = (lambda a, b: f"{a}.{b}" if a else b)
+        if isinstance(m, Sequential):
+            for cname, c in m.named_children():
+                ins = self._walk(c, ins, join(name, cname))
+            return ins
+        if isinstance(m, Residual):
+            inner = self._walk(m.block, ins, join(name, "block"))
+            return self._add(name, _Join(m), ins + inner)
+        if isinstance(m, Model):
+            slots = dict(zip(range(len(m.input_shapes)), ins))
+            for gname, layer, gins, gouts in m.nodes():
+                outs = self._walk(layer, [slots[s] for s in gins], join(name, gname), len(gouts))
+                slots.update(zip(gouts, outs))
+            return [slots[s] for s in m._graph.outs]
+        return self._add(name, m, ins, n_out)
+
+    def readers(self, slot):
+        return self._readers.get(slot, [])
+
+    def shapes(self, input_shapes):
+        """Each slot's shape in one inference-mode forward of a zero batch of 2 samples
+        (``input_shapes``: one sample's shape per model input)."""
+        vals = {k: np.zeros((2,) + tuple(shp), np.float32) for k, shp in enumerate(input_shapes)}
+        with _calls.inference_mode():
+            for _, m, ins, outs in self.nodes:
+                args = [vals[s] for s in ins]
+                out = args[0] + args[1] if isinstance(m, _Join) else m.forward(*args)
+                for s, o in zip(outs, out if isinstance(out, tuple) else (out,)):
+                    vals[s] = o
+        return {s: v.shape for s, v in vals.items()}
+
+
+def _uses(view, module):
+    return sum(1 for _, m, _, _ in view.nodes if m is module)
+
+
+def follow(view, layer, name, shapes=None):
+    """[("bn" | "consumer", name, module, positions)]: where the units of ``layer`` arrive.
+    ``positions[u]`` are unit u's positions in that tensor's dimension 1 (a row of H*W for a
+    Flatten). ``shapes``: slot -> shape from ``View.shapes``, or None (a Flatten's H*W then comes
+    from the consumer's in_features)."""
+    at = [i for i, (_, m, _, _) in enumerate(view.nodes) if m is layer]
+    if len(at) != 1:
+        raise Kept(f"it is used by {len(at)} nodes of the graph (shared weights)")
     units = layer.out_features if isinstance(layer, Linear) else layer.out_channels
-    slot_shape = {}
-    for k, s in enumerate(model.input_shapes):
-        slot_shape[k] = s
-    for (_, _, _, outs), shp in zip(nodes, shapes):
-        slot_shape.update(zip(outs, shp))
     found = []
-    todo = [(nodes[i][3][0], np.arange(units)[:, None])]
+    # (slot, positions (units, k), width of dim 1, k still to be expanded by an unknown H*W)
+    todo = [(view.nodes[at[0]][3][0], np.arange(units)[:, None], units, False)]
     while todo:
-        slot, pos = todo.pop()
-        readers, is_output = model.consumers(slot)
-        if is_output:
-            raise Kept("its units reach a model output")
-        for j in readers:
-            name, m, ins, outs = nodes[j]
+        slot, pos, width, pending = todo.pop()
+        if slot in view.outputs:
+            raise Kept(FINAL)
+        for j in view.readers(slot):
+            cname, m, ins, outs = view.nodes[j]
+            shown = display(cname)
             if isinstance(m, (Linear, Conv2d)):
-                if isinstance(m, Conv2d) and m.groups != 1:
-                    raise Blocked(f"its consumer {name} is a grouped Conv2d (groups={m.groups}), "
-                                  "whose input channels cannot be removed")
-                if isinstance(m, Conv2d) and pos.shape[1] != 1:
-                    raise Blocked(f"its units reach the Conv2d {name} through a Flatten")
-                if sum(1 for _, mm, _, _ in nodes if mm is m) != 1:
-                    raise Kept(f"its consumer {name} is used by several nodes (shared weights)")
-                found.append(("consumer", name, m, pos))
+                if isinstance(m, Conv2d):
+                    if m.groups != 1:
+                        raise Blocked(f"its consumer {shown} is a grouped Conv2d (groups="
+                                      f"{m.groups}), whose input channels cannot be removed")
+                    if pending or pos.shape[1] != 1:
+                        raise Blocked(f"its outputs reach the Conv2d {shown} through a Flatten")
+                if _uses(view, m) != 1:
+                    raise Kept(f"its consumer {shown} is used by several nodes (shared weights)")
+                n_in = m.in_features if isinstance(m, Linear) else m.in_channels
+                if pending:
+                    if n_in % width:
+                        raise Blocked(f"its {width} channels cannot feed the {n_in} inputs of "
+                                      f"{shown} through a Flatten (not a multiple)")
+                    hw = n_in // width
+                    pos = (pos[:, :, None] * hw + np.arange(hw)).reshape(units, -1)
+                    width *= hw
+                if n_in != width:
+                    raise Blocked(f"its consumer {shown} takes {n_in} inputs, but {width} arrive "
+                                  "from it")
+                found.append(("consumer", cname, m, pos))
             elif isinstance(m, _PASS):
-                todo.append((outs[0], pos))
+                todo.append((outs[0], pos, width, pending))
             elif isinstance(m, (BatchNorm1d, BatchNorm2d)):
-                if pos.shape[1] != 1:
-                    raise Blocked(f"its units reach {name} through a Flatten")
-                found.append(("bn", name, m, pos))
-                todo.append((outs[0], pos))
+                if pending:
+                    raise Blocked(f"its units reach {shown} through a Flatten of unknown size "
+                                  "(pass input_shape)")
+                if m.num_features != width:
+                    raise Blocked(f"{shown} normalises {m.num_features} features, but {width} "
+                                  "arrive from it")
+                found.append(("bn", cname, m, pos))
+                todo.append((outs[0], pos, width, pending))
             elif isinstance(m, Flatten):
-                shp = slot_shape[slot]
-                if m.start_dim != 1 or m.end_dim not in (-1, len(shp) - 1):
-                    raise Blocked(f"its units pass through {name} (Flatten with start_dim="
+                if m.start_dim != 1 or m.end_dim != -1:
+                    raise Blocked(f"its outputs pass through {shown} (Flatten with start_dim="
                                   f"{m.start_dim}, end_dim={m.end_dim}); only Flatten(1, -1) is "
                                   "followed")
+                if shapes is None:
+                    todo.append((outs[0], pos, width, True))
+                    continue
+                shp = shapes[slot]
+                if len(shp) < 2 or shp[1] != width:
+                    raise Blocked(f"the shape trace gives {shown} an input of shape {shp}, not "
+                                  f"{width} channels from {display(name)}")
                 hw = int(np.prod(shp[2:], dtype=np.int64))
-                flat = (pos.reshape(units, -1)[:, :, None] * hw + np.arange(hw)).reshape(units, -1)
-                todo.append((outs[0], flat))
+                flat = (pos[:, :, None] * hw + np.arange(hw)).reshape(units, -1)
+                todo.append((outs[0], flat, width * hw, pending))
             elif isinstance(m, Concat):
-                nd = len(slot_shape[slot])
-                if m.dim % nd != 1:
-                    raise Blocked(f"its units reach {name}, a Concat on dim {m.dim} (only the "
-                                  "channel/feature dim 1 is followed)")
-                if pos.shape[1] != 1 and nd != 2:
-                    raise Blocked(f"its flattened units reach {name}")
-                k = list(ins).index(slot)
-                offset = sum(slot_shape[s][1] for s in ins[:k])
-                if ins.count(slot) != 1:
-                    raise Blocked(f"it enters {name} more than once")
-                todo.append((outs[0], pos + offset))
+                if shapes is None:
+                    raise Blocked(f"its units reach {shown}, a Concat: pass input_shape")
+                nd = len(shapes[slot])
+                if m.dim % nd != 1 or ins.count(slot) != 1:
+                    raise Blocked(f"its units reach {shown}, a Concat on dim {m.dim} (only the "
+                                  "channel/feature dim 1 is followed, each input once)")
+                k = ins.index(slot)
+                offset = sum(shapes[s][1] for s in ins[:k])
+                todo.append((outs[0], pos + offset, sum(shapes[s][1] for s in ins), pending))
+            elif isinstance(m, _Join):
+                if ins.index(slot) == 0:
+                    raise Kept(f"its output feeds the Residual {shown} (x + block(x)), whose "
+                               "width is kept")
+                raise Kept("its output is a Residual block's output (added to the block's input)")
             elif isinstance(m, (Add, Multiply)):
-                raise Kept(f"its output feeds {name} ({type(m).__name__}), whose other operand "
+                raise Kept(f"its output feeds {shown} ({type(m).__name__}), whose other operand "
                            "keeps its width")
             else:
-                raise Blocked(f"its outputs pass through {name} ({type(m).__name__}), which "
+                raise Blocked(f"its outputs pass through {shown} ({type(m).__name__}), which "
                               "unit_prune cannot follow")
     return found

@@ -40,7 +40,7 @@ def test_unit_prune_follows_concat_and_keeps_add_inputs(rng):
     assert report["linear"]["after"] == 8
     skipped = report["skipped"]
     assert "Add" in skipped["conv2d_2"] and "Add" in skipped["conv2d_3"]
-    assert "model output" in skipped["linear_1"]
+    assert "final layer" in skipped["linear_1"]
     # The consumers after the Concat lost the matching input slices:
     assert model.conv2d_2.in_channels == 6 and model.conv2d_3.in_channels == 6
     assert model.linear_1.in_features == 8
@@ -157,3 +157,22 @@ def test_fold_batchnorm_inside_residual_and_nested_graph(rng):
     assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
     xb = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
     np.testing.assert_allclose(folded(xb), model(xb), rtol=1e-4, atol=1e-5)
+
+
+def test_unit_prune_through_nested_containers(rng):
+    """One view for every model: a Sequential node inside a graph, a graph inside a Sequential."""
+    fastnn.manual_seed(3)
+    x = nn.Input(6)
+    enc = nn.Sequential(nn.Linear(6, 10), nn.ReLU())
+    inner = nn.Model(x, nn.Linear(10, 4)(enc(x)))
+    model = nn.Sequential(inner, nn.ReLU(), nn.Linear(4, 3))
+    xb = rng.standard_normal((5, 6)).astype(np.float32)
+    ref = model(xb)
+    enc[0].weight.data[[2, 7]] *= 1e-4  # the two smallest units, silenced downstream
+    inner.linear.weight.data[:, [2, 7]] = 0
+    ref = model(xb)
+    report = unit_prune(model, 0.2)
+    assert report["0.sequential.0"]["removed"] == [2, 7] and enc[0].out_features == 8
+    assert inner.linear.in_features == 8 and report["0.linear"]["after"] == 3
+    assert model[2].in_features == 3
+    assert model(xb).shape == (5, 3) and ref.shape == (5, 3)
