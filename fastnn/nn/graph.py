@@ -16,7 +16,7 @@ from fastnn.nn import _calls
 from fastnn.nn.module import (Module, _SymbolicBase, _fuses, _short, module_from_config,
                               register)
 
-__all__ = ["Input", "SymbolicTensor", "Model"]
+__all__ = ["Input", "SymbolicTensor", "Model", "as_model"]
 
 
 class _InputNode:
@@ -226,7 +226,7 @@ class Model(Module):
             if id(layer) in names:
                 continue
             base = getattr(layer, "__dict__", {}).get("name")
-            base = base if isinstance(base, str) and base.isidentifier() else \
+            base = base if isinstance(base, str) and base and "." not in base else \
                 _snake(type(layer).__name__)
             cand, k = base, 0
             while cand in used or hasattr(Model, cand) or cand in self.__dict__:
@@ -556,3 +556,32 @@ class Model(Module):
         ins = ", ".join(str(s) for s in self._graph.in_shapes)
         outs = ", ".join(str(s) for s in self._graph.out_shapes)
         return f"inputs=[{ins}], outputs=[{outs}]"
+
+
+def as_model(module, *sample_shapes):
+    """The same layer objects as an ``nn.Model``: Sequentials expanded into their layers, each
+    Residual into its block's nodes and an Add -- so code written for graphs (quantization by
+    chains) takes any model. Layers are named after their path ("2_block_0" for
+    ``model[2].block[0]``). ``sample_shapes``: one sample's shape per input."""
+    from fastnn.nn.module import Residual, Sequential
+    ins = [Input(s) for s in sample_shapes]
+    hinted = []
+
+    def walk(m, h, path):
+        if isinstance(m, Sequential):
+            for name, child in m.named_children():
+                h = walk(child, h, f"{path}_{name}" if path else name)
+            return h
+        if isinstance(m, Residual):
+            return h + walk(m.block, h, f"{path}_block" if path else "block")
+        if "name" not in m.__dict__:
+            object.__setattr__(m, "name", path or _snake(type(m).__name__))
+            hinted.append(m)
+        return m(h) if len(ins) == 1 or path else m(*ins)
+
+    try:
+        out = walk(module, ins[0], "")
+        return Model(ins if len(ins) > 1 else ins[0], out)
+    finally:
+        for m in hinted:
+            m.__dict__.pop("name", None)

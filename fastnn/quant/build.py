@@ -31,9 +31,9 @@ import warnings
 import numpy as np
 
 from fastnn import _C, get_num_threads, nn, set_num_threads
-from fastnn.nn.module import Module, Sequential
+from fastnn.nn.module import Module, Residual, Sequential
 from fastnn.quant import stages as st
-from fastnn.nn.graph import Model
+from fastnn.nn.graph import Model, as_model
 from fastnn.quant import graph as qgraph
 from fastnn.quant.fold import fold_batchnorm, fold_pairs
 from fastnn.quant.model import QuantizedModel
@@ -359,6 +359,9 @@ def quantize(model, calibration_data, *, method="minmax", per_channel=True, batc
     options = {"percentile": percentile, "bins": bins}
     make_observer(method, "check", **options)  # validates method and options before any work
     x = _as_batch(calibration_data)
+    if not isinstance(model, Model) and any(isinstance(m, (Residual, Model))
+                                            for m in model.modules()):
+        model = as_model(model, x.shape[1:])  # branches inside: quantized as a graph
     if isinstance(model, Model):  # a graph: as a Sequential when it is a chain, else by chains
         folded = fold_batchnorm(model)
         seq = qgraph.as_sequential(folded)

@@ -176,3 +176,20 @@ def test_unit_prune_through_nested_containers(rng):
     assert inner.linear.in_features == 8 and report["0.linear"]["after"] == 3
     assert model[2].in_features == 3
     assert model(xb).shape == (5, 3) and ref.shape == (5, 3)
+
+
+def test_quantize_sequential_with_residual_quantizes_the_block(rng, tmp_path):
+    fastnn.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+                          nn.Residual(nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                                                    nn.Conv2d(8, 8, 3, padding=1))),
+                          nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 5)).eval()
+    calib = rng.standard_normal((128, 3, 8, 8)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q = quantize(model, calib, check_speed=False)
+    kinds = [type(m).__name__ for m in q.layers]
+    assert kinds.count("QuantizedSegment") == 3 and "Residual" not in kinds and "Add" in kinds
+    ref = fastnn.predict(model, calib[:64])
+    assert np.linalg.norm(fastnn.predict(q, calib[:64]) - ref) / np.linalg.norm(ref) < 0.05
+    assert list(model.state_dict())[0] == "0.weight"  # the float model is untouched
