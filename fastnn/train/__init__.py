@@ -1,6 +1,9 @@
-"""Training: fit / evaluate / predict, History and callbacks (fastnn.train)."""
+"""Training: fit / evaluate / predict, History, callbacks, diagnostics and training practice
+(fastnn.train)."""
 from fastnn.train.callbacks import Callback, EarlyStopping, LambdaCallback, ModelCheckpoint
+from fastnn.train.diagnostics import Diagnostics, DiagnosticsWarning, find_nonfinite
 from fastnn.train.loop import History, TrainingDiverged, evaluate, fit, predict
 
 __all__ = ["fit", "evaluate", "predict", "History", "TrainingDiverged", "Callback",
-           "EarlyStopping", "ModelCheckpoint", "LambdaCallback"]
+           "EarlyStopping", "ModelCheckpoint", "LambdaCallback", "Diagnostics",
+           "DiagnosticsWarning", "find_nonfinite"]
