@@ -24,9 +24,11 @@ from fastnn import data, datasets
 # [train]
 from fastnn import nn, optim, train, prune, quant
 from fastnn.train import fit, evaluate, predict, History, TrainingDiverged
+from fastnn.plot import plot_history
 
 __version__ = _C.__version__
 
 __all__ = ["show_config", "get_num_threads", "set_num_threads", "get_isa", "set_isa", "ops",
            "manual_seed", "save", "load", "load_checkpoint", "data", "datasets", "nn", "optim",
-           "train", "prune", "quant", "fit", "evaluate", "predict", "History", "TrainingDiverged", "__version__"]
+           "train", "prune", "quant", "fit", "evaluate", "predict", "History", "TrainingDiverged",
+           "plot_history", "__version__"]

@@ -2,8 +2,11 @@
 (fastnn.train)."""
 from fastnn.train.callbacks import Callback, EarlyStopping, LambdaCallback, ModelCheckpoint
 from fastnn.train.diagnostics import Diagnostics, DiagnosticsWarning, find_nonfinite
+from fastnn.train.logging import CSVLogger, TensorBoard
 from fastnn.train.loop import History, TrainingDiverged, evaluate, fit, predict
+from fastnn.train.lr_finder import LRFinderResult, lr_find
 
 __all__ = ["fit", "evaluate", "predict", "History", "TrainingDiverged", "Callback",
            "EarlyStopping", "ModelCheckpoint", "LambdaCallback", "Diagnostics",
-           "DiagnosticsWarning", "find_nonfinite"]
+           "DiagnosticsWarning", "find_nonfinite", "CSVLogger", "TensorBoard", "lr_find",
+           "LRFinderResult"]

@@ -107,6 +107,7 @@ class Diagnostics(Callback):
         self._params = []
         self._active = False
         self._pending = None
+        self._rates = {}
 
     # -- fit hooks ------------------------------------------------------------------------------
     def on_train_begin(self, logs=None):
@@ -181,10 +182,12 @@ class Diagnostics(Callback):
         self._pending = epoch
         h = self.history
         h["epoch"].append(epoch)
+        self._rates = {}
         for name, m, probe in self._layers:
             if probe.fwd is None:
                 continue
             fired = probe.fwd[3:]
+            self._rates[name] = fired / max(probe.fwd[0] / fired.size, 1.0)
             h["dead_fraction"].setdefault(name, []).append(float(np.mean(fired == 0)))
             mean, std = (float(v) for v in _mean_std(probe.fwd))
             h["act_mean"].setdefault(name, []).append(mean)
@@ -247,6 +250,10 @@ class Diagnostics(Callback):
     def update_ratios(self):
         """{parameter name: [mean ||update|| / ||weight|| of each measured epoch]}."""
         return {k: list(v) for k, v in self.history.get("update_ratio", {}).items()}
+
+    def firing_rates(self):
+        """{layer name: per-unit fraction of values > 0} of the last measured epoch."""
+        return dict(self._rates)
 
     def activation_stats(self, epoch=-1):
         """{layer name: (mean, std) of its outputs} for a measured epoch (default: the last)."""
