@@ -138,3 +138,57 @@ def add_noise(const pixel_t[:, ::1] x, pixel_t[:, ::1] out, const uint32_t[:, ::
                     out[n, k] = <uint8_t>(v + 0.5)  # v in [0, 255]: round half up
                 else:
                     out[n, k] = v
+
+
+def affine(const pixel_t[:, :, :, ::1] x, pixel_t[:, :, :, ::1] out, const double[:, ::1] mats):
+    """Inverse-mapped affine warp, bilinear, zero fill (scipy.ndimage.affine_transform with
+    order=1, mode="constant"): out[n, c, i, j] samples x[n, c] at row r = m0*i + m1*j + m2 and
+    column q = m3*i + m4*j + m5 (m = mats[n]); a point outside [0, H-1] x [0, W-1] gives 0.
+    uint8 results are rounded to nearest. out must not overlap x (checked by the caller)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
+    if out.shape[0] != N or out.shape[1] != C:
+        raise ValueError(f"out: expected shape ({N}, {C}, H, W), got "
+                         f"({out.shape[0]}, {out.shape[1]}, {OH}, {OW})")
+    if mats.shape[0] != N or mats.shape[1] != 6:
+        raise ValueError(f"mats: expected shape ({N}, 6), got ({mats.shape[0]}, {mats.shape[1]})")
+    cdef Py_ssize_t n, c, i, j, r0, q0, dr, dq
+    cdef double r, q, m0, m1, m2, m3, m4, m5, eps = 1e-9, rmax = H - 1, qmax = W - 1
+    cdef float fr, fq, v, top, bot
+    cdef const pixel_t* img
+    cdef const pixel_t* p
+    cdef pixel_t* orow
+    if OH < 1 or OW < 1:
+        return
+    with nogil:
+        for n in range(N):
+            m0, m1, m2 = mats[n, 0], mats[n, 1], mats[n, 2]
+            m3, m4, m5 = mats[n, 3], mats[n, 4], mats[n, 5]
+            for c in range(C):
+                img = &x[n, c, 0, 0] if H > 0 and W > 0 else NULL
+                for i in range(OH):
+                    orow = &out[n, c, i, 0]
+                    r = m0 * i + m2
+                    q = m3 * i + m5
+                    for j in range(OW):
+                        if r < -eps or r > rmax + eps or q < -eps or q > qmax + eps:
+                            orow[j] = 0
+                        else:
+                            # r + eps <= rmax + 2 eps < H: r0 and q0 are in range
+                            r0 = <Py_ssize_t>(r + eps)
+                            q0 = <Py_ssize_t>(q + eps)
+                            fr = <float>(r - r0)
+                            fq = <float>(q - q0)
+                            dr = W if r0 + 1 < H else 0
+                            dq = 1 if q0 + 1 < W else 0
+                            p = img + r0 * W + q0
+                            top = <float>p[0] + fq * (<float>p[dq] - <float>p[0])
+                            bot = <float>p[dr] + fq * (<float>p[dr + dq] - <float>p[dr])
+                            v = top + fr * (bot - top)
+                            if pixel_t is uint8_t:
+                                v = v + 0.5
+                                if v > 255:
+                                    v = 255
+                            orow[j] = <pixel_t>v
+                        r = r + m1
+                        q = q + m4

@@ -1,0 +1,121 @@
+"""The training-practice features: their cost, measured side by side in one run.
+
+    python bench/compare.py practice rotate       [--batch 256] [--rounds 7]
+    python bench/compare.py practice diagnostics  [--samples 6400] [--rounds 3] [--threads N]
+
+rotate: fastnn.data.augment.random_rotate (Cython, one angle per sample) against
+scipy.ndimage.rotate(reshape=False, order=1, mode="constant") on an MNIST batch (28x28, uint8
+and float32), scipy both per image (what per-sample angles need) and on the whole batch with one
+angle (its fastest use). Interleaved medians.
+
+diagnostics: one training epoch of the README's MNIST CNN (Conv-BN-ReLU-Pool x2, Linear-ReLU-
+Dropout-Linear, Adam, batch 64) on the first --samples MNIST images, with and without
+fastnn.train.Diagnostics(), alternating (plain, diagnostics, plain, ...) for --rounds rounds;
+reports the median epoch times and the overhead. MNIST from $FASTNN_DATA or ../shared/data;
+random images of MNIST's shape when absent (the timing does not depend on the values).
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import fastnn  # noqa: E402
+from fastnn import nn, optim  # noqa: E402
+from fastnn.data import augment  # noqa: E402
+from timing import table, time_pair  # noqa: E402
+
+
+def _mnist(n):
+    for folder in (os.environ.get("FASTNN_DATA"), os.path.join(os.path.dirname(__file__), "..",
+                                                               "..", "shared", "data"),
+                   "/work/shared/data"):
+        if folder and os.path.exists(os.path.join(folder, "mnist.npz")):
+            with np.load(os.path.join(folder, "mnist.npz")) as f:
+                return f["x_train"][:n], f["y_train"][:n].astype(np.int64), "MNIST"
+    r = np.random.default_rng(0)
+    return (r.integers(0, 256, (n, 28, 28), dtype=np.uint8), r.integers(0, 10, n),
+            "random images of MNIST's shape")
+
+
+def rotate(args):
+    import scipy.ndimage as ndi
+    x, _, src = _mnist(args.batch)
+    rows = []
+    for dtype in (np.uint8, np.float32):
+        xb = x[:, None].astype(dtype)
+        if dtype == np.float32:
+            xb /= 255.0
+        rng = np.random.default_rng(0)
+        ours = lambda: augment.random_rotate(xb, 15, rng=rng)  # noqa: E731
+        angles = rng.uniform(-15, 15, len(xb))
+
+        def scipy_each():
+            for img, a in zip(xb, angles):
+                ndi.rotate(img[0], a, reshape=False, order=1, mode="constant")
+
+        def scipy_batch():
+            ndi.rotate(xb, 15.0, axes=(2, 3), reshape=False, order=1, mode="constant")
+
+        t_ours, t_each = time_pair(ours, scipy_each, rounds=args.rounds)
+        t_ours2, t_batch = time_pair(ours, scipy_batch, rounds=args.rounds)
+        rows.append([np.dtype(dtype).name, f"{t_ours * 1e3:.3f}", f"{t_each * 1e3:.3f}",
+                     f"{t_each / t_ours:.1f}x", f"{t_batch * 1e3:.3f}",
+                     f"{t_batch / t_ours2:.1f}x"])
+    print(f"rotation of a batch of {args.batch} 28x28 images ({src}), ms per batch:")
+    print(table(["dtype", "fastnn", "scipy per image", "speed-up", "scipy whole batch",
+                 "speed-up"], rows))
+
+
+def _cnn():
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, 10))
+
+
+def diagnostics(args):
+    if args.threads:
+        fastnn.set_num_threads(args.threads)
+    x, y, src = _mnist(args.samples)
+    x = x[:, None].astype(np.float32) / 255.0
+    fastnn.manual_seed(0)
+    model = _cnn()
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+
+    def epoch(cb):
+        t0 = time.perf_counter()
+        fastnn.fit(model, nn.CrossEntropyLoss(), opt, x, y, batch_size=64, epochs=1, verbose=0,
+                   callbacks=cb, seed=0)
+        return time.perf_counter() - t0
+
+    epoch([])  # warm-up
+    plain, diag = [], []
+    for _ in range(args.rounds):
+        plain.append(epoch([]))
+        diag.append(epoch([fastnn.train.Diagnostics(warn=False)]))
+    p, d = statistics.median(plain), statistics.median(diag)
+    print(f"MNIST CNN, one epoch of {len(x)} samples ({src}), {fastnn.get_num_threads()} "
+          f"threads, {args.rounds} alternating rounds:")
+    print(table(["", "median s", "all rounds"],
+                [["plain", f"{p:.3f}", " ".join(f"{t:.3f}" for t in plain)],
+                 ["Diagnostics()", f"{d:.3f}", " ".join(f"{t:.3f}" for t in diag)]]))
+    print(f"overhead: {100 * (d / p - 1):+.1f}% of an epoch")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="compare.py practice")
+    ap.add_argument("what", choices=["rotate", "diagnostics"])
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--samples", type=int, default=6400)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args(argv)
+    (rotate if args.what == "rotate" else diagnostics)(args)
+
+
+if __name__ == "__main__":
+    main()
