@@ -9,30 +9,23 @@
 namespace fastnn {
 
 namespace {
-constexpr int kLanes = 8;  // independent float accumulators, so -O3 vectorises the loops
 constexpr int64_t kStatsBlock = 32768;
 
-// Sum, sum of squares and count of positives of y[0, len), lane by lane.
+// Sum, sum of squares and count of positives of y[0, len). `omp simd` lets the compiler keep
+// vector partial sums (reassociation that plain -O3 may not do for floats); the order is fixed at
+// compile time, so the result is the same on every run.
 void reduce_run(const float* y, int64_t len, double* sum, double* sumsq, double* pos) {
-  float s[kLanes] = {}, q[kLanes] = {}, p[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= len; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) {
-      const float v = y[i + l];
-      s[l] += v;
-      q[l] += v * v;
-      p[l] += v > 0.0f ? 1.0f : 0.0f;
-    }
-  for (; i < len; ++i) {
-    s[0] += y[i];
-    q[0] += y[i] * y[i];
-    p[0] += y[i] > 0.0f ? 1.0f : 0.0f;
+  float s = 0.0f, q = 0.0f, p = 0.0f;
+#pragma omp simd reduction(+ : s, q, p)
+  for (int64_t i = 0; i < len; ++i) {
+    const float v = y[i];
+    s += v;
+    q += v * v;
+    p += v > 0.0f ? 1.0f : 0.0f;
   }
-  float ts = 0, tq = 0, tp = 0;
-  for (int l = 0; l < kLanes; ++l) ts += s[l], tq += q[l], tp += p[l];
-  *sum += ts;
-  *sumsq += tq;
-  *pos += tp;
+  *sum += s;
+  *sumsq += q;
+  *pos += p;
 }
 }  // namespace
 

@@ -11,8 +11,12 @@ a unit *fired* when any of its values over the epoch was > 0 (for a ReLU: was no
 unit that never fired in the whole epoch is *dead*.
 
 Per parameter it records the mean over the epoch's steps of the gradient's L2 norm (computed by
-the C++ ``grad_norm`` right after backward, before clipping) and of the update-to-weight ratio
-||w_after - w_before|| / ||w_before|| (the rule of thumb: about 1e-3).
+the C++ ``grad_norm`` right after backward, before clipping) and the mean update-to-weight ratio
+||w_after - w_before|| / ||w_before|| (the rule of thumb: about 1e-3) over every
+``update_every``-th step (default 10: the ratio costs a copy of the weights, so it is sampled).
+``grad_stats=True`` also has the activation kernels' backward pass record the RMS of the gradient
+each activation layer passes down ("grad_in_rms"; off by default: it costs as much as the
+forward statistics).
 
 Warnings (``DiagnosticsWarning``), thresholds being arguments:
   * a layer with more than ``dead_threshold`` (0.5) of its units dead -> He initialisation,
@@ -53,13 +57,16 @@ def _activation_layers(model):
 class _Probe:
     """The accumulators of one activation layer for one epoch (filled by the C++ kernels)."""
 
-    def __init__(self):
+    def __init__(self, backward=False):
         self.fwd = None
         self.bwd = None
+        self.backward = backward
 
     def stats(self, shape, backward=False):
         channels = shape[1] if len(shape) >= 2 else (shape[0] if len(shape) == 1 else 1)
         if backward:
+            if not self.backward:
+                return None
             if self.bwd is None or self.bwd.size != 3 + channels:
                 self.bwd = np.zeros(3 + channels)
             return self.bwd
@@ -88,9 +95,14 @@ class Diagnostics(Callback):
     state_dict ("2.weight")."""
 
     def __init__(self, every=1, warn=True, dead_threshold=0.5, vanish_threshold=1e-7,
-                 explode_threshold=1e3, update_ratios=True):
+                 explode_threshold=1e3, update_ratios=True, update_every=10, grad_stats=False):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every: expected an int >= 1, got {every!r}")
+        if isinstance(update_every, bool) or not isinstance(update_every, int) \
+                or update_every < 1:
+            raise ValueError(f"update_every: expected an int >= 1, got {update_every!r}")
+        self.update_every = update_every
+        self.grad_stats = bool(grad_stats)
         for name, v in (("dead_threshold", dead_threshold), ("vanish_threshold", vanish_threshold),
                         ("explode_threshold", explode_threshold)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
@@ -114,7 +126,8 @@ class Diagnostics(Callback):
         self.history = {"epoch": [], "dead_fraction": {}, "act_mean": {}, "act_std": {},
                         "grad_in_rms": {}, "grad_norm": {}, "update_ratio": {}}
         self.warnings = []
-        self._layers = [(name, m, _Probe()) for name, m in _activation_layers(self.model)]
+        self._layers = [(name, m, _Probe(self.grad_stats))
+                        for name, m in _activation_layers(self.model)]
         self._params = [(name, p) for name, p in self.model.named_parameters() if p.requires_grad]
         self._before = None
         if self.trainer is not None:
@@ -131,10 +144,14 @@ class Diagnostics(Callback):
         self._gsum = np.zeros(len(self._params))
         self._usum = np.zeros(len(self._params))
         self._steps = 0
+        self._usteps = 0
+        self._copied = False
         self._nonfinite_grad = None
 
     def on_batch_begin(self, batch, logs=None):
-        if self._active and self.track_updates:
+        self._copied = False
+        if self._active and self.track_updates and self._steps % self.update_every == 0:
+            self._copied = True
             if self._before is None:
                 self._before = [np.empty_like(p.data) for _, p in self._params]
             for buf, (_, p) in zip(self._before, self._params):
@@ -156,7 +173,8 @@ class Diagnostics(Callback):
         if not self._active:
             return
         self._steps += 1
-        if self.track_updates and self._before is not None:
+        if self._copied:
+            self._usteps += 1
             for i, (buf, (_, p)) in enumerate(zip(self._before, self._params)):
                 w = _C.grad_norm([buf], 2.0)
                 np.subtract(p.data, buf, out=buf)
@@ -199,7 +217,8 @@ class Diagnostics(Callback):
         for i, (name, _) in enumerate(self._params):
             h["grad_norm"].setdefault(name, []).append(float(self._gsum[i] / steps))
             if self.track_updates:
-                h["update_ratio"].setdefault(name, []).append(float(self._usum[i] / steps))
+                h["update_ratio"].setdefault(name, []).append(
+                    float(self._usum[i] / self._usteps) if self._usteps else math.nan)
         for _, m, _ in self._layers:  # the next epoch attaches again if it is measured
             object.__setattr__(m, "_diag", None)
         self._active = False
@@ -293,10 +312,11 @@ def _bad_params(m):
 def find_nonfinite(model, loss_fn, x, y):
     """Re-run one training batch (x, y) with a NaN/Inf check after every layer's forward and
     backward; return a NonFiniteOrigin for the first non-finite value, or None when everything
-    stays finite. The model's batch-norm statistics and parameter gradients are left as they were.
+    stays finite. The batch runs in training mode (as fit runs it); the model's modes, batch-norm
+    statistics and parameter gradients are left as they were.
     Works on any model built of Modules (Sequential, Residual, nested); fusion is turned off for
     the re-run so every layer's own output is seen."""
-    from fastnn.train.loop import _forward_state, _restore_forward_state
+    from fastnn.train.loop import _forward_state, _keep_modes, _restore_forward_state
     x = np.asarray(x)
     if not _finite(x):
         return NonFiniteOrigin(None, "<input>", "input", "")
@@ -337,7 +357,10 @@ def find_nonfinite(model, loss_fn, x, y):
         object.__setattr__(m, "backward", backward)
         object.__setattr__(m, "forward_fused", lambda inp, nxt: None)
 
+    modes = _keep_modes(model)
+    modes.__enter__()
     try:
+        model.train()  # as fit runs a batch
         for name, m in leaves:
             wrap(name, m)
         model.zero_grad()
@@ -356,3 +379,4 @@ def find_nonfinite(model, loss_fn, x, y):
         _restore_forward_state(state)
         for p, g in saved_grads:
             np.copyto(p.grad, g)
+        modes.__exit__(None, None, None)

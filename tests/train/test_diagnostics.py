@@ -134,6 +134,7 @@ def test_every_and_vanishing_warning():
         fastnn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=1e-3), x, y,
                    epochs=3, verbose=0, callbacks=[d])
     assert d.history["epoch"] == [0, 2]
+    assert d.history["grad_in_rms"] == {}  # backward statistics are opt-in
     assert len(d.grad_norms()["0.weight"]) == 2
     assert model[1]._diag is None  # probes detached after training
 
@@ -201,3 +202,25 @@ def test_find_nonfinite_direct():
     x[3, 1] = np.nan
     assert find_nonfinite(model, nn.MSELoss(), x, np.zeros((16, 2), np.float32)).phase == "input"
     assert "forward" not in model[0].__dict__  # the checks are removed afterwards
+
+
+def test_nested_model_names_and_eval_mode_kept():
+    x, y = _data(64)
+    fastnn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8),
+                          nn.Residual(nn.Sequential(nn.Linear(8, 8), nn.ReLU())), nn.Linear(8, 2))
+    d = Diagnostics(warn=False, grad_stats=True, update_every=3)
+    fastnn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), x, y,
+               epochs=1, batch_size=16, verbose=0, callbacks=[d])
+    assert set(d.dead_fraction()) == {"2.block.1"}
+    assert d._usteps == 2  # steps 0 and 3 of 4
+    g = d.history["grad_in_rms"]["2.block.1"][0]
+    assert np.isfinite(g) and g > 0
+    assert "2.block.0.weight" in d.grad_norms()
+    model.eval()
+    running = model[1].running_mean.copy()
+    model[2].block[0].weight.data[0, 0] = np.inf
+    o = find_nonfinite(model, nn.CrossEntropyLoss(), x, y)
+    assert o.label == "2.block.0 (Linear)" and o.phase == "forward"
+    assert not model.training and not model[1].training
+    np.testing.assert_array_equal(model[1].running_mean, running)
