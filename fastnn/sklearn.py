@@ -18,7 +18,8 @@ restoring the best weights.
 
 Threads: ``n_threads`` (None: fastnn's current setting) applies for the duration of fit and
 predict. joblib's worker processes (GridSearchCV(n_jobs=k)) start with OMP_NUM_THREADS set to
-cores // k by joblib, which fastnn reads at import, so k workers do not oversubscribe the cores.
+max(cores // k, 1) by joblib -- one thread each when k >= cores -- which fastnn reads at import,
+so k workers do not oversubscribe the cores.
 
 Pickling goes through fastnn's own file format: the fitted model travels as the bytes of a
 ``fastnn.save`` file (safetensors + JSON; nothing of the network is pickled), and is rebuilt with

@@ -130,7 +130,7 @@ def test_every_and_vanishing_warning():
     model[2].weight.data[:] = 1e-9  # almost no gradient reaches layer 0
     model[2].requires_grad_(False)
     d = Diagnostics(every=2, vanish_threshold=1e-6)
-    with pytest.warns(DiagnosticsWarning, match=r"0\.weight: .*vanishing.*He init"):
+    with pytest.warns(DiagnosticsWarning, match=r"0\.(weight|bias): .*vanishing.*He init"):
         fastnn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=1e-3), x, y,
                    epochs=3, verbose=0, callbacks=[d])
     assert d.history["epoch"] == [0, 2]

@@ -20,6 +20,7 @@ def _digits(n=600):
     return X[:n], y[:n]
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
 @pytest.mark.parametrize("cls", ["FastNNClassifier", "FastNNRegressor"])
 def test_check_estimator_passes(cls):
     est = getattr(fastnn.sklearn, cls)(hidden_layer_sizes=(16,), epochs=30, lr=1e-2,
@@ -68,6 +69,11 @@ def test_grid_search_two_jobs_and_cross_val():
     grid.fit(X, y)
     assert set(grid.best_params_) == {"hidden_layer_sizes", "lr"}
     assert grid.best_score_ > 0.7
+    # joblib's workers: OMP_NUM_THREADS = cores // n_jobs (1 on a 2-core machine), read by fastnn
+    import joblib
+    threads = cross_val_score(FastNNClassifier(hidden_layer_sizes=(4,), epochs=1), X, y, cv=2,
+                              n_jobs=2, scoring=lambda est, X, y: fastnn.get_num_threads())
+    assert list(threads) == [max(joblib.cpu_count() // 2, 1)] * 2
     scores = cross_val_score(FastNNClassifier(hidden_layer_sizes=(16,), epochs=5, lr=1e-2,
                                               random_state=0), X, y, cv=2)
     assert scores.shape == (2,) and (scores > 0.5).all()
