@@ -109,9 +109,14 @@ def diagnostics(args):
     for k, name in ((0, "wall"), (1, "CPU")):
         p = statistics.median(t[k] for t in plain)
         d = statistics.median(t[k] for t in diag)
+        # the median of the per-round ratios: a round's pair ran back to back, so load that
+        # drifts between rounds cancels
+        r = statistics.median(b[k] / a[k] for a, b in zip(plain, diag))
         rows.append([name, f"{p:.3f}", f"{d:.3f}", f"{100 * (d / p - 1):+.1f}%",
+                     f"{100 * (r - 1):+.1f}%",
                      " ".join(f"{a[k]:.2f}/{b[k]:.2f}" for a, b in zip(plain, diag))])
-    print(table(["time", "plain s", "Diagnostics s", "overhead", "rounds (plain/diag)"], rows))
+    print(table(["time", "plain s", "Diagnostics s", "medians' ratio", "median pair ratio",
+                 "rounds (plain/diag)"], rows))
 
 
 def main(argv=None):
