@@ -9,7 +9,8 @@ time)
 rotate: fastnn.data.augment.random_rotate (Cython, one angle per sample) against
 scipy.ndimage.rotate(reshape=False, order=1, mode="constant") on an MNIST batch (28x28, uint8
 and float32), scipy both per image (what per-sample angles need) and on the whole batch with one
-angle (its fastest use). Interleaved medians.
+angle (its fastest use). Both run on one thread: CPU time, interleaved, medians (CPU time is what
+other jobs on a busy machine barely move).
 
 diagnostics: one training epoch of the README's MNIST CNN (Conv-BN-ReLU-Pool x2, Linear-ReLU-
 Dropout-Linear, Adam, batch 64) on the first --samples MNIST images, with and without
@@ -29,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import fastnn  # noqa: E402
 from fastnn import nn, optim  # noqa: E402
 from fastnn.data import augment  # noqa: E402
-from timing import table, time_pair  # noqa: E402
+from timing import table  # noqa: E402
 
 
 def _mnist(n):
@@ -63,14 +64,26 @@ def rotate(args):
         def scipy_batch():
             ndi.rotate(xb, 15.0, axes=(2, 3), reshape=False, order=1, mode="constant")
 
-        t_ours, t_each = time_pair(ours, scipy_each, rounds=args.rounds)
-        t_ours2, t_batch = time_pair(ours, scipy_batch, rounds=args.rounds)
+        t_ours, t_each = _cpu_pair(ours, scipy_each, rounds=args.rounds, n=5)
+        t_ours2, t_batch = _cpu_pair(ours, scipy_batch, rounds=args.rounds, n=5)
         rows.append([np.dtype(dtype).name, f"{t_ours * 1e3:.3f}", f"{t_each * 1e3:.3f}",
                      f"{t_each / t_ours:.1f}x", f"{t_batch * 1e3:.3f}",
                      f"{t_batch / t_ours2:.1f}x"])
-    print(f"rotation of a batch of {args.batch} 28x28 images ({src}), ms per batch:")
+    print(f"rotation of a batch of {args.batch} 28x28 images ({src}), CPU ms per batch:")
     print(table(["dtype", "fastnn", "scipy per image", "speed-up", "scipy whole batch",
                  "speed-up"], rows))
+
+
+def _cpu_pair(fa, fb, rounds, n=20):
+    """CPU seconds per call of fa and fb, timed alternately; medians over the rounds."""
+    ta, tb = [], []
+    for _ in range(rounds):
+        for f, out in ((fa, ta), (fb, tb)):
+            c0 = time.process_time()
+            for _ in range(n):
+                f()
+            out.append((time.process_time() - c0) / n)
+    return statistics.median(ta), statistics.median(tb)
 
 
 def _cnn():
@@ -117,6 +130,27 @@ def diagnostics(args):
                      " ".join(f"{a[k]:.2f}/{b[k]:.2f}" for a, b in zip(plain, diag))])
     print(table(["time", "plain s", "Diagnostics s", "medians' ratio", "median pair ratio",
                  "rounds (plain/diag)"], rows))
+    # The kernels' share alone, robust to load: each activation of the CNN with and without its
+    # statistics, interleaved, in CPU time, against the CPU time of one training step.
+    from fastnn import _C
+    steps = (len(x) + 63) // 64
+    step_s = statistics.median(t[1] for t in plain) / steps
+    extra, krows = 0.0, []
+    for shape in ((64, 32, 28, 28), (64, 64, 14, 14), (64, 128)):
+        a = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        acc = np.zeros(3 + shape[1])
+        if len(shape) == 2:  # Linear + ReLU run fused: the statistics are a pass of their own
+            f0, f1 = (lambda: None), (lambda: _C.act_stats(a, acc))
+        else:
+            f0 = lambda: _C.unary_forward(a, 1, 0.0, "ReLU")  # noqa: E731
+            f1 = lambda: _C.unary_forward(a, 1, 0.0, "ReLU", acc)  # noqa: E731
+        t0, t1 = _cpu_pair(f0, f1, rounds=max(args.rounds, 5))
+        extra += t1 - t0
+        krows.append([str(shape), f"{t0 * 1e3:.3f}", f"{t1 * 1e3:.3f}", f"{(t1 - t0) * 1e3:+.3f}"])
+    print(f"\nReLU forward with and without statistics (CPU ms, one thread):")
+    print(table(["activation", "plain", "with statistics", "extra"], krows))
+    print(f"statistics per step: {extra * 1e3:.3f} ms of a {step_s * 1e3:.1f} ms step "
+          f"(CPU) = {100 * extra / step_s:.1f}%")
 
 
 def main(argv=None):

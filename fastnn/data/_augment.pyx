@@ -140,6 +140,11 @@ def add_noise(const pixel_t[:, ::1] x, pixel_t[:, ::1] out, const uint32_t[:, ::
                     out[n, k] = v
 
 
+cdef float _U8F[256]
+for _i in range(256):
+    _U8F[_i] = _i
+
+
 def affine(const pixel_t[:, :, :, ::1] x, pixel_t[:, :, :, ::1] out, const double[:, ::1] mats):
     """Inverse-mapped affine warp, bilinear, zero fill (scipy.ndimage.affine_transform with
     order=1, mode="constant"): out[n, c, i, j] samples x[n, c] at row r = m0*i + m1*j + m2 and
@@ -182,8 +187,12 @@ def affine(const pixel_t[:, :, :, ::1] x, pixel_t[:, :, :, ::1] out, const doubl
                             dr = W if r0 + 1 < H else 0
                             dq = 1 if q0 + 1 < W else 0
                             p = img + r0 * W + q0
-                            top = <float>p[0] + fq * (<float>p[dq] - <float>p[0])
-                            bot = <float>p[dr] + fq * (<float>p[dr + dq] - <float>p[dr])
+                            if pixel_t is uint8_t:  # a table load beats an int-to-float convert
+                                top = _U8F[p[0]] + fq * (_U8F[p[dq]] - _U8F[p[0]])
+                                bot = _U8F[p[dr]] + fq * (_U8F[p[dr + dq]] - _U8F[p[dr]])
+                            else:
+                                top = p[0] + fq * (p[dq] - p[0])
+                                bot = p[dr] + fq * (p[dr + dq] - p[dr])
                             v = top + fr * (bot - top)
                             if pixel_t is uint8_t:
                                 v = v + 0.5

@@ -242,31 +242,29 @@ def normal_quantiles():
 
 # -- geometric warps (bilinear, zero fill) ------------------------------------------------------------
 def _cos_sin(deg):
-    """cos and sin of angles in degrees, exact at multiples of 90 (as scipy's cosdg/sindg)."""
-    deg = np.asarray(deg, np.float64)
+    """cos and sin of angles in degrees (an array), exact at multiples of 90 (as scipy's
+    cosdg/sindg)."""
     rad = np.deg2rad(deg)
     c, s = np.cos(rad), np.sin(rad)
     quarter = np.mod(deg, 90.0) == 0
-    k = np.mod(np.round(deg / 90.0), 4).astype(np.int64)
-    c = np.where(quarter, np.array([1.0, 0.0, -1.0, 0.0])[k], c)
-    s = np.where(quarter, np.array([0.0, 1.0, 0.0, -1.0])[k], s)
+    if quarter.any():
+        k = np.mod(np.round(deg[quarter] / 90.0), 4).astype(np.int64)
+        c[quarter] = np.array([1.0, 0.0, -1.0, 0.0])[k]
+        s[quarter] = np.array([0.0, 1.0, 0.0, -1.0])[k]
     return c, s
 
 
 def _warp_mats(h, w, n, degrees=0.0, zoom=1.0, ty=0.0, tx=0.0):
     """(n, 6) inverse maps: input = R @ ((out - t) - centre) / zoom + centre, R = [[c, s], [-s, c]]
     (scipy.ndimage.rotate's matrix); arguments are scalars or one value per sample."""
-    c, s = _cos_sin(np.broadcast_to(np.asarray(degrees, np.float64), (n,)))
-    z = np.broadcast_to(np.asarray(zoom, np.float64), (n,))
-    ty = np.broadcast_to(np.asarray(ty, np.float64), (n,))
-    tx = np.broadcast_to(np.asarray(tx, np.float64), (n,))
+    c, s = _cos_sin(np.array(np.broadcast_to(np.asarray(degrees, np.float64), (n,))))
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    a, b, d, e = c / z, s / z, -s / z, c / z
-    oy, ox = cy + ty, cx + tx  # out - t - centre = out - (centre + t)
     mats = np.empty((n, 6), np.float64)
-    mats[:, 0], mats[:, 1], mats[:, 3], mats[:, 4] = a, b, d, e
+    a, b = (c, s) if np.ndim(zoom) == 0 and zoom == 1.0 else (c / zoom, s / zoom)
+    mats[:, 0], mats[:, 1], mats[:, 3], mats[:, 4] = a, b, -b, a
+    oy, ox = cy + np.asarray(ty, np.float64), cx + np.asarray(tx, np.float64)  # centre + t
     mats[:, 2] = cy - a * oy - b * ox
-    mats[:, 5] = cx - d * oy - e * ox
+    mats[:, 5] = cx + b * oy - a * ox
     return mats
 
 
