@@ -242,7 +242,11 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
     scheduler: a fastnn.optim.lr_scheduler scheduler, stepped once per epoch (one that needs a
       metric, e.g. ReduceLROnPlateau, gets val_loss, or loss without validation data), or after
       every batch with scheduler_interval="batch" (e.g. a LinearWarmup over warmup_steps).
-    clip_grad_norm: clip the global gradient norm to this value before each step.
+    clip_grad_norm: clip the global gradient norm to this value before each step. A non-finite
+      norm stops training before that step (TrainingDiverged), as a non-finite loss does.
+    Divergence: TrainingDiverged names the first layer where a NaN/Inf appears, forward or
+      backward (the batch re-run with checks: fastnn.train.diagnostics.find_nonfinite); with a
+      fastnn.train.Diagnostics callback a non-finite gradient also stops before its step.
     augment: a callable(batch, rng) -> batch applied to each raw training batch before it is
       converted to float32 (e.g. fastnn.data.augment.Compose([...])).
     seed: makes the run reproducible bit for bit (same thread count); streams are derived per epoch.
