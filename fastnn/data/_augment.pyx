@@ -176,7 +176,8 @@ def affine(const pixel_t[:, :, :, ::1] x, pixel_t[:, :, :, ::1] out, const doubl
                     r = m0 * i + m2
                     q = m3 * i + m5
                     for j in range(OW):
-                        if r < -eps or r > rmax + eps or q < -eps or q > qmax + eps:
+                        # written so that a NaN coordinate (a direct call) counts as outside
+                        if not (r >= -eps and r <= rmax + eps and q >= -eps and q <= qmax + eps):
                             orow[j] = 0
                         else:
                             # r + eps <= rmax + 2 eps < H: r0 and q0 are in range

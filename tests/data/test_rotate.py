@@ -86,3 +86,12 @@ def test_bad_arguments():
         A.affine(x, np.zeros((3, 6)))
     with pytest.raises(ValueError, match="out"):
         A.rotate(x, 5, out=x)
+
+
+def test_kernel_direct_nonfinite_matrix_gives_zeros():
+    # the wrapper refuses non-finite matrices; the kernel itself never reads out of bounds
+    from fastnn.data import _augment
+    x = np.ones((1, 1, 4, 4), np.float32)
+    out = np.full_like(x, 7.0)
+    _augment.affine(x, out, np.array([[np.nan, 0, 0, 0, np.inf, 0]]))
+    np.testing.assert_array_equal(out, 0.0)
