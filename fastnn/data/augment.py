@@ -297,6 +297,14 @@ def _range(v, name, lo_ok=-np.inf, center=None):
     return pair
 
 
+def _warp(x, res, mats):
+    """One matrix (6,) for all samples: the shared-table kernel; else one per sample."""
+    if mats.ndim == 1:
+        _augment.affine_shared(x, res, mats)
+    else:
+        _augment.affine(x, res, mats)
+
+
 def affine(batch, matrices, out=None):
     """General warp: ``out[n, c, i, j]`` = bilinear sample of ``batch[n, c]`` at row
     ``m0*i + m1*j + m2``, column ``m3*i + m4*j + m5`` with ``m = matrices[n]`` (shape (N, 6), or
@@ -305,13 +313,11 @@ def affine(batch, matrices, out=None):
     x, was_3d = _as_nchw(batch)
     n = x.shape[0]
     m = np.asarray(matrices, np.float64)
-    if m.shape == (6,):
-        m = np.broadcast_to(m, (n, 6))
-    if m.shape != (n, 6) or not np.isfinite(m).all():
+    if m.shape not in ((n, 6), (6,)) or not np.isfinite(m).all():
         raise ValueError(f"matrices: expected finite values of shape ({n}, 6) or (6,), got "
                          f"shape {m.shape}")
     res = _output(out, x.shape, x.dtype, was_3d, x)
-    _augment.affine(x, res, np.ascontiguousarray(m))
+    _warp(x, res, np.ascontiguousarray(m))
     return _finish(res, was_3d)
 
 
@@ -323,7 +329,8 @@ def rotate(batch, degrees, out=None):
     n, _, h, w = x.shape
     deg = _finite_array(degrees, "degrees", n)
     res = _output(out, x.shape, x.dtype, was_3d, x)
-    _augment.affine(x, res, _warp_mats(h, w, n, deg))
+    mats = _warp_mats(h, w, 1 if deg.ndim == 0 else n, deg)
+    _warp(x, res, mats[0] if deg.ndim == 0 else mats)
     return _finish(res, was_3d)
 
 

@@ -34,6 +34,18 @@ def test_matches_scipy(rng, deg, shape):
     assert diff[..., 2:-2, 2:-2].max() <= 1
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_one_angle_table_kernel_equals_per_sample_kernel(rng, dtype):
+    # one angle for the batch runs the shared-table kernel; the same angle per sample the other
+    x = (rng.random((3, 2, 13, 10)) * 255).astype(dtype)
+    for deg in (30.0, -90.0, 7.5):
+        np.testing.assert_array_equal(A.rotate(x, deg), A.rotate(x, np.full(3, deg)))
+    m = np.array([0.9, 0.2, 1.0, -0.1, 1.1, -0.5])
+    np.testing.assert_array_equal(A.affine(x, m), A.affine(x, np.tile(m, (3, 1))))
+    empty = np.zeros((2, 1, 0, 5), dtype)
+    assert A.rotate(empty, 30).shape == empty.shape
+
+
 def test_per_sample_angles_and_random_rotate_seeded(rng):
     x = rng.random((5, 1, 12, 12)).astype(np.float32)
     deg = np.array([0.0, 90.0, 10.0, -20.0, 180.0])
