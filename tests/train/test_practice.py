@@ -85,6 +85,9 @@ def test_csv_logger_and_plot_history(tmp_path):
     png = tmp_path / "curves.png"
     fig = fastnn.plot_history(h, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from matplotlib.image import imread
+    img = imread(png)  # decodes: a real image, three panels wide
+    assert img.ndim == 3 and img.shape[1] > 2 * img.shape[0]
     assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy", "lr"]
     assert [line.get_label() for line in fig.axes[0].lines] == ["training", "validation"]
     with pytest.raises(TypeError, match="history"):
