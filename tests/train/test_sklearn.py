@@ -122,3 +122,12 @@ def test_custom_model_early_stopping_and_threads():
         FastNNClassifier(hidden_layer_sizes=(0,)).fit(X, y)
     with pytest.raises(TypeError, match="model"):
         FastNNClassifier(model=lambda a, b: "not a module").fit(X, y)
+
+
+def test_missing_scikit_learn_names_the_extra(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "sklearn.base", None)
+    with pytest.raises(ImportError, match=r"fastnn\[sklearn\]"):
+        fastnn.sklearn._build()
+    with pytest.raises(AttributeError):
+        fastnn.sklearn.NoSuchEstimator
