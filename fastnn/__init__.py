@@ -26,6 +26,7 @@ from fastnn import nn, optim, train, prune, quant
 from fastnn.train import fit, evaluate, predict, History, TrainingDiverged
 from fastnn.nn._calls import no_grad, enable_grad, is_grad_enabled, inference_mode
 from fastnn.nn.functional import add, mul, cat, split, flatten, relu, sigmoid, tanh
+from fastnn.plot import plot_history
 
 __version__ = _C.__version__
 
@@ -33,4 +34,4 @@ __all__ = ["show_config", "get_num_threads", "set_num_threads", "get_isa", "set_
            "manual_seed", "save", "load", "load_checkpoint", "data", "datasets", "nn", "optim",
            "train", "prune", "quant", "fit", "evaluate", "predict", "History", "TrainingDiverged",
            "no_grad", "enable_grad", "is_grad_enabled", "inference_mode", "add", "mul", "cat",
-           "split", "flatten", "relu", "sigmoid", "tanh", "__version__"]
+           "split", "flatten", "relu", "sigmoid", "tanh", "plot_history", "__version__"]

@@ -100,6 +100,19 @@ def _save(model, path):
         raise CLIError(f"--output {path}: cannot write the model ({e.strerror or e})") from None
 
 
+def _curves(hist, out):
+    """Write the training curves (loss, accuracy, lr per epoch) next to the model, and say where."""
+    path = os.path.splitext(out)[0] + "-curves.png"
+    try:
+        fastnn.plot_history(hist, path)
+    except ImportError:
+        print("training curves: not drawn (needs matplotlib: pip install fastnn[plot])")
+    except OSError as e:
+        print(f"training curves: not written ({e.strerror or e})")
+    else:
+        print(f"training curves: {path}")
+
+
 def demo(args):
     from fastnn import nn, optim
     if args.data is not None and not os.path.exists(os.path.expanduser(args.data)):
@@ -123,8 +136,8 @@ def demo(args):
     opt = optim.Adam(model.parameters(), lr=1e-3)
     t0 = time.perf_counter()
     # verbose=1: a bar per epoch on a terminal, one line per epoch in a log (train/progress.py)
-    fastnn.fit(model, nn.CrossEntropyLoss(), opt, xtr, ytr, batch_size=args.batch_size,
-               epochs=epochs, verbose=1, seed=args.seed)
+    hist = fastnn.fit(model, nn.CrossEntropyLoss(), opt, xtr, ytr, batch_size=args.batch_size,
+                      epochs=epochs, verbose=1, seed=args.seed)
     train_s = time.perf_counter() - t0
     res = fastnn.evaluate(model, nn.CrossEntropyLoss(), xte, yte)
     _save(model, out)
@@ -135,6 +148,7 @@ def demo(args):
     if note:
         print(f"  note: {note}")
     print(f"saved model: {out}  ({os.path.getsize(out) / 1e6:.2f} MB)")
+    _curves(hist, out)
     if not args.no_compress:
         _compress(model, xtr, ytr, xte, yte, res["accuracy"], out, q_out, args)
     return 0

@@ -63,6 +63,15 @@ def test_demo_other_seed_other_model(tmp_path, seed0_one_thread):
     assert seed0_one_thread[0] != b
 
 
+def test_demo_writes_its_curves(seed0_one_thread):
+    out = seed0_one_thread[1]
+    line = [ln for ln in out.splitlines() if ln.startswith("training curves: ")]
+    assert len(line) == 1, out
+    path = Path(line[0].split(": ", 1)[1])
+    assert path.name == "seed0-curves.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_demo_counts_are_pluralised(seed0_one_thread):
     out = seed0_one_thread[1]
     assert "| 1 thread\n" in out

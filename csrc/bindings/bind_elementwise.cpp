@@ -6,17 +6,51 @@ namespace fastnn {
 
 namespace {
 
+// Diagnostics' accumulator for an activation's values `like`: a writeable, C-contiguous float64
+// array of 3 + channels elements (channels: axis 1, or axis 0 of a 1-D array); None: no statistics.
+struct StatsArg {
+  py::array_t<double> arr;
+  ActStats s;
+  bool on = false;
+};
+
+StatsArg stats_arg(const py::handle& obj, const py::array& like, const std::string& layer) {
+  StatsArg out;
+  if (obj.is_none()) return out;
+  const std::string name = arg_name(layer, "stats");
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(name + ": expected a float64 numpy array or None");
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  if (!a.dtype().is(py::dtype::of<double>()) || !(a.flags() & py::array::c_style) ||
+      !a.writeable())
+    throw py::type_error(name + ": expected a writeable, C-contiguous float64 array");
+  const int nd = static_cast<int>(like.ndim());
+  int64_t channels = nd >= 2 ? like.shape(1) : (nd == 1 ? like.shape(0) : 1), inner = 1;
+  for (int d = 2; d < nd; ++d) inner *= like.shape(d);
+  if (a.size() != 3 + channels)
+    throw py::value_error(name + ": expected " + std::to_string(3 + channels) +
+                          " elements (3 + channels) for values of shape " + shape_str(like) +
+                          ", got " + std::to_string(a.size()));
+  out.arr = py::reinterpret_borrow<py::array_t<double>>(a);
+  out.s.acc = out.arr.mutable_data();
+  out.s.channels = std::max<int64_t>(channels, 1);
+  out.s.inner = std::max<int64_t>(inner, 1);
+  out.on = like.size() > 0;
+  return out;
+}
+
 py::array_t<float> unary_forward_py(const py::handle& x_obj, int code, float param,
-                                    const std::string& layer) {
+                                    const std::string& layer, const py::handle& stats_obj) {
   const Unary op = unary_from_int(code);
   py::array_t<float> x = c_f32(x_obj, arg_name(layer, "input"));
   py::array_t<float> y(ssize_shape(x));
   const float* xp = x.data();
   float* yp = y.mutable_data();
   const int64_t n = x.size();
+  StatsArg st = stats_arg(stats_obj, x, layer);
   {
     py::gil_scoped_release nogil;
-    unary_forward(op, param, xp, yp, n);
+    unary_forward(op, param, xp, yp, n, st.on ? &st.s : nullptr);
   }
   return y;
 }
@@ -24,7 +58,7 @@ py::array_t<float> unary_forward_py(const py::handle& x_obj, int code, float par
 // x may be None when unary_backward_needs_input(op, param) is false.
 py::array_t<float> unary_backward_py(const py::handle& x_obj, const py::handle& y_obj,
                                      const py::handle& g_obj, int code, float param,
-                                     const std::string& layer) {
+                                     const std::string& layer, const py::handle& stats_obj) {
   const Unary op = unary_from_int(code);
   py::array_t<float> y = c_f32(y_obj, arg_name(layer, "output"));
   py::array_t<float> g = c_f32(g_obj, arg_name(layer, "grad_out"));
@@ -42,9 +76,10 @@ py::array_t<float> unary_backward_py(const py::handle& x_obj, const py::handle& 
   const float *yp = y.data(), *gp = g.data();
   float* dp = dx.mutable_data();
   const int64_t n = y.size();
+  StatsArg st = stats_arg(stats_obj, y, layer);
   {
     py::gil_scoped_release nogil;
-    unary_backward(op, param, xp, yp, gp, dp, n);
+    unary_backward(op, param, xp, yp, gp, dp, n, st.on ? &st.s : nullptr);
   }
   return dx;
 }
@@ -153,11 +188,28 @@ void bind_elementwise(py::module_& m) {
         "one exp); 'phi_tail_q', 'phi_tail_g': the two outputs Phi(-|x|) and exp(-x^2/2) of the "
         "two-exp variant GELU backward uses.");
   m.def("unary_forward", &unary_forward_py, py::arg("x"), py::arg("code"), py::arg("param") = 0.0f,
-        py::arg("layer") = "",
-        "Activation by code (1 relu, 2 leaky_relu, 3 elu, 4 sigmoid, 5 tanh, 6 selu, 7 gelu).");
+        py::arg("layer") = "", py::arg("stats") = py::none(),
+        "Activation by code (1 relu, 2 leaky_relu, 3 elu, 4 sigmoid, 5 tanh, 6 selu, 7 gelu). "
+        "stats: None, or a float64 array of 3 + channels that the pass adds its output's "
+        "statistics to: [elements, sum, sum of squares, positives per channel...].");
   m.def("unary_backward", &unary_backward_py, py::arg("x"), py::arg("y"), py::arg("grad_out"),
         py::arg("code"), py::arg("param") = 0.0f, py::arg("layer") = "",
-        "grad_out * f'(x) from the forward's output y (and input x where needed).");
+        py::arg("stats") = py::none(),
+        "grad_out * f'(x) from the forward's output y (and input x where needed); stats as in "
+        "unary_forward, of the returned gradient.");
+  m.def(
+      "act_stats",
+      [](const py::handle& y_obj, const py::handle& stats_obj, const std::string& layer) {
+        py::array_t<float> y = c_f32(y_obj, arg_name(layer, "values"));
+        StatsArg st = stats_arg(stats_obj, y, layer);
+        if (!st.on) return;
+        const float* yp = y.data();
+        const int64_t n = y.size();
+        py::gil_scoped_release nogil;
+        act_stats_accumulate(yp, n, st.s);
+      },
+      py::arg("values"), py::arg("stats"), py::arg("layer") = "",
+      "Add the statistics of existing activation values to stats (see unary_forward).");
   m.def("unary_backward_needs_input",
         [](int code, float param) { return unary_backward_needs_input(unary_from_int(code), param); },
         py::arg("code"), py::arg("param") = 0.0f);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "act_stats.h"
 #include "fastnn/kernel_table.h"
 #include "fastnn/ops.h"
 #include "parallel_blocks.h"
@@ -68,16 +69,25 @@ void vmath(VMath fn, const float* x, float* y, int64_t n) {
   parallel_blocks(n, kMathBlock, [&](int64_t b, int64_t e) { f(code, x + b, y + b, e - b); });
 }
 
-void unary_forward(Unary op, float param, const float* x, float* y, int64_t n) {
+void unary_forward(Unary op, float param, const float* x, float* y, int64_t n,
+                   const ActStats* stats) {
   const KernelTable& t = kernels();
+  const int64_t block = is_epilogue_act(op) ? block_for(op) : kMathBlock;
+  ActStatsAcc acc(stats, n, block);
   if (is_epilogue_act(op)) {
     const Epilogue ep = epilogue_of(op, param);
-    parallel_blocks(n, block_for(op),
-                    [&](int64_t b, int64_t e) { t.f32_act(x + b, y + b, e - b, ep); });
+    parallel_blocks(n, block, [&](int64_t b, int64_t e) {
+      t.f32_act(x + b, y + b, e - b, ep);
+      acc.block(y, b, e);
+    });
   } else {
     const f32_unary_fn f = op == Unary::selu ? t.f32_selu : t.f32_gelu;
-    parallel_blocks(n, kMathBlock, [&](int64_t b, int64_t e) { f(x + b, y + b, e - b); });
+    parallel_blocks(n, block, [&](int64_t b, int64_t e) {
+      f(x + b, y + b, e - b);
+      acc.block(y, b, e);
+    });
   }
+  acc.finish();
 }
 
 bool unary_backward_needs_input(Unary op, float param) {
@@ -90,24 +100,33 @@ bool unary_backward_needs_input(Unary op, float param) {
 }
 
 void unary_backward(Unary op, float param, const float* x, const float* y, const float* dy,
-                    float* dx, int64_t n) {
+                    float* dx, int64_t n, const ActStats* stats) {
   if (unary_backward_needs_input(op, param) && x == nullptr && n > 0)
     throw std::invalid_argument("unary_backward: this activation needs the forward's input");
   const KernelTable& t = kernels();
   if (is_epilogue_act(op)) {
     const Epilogue ep = epilogue_of(op, param);
     const float* xb = unary_backward_needs_input(op, param) ? x : nullptr;
+    ActStatsAcc acc(stats, n, block_for(op));
     parallel_blocks(n, block_for(op), [&](int64_t b, int64_t e) {
       t.f32_act_backward(xb ? xb + b : nullptr, y + b, dy + b, dx + b, e - b, ep);
+      acc.block(dx, b, e);
     });
+    acc.finish();
   } else if (op == Unary::selu) {
+    ActStatsAcc acc(stats, n, kCheapBlock);
     parallel_blocks(n, kCheapBlock, [&](int64_t b, int64_t e) {
       t.f32_selu_backward(y + b, dy + b, dx + b, e - b);
+      acc.block(dx, b, e);
     });
+    acc.finish();
   } else {
+    ActStatsAcc acc(stats, n, kMathBlock);
     parallel_blocks(n, kMathBlock, [&](int64_t b, int64_t e) {
       t.f32_gelu_backward(x + b, dy + b, dx + b, e - b);
+      acc.block(dx, b, e);
     });
+    acc.finish();
   }
 }
 

@@ -8,7 +8,9 @@ every random number from a numpy Generator; these kernels only apply the drawn p
 parameters, without the GIL. Each kernel re-checks the shapes it relies on for memory safety and
 raises ValueError, so a direct call cannot read or write out of bounds either.
 """
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+import numpy as np
+
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 ctypedef fused pixel_t:
@@ -138,3 +140,136 @@ def add_noise(const pixel_t[:, ::1] x, pixel_t[:, ::1] out, const uint32_t[:, ::
                     out[n, k] = <uint8_t>(v + 0.5)  # v in [0, 255]: round half up
                 else:
                     out[n, k] = v
+
+
+cdef float _U8F[256]
+for _i in range(256):
+    _U8F[_i] = _i
+
+
+def affine(const pixel_t[:, :, :, ::1] x, pixel_t[:, :, :, ::1] out, const double[:, ::1] mats):
+    """Inverse-mapped affine warp, bilinear, zero fill (scipy.ndimage.affine_transform with
+    order=1, mode="constant"): out[n, c, i, j] samples x[n, c] at row r = m0*i + m1*j + m2 and
+    column q = m3*i + m4*j + m5 (m = mats[n]); a point outside [0, H-1] x [0, W-1] gives 0.
+    uint8 results are rounded to nearest. out must not overlap x (checked by the caller)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
+    if out.shape[0] != N or out.shape[1] != C:
+        raise ValueError(f"out: expected shape ({N}, {C}, H, W), got "
+                         f"({out.shape[0]}, {out.shape[1]}, {OH}, {OW})")
+    if mats.shape[0] != N or mats.shape[1] != 6:
+        raise ValueError(f"mats: expected shape ({N}, 6), got ({mats.shape[0]}, {mats.shape[1]})")
+    cdef Py_ssize_t n, c, i, j, r0, q0, dr, dq
+    cdef double r, q, m0, m1, m2, m3, m4, m5, eps = 1e-9, rmax = H - 1, qmax = W - 1
+    cdef float fr, fq, v, top, bot
+    cdef const pixel_t* img
+    cdef const pixel_t* p
+    cdef pixel_t* orow
+    if OH < 1 or OW < 1:
+        return
+    with nogil:
+        for n in range(N):
+            m0, m1, m2 = mats[n, 0], mats[n, 1], mats[n, 2]
+            m3, m4, m5 = mats[n, 3], mats[n, 4], mats[n, 5]
+            for c in range(C):
+                img = &x[n, c, 0, 0] if H > 0 and W > 0 else NULL
+                for i in range(OH):
+                    orow = &out[n, c, i, 0]
+                    r = m0 * i + m2
+                    q = m3 * i + m5
+                    for j in range(OW):
+                        # written so that a NaN coordinate (a direct call) counts as outside
+                        if not (r >= -eps and r <= rmax + eps and q >= -eps and q <= qmax + eps):
+                            orow[j] = 0
+                        else:
+                            # r + eps <= rmax + 2 eps < H: r0 and q0 are in range
+                            r0 = <Py_ssize_t>(r + eps)
+                            q0 = <Py_ssize_t>(q + eps)
+                            fr = <float>(r - r0)
+                            fq = <float>(q - q0)
+                            dr = W if r0 + 1 < H else 0
+                            dq = 1 if q0 + 1 < W else 0
+                            p = img + r0 * W + q0
+                            if pixel_t is uint8_t:  # a table load beats an int-to-float convert
+                                top = _U8F[p[0]] + fq * (_U8F[p[dq]] - _U8F[p[0]])
+                                bot = _U8F[p[dr]] + fq * (_U8F[p[dr + dq]] - _U8F[p[dr]])
+                            else:
+                                top = p[0] + fq * (p[dq] - p[0])
+                                bot = p[dr] + fq * (p[dr + dq] - p[dr])
+                            v = top + fr * (bot - top)
+                            if pixel_t is uint8_t:
+                                v = v + 0.5
+                                if v > 255:
+                                    v = 255
+                            orow[j] = <pixel_t>v
+                        r = r + m1
+                        q = q + m4
+
+
+def affine_shared(const pixel_t[:, :, :, ::1] x, pixel_t[:, :, :, ::1] out,
+                  const double[::1] mat):
+    """``affine`` with one matrix for every sample: the sample points, their four neighbours'
+    offsets and the bilinear weights are computed once (a table per output pixel) and applied to
+    all N*C images; same results as ``affine`` with the matrix repeated."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
+    if out.shape[0] != N or out.shape[1] != C:
+        raise ValueError(f"out: expected shape ({N}, {C}, H, W), got "
+                         f"({out.shape[0]}, {out.shape[1]}, {OH}, {OW})")
+    if mat.shape[0] != 6:
+        raise ValueError(f"mat: expected 6 values, got {mat.shape[0]}")
+    if OH < 1 or OW < 1 or N < 1 or C < 1:
+        return
+    cdef Py_ssize_t P = OH * OW
+    cdef int64_t[::1] base = np.empty(P, np.int64)
+    cdef int32_t[::1] step = np.empty(P, np.int32)  # dq in the low bit, dr above it
+    cdef float[::1] wq = np.empty(P, np.float32)
+    cdef float[::1] wr = np.empty(P, np.float32)
+    cdef Py_ssize_t n, c, i, j, k, r0, q0, dr, dq
+    cdef double r, q, eps = 1e-9, rmax = H - 1, qmax = W - 1
+    cdef float fr, fq, v, top, bot
+    cdef const pixel_t* img
+    cdef const pixel_t* p
+    cdef pixel_t* o
+    with nogil:
+        for i in range(OH):
+            r = mat[0] * i + mat[2]
+            q = mat[3] * i + mat[5]
+            for j in range(OW):
+                k = i * OW + j
+                if not (r >= -eps and r <= rmax + eps and q >= -eps and q <= qmax + eps):
+                    base[k] = -1
+                else:
+                    r0 = <Py_ssize_t>(r + eps)
+                    q0 = <Py_ssize_t>(q + eps)
+                    base[k] = r0 * W + q0
+                    step[k] = (<int32_t>(W if r0 + 1 < H else 0) << 1) | (1 if q0 + 1 < W else 0)
+                    wr[k] = <float>(r - r0)
+                    wq[k] = <float>(q - q0)
+                r = r + mat[1]
+                q = q + mat[4]
+        for n in range(N):
+            for c in range(C):
+                img = &x[n, c, 0, 0]
+                o = &out[n, c, 0, 0]
+                for k in range(P):
+                    if base[k] < 0:
+                        o[k] = 0
+                        continue
+                    p = img + base[k]
+                    dq = step[k] & 1
+                    dr = step[k] >> 1
+                    fq = wq[k]
+                    fr = wr[k]
+                    if pixel_t is uint8_t:
+                        top = _U8F[p[0]] + fq * (_U8F[p[dq]] - _U8F[p[0]])
+                        bot = _U8F[p[dr]] + fq * (_U8F[p[dr + dq]] - _U8F[p[dr]])
+                    else:
+                        top = p[0] + fq * (p[dq] - p[0])
+                        bot = p[dr] + fq * (p[dr + dq] - p[dr])
+                    v = top + fr * (bot - top)
+                    if pixel_t is uint8_t:
+                        v = v + 0.5
+                        if v > 255:
+                            v = 255
+                    o[k] = <pixel_t>v

@@ -12,6 +12,11 @@ Batches are ``(N, C, H, W)``; ``(N, H, W)`` is accepted as one channel and keeps
     aug = Compose([RandomCrop(28, padding=2), RandomHorizontalFlip(0.5), GaussianNoise(0.05)])
     xb = aug(xb, rng)
 
+Geometric warps (``rotate``, ``random_rotate``, ``random_zoom``, ``random_affine`` and the general
+``affine``) sample bilinearly about the image centre with zero fill, the convention of
+``scipy.ndimage.rotate(img, degrees, reshape=False, order=1, mode="constant")``: a positive angle
+turns the image counter-clockwise as displayed (row 0 at the top), 90 degrees is ``np.rot90``.
+
 The functional forms (``random_crop``, ``random_shift``, ``random_hflip``, ``gaussian_noise``) and
 the deterministic ``translate`` and ``hflip`` accept ``out=`` (a C-contiguous array of the result's
 shape and dtype that does not overlap the input; ``hflip`` and ``gaussian_noise`` may also work in
@@ -25,7 +30,9 @@ from fastnn import _random
 from fastnn.data import _augment
 
 __all__ = ["Compose", "RandomCrop", "RandomShift", "RandomHorizontalFlip", "GaussianNoise",
+           "RandomRotation", "RandomZoom", "RandomAffine",
            "random_crop", "random_shift", "random_hflip", "gaussian_noise", "translate", "hflip",
+           "rotate", "random_rotate", "random_zoom", "random_affine", "affine",
            "normal_quantiles"]
 
 _DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
@@ -233,6 +240,151 @@ def normal_quantiles():
     return _quantiles[0]
 
 
+# -- geometric warps (bilinear, zero fill) ------------------------------------------------------------
+def _cos_sin(deg):
+    """cos and sin of angles in degrees (an array), exact at multiples of 90 (as scipy's
+    cosdg/sindg)."""
+    rad = np.deg2rad(deg)
+    c, s = np.cos(rad), np.sin(rad)
+    quarter = np.mod(deg, 90.0) == 0
+    if quarter.any():
+        k = np.mod(np.round(deg[quarter] / 90.0), 4).astype(np.int64)
+        c[quarter] = np.array([1.0, 0.0, -1.0, 0.0])[k]
+        s[quarter] = np.array([0.0, 1.0, 0.0, -1.0])[k]
+    return c, s
+
+
+def _warp_mats(h, w, n, degrees=0.0, zoom=1.0, ty=0.0, tx=0.0):
+    """(n, 6) inverse maps: input = R @ ((out - t) - centre) / zoom + centre, R = [[c, s], [-s, c]]
+    (scipy.ndimage.rotate's matrix); arguments are scalars or one value per sample."""
+    c, s = _cos_sin(np.array(np.broadcast_to(np.asarray(degrees, np.float64), (n,))))
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    mats = np.empty((n, 6), np.float64)
+    a, b = (c, s) if np.ndim(zoom) == 0 and zoom == 1.0 else (c / zoom, s / zoom)
+    mats[:, 0], mats[:, 1], mats[:, 3], mats[:, 4] = a, b, -b, a
+    oy, ox = cy + np.asarray(ty, np.float64), cx + np.asarray(tx, np.float64)  # centre + t
+    mats[:, 2] = cy - a * oy - b * ox
+    mats[:, 5] = cx + b * oy - a * ox
+    return mats
+
+
+def _finite_array(v, name, n):
+    arr = np.asarray(v, np.float64) if not isinstance(v, bool) else None
+    if arr is None or arr.dtype.kind != "f" or not np.isfinite(arr).all():
+        raise ValueError(f"{name}: expected finite numbers, got {v!r}")
+    if arr.ndim > 1 or (arr.ndim == 1 and arr.shape != (n,)):
+        raise ValueError(f"{name}: expected a number or one per sample ({n},), got shape "
+                         f"{arr.shape}")
+    return arr
+
+
+def _range(v, name, lo_ok=-np.inf, center=None):
+    """A number a -> (center - a, center + a) (or (-a, a)); a pair -> itself; checked."""
+    if isinstance(v, numbers.Real) and not isinstance(v, bool):
+        a = float(v)
+        if not np.isfinite(a) or a < 0:
+            raise ValueError(f"{name}: expected a finite number >= 0 or a (low, high) pair, got "
+                             f"{v!r}")
+        pair = (-a, a) if center is None else (center - a, center + a)
+    elif (isinstance(v, (tuple, list)) and len(v) == 2
+          and all(isinstance(e, numbers.Real) and not isinstance(e, bool) for e in v)):
+        pair = (float(v[0]), float(v[1]))
+    else:
+        raise TypeError(f"{name}: expected a number or a (low, high) pair, got {v!r}")
+    if not (np.isfinite(pair).all() and pair[0] <= pair[1] and pair[0] > lo_ok):
+        raise ValueError(f"{name}: expected finite low <= high" +
+                         (f", low > {lo_ok:g}" if lo_ok > -np.inf else "") + f", got {v!r}")
+    return pair
+
+
+def _warp(x, res, mats):
+    """One matrix (6,) for all samples: the shared-table kernel; else one per sample."""
+    if mats.ndim == 1:
+        _augment.affine_shared(x, res, mats)
+    else:
+        _augment.affine(x, res, mats)
+
+
+def affine(batch, matrices, out=None):
+    """General warp: ``out[n, c, i, j]`` = bilinear sample of ``batch[n, c]`` at row
+    ``m0*i + m1*j + m2``, column ``m3*i + m4*j + m5`` with ``m = matrices[n]`` (shape (N, 6), or
+    (6,) for all), zero outside the image (scipy.ndimage.affine_transform's order=1,
+    mode="constant" with matrix [[m0, m1], [m3, m4]] and offset (m2, m5))."""
+    x, was_3d = _as_nchw(batch)
+    n = x.shape[0]
+    m = np.asarray(matrices, np.float64)
+    if m.shape not in ((n, 6), (6,)) or not np.isfinite(m).all():
+        raise ValueError(f"matrices: expected finite values of shape ({n}, 6) or (6,), got "
+                         f"shape {m.shape}")
+    res = _output(out, x.shape, x.dtype, was_3d, x)
+    _warp(x, res, np.ascontiguousarray(m))
+    return _finish(res, was_3d)
+
+
+def rotate(batch, degrees, out=None):
+    """Rotate each sample by ``degrees`` (a number, or one per sample) about the image centre,
+    counter-clockwise as displayed; bilinear, zero fill, same size -- as
+    ``scipy.ndimage.rotate(img, degrees, reshape=False, order=1, mode="constant")``."""
+    x, was_3d = _as_nchw(batch)
+    n, _, h, w = x.shape
+    deg = _finite_array(degrees, "degrees", n)
+    res = _output(out, x.shape, x.dtype, was_3d, x)
+    mats = _warp_mats(h, w, 1 if deg.ndim == 0 else n, deg)
+    _warp(x, res, mats[0] if deg.ndim == 0 else mats)
+    return _finish(res, was_3d)
+
+
+def random_rotate(batch, max_degrees, rng=None, out=None):
+    """Rotate each sample by an angle uniform in [-max_degrees, max_degrees] (or in a given
+    (low, high) pair), as ``rotate``."""
+    lo, hi = _range(max_degrees, "max_degrees")
+    x, was_3d = _as_nchw(batch)
+    n, _, h, w = x.shape
+    deg = _rng(rng).uniform(lo, hi, size=n)
+    res = _output(out, x.shape, x.dtype, was_3d, x)
+    _augment.affine(x, res, _warp_mats(h, w, n, deg))
+    return _finish(res, was_3d)
+
+
+def random_zoom(batch, zoom_range, rng=None, out=None):
+    """Scale each sample about its centre by a factor uniform in ``zoom_range`` ((low, high), or
+    z for (1 - z, 1 + z)); > 1 magnifies. Bilinear, zero fill, same size."""
+    lo, hi = _range(zoom_range, "zoom_range", 0.0, center=1.0)
+    x, was_3d = _as_nchw(batch)
+    n, _, h, w = x.shape
+    z = _rng(rng).uniform(lo, hi, size=n)
+    res = _output(out, x.shape, x.dtype, was_3d, x)
+    _augment.affine(x, res, _warp_mats(h, w, n, zoom=z))
+    return _finish(res, was_3d)
+
+
+def random_affine(batch, degrees=0.0, translate=0.0, scale=None, rng=None, out=None):
+    """Rotation (``degrees``: a or (low, high)), translation (``translate``: a fraction of the
+    height/width, or a (fy, fx) pair; uniform in [-f, f]) and scaling (``scale``: (low, high) or
+    None), one draw per sample in that order, composed about the image centre (torchvision's
+    RandomAffine without shear); bilinear, zero fill."""
+    dlo, dhi = _range(degrees, "degrees")
+    if isinstance(translate, numbers.Real) and not isinstance(translate, bool):
+        translate = (translate, translate)
+    if not (isinstance(translate, (tuple, list)) and len(translate) == 2 and all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 <= v <= 1
+            for v in translate)):
+        raise ValueError(f"translate: expected a fraction in [0, 1] or a pair of them, got "
+                         f"{translate!r}")
+    fy, fx = float(translate[0]), float(translate[1])
+    slo, shi = (1.0, 1.0) if scale is None else _range(scale, "scale", 0.0)
+    x, was_3d = _as_nchw(batch)
+    n, _, h, w = x.shape
+    g = _rng(rng)
+    deg = g.uniform(dlo, dhi, size=n)
+    ty = g.uniform(-fy * h, fy * h, size=n)
+    tx = g.uniform(-fx * w, fx * w, size=n)
+    z = g.uniform(slo, shi, size=n)
+    res = _output(out, x.shape, x.dtype, was_3d, x)
+    _augment.affine(x, res, _warp_mats(h, w, n, deg, z, ty, tx))
+    return _finish(res, was_3d)
+
+
 def _prob(p):
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
         raise ValueError(f"p: expected a probability in [0, 1], got {p!r}")
@@ -304,3 +456,30 @@ class GaussianNoise(Transform):
 
     def __call__(self, batch, rng=None):
         return gaussian_noise(batch, self.std, rng, self.clip)
+
+
+class RandomRotation(Transform):
+    """``random_rotate`` as a transform: angles uniform in [-max_degrees, max_degrees]."""
+
+    def __init__(self, max_degrees):
+        self.max_degrees = _range(max_degrees, "max_degrees")
+
+    def __call__(self, batch, rng=None):
+        return random_rotate(batch, self.max_degrees, rng)
+
+
+class RandomZoom(Transform):
+    def __init__(self, zoom_range):
+        self.zoom_range = _range(zoom_range, "zoom_range", 0.0, center=1.0)
+
+    def __call__(self, batch, rng=None):
+        return random_zoom(batch, self.zoom_range, rng)
+
+
+class RandomAffine(Transform):
+    def __init__(self, degrees=0.0, translate=0.0, scale=None):
+        random_affine(np.zeros((1, 1, 1, 1), np.float32), degrees, translate, scale, 0)  # checks
+        self.degrees, self.translate, self.scale = degrees, translate, scale
+
+    def __call__(self, batch, rng=None):
+        return random_affine(batch, self.degrees, self.translate, self.scale, rng)

@@ -9,6 +9,10 @@ if it had run on its own.
 Fusion protocol (used by Linear.forward_fused; any GEMM-based layer may use it):
   ``act.epilogue()`` -> ``(code, param)`` when the activation can run in a GEMM epilogue, else None;
   ``act.accept_fused_output(y)`` records the fused output so that ``act.backward`` works.
+
+Diagnostics hook (fastnn.train.Diagnostics): while a probe is attached (``_diag``), training
+passes hand the C++ kernels an accumulator that they fill with the output's (and, backward, the
+input gradient's) statistics as they compute it; a fused output is reduced by ``_C.act_stats``.
 """
 import numbers
 
@@ -38,6 +42,11 @@ class _Elementwise(Module):
     _per_call = ("_x", "_y")
 
     _code = 0
+    _diag = None  # a Diagnostics probe: .stats(shape, backward) -> float64 accumulator or None
+
+    def _stats(self, shape, backward=False):
+        probe = self._diag
+        return None if probe is None or not self.training else probe.stats(shape, backward)
 
     def __init__(self):
         super().__init__()
@@ -52,7 +61,7 @@ class _Elementwise(Module):
         return _C.unary_backward_needs_input(self._code, self._param)
 
     def forward(self, x):
-        y = _C.unary_forward(x, self._code, self._param, repr(self))
+        y = _C.unary_forward(x, self._code, self._param, repr(self), self._stats(np.shape(x)))
         self._x = x if self._needs_input() else None
         self._y = y
         return y
@@ -60,7 +69,8 @@ class _Elementwise(Module):
     def backward(self, grad_out):
         if self._y is None:
             raise ValueError(f"{self!r}: backward() called before forward()")
-        return _C.unary_backward(self._x, self._y, grad_out, self._code, self._param, repr(self))
+        return _C.unary_backward(self._x, self._y, grad_out, self._code, self._param, repr(self),
+                                 self._stats(np.shape(self._y), True))
 
     # -- fusion protocol -----------------------------------------------------------------------
     def epilogue(self):
@@ -73,6 +83,9 @@ class _Elementwise(Module):
         """Record ``y``, this activation's output computed by a fused GEMM epilogue."""
         self._x = None
         self._y = y
+        st = self._stats(np.shape(y))
+        if st is not None:
+            _C.act_stats(y, st, repr(self))
 
     def get_config(self):
         return {}

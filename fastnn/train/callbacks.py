@@ -1,6 +1,7 @@
 """Callbacks for fastnn.fit: a plain base class users extend, EarlyStopping and ModelCheckpoint.
 
-Hooks receive the epoch/batch index and a ``logs`` dict ({"loss": ..., "accuracy": ...,
+Hooks receive the epoch/batch index (``on_backward_end`` runs between a batch's backward and its
+optimizer step) and a ``logs`` dict ({"loss": ..., "accuracy": ...,
 "val_loss": ..., "lr": ...} at epoch end). Each callback has ``.model``, ``.optimizer``,
 ``.scheduler`` and ``.trainer`` set before training starts; set ``trainer.stop_training = True`` to
 end training after the current epoch.
@@ -38,6 +39,10 @@ class Callback:
         pass
 
     def on_batch_end(self, batch, logs=None):
+        pass
+
+    def on_backward_end(self, batch, logs=None):
+        """After the batch's backward, before gradient clipping and the optimizer step."""
         pass
 
 
@@ -153,7 +158,7 @@ class LambdaCallback(Callback):
     """A callback from plain functions: LambdaCallback(on_epoch_end=lambda epoch, logs: ...)."""
 
     _HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
-              "on_batch_begin", "on_batch_end")
+              "on_batch_begin", "on_batch_end", "on_backward_end")
 
     def __init__(self, **hooks):
         for name, fn in hooks.items():

@@ -38,7 +38,12 @@ def _restore_forward_state(state):
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite; training stopped before the bad step was applied."""
+    """The loss (or, where fit measures it, the gradient norm) became NaN or infinite; training
+    stopped before the bad step was applied. ``.origin``: the first layer where a non-finite
+    value appears when the batch is re-run with checks (a
+    fastnn.train.diagnostics.NonFiniteOrigin, or None)."""
+
+    origin = None
 
 
 class History(Callback):
@@ -289,7 +294,11 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
     scheduler: a fastnn.optim.lr_scheduler scheduler, stepped once per epoch (one that needs a
       metric, e.g. ReduceLROnPlateau, gets val_loss, or loss without validation data), or after
       every batch with scheduler_interval="batch" (e.g. a LinearWarmup over warmup_steps).
-    clip_grad_norm: clip the global gradient norm to this value before each step.
+    clip_grad_norm: clip the global gradient norm to this value before each step. A non-finite
+      norm stops training before that step (TrainingDiverged), as a non-finite loss does.
+    Divergence: TrainingDiverged names the first layer where a NaN/Inf appears, forward or
+      backward (the batch re-run with checks: fastnn.train.diagnostics.find_nonfinite); with a
+      fastnn.train.Diagnostics callback a non-finite gradient also stops before its step.
     augment: a callable(batch, rng) -> batch applied to each raw training batch before it is
       converted to float32 (e.g. fastnn.data.augment.Compose([...])).
     seed: makes the run reproducible bit for bit (same thread count); streams are derived per epoch.
@@ -408,16 +417,23 @@ def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuf
                     _restore_forward_state(before)  # the batch's BatchNorm statistics too
                     if bar is not None:
                         bar.close()
-                    raise TrainingDiverged(
-                        f"training diverged: the loss became {loss} at epoch {epoch + 1}, batch "
-                        f"{bi + 1}/{n_batches}; the step was not applied. This usually means the "
-                        f"learning rate is too high (it is {optimizer.lr:g}): lower it, add "
-                        f"gradient clipping (clip_grad_norm=1.0), or check the inputs for NaN/Inf "
-                        f"and their scaling.")
+                    _diverged(model, loss_fn, optimizer, xb, yb, epoch, bi, n_batches,
+                              f"the loss became {loss}")
                 optimizer.zero_grad()
                 _backward(model, loss_fn.backward())
+                for cb in all_callbacks:
+                    cb.on_backward_end(bi, {})
+                total = None
                 if clip_grad_norm is not None:
-                    clip_grad_norm_(params, clip_grad_norm)
+                    total = clip_grad_norm_(params, clip_grad_norm)
+                bad_grad = trainer.__dict__.pop("nonfinite_grad", None)
+                if bad_grad is not None or (total is not None and not math.isfinite(total)):
+                    _restore_forward_state(before)
+                    if bar is not None:
+                        bar.close()
+                    _diverged(model, loss_fn, optimizer, xb, yb, epoch, bi, n_batches,
+                              "the gradient " + (f"of {bad_grad} " if bad_grad else "norm ")
+                              + "became non-finite")
                 optimizer.step()
                 if scheduler is not None and scheduler_interval == "batch":
                     scheduler.step()
@@ -463,6 +479,26 @@ def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuf
         for cb in all_callbacks:
             cb.on_train_end({})
     return history
+
+
+def _diverged(model, loss_fn, optimizer, xb, yb, epoch, bi, n_batches, what):
+    """Raise TrainingDiverged for a bad batch, naming where the first NaN/Inf appears (the batch
+    re-run with checks on: fastnn.train.diagnostics.find_nonfinite)."""
+    from fastnn.train.diagnostics import find_nonfinite
+    try:
+        origin = find_nonfinite(model, loss_fn, xb, yb)
+    except Exception as e:  # the diagnosis must never hide the divergence itself
+        origin, where = None, f" (locating it failed: {type(e).__name__}: {e})"
+    else:
+        where = (f" The first non-finite value appears at {origin}." if origin is not None
+                 else " Re-run with checks, the batch stayed finite.")
+    err = TrainingDiverged(
+        f"training diverged: {what} at epoch {epoch + 1}, batch {bi + 1}/{n_batches}; the step "
+        f"was not applied.{where} This usually means the learning rate is too high (it is "
+        f"{optimizer.lr:g}): lower it, add gradient clipping (clip_grad_norm=1.0), or check the "
+        f"inputs for NaN/Inf and their scaling.")
+    err.origin = origin
+    raise err
 
 
 def _resume(path, model, optimizer, scheduler, history, seed, trainer):

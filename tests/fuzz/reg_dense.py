@@ -65,17 +65,24 @@ def _colsum():
 
 # -- activations, softmax, dropout -----------------------------------------------------------------
 @entry("unary_forward", Arg("x", "array", ["input"]), Arg("code", "int"), Arg("param", "float"),
-       Arg("layer", "str"))
+       Arg("layer", "str"), Arg("stats", "out"))
 def _unary_forward():
-    return Call(_C.unary_forward, x=f32(2, 3, 4), code=2, param=0.1, layer="LeakyReLU(0.1)")
+    return Call(_C.unary_forward, x=f32(2, 3, 4), code=2, param=0.1, layer="LeakyReLU(0.1)",
+                stats=np.zeros(3 + 3))
+
+
+@entry("act_stats", Arg("values", "array"), Arg("stats", "out"), Arg("layer", "str"))
+def _act_stats():
+    return Call(_C.act_stats, values=f32(2, 3, 4), stats=np.zeros(3 + 3), layer="ReLU()")
 
 
 @entry("unary_backward", Arg("x", "array", ["input"]), Arg("y", "array", ["output"]),
-       Arg("grad_out", "array"), Arg("code", "int"), Arg("param", "float"), Arg("layer", "str"))
+       Arg("grad_out", "array"), Arg("code", "int"), Arg("param", "float"), Arg("layer", "str"),
+       Arg("stats", "out"))
 def _unary_backward():
     x = f32(2, 3, 4)
     return Call(_C.unary_backward, x=x, y=_C.unary_forward(x, 7), grad_out=f32(2, 3, 4, seed=1),
-                code=7, param=0.0, layer="GELU()")
+                code=7, param=0.0, layer="GELU()", stats=np.zeros(3 + 3))
 
 
 @entry("vmath", Arg("x", "array"), Arg("function", "str"))

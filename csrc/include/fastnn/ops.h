@@ -73,14 +73,27 @@ VMath vmath_from_name(const std::string& name);
 std::string vmath_names();
 // y = fn(x) over n elements. Throws std::invalid_argument for a code outside VMath or n < 0.
 void vmath(VMath fn, const float* x, float* y, int64_t n);
-void unary_forward(Unary op, float param, const float* x, float* y, int64_t n);
+// Activation statistics (fit's Diagnostics), added into acc[0 .. 3 + channels): acc[0] +=
+// elements, acc[1] += sum of values, acc[2] += sum of squares, acc[3 + c] += how many values of
+// channel c are > 0, where element i is in channel (i / inner) % channels ((N, C): inner 1;
+// NCHW: inner H*W). Computed block by block inside the pass that writes the values.
+struct ActStats {
+  double* acc = nullptr;
+  int64_t channels = 1, inner = 1;
+};
+// The same statistics of an existing array (an activation a GEMM epilogue computed).
+void act_stats_accumulate(const float* y, int64_t n, const ActStats& s);
+// stats (optional): the statistics of the output y.
+void unary_forward(Unary op, float param, const float* x, float* y, int64_t n,
+                   const ActStats* stats = nullptr);
 // True when the backward needs the forward's input x; otherwise it works from the output y alone
 // (what a GEMM epilogue that fused the activation leaves behind). Needs x: gelu, leaky_relu with
 // slope < 0 and elu with alpha < 0 (the output's sign no longer tells which branch was taken).
 bool unary_backward_needs_input(Unary op, float param);
 // dx = dy * op'(x); y is the forward's output, x may be null unless needed (above).
+// stats (optional): the statistics of dx, the gradient leaving the activation.
 void unary_backward(Unary op, float param, const float* x, const float* y, const float* dy,
-                    float* dx, int64_t n);
+                    float* dx, int64_t n, const ActStats* stats = nullptr);
 
 // Softmax along the middle axis of a contiguous (outer, dim, inner) array; dim >= 1.
 void softmax_forward(const float* x, float* y, int64_t outer, int64_t dim, int64_t inner);
