@@ -15,7 +15,7 @@ OPSETS = (9, 21)
 
 class _Ctx:
     def __init__(self, opset):
-        self.opset, self.syms, self.consts = opset, {}, {}
+        self.opset, self.syms, self.consts, self.used = opset, {}, {}, set()
 
     def sym(self, name, what="input"):
         if name in self.syms:
@@ -96,7 +96,7 @@ def _conv_transpose(ctx, node, attrs):
 def _pool(kind):
     def conv(ctx, node, attrs):
         x = ctx.sym(node.input[0])
-        if len(node.output) > 1 and node.output[1]:
+        if len(node.output) > 1 and node.output[1] in ctx.used:
             raise Unsupported("MaxPool's Indices output")
         k = _pair(attrs["kernel_shape"], "kernel_shape")
         s = _pair(attrs.get("strides", [1, 1]), "strides")
@@ -269,14 +269,14 @@ def _transpose(ctx, node, attrs):
 def _softmax(ctx, node, attrs):
     x = ctx.sym(node.input[0])
     axis = int(attrs.get("axis", 1 if ctx.opset < 13 else -1)) % x.ndim
-    if ctx.opset < 13 and axis != x.ndim - 1:
+    if ctx.opset < 13 and int(np.prod(x.shape[axis + 1:])) != 1:
         raise Unsupported(f"opset-{ctx.opset} Softmax(axis={axis}) over several trailing axes")
     return nn.Softmax(axis)(x)
 
 
 def _dropout(ctx, node, attrs):
     x = ctx.sym(node.input[0])
-    if len(node.output) > 1 and node.output[1]:
+    if len(node.output) > 1 and node.output[1] in ctx.used:
         raise Unsupported("Dropout's mask output")
     p = attrs.get("ratio", 0.5)
     if len(node.input) > 1 and node.input[1]:
@@ -382,6 +382,7 @@ def load(model):
         ops = sorted({m[0] for m in missing})
         raise ValueError("fastnn.onnx.load: unsupported operator(s) " + ", ".join(ops) +
                          "; nodes: " + ", ".join(f"{n} ({op})" for op, n in missing))
+    ctx.used = {n for node in g.node for n in node.input} | {vi.name for vi in g.output}
     problems, poisoned = [], set()
     for i, node in enumerate(g.node):
         name = node.name or f"#{i}"
