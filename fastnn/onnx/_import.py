@@ -9,6 +9,7 @@ import numpy as np
 from fastnn import nn
 from fastnn.onnx import _onnx
 from fastnn.onnx._fold import FOLD, Unsupported, reshape_target
+from fastnn.onnx._patterns import fuse_gelu
 
 OPSETS = (9, 21)
 
@@ -376,15 +377,26 @@ def load(model):
         t = nn.Input(tuple(shape[1:]) if len(shape) > 1 else (1,), name=vi.name)
         inputs.append(t)
         ctx.syms[vi.name] = t
-    missing = [(n.op_type, n.name or f"#{i}") for i, n in enumerate(g.node)
+    nodes = list(g.node)
+    for n in nodes:  # Constant nodes first: the rewrites below look at scalar operands
+        if n.op_type == "Constant":
+            try:
+                attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+                if "value" in attrs:
+                    attrs["value"] = numpy_helper.to_array(attrs["value"])
+                ctx.consts[n.output[0]] = FOLD["Constant"](n, [], attrs, opset)
+            except Unsupported:
+                pass
+    nodes = fuse_gelu(nodes, ctx.consts, {vi.name for vi in g.output})
+    missing = [(n.op_type, n.name or f"#{i}") for i, n in enumerate(nodes)
                if n.domain not in ("", "ai.onnx") or n.op_type not in SUPPORTED_OPS]
     if missing:
         ops = sorted({m[0] for m in missing})
         raise ValueError("fastnn.onnx.load: unsupported operator(s) " + ", ".join(ops) +
                          "; nodes: " + ", ".join(f"{n} ({op})" for op, n in missing))
-    ctx.used = {n for node in g.node for n in node.input} | {vi.name for vi in g.output}
+    ctx.used = {n for node in nodes for n in node.input} | {vi.name for vi in g.output}
     problems, poisoned = [], set()
-    for i, node in enumerate(g.node):
+    for i, node in enumerate(nodes):
         name = node.name or f"#{i}"
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         if "value" in attrs and node.op_type in ("Constant", "ConstantOfShape"):
