@@ -310,6 +310,7 @@ CONVERTERS = {
     "Squeeze": _squeeze_like, "Unsqueeze": _squeeze_like, "Transpose": _transpose,
     "Softmax": _softmax, "Dropout": _dropout,
     "Identity": lambda ctx, node, attrs: ctx.sym(node.input[0]),
+    "Neg": _act(lambda a: nn.MulConstant(np.float32(-1))),
     "Relu": _act(lambda a: nn.ReLU()), "Sigmoid": _act(lambda a: nn.Sigmoid()),
     "Tanh": _act(lambda a: nn.Tanh()), "Selu": _act(_selu), "Gelu": _act(_gelu),
     "LeakyRelu": _act(lambda a: nn.LeakyReLU(float(a.get("alpha", 0.01)))),
@@ -371,10 +372,14 @@ def load(model):
             continue
         dims = vi.type.tensor_type.shape.dim
         shape = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+        if vi.type.tensor_type.elem_type != 1:
+            raise ValueError(f"fastnn.onnx.load: input {vi.name!r}: element type "
+                             f"{helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)}; "
+                             "fastnn models take float32 inputs")
         if len(shape) < 1 or any(d is None for d in shape[1:]):
             raise ValueError(f"fastnn.onnx.load: input {vi.name!r}: every dimension but the batch "
                              f"must be known, got {shape}")
-        t = nn.Input(tuple(shape[1:]) if len(shape) > 1 else (1,), name=vi.name)
+        t = nn.Input(tuple(shape[1:]), name=vi.name)
         inputs.append(t)
         ctx.syms[vi.name] = t
     nodes = list(g.node)

@@ -9,7 +9,7 @@ from fastnn import onnx as fonnx
 
 
 def _model(onnx, nodes, inits=(), in_shape=("N", 3, 8, 8), opset=17):
-    from onnx import TensorProto, helper
+    TensorProto, helper = onnx.TensorProto, onnx.helper
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
                                                                      list(in_shape))],
                           [helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT,
@@ -31,7 +31,7 @@ def test_not_onnx(onnx, tmp_path):
 
 
 def test_unsupported_operators_listed_at_once(onnx):
-    from onnx import helper
+    helper = onnx.helper
     nodes = [helper.make_node("LRN", ["x"], ["a"], name="lrn1", size=3),
              helper.make_node("Relu", ["a"], ["b"], name="relu"),
              helper.make_node("Resize", ["b"], ["c"], name="up"),
@@ -45,7 +45,7 @@ def test_unsupported_operators_listed_at_once(onnx):
 
 
 def test_unconvertible_nodes_listed(onnx):
-    from onnx import helper, numpy_helper
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
     w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
     nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="conv_asym", pads=[0, 0, 1, 1]),
              helper.make_node("Relu", ["a"], ["b"], name="r"),
@@ -60,7 +60,7 @@ def test_unconvertible_nodes_listed(onnx):
 
 
 def test_conv1d_is_reported(onnx):
-    from onnx import helper, numpy_helper
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
     w = numpy_helper.from_array(np.ones((4, 3, 3), np.float32), "w")
     nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="c1d")]
     with pytest.raises(ValueError, match=r"c1d \(Conv\): 1-D Conv"):
@@ -68,14 +68,14 @@ def test_conv1d_is_reported(onnx):
 
 
 def test_unknown_input_dims(onnx):
-    from onnx import helper
+    helper = onnx.helper
     nodes = [helper.make_node("Relu", ["x"], ["y"])]
     with pytest.raises(ValueError, match="input 'x'"):
         fonnx.load(_model(onnx, nodes, in_shape=("N", 3, "H", "W")))
 
 
 def test_old_opset_is_converted(onnx, ort_run, rng):
-    from onnx import helper
+    helper = onnx.helper
     nodes = [helper.make_node("Relu", ["x"], ["y"])]
     m = fonnx.load(_model(onnx, nodes, opset=7))
     x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
@@ -84,7 +84,7 @@ def test_old_opset_is_converted(onnx, ort_run, rng):
 
 def test_constant_subgraph_and_arithmetic(onnx, ort_run, rng):
     # Shape -> Gather -> Unsqueeze -> Concat -> Reshape, and x*c + c, c - x, x / c, Sub of two
-    from onnx import helper, numpy_helper
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
     c = numpy_helper.from_array(rng.standard_normal((3, 1, 1)).astype(np.float32), "c")
     i0 = numpy_helper.from_array(np.array(0, np.int64), "i0")
     m1 = numpy_helper.from_array(np.array([-1], np.int64), "m1")
@@ -156,3 +156,27 @@ def test_new_layers_save_and_load(tmp_path, rng):
     fastnn.save(model, tmp_path / "m.fnn")
     back = fastnn.load(tmp_path / "m.fnn")
     np.testing.assert_array_equal(back(x), model(x))
+
+
+def test_without_onnx_the_error_names_the_extra(tmp_path):
+    # fastnn imports without onnx; fastnn.onnx.load says which extra to install; the onnx tests
+    # skip by default and fail under FASTNN_REQUIRE_TORCH=1.
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    (tmp_path / "onnx.py").write_text("raise ImportError('onnx blocked for this test')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), root]))
+    env.pop("FASTNN_REQUIRE_TORCH", None)
+    code = ("import fastnn.onnx\ntry:\n    fastnn.onnx.load(b'x')\nexcept ImportError as e:\n"
+            "    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True,
+                         text=True)
+    assert "pip install fastnn[onnx]" in out.stdout, out.stderr[-2000:]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+           "tests/onnx/test_errors.py::test_not_onnx"]
+    plain = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+    assert plain.returncode == 0 and "1 skipped" in plain.stdout, plain.stdout[-2000:]
+    env["FASTNN_REQUIRE_TORCH"] = "1"
+    strict = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+    assert strict.returncode == 1 and "FASTNN_REQUIRE_TORCH=1" in strict.stdout
