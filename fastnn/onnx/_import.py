@@ -130,6 +130,8 @@ def _batchnorm(ctx, node, attrs):
                               for n in node.input[1:5])
     if x.ndim not in (2, 3, 4):
         raise Unsupported(f"BatchNormalization on a {x.ndim}-D input")
+    if not attrs.get("spatial", 1):
+        raise Unsupported("BatchNormalization with spatial=0 (statistics per element)")
     cls = nn.BatchNorm2d if x.ndim == 4 else nn.BatchNorm1d
     layer = cls(scale.shape[0], eps=float(attrs.get("epsilon", 1e-5)),
                 momentum=1.0 - float(attrs.get("momentum", 0.9)))

@@ -142,6 +142,14 @@ def test_torch_model_imports(torch, onnx, name, opset, rng):
     yt = net(xt)
     y = model(x)
     _close(y, yt.detach().numpy(), f"{name} train-mode output")
+    # the running statistics moved as PyTorch's did (ONNX momentum 0.9 -> PyTorch's 0.1)
+    ours = [m for m in model.modules() if isinstance(m, fastnn.nn.batchnorm._BatchNorm)]
+    theirs = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert len(ours) == len(theirs)
+    key = lambda a: (a.size, round(float(np.sort(a)[0]), 3))  # noqa: E731 (order-free match)
+    for a, b in zip(sorted((m.running_var for m in ours), key=key),
+                    sorted((m.running_var.numpy() for m in theirs), key=key)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     g = rng.standard_normal(y.shape).astype(np.float32)
     yt.backward(torch.tensor(g))
     _close(model.backward(g), xt.grad.numpy(), f"{name} input gradient")
