@@ -88,3 +88,16 @@ def test_export_errors(onnx):
 
     with pytest.raises(ValueError, match="Custom has no ONNX export"):
         fonnx.export(nn.Sequential(nn.Linear(3, 2), Custom()), None, input_shape=(3,))
+
+
+def test_imported_model_saves_and_prunes(onnx, tmp_path, rng):
+    # an imported model is an ordinary nn.Model: fastnn.save / load, magnitude pruning
+    import fastnn
+    model = _prepare(_graph_model(), rng)
+    back = fonnx.load(fonnx.export(model, None)).eval()
+    fastnn.save(back, tmp_path / "m.fnn")
+    again = fastnn.load(tmp_path / "m.fnn").eval()
+    x = rng.standard_normal((3, 3, 12, 12)).astype(np.float32)
+    np.testing.assert_array_equal(again(x), model(x))
+    fastnn.prune.magnitude_prune(again, 0.5)
+    assert again(x).shape == (3, 10)

@@ -10,6 +10,9 @@ import pytest
 import fastnn
 from fastnn import onnx as fonnx
 
+# the TorchScript exporter's deprecation notice and its notes on removed in-place BN counters
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+
 
 def _models(torch):
     tnn, F = torch.nn, torch.nn.functional
