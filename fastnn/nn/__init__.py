@@ -36,3 +36,8 @@ from fastnn.nn import functional  # noqa: E402
 
 __all__ += ["Add", "Multiply", "Concat", "Split", "Identity", "Input", "Model", "SymbolicTensor",
             "functional"]
+
+# [shape and constant-operand layers (ONNX import)]
+from fastnn.nn.reshape import AddConstant, MulConstant, Reshape, Transpose  # noqa: E402
+
+__all__ += ["Reshape", "Transpose", "AddConstant", "MulConstant"]

@@ -1,0 +1,35 @@
+"""ONNX in and out: ``fastnn.onnx.load`` (an ONNX file, bytes or ModelProto -> a trainable
+``nn.Model``) and ``fastnn.onnx.export`` (a Sequential or nn.Model -> an ONNX file). Needs the
+``onnx`` package: ``pip install fastnn[onnx]``. See docs/onnx.md."""
+
+__all__ = ["load", "export", "SUPPORTED_OPS"]
+
+
+def load(model):
+    """An ONNX model (a path, the file's bytes, or an ``onnx.ModelProto``) as an ``nn.Model``."""
+    from fastnn.onnx._import import load as _load
+    return _load(model)
+
+
+def export(model, path, input_shape=None, opset=17, dynamic_batch=True):
+    """Write ``model`` (Sequential or nn.Model, float32) to ``path`` as ONNX; returns the
+    ModelProto."""
+    from fastnn.onnx._export import export as _export
+    return _export(model, path, input_shape=input_shape, opset=opset,
+                   dynamic_batch=dynamic_batch)
+
+
+def __getattr__(name):
+    if name == "SUPPORTED_OPS":
+        from fastnn.onnx._import import SUPPORTED_OPS
+        return SUPPORTED_OPS
+    raise AttributeError(f"module 'fastnn.onnx' has no attribute {name!r}")
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError as e:
+        raise ImportError("fastnn.onnx needs the onnx package: pip install fastnn[onnx] "
+                          f"({e})") from None
+    return onnx

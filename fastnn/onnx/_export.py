@@ -1,0 +1,208 @@
+"""``nn.Model`` / ``Sequential`` -> ONNX (float32). The model is traced once on a batch of one
+in inference mode, so every tensor's shape is known; each layer writes its ONNX node(s) and its
+weights as initializers. Nested Sequentials and Models are inlined. Dropout exports as Identity
+(ONNX files are for inference); BatchNorm writes its running statistics."""
+import numpy as np
+
+from fastnn import nn
+from fastnn.nn import _calls
+from fastnn.onnx import _onnx
+
+OPSETS = (13, 21)
+
+
+class _Writer:
+    def __init__(self, opset):
+        from onnx import helper, numpy_helper
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.opset, self.nodes, self.inits, self.k, self.used = opset, [], [], 0, set()
+
+    def name(self, base):
+        base = base.replace(".", "_") or "t"
+        cand, k = base, 0
+        while cand in self.used:
+            k += 1
+            cand = f"{base}_{k}"
+        self.used.add(cand)
+        return cand
+
+    def init(self, base, value, dtype=np.float32):
+        n = self.name(base)
+        self.inits.append(self.numpy_helper.from_array(np.ascontiguousarray(value, dtype), n))
+        return n
+
+    def node(self, op, ins, where, n_out=1, **attrs):
+        outs = [self.name(f"{where}_out") for _ in range(n_out)]
+        self.nodes.append(self.helper.make_node(op, ins, outs, name=self.name(where), **attrs))
+        return outs
+
+
+def _pads(p):
+    return [int(p[0]), int(p[1]), int(p[0]), int(p[1])]
+
+
+def _layer(w, layer, ins, vals, where):
+    """Write one layer's node(s); returns the output names."""
+    t = type(layer)
+    x = ins[0] if ins else None
+    if isinstance(layer, (nn.Sequential, nn.Model)):
+        return _module(w, layer, ins, vals, where)
+    if t is nn.Linear:
+        if vals[0].ndim != 2:
+            raise ValueError(f"fastnn.onnx.export: {where} (Linear): input of {vals[0].ndim} "
+                             "dimensions (export handles (N, features))")
+        args = [x, w.init(f"{where}.weight", layer.weight.data)]
+        if layer.bias is not None:
+            args.append(w.init(f"{where}.bias", layer.bias.data))
+        return w.node("Gemm", args, where, transB=1)
+    if t in (nn.Conv2d, nn.ConvTranspose2d):
+        args = [x, w.init(f"{where}.weight", layer.weight.data)]
+        if layer.bias is not None:
+            args.append(w.init(f"{where}.bias", layer.bias.data))
+        attrs = dict(kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
+                     pads=_pads(layer.padding), dilations=list(layer.dilation),
+                     group=layer.groups)
+        if t is nn.ConvTranspose2d:
+            return w.node("ConvTranspose", args, where,
+                          output_padding=list(layer.output_padding), **attrs)
+        return w.node("Conv", args, where, **attrs)
+    if t in (nn.MaxPool2d, nn.AvgPool2d):
+        attrs = dict(kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
+                     pads=_pads(layer.padding))
+        if t is nn.AvgPool2d:
+            return w.node("AveragePool", [x], where, count_include_pad=1, **attrs)
+        return w.node("MaxPool", [x], where, **attrs)
+    if t is nn.GlobalAvgPool2d:
+        (y,) = w.node("GlobalAveragePool", [x], where)
+        return [y] if layer.keepdim else w.node("Flatten", [y], where + "_flatten", axis=1)
+    if t in (nn.BatchNorm1d, nn.BatchNorm2d):
+        c = layer.num_features
+        if layer.running_mean is None:
+            raise ValueError(f"fastnn.onnx.export: {where}: BatchNorm without running statistics "
+                             "(track_running_stats=False) has no inference form")
+        scale = layer.weight.data if layer.weight is not None else np.ones(c, np.float32)
+        bias = layer.bias.data if layer.bias is not None else np.zeros(c, np.float32)
+        args = [x, w.init(f"{where}.weight", scale), w.init(f"{where}.bias", bias),
+                w.init(f"{where}.running_mean", layer.running_mean),
+                w.init(f"{where}.running_var", layer.running_var)]
+        mom = 0.9 if layer.momentum is None else 1.0 - layer.momentum
+        return w.node("BatchNormalization", args, where, epsilon=layer.eps, momentum=mom)
+    simple = {nn.ReLU: "Relu", nn.Sigmoid: "Sigmoid", nn.Tanh: "Tanh", nn.SELU: "Selu",
+              nn.Identity: "Identity", nn.Dropout: "Identity"}
+    if t in simple:
+        return w.node(simple[t], [x], where)
+    if t is nn.LeakyReLU:
+        return w.node("LeakyRelu", [x], where, alpha=float(layer.negative_slope))
+    if t is nn.ELU:
+        return w.node("Elu", [x], where, alpha=float(layer.alpha))
+    if t is nn.GELU:
+        if w.opset >= 20:
+            return w.node("Gelu", [x], where, approximate=layer.approximate)
+        if layer.approximate != "none":
+            raise ValueError(f"fastnn.onnx.export: {where}: GELU(approximate='tanh') needs "
+                             "opset >= 20")
+        (d,) = w.node("Div", [x, w.init(f"{where}.sqrt2", np.float32(np.sqrt(2.0)))], where)
+        (e,) = w.node("Erf", [d], where + "_erf")
+        (a,) = w.node("Add", [e, w.init(f"{where}.one", np.float32(1.0))], where + "_add")
+        (m,) = w.node("Mul", [x, a], where + "_mul")
+        return w.node("Mul", [m, w.init(f"{where}.half", np.float32(0.5))], where + "_half")
+    if t is nn.Softmax:
+        return w.node("Softmax", [x], where, axis=layer.dim)
+    if t in (nn.Flatten, nn.Reshape):
+        if t is nn.Flatten and layer.start_dim in (1, 1 - vals[0].ndim) and layer.end_dim == -1:
+            return w.node("Flatten", [x], where, axis=1)
+        out = np.shape(layer.forward(vals[0]))
+        shape = w.init(f"{where}.shape", [-1] + list(out[1:]), np.int64)
+        return w.node("Reshape", [x, shape], where)
+    if t is nn.Transpose:
+        return w.node("Transpose", [x], where, perm=[0] + list(layer.perm))
+    if t is nn.Add:
+        return w.node("Add" if len(ins) == 2 else "Sum", ins, where)
+    if t is nn.Multiply:
+        return w.node("Mul", ins, where)
+    if t in (nn.AddConstant, nn.MulConstant):
+        c = w.init(f"{where}.value", layer.value)
+        return w.node("Add" if t is nn.AddConstant else "Mul", [x, c], where)
+    if t is nn.Concat:
+        return w.node("Concat", ins, where, axis=layer.dim)
+    if t is nn.Split:
+        d = layer.dim % vals[0].ndim
+        sizes = layer._sizes(vals[0].shape[d])
+        s = w.init(f"{where}.split", sizes, np.int64)
+        return w.node("Split", [x, s], where, n_out=len(sizes), axis=d)
+    raise ValueError(f"fastnn.onnx.export: {where}: layer {t.__name__} has no ONNX export "
+                     "(see docs/onnx.md for the supported layers)")
+
+
+def _module(w, module, ins, vals, where):
+    if isinstance(module, nn.Sequential):
+        for name, layer in module._modules.items():
+            sub = f"{where}.{name}" if where else name
+            outs = _layer(w, layer, ins, vals, sub)
+            with _calls.inference_mode():
+                vals = [layer.forward(*vals)]
+            vals = list(vals[0]) if isinstance(vals[0], tuple) else vals
+            ins = outs
+        return ins
+    g = module._graph
+    names, arrays = [None] * g.n_values, [None] * g.n_values
+    for k, (n, v) in enumerate(zip(ins, vals)):
+        names[k], arrays[k] = n, v
+    for i, (layer, in_slots, out_slots) in enumerate(g.nodes):
+        sub = f"{where}.{g.names[i]}" if where else g.names[i]
+        a = [arrays[s] for s in in_slots]
+        outs = _layer(w, layer, [names[s] for s in in_slots], a, sub)
+        with _calls.inference_mode():
+            y = layer.forward(*a)
+        ys = y if isinstance(y, tuple) else (y,)
+        for s, n, v in zip(out_slots, outs, ys):
+            names[s], arrays[s] = n, v
+    return [names[s] for s in g.outs]
+
+
+def export(model, path, input_shape=None, opset=17, dynamic_batch=True):
+    onnx = _onnx()
+    from onnx import TensorProto, helper
+    if not isinstance(model, (nn.Sequential, nn.Model)):
+        raise TypeError(f"fastnn.onnx.export: model: expected an nn.Sequential or nn.Model, got "
+                        f"{type(model).__name__}")
+    if isinstance(opset, bool) or not isinstance(opset, int) or not OPSETS[0] <= opset <= OPSETS[1]:
+        raise ValueError(f"fastnn.onnx.export: opset: expected an int in {OPSETS[0]}..{OPSETS[1]}, "
+                         f"got {opset!r}")
+    if input_shape is not None:
+        shapes = [tuple(input_shape)] if np.ndim(input_shape[0]) == 0 else \
+            [tuple(s) for s in input_shape]
+        shapes = [(None,) + s for s in shapes]
+    elif isinstance(model, nn.Model):
+        shapes = model.input_shapes
+    else:
+        raise ValueError("fastnn.onnx.export: input_shape: required for a Sequential (one "
+                         "sample's shape, e.g. (1, 28, 28))")
+    names = (list(model._input_names) if isinstance(model, nn.Model) else [None]) or [None]
+    w = _Writer(opset)
+    ins = [w.name(n or ("input" if len(shapes) == 1 else f"input_{k}"))
+           for k, n in enumerate(names[:len(shapes)] + [None] * (len(shapes) - len(names)))]
+    vals = [np.zeros((1,) + tuple(s[1:]), np.float32) for s in shapes]
+    outs = _module(w, model, ins, vals, "")
+    with _calls.inference_mode():
+        ys = model.forward(*vals)
+    ys = ys if isinstance(ys, tuple) else (ys,)
+    batch = "N" if dynamic_batch else 1
+    g_in = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [batch] + list(s[1:]))
+            for n, s in zip(ins, shapes)]
+    final = []
+    for k, o in enumerate(outs):  # name the outputs output / output_k
+        n = w.name("output" if len(outs) == 1 else f"output_{k}")
+        w.nodes.append(helper.make_node("Identity", [o], [n], name=w.name(n + "_identity")))
+        final.append(n)
+    g_out = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [batch] + list(y.shape[1:]))
+             for n, y in zip(final, ys)]
+    graph = helper.make_graph(w.nodes, getattr(model, "name", None) or "fastnn", g_in, g_out,
+                              w.inits)
+    opsets = [helper.make_opsetid("", opset)]
+    proto = helper.make_model(graph, opset_imports=opsets, producer_name="fastnn",
+                              ir_version=min(helper.find_min_ir_version_for(opsets), 10))
+    onnx.checker.check_model(proto, full_check=True)
+    if path is not None:
+        onnx.save(proto, path)
+    return proto

@@ -1,0 +1,53 @@
+"""Graph rewrites before conversion: GELU written out with Erf (PyTorch's export below opset 20,
+and fastnn's own) becomes one Gelu node."""
+import numpy as np
+
+
+def _scalar(consts, name, want):
+    v = consts.get(name)
+    return v is not None and np.size(v) == 1 and abs(float(np.ravel(v)[0]) - want) < 1e-4
+
+
+def fuse_gelu(nodes, consts, graph_outputs):
+    """``x * 0.5 * (1 + erf(x / sqrt(2)))`` (either order of the two Muls) -> Gelu(x)."""
+    from onnx import helper
+    producer, consumers = {}, {}
+    for n in nodes:
+        for o in n.output:
+            producer[o] = n
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+
+    def only(name, op):
+        c = consumers.get(name, [])
+        if len(c) == 1 and c[0].op_type == op and name not in graph_outputs:
+            return c[0]
+        return None
+
+    def other(node, name):
+        rest = [i for i in node.input if i != name]
+        return rest[0] if len(rest) == 1 else None
+
+    drop, replace = set(), {}
+    for erf in nodes:
+        if erf.op_type != "Erf":
+            continue
+        div = producer.get(erf.input[0])
+        if div is None or div.op_type != "Div" or not _scalar(consts, div.input[1], np.sqrt(2)):
+            continue
+        x = div.input[0]
+        add = only(erf.output[0], "Add")
+        if add is None or not _scalar(consts, other(add, erf.output[0]), 1.0):
+            continue
+        mul1 = only(add.output[0], "Mul")
+        if mul1 is None or div.output[0] in graph_outputs or len(consumers[div.output[0]]) != 1:
+            continue
+        if other(mul1, add.output[0]) != x:
+            continue
+        mul2 = only(mul1.output[0], "Mul")
+        if mul2 is None or not _scalar(consts, other(mul2, mul1.output[0]), 0.5):
+            continue
+        gelu = helper.make_node("Gelu", [x], [mul2.output[0]], name=(erf.name or "gelu") + "_gelu")
+        drop.update(id(n) for n in (div, erf, add, mul1))
+        replace[id(mul2)] = gelu
+    return [replace.get(id(n), n) for n in nodes if id(n) not in drop]
