@@ -558,13 +558,13 @@ class Model(Module):
         return f"inputs=[{ins}], outputs=[{outs}]"
 
 
-def as_model(module, *sample_shapes):
+def as_model(module, sample_shape):
     """The same layer objects as an ``nn.Model``: Sequentials expanded into their layers, each
     Residual into its block's nodes and an Add -- so code written for graphs (quantization by
     chains) takes any model. Layers are named after their path ("2_block_0" for
-    ``model[2].block[0]``). ``sample_shapes``: one sample's shape per input."""
+    ``model[2].block[0]``). ``sample_shapes``: one sample's shape (one input)."""
     from fastnn.nn.module import Residual, Sequential
-    ins = [Input(s) for s in sample_shapes]
+    ins = [Input(sample_shape)]
     hinted = []
 
     def walk(m, h, path):
@@ -577,11 +577,11 @@ def as_model(module, *sample_shapes):
         if "name" not in m.__dict__:
             object.__setattr__(m, "name", path or _snake(type(m).__name__))
             hinted.append(m)
-        return m(h) if len(ins) == 1 or path else m(*ins)
+        return m(h)
 
     try:
         out = walk(module, ins[0], "")
-        return Model(ins if len(ins) > 1 else ins[0], out)
+        return Model(ins[0], out)
     finally:
         for m in hinted:
             m.__dict__.pop("name", None)
