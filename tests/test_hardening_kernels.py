@@ -448,6 +448,10 @@ MISALIGNED_IN_PLACE = [
     ("gemm_u8s8.out", "out",
      lambda: _C.gemm_u8s8(np.ones((2, 4), U8), packed(), out_dtype="int32",
                           out=misaligned(np.zeros((2, 3), np.int32)))),
+    ("act_stats.stats", "ReLU: stats",
+     lambda: _C.act_stats(small(2, 3), misaligned(np.zeros(6)), "ReLU")),
+    ("unary_forward.stats", "ReLU: stats",
+     lambda: _C.unary_forward(small(2, 3), 1, 0.0, "ReLU", misaligned(np.zeros(6)))),
 ]
 
 

@@ -14,7 +14,9 @@ struct StatsArg {
   bool on = false;
 };
 
-StatsArg stats_arg(const py::handle& obj, const py::array& like, const std::string& layer) {
+// `like`: the array whose statistics are taken (named `like_name` if stats overlaps it).
+StatsArg stats_arg(const py::handle& obj, const py::array& like, const char* like_name,
+                   const std::string& layer) {
   StatsArg out;
   if (obj.is_none()) return out;
   const std::string name = arg_name(layer, "stats");
@@ -24,6 +26,8 @@ StatsArg stats_arg(const py::handle& obj, const py::array& like, const std::stri
   if (!a.dtype().is(py::dtype::of<double>()) || !(a.flags() & py::array::c_style) ||
       !a.writeable())
     throw py::type_error(name + ": expected a writeable, C-contiguous float64 array");
+  check_aligned(a, name);
+  check_no_alias(a, name, {{like, arg_name(layer, like_name)}});
   const int nd = static_cast<int>(like.ndim());
   int64_t channels = nd >= 2 ? like.shape(1) : (nd == 1 ? like.shape(0) : 1), inner = 1;
   for (int d = 2; d < nd; ++d) inner *= like.shape(d);
@@ -47,7 +51,7 @@ py::array_t<float> unary_forward_py(const py::handle& x_obj, int code, float par
   const float* xp = x.data();
   float* yp = y.mutable_data();
   const int64_t n = x.size();
-  StatsArg st = stats_arg(stats_obj, x, layer);
+  StatsArg st = stats_arg(stats_obj, x, "input", layer);
   {
     py::gil_scoped_release nogil;
     unary_forward(op, param, xp, yp, n, st.on ? &st.s : nullptr);
@@ -76,7 +80,7 @@ py::array_t<float> unary_backward_py(const py::handle& x_obj, const py::handle& 
   const float *yp = y.data(), *gp = g.data();
   float* dp = dx.mutable_data();
   const int64_t n = y.size();
-  StatsArg st = stats_arg(stats_obj, y, layer);
+  StatsArg st = stats_arg(stats_obj, y, "output", layer);
   {
     py::gil_scoped_release nogil;
     unary_backward(op, param, xp, yp, gp, dp, n, st.on ? &st.s : nullptr);
@@ -201,7 +205,7 @@ void bind_elementwise(py::module_& m) {
       "act_stats",
       [](const py::handle& y_obj, const py::handle& stats_obj, const std::string& layer) {
         py::array_t<float> y = c_f32(y_obj, arg_name(layer, "values"));
-        StatsArg st = stats_arg(stats_obj, y, layer);
+        StatsArg st = stats_arg(stats_obj, y, "values", layer);
         if (!st.on) return;
         const float* yp = y.data();
         const int64_t n = y.size();
