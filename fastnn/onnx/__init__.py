@@ -11,12 +11,15 @@ def load(model):
     return _load(model)
 
 
-def export(model, path, input_shape=None, opset=17, dynamic_batch=True):
-    """Write ``model`` (Sequential or nn.Model, float32) to ``path`` as ONNX; returns the
-    ModelProto."""
+def export(model, path, input_shape=None, opset=17, dynamic_batch=True, weight_type="int8"):
+    """Write ``model`` to ``path`` as ONNX; returns the ModelProto. A Sequential or nn.Model is
+    written in float32; a ``QuantizedModel`` (or a graph model with quantized segments) in QDQ
+    form: QuantizeLinear/DequantizeLinear around Conv/Gemm, per-channel weights of
+    ``weight_type`` ("int8"; "uint8" with zero point 128 holds the same values and suits
+    onnxruntime's kernels on CPUs without VNNI, whose u8s8 path saturates), int32 biases."""
     from fastnn.onnx._export import export as _export
     return _export(model, path, input_shape=input_shape, opset=opset,
-                   dynamic_batch=dynamic_batch)
+                   dynamic_batch=dynamic_batch, weight_type=weight_type)
 
 
 def __getattr__(name):

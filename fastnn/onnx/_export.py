@@ -12,10 +12,11 @@ OPSETS = (13, 21)
 
 
 class _Writer:
-    def __init__(self, opset):
+    def __init__(self, opset, weight_type="int8"):
         from onnx import helper, numpy_helper
         self.helper, self.numpy_helper = helper, numpy_helper
         self.opset, self.nodes, self.inits, self.k, self.used = opset, [], [], 0, set()
+        self.weight_type = weight_type
 
     def name(self, base):
         base = base.replace(".", "_") or "t"
@@ -47,6 +48,8 @@ def _layer(w, layer, ins, vals, where):
     x = ins[0] if ins else None
     if isinstance(layer, (nn.Sequential, nn.Model)):
         return _module(w, layer, ins, vals, where)
+    if type(layer).__name__ == "QuantizedSegment":
+        return [_quantized(w, layer.qmodel(), ins[0], vals[0], where)]
     if t is nn.Linear:
         if vals[0].ndim != 2:
             raise ValueError(f"fastnn.onnx.export: {where} (Linear): input of {vals[0].ndim} "
@@ -134,6 +137,12 @@ def _layer(w, layer, ins, vals, where):
                      "(see docs/onnx.md for the supported layers)")
 
 
+def _quantized(w, qmodel, name, value, where):
+    from fastnn.onnx._export_q import write_quantized
+    return write_quantized(w, qmodel, name, value, where,
+                           lambda layer, i, v, sub: _layer(w, layer, i, v, sub))
+
+
 def _module(w, module, ins, vals, where):
     if isinstance(module, nn.Sequential):
         for name, layer in module._modules.items():
@@ -160,12 +169,17 @@ def _module(w, module, ins, vals, where):
     return [names[s] for s in g.outs]
 
 
-def export(model, path, input_shape=None, opset=17, dynamic_batch=True):
+def export(model, path, input_shape=None, opset=17, dynamic_batch=True, weight_type="int8"):
+    """See fastnn.onnx.export. A QuantizedModel (and a graph model's quantized segments) is
+    written in QDQ form (see _export_q.py), its weights as ``weight_type`` ("int8", or "uint8"
+    with zero point 128: the same values, for onnxruntime on CPUs without VNNI)."""
     onnx = _onnx()
     from onnx import TensorProto, helper
-    if not isinstance(model, (nn.Sequential, nn.Model)):
-        raise TypeError(f"fastnn.onnx.export: model: expected an nn.Sequential or nn.Model, got "
-                        f"{type(model).__name__}")
+    from fastnn.quant.model import QuantizedModel
+    quantized = isinstance(model, QuantizedModel)
+    if not quantized and not isinstance(model, (nn.Sequential, nn.Model)):
+        raise TypeError(f"fastnn.onnx.export: model: expected an nn.Sequential, nn.Model or "
+                        f"QuantizedModel, got {type(model).__name__}")
     if isinstance(opset, bool) or not isinstance(opset, int) or not OPSETS[0] <= opset <= OPSETS[1]:
         raise ValueError(f"fastnn.onnx.export: opset: expected an int in {OPSETS[0]}..{OPSETS[1]}, "
                          f"got {opset!r}")
@@ -175,17 +189,26 @@ def export(model, path, input_shape=None, opset=17, dynamic_batch=True):
         shapes = [(None,) + s for s in shapes]
     elif isinstance(model, nn.Model):
         shapes = model.input_shapes
+    elif quantized and model.input_shape is not None:
+        shapes = [(None,) + tuple(model.input_shape)]
     else:
-        raise ValueError("fastnn.onnx.export: input_shape: required for a Sequential (one "
-                         "sample's shape, e.g. (1, 28, 28))")
+        raise ValueError("fastnn.onnx.export: input_shape: required for a Sequential or a "
+                         "QuantizedModel built without one (one sample's shape, e.g. (1, 28, 28))")
     names = (list(model._input_names) if isinstance(model, nn.Model) else [None]) or [None]
-    w = _Writer(opset)
+    if weight_type not in ("int8", "uint8"):
+        raise ValueError(f"fastnn.onnx.export: weight_type: expected 'int8' or 'uint8', got "
+                         f"{weight_type!r}")
+    w = _Writer(opset, weight_type)
     ins = [w.name(n or ("input" if len(shapes) == 1 else f"input_{k}"))
            for k, n in enumerate(names[:len(shapes)] + [None] * (len(shapes) - len(names)))]
     vals = [np.zeros((1,) + tuple(s[1:]), np.float32) for s in shapes]
-    outs = _module(w, model, ins, vals, "")
-    with _calls.inference_mode():
-        ys = model.forward(*vals)
+    if quantized:
+        outs = [_quantized(w, model, ins[0], vals[0], "")]
+        ys = model.predict(vals[0])
+    else:
+        outs = _module(w, model, ins, vals, "")
+        with _calls.inference_mode():
+            ys = model.forward(*vals)
     ys = ys if isinstance(ys, tuple) else (ys,)
     batch = "N" if dynamic_batch else 1
     g_in = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [batch] + list(s[1:]))
