@@ -1,6 +1,9 @@
 """fastnn: a CPU neural-network engine. C++ kernels (OpenMP) under a PyTorch-shaped Python API."""
+from fastnn import _threads
+
 try:
-    from fastnn import _C
+    with _threads.before_runtime_loads():
+        from fastnn import _C
 except ModuleNotFoundError as _e:  # a source checkout without its build, shadowing an installed one
     if _e.name != "fastnn._C":
         raise

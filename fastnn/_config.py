@@ -34,6 +34,8 @@ def config():
     info["num_threads"] = _C.get_num_threads()
     info["gemm_tile_f32"] = tuple(_C.gemm_tile())
     info["int8_gemm"] = dict(_C.s8_gemm_info())  # [int8 GEMM]
+    from fastnn._threads import spin_policy
+    info["spin_policy"] = spin_policy()
     return info
 
 
@@ -55,6 +57,7 @@ def show_config():
         f"  threads         : {c['num_threads']}",
         f"  compiler        : {c['compiler']}",
         f"  OpenMP          : {omp_s}",
+        f"  OpenMP waiting  : {c['spin_policy']}",
     ]
     if c["sanitize"]:
         lines.append("  build           : ASan + UBSan (slow; for testing)")
