@@ -305,6 +305,10 @@ def _finite(a):
     return a.dtype.kind not in "fc" or bool(np.isfinite(a).all())
 
 
+def _many(v):
+    return v if isinstance(v, (tuple, list)) else (v,)
+
+
 def _bad_params(m):
     return [n for n, p in m._parameters.items() if not _finite(p.data)]
 
@@ -314,7 +318,8 @@ def find_nonfinite(model, loss_fn, x, y):
     backward; return a NonFiniteOrigin for the first non-finite value, or None when everything
     stays finite. The batch runs in training mode (as fit runs it); the model's modes, batch-norm
     statistics and parameter gradients are left as they were.
-    Works on any model built of Modules (Sequential, Residual, nested); fusion is turned off for
+    Works on any model built of Modules (Sequential, Residual, nested, graph models whose
+    Add / Concat nodes take several inputs); fusion is turned off for
     the re-run so every layer's own output is seen."""
     from fastnn.train.loop import _forward_state, _keep_modes, _restore_forward_state
     x = np.asarray(x)
@@ -328,9 +333,10 @@ def find_nonfinite(model, loss_fn, x, y):
     def wrap(name, m):
         fwd, bwd = m.forward, m.backward
 
-        def forward(inp):
-            out = fwd(inp)
-            if not found and _finite(inp) and not _finite(out):
+        def forward(*inp):  # several inputs for a graph's Add / Concat / Multiply
+            out = fwd(*inp)
+            if (not found and all(_finite(a) for a in inp)
+                    and not all(_finite(o) for o in _many(out))):
                 bad = _bad_params(m)
                 detail = ("its output became non-finite from a finite input" if not bad else
                           f"its parameter(s) {', '.join(bad)} are already non-finite -- set or "
@@ -340,12 +346,12 @@ def find_nonfinite(model, loss_fn, x, y):
                 found.append(NonFiniteOrigin(name, _label(name, m), "forward", detail))
             return out
 
-        def backward(g):
-            gi = bwd(g)
-            if not found and _finite(g):
+        def backward(*g):  # several output gradients for a graph's Split
+            gi = bwd(*g)
+            if not found and all(_finite(a) for a in g):
                 bad = [n for n, p in m._parameters.items()
                        if p.requires_grad and not _finite(p.grad)]
-                if bad or not _finite(gi):
+                if bad or not all(_finite(a) for a in _many(gi)):
                     what = (f"the gradient of its {', '.join(bad)}" if bad
                             else "the gradient it passes to its input")
                     found.append(NonFiniteOrigin(name, _label(name, m), "backward",
@@ -355,7 +361,7 @@ def find_nonfinite(model, loss_fn, x, y):
 
         object.__setattr__(m, "forward", forward)
         object.__setattr__(m, "backward", backward)
-        object.__setattr__(m, "forward_fused", lambda inp, nxt: None)
+        object.__setattr__(m, "forward_fused", lambda *args: None)
 
     modes = _keep_modes(model)
     modes.__enter__()

@@ -59,7 +59,9 @@ def test_pretrain_arguments():
         pretrain_greedy(_mlp(), x, method="rbm")
     with pytest.raises(ValueError, match="y"):
         pretrain_greedy(_mlp(), x, method="supervised")
-    with pytest.raises(TypeError, match="Sequential"):
-        pretrain_greedy(nn.Linear(3, 2), x)
+    with pytest.raises(TypeError, match="Module"):
+        pretrain_greedy("not a model", x)
+    with pytest.raises(ValueError, match="hidden"):
+        pretrain_greedy(nn.Linear(64, 2), x.reshape(len(x), -1))
     with pytest.raises(ValueError, match="hidden"):
         pretrain_greedy(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), x)
