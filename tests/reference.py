@@ -50,3 +50,27 @@ def gemm_tol(a, b, k, trans_a=False, trans_b=False, alpha=1.0, bias=None, safety
     if bias is not None and np.size(bias):
         scale += float(np.max(np.abs(bias)))
     return safety * EPS32 * max(scale, 1e-30) * 2
+
+
+def _requantize_f32(q, scale, zero_point, out_scale):
+    """float32 (q - z) * float32(s / s_out), as frame/quant_join.cpp computes it."""
+    m = np.float32(np.float64(np.float32(scale)) / np.float64(np.float32(out_scale)))
+    return (q.astype(np.float32) - np.float32(zero_point)) * m
+
+
+def _to_u8(v, out_zero_point, relu):
+    lo = out_zero_point if relu else 0
+    return np.clip(np.rint(v) + np.float32(out_zero_point), lo, 255).astype(np.uint8)
+
+
+def concat_u8_ref(inputs, scales, zero_points, out_scale, out_zero_point, relu=False):
+    """uint8 tensors side by side on the last axis, each requantized to (out_scale, out_zp)."""
+    parts = [_to_u8(_requantize_f32(q, s, z, out_scale), out_zero_point, relu)
+             for q, s, z in zip(inputs, scales, zero_points)]
+    return np.concatenate(parts, axis=-1)
+
+
+def add_u8_ref(a, sa, za, b, sb, zb, out_scale, out_zero_point, relu=False):
+    """a + b of uint8 tensors with their own qparams, in the output's (float32, no FMA)."""
+    v = _requantize_f32(a, sa, za, out_scale) + _requantize_f32(b, sb, zb, out_scale)
+    return _to_u8(v.astype(np.float32), out_zero_point, relu)

@@ -8,29 +8,18 @@
 
 #include "common.h"
 #include "fastnn/ops.h"
+#include "quant_common.h"
 
 namespace fastnn {
 
 namespace {
 
-using U8Array = py::array_t<uint8_t, py::array::c_style>;
 using F32C = py::array_t<float, py::array::c_style>;
 using PackedPtr = std::shared_ptr<S8PackedWeights>;
 
 // A C-contiguous float32 copy or view of `obj` (common.h c_f32: TypeError for non-float input).
 F32C f32c(const py::handle& obj, const char* name) {
   return py::reinterpret_borrow<F32C>(c_f32(obj, name));
-}
-
-// A C-contiguous uint8 array; TypeError unless `obj` is a uint8 ndarray (no integer casts).
-U8Array u8c(const py::handle& obj, const char* name) {
-  if (!py::isinstance<py::array>(obj))
-    throw py::type_error(std::string(name) + ": expected a numpy.ndarray of dtype uint8");
-  py::array a = py::reinterpret_borrow<py::array>(obj);
-  if (!(a.dtype().kind() == 'u' && a.itemsize() == 1))
-    throw py::type_error(std::string(name) + ": expected dtype uint8, got " +
-                         std::string(py::str(a.dtype())));
-  return c_array<uint8_t>(a, name);
 }
 
 // The output array: a new one, or `out` when given -- then of exactly this dtype and shape,
@@ -55,15 +44,6 @@ py::array_t<T, py::array::c_style> output(const py::handle& out,
   check_aligned(o, "out");
   if (overlaps(o, in)) throw py::value_error("out: must not share memory with the input");
   return py::reinterpret_borrow<A>(o);
-}
-
-QParamsU8 qp(double scale, int64_t zp) {
-  if (zp < 0 || zp > 255)
-    throw py::value_error("zero_point: must be in [0, 255], got " + std::to_string(zp));
-  QParamsU8 p;
-  p.scale = static_cast<float>(scale);
-  p.zero_point = static_cast<int>(zp);
-  return p;
 }
 
 std::vector<py::ssize_t> dims(const py::array& a) { return {a.shape(), a.shape() + a.ndim()}; }

@@ -33,6 +33,7 @@ void bind_optim(py::module_& m);
 // [int8 GEMM]
 void bind_quant_gemm(py::module_& m);
 void bind_quant(py::module_& m);
+void bind_quant_join(py::module_& m);
 
 // [sparse / prune]
 void bind_sparse(py::module_& m);
@@ -124,6 +125,7 @@ PYBIND11_MODULE(_C, m) {
   // [int8 GEMM]
   bind_quant_gemm(m);
   bind_quant(m);
+  bind_quant_join(m);
 
   // [sparse / prune]
   bind_sparse(m);

@@ -141,3 +141,24 @@ def _packed_member(attr):
 for _attr in ("colsum", "isa", "k", "kgroup", "n", "nbytes", "nr", "shape", "unpack"):
     entry("PackedWeightsS8." + _attr)(_packed_member(_attr))
 entry("PackedWeightsS8")(lambda: Call(_C.PackedWeightsS8))
+
+
+@entry("concat_u8", Arg("inputs", "arrays"), Arg("scales", "floats", ["scales", "inputs"],
+                                                length=2, elem="float"),
+       Arg("zero_points", "ints", ["zero_points", "inputs"], length=2),
+       Arg("out_scale", "float", ["out_scale", "out"]), Arg("out_zero_point", "int"),
+       Arg("relu", "bool"))
+def _concat_u8():
+    return Call(_C.concat_u8, inputs=[u8(2, 3, 3, 4), u8(2, 3, 3, 5, seed=1)],
+                scales=[0.02, 0.05], zero_points=[128, 3], out_scale=0.04, out_zero_point=90,
+                relu=False)
+
+
+@entry("add_u8", Arg("a", "array"), Arg("a_scale", "float", ["a_scale", "a"]),
+       Arg("a_zero_point", "int"), Arg("b", "array"), Arg("b_scale", "float", ["b_scale", "b"]),
+       Arg("b_zero_point", "int"), Arg("out_scale", "float", ["out_scale", "out"]),
+       Arg("out_zero_point", "int"), Arg("relu", "bool"))
+def _add_u8():
+    return Call(_C.add_u8, a=u8(2, 4, 4, 3), a_scale=0.02, a_zero_point=128,
+                b=u8(2, 4, 4, 3, seed=1), b_scale=0.05, b_zero_point=3, out_scale=0.06,
+                out_zero_point=60, relu=True)
