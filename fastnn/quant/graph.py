@@ -4,20 +4,19 @@ After BatchNorm folding, the graph is cut into chains: maximal runs of nodes wit
 one output, each node the only reader of the one before, no layer shared. Every chain that holds a
 Linear or a Conv2d (groups 1) is quantized as a Sequential would be (``quantize``: calibration
 on the tensors that reach the chain, the same per-layer error and speed checks, uint8 between its
-ops) and becomes one ``QuantizedSegment`` node; the joints between chains (Add, Concat, Split,
-Multiply) and the layers without an int8 version run in float. The result is an ``nn.Model`` for
-inference (``fastnn.predict``, ``fastnn.evaluate``, ``fastnn.save`` / ``load``).
-
-Not yet: Add and Concat on uint8 tensors -- each segment dequantizes its output and the next one
-quantizes its input again (one pass over the tensor each).
+ops) and becomes one ``QuantizedSegment`` node. Then Add and Concat joints run on uint8 where
+their inputs allow, and uint8 tensors cross them without a float round trip
+(fastnn/quant/graph_u8.py); the other joints (Split, Multiply, an Add / Concat with a float input)
+and the layers without an int8 version run in float. The result is an ``nn.Model`` for inference
+(``fastnn.predict``, ``fastnn.evaluate``, ``fastnn.save`` / ``load``).
 """
 import copy
 import json
 
 import numpy as np
 
+from fastnn import _C
 from fastnn.nn import _calls
-from fastnn.nn.graph import Model
 from fastnn.nn.linear import Linear
 from fastnn.nn.conv import Conv2d
 from fastnn.nn.module import Module, Sequential, new_array, register
@@ -28,13 +27,17 @@ __all__ = ["QuantizedSegment", "quantize_graph", "chains"]
 @register
 class QuantizedSegment(Module):
     """A chain of a graph model's layers quantized to int8 (a ``QuantizedModel`` inside): float
-    in, float out. Inference only. Its stages' tensors are buffers (``qmodel/<stage>/<name>``
+    in, float out -- or uint8 at an end that meets a uint8 joint (``with_uint8_ends``). Inference only. Its stages' tensors are buffers (``qmodel/<stage>/<name>``
     become ``s<stage>_<name>``), so it is saved and loaded like any layer."""
 
     inference_only = True
 
-    def __init__(self, spec, shapes, io_shapes):
+    def __init__(self, spec, shapes, io_shapes, u8_in=None, u8_out=False):
         super().__init__()
+        if u8_in is not None:
+            from fastnn.quant.graph_u8 import _q
+            u8_in = _q(u8_in, "QuantizedSegment: u8_in")
+        self.u8_in, self.u8_out = u8_in, bool(u8_out)
         if not isinstance(spec, dict) or not isinstance(shapes, dict):
             raise TypeError("QuantizedSegment: spec and shapes: expected JSON objects")
         if (not isinstance(io_shapes, list) or len(io_shapes) != 2 or not all(
@@ -96,17 +99,53 @@ class QuantizedSegment(Module):
         super().set_buffer(name, value)
         self._qmodel = None
 
+    def with_uint8_ends(self, u8_in, u8_out):
+        """This segment taking a uint8 input with parameters ``u8_in`` ([scale, zero point], in
+        place of its Quantize stage; None: float input) and/or giving a uint8 output with
+        parameters ``u8_out`` (None: float): its final Dequantize is dropped, or its final QLinear
+        writes uint8 with them -- fastnn/quant/graph_u8.py."""
+        spec = copy.deepcopy(self.spec)
+        if u8_out is not None:
+            last = spec["stages"][-1]
+            if last["class"] == "Dequantize":
+                del spec["stages"][-1]
+            elif last["class"] == "QLinear":
+                last["config"].update(out_scale=float(u8_out[0]), out_zero_point=int(u8_out[1]))
+            else:
+                raise ValueError(f"QuantizedSegment: u8_out: the last stage ({last['class']}) "
+                                 f"writes no uint8 tensor")
+        seg = QuantizedSegment(spec, self.get_config()["shapes"], self.io_shapes, u8_in,
+                               u8_out is not None)
+        for name, buf in self.named_buffers():
+            seg.set_buffer(name, buf)
+        return seg
+
     def forward(self, x):
-        return self.qmodel().predict(x)
+        if self.u8_in is None:
+            return self.qmodel().predict(x)
+        stages = self.qmodel().stages
+        first, stages = stages[0], stages[1:]  # requantized from the producer's parameters
+        if [first.scale, first.zero_point] != self.u8_in:
+            x = _C.concat_u8([x], [self.u8_in[0]], [self.u8_in[1]], first.scale,
+                             first.zero_point)
+        elif not (isinstance(x, np.ndarray) and x.dtype == np.uint8):
+            raise TypeError(f"QuantizedSegment: input: expected uint8, got "
+                            f"{getattr(x, 'dtype', type(x).__name__)}")
+        for stage in stages:
+            x = stage.run(x)
+        return x
 
     def backward(self, grad_out):
         raise RuntimeError("QuantizedSegment is inference-only: fine-tune the float model, then "
                            "quantize it again")
 
     def get_config(self):
-        return {"spec": self.spec, "io_shapes": self.io_shapes,
-                "shapes": {k: [list(b.shape), b.dtype.str.lstrip("<>|=")]
-                           for k, b in self._buffers.items()}}
+        config = {"spec": self.spec, "io_shapes": self.io_shapes,
+                  "shapes": {k: [list(b.shape), b.dtype.str.lstrip("<>|=")]
+                             for k, b in self._buffers.items()}}
+        if self.u8_in is not None or self.u8_out:  # files of float-ended segments stay as they were
+            config.update(u8_in=self.u8_in, u8_out=self.u8_out)
+        return config
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -187,7 +226,11 @@ def quantize_graph(model, x, quantize_chain, batch_size, wanted=None):
                                                      in_shape[nodes[r[-1]][3][0]][1:])
         for i in r[1:]:
             replace[i] = None
-    return model.rebuild(replace)
+    qmodel = model.rebuild(replace)
+    if x is None:
+        return qmodel
+    from fastnn.quant.graph_u8 import uint8_joins
+    return uint8_joins(qmodel, model, x, batch_size, _collect)
 
 
 def as_sequential(model):
