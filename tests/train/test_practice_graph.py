@@ -228,3 +228,24 @@ def test_pretrain_greedy_on_a_branched_graph():
     for e in rep.layers:
         assert e["final_loss"] < e["initial_loss"], e
     np.testing.assert_array_equal(model.state_dict()["head.weight"], before["head.weight"])
+
+
+def test_pretrain_greedy_refuses_a_shared_layer_by_name():
+    x, _ = _data(32)
+    i = nn.Input((6,))
+    shared = _named(nn.Linear(6, 6), "shared")
+    h = nn.ReLU()(shared(nn.ReLU()(shared(i))))  # one layer object, two nodes
+    model = nn.Model(i, nn.Linear(6, 2)(h))
+    before = _params(model)
+    with pytest.raises(ValueError, match=r"shared \(Linear\) is shared by 2 nodes"):
+        pretrain_greedy(model, x, epochs=1)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_pretrain_greedy_refuses_several_inputs():
+    a, b = nn.Input((6,)), nn.Input((6,))
+    h = nn.Concat(1)(nn.ReLU()(nn.Linear(6, 4)(a)), nn.ReLU()(nn.Linear(6, 4)(b)))
+    model = nn.Model([a, b], nn.Linear(8, 2)(h))
+    with pytest.raises(ValueError, match="one input"):
+        pretrain_greedy(model, _data(16)[0], epochs=1)
