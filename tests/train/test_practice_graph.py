@@ -96,7 +96,7 @@ def test_augmentation_reaches_the_graph_model():
 
 
 def test_weighted_loss_changes_the_gradient_like_torch():
-    torch = pytest.importorskip("torch")
+    import torch
     x, y = _data(32)
     w = np.array([0.2, 3.0], np.float32)
     model = _mlp()
@@ -183,7 +183,6 @@ def _two_branch_net(n_in, n_out):  # module level: the estimator pickles its mod
 
 
 def test_sklearn_estimator_with_a_graph_model():
-    pytest.importorskip("sklearn")
     import pickle
     from sklearn.base import clone
     from fastnn.sklearn import FastNNClassifier
