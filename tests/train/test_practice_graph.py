@@ -95,8 +95,7 @@ def test_augmentation_reaches_the_graph_model():
     assert any(not np.array_equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_weighted_loss_changes_the_gradient_like_torch():
-    import torch
+def test_weighted_loss_changes_the_gradient_like_torch(torch):
     x, y = _data(32)
     w = np.array([0.2, 3.0], np.float32)
     model = _mlp()
