@@ -50,6 +50,9 @@ def _layer(w, layer, ins, vals, where):
         return _module(w, layer, ins, vals, where)
     if type(layer).__name__ == "QuantizedSegment":
         return [_quantized(w, layer.qmodel(), ins[0], vals[0], where)]
+    if type(layer).__name__ == "QuantizedJoin":  # float inputs (already Q/DQ), then Q/DQ
+        from fastnn.onnx._export_q import write_join
+        return [write_join(w, layer, ins, where)]
     if t is nn.Linear:
         if vals[0].ndim != 2:
             raise ValueError(f"fastnn.onnx.export: {where} (Linear): input of {vals[0].ndim} "
@@ -161,8 +164,8 @@ def _module(w, module, ins, vals, where):
         sub = f"{where}.{g.names[i]}" if where else g.names[i]
         a = [arrays[s] for s in in_slots]
         outs = _layer(w, layer, [names[s] for s in in_slots], a, sub)
-        with _calls.inference_mode():
-            y = layer.forward(*a)
+        with _calls.inference_mode():  # a quantized graph's uint8 joins: float values here
+            y = getattr(layer, "float_forward", layer.forward)(*a)
         ys = y if isinstance(y, tuple) else (y,)
         for s, n, v in zip(out_slots, outs, ys):
             names[s], arrays[s] = n, v

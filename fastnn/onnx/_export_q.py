@@ -131,6 +131,17 @@ def _dynamic_linear(w, st, stage, where):
     return _out(w, _QState(y), stage, where)
 
 
+def write_join(w, join, names, where):
+    """A QuantizedJoin (fastnn/quant/graph_u8.py): its inputs are the dequantized tensors of the
+    segments before it; Add or Concat (channels) in float, then Q/DQ with its output
+    parameters -- what onnxruntime fuses into QLinearAdd / QLinearConcat."""
+    if join.kind == "add":
+        (y,) = w.node("Add", list(names), where)
+    else:
+        (y,) = w.node("Concat", list(names), where, axis=1)
+    return _qdq(w, _QState(y), join.out_q, where).name
+
+
 def write_quantized(w, qmodel, name, value, where, write_float):
     """Write ``qmodel``'s stages reading the ONNX tensor ``name`` (float, the float model's
     layout; ``value``: a sample of it); returns the output name. ``write_float(layer, names,

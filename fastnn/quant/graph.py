@@ -120,6 +120,17 @@ class QuantizedSegment(Module):
             seg.set_buffer(name, buf)
         return seg
 
+    def float_forward(self, x):
+        """The segment on a float input (NCHW), giving a float output: its uint8 ends replaced
+        by the float tensors they stand for (the ONNX exporter's sample values)."""
+        y = self.qmodel().predict(x)
+        if y.dtype == np.uint8:  # a uint8 end: the last stage's output parameters
+            from fastnn.quant.stages import Dequantize, to_float
+            last = self.qmodel().stages[-1]
+            q = last.out_q if not isinstance(last, Dequantize) else (last.scale, last.zero_point)
+            y = to_float(y, q, last.out_layout)
+        return y
+
     def forward(self, x):
         if self.u8_in is None:
             return self.qmodel().predict(x)

@@ -84,6 +84,15 @@ class QuantizedJoin(Module):
             return _C.dequantize_u8(y, so, zo, self.layout == "nhwc" and y.ndim == 4)
         return y
 
+    def float_forward(self, *xs):
+        """The join on float inputs (NCHW), giving a float output: the inputs quantized with
+        ``in_q`` first (the ONNX exporter's sample values)."""
+        nhwc = self.layout == "nhwc"
+        u8 = [_C.quantize_u8(np.asarray(x, np.float32), s, z, nhwc and np.ndim(x) == 4)
+              for x, (s, z) in zip(xs, self.in_q)]
+        y = QuantizedJoin(self.kind, self.in_q, self.out_q, self.layout).forward(*u8)
+        return _C.dequantize_u8(y, self.out_q[0], self.out_q[1], nhwc and y.ndim == 4)
+
     def backward(self, *grads):
         raise RuntimeError("QuantizedJoin is inference-only: fine-tune the float model, then "
                            "quantize it again")

@@ -185,6 +185,7 @@ def test_quantized_graph_model_exports(onnx, ort, digits, tmp_path):
     (xtr, _), (xte, _) = digits
     q = quantize(model, xtr[:256], check_speed=False)
     assert any(type(m).__name__ == "QuantizedSegment" for m in q.modules())
+    assert sum(type(m).__name__ == "QuantizedJoin" for m in q.modules()) == 2  # uint8 Concat, Add
     proto = fonnx.export(q, None, weight_type="uint8")
     literal, fused = _sessions(ort, proto)
     want = q(xte)
