@@ -6,8 +6,10 @@ Two measurements, each libgomp wait policy in its own process (libgomp reads it 
 
 1. **Mixed with numpy** (one process, no other load): a 128x512 @ 512x256 `fastnn.ops.matmul`
    alone and right after a numpy (OpenBLAS) 256x256 matmul; the numpy product alone and right
-   after fastnn's. Ratio = alone / after (1.0: no harm; target >= 0.8 both ways). Medians over
-   `--n` calls per round; rounds alternate so load drift hits all alike.
+   after fastnn's; a PyTorch 128x512 @ 512x256 product (its own vendored OpenMP runtime) alone and
+   right after fastnn's, when torch is installed. Ratio = alone / after (1.0: no harm; target
+   >= 0.8 both ways). Medians over `--n` calls per round; rounds alternate so load drift hits all
+   alike; each ratio is reported as its median and best round (the rounds are paired).
 2. **Under load**: one competing busy process (a Python spin loop) on the 2-core machine; fastnn at
    2 threads vs 1 thread on a 1024^3 GEMM and on a training step of the MNIST CNN (batch 64).
    Ratio = time(1 thread) / time(2 threads) (>= 1.0: two threads never lose).
@@ -51,15 +53,22 @@ def _mixed(rounds, n):
     a = rng.standard_normal((128, 512)).astype(np.float32)
     b = rng.standard_normal((512, 256)).astype(np.float32)
     na, nb = rng.standard_normal((256, 256)), rng.standard_normal((256, 256))
-    f, g = (lambda: ops.matmul(a, b)), (lambda: na @ nb)
-    f(), g()
-    res = {k: [] for k in ("f_alone", "f_after", "n_alone", "n_after")}
+    pairs = {"f": (lambda: ops.matmul(a, b)), "n": (lambda: na @ nb)}
+    try:  # PyTorch in the same process (its own vendored OpenMP runtime), when installed
+        import torch
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        pairs["t"] = lambda: torch.mm(ta, tb)
+    except ImportError:
+        pass
+    before = {"f": pairs["n"], "n": pairs["f"], "t": pairs["f"]}  # torch: right after fastnn
+    for fn in pairs.values():
+        fn()
+    res = {f"{k}_{w}": [] for k in pairs for w in ("alone", "after")}
     for _ in range(rounds):
-        res["f_alone"].append(_median_call(f, n=n))
-        res["f_after"].append(_median_call(f, before=g, n=n))
-        res["n_alone"].append(_median_call(g, n=n))
-        res["n_after"].append(_median_call(g, before=f, n=n))
-    return {k: statistics.median(v) for k, v in res.items()}
+        for k, fn in pairs.items():
+            res[f"{k}_alone"].append(_median_call(fn, n=n))
+            res[f"{k}_after"].append(_median_call(fn, before=before[k], n=n))
+    return res
 
 
 def _loaded(rounds):
@@ -94,7 +103,7 @@ def _loaded(rounds):
                     fastnn.set_num_threads(k)
                     fn()
                     t[k].append(_median_call(fn, n=n))
-            out[name] = {k: statistics.median(v) for k, v in t.items()}
+            out[name] = t
         return out
     finally:
         spin.kill()
@@ -104,6 +113,16 @@ def _loaded(rounds):
 def worker(kind, rounds, n):
     res = _mixed(rounds, n) if kind == "mixed" else _loaded(rounds)
     print(json.dumps(res))
+
+
+def _ms(ts, digits=3):
+    return f"{statistics.median(ts) * 1e3:.{digits}f}"
+
+
+def _ratios(base, other):
+    """Per-round ratios base/other: 'median / best' (rounds are paired: same round, same load)."""
+    r = [x / y for x, y in zip(base, other)]
+    return f"{statistics.median(r):.2f} / {max(r):.2f}"
 
 
 def _run(policy, kind, rounds, n):
@@ -128,19 +147,25 @@ def main(argv):
     rows_m, rows_l = [], []
     for p in policies:
         m = _run(p, "mixed", a.rounds, a.n)
-        rows_m.append([p, f"{m['f_alone'] * 1e3:.3f}", f"{m['f_after'] * 1e3:.3f}",
-                       f"{m['f_alone'] / m['f_after']:.2f}", f"{m['n_alone'] * 1e3:.3f}",
-                       f"{m['n_after'] * 1e3:.3f}", f"{m['n_alone'] / m['n_after']:.2f}"])
+        row = [p]
+        for k in ("f", "n", "t"):
+            if f"{k}_alone" in m:
+                row += [_ms(m[f"{k}_alone"]), _ms(m[f"{k}_after"]),
+                        _ratios(m[f"{k}_alone"], m[f"{k}_after"])]
+            else:
+                row += ["-", "-", "-"]
+        rows_m.append(row)
     for p in policies:
         r = _run(p, "loaded", a.rounds, a.n)
-        rows_l.append([p] + [f"{r[k]['1'] * 1e3:.1f} / {r[k]['2'] * 1e3:.1f} = "
-                             f"{r[k]['1'] / r[k]['2']:.2f}" for k in ("gemm", "cnn_step")])
-    print(f"load average {load0:.2f} -> {os.getloadavg()[0]:.2f} (2 cores); medians of "
-          f"{a.rounds} rounds")
-    print("\n1. fastnn 128x512@512x256 and numpy 256x256 matmul, alone and right after the other "
-          "library (ms; ratio = alone / after, target >= 0.8)")
+        rows_l.append([p] + [f"{_ms(r[k]['1'], 1)} / {_ms(r[k]['2'], 1)} = "
+                             f"{_ratios(r[k]['1'], r[k]['2'])}" for k in ("gemm", "cnn_step")])
+    print(f"load average {load0:.2f} -> {os.getloadavg()[0]:.2f} (2 cores); {a.rounds} rounds; "
+          "times: median round (ms); ratios: median round / best round")
+    print("\n1. fastnn 128x512@512x256, numpy 256x256 and PyTorch 128x512@512x256 matmul, alone "
+          "and right after the other library (torch: after fastnn); ratio = alone / after, "
+          "target >= 0.8")
     print(table(["policy", "fastnn alone", "after numpy", "ratio", "numpy alone",
-                 "after fastnn", "ratio"], rows_m))
+                 "after fastnn", "ratio", "torch alone", "after fastnn", "ratio"], rows_m))
     print("\n2. one competing busy process: ms at 1 thread / 2 threads = ratio (target >= 1.0)")
     print(table(["policy", "GEMM 1024^3", "CNN train step b64"], rows_l))
     return 0
