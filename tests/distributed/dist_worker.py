@@ -1,0 +1,57 @@
+"""Run by tests/distributed/test_distributed.py, under mpiexec or alone.
+
+argv: mode outdir. Modes: train (fit distributed, save this rank's weights), fail (rank 1 raises
+mid-epoch), mismatch (rank 1 builds a wider model).
+"""
+import os
+import sys
+
+import numpy as np
+
+import fastnn
+from fastnn import distributed as dist
+from fastnn.nn import Linear, ReLU, Sequential, BatchNorm1d, CrossEntropyLoss
+from fastnn.train import Callback, ModelCheckpoint
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((203, 13)).astype(np.float32)  # 203: the last global batch is short
+    y = (x[:, :3].sum(1) > 0).astype(np.int64) + (x[:, 3] > 0.5)
+    return x, y
+
+
+def model(width=17, bn=False):
+    fastnn.manual_seed(1)
+    layers = [Linear(13, width)] + ([BatchNorm1d(width)] if bn else []) + [ReLU(), Linear(width, 3)]
+    return Sequential(*layers)
+
+
+class Boom(Callback):
+    def on_batch_end(self, batch, logs=None):
+        if dist.rank() == 1 and batch == 2:
+            raise RuntimeError("rank 1 fails on purpose")
+
+
+def main(mode, out, batch=8):
+    dist.init()
+    if mode == "mismatch":
+        m = model(19 if dist.rank() == 1 else 17)
+        dist.broadcast_parameters(m)
+        return
+    m = model()
+    x, y = data()
+    opt = fastnn.optim.Adam(m.parameters(), lr=1e-2)
+    cbs = [ModelCheckpoint(os.path.join(out, "ckpt-{epoch}.safetensors"), monitor="loss")]
+    if mode == "fail":
+        cbs.append(Boom())
+    hist = fastnn.fit(m, CrossEntropyLoss(), opt, x, y, batch_size=batch, epochs=2, seed=3,
+                      verbose=0, callbacks=cbs, distributed=True, clip_grad_norm=5.0,
+                      validation_split=0.1)
+    np.savez(os.path.join(out, f"rank{dist.rank()}.npz"),
+             *[p.data for p in m.parameters()], val_loss=hist.history["val_loss"][-1],
+             loss=hist.history["loss"][-1])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], *[int(a) for a in sys.argv[3:]])
