@@ -124,3 +124,14 @@ def test_fit_distributed_single_process_equals_plain_fit():
         ws.append([p.data.copy() for p in m.parameters()])
     for a, b in zip(*ws):
         np.testing.assert_array_equal(a, b)
+
+
+def test_demo_distributed_two_ranks(tmp_path):
+    env = _env()
+    env["FASTNN_DATA"] = str(tmp_path / "absent")  # small digits data: a quick run
+    cmd = [_mpiexec(), "-n", "2", sys.executable, "-m", "fastnn", "demo", "--distributed",
+           "--epochs", "1", "--batch-size", "32"]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "2 rank(s) x 1 thread(s)" in p.stdout
+    assert "rank 0:" in p.stdout and "rank 1:" in p.stdout and "global:" in p.stdout
