@@ -41,13 +41,16 @@ def main(mode, out, batch=8):
         return
     m = model()
     x, y = data()
-    opt = fastnn.optim.Adam(m.parameters(), lr=1e-2)
+    # 0.0005 MiB = 131 floats per bucket: several buckets, small parameters sharing one
+    opt = dist.DistributedOptimizer(fastnn.optim.Adam(m.parameters(), lr=1e-2), bucket_mb=0.0005)
     cbs = [ModelCheckpoint(os.path.join(out, "ckpt-{epoch}.safetensors"), monitor="loss")]
     if mode == "fail":
         cbs.append(Boom())
     hist = fastnn.fit(m, CrossEntropyLoss(), opt, x, y, batch_size=batch, epochs=2, seed=3,
                       verbose=0, callbacks=cbs, distributed=True, clip_grad_norm=5.0,
                       validation_split=0.1)
+    if dist.world_size() > 1:
+        assert [len(i) for i, _ in opt._buckets[1]] == [1, 3]  # 221 | 17 + 51 + 3 floats
     np.savez(os.path.join(out, f"rank{dist.rank()}.npz"),
              *[p.data for p in m.parameters()], val_loss=hist.history["val_loss"][-1],
              loss=hist.history["loss"][-1])
