@@ -1,7 +1,7 @@
 """Run by tests/distributed/test_distributed.py, under mpiexec or alone.
 
 argv: mode outdir. Modes: train (fit distributed, save this rank's weights), fail (rank 1 raises
-mid-epoch), mismatch (rank 1 builds a wider model).
+mid-epoch), mismatch (rank 1 builds a wider model), stop0/stop1 (one rank asks to stop).
 """
 import os
 import sys
@@ -33,6 +33,17 @@ class Boom(Callback):
             raise RuntimeError("rank 1 fails on purpose")
 
 
+class StopOnRank(Callback):
+    """Asks to stop after the first epoch on one rank only: rank 0's word must win everywhere."""
+
+    def __init__(self, who):
+        self.who = who
+
+    def on_epoch_end(self, epoch, logs=None):
+        if dist.rank() == self.who:
+            self.trainer.stop_training = True
+
+
 def main(mode, out, batch=8):
     dist.init()
     if mode == "mismatch":
@@ -46,12 +57,14 @@ def main(mode, out, batch=8):
     cbs = [ModelCheckpoint(os.path.join(out, "ckpt-{epoch}.safetensors"), monitor="loss")]
     if mode == "fail":
         cbs.append(Boom())
+    if mode.startswith("stop"):  # stop0: rank 0 stops (all stop); stop1: only rank 1 asks (none)
+        cbs.append(StopOnRank(int(mode[-1])))
     hist = fastnn.fit(m, CrossEntropyLoss(), opt, x, y, batch_size=batch, epochs=2, seed=3,
                       verbose=0, callbacks=cbs, distributed=True, clip_grad_norm=5.0,
                       validation_split=0.1)
     if dist.world_size() > 1:
         assert [len(i) for i, _ in opt._buckets[1]] == [1, 3]  # 221 | 17 + 51 + 3 floats
-    np.savez(os.path.join(out, f"rank{dist.rank()}.npz"),
+    np.savez(os.path.join(out, f"rank{dist.rank()}.npz"), epochs=len(hist.epoch),
              *[p.data for p in m.parameters()], val_loss=hist.history["val_loss"][-1],
              loss=hist.history["loss"][-1])
 

@@ -70,6 +70,15 @@ def test_two_ranks_equal_one_process_with_global_batch(tmp_path):
                                       "rank0.npz", "rank1.npz"]
 
 
+@pytest.mark.parametrize("who, epochs", [(0, 1), (1, 2)])
+def test_stop_training_is_rank_0s_decision(tmp_path, who, epochs):
+    p, _ = _run([f"stop{who}", str(tmp_path)], n=2, timeout=60)
+    assert p.returncode == 0, p.stderr
+    for r in (0, 1):
+        with np.load(tmp_path / f"rank{r}.npz") as z:
+            assert int(z["epochs"]) == epochs
+
+
 def test_failing_rank_aborts_the_job(tmp_path):
     p, secs = _run(["fail", str(tmp_path)], n=2, timeout=60)
     assert p.returncode != 0
