@@ -243,6 +243,9 @@ def _parser():
                    help="progress bars even when stderr is not a terminal")
     d.add_argument("--no-compress", action="store_true",
                    help="skip the int8 quantization and pruning results")
+    d.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI: mpiexec -n 2 python -m fastnn demo "
+                        "--distributed (pip install fastnn[mpi]); --batch-size is per rank")
     sub.add_parser("config", help="print the build and runtime configuration")
     return p, d
 
@@ -252,6 +255,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.cmd == "demo":
         try:
+            if args.distributed:
+                from fastnn.distributed.demo import demo as dist_demo
+                return dist_demo(args, _load_data, _build_cnn)
             return demo(args)
         except CLIError as e:
             print(f"{d.prog}: error: {e}", file=sys.stderr)

@@ -276,7 +276,7 @@ class _Trainer:
 def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_data=None,
         validation_split=0.0, shuffle=True, callbacks=(), scheduler=None, clip_grad_norm=None,
         metrics="auto", verbose=1, seed=None, augment=None, resume_from=None,
-        scheduler_interval="epoch"):
+        scheduler_interval="epoch", distributed=False):
     """Train `model` on (x, y); returns a History. The model's train/eval mode is restored when
     fit returns or raises: call ``model.eval()`` before using ``model(x)`` for inference.
 
@@ -304,6 +304,8 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
     seed: makes the run reproducible bit for bit (same thread count); streams are derived per epoch.
     resume_from: a checkpoint written by ModelCheckpoint/``fastnn.save(..., optimizer=...)``;
       training continues from the epoch after the one saved.
+    distributed: data-parallel over MPI (under ``mpiexec``; see fastnn.distributed and
+      docs/distributed.md): batch_size is per rank, the global batch batch_size * world_size.
     """
     # -- checks, all before anything changes --
     batch_size = _check_int("batch_size", batch_size, 1)
@@ -359,12 +361,12 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
     with _keep_modes(model):  # the modes the model had, back when fit returns or raises
         return _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuffle,
                     callbacks, scheduler, clip_grad_norm, metrics, metric_fns, verbose, seed,
-                    augment, resume_from, scheduler_interval)
+                    augment, resume_from, scheduler_interval, bool(distributed))
 
 
 def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuffle, callbacks,
          scheduler, clip_grad_norm, metrics, metric_fns, verbose, seed, augment, resume_from,
-         scheduler_interval):
+         scheduler_interval, distributed=False):
     from fastnn.data import DataLoader
     from fastnn.optim import clip_grad_norm_
 
@@ -376,6 +378,13 @@ def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuf
     elif seed is not None:
         _random.manual_seed(seed)
 
+    dist = None
+    if distributed:
+        from fastnn.distributed.fit import Plan
+        dist = Plan(model, optimizer, batch_size)
+        optimizer, callbacks, verbose = dist.optimizer, dist.callbacks(callbacks), \
+            dist.verbose(verbose)
+        batch_size = dist.global_batch
     all_callbacks = [history] + callbacks
     for cb in all_callbacks:
         cb.set_context(model, optimizer, scheduler, trainer)
@@ -408,6 +417,8 @@ def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuf
             metric_sums = {k: 0.0 for k in metric_fns}
             t0 = time.perf_counter()
             for bi, (xb, yb) in enumerate(loader):
+                if dist is not None:
+                    xb, yb, weight = dist.local(xb, yb)
                 for cb in all_callbacks:
                     cb.on_batch_begin(bi, {})
                 before = _forward_state(model)
@@ -423,6 +434,8 @@ def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuf
                 _backward(model, loss_fn.backward())
                 for cb in all_callbacks:
                     cb.on_backward_end(bi, {})
+                if dist is not None:
+                    dist.sync(weight)
                 total = None
                 if clip_grad_norm is not None:
                     total = clip_grad_norm_(params, clip_grad_norm)
@@ -437,7 +450,7 @@ def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuf
                 optimizer.step()
                 if scheduler is not None and scheduler_interval == "batch":
                     scheduler.step()
-                nb = len(xb)
+                nb = len(xb) if dist is None else dist.nb
                 seen += nb
                 loss_sum += loss * nb
                 blogs = {"loss": loss}
@@ -452,12 +465,15 @@ def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuf
                     post.update({k: f"{metric_sums[k] / seen:.4f}" for k in metric_fns})
                     bar.set_postfix(batch=f"{bi + 1}/{n_batches}", **post, refresh=False)
                     bar.update(nb)
+            if dist is not None:
+                seen, loss_sum, metric_sums = dist.reduce(seen, loss_sum, metric_sums)
             logs = {"loss": loss_sum / max(seen, 1)}
             logs.update({k: metric_sums[k] / max(seen, 1) for k in metric_fns})
             train_time = time.perf_counter() - t0
             if x_val is not None:
-                val = evaluate(model, loss_fn, x_val, y_val, batch_size=max(batch_size, 256),
-                               metrics=metrics, verbose=0)
+                val = (dist.evaluate if dist is not None else _plain)(
+                    evaluate, model, loss_fn, x_val, y_val, batch_size=max(batch_size, 256),
+                    metrics=metrics, verbose=0)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             logs["lr"] = lr_epoch
             if bar is not None:
@@ -473,12 +489,18 @@ def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuf
                     scheduler.step()
             for cb in all_callbacks:
                 cb.on_epoch_end(epoch, logs)
+            if dist is not None:
+                trainer.stop_training = dist.stop(trainer.stop_training)
             if trainer.stop_training:
                 break
     finally:
         for cb in all_callbacks:
             cb.on_train_end({})
     return history
+
+
+def _plain(evaluate_fn, *args, **kw):
+    return evaluate_fn(*args, **kw)
 
 
 def _diverged(model, loss_fn, optimizer, xb, yb, epoch, bi, n_batches, what):
