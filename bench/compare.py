@@ -1,6 +1,6 @@
 """Side-by-side benchmarks: fastnn against numpy / PyTorch on the same inputs, in the same run.
 
-    python bench/compare.py gemm|layers|optim|mnist|prune|quant|graph|practice|onnx|mix [options]
+    python bench/compare.py gemm|layers|optim|mnist|prune|quant|graph|practice|onnx|mix|binary [options]
 
 Each suite lives in bench/compare_<name>.py with a main(argv) and prints a table of times, rates
 and ratios (this machine is shared and noisy: only ratios measured in one run are meaningful).
@@ -11,7 +11,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUITES = ["gemm", "layers", "optim", "mnist", "prune", "quant", "graph", "practice", "onnx",
-          "mix"]
+          "mix", "binary"]
 
 
 def main(argv=None):
