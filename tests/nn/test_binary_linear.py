@@ -87,7 +87,8 @@ def test_state_dict_layout():
     layer = nn.BinaryLinear(5, 3)
     sd = layer.state_dict()
     assert sd["weight"].shape == (3, 5) and sd["bias"].shape == (3,)
-    assert nn.module_from_config(layer.get_config()).binary_inputs is False
+    spec = {"class": "BinaryLinear", "config": layer.get_config()}
+    assert nn.module_from_config(spec).binary_inputs is False
 
 
 def test_binarized_mlp_digits():
