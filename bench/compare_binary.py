@@ -8,27 +8,17 @@ operations and 32x fewer weight bytes), so the ceiling is ~32x against an FMA-bo
 """
 import argparse
 import statistics
-import time
 
 import numpy as np
+from timing import time_pair
 
 from fastnn import _C, nn
 
 
 def rounds_of(fa, fb, rounds, min_time=0.1):
-    ta, tb = [], []
-    for f in (fa, fb):
-        f()
-    for _ in range(rounds):
-        for f, t in ((fa, ta), (fb, tb)):
-            n, t0 = 0, time.perf_counter()
-            while True:
-                f()
-                n += 1
-                if time.perf_counter() - t0 >= min_time:
-                    break
-            t.append((time.perf_counter() - t0) / n)
-    return ta, tb
+    """Alternating rounds (A B A B ...): per-round seconds per call of each."""
+    pairs = [time_pair(fa, fb, rounds=1, min_time=min_time) for _ in range(rounds)]
+    return [a for a, _ in pairs], [b for _, b in pairs]
 
 
 def main(argv=None):

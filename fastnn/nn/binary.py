@@ -11,14 +11,11 @@ binary_inputs, XNOR + popcount (dot = K - 2 popcount(a ^ b)); otherwise float in
 subtracted according to the packed signs. The packed weights are rebuilt after train()/eval() or
 load_state_dict.
 """
-import math
-
 import numpy as np
 
 from fastnn import _C
-from fastnn.nn import init
-from fastnn.nn.linear import _positive_int
-from fastnn.nn.module import Module, Parameter, init_deferred, new_array, register
+from fastnn.nn.linear import Linear, _positive_int
+from fastnn.nn.module import Module, Parameter, new_array, register
 
 __all__ = ["BinaryLinear", "binary_sign", "ste_mask"]
 
@@ -51,13 +48,7 @@ class BinaryLinear(Module):
         object.__setattr__(self, "_packed", None)
         self.reset_parameters()
 
-    def reset_parameters(self):
-        if init_deferred():
-            return
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1.0 / math.sqrt(self.in_features)
-            init.uniform_(self.bias, -bound, bound)
+    reset_parameters = Linear.reset_parameters  # PyTorch's Linear initialisation
 
     @property
     def _label(self):
