@@ -92,8 +92,9 @@ def test_state_dict_layout():
 
 
 def test_binarized_mlp_digits():
-    datasets = pytest.importorskip("sklearn.datasets")
-    X, y = datasets.load_digits(return_X_y=True)
+    from sklearn.datasets import load_digits  # the test extra
+
+    X, y = load_digits(return_X_y=True)
     X = (X / 16.0).astype(np.float32)
     y = y.astype(np.int64)
     perm = np.random.default_rng(0).permutation(len(X))
