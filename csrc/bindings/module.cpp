@@ -38,6 +38,7 @@ void bind_quant_join(py::module_& m);
 // [sparse / prune]
 void bind_sparse(py::module_& m);
 void bind_prune(py::module_& m);
+void bind_binary(py::module_& m);  // [binary layers]
 
 }  // namespace fastnn
 
@@ -130,5 +131,6 @@ PYBIND11_MODULE(_C, m) {
   // [sparse / prune]
   bind_sparse(m);
   bind_prune(m);
+  bind_binary(m);  // [binary layers]
 
 }

@@ -41,3 +41,8 @@ __all__ += ["Add", "Multiply", "Concat", "Split", "Identity", "Input", "Model", 
 from fastnn.nn.reshape import AddConstant, MulConstant, Reshape, Transpose  # noqa: E402
 
 __all__ += ["Reshape", "Transpose", "AddConstant", "MulConstant"]
+
+# [binary layers]
+from fastnn.nn.binary import BinaryLinear  # noqa: E402
+
+__all__ += ["BinaryLinear"]

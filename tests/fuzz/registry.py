@@ -4,10 +4,10 @@ import inspect
 
 from fastnn import _C
 
-from . import reg_conv, reg_dense, reg_info, reg_optim, reg_quant, reg_sparse
+from . import reg_binary, reg_conv, reg_dense, reg_info, reg_optim, reg_quant, reg_sparse
 
 REGISTRY = {}
-for _module in (reg_dense, reg_conv, reg_optim, reg_quant, reg_sparse, reg_info):
+for _module in (reg_dense, reg_conv, reg_optim, reg_quant, reg_sparse, reg_info, reg_binary):
     for _e in _module.ENTRIES:
         assert _e.name not in REGISTRY, f"two fuzz entries for {_e.name}"
         REGISTRY[_e.name] = _e
@@ -17,7 +17,7 @@ for _module in (reg_dense, reg_conv, reg_optim, reg_quant, reg_sparse, reg_info)
 # argument (which must raise TypeError) when it is a function or method.
 NO_ARGS = frozenset({
     "build_info", "active_isa", "get_num_threads", "gemm_tile", "gemm_config", "s8_gemm_info",
-    "_conv_tile",
+    "_conv_tile", "binary_kernel", "binary_vpopcntdq",
     "OptimTable.total", "OptimTable.zero_grad",
     "PackedWeightsS8", "PackedWeightsS8.colsum", "PackedWeightsS8.isa", "PackedWeightsS8.k",
     "PackedWeightsS8.kgroup", "PackedWeightsS8.n", "PackedWeightsS8.nbytes", "PackedWeightsS8.nr",

@@ -1,0 +1,105 @@
+// Binary layers (XNOR-Net): binary_pack (float -> packed sign words), binary_gemm (packed x packed,
+// XNOR + popcount), binary_gemm_f32 (float x packed signs), binary_kernel (the path in use).
+// Checks here once; the GIL is released around the kernels.
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "common.h"
+#include "fastnn/binary.h"
+
+namespace fastnn {
+
+namespace {
+
+using U64 = py::array_t<uint64_t, py::array::c_style>;
+
+int64_t words(int64_t K) { return (K + 63) / 64; }
+
+U64 packed_arg(const py::handle& obj, const std::string& name, int64_t K) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(name + ": expected a numpy.ndarray of uint64, got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  if (a.dtype().kind() != 'u' || a.dtype().itemsize() != 8)
+    throw py::type_error(name + ": expected dtype uint64, got " + std::string(py::str(a.dtype())));
+  check_ndim(a, name, 2);
+  if (a.shape(1) != words(K))
+    throw py::value_error(name + ": expected shape (rows, " + std::to_string(words(K)) +
+                          ") for K=" + std::to_string(K) + ", got " + shape_str(a));
+  return py::reinterpret_borrow<U64>(c_array(a, py::dtype::of<uint64_t>(), name));
+}
+
+py::array_t<float> vec_arg(const py::handle& obj, const std::string& name, int64_t n) {
+  py::array_t<float> v = c_f32(obj, name);
+  check_shape(v, name, {n});
+  return v;
+}
+
+U64 binary_pack_py(const py::handle& x_obj) {
+  py::array_t<float> x = c_f32(x_obj, "x");
+  check_ndim(x, "x", 2);
+  const int64_t rows = x.shape(0), K = x.shape(1);
+  if (K < 1) throw py::value_error("x: expected at least one column, got shape " + shape_str(x));
+  U64 out = new_array<uint64_t>({rows, words(K)}, "out");
+  const float* xp = x.data();
+  uint64_t* op = out.mutable_data();
+  py::gil_scoped_release nogil;
+  binary::pack_signs(xp, rows, K, op);
+  return out;
+}
+
+py::array_t<float> binary_gemm_py(const py::handle& a_obj, const py::handle& b_obj, int64_t K,
+                                  const py::handle& alpha_obj, const py::handle& bias_obj) {
+  if (K < 1) throw py::value_error("K: expected >= 1, got " + std::to_string(K));
+  U64 a = packed_arg(a_obj, "a", K), b = packed_arg(b_obj, "b", K);
+  const int64_t M = a.shape(0), N = b.shape(0);
+  py::array_t<float> alpha = vec_arg(alpha_obj, "alpha", N), bias;
+  if (!bias_obj.is_none()) bias = vec_arg(bias_obj, "bias", N);
+  py::array_t<float> out = new_array<float>({M, N}, "out");
+  const uint64_t *ap = a.data(), *bp = b.data();
+  const float *al = alpha.data(), *bi = bias_obj.is_none() ? nullptr : bias.data();
+  float* op = out.mutable_data();
+  py::gil_scoped_release nogil;
+  binary::xnor_gemm(ap, bp, M, N, K, al, bi, op);
+  return out;
+}
+
+py::array_t<float> binary_gemm_f32_py(const py::handle& x_obj, const py::handle& b_obj,
+                                      const py::handle& alpha_obj, const py::handle& bias_obj) {
+  py::array_t<float> x = c_f32(x_obj, "x");
+  check_ndim(x, "x", 2);
+  const int64_t M = x.shape(0), K = x.shape(1);
+  if (K < 1) throw py::value_error("x: expected at least one column, got shape " + shape_str(x));
+  U64 b = packed_arg(b_obj, "b", K);
+  const int64_t N = b.shape(0);
+  py::array_t<float> alpha = vec_arg(alpha_obj, "alpha", N), bias;
+  if (!bias_obj.is_none()) bias = vec_arg(bias_obj, "bias", N);
+  py::array_t<float> out = new_array<float>({M, N}, "out");
+  const float *xp = x.data(), *al = alpha.data(), *bi = bias_obj.is_none() ? nullptr : bias.data();
+  const uint64_t* bp = b.data();
+  float* op = out.mutable_data();
+  py::gil_scoped_release nogil;
+  binary::sign_gemm_f32(xp, bp, M, N, K, al, bi, op);
+  return out;
+}
+
+std::string binary_kernel_py() {
+  const char* name = nullptr;
+  binary::xor_popcount_kernel(&name);
+  return name;
+}
+
+}  // namespace
+
+void bind_binary(py::module_& m) {
+  m.def("binary_pack", &binary_pack_py, py::arg("x"));
+  m.def("binary_gemm", &binary_gemm_py, py::arg("a"), py::arg("b"), py::arg("K"), py::arg("alpha"),
+        py::arg("bias") = py::none());
+  m.def("binary_gemm_f32", &binary_gemm_f32_py, py::arg("x"), py::arg("b"), py::arg("alpha"),
+        py::arg("bias") = py::none());
+  m.def("binary_kernel", &binary_kernel_py);
+  m.def("binary_vpopcntdq", &binary::vpopcntdq_supported);
+}
+
+}  // namespace fastnn

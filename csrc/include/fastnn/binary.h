@@ -1,0 +1,32 @@
+// Binary (XNOR-Net) kernels: popcount(a[m] ^ b[n]) over packed 64-bit sign words.
+// Bit layout: bit k%64 of word k/64 is 1 when value k is negative (sign(0) = +1 -> bit 0);
+// padding bits past K are 0 in both operands so they never count.
+#pragma once
+#include <cstdint>
+
+namespace fastnn {
+namespace binary {
+
+// out[m*N + n] = sum_w popcount(a[m*W + w] ^ b[n*W + w]) for m < M, n < N.
+using XorPopFn = void (*)(const uint64_t* a, const uint64_t* b, int64_t M, int64_t N, int64_t W,
+                          int32_t* out);
+
+namespace ref { void xor_popcount(const uint64_t*, const uint64_t*, int64_t, int64_t, int64_t, int32_t*); }
+namespace avx2 { void xor_popcount(const uint64_t*, const uint64_t*, int64_t, int64_t, int64_t, int32_t*); }
+namespace avx512 { void xor_popcount(const uint64_t*, const uint64_t*, int64_t, int64_t, int64_t, int32_t*); }
+
+// The path for fastnn's active ISA ("generic" | "avx2" | "avx512"); avx512 needs VPOPCNTDQ.
+XorPopFn xor_popcount_kernel(const char** name = nullptr);
+bool vpopcntdq_supported();
+
+void pack_signs(const float* x, int64_t rows, int64_t K, uint64_t* out);
+// out[m, n] = alpha[n] * (K - 2 popcount(a[m] ^ b[n])) + bias[n] (bias may be null).
+void xnor_gemm(const uint64_t* a, const uint64_t* b, int64_t M, int64_t N, int64_t K,
+               const float* alpha, const float* bias, float* out);
+// Float x (M x K) times packed signs (N x K): out[m, n] = alpha[n] * sum_k s[n,k] x[m,k] + bias[n],
+// by adding / subtracting x (sum x - 2 * sum over negative signs).
+void sign_gemm_f32(const float* x, const uint64_t* b, int64_t M, int64_t N, int64_t K,
+                   const float* alpha, const float* bias, float* out);
+
+}  // namespace binary
+}  // namespace fastnn

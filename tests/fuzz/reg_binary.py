@@ -1,0 +1,36 @@
+"""Fuzz registry, binary layers (bind_binary.cpp). Valid calls mirror fastnn/nn/binary.py."""
+import numpy as np
+
+from fastnn import _C
+
+from .core import Arg, Call, registrar
+from .reg_dense import f32
+
+ENTRIES = []
+entry = registrar(ENTRIES)
+
+
+def packed(rows, K, seed=0):
+    return _C.binary_pack(np.random.default_rng(seed).standard_normal((rows, K)).astype(np.float32))
+
+
+for _name in ("binary_kernel", "binary_vpopcntdq"):
+    entry(_name)(lambda _name=_name: Call(getattr(_C, _name)))
+
+
+@entry("binary_pack", Arg("x", "array"))
+def _pack():
+    return Call(_C.binary_pack, x=f32(3, 70))
+
+
+@entry("binary_gemm", Arg("a", "array"), Arg("b", "array"), Arg("K", "int"), Arg("alpha", "array"),
+       Arg("bias", "array"))
+def _gemm():
+    return Call(_C.binary_gemm, a=packed(2, 70), b=packed(3, 70, 1), K=70, alpha=f32(3),
+                bias=f32(3))
+
+
+@entry("binary_gemm_f32", Arg("x", "array"), Arg("b", "array"), Arg("alpha", "array"),
+       Arg("bias", "array"))
+def _gemm_f32():
+    return Call(_C.binary_gemm_f32, x=f32(2, 70), b=packed(3, 70, 1), alpha=f32(3), bias=f32(3))

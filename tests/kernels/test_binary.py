@@ -1,0 +1,96 @@
+"""Binary kernels (binary_pack, binary_gemm, binary_gemm_f32) against the +-1 integer reference, on
+every ISA path; the avx512 path also needs VPOPCNTDQ (this CPU may lack it: then it skips)."""
+import numpy as np
+import pytest
+
+from fastnn import _C
+
+KS = (1, 63, 64, 65, 127, 1000)
+
+
+def signs(x):
+    return np.where(x < 0, -1, 1).astype(np.int64)
+
+
+def rand(rng, *shape):
+    x = rng.standard_normal(shape).astype(np.float32)
+    x[rng.random(shape) < 0.05] = 0.0  # sign(0) = +1
+    return x
+
+
+def expected_kernel(isa):
+    if isa == "avx512" and not _C.binary_vpopcntdq():
+        return "avx2"
+    return isa
+
+
+def test_kernel_follows_isa(isa):
+    assert _C.binary_kernel() == expected_kernel(isa)
+
+
+def test_avx512_vpopcntdq_path_runs_when_available():
+    if "avx512" not in _C.build_info()["isa_supported"] or not _C.binary_vpopcntdq():
+        pytest.skip("no AVX-512 VPOPCNTDQ on this CPU: the avx512 popcount path is compiled, not run")
+
+
+@pytest.mark.parametrize("K", KS)
+def test_pack_bits(K, rng):
+    x = rand(rng, 3, K)
+    p = _C.binary_pack(x)
+    assert p.shape == (3, (K + 63) // 64) and p.dtype == np.uint64
+    bits = np.unpackbits(p.view(np.uint8), axis=1, bitorder="little")[:, :K]
+    np.testing.assert_array_equal(bits, (x < 0).astype(np.uint8))
+    assert not np.unpackbits(p.view(np.uint8), axis=1, bitorder="little")[:, K:].any()
+
+
+@pytest.mark.parametrize("K", KS)
+@pytest.mark.parametrize("M,N", [(1, 1), (1, 7), (5, 4), (9, 13), (4, 8)])
+def test_xnor_gemm_exact(isa, K, M, N, rng):
+    a, b = rand(rng, M, K), rand(rng, N, K)
+    alpha = np.ones(N, np.float32)
+    y = _C.binary_gemm(_C.binary_pack(a), _C.binary_pack(b), K, alpha)
+    np.testing.assert_array_equal(y, (signs(a) @ signs(b).T).astype(np.float32))
+
+
+def test_xnor_gemm_scale_bias(isa, rng):
+    K, M, N = 200, 6, 11
+    a, b = rand(rng, M, K), rand(rng, N, K)
+    alpha, bias = rng.random(N).astype(np.float32), rng.standard_normal(N).astype(np.float32)
+    y = _C.binary_gemm(_C.binary_pack(a), _C.binary_pack(b), K, alpha, bias)
+    ref = (signs(a) @ signs(b).T) * alpha.astype(np.float64) + bias
+    np.testing.assert_allclose(y, ref, rtol=1e-6, atol=1e-5)
+
+
+def test_xnor_gemm_strided_input(isa, rng):
+    a = rand(rng, 10, 130)[::2, ::2]  # (5, 65), not contiguous
+    b = rand(rng, 3, 65)
+    y = _C.binary_gemm(_C.binary_pack(a), _C.binary_pack(b), 65, np.ones(3, np.float32))
+    np.testing.assert_array_equal(y, (signs(a) @ signs(b).T).astype(np.float32))
+
+
+@pytest.mark.parametrize("K", KS)
+def test_sign_gemm_f32(isa, K, rng):
+    M, N = 3, 5
+    x, w = rand(rng, M, K), rand(rng, N, K)
+    alpha = rng.random(N).astype(np.float32)
+    y = _C.binary_gemm_f32(x, _C.binary_pack(w), alpha)
+    ref = (x.astype(np.float64) @ signs(w).T) * alpha
+    tol = np.finfo(np.float32).eps * np.sqrt(K) * 4 * np.abs(x).max() * K ** 0.5
+    np.testing.assert_allclose(y, ref, rtol=0, atol=tol)
+
+
+def test_bad_inputs():
+    p = _C.binary_pack(np.ones((2, 70), np.float32))
+    one = np.ones(2, np.float32)
+    with pytest.raises(ValueError, match=r"b: expected shape \(rows, 2\) for K=70, got \(2, 1\)"):
+        _C.binary_gemm(p, p[:, :1].copy(), 70, one)
+    with pytest.raises(TypeError, match="a: expected dtype uint64"):
+        _C.binary_gemm(p.astype(np.int64), p, 70, one)
+    with pytest.raises(ValueError, match="alpha"):
+        _C.binary_gemm(p, p, 70, np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="K: expected >= 1"):
+        _C.binary_gemm(p, p, 0, one)
+    with pytest.raises(ValueError, match="x"):
+        _C.binary_pack(np.ones(5, np.float32))
+    with pytest.raises(ValueError, match="b: expected shape"):
+        _C.binary_gemm_f32(np.ones((1, 64), np.float32), p, one)
