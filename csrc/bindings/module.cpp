@@ -37,6 +37,7 @@ void bind_quant(py::module_& m);
 // [sparse / prune]
 void bind_sparse(py::module_& m);
 void bind_prune(py::module_& m);
+void bind_compress(py::module_& m);  // weight sharing
 
 }  // namespace fastnn
 
@@ -128,5 +129,6 @@ PYBIND11_MODULE(_C, m) {
   // [sparse / prune]
   bind_sparse(m);
   bind_prune(m);
+  bind_compress(m);
 
 }
