@@ -129,8 +129,9 @@ void cluster_step_py(const py::handle& w_obj, const py::handle& idx_obj, const p
   check_ndim(c, "centroids", 1);
   const int64_t k = c.shape(0);
   check_centroid_count(k, "centroids");
-  check_no_alias(c, "centroids", {{w, "data"}});
   py::array_t<int32_t> idx = index_array(idx_obj, shape, k);
+  check_no_alias(c, "centroids", {{w, "data"}, {idx, "index"}});
+  check_no_alias(w, "data", {{idx, "index"}});
   float* wp = w.mutable_data();
   float* cp = c.mutable_data();
   const int32_t* ip = idx.data();
