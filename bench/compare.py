@@ -1,6 +1,6 @@
 """Side-by-side benchmarks: fastnn against numpy / PyTorch on the same inputs, in the same run.
 
-    python bench/compare.py gemm|layers|optim|mnist|prune|quant|graph|practice|onnx [options]
+    python bench/compare.py gemm|layers|optim|mnist|prune|quant|graph|practice|onnx|compress [options]
 
 Each suite lives in bench/compare_<name>.py with a main(argv) and prints a table of times, rates
 and ratios (this machine is shared and noisy: only ratios measured in one run are meaningful).
@@ -10,7 +10,8 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SUITES = ["gemm", "layers", "optim", "mnist", "prune", "quant", "graph", "practice", "onnx"]
+SUITES = ["gemm", "layers", "optim", "mnist", "prune", "quant", "graph", "practice", "onnx",
+          "compress"]
 
 
 def main(argv=None):
