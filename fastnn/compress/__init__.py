@@ -5,5 +5,6 @@ read back by ``fastnn.load``). Every function works on Sequential and graph mode
 from fastnn.compress._cluster import cluster_weights, strip_clustering
 from fastnn.compress._file import save_compressed
 from fastnn.compress._lowrank import low_rank
+from fastnn.compress._report import report
 
-__all__ = ["cluster_weights", "strip_clustering", "low_rank", "save_compressed"]
+__all__ = ["cluster_weights", "strip_clustering", "low_rank", "save_compressed", "report"]

@@ -101,3 +101,20 @@ def test_huffman_edge_distributions(rng, case):
         assert len(blob) <= 20 + 8 + 300 // 8 + 1
     with pytest.raises(ValueError):
         _huffman.decode(blob[:10])
+
+
+def test_report_combines_methods(rng):
+    from fastnn.compress import report
+    fastnn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 40), nn.ReLU(), nn.Linear(40, 3))
+    magnitude_prune(model, 0.5)
+    cluster_weights(model, 4)
+    x = rng.standard_normal((30, 10)).astype(np.float32)
+    y = rng.integers(0, 3, 30)
+    r = report(model, x, y)
+    assert r["layers"]["0"]["clusters"] <= 4 and abs(r["layers"]["0"]["sparsity"] - 0.5) < 0.05
+    model.eval()
+    assert r["accuracy"] == float(np.mean(np.argmax(model(x), axis=1) == y))
+    assert r["file_bytes"] > 0
+    with pytest.raises(ValueError, match="labels"):
+        report(model, x, y[:3])
