@@ -72,7 +72,9 @@ def low_rank(model, rank=None, energy=0.9, layers=None):
         report[name] = {"rank": r, "energy": kept, "macs_before": in_f * out_f,
                         "macs_after": r * (in_f + out_f) if replace else in_f * out_f,
                         "replaced": bool(replace)}
-        if replace:
+        if replace and not name:  # the model is the layer itself
+            new = _factor(layer, r, u, s, vt)
+        elif replace:
             parent_name, _, child = name.rpartition(".")
             parent = mods[parent_name] if parent_name else new
             setattr(parent, child, _factor(layer, r, u, s, vt))
