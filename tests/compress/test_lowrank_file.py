@@ -34,8 +34,7 @@ def test_untouched_when_no_saving(rng):
     assert model is not new
 
 
-def test_conv_against_torch_reconstruction(rng):
-    torch = pytest.importorskip("torch")
+def test_conv_against_torch_reconstruction(rng, torch):
     model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1))
     new, rep = low_rank(model, rank=4)
     w = torch.tensor(model[0].weight.data).reshape(16, -1).double()
