@@ -440,6 +440,9 @@ def _read(path):
     """(metadata, tensors) of a verified fastnn file."""
     with open(path, "rb") as f:
         data = f.read()
+    if data.startswith(b"FNDC"):  # a Deep Compression file (fastnn.compress.save_compressed)
+        from fastnn.compress._file import read_compressed
+        return read_compressed(data, path)
     bad = f"{path}: file is truncated or corrupted"
     if len(data) < 8:
         raise ValueError(f"{bad} ({len(data)} bytes: no safetensors header)")

@@ -90,3 +90,6 @@ def test_demo_compress_reports_interleaved_ratio(tmp_path):
     assert speed[0].startswith("  inference, one thread: int8 ")
     assert "x float32 (median of 7 interleaved rounds, best " in speed[0]
     assert "pruned to 75% weight sparsity" in r.stdout
+    assert "Deep Compression (pruned + 32 shared values" in r.stdout
+    c_file = tmp_path / "m.fndc"
+    assert c_file.is_file() and c_file.stat().st_size < out.stat().st_size / 4

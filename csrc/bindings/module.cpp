@@ -39,6 +39,7 @@ void bind_quant_join(py::module_& m);
 void bind_sparse(py::module_& m);
 void bind_prune(py::module_& m);
 void bind_binary(py::module_& m);  // [binary layers]
+void bind_compress(py::module_& m);  // weight sharing
 
 }  // namespace fastnn
 
@@ -132,5 +133,6 @@ PYBIND11_MODULE(_C, m) {
   bind_sparse(m);
   bind_prune(m);
   bind_binary(m);  // [binary layers]
+  bind_compress(m);
 
 }

@@ -159,15 +159,17 @@ def _wrap_backward(fn):
 class Parameter:
     """A trainable float32 array: ``.data``, ``.grad`` (same shape, zero until backward) and
     ``.requires_grad`` (False freezes it: no gradient is accumulated and optimizers skip it).
-    ``.mask`` (None or a 0/1 float32 array of the same shape) is set by pruning."""
+    ``.mask`` (None or a 0/1 float32 array of the same shape) is set by pruning; ``.cluster``
+    (None or (index int32, centroids float32)) by fastnn.compress.cluster_weights."""
 
-    __slots__ = ("data", "grad", "requires_grad", "mask", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "mask", "cluster", "__weakref__")
 
     def __init__(self, data, requires_grad=True):
         self.data = np.ascontiguousarray(np.asarray(data, dtype=np.float32))
         self.grad = np.zeros(self.data.shape, np.float32)  # calloc: pages untouched until used
         self.requires_grad = bool(requires_grad)
         self.mask = None
+        self.cluster = None
 
     @property
     def shape(self):

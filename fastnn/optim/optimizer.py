@@ -269,6 +269,9 @@ class Optimizer:
                 self._validate_group(g, f"param_groups[{gi}]", gi)
             raise
         self._table.step(hyper)
+        if any(p.cluster is not None for p in self._params):  # weight sharing (fastnn.compress)
+            from fastnn.compress._cluster import cluster_step
+            cluster_step(self._params)
         self._n_steps += 1
         return loss
 

@@ -4,10 +4,12 @@ import inspect
 
 from fastnn import _C
 
-from . import reg_binary, reg_conv, reg_dense, reg_info, reg_optim, reg_quant, reg_sparse
+from . import (reg_binary, reg_compress, reg_conv, reg_dense, reg_info, reg_optim, reg_quant,
+               reg_sparse)
 
 REGISTRY = {}
-for _module in (reg_dense, reg_conv, reg_optim, reg_quant, reg_sparse, reg_info, reg_binary):
+for _module in (reg_dense, reg_conv, reg_optim, reg_quant, reg_sparse, reg_info, reg_binary,
+                reg_compress):
     for _e in _module.ENTRIES:
         assert _e.name not in REGISTRY, f"two fuzz entries for {_e.name}"
         REGISTRY[_e.name] = _e

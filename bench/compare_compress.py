@@ -1,0 +1,134 @@
+"""Deep Compression on MNIST (fastnn.compress): prune + share + entropy-code, and low-rank.
+
+    python bench/compare.py compress [--epochs 3] [--prune-epochs 3] [--tune-epochs 1]
+                                     [--lenet5-train 20000] [--only lenet300,lenet5,lowrank]
+
+lenet300  784-300-100-10: dense training, GradualPruning to --sparsity (fine-tuning), 32 clusters
+          (5 bits) + --tune-epochs fine-tune with sharing; file vs fastnn.save of the dense model.
+lenet5    Caffe LeNet-5 (conv 20 5x5, pool, conv 50 5x5, pool, fc 500, fc 10), same pipeline on
+          the first --lenet5-train images (2-core budget).
+lowrank   low_rank(energy=0.9) of the trained LeNet-300-100's Linear layers: parameters and eval
+          speed at batch 1 and 256 against the unfactorised model, interleaved in one run.
+"""
+import argparse
+import copy
+import os
+import tempfile
+import time
+
+import numpy as np
+
+import fastnn
+from fastnn import nn, optim
+from fastnn.compress import cluster_weights, low_rank, save_compressed
+from fastnn.prune import GradualPruning
+from prune_models import accuracy, data_path, load
+from timing import table, time_interleaved
+
+
+def lenet300():
+    return nn.Sequential(nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 100), nn.ReLU(),
+                         nn.Linear(100, 10))
+
+
+def lenet5():
+    return nn.Sequential(nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.Conv2d(20, 50, 5),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(800, 500), nn.ReLU(),
+                         nn.Linear(500, 10))
+
+
+def fit(model, x, y, epochs, lr, callbacks=()):
+    opt = optim.Adam(model.parameters(), lr=lr)
+    fastnn.fit(model, nn.CrossEntropyLoss(), opt, x, y, batch_size=128, epochs=epochs,
+               callbacks=list(callbacks), verbose=0, seed=0)
+
+
+def deep_compress(name, make, x, y, xte, yte, args, rows):
+    t0 = time.perf_counter()
+    fastnn.manual_seed(0)
+    model = make()
+    fit(model, x, y, args.epochs, 1e-3)
+    acc0 = accuracy(model, xte, yte)
+    with tempfile.TemporaryDirectory() as d:
+        fastnn.save(model, os.path.join(d, "dense"))
+        dense_size = os.path.getsize(os.path.join(d, "dense"))
+        gp = GradualPruning(args.sparsity, 0, max(args.prune_epochs - 1, 0))
+        fit(model, x, y, args.prune_epochs + 1, 5e-4, [gp])
+        acc_p = accuracy(model, xte, yte)
+        for k in (args.clusters,):
+            cluster_weights(model, k, init="linear")
+            acc_c0 = accuracy(model, xte, yte)
+            fit(model, x, y, args.tune_epochs, 1e-4)
+            acc_c = accuracy(model, xte, yte)
+            size = save_compressed(model, os.path.join(d, "c.fndc"))
+            back = fastnn.load(os.path.join(d, "c.fndc"))
+            model.eval()
+            back.eval()
+            same = np.array_equal(back(xte[:256]), model(xte[:256]))
+            rows.append([name, f"{acc0 * 100:.2f}", f"{acc_p * 100:.2f}", k,
+                         f"{acc_c0 * 100:.2f}", f"{acc_c * 100:.2f}", dense_size, size,
+                         f"{dense_size / size:.1f}x", f"{(acc0 - acc_c) * 100:+.2f}",
+                         "yes" if same else "NO", f"{time.perf_counter() - t0:.0f}"])
+    return model
+
+
+def lowrank_rows(model, xte, args):
+    dense = copy.deepcopy(model)
+    from fastnn.compress import strip_clustering
+    strip_clustering(dense)
+    small, rep = low_rank(dense, energy=0.9)
+    params = lambda m: sum(p.data.size for _, p in m.named_parameters())  # noqa: E731
+    out = [[n, r["rank"], f"{r['energy']:.3f}", r["macs_before"], r["macs_after"],
+            "yes" if r["replaced"] else "no"] for n, r in rep.items()]
+    speed = []
+    dense.eval()
+    small.eval()
+    for b in (1, 256):
+        xb = np.ascontiguousarray(xte[:b])
+        med, best = time_interleaved([lambda: dense(xb), lambda: small(xb)], rounds=args.rounds,
+                                     min_time=0.2)
+        speed.append([b, f"{med[0] * 1e6:.1f}", f"{med[1] * 1e6:.1f}",
+                      f"{med[0] / med[1]:.2f}x ({best[0] / best[1]:.2f}x)"])
+    return out, speed, params(dense), params(small), accuracy(small, xte, args.yte)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="compare.py compress")
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--prune-epochs", type=int, default=3)
+    ap.add_argument("--tune-epochs", type=int, default=1)
+    ap.add_argument("--sparsity", type=float, default=0.92)
+    ap.add_argument("--clusters", type=int, default=32)
+    ap.add_argument("--lenet5-train", type=int, default=20000)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--only", default="lenet300,lenet5,lowrank")
+    args = ap.parse_args(argv)
+    path = data_path(args.data)
+    if not os.path.exists(path):
+        print(f"compress: skipped (no MNIST file at {path}; pass --data)")
+        return 0
+    xtr, ytr, xte, yte = load(path)
+    args.yte = yte
+    only = set(args.only.split(","))
+    print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
+    rows, model = [], None
+    if "lenet300" in only or "lowrank" in only:
+        model = deep_compress("LeNet-300-100", lenet300, xtr.reshape(-1, 784), ytr,
+                              xte.reshape(-1, 784), yte, args, rows)
+    if "lenet5" in only:
+        n = args.lenet5_train
+        deep_compress(f"LeNet-5 ({n} train)", lenet5, xtr[:n].reshape(-1, 1, 28, 28), ytr[:n],
+                      xte.reshape(-1, 1, 28, 28), yte, args, rows)
+    print(f"\n== Deep Compression (epochs {args.epochs} dense + {args.prune_epochs + 1} pruning "
+          f"+ {args.tune_epochs} shared fine-tune; sparsity {args.sparsity})")
+    print(table(["model", "dense acc", "pruned acc", "k", "shared acc", "tuned acc", "save B",
+                 "compressed B", "ratio", "loss pp", "bitwise", "s"], rows))
+    if "lowrank" in only and model is not None:
+        layers, speed, p0, p1, acc = lowrank_rows(model, xte.reshape(-1, 784), args)
+        print(f"\n== low_rank(energy=0.9) of LeNet-300-100 (pruned+shared weights, stripped): "
+              f"params {p0} -> {p1} ({p0 / p1:.2f}x fewer), accuracy {acc * 100:.2f}")
+        print(table(["layer", "rank", "energy", "MACs before", "MACs after", "replaced"], layers))
+        print(table(["batch", "dense us", "low-rank us", "speed-up median (best)"], speed))
+    print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
+    return 0
