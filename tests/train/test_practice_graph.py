@@ -247,3 +247,32 @@ def test_pretrain_greedy_refuses_several_inputs():
     model = nn.Model([a, b], nn.Linear(8, 2)(h))
     with pytest.raises(ValueError, match="one input"):
         pretrain_greedy(model, _data(16)[0], epochs=1)
+
+
+def test_logs_tensorboard_and_plot_on_a_graph_model(tmp_path):
+    """CSVLogger, TensorBoard (with the diagnostics, tagged by the graph's layer names) and
+    plot_history on a branched model."""
+    import csv
+    import os
+
+    from fastnn.train import CSVLogger, TensorBoard
+    from tests.train.test_practice import read_events
+    x, y = _data()
+    model = _mlp()
+    h = fastnn.fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-2), x, y,
+                   epochs=2, validation_split=0.25, verbose=0,
+                   callbacks=[CSVLogger(tmp_path / "log.csv"), TensorBoard(tmp_path / "tb"),
+                              Diagnostics(warn=False)])
+    with open(tmp_path / "log.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr"]
+    assert float(rows[2][1]) == h.history["loss"][1]
+    (events,) = os.listdir(tmp_path / "tb")
+    tags = read_events(tmp_path / "tb" / events)
+    assert {"epoch/loss", "epoch/val_loss", "grad_norm/a.weight", "grad_norm/head.bias"} \
+        <= tags["scalar"]
+    assert any(t.startswith("dead_fraction/") for t in tags["scalar"])
+    assert {"weights/mid.weight", "grads/b.weight"} <= tags["histogram"]
+    png = tmp_path / "curves.png"
+    fastnn.plot_history(h, png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
