@@ -9,6 +9,8 @@ Layout (format version 1):
   tensors   ``model/<state_dict key>``   parameters and buffers (float32; integer buffers, such
                                          as a sparse layer's CSR indices, keep their dtype)
             ``mask/<parameter name>``    Parameter.mask where not None (pruning)
+            ``cluster/<name>/index``, ``cluster/<name>/centroids``  Parameter.cluster where not
+                                         None (weight sharing, fastnn.compress)
             ``optimizer/...``, ``scheduler/...``, ``extra/...``   arrays of those state dicts
   metadata  ``format`` = "fastnn", ``format_version``, ``fastnn_version``,
             ``architecture`` (JSON spec), ``model`` (JSON: training flag, frozen parameters),
@@ -288,6 +290,9 @@ def save(model, path, optimizer=None, scheduler=None, extra=None):
                                  f"{mask.shape}")
             tensors[f"mask/{name}"] = _c_array(mask, np.float32)
             masks.append(name)
+        if p.cluster is not None:  # weight sharing: the index per weight and the centroids
+            tensors[f"cluster/{name}/index"] = _c_array(p.cluster[0], np.dtype("<i4"))
+            tensors[f"cluster/{name}/centroids"] = _c_array(p.cluster[1], np.float32)
 
     import fastnn
     metadata = {"format": "fastnn", "format_version": "1",
@@ -521,6 +526,7 @@ def _build_model(metadata, tensors, path):
             if not np.isin(mask, (0.0, 1.0)).all():
                 raise ValueError(f"{path}: mask {name!r}: expected only 0 and 1")
             masks[name] = mask
+    clusters = _read_clusters(tensors, params, path)
     unknown = sorted(set(frozen) - set(params))
     if unknown:
         raise ValueError(f"{path}: 'model' metadata: frozen: {_short(unknown)} are not "
@@ -529,8 +535,33 @@ def _build_model(metadata, tensors, path):
         p.requires_grad = name not in frozen
         if name in masks:
             p.mask = masks[name]
+        if name in clusters:
+            p.cluster = clusters[name]
     model.train(training)
     return model
+
+
+def _read_clusters(tensors, params, path):
+    """{parameter name: (index int32, centroids float32)} of the ``cluster/<name>/...`` tensors,
+    each checked: the index has the weight's shape and values in -1 (pruned) .. k - 1, the k
+    centroids are finite."""
+    out = {}
+    names = {k[len("cluster/"):].rsplit("/", 1)[0] for k in tensors if k.startswith("cluster/")}
+    for name in sorted(names):
+        idx, c = tensors.get(f"cluster/{name}/index"), tensors.get(f"cluster/{name}/centroids")
+        if name not in params or idx is None or c is None:
+            raise ValueError(f"{path}: cluster {name!r}: expected an index and centroids for a "
+                             "parameter of the model")
+        if idx.dtype.kind != "i" or idx.shape != params[name].data.shape:
+            raise ValueError(f"{path}: cluster {name!r}: index: expected int32 of shape "
+                             f"{params[name].data.shape}, got {idx.dtype} {idx.shape}")
+        if c.ndim != 1 or c.size == 0 or c.dtype != np.float32 or not np.isfinite(c).all():
+            raise ValueError(f"{path}: cluster {name!r}: centroids: expected a non-empty 1-D "
+                             f"finite float32 array, got {c.dtype} {c.shape}")
+        if idx.size and (idx.min() < -1 or idx.max() >= c.size):
+            raise ValueError(f"{path}: cluster {name!r}: index values outside -1..{c.size - 1}")
+        out[name] = (_c_array(idx, np.int32), _c_array(c, np.float32))
+    return out
 
 
 def load_checkpoint(path):

@@ -123,3 +123,54 @@ def test_bad_arguments_leave_model_unchanged():
         cluster_weights("x", 4)
     np.testing.assert_array_equal(model[0].weight.data, w)
     assert model[0].weight.cluster is None
+
+
+@pytest.mark.parametrize("make", [mlp, graph_mlp])
+def test_clustering_kept_through_save_load_and_further_training(tmp_path, rng, make):
+    """fastnn.save writes each Parameter.cluster (index, centroids) next to the masks; after
+    fastnn.load, fine-tuning keeps the sharing as before the save, step for step."""
+    model = make()
+    magnitude_prune(model, 0.5)
+    cluster_weights(model, 5)
+    fastnn.save(model, tmp_path / "m.safetensors")
+    back = fastnn.load(tmp_path / "m.safetensors")
+    for (n, p), (_, q) in zip(model.named_parameters(), back.named_parameters()):
+        assert (p.cluster is None) == (q.cluster is None), n
+        if p.cluster is not None:
+            np.testing.assert_array_equal(p.cluster[0], q.cluster[0])
+            np.testing.assert_array_equal(p.cluster[1], q.cluster[1])
+            assert q.cluster[0].dtype == np.int32 and q.cluster[1].dtype == np.float32
+    x = rng.standard_normal((16, 12)).astype(np.float32)
+    y = rng.integers(0, 4, 16)
+    for m in (model, back):
+        opt, loss = optim.Adam(m.parameters(), lr=1e-2), nn.CrossEntropyLoss()
+        for _ in range(2):
+            opt.zero_grad()
+            loss(m(x), y)
+            m.backward(loss.backward())
+            opt.step()
+    for (n, p), (_, q) in zip(model.named_parameters(), back.named_parameters()):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=n)
+
+
+def test_bad_cluster_tensors_in_a_file_are_refused(tmp_path):
+    from tests.test_io import rewrite
+    model = mlp()
+    cluster_weights(model, 4)
+    path = tmp_path / "m.safetensors"
+    cases = [
+        (lambda t: t.update({"cluster/0.weight/index": t["cluster/0.weight/index"][:1]}),
+         "index: expected int32 of shape"),
+        (lambda t: t["cluster/0.weight/index"].__setitem__((0, 0), 7), "index values outside"),
+        (lambda t: t.pop("cluster/0.weight/centroids"), "expected an index and centroids"),
+        (lambda t: t.update({"cluster/0.weight/centroids": np.array([np.nan], np.float32)}),
+         "centroids: expected"),
+        (lambda t: t.update({"cluster/9.weight/index": np.zeros(1, np.int32),
+                             "cluster/9.weight/centroids": np.zeros(1, np.float32)}),
+         "'9.weight'"),
+    ]
+    for edit, msg in cases:
+        fastnn.save(model, path)
+        rewrite(path, lambda m: None, edit)
+        with pytest.raises(ValueError, match=msg):
+            fastnn.load(path)
