@@ -14,7 +14,7 @@ namespace {
 
 using U64 = py::array_t<uint64_t, py::array::c_style>;
 
-int64_t words(int64_t K) { return (K + 63) / 64; }
+int64_t words(int64_t K) { return K / 64 + (K % 64 != 0); }  // no overflow near INT64_MAX
 
 U64 packed_arg(const py::handle& obj, const std::string& name, int64_t K) {
   if (!py::isinstance<py::array>(obj))

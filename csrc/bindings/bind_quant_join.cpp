@@ -60,8 +60,10 @@ py::array concat(const std::vector<py::object>& inputs, const std::vector<double
   py::array_t<uint8_t> out = new_array<uint8_t>(shape, "output");
   uint8_t* op = out.mutable_data();
   const QParamsU8 oq = named_qp(out_scale, out_zp, "out");
-  py::gil_scoped_release nogil;
-  requantize_concat_u8(slices.data(), static_cast<int64_t>(k), rows, op, oq, relu);
+  {  // the GIL back before the return value (a py::array made from `out`) is built
+    py::gil_scoped_release nogil;
+    requantize_concat_u8(slices.data(), static_cast<int64_t>(k), rows, op, oq, relu);
+  }
   return out;
 }
 
@@ -77,8 +79,10 @@ py::array add(const py::handle& a_obj, double sa, int64_t za, const py::handle& 
   const uint8_t* bp = b.data();
   uint8_t* op = out.mutable_data();
   const int64_t n = a.size();
-  py::gil_scoped_release nogil;
-  add_u8(ap, qa, bp, qb, op, oq, n, relu);
+  {  // the GIL back before the return value is built
+    py::gil_scoped_release nogil;
+    add_u8(ap, qa, bp, qb, op, oq, n, relu);
+  }
   return out;
 }
 
