@@ -27,7 +27,19 @@ U64 packed_arg(const py::handle& obj, const std::string& name, int64_t K) {
   if (a.shape(1) != words(K))
     throw py::value_error(name + ": expected shape (rows, " + std::to_string(words(K)) +
                           ") for K=" + std::to_string(K) + ", got " + shape_str(a));
-  return py::reinterpret_borrow<U64>(c_array(a, py::dtype::of<uint64_t>(), name));
+  U64 out = py::reinterpret_borrow<U64>(c_array(a, py::dtype::of<uint64_t>(), name));
+  // The kernels rely on the bits past K in each row's last word being 0 (binary_pack writes
+  // them so): anything else would count signs that do not exist, or read past the row.
+  const int64_t W = words(K), rows = out.shape(0);
+  if (K % 64 != 0) {
+    const uint64_t pad = ~((uint64_t{1} << (K % 64)) - 1);
+    const uint64_t* p = out.data();
+    for (int64_t r = 0; r < rows; ++r)
+      if (p[r * W + W - 1] & pad)
+        throw py::value_error(name + ": row " + std::to_string(r) + " has bits set past K=" +
+                              std::to_string(K) + " (expected binary_pack's zero padding)");
+  }
+  return out;
 }
 
 py::array_t<float> vec_arg(const py::handle& obj, const std::string& name, int64_t n) {

@@ -94,3 +94,21 @@ def test_bad_inputs():
         _C.binary_pack(np.ones(5, np.float32))
     with pytest.raises(ValueError, match="b: expected shape"):
         _C.binary_gemm_f32(np.ones((1, 64), np.float32), p, one)
+
+
+def test_padding_bits_past_k_are_refused():
+    """Bits set past K in a row's last word would count signs that do not exist (or, in the
+    float-input path, read past the row): refused, naming the row."""
+    p = _C.binary_pack(-np.ones((2, 70), np.float32))
+    bad = p.copy()
+    bad[1, 1] |= np.uint64(1) << np.uint64(63)
+    one = np.ones(2, np.float32)
+    with pytest.raises(ValueError, match="b: row 1 has bits set past K=70"):
+        _C.binary_gemm(p, bad, 70, one)
+    with pytest.raises(ValueError, match="a: row 1 has bits set past K=70"):
+        _C.binary_gemm(bad, p, 70, one)
+    with pytest.raises(ValueError, match="b: row 1 has bits set past K=70"):
+        _C.binary_gemm_f32(np.ones((1, 70), np.float32), bad, one)
+    _C.binary_gemm(p, p, 70, one)  # binary_pack's own output passes
+    full = _C.binary_pack(-np.ones((1, 128), np.float32))
+    _C.binary_gemm(full, full, 128, np.ones(1, np.float32))  # K a multiple of 64: no padding
