@@ -109,14 +109,22 @@ def broadcast_parameters(model):
 
 
 class DistributedOptimizer:
-    """``DistributedOptimizer(optimizer, bucket_mb=25)``: wraps a fastnn optimizer. ``step()``
-    first averages the gradients across ranks (``synchronize``: Allreduce over flat float32
-    buckets of at most ``bucket_mb`` MiB, never one call per parameter), then runs the wrapped
-    fused step. Everything else (lr, param_groups, zero_grad, state_dict, masks, the fused
+    """``DistributedOptimizer(optimizer, bucket_mb=25, overlap=False)``: wraps a fastnn optimizer.
+    ``step()`` first averages the gradients across ranks (``synchronize``: Allreduce over flat
+    float32 buckets of at most ``bucket_mb`` MiB, never one call per parameter), then runs the
+    wrapped fused step. Everything else (lr, param_groups, zero_grad, state_dict, masks, the fused
     max_norm clipping) is the wrapped optimizer's; clip_grad_norm_ between ``synchronize()`` and
-    ``step()`` clips the averaged gradient."""
+    ``step()`` clips the averaged gradient.
 
-    def __init__(self, optimizer, bucket_mb=25):
+    ``overlap=True`` (as PyTorch DDP does): between ``zero_grad()`` and ``synchronize()``, a
+    bucket's non-blocking ``Iallreduce`` starts as soon as the backward of every layer owning
+    its parameters has run (buckets in reverse parameter order, the order backward makes them
+    final), and each later layer's backward gives MPI a chance to progress it; ``synchronize``
+    starts what is left and waits. If a layer whose bucket has already started runs its
+    backward again (a layer shared by two calls), every rank redoes the step's allreduce
+    synchronously, so the result is always the synchronous one."""
+
+    def __init__(self, optimizer, bucket_mb=25, overlap=False):
         from fastnn.optim import Optimizer
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer: expected a fastnn.optim optimizer, got "
@@ -124,12 +132,20 @@ class DistributedOptimizer:
         if isinstance(bucket_mb, bool) or not isinstance(bucket_mb, (int, float)) \
                 or not bucket_mb > 0:
             raise ValueError(f"bucket_mb: expected a number > 0, got {bucket_mb!r}")
+        if not isinstance(overlap, bool):
+            raise TypeError(f"overlap: expected True or False, got {overlap!r}")
         init()
-        self.__dict__["optimizer"] = optimizer
-        self.__dict__["bucket_mb"] = float(bucket_mb)
-        self.__dict__["_synced"] = False
-        self.__dict__["_buckets"] = None
-        self.__dict__["allreduce_seconds"] = 0.0
+        d = self.__dict__
+        d["optimizer"] = optimizer
+        d["bucket_mb"] = float(bucket_mb)
+        d["overlap"] = overlap
+        d["_synced"] = False
+        d["_buckets"] = None
+        d["_weight"] = None      # the next step's gradient weight (fit: n_local / n_global)
+        d["_armed"] = None       # overlap state of the step in flight
+        d["allreduce_seconds"] = 0.0
+        d["early_buckets"] = 0   # overlap: buckets started during a backward
+        d["redone_steps"] = 0    # overlap: steps redone synchronously (a shared layer)
 
     def __getattr__(self, name):
         return getattr(self.__dict__["optimizer"], name)
@@ -140,14 +156,16 @@ class DistributedOptimizer:
         else:
             setattr(self.optimizer, name, value)
 
-    def _grads(self):
-        return [p.grad for p in self.optimizer._params
-                if p.requires_grad and p.grad is not None]
+    def _params(self):
+        return [p for p in self.optimizer._params if p.requires_grad and p.grad is not None]
 
-    def _plan(self, grads):
+    def _plan(self, params):
+        """Buckets of at most bucket_mb MiB, in reverse parameter order (the order in which
+        backward finishes them), each with its flat float32 buffer."""
         cap = max(1, int(self.bucket_mb * 2 ** 20) // 4)
         buckets, cur, size = [], [], 0
-        for i, g in enumerate(grads):
+        for i in reversed(range(len(params))):
+            g = params[i].grad
             if cur and size + g.size > cap:
                 buckets.append((cur, size))
                 cur, size = [], 0
@@ -157,6 +175,122 @@ class DistributedOptimizer:
             buckets.append((cur, size))
         return [(idx, np.empty(n, np.float32)) for idx, n in buckets]
 
+    def _buckets_for(self, params):
+        key = [p.grad.size for p in params]
+        if self._buckets is None or self._buckets[0] != key:
+            self.__dict__["_buckets"] = (key, self._plan(params))
+        return self._buckets[1]
+
+    def _weight_now(self, weight):
+        n = world_size()
+        if weight is None:
+            weight = self._weight
+        return np.float32(1.0 / n if weight is None else weight)
+
+    @staticmethod
+    def _pack(params, idx, flat, w):
+        off = 0
+        for i in idx:
+            g = params[i].grad
+            np.multiply(g.reshape(-1), w, out=flat[off:off + g.size])
+            off += g.size
+
+    @staticmethod
+    def _unpack(params, idx, flat):
+        off = 0
+        for i in idx:
+            g = params[i].grad
+            g.reshape(-1)[...] = flat[off:off + g.size]
+            off += g.size
+
+    # -- overlap ---------------------------------------------------------------------------------
+    def _arm(self):
+        """zero_grad() with overlap: watch the backward and start each bucket when final."""
+        import threading
+        from fastnn.nn import _calls
+        self._disarm()
+        params = self._params()
+        if not params:
+            return
+        buckets = self._buckets_for(params)
+        owner = {}
+        left = []
+        for b, (idx, _) in enumerate(buckets):
+            left.append(len(idx))
+            for i in idx:
+                owner[id(params[i])] = b
+        st = {"params": params, "buckets": buckets, "owner": owner, "left": left,
+              "reqs": [None] * len(buckets), "dirty": False, "w": self._weight_now(None),
+              "thread": threading.get_ident(), "seen": set(), "t": 0.0}
+        MPI = _mpi()
+
+        def hook(module):
+            if threading.get_ident() != st["thread"]:
+                return
+            import time
+            t0 = time.perf_counter()
+            for p in module._parameters.values():
+                b = owner.get(id(p))
+                if b is None:
+                    continue
+                if st["reqs"][b] is not None:  # a second backward into a started bucket
+                    st["dirty"] = True
+                    continue
+                if id(p) not in st["seen"]:
+                    st["seen"].add(id(p))
+                    left[b] -= 1
+                    if left[b] == 0:
+                        idx, flat = buckets[b]
+                        self._pack(params, idx, flat, st["w"])
+                        st["reqs"][b] = _comm.Iallreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+                        self.__dict__["early_buckets"] += 1
+            live = [r for r in st["reqs"] if r is not None]
+            if live:
+                MPI.Request.Testall(live)  # lets MPICH progress the started buckets
+            st["t"] += time.perf_counter() - t0
+
+        st["hook"] = hook
+        _calls.backward_hooks.append(hook)
+        self.__dict__["_armed"] = st
+
+    def _disarm(self):
+        st = self._armed
+        if st is None:
+            return None
+        from fastnn.nn import _calls
+        try:
+            _calls.backward_hooks.remove(st["hook"])
+        except ValueError:
+            pass
+        self.__dict__["_armed"] = None
+        return st
+
+    def _finish_overlap(self, st, weight):
+        MPI = _mpi()
+        params, buckets, reqs = st["params"], st["buckets"], st["reqs"]
+        w = self._weight_now(weight)
+        if any(r is not None for r in reqs) and w != st["w"]:
+            st["dirty"] = True  # started with another weight: redo
+        for b, (idx, flat) in enumerate(buckets):
+            if reqs[b] is None:
+                self._pack(params, idx, flat, w)
+                reqs[b] = _comm.Iallreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+        MPI.Request.Waitall(reqs)
+        if allreduce_sum([float(st["dirty"])])[0] > 0:  # every rank decides alike
+            self.__dict__["redone_steps"] += 1
+            self._sync_blocking(params, buckets, w)
+            return
+        for idx, flat in buckets:
+            self._unpack(params, idx, flat)
+
+    def _sync_blocking(self, params, buckets, w):
+        MPI = _mpi()
+        for idx, flat in buckets:
+            self._pack(params, idx, flat, w)
+            _comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+            self._unpack(params, idx, flat)
+
+    # -- public ----------------------------------------------------------------------------------
     def synchronize(self, weight=None):
         """Replace each gradient by sum over ranks of ``weight * grad`` (default weight
         1 / world_size: the mean). fit passes n_local / n_global so a short last batch still
@@ -164,30 +298,24 @@ class DistributedOptimizer:
         if self._synced:
             return
         self.__dict__["_synced"] = True
-        n = world_size()
-        if n == 1:
+        st = self._disarm()
+        self.__dict__["_weight"] = None
+        if world_size() == 1:
             return
         import time
         t0 = time.perf_counter()
-        grads = self._grads()
-        key = [g.size for g in grads]
-        if self._buckets is None or self._buckets[0] != key:
-            self.__dict__["_buckets"] = (key, self._plan(grads))
-        w = np.float32(1.0 / n if weight is None else weight)
-        MPI = _mpi()
-        for idx, flat in self._buckets[1]:
-            off = 0
-            for i in idx:
-                g = grads[i]
-                np.multiply(g.reshape(-1), w, out=flat[off:off + g.size])
-                off += g.size
-            _comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
-            off = 0
-            for i in idx:
-                g = grads[i]
-                g.reshape(-1)[...] = flat[off:off + g.size]
-                off += g.size
+        if st is not None:
+            self._finish_overlap(st, weight)
+            t0 -= st["t"]
+        else:
+            params = self._params()
+            self._sync_blocking(params, self._buckets_for(params), self._weight_now(weight))
         self.__dict__["allreduce_seconds"] += time.perf_counter() - t0
+
+    def set_weight(self, weight):
+        """The gradient weight of the coming step (fit: n_local / n_global), known before the
+        backward so overlapped buckets start scaled."""
+        self.__dict__["_weight"] = weight
 
     def step(self, closure=None):
         loss = closure() if closure is not None else None
@@ -199,6 +327,8 @@ class DistributedOptimizer:
     def zero_grad(self, set_to_none=None):
         self.__dict__["_synced"] = False
         self.optimizer.zero_grad()
+        if self.overlap and world_size() > 1:
+            self._arm()
 
     def state_dict(self):
         return self.optimizer.state_dict()
@@ -207,5 +337,5 @@ class DistributedOptimizer:
         return self.optimizer.load_state_dict(state)
 
     def __repr__(self):
-        return f"DistributedOptimizer({self.optimizer!r}, bucket_mb={self.bucket_mb:g})"
-
+        return (f"DistributedOptimizer({self.optimizer!r}, bucket_mb={self.bucket_mb:g}"
+                + (", overlap=True)" if self.overlap else ")"))

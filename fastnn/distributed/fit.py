@@ -40,6 +40,7 @@ class Plan:
         self.nb = hi - lo
         if hi == lo:
             lo, hi = 0, 1
+        self.optimizer.set_weight(self.nb / n)  # known before backward (overlapped buckets)
         return xb[lo:hi], yb[lo:hi], self.nb / n
 
     def sync(self, weight):

@@ -48,18 +48,32 @@ def _run(args, n=None, timeout=120):
 
 def _weights(path):
     with np.load(path) as z:
-        return [z[f"arr_{i}"] for i in range(4)], float(z["val_loss"]), float(z["loss"])
+        n = sum(k.startswith("arr_") for k in z.files)
+        return [z[f"arr_{i}"] for i in range(n)], float(z["val_loss"]), float(z["loss"])
 
 
-def test_two_ranks_equal_one_process_with_global_batch(tmp_path):
+@pytest.mark.parametrize("mode", ["train", "train_overlap", "shared_overlap"])
+def test_two_ranks_equal_one_process_with_global_batch(tmp_path, mode):
+    """Synchronous buckets; buckets overlapped with the backward; and overlapped with a layer
+    called twice (its bucket started too early: the step is redone synchronously)."""
     d2, d1 = tmp_path / "two", tmp_path / "one"
     d2.mkdir(), d1.mkdir()
-    p, _ = _run(["train", str(d2), "8"], n=2)
+    p, _ = _run([mode, str(d2), "8"], n=2)
     assert p.returncode == 0, p.stderr
-    p1, _ = _run(["train", str(d1), "16"])  # no mpiexec: world size 1, batch 16 = 2 x 8
+    p1, _ = _run([mode.replace("_overlap", ""), str(d1), "16"])  # world size 1, batch 16 = 2 x 8
     assert p1.returncode == 0, p1.stderr
     (w0, v0, l0), (w1, v1, l1) = _weights(d2 / "rank0.npz"), _weights(d2 / "rank1.npz")
     ref, vref, lref = _weights(d1 / "rank0.npz")
+    assert len(w0) == (6 if mode.startswith("shared") else 4)
+    with np.load(d2 / "rank0.npz") as z:
+        early, redone = int(z["early"]), int(z["redone"])
+    steps = 2 * -(-183 // 16)  # 2 epochs of the 183 training samples (validation_split 0.1)
+    if mode == "train":
+        assert early == 0 and redone == 0
+    elif mode == "train_overlap":  # both buckets start inside the backward, none in synchronize
+        assert early == 2 * steps and redone == 0
+    else:  # every step started the shared layer's bucket after its first backward call
+        assert early > 0 and redone == steps
     for a, b, r in zip(w0, w1, ref):
         np.testing.assert_array_equal(a, b)  # identical on both ranks
         np.testing.assert_allclose(a, r, rtol=0, atol=1e-5)
@@ -118,6 +132,12 @@ def test_distributed_optimizer_wraps_and_checks():
         dist.DistributedOptimizer(object())
     with pytest.raises(ValueError, match="bucket_mb: expected a number > 0, got 0"):
         dist.DistributedOptimizer(opt, bucket_mb=0)
+    with pytest.raises(TypeError, match="overlap: expected True or False, got 1"):
+        dist.DistributedOptimizer(opt, overlap=1)
+    o = dist.DistributedOptimizer(opt, overlap=True)  # world size 1: nothing armed, plain step
+    o.zero_grad()
+    from fastnn.nn import _calls
+    assert not _calls.backward_hooks and "overlap=True" in repr(o)
 
 
 def test_fit_distributed_single_process_equals_plain_fit():
