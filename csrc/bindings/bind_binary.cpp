@@ -96,6 +96,34 @@ py::array_t<float> binary_gemm_f32_py(const py::handle& x_obj, const py::handle&
   return out;
 }
 
+py::array_t<float> ternary_gemm_f32_py(const py::handle& x_obj, const py::handle& pos_obj,
+                                       const py::handle& neg_obj, const py::handle& alpha_obj,
+                                       const py::handle& bias_obj) {
+  py::array_t<float> x = c_f32(x_obj, "x");
+  check_ndim(x, "x", 2);
+  const int64_t M = x.shape(0), K = x.shape(1);
+  if (K < 1) throw py::value_error("x: expected at least one column, got shape " + shape_str(x));
+  U64 pos = packed_arg(pos_obj, "pos", K), neg = packed_arg(neg_obj, "neg", K);
+  const int64_t N = pos.shape(0);
+  if (neg.shape(0) != N)
+    throw py::value_error("neg: expected shape (" + std::to_string(N) + ", " +
+                          std::to_string(words(K)) + ") like pos, got " + shape_str(neg));
+  const int64_t W = words(K);
+  const uint64_t *pp = pos.data(), *np_ = neg.data();
+  for (int64_t i = 0; i < N * W; ++i)
+    if (pp[i] & np_[i])
+      throw py::value_error("pos, neg: the planes overlap in row " + std::to_string(i / W) +
+                            " (a weight cannot be both +1 and -1)");
+  py::array_t<float> alpha = vec_arg(alpha_obj, "alpha", N), bias;
+  if (!bias_obj.is_none()) bias = vec_arg(bias_obj, "bias", N);
+  py::array_t<float> out = new_array<float>({M, N}, "out");
+  const float *xp = x.data(), *al = alpha.data(), *bi = bias_obj.is_none() ? nullptr : bias.data();
+  float* op = out.mutable_data();
+  py::gil_scoped_release nogil;
+  binary::ternary_gemm_f32(xp, pp, np_, M, N, K, al, bi, op);
+  return out;
+}
+
 std::string binary_kernel_py() {
   const char* name = nullptr;
   binary::xor_popcount_kernel(&name);
@@ -110,6 +138,8 @@ void bind_binary(py::module_& m) {
         py::arg("bias") = py::none());
   m.def("binary_gemm_f32", &binary_gemm_f32_py, py::arg("x"), py::arg("b"), py::arg("alpha"),
         py::arg("bias") = py::none());
+  m.def("ternary_gemm_f32", &ternary_gemm_f32_py, py::arg("x"), py::arg("pos"), py::arg("neg"),
+        py::arg("alpha"), py::arg("bias"));
   m.def("binary_kernel", &binary_kernel_py);
   m.def("binary_vpopcntdq", &binary::vpopcntdq_supported);
 }

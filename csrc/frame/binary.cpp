@@ -88,5 +88,23 @@ void sign_gemm_f32(const float* x, const uint64_t* b, int64_t M, int64_t N, int6
   }
 }
 
+void ternary_gemm_f32(const float* x, const uint64_t* pos, const uint64_t* neg, int64_t M,
+                      int64_t N, int64_t K, const float* alpha, const float* bias, float* out) {
+  const int64_t W = (K + 63) / 64;
+#pragma omp parallel for schedule(static) if (M * N * K > (1 << 16))
+  for (int64_t m = 0; m < M; ++m) {
+    const float* xm = x + m * K;
+    for (int64_t n = 0; n < N; ++n) {
+      const uint64_t *pn = pos + n * W, *nn = neg + n * W;
+      float p = 0.0f, q = 0.0f;
+      for (int64_t w = 0; w < W; ++w) {
+        for (uint64_t bits = pn[w]; bits; bits &= bits - 1) p += xm[w * 64 + __builtin_ctzll(bits)];
+        for (uint64_t bits = nn[w]; bits; bits &= bits - 1) q += xm[w * 64 + __builtin_ctzll(bits)];
+      }
+      out[m * N + n] = alpha[n] * (p - q) + (bias ? bias[n] : 0.0f);
+    }
+  }
+}
+
 }  // namespace binary
 }  // namespace fastnn

@@ -43,6 +43,6 @@ from fastnn.nn.reshape import AddConstant, MulConstant, Reshape, Transpose  # no
 __all__ += ["Reshape", "Transpose", "AddConstant", "MulConstant"]
 
 # [binary layers]
-from fastnn.nn.binary import BinaryLinear  # noqa: E402
+from fastnn.nn.binary import BinaryLinear, BinaryConv2d, TernaryLinear, TernaryConv2d  # noqa: E402,E501
 
-__all__ += ["BinaryLinear"]
+__all__ += ["BinaryLinear", "BinaryConv2d", "TernaryLinear", "TernaryConv2d"]

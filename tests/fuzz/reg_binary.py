@@ -34,3 +34,17 @@ def _gemm():
        Arg("bias", "array"))
 def _gemm_f32():
     return Call(_C.binary_gemm_f32, x=f32(2, 70), b=packed(3, 70, 1), alpha=f32(3), bias=f32(3))
+
+
+def _planes(rows, K, seed=2):
+    w = np.random.default_rng(seed).standard_normal((rows, K)).astype(np.float32)
+    pos = _C.binary_pack(np.where(w > 0.5, -1.0, 1.0).astype(np.float32))
+    neg = _C.binary_pack(np.where(w < -0.5, -1.0, 1.0).astype(np.float32))
+    return pos, neg
+
+
+@entry("ternary_gemm_f32", Arg("x", "array"), Arg("pos", "array"), Arg("neg", "array"),
+       Arg("alpha", "array"), Arg("bias", "array"))
+def _ternary():
+    pos, neg = _planes(3, 70)
+    return Call(_C.ternary_gemm_f32, x=f32(2, 70), pos=pos, neg=neg, alpha=f32(3), bias=f32(3))

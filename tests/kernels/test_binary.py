@@ -112,3 +112,37 @@ def test_padding_bits_past_k_are_refused():
     _C.binary_gemm(p, p, 70, one)  # binary_pack's own output passes
     full = _C.binary_pack(-np.ones((1, 128), np.float32))
     _C.binary_gemm(full, full, 128, np.ones(1, np.float32))  # K a multiple of 64: no padding
+
+
+@pytest.mark.parametrize("K", KS)
+def test_ternary_gemm_f32_exact_sums(K, rng):
+    """Two disjoint bit-planes: out = alpha * (sum over +1 x - sum over -1 x) + bias, against a
+    float64 reference (additions only: tolerance eps * K * max|x| * alpha)."""
+    M, N = 3, 5
+    t = rng.integers(-1, 2, (N, K))
+    one = np.float32(1)
+    pos = _C.binary_pack(np.where(t > 0, -one, one))
+    neg = _C.binary_pack(np.where(t < 0, -one, one))
+    x = rand(rng, M, K)
+    alpha = rng.random(N).astype(np.float32) + 0.5
+    bias = rng.standard_normal(N).astype(np.float32)
+    ref = (x.astype(np.float64) @ t.T) * alpha + bias
+    out = _C.ternary_gemm_f32(x, pos, neg, alpha, bias)
+    tol = np.finfo(np.float32).eps * K * np.abs(x).max() * alpha.max() * 2 + 1e-6
+    np.testing.assert_allclose(out, ref, rtol=0, atol=tol)
+    np.testing.assert_allclose(_C.ternary_gemm_f32(x, pos, neg, alpha, None), ref - bias,
+                               rtol=0, atol=tol + 1e-6)
+
+
+def test_ternary_gemm_f32_checks(rng):
+    x = rand(rng, 2, 70)
+    one = np.float32(1)
+    pos = _C.binary_pack(np.where(rng.random((3, 70)) < 0.3, -one, one))
+    with pytest.raises(ValueError, match="pos, neg: the planes overlap in row"):
+        _C.ternary_gemm_f32(x, pos, pos, np.ones(3, np.float32), None)
+    with pytest.raises(ValueError, match=r"neg: expected shape \(3, 2\) like pos, got \(2, 2\)"):
+        _C.ternary_gemm_f32(x, pos, pos[:2] * 0, np.ones(3, np.float32), None)
+    with pytest.raises(ValueError, match=r"pos: expected shape \(rows, 2\) for K=70"):
+        _C.ternary_gemm_f32(x, pos[:, :1], pos * 0, np.ones(3, np.float32), None)
+    with pytest.raises(ValueError, match="alpha"):
+        _C.ternary_gemm_f32(x, pos, pos * 0, np.ones(4, np.float32), None)

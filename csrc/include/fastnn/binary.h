@@ -28,5 +28,11 @@ void xnor_gemm(const uint64_t* a, const uint64_t* b, int64_t M, int64_t N, int64
 void sign_gemm_f32(const float* x, const uint64_t* b, int64_t M, int64_t N, int64_t K,
                    const float* alpha, const float* bias, float* out);
 
+// Float x (M x K) times ternary weights held as two disjoint bit-planes (N x K each): bit k of
+// row n of `pos` marks t[n,k] = +1, of `neg` marks t[n,k] = -1, neither 0.
+// out[m, n] = alpha[n] * (sum over pos x - sum over neg x) + bias[n]: additions only.
+void ternary_gemm_f32(const float* x, const uint64_t* pos, const uint64_t* neg, int64_t M,
+                      int64_t N, int64_t K, const float* alpha, const float* bias, float* out);
+
 }  // namespace binary
 }  // namespace fastnn
