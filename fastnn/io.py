@@ -11,6 +11,10 @@ Layout (format version 1):
             ``mask/<parameter name>``    Parameter.mask where not None (pruning)
             ``cluster/<name>/index``, ``cluster/<name>/centroids``  Parameter.cluster where not
                                          None (weight sharing, fastnn.compress)
+            ``bits/<parameter name>/neg``, ``.../pos``, ``.../alpha``   with ``pack_bits=True``: the
+                                         weight of a binary (1 bit: -1 plane) or ternary (2 bits:
+                                         +1 and -1 planes) layer, np.packbits-ed, with its
+                                         per-channel scale, instead of ``model/<name>``
             ``optimizer/...``, ``scheduler/...``, ``extra/...``   arrays of those state dicts
   metadata  ``format`` = "fastnn", ``format_version``, ``fastnn_version``,
             ``architecture`` (JSON spec), ``model`` (JSON: training flag, frozen parameters),
@@ -239,8 +243,14 @@ def _check_registered(spec, where):
             _check_registered(v, where)
 
 
-def save(model, path, optimizer=None, scheduler=None, extra=None):
+def save(model, path, optimizer=None, scheduler=None, extra=None, pack_bits=False):
     """Save ``model`` (architecture + weights, masks, frozen flags) to ``path``, atomically.
+
+    pack_bits: store the weights of BinaryLinear/BinaryConv2d with 1 bit per weight and of
+    TernaryLinear/TernaryConv2d with 2 bits (plus one float32 scale per output channel) instead
+    of their float32 latent weights. The loaded model computes exactly what the saved one does
+    (its weights are alpha * sign, or alpha * t, which binarise/ternarise to themselves); the
+    latent weights are not kept, so save without it to resume training exactly.
 
     optimizer, scheduler: objects with ``state_dict()`` (or their state dicts), stored so
     ``load_checkpoint`` gives them back for resuming. extra: any nested dict following the same
@@ -279,6 +289,7 @@ def save(model, path, optimizer=None, scheduler=None, extra=None):
         v = np.asarray(v)
         tensors[f"model/{k}"] = _c_array(v, v.dtype.newbyteorder("<") if v.dtype.kind in "iu"
                                          else np.float32)
+    packed = _pack_bits(model, tensors) if pack_bits else {}
     frozen, masks = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
@@ -299,7 +310,7 @@ def save(model, path, optimizer=None, scheduler=None, extra=None):
                 "fastnn_version": str(getattr(fastnn, "__version__", "unknown")),
                 "architecture": arch,
                 "model": json.dumps({"training": bool(model.training), "frozen": frozen,
-                                     "masks": masks})}
+                                     "masks": masks, **({"packed": packed} if packed else {})})}
     for section, obj in zip(_SECTIONS, (_state_of(optimizer, "optimizer"),
                                         _state_of(scheduler, "scheduler"), extra)):
         if obj is not None:
@@ -308,6 +319,76 @@ def save(model, path, optimizer=None, scheduler=None, extra=None):
     data = _canonical(_safetensors().save(tensors, metadata=metadata))
     _atomic_write(Path(path), data)
     return path
+
+
+def _bit_layers():
+    from fastnn.nn.binary import BinaryConv2d, BinaryLinear, TernaryConv2d, TernaryLinear
+    return (BinaryLinear, BinaryConv2d), (TernaryLinear, TernaryConv2d)
+
+
+def _pack_bits(model, tensors):
+    """Replace the binary/ternary weights in ``tensors`` by bit-planes; {name: {bits, shape}}."""
+    from fastnn.nn.binary import binary_alpha, ternary_weight
+    binary, ternary = _bit_layers()
+    packed = {}
+    for prefix, m in model.named_modules():
+        if not isinstance(m, binary + ternary):
+            continue
+        name = f"{prefix}.weight" if prefix else "weight"
+        if f"model/{name}" not in tensors or name in packed:
+            continue
+        w = m.weight.data
+        if isinstance(m, binary):
+            planes, alpha, bits = {"neg": w < 0}, binary_alpha(w), 1
+        else:
+            t, alpha = ternary_weight(w)
+            planes, bits = {"pos": t > 0, "neg": t < 0}, 2
+        del tensors[f"model/{name}"]
+        for k, v in planes.items():
+            tensors[f"bits/{name}/{k}"] = np.packbits(v.reshape(-1))
+        tensors[f"bits/{name}/alpha"] = _c_array(alpha, np.float32)
+        packed[name] = {"bits": bits, "shape": list(w.shape)}
+    return packed
+
+
+def _unpack_bits(info, tensors, path):
+    """The float weights (alpha * sign, alpha * t) of a ``pack_bits`` file, into ``tensors``."""
+    packed = info.get("packed", {})
+    if not isinstance(packed, dict):
+        raise ValueError(f"{path}: 'model' metadata: packed: expected an object, got "
+                         f"{_short(packed)}")
+    for name, rec in packed.items():
+        where = f"{path}: packed weight {name!r}"
+        if (not isinstance(rec, dict) or rec.get("bits") not in (1, 2)
+                or not isinstance(rec.get("shape"), list) or not rec["shape"]
+                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d < 2 ** 40
+                           for d in rec["shape"])):
+            raise ValueError(f"{where}: expected {{bits: 1 or 2, shape: [positive ints]}}, got "
+                             f"{_short(rec)}")
+        shape, n = tuple(rec["shape"]), int(np.prod(rec["shape"]))
+        if f"model/{name}" in tensors:
+            raise ValueError(f"{where}: stored both packed and as float32")
+        alpha = tensors.get(f"bits/{name}/alpha")
+        if alpha is None or alpha.dtype != np.float32 or alpha.shape != (shape[0],):
+            raise ValueError(f"{where}: alpha: expected float32 of shape ({shape[0]},), got "
+                             f"{None if alpha is None else (alpha.dtype, alpha.shape)}")
+        planes = {}
+        for k in (("neg",) if rec["bits"] == 1 else ("pos", "neg")):
+            v = tensors.get(f"bits/{name}/{k}")
+            if v is None or v.dtype != np.uint8 or v.shape != ((n + 7) // 8,):
+                raise ValueError(f"{where}: {k}: expected uint8 of shape ({(n + 7) // 8},), got "
+                                 f"{None if v is None else (v.dtype, v.shape)}")
+            planes[k] = np.unpackbits(v, count=n).reshape(shape).astype(bool)
+        if rec["bits"] == 1:
+            t = np.where(planes["neg"], np.float32(-1), np.float32(1))
+        else:
+            if (planes["pos"] & planes["neg"]).any():
+                raise ValueError(f"{where}: the +1 and -1 planes overlap")
+            t = planes["pos"].astype(np.float32) - planes["neg"].astype(np.float32)
+        tensors[f"model/{name}"] = t * alpha.reshape((-1,) + (1,) * (len(shape) - 1))
+    extra = sorted({k.split("/")[1] for k in tensors if k.startswith("bits/")} - set(packed))
+    if extra:
+        raise ValueError(f"{path}: bit-planes {_short(extra)} are not listed as packed weights")
 
 
 def _canonical(data):
@@ -498,6 +579,7 @@ def _build_model(metadata, tensors, path):
     if not isinstance(training, bool):
         raise ValueError(f"{path}: 'model' metadata: training: expected true or false, got "
                          f"{_short(training)}")
+    _unpack_bits(info, tensors, path)
     gen = _random.generator()
     rng_state = gen.bit_generator.state
     # No random initialisation (the weights follow), and every declared parameter or buffer is

@@ -4,9 +4,11 @@
 #include <pybind11/stl.h>
 
 #include <string>
+#include <vector>
 
 #include "common.h"
 #include "fastnn/binary.h"
+#include "fastnn/ops.h"
 
 namespace fastnn {
 
@@ -124,6 +126,40 @@ py::array_t<float> ternary_gemm_f32_py(const py::handle& x_obj, const py::handle
   return out;
 }
 
+int64_t pair_of(const std::vector<int64_t>& v, size_t i, const char* name) {
+  if (v.size() != 2)
+    throw py::value_error(std::string(name) + ": expected a pair, got " + std::to_string(v.size()) +
+                          " values");
+  return v[i];
+}
+
+U64 binary_im2col_py(const py::handle& x_obj, const std::vector<int64_t>& kernel,
+                     const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                     const std::vector<int64_t>& dilation, bool pad_bit) {
+  py::array_t<float> x = c_f32(x_obj, "x");
+  check_ndim(x, "x", 4);
+  binary::BitIm2col g{};
+  g.n = x.shape(0), g.c = x.shape(1), g.h = x.shape(2), g.w = x.shape(3);
+  g.kh = pair_of(kernel, 0, "kernel_size"), g.kw = pair_of(kernel, 1, "kernel_size");
+  g.sh = pair_of(stride, 0, "stride"), g.sw = pair_of(stride, 1, "stride");
+  g.ph = pair_of(padding, 0, "padding"), g.pw = pair_of(padding, 1, "padding");
+  g.dh = pair_of(dilation, 0, "dilation"), g.dw = pair_of(dilation, 1, "dilation");
+  if (g.c < 1) throw py::value_error("x: expected at least one channel, got shape " + shape_str(x));
+  g.oh = window_out(g.h, g.kh, g.sh, g.ph, g.dh, "binary_im2col");
+  g.ow = window_out(g.w, g.kw, g.sw, g.pw, g.dw, "binary_im2col");
+  if (g.oh < 1 || g.ow < 1)
+    throw py::value_error("x: kernel larger than the padded input of shape " + shape_str(x));
+  int64_t K = 0, rows = 0;
+  if (!mul_ok(g.kh * g.kw, g.c, &K) || !mul_ok(g.n, g.oh, &rows) || !mul_ok(rows, g.ow, &rows))
+    throw py::value_error("x: im2col size overflows int64 for shape " + shape_str(x));
+  U64 out = new_array<uint64_t>({rows, words(K)}, "out");
+  const float* xp = x.data();
+  uint64_t* op = out.mutable_data();
+  py::gil_scoped_release nogil;
+  binary::im2col_sign_bits(xp, g, pad_bit, op);
+  return out;
+}
+
 std::string binary_kernel_py() {
   const char* name = nullptr;
   binary::xor_popcount_kernel(&name);
@@ -138,6 +174,10 @@ void bind_binary(py::module_& m) {
         py::arg("bias") = py::none());
   m.def("binary_gemm_f32", &binary_gemm_f32_py, py::arg("x"), py::arg("b"), py::arg("alpha"),
         py::arg("bias") = py::none());
+  m.def("binary_im2col", &binary_im2col_py, py::arg("x"), py::arg("kernel_size"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("pad_bit"),
+        "Packed sign bits (uint64, 1 = negative) of the im2col rows of a float NCHW batch: "
+        "(N*OH*OW, ceil(kh*kw*C/64)), K in (i, j, c) order; padded taps get pad_bit.");
   m.def("ternary_gemm_f32", &ternary_gemm_f32_py, py::arg("x"), py::arg("pos"), py::arg("neg"),
         py::arg("alpha"), py::arg("bias"));
   m.def("binary_kernel", &binary_kernel_py);

@@ -88,6 +88,59 @@ void sign_gemm_f32(const float* x, const uint64_t* b, int64_t M, int64_t N, int6
   }
 }
 
+namespace {
+
+// dst (zeroed) gets the low `nbits` bits of the word stream src appended at bit `pos`.
+inline void append_bits(uint64_t* dst, int64_t pos, const uint64_t* src, int64_t nbits) {
+  for (int64_t done = 0; done < nbits; done += 64) {
+    const int64_t take = nbits - done < 64 ? nbits - done : 64;
+    uint64_t v = src[done / 64];
+    if (take < 64) v &= (uint64_t{1} << take) - 1;
+    const int64_t at = pos + done, off = at % 64;
+    dst[at / 64] |= v << off;
+    if (off != 0 && off + take > 64) dst[at / 64 + 1] |= v >> (64 - off);
+  }
+}
+
+}  // namespace
+
+void im2col_sign_bits(const float* x, const BitIm2col& g, bool pad_bit, uint64_t* out) {
+  const int64_t cw = (g.c + 63) / 64, hw = g.h * g.w;
+  const int64_t K = g.kh * g.kw * g.c, W = (K + 63) / 64, rows = g.oh * g.ow;
+  // pass 1: each pixel's channel signs as cw words; blocks of pixels over threads, each block
+  // reading every channel plane contiguously; branch-free (signs are random: no mispredictions)
+  std::vector<uint64_t> pix(static_cast<size_t>(g.n * hw * cw), 0);
+  std::vector<uint64_t> pad(static_cast<size_t>(cw), pad_bit ? ~uint64_t{0} : 0);
+  const int64_t blk = 512, nblk = (hw + blk - 1) / blk;
+#pragma omp parallel for schedule(static) if (g.n * g.c * hw > (1 << 16))
+  for (int64_t t = 0; t < g.n * nblk; ++t) {
+    const int64_t n = t / nblk, i0 = (t % nblk) * blk, i1 = i0 + blk < hw ? i0 + blk : hw;
+    for (int64_t c = 0; c < g.c; ++c) {
+      const float* plane = x + (n * g.c + c) * hw;
+      uint64_t* dst = pix.data() + n * hw * cw + c / 64;
+      const int sh = static_cast<int>(c % 64);
+      for (int64_t i = i0; i < i1; ++i)
+        dst[i * cw] |= static_cast<uint64_t>(plane[i] < 0.0f) << sh;
+    }
+  }
+  // pass 2: each output pixel's row, tap by tap
+#pragma omp parallel for schedule(static) if (g.n * rows * W > (1 << 14))
+  for (int64_t r = 0; r < g.n * rows; ++r) {
+    const int64_t n = r / rows, oh = (r % rows) / g.ow, ow = r % g.ow;
+    uint64_t* row = out + r * W;
+    for (int64_t w = 0; w < W; ++w) row[w] = 0;
+    int64_t pos = 0;
+    for (int64_t i = 0; i < g.kh; ++i) {
+      const int64_t ih = oh * g.sh - g.ph + i * g.dh;
+      for (int64_t j = 0; j < g.kw; ++j, pos += g.c) {
+        const int64_t iw = ow * g.sw - g.pw + j * g.dw;
+        const bool in = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w;
+        append_bits(row, pos, in ? pix.data() + (n * hw + ih * g.w + iw) * cw : pad.data(), g.c);
+      }
+    }
+  }
+}
+
 void ternary_gemm_f32(const float* x, const uint64_t* pos, const uint64_t* neg, int64_t M,
                       int64_t N, int64_t K, const float* alpha, const float* bias, float* out) {
   const int64_t W = (K + 63) / 64;

@@ -15,7 +15,7 @@ load_state_dict.
 BinaryConv2d: the same per output channel (alpha = mean|W| over in x kh x kw). With
 binary_inputs the padded border takes ``pad_value`` (+1 or -1, after binarisation; Larq's
 ``pad_values``): a binary input has no 0, and this keeps the packed eval forward exact. In eval
-it runs as im2col of the sign bits (``_C.im2col_u8``) + XNOR/popcount (``_C.binary_gemm``);
+it runs as im2col of the sign bits (``_C.binary_im2col``) + XNOR/popcount (``_C.binary_gemm``);
 with float inputs, the float conv kernel on the cached alpha * sign(W).
 
 Ternary (Ternary Weight Networks, Li & Liu 2016): per output channel threshold
@@ -28,7 +28,7 @@ import numpy as np
 
 from fastnn import _C
 from fastnn.nn import _spatial as sp
-from fastnn.nn.conv import Conv2d
+from fastnn.nn.conv import Conv2d, _ConvNd
 from fastnn.nn.linear import Linear, _positive_int
 from fastnn.nn.module import Module, Parameter, new_array, register
 
@@ -170,9 +170,11 @@ def _sign_pad_check(pad_value, name):
     return float(pad_value)
 
 
-class _QuantConv(Conv2d):
-    """A Conv2d whose forward uses a function of its latent weight (``_effective``) and whose
-    weight gradient goes through that function's straight-through estimator (``_ste``)."""
+class _QuantConv(_ConvNd):
+    """A convolution (Conv2d's arguments and state_dict) whose forward uses a function of its
+    latent weight (``effective_weight``) and whose weight gradient goes through that function's
+    straight-through estimator (``_ste``). Not a Conv2d subclass on purpose: pruning, int8
+    quantization, BatchNorm folding and ONNX export must not take it for a float Conv2d."""
 
     _per_call = ("_x", "_out_shape", "_xin", "_wq")
 
@@ -182,6 +184,8 @@ class _QuantConv(Conv2d):
                          bias)
         object.__setattr__(self, "_cache", None)
         self._xin = self._wq = None
+
+    get_config = Conv2d.get_config
 
     def train(self, mode=True):
         object.__setattr__(self, "_cache", None)
@@ -299,13 +303,11 @@ class BinaryConv2d(_QuantConv):
             return self._conv(x, self._cache)[0]
         wp, alpha = self.packed()
         n = x.shape[0]
-        # the sign bits as uint8 (1 = negative), NHWC; the border gets pad_value's bit
-        bits = np.ascontiguousarray((x < 0).astype(np.uint8).transpose(0, 2, 3, 1))
-        cols = _C.im2col_u8(bits, list(self.kernel_size), list(self.stride), list(self.padding),
-                            list(self.dilation), int(self.pad_value < 0))
-        k = cols.shape[1]
-        a = _C.binary_pack(np.where(cols != 0, np.float32(-1), np.float32(1)))
-        y = _C.binary_gemm(a, wp, k, alpha, self._bias_data())
+        # the sign bits of the im2col rows, packed in C++; the border gets pad_value's bit
+        a = _C.binary_im2col(x, list(self.kernel_size), list(self.stride), list(self.padding),
+                             list(self.dilation), self.pad_value < 0)
+        y = _C.binary_gemm(a, wp, self.in_channels * self.kernel_size[0] * self.kernel_size[1],
+                           alpha, self._bias_data())
         oh, ow = self._out_hw(x)
         return np.ascontiguousarray(y.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2))
 

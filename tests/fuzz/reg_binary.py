@@ -4,6 +4,7 @@ import numpy as np
 from fastnn import _C
 
 from .core import Arg, Call, registrar
+from .reg_conv import pair
 from .reg_dense import f32
 
 ENTRIES = []
@@ -48,3 +49,10 @@ def _planes(rows, K, seed=2):
 def _ternary():
     pos, neg = _planes(3, 70)
     return Call(_C.ternary_gemm_f32, x=f32(2, 70), pos=pos, neg=neg, alpha=f32(3), bias=f32(3))
+
+
+@entry("binary_im2col", Arg("x", "array"), pair("kernel_size"), pair("stride"), pair("padding"),
+       pair("dilation"), Arg("pad_bit", "bool"))
+def _im2col():
+    return Call(_C.binary_im2col, x=f32(2, 3, 5, 4), kernel_size=[3, 3], stride=[1, 1],
+                padding=[1, 1], dilation=[1, 1], pad_bit=True)

@@ -146,3 +146,41 @@ def test_ternary_gemm_f32_checks(rng):
         _C.ternary_gemm_f32(x, pos[:, :1], pos * 0, np.ones(3, np.float32), None)
     with pytest.raises(ValueError, match="alpha"):
         _C.ternary_gemm_f32(x, pos, pos * 0, np.ones(4, np.float32), None)
+
+
+def _im2col_ref(x, k, s, p, d, pad_value):
+    n, c, h, w = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])), constant_values=pad_value)
+    oh = (h + 2 * p[0] - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    ow = (w + 2 * p[1] - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    cols = np.empty((n, oh, ow, k[0], k[1], c), np.float32)
+    for i in range(k[0]):
+        for j in range(k[1]):
+            v = xp[:, :, i * d[0]:i * d[0] + s[0] * (oh - 1) + 1:s[0],
+                   j * d[1]:j * d[1] + s[1] * (ow - 1) + 1:s[1]]
+            cols[:, :, :, i, j, :] = v.transpose(0, 2, 3, 1)
+    return cols.reshape(n * oh * ow, -1)
+
+
+@pytest.mark.parametrize("c", [1, 3, 63, 64, 65, 130])
+@pytest.mark.parametrize("geom", [((3, 3), (1, 1), (1, 1), (1, 1)), ((2, 3), (2, 1), (2, 1), (1, 2)),
+                                  ((1, 1), (1, 1), (0, 0), (1, 1))])
+@pytest.mark.parametrize("pad_bit", [False, True])
+def test_binary_im2col_equals_packed_float_im2col(c, geom, pad_bit, rng):
+    """The packed sign bits of the im2col rows, exactly (bits in (i, j, c) order; padded taps
+    take pad_bit; bits past K zero)."""
+    k, s, p, d = geom
+    x = rand(rng, 2, c, 5, 4)
+    ref = _C.binary_pack(_im2col_ref(x, k, s, p, d, -1.0 if pad_bit else 1.0))
+    got = _C.binary_im2col(x, list(k), list(s), list(p), list(d), pad_bit)
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_binary_im2col_checks(rng):
+    x = rand(rng, 1, 2, 3, 3)
+    with pytest.raises(ValueError, match="kernel larger than the padded input"):
+        _C.binary_im2col(x, [5, 5], [1, 1], [0, 0], [1, 1], False)
+    with pytest.raises(ValueError, match="stride"):
+        _C.binary_im2col(x, [3, 3], [0, 1], [0, 0], [1, 1], False)
+    with pytest.raises(ValueError, match=r"x: expected 4 dimensions|x: expected .*4"):
+        _C.binary_im2col(x[0], [1, 1], [1, 1], [0, 0], [1, 1], False)

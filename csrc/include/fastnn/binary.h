@@ -28,6 +28,14 @@ void xnor_gemm(const uint64_t* a, const uint64_t* b, int64_t M, int64_t N, int64
 void sign_gemm_f32(const float* x, const uint64_t* b, int64_t M, int64_t N, int64_t K,
                    const float* alpha, const float* bias, float* out);
 
+// Packed sign bits of the im2col rows of a float NCHW batch x (N, C, H, W): one row per output
+// pixel (n, oh, ow), K = kh * kw * C bits in (tap i, tap j, channel) order, bit = 1 where the
+// value is negative; taps in the padding get `pad_bit`; bits past K are 0. out: (N*OH*OW, W).
+struct BitIm2col {
+  int64_t n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+};
+void im2col_sign_bits(const float* x, const BitIm2col& g, bool pad_bit, uint64_t* out);
+
 // Float x (M x K) times ternary weights held as two disjoint bit-planes (N x K each): bit k of
 // row n of `pos` marks t[n,k] = +1, of `neg` marks t[n,k] = -1, neither 0.
 // out[m, n] = alpha[n] * (sum over pos x - sum over neg x) + bias[n]: additions only.
