@@ -16,14 +16,18 @@ namespace {
 using Pair = std::array<int64_t, 2>;
 using Shape4 = std::array<int64_t, 4>;
 
-Pool2dGeom pool_geom(int64_t h, int64_t w, Pair kernel, Pair stride, Pair padding) {
+Pool2dGeom pool_geom(int64_t h, int64_t w, Pair kernel, Pair stride, Pair padding,
+                     Pair dilation = {1, 1}, bool ceil_mode = false, bool count_pad = true) {
   Pool2dGeom g;
   g.h = h; g.w = w; g.kh = kernel[0]; g.kw = kernel[1];
   g.sh = stride[0]; g.sw = stride[1]; g.ph = padding[0]; g.pw = padding[1];
+  g.dh = dilation[0]; g.dw = dilation[1];
+  g.ceil_mode = ceil_mode;
+  g.count_pad = count_pad;
   // Range-checked hyper-parameters, overflow-checked extents (0: no window fits, which
   // pool2d_check_geom reports with the shapes).
-  g.oh = window_out(h, g.kh, g.sh, g.ph, 1, "pool2d");
-  g.ow = window_out(w, g.kw, g.sw, g.pw, 1, "pool2d");
+  g.oh = pool_window_out(h, g.kh, g.sh, g.ph, g.dh, ceil_mode, "pool2d");
+  g.ow = pool_window_out(w, g.kw, g.sw, g.pw, g.dw, ceil_mode, "pool2d");
   pool2d_check_geom(g);
   return g;
 }
@@ -41,10 +45,12 @@ void check_shape4(const Shape4& s) {
                                                  shape_str(std::vector<int64_t>(s.begin(), s.end())));
 }
 
-py::tuple maxpool_fwd(const py::handle& x_obj, Pair kernel, Pair stride, Pair padding) {
+py::tuple maxpool_fwd(const py::handle& x_obj, Pair kernel, Pair stride, Pair padding,
+                      Pair dilation, bool ceil_mode) {
   py::array_t<float> x = c_f32(x_obj, "input");
   check_ndim(x, "input", 4);
-  const Pool2dGeom g = pool_geom(x.shape(2), x.shape(3), kernel, stride, padding);
+  const Pool2dGeom g =
+      pool_geom(x.shape(2), x.shape(3), kernel, stride, padding, dilation, ceil_mode);
   const int64_t planes = x.shape(0) * x.shape(1);
   py::array_t<float> y = new_array<float>({x.shape(0), x.shape(1), g.oh, g.ow}, "output");
   py::array_t<int32_t> idx = new_array<int32_t>({x.shape(0), x.shape(1), g.oh, g.ow}, "argmax");
@@ -58,10 +64,12 @@ py::tuple maxpool_fwd(const py::handle& x_obj, Pair kernel, Pair stride, Pair pa
 }
 
 py::array_t<float> maxpool_bwd(const py::handle& dy_obj, const py::handle& idx_obj,
-                               Shape4 input_shape, Pair kernel, Pair stride, Pair padding) {
+                               Shape4 input_shape, Pair kernel, Pair stride, Pair padding,
+                               Pair dilation, bool ceil_mode) {
   check_shape4(input_shape);
   py::array_t<float> dy = c_f32(dy_obj, "grad_output");
-  const Pool2dGeom g = pool_geom(input_shape[2], input_shape[3], kernel, stride, padding);
+  const Pool2dGeom g = pool_geom(input_shape[2], input_shape[3], kernel, stride, padding,
+                                 dilation, ceil_mode);
   check_shape(dy, "grad_output", {input_shape[0], input_shape[1], g.oh, g.ow});
   py::array arr = as_array(idx_obj, "argmax");
   if (arr.dtype().kind() != 'i' || arr.itemsize() != 4)
@@ -78,10 +86,12 @@ py::array_t<float> maxpool_bwd(const py::handle& dy_obj, const py::handle& idx_o
   return dx;
 }
 
-py::array_t<float> avgpool_fwd(const py::handle& x_obj, Pair kernel, Pair stride, Pair padding) {
+py::array_t<float> avgpool_fwd(const py::handle& x_obj, Pair kernel, Pair stride, Pair padding,
+                               bool ceil_mode, bool count_include_pad) {
   py::array_t<float> x = c_f32(x_obj, "input");
   check_ndim(x, "input", 4);
-  const Pool2dGeom g = pool_geom(x.shape(2), x.shape(3), kernel, stride, padding);
+  const Pool2dGeom g = pool_geom(x.shape(2), x.shape(3), kernel, stride, padding, {1, 1},
+                                 ceil_mode, count_include_pad);
   py::array_t<float> y = new_array<float>({x.shape(0), x.shape(1), g.oh, g.ow}, "output");
   float* yp = y.mutable_data();
   {
@@ -92,10 +102,11 @@ py::array_t<float> avgpool_fwd(const py::handle& x_obj, Pair kernel, Pair stride
 }
 
 py::array_t<float> avgpool_bwd(const py::handle& dy_obj, Shape4 input_shape, Pair kernel,
-                               Pair stride, Pair padding) {
+                               Pair stride, Pair padding, bool ceil_mode, bool count_include_pad) {
   check_shape4(input_shape);
   py::array_t<float> dy = c_f32(dy_obj, "grad_output");
-  const Pool2dGeom g = pool_geom(input_shape[2], input_shape[3], kernel, stride, padding);
+  const Pool2dGeom g = pool_geom(input_shape[2], input_shape[3], kernel, stride, padding, {1, 1},
+                                 ceil_mode, count_include_pad);
   check_shape(dy, "grad_output", {input_shape[0], input_shape[1], g.oh, g.ow});
   py::array_t<float> dx({input_shape[0], input_shape[1], input_shape[2], input_shape[3]});
   float* dxp = dx.mutable_data();
@@ -233,14 +244,17 @@ py::object bn_bwd(const py::handle& dy_obj, const py::handle& x_obj, const py::h
 }  // namespace
 
 void bind_pool_bn(py::module_& m) {
+  const Pair one{1, 1};
   m.def("maxpool2d_forward", &maxpool_fwd, py::arg("x"), py::arg("kernel"), py::arg("stride"),
-        py::arg("padding"));
+        py::arg("padding"), py::arg("dilation") = one, py::arg("ceil_mode") = false);
   m.def("maxpool2d_backward", &maxpool_bwd, py::arg("dy"), py::arg("argmax"),
-        py::arg("input_shape"), py::arg("kernel"), py::arg("stride"), py::arg("padding"));
+        py::arg("input_shape"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation") = one, py::arg("ceil_mode") = false);
   m.def("avgpool2d_forward", &avgpool_fwd, py::arg("x"), py::arg("kernel"), py::arg("stride"),
-        py::arg("padding"));
+        py::arg("padding"), py::arg("ceil_mode") = false, py::arg("count_include_pad") = true);
   m.def("avgpool2d_backward", &avgpool_bwd, py::arg("dy"), py::arg("input_shape"),
-        py::arg("kernel"), py::arg("stride"), py::arg("padding"));
+        py::arg("kernel"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode") = false,
+        py::arg("count_include_pad") = true);
   m.def("global_avgpool_forward", &gap_fwd, py::arg("x"));
   m.def("global_avgpool_backward", &gap_bwd, py::arg("dy"), py::arg("input_shape"));
   m.def("batchnorm_forward", &bn_fwd, py::arg("x"), py::arg("weight"), py::arg("bias"),

@@ -2,6 +2,7 @@
 // is the ISA leaf (kernels/simd/pool_body.h), vectorised across the output width.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -32,28 +33,78 @@ void parallel_for(int64_t count, const F& body) {
 void pool2d_check_geom(const Pool2dGeom& g) {
   require(g.h >= 1 && g.w >= 1,
           "pool2d: input plane must be non-empty, got " + str(g.h) + "x" + str(g.w));
-  // Range checks on kernel, stride and padding; overflow-checked extents.
-  const int64_t oh = window_out(g.h, g.kh, g.sh, g.ph, 1, "pool2d");
-  const int64_t ow = window_out(g.w, g.kw, g.sw, g.pw, 1, "pool2d");
-  require(2 * g.ph <= g.kh && 2 * g.pw <= g.kw,
-          "pool2d: padding must be >= 0 and at most half the kernel size (" + str(g.kh) + ", " +
-              str(g.kw) + "), got (" + str(g.ph) + ", " + str(g.pw) + ")");
+  // Range checks on kernel, stride, padding and dilation; overflow-checked extents.
+  const int64_t oh = pool_window_out(g.h, g.kh, g.sh, g.ph, g.dh, g.ceil_mode, "pool2d");
+  const int64_t ow = pool_window_out(g.w, g.kw, g.sw, g.pw, g.dw, g.ceil_mode, "pool2d");
+  const int64_t eh = g.dh * (g.kh - 1) + 1, ew = g.dw * (g.kw - 1) + 1;  // checked above
+  require(2 * g.ph <= eh && 2 * g.pw <= ew,
+          "pool2d: padding must be >= 0 and at most half the (dilated) kernel size (" + str(eh) +
+              ", " + str(ew) + "), got (" + str(g.ph) + ", " + str(g.pw) + ")");
   require(oh >= 1 && ow >= 1,
           "pool2d: kernel (" + str(g.kh) + ", " + str(g.kw) + ") is larger than the padded input (" +
               str(g.h + 2 * g.ph) + ", " + str(g.w + 2 * g.pw) + ")");
   require(g.oh == oh && g.ow == ow, "pool2d: output plane must be (" + str(oh) + ", " + str(ow) +
                                         "), got (" + str(g.oh) + ", " + str(g.ow) + ")");
+  // A dilated window can fall entirely into the padding (its taps step over the input):
+  // PyTorch returns -inf with an index outside the plane there; refused here instead.
+  if (g.dh > 1 || g.dw > 1) {
+    const int64_t dims[2][5] = {{g.oh, g.sh, g.ph, g.dh, g.h}, {g.ow, g.sw, g.pw, g.dw, g.w}};
+    for (int a = 0; a < 2; ++a) {
+      const int64_t* v = dims[a];
+      for (int64_t o = 0; o < v[0]; ++o) {
+        const int64_t lo = o * v[1] - v[2];
+        const int64_t first = lo < 0 ? lo + (-lo + v[3] - 1) / v[3] * v[3] : lo;
+        const int64_t end = std::min<int64_t>(lo + ((a ? g.kw : g.kh) - 1) * v[3] + 1, v[4]);
+        require(first < end, std::string("pool2d: the dilated window of output ") +
+                                 (a ? "column " : "row ") + str(o) +
+                                 " covers only padding (no input element)");
+      }
+    }
+  }
   // Argmax indices and vector lane column indices are int32.
   int64_t plane = 0;
   require(!__builtin_mul_overflow(g.h, g.w, &plane) && plane < (int64_t(1) << 31) &&
-              g.w + g.kw + 64 * g.sw < (int64_t(1) << 31),
+              g.w + ew + 64 * g.sw < (int64_t(1) << 31),
           "pool2d: input plane too large (" + str(g.h) + "x" + str(g.w) + ")");
 }
+
+namespace {
+
+// Dilated max pooling, one plane, PyTorch's loop (aten MaxPoolKernel): the window starts at its
+// first element inside the input, -inf before the first one seen, NaN wins, first maximum kept.
+// Scalar on every ISA (dilated max pooling is rare: ONNX imports); dilation 1 takes the leaf.
+void maxpool2d_plane_dilated(const float* x, float* y, int32_t* argmax, const Pool2dGeom& g) {
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    int64_t ya = oy * g.sh - g.ph;
+    const int64_t yb = std::min<int64_t>(ya + (g.kh - 1) * g.dh + 1, g.h);
+    while (ya < 0) ya += g.dh;
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      int64_t xa = ox * g.sw - g.pw;
+      const int64_t xb = std::min<int64_t>(xa + (g.kw - 1) * g.dw + 1, g.w);
+      while (xa < 0) xa += g.dw;
+      float best = -INFINITY;
+      int64_t at = ya * g.w + xa;
+      for (int64_t iy = ya; iy < yb; iy += g.dh)
+        for (int64_t ix = xa; ix < xb; ix += g.dw) {
+          const float v = x[iy * g.w + ix];
+          if (v > best || v != v) {
+            best = v;
+            at = iy * g.w + ix;
+          }
+        }
+      y[oy * g.ow + ox] = best;
+      argmax[oy * g.ow + ox] = static_cast<int32_t>(at);
+    }
+  }
+}
+
+}  // namespace
 
 void maxpool2d_forward(const float* x, int64_t planes, const Pool2dGeom& g, float* y,
                        int32_t* argmax) {
   pool2d_check_geom(g);
-  const auto fn = kernels().f32_maxpool2d_plane;
+  const auto fn = (g.dh == 1 && g.dw == 1) ? kernels().f32_maxpool2d_plane
+                                           : &maxpool2d_plane_dilated;
   const int64_t in = g.h * g.w, out = g.oh * g.ow;
   parallel_for(planes, [&](int64_t p) { fn(x + p * in, y + p * out, argmax + p * out, g); });
 }
@@ -83,6 +134,7 @@ void maxpool2d_backward(const float* dy, const int32_t* argmax, int64_t planes,
 
 void avgpool2d_forward(const float* x, int64_t planes, const Pool2dGeom& g, float* y) {
   pool2d_check_geom(g);
+  require(g.dh == 1 && g.dw == 1, "avgpool2d: dilation must be 1");
   const auto fn = kernels().f32_avgpool2d_plane;
   const int64_t in = g.h * g.w, out = g.oh * g.ow;
   parallel_for(planes, [&](int64_t p) { fn(x + p * in, y + p * out, g); });
@@ -90,6 +142,7 @@ void avgpool2d_forward(const float* x, int64_t planes, const Pool2dGeom& g, floa
 
 void avgpool2d_backward(const float* dy, int64_t planes, const Pool2dGeom& g, float* dx) {
   pool2d_check_geom(g);
+  require(g.dh == 1 && g.dw == 1, "avgpool2d: dilation must be 1");
   const auto fn = kernels().f32_avgpool2d_plane_bwd;
   const int64_t in = g.h * g.w, out = g.oh * g.ow;
   parallel_for(planes, [&](int64_t p) {

@@ -49,6 +49,16 @@ int64_t window_out(int64_t size, int64_t kernel, int64_t stride, int64_t padding
   return (padded - span) / stride + 1;
 }
 
+int64_t pool_window_out(int64_t size, int64_t kernel, int64_t stride, int64_t padding,
+                        int64_t dilation, bool ceil_mode, const char* op) {
+  const int64_t floor_out = window_out(size, kernel, stride, padding, dilation, op);  // checks
+  if (!ceil_mode || floor_out == 0) return floor_out;
+  const int64_t span = dilation * (kernel - 1) + 1, padded = size + 2 * padding;  // checked above
+  int64_t out = (padded - span + stride - 1) / stride + 1;
+  if ((out - 1) * stride >= size + padding) --out;
+  return out;
+}
+
 int64_t transposed_out(int64_t size, int64_t kernel, int64_t stride, int64_t padding,
                        int64_t dilation, int64_t output_padding, const char* op) {
   check_window_param(kernel, 1, op, "kernel_size");

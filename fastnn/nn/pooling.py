@@ -1,5 +1,7 @@
 """MaxPool2d, AvgPool2d and GlobalAvgPool2d (NCHW). Arithmetic: fastnn._C (csrc/frame/pool.cpp,
 leaves vectorised across the output width)."""
+import numpy as np
+
 from fastnn import _C
 from fastnn.nn import _spatial as sp
 from fastnn.nn.module import Module, register
@@ -8,17 +10,27 @@ from fastnn.nn.module import Module, register
 class _Pool2d(Module):
     _per_call = ("_saved",)
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
         super().__init__()
         name = type(self).__name__
         self.kernel_size = sp.pair(kernel_size, "kernel_size", name, 1)
         self.stride = self.kernel_size if stride is None else sp.pair(stride, "stride", name, 1)
         self.padding = sp.pair(padding, "padding", name, 0)
+        self.dilation = sp.pair(dilation, "dilation", name, 1)
+        if not isinstance(ceil_mode, (bool, np.bool_)):
+            raise TypeError(f"{name}: ceil_mode: expected True or False, got {ceil_mode!r}")
+        self.ceil_mode = bool(ceil_mode)
+        span = self._span()
         for d in range(2):
-            if 2 * self.padding[d] > self.kernel_size[d]:
+            if 2 * self.padding[d] > span[d]:
                 raise ValueError(f"{name}: padding {sp.show(self.padding)} must be at most half "
-                                 f"of kernel_size {sp.show(self.kernel_size)}")
+                                 f"of kernel_size {sp.show(self.kernel_size)}"
+                                 + (f" (dilated: {sp.show(span)})" if span != self.kernel_size
+                                    else ""))
         self._saved = None
+
+    def _span(self):
+        return tuple(self.dilation[d] * (self.kernel_size[d] - 1) + 1 for d in range(2))
 
     def _prepare(self, x):
         x = sp.as_input(x, repr(self), (3, 4))
@@ -26,8 +38,9 @@ class _Pool2d(Module):
         if unbatched:
             x = x[None]
         padded = [x.shape[2 + d] + 2 * self.padding[d] for d in range(2)]
-        if padded[0] < self.kernel_size[0] or padded[1] < self.kernel_size[1]:
-            raise ValueError(f"{self!r}: input: kernel_size {sp.show(self.kernel_size)} is larger "
+        span = self._span()
+        if padded[0] < span[0] or padded[1] < span[1]:
+            raise ValueError(f"{self!r}: input: kernel_size {sp.show(span)} is larger "
                              f"than the padded input {sp.show(padded)} (input shape {x.shape})")
         return x, unbatched
 
@@ -42,22 +55,42 @@ class _Pool2d(Module):
         return p[0] if p[0] == p[1] else p
 
     def extra_repr(self):
-        return (f"kernel_size={self._plain(self.kernel_size)}, stride={self._plain(self.stride)}, "
-                f"padding={self._plain(self.padding)}")
+        s = (f"kernel_size={self._plain(self.kernel_size)}, stride={self._plain(self.stride)}, "
+             f"padding={self._plain(self.padding)}")
+        if self.dilation != (1, 1):
+            s += f", dilation={self._plain(self.dilation)}"
+        if self.ceil_mode:
+            s += ", ceil_mode=True"
+        return s
 
     def get_config(self):
-        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride),
-                "padding": list(self.padding)}
+        c = {"kernel_size": list(self.kernel_size), "stride": list(self.stride),
+             "padding": list(self.padding)}
+        if self.dilation != (1, 1):  # files written before these options load unchanged
+            c["dilation"] = list(self.dilation)
+        if self.ceil_mode:
+            c["ceil_mode"] = True
+        return c
 
 
 @register
 class MaxPool2d(_Pool2d):
-    """Max over kh x kw windows; padding counts as -inf; NaN propagates. Like PyTorch's
-    (ceil_mode=False, dilation=1). stride defaults to kernel_size."""
+    """Max over kh x kw windows (``dilation`` apart); padding counts as -inf; NaN propagates;
+    ``ceil_mode`` rounds the output size up (PyTorch's rule). stride defaults to kernel_size.
+    PyTorch's ``MaxPool2d(kernel_size, stride, padding, dilation, return_indices=False,
+    ceil_mode)``."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
+        if return_indices:
+            raise ValueError("MaxPool2d: return_indices=True is not supported (the indices stay "
+                             "inside the layer for its backward)")
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
 
     def forward(self, x):
         x, unbatched = self._prepare(x)
-        y, argmax = _C.maxpool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        y, argmax = _C.maxpool2d_forward(x, self.kernel_size, self.stride, self.padding,
+                                         self.dilation, self.ceil_mode)
         out = y[0] if unbatched else y
         self._saved = (unbatched, out.shape, argmax, x.shape)
         return out
@@ -66,18 +99,43 @@ class MaxPool2d(_Pool2d):
         g, unbatched = self._grad(grad_out)
         _, _, argmax, in_shape = self._saved
         dx = _C.maxpool2d_backward(g, argmax, in_shape, self.kernel_size, self.stride,
-                                   self.padding)
+                                   self.padding, self.dilation, self.ceil_mode)
         return dx[0] if unbatched else dx
 
 
 @register
 class AvgPool2d(_Pool2d):
-    """Mean over kh x kw windows; zero padding is counted (count_include_pad=True, PyTorch's
-    default), so every window divides by kh*kw. stride defaults to kernel_size."""
+    """Mean over kh x kw windows. count_include_pad=True (PyTorch's default): the zero padding
+    counts, every window divides by kh*kw (by the part inside the padded input when ceil_mode
+    lets the last window hang over); False: by its elements inside the input. ceil_mode rounds
+    the output size up. stride defaults to kernel_size. PyTorch's ``AvgPool2d(kernel_size, stride,
+    padding, ceil_mode, count_include_pad, divisor_override=None)``."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, divisor_override=None):
+        if divisor_override is not None:
+            raise ValueError(f"AvgPool2d: divisor_override: not supported, got "
+                             f"{divisor_override!r} (expected None)")
+        if not isinstance(count_include_pad, (bool, np.bool_)):
+            raise TypeError(f"AvgPool2d: count_include_pad: expected True or False, got "
+                            f"{count_include_pad!r}")
+        super().__init__(kernel_size, stride, padding, 1, ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+
+    def extra_repr(self):
+        return super().extra_repr() + ("" if self.count_include_pad
+                                       else ", count_include_pad=False")
+
+    def get_config(self):
+        c = super().get_config()
+        if not self.count_include_pad:
+            c["count_include_pad"] = False
+        return c
 
     def forward(self, x):
         x, unbatched = self._prepare(x)
-        y = _C.avgpool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        y = _C.avgpool2d_forward(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                                 self.count_include_pad)
         out = y[0] if unbatched else y
         self._saved = (unbatched, out.shape, None, x.shape)
         return out
@@ -85,7 +143,8 @@ class AvgPool2d(_Pool2d):
     def backward(self, grad_out):
         g, unbatched = self._grad(grad_out)
         in_shape = self._saved[3]
-        dx = _C.avgpool2d_backward(g, in_shape, self.kernel_size, self.stride, self.padding)
+        dx = _C.avgpool2d_backward(g, in_shape, self.kernel_size, self.stride, self.padding,
+                                   self.ceil_mode, self.count_include_pad)
         return dx[0] if unbatched else dx
 
 

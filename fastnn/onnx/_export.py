@@ -74,10 +74,11 @@ def _layer(w, layer, ins, vals, where):
         return w.node("Conv", args, where, **attrs)
     if t in (nn.MaxPool2d, nn.AvgPool2d):
         attrs = dict(kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
-                     pads=_pads(layer.padding))
+                     pads=_pads(layer.padding), ceil_mode=int(layer.ceil_mode))
         if t is nn.AvgPool2d:
-            return w.node("AveragePool", [x], where, count_include_pad=1, **attrs)
-        return w.node("MaxPool", [x], where, **attrs)
+            return w.node("AveragePool", [x], where,
+                          count_include_pad=int(layer.count_include_pad), **attrs)
+        return w.node("MaxPool", [x], where, dilations=list(layer.dilation), **attrs)
     if t is nn.GlobalAvgPool2d:
         (y,) = w.node("GlobalAveragePool", [x], where)
         return [y] if layer.keepdim else w.node("Flatten", [y], where + "_flatten", axis=1)

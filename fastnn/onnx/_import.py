@@ -101,18 +101,16 @@ def _pool(kind):
             raise Unsupported("MaxPool's Indices output")
         k = _pair(attrs["kernel_shape"], "kernel_shape")
         s = _pair(attrs.get("strides", [1, 1]), "strides")
-        if any(int(v) != 1 for v in attrs.get("dilations", [1, 1])):
-            raise Unsupported("dilated pooling")
-        p = _pads(attrs, x.shape, k, s, (1, 1), node.op_type)
-        if kind == "avg" and any(p) and not attrs.get("count_include_pad", 0):
-            raise Unsupported("AveragePool with count_include_pad=0 and padding (fastnn "
-                              "counts the padding, as count_include_pad=1)")
-        if attrs.get("ceil_mode", 0):
-            for d in range(2):
-                n = x.shape[2 + d] + 2 * p[d] - k[d]
-                if n % s[d] and -(-n // s[d]) * s[d] < x.shape[2 + d] + p[d]:
-                    raise Unsupported("ceil_mode=1 where it changes the output size")
-        layer = (nn.MaxPool2d if kind == "max" else nn.AvgPool2d)(k, s, p)
+        d = _pair(attrs.get("dilations", [1, 1]), "dilations")
+        if kind == "avg" and d != (1, 1):
+            raise Unsupported("dilated AveragePool")
+        p = _pads(attrs, x.shape, k, s, d, node.op_type)
+        ceil = bool(attrs.get("ceil_mode", 0))
+        if kind == "max":
+            layer = nn.MaxPool2d(k, s, p, dilation=d, ceil_mode=ceil)
+        else:  # ONNX's default is count_include_pad=0, PyTorch's True
+            layer = nn.AvgPool2d(k, s, p, ceil_mode=ceil,
+                                 count_include_pad=bool(attrs.get("count_include_pad", 0)))
         return layer(x)
     return conv
 

@@ -104,7 +104,7 @@ def _build_ops(model):
                 i += 2
                 continue
             ops.append(_Op(gemm, [m], name))
-        elif isinstance(m, nn.MaxPool2d):
+        elif isinstance(m, nn.MaxPool2d) and m.dilation == (1, 1) and not m.ceil_mode:
             ops.append(_Op("maxpool", [m], name))
         elif isinstance(m, nn.GlobalAvgPool2d):
             ops.append(_Op("gap", [m], name))

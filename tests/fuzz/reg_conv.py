@@ -68,26 +68,33 @@ POOL = (pair("kernel", "kernel_size"), pair("stride"), pair("padding"))
 GEOM = dict(kernel=(3, 3), stride=(2, 2), padding=(1, 1))  # 6 x 6 -> 3 x 3
 
 
-@entry("maxpool2d_forward", X, *POOL)
+MAXOPT = (pair("dilation"), Arg("ceil_mode", "bool"))
+AVGOPT = (Arg("ceil_mode", "bool"), Arg("count_include_pad", "bool"))
+# max: 7 x 7, kernel 3 dilated 2, stride 2, padding 1 -> 3 x 3; avg: 6 x 6 with ceil_mode -> 4 x 4
+MGEOM = dict(GEOM, dilation=(2, 2), ceil_mode=True)
+AGEOM = dict(GEOM, ceil_mode=True, count_include_pad=False)
+
+
+@entry("maxpool2d_forward", X, *POOL, *MAXOPT)
 def _maxpool_fwd():
-    return Call(_C.maxpool2d_forward, x=f32(2, 3, 6, 6), **GEOM)
+    return Call(_C.maxpool2d_forward, x=f32(2, 3, 7, 7), **MGEOM)
 
 
-@entry("maxpool2d_backward", DY, Arg("argmax", "array"), SHAPE, *POOL)
+@entry("maxpool2d_backward", DY, Arg("argmax", "array"), SHAPE, *POOL, *MAXOPT)
 def _maxpool_bwd():
-    _, argmax = _C.maxpool2d_forward(f32(2, 3, 6, 6), **GEOM)
+    _, argmax = _C.maxpool2d_forward(f32(2, 3, 7, 7), **MGEOM)
     return Call(_C.maxpool2d_backward, dy=f32(2, 3, 3, 3, seed=1), argmax=argmax,
-                input_shape=(2, 3, 6, 6), **GEOM)
+                input_shape=(2, 3, 7, 7), **MGEOM)
 
 
-@entry("avgpool2d_forward", X, *POOL)
+@entry("avgpool2d_forward", X, *POOL, *AVGOPT)
 def _avgpool_fwd():
-    return Call(_C.avgpool2d_forward, x=f32(2, 3, 6, 6), **GEOM)
+    return Call(_C.avgpool2d_forward, x=f32(2, 3, 6, 6), **AGEOM)
 
 
-@entry("avgpool2d_backward", DY, SHAPE, *POOL)
+@entry("avgpool2d_backward", DY, SHAPE, *POOL, *AVGOPT)
 def _avgpool_bwd():
-    return Call(_C.avgpool2d_backward, dy=f32(2, 3, 3, 3), input_shape=(2, 3, 6, 6), **GEOM)
+    return Call(_C.avgpool2d_backward, dy=f32(2, 3, 4, 4), input_shape=(2, 3, 6, 6), **AGEOM)
 
 
 @entry("global_avgpool_forward", X)

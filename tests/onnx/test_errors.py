@@ -49,14 +49,14 @@ def test_unconvertible_nodes_listed(onnx):
     w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
     nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="conv_asym", pads=[0, 0, 1, 1]),
              helper.make_node("Relu", ["a"], ["b"], name="r"),
-             helper.make_node("AveragePool", ["x"], ["c"], name="pool_excl", kernel_shape=[3, 3],
-                              pads=[1, 1, 1, 1]),
+             helper.make_node("AveragePool", ["x"], ["c"], name="pool_dil", kernel_shape=[2, 2],
+                              pads=[1, 1, 1, 1], dilations=[2, 2], strides=[1, 1]),
              helper.make_node("Add", ["b", "c"], ["d"], name="add")]
     with pytest.raises(ValueError) as e:
         fonnx.load(_model(onnx, nodes, [w]))
     msg = str(e.value)
     assert "conv_asym (Conv): Conv: asymmetric pads" in msg
-    assert "pool_excl (AveragePool)" in msg and "count_include_pad" in msg
+    assert "pool_dil (AveragePool): dilated AveragePool" in msg
 
 
 def test_conv1d_is_reported(onnx):

@@ -101,3 +101,23 @@ def test_imported_model_saves_and_prunes(onnx, tmp_path, rng):
     np.testing.assert_array_equal(again(x), model(x))
     fastnn.prune.magnitude_prune(again, 0.5)
     assert again(x).shape == (3, 10)
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_pool_options_export_to_onnxruntime(onnx, ort_run, tmp_path, rng, opset):
+    """MaxPool2d(dilation, ceil_mode) and AvgPool2d(ceil_mode, count_include_pad) go out with
+    their attributes, run the same in onnxruntime and come back as the same layers."""
+    model = nn.Sequential(nn.MaxPool2d(3, 2, 1, dilation=2, ceil_mode=True),
+                          nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False),
+                          nn.AvgPool2d(2, 1, 1, ceil_mode=False, count_include_pad=True),
+                          nn.MaxPool2d(2, ceil_mode=True)).eval()
+    path = tmp_path / "p.onnx"
+    fonnx.export(model, str(path), input_shape=(3, 17, 15), opset=opset)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    x = rng.standard_normal((2, 3, 17, 15)).astype(np.float32)
+    want = model(x)
+    (got,) = ort_run(str(path), x)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    back = fonnx.load(str(path)).eval()
+    np.testing.assert_array_equal(back(x), want)

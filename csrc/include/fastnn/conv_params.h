@@ -32,6 +32,11 @@ struct Conv2dGeom {
 struct Pool2dGeom {
   int64_t h = 0, w = 0, oh = 0, ow = 0;
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0;
+  int64_t dh = 1, dw = 1;   // dilation (max pooling only)
+  bool ceil_mode = false;   // oh, ow rounded up (PyTorch's rule: the last window starts in the
+                            // input or its left/top padding)
+  bool count_pad = true;    // average pooling divides by the window clipped to the padded input
+                            // (count_include_pad=True) or by its elements inside the input
 };
 
 }  // namespace fastnn

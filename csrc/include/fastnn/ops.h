@@ -161,6 +161,10 @@ void check_window_param(int64_t v, int64_t lo, const char* op, const char* name)
 // or 0 when not even one fits (the caller reports that with its own shapes).
 int64_t window_out(int64_t size, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
                    const char* op);
+// window_out for pooling with ceil_mode: rounded up, then one less when the last window would
+// start past the input and its left padding ((out - 1) * stride >= size + padding), as PyTorch.
+int64_t pool_window_out(int64_t size, int64_t kernel, int64_t stride, int64_t padding,
+                        int64_t dilation, bool ceil_mode, const char* op);
 // The output extent of a transposed convolution along one axis,
 //   (size - 1)*stride - 2*padding + dilation*(kernel-1) + output_padding + 1,
 // with the hyper-parameters range-checked (output_padding >= 0 and smaller than stride or

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "fastnn/conv_params.h"
 #include "fastnn/kernel_table.h"

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "fastnn/conv_params.h"
 #include "fastnn/kernel_table.h"
