@@ -81,7 +81,26 @@ def _models(torch):
                 x = torch.cat([x, layer(x)], 1)
             return self.trans(x)
 
-    return {"mlp": (MLP, (20,)), "lenet": (LeNet, (1, 28, 28)),
+    class UNet(tnn.Module):
+        """Two levels: MaxPool down (ceil_mode on an odd size), ConvTranspose2d up, the skip
+        concatenated; AvgPool with count_include_pad=False at the end."""
+
+        def __init__(self):
+            super().__init__()
+            self.enc = tnn.Sequential(tnn.Conv2d(2, 6, 3, padding=1), tnn.BatchNorm2d(6),
+                                      tnn.ReLU())
+            self.down = tnn.MaxPool2d(2, ceil_mode=True)
+            self.mid = tnn.Sequential(tnn.Conv2d(6, 8, 3, padding=1), tnn.ReLU())
+            self.up = tnn.ConvTranspose2d(8, 6, 3, stride=2, padding=1)
+            self.dec = tnn.Sequential(tnn.Conv2d(12, 4, 3, padding=1), tnn.ReLU(),
+                                      tnn.AvgPool2d(3, 2, 1, count_include_pad=False))
+
+        def forward(self, x):
+            e = self.enc(x)
+            u = self.up(self.mid(self.down(e)))  # 9 -> 5 -> 9
+            return self.dec(torch.cat([e, u], 1))
+
+    return {"mlp": (MLP, (20,)), "lenet": (LeNet, (1, 28, 28)), "unet": (UNet, (2, 9, 9)),
             "inception": (Inception, (4, 10, 10)), "bottleneck": (Bottleneck, (8, 8, 8)),
             "densenet": (Dense, (4, 8, 8))}
 
@@ -116,7 +135,7 @@ def _close(a, b, what):
 
 
 @pytest.mark.parametrize("opset", [11, 17])
-@pytest.mark.parametrize("name", ["mlp", "lenet", "inception", "bottleneck", "densenet"])
+@pytest.mark.parametrize("name", ["mlp", "lenet", "inception", "bottleneck", "densenet", "unet"])
 def test_torch_model_imports(torch, onnx, name, opset, rng):
     torch.manual_seed(0)
     cls, shape = _models(torch)[name]
