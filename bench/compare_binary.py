@@ -51,6 +51,13 @@ def main(argv=None):
     tl(x)
     tf, tb = rounds_of(lambda: fl(x), lambda: tl(x), a.rounds)
     row(f"TernaryLinear({K},{K}) B={B}", tf, tb)
+    x1 = x[:1].copy()  # batch 1: the float GEMV reads 64 MB of weights, the planes 2-4 MB
+    bl = nn.BinaryLinear(K, K).eval()
+    for name, layer in ((f"BinaryLinear({K},{K}) float in, B=1", bl),
+                        (f"TernaryLinear({K},{K}) B=1", tl)):
+        layer(x1)
+        tf, tb = rounds_of(lambda: fl(x1), lambda: layer(x1), a.rounds)
+        row(name, tf, tb)
     xc = np.random.default_rng(1).standard_normal((a.conv_batch, 64, 56, 56)).astype(np.float32)
     fc = nn.Conv2d(64, 64, 3, padding=1).eval()
     for binary_inputs in (True, False):

@@ -181,6 +181,11 @@ void bind_binary(py::module_& m) {
   m.def("ternary_gemm_f32", &ternary_gemm_f32_py, py::arg("x"), py::arg("pos"), py::arg("neg"),
         py::arg("alpha"), py::arg("bias"));
   m.def("binary_kernel", &binary_kernel_py);
+  m.def("binary_plane_kernel", []() {
+    const char* name = nullptr;
+    binary::plane_sum_kernel(&name);
+    return std::string(name);
+  }, "The ISA path of the float x bit-plane kernels (binary_gemm_f32, ternary_gemm_f32).");
   m.def("binary_vpopcntdq", &binary::vpopcntdq_supported);
 }
 

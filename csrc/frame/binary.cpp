@@ -70,22 +70,45 @@ void xnor_gemm(const uint64_t* a, const uint64_t* b, int64_t M, int64_t N, int64
   }
 }
 
+PlaneSumFn plane_sum_kernel(const char** name) {
+  const Isa isa = active_isa();
+  PlaneSumFn fn = &ref::plane_sums;
+  const char* nm = "generic";
+#ifdef FASTNN_BUILT_AVX2
+  if (isa >= Isa::avx2) { fn = &avx2::plane_sums; nm = "avx2"; }
+#endif
+#ifdef FASTNN_BUILT_AVX512
+  if (isa >= Isa::avx512) { fn = &avx512::plane_sums; nm = "avx512"; }
+#endif
+  (void)isa;
+  if (name) *name = nm;
+  return fn;
+}
+
+namespace {
+
+// out = alpha[n] * plane sums + bias[n], tiles of 8 rows x 64 columns over threads (the rows of
+// a tile reuse each plane row from cache; a batch of 1 still splits over columns).
+void plane_gemm(const float* x, const uint64_t* pos, const uint64_t* neg, int64_t M, int64_t N,
+                int64_t K, const float* alpha, const float* bias, float* out) {
+  const PlaneSumFn fn = plane_sum_kernel();
+  const int64_t mb = 8, nb = 64, tm = (M + mb - 1) / mb, tn = (N + nb - 1) / nb;
+#pragma omp parallel for schedule(static) if (M * N * K > (1 << 16))
+  for (int64_t t = 0; t < tm * tn; ++t) {
+    const int64_t m0 = t / tn * mb, n0 = t % tn * nb;
+    const int64_t m1 = m0 + mb < M ? m0 + mb : M, n1 = n0 + nb < N ? n0 + nb : N;
+    fn(x + m0 * K, pos, neg, m1 - m0, n0, n1, K, out + m0 * N, N);
+    for (int64_t m = m0; m < m1; ++m)
+      for (int64_t n = n0; n < n1; ++n)
+        out[m * N + n] = alpha[n] * out[m * N + n] + (bias ? bias[n] : 0.0f);
+  }
+}
+
+}  // namespace
+
 void sign_gemm_f32(const float* x, const uint64_t* b, int64_t M, int64_t N, int64_t K,
                    const float* alpha, const float* bias, float* out) {
-  const int64_t W = (K + 63) / 64;
-#pragma omp parallel for schedule(static) if (M * N * K > (1 << 16))
-  for (int64_t m = 0; m < M; ++m) {
-    const float* xm = x + m * K;
-    float total = 0.0f;
-    for (int64_t k = 0; k < K; ++k) total += xm[k];
-    for (int64_t n = 0; n < N; ++n) {
-      const uint64_t* bn = b + n * W;
-      float neg = 0.0f;
-      for (int64_t w = 0; w < W; ++w)
-        for (uint64_t bits = bn[w]; bits; bits &= bits - 1) neg += xm[w * 64 + __builtin_ctzll(bits)];
-      out[m * N + n] = alpha[n] * (total - 2.0f * neg) + (bias ? bias[n] : 0.0f);
-    }
-  }
+  plane_gemm(x, nullptr, b, M, N, K, alpha, bias, out);
 }
 
 namespace {
@@ -143,20 +166,7 @@ void im2col_sign_bits(const float* x, const BitIm2col& g, bool pad_bit, uint64_t
 
 void ternary_gemm_f32(const float* x, const uint64_t* pos, const uint64_t* neg, int64_t M,
                       int64_t N, int64_t K, const float* alpha, const float* bias, float* out) {
-  const int64_t W = (K + 63) / 64;
-#pragma omp parallel for schedule(static) if (M * N * K > (1 << 16))
-  for (int64_t m = 0; m < M; ++m) {
-    const float* xm = x + m * K;
-    for (int64_t n = 0; n < N; ++n) {
-      const uint64_t *pn = pos + n * W, *nn = neg + n * W;
-      float p = 0.0f, q = 0.0f;
-      for (int64_t w = 0; w < W; ++w) {
-        for (uint64_t bits = pn[w]; bits; bits &= bits - 1) p += xm[w * 64 + __builtin_ctzll(bits)];
-        for (uint64_t bits = nn[w]; bits; bits &= bits - 1) q += xm[w * 64 + __builtin_ctzll(bits)];
-      }
-      out[m * N + n] = alpha[n] * (p - q) + (bias ? bias[n] : 0.0f);
-    }
-  }
+  plane_gemm(x, pos, neg, M, N, K, alpha, bias, out);
 }
 
 }  // namespace binary

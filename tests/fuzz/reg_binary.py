@@ -15,7 +15,7 @@ def packed(rows, K, seed=0):
     return _C.binary_pack(np.random.default_rng(seed).standard_normal((rows, K)).astype(np.float32))
 
 
-for _name in ("binary_kernel", "binary_vpopcntdq"):
+for _name in ("binary_kernel", "binary_vpopcntdq", "binary_plane_kernel"):
     entry(_name)(lambda _name=_name: Call(getattr(_C, _name)))
 
 

@@ -114,6 +114,31 @@ def test_padding_bits_past_k_are_refused():
     _C.binary_gemm(full, full, 128, np.ones(1, np.float32))  # K a multiple of 64: no padding
 
 
+def test_plane_kernel_follows_isa(isa):
+    assert _C.binary_plane_kernel() == isa
+
+
+@pytest.mark.parametrize("M,N", [(1, 1), (1, 130), (3, 5), (4, 64), (8, 65), (9, 7), (17, 3)])
+@pytest.mark.parametrize("K", [1, 7, 8, 9, 63, 64, 65, 127, 1000])
+def test_plane_kernels_tiles_and_tails(isa, M, N, K, rng):
+    """Float x times binary and ternary bit-planes on every ISA path, over the row blocks (8, 4,
+    1), the 64-column tiles and every K tail (8 and 16 lanes, 64-bit words); x strided."""
+    x = rand(rng, M, 2 * K)[:, ::2]  # a strided view: the binding takes a contiguous copy
+    t = rng.integers(-1, 2, (N, K))
+    one = np.float32(1)
+    pos = _C.binary_pack(np.where(t > 0, -one, one))
+    neg = _C.binary_pack(np.where(t < 0, -one, one))
+    alpha = rng.random(N).astype(np.float32) + 0.5
+    tol = np.finfo(np.float32).eps * K * np.abs(x).max() * 2 + 1e-7
+    ref = (x.astype(np.float64) @ t.T) * alpha
+    np.testing.assert_allclose(_C.ternary_gemm_f32(x, pos, neg, alpha, None), ref, rtol=0,
+                               atol=tol * alpha.max())
+    s = np.where(t < 0, -1, 1)
+    ref = (x.astype(np.float64) @ s.T) * alpha
+    np.testing.assert_allclose(_C.binary_gemm_f32(x, neg, alpha, None), ref, rtol=0,
+                               atol=tol * alpha.max())
+
+
 @pytest.mark.parametrize("K", KS)
 def test_ternary_gemm_f32_exact_sums(K, rng):
     """Two disjoint bit-planes: out = alpha * (sum over +1 x - sum over -1 x) + bias, against a

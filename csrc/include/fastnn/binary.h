@@ -15,8 +15,21 @@ namespace ref { void xor_popcount(const uint64_t*, const uint64_t*, int64_t, int
 namespace avx2 { void xor_popcount(const uint64_t*, const uint64_t*, int64_t, int64_t, int64_t, int32_t*); }
 namespace avx512 { void xor_popcount(const uint64_t*, const uint64_t*, int64_t, int64_t, int64_t, int32_t*); }
 
+// Signed sums over bit-planes, additions only: for m < M, n in [n0, n1),
+//   out[m * ldo + n] = sum_k s(n, k) x[m * K + k],   s = +1 at the bits of pos row n, -1 at the
+// bits of neg row n, 0 elsewhere; pos == nullptr means every k < K not in neg (binary weights).
+// Planes are W = ceil(K / 64) words per row, bits past K zero; x rows are read only below K.
+using PlaneSumFn = void (*)(const float* x, const uint64_t* pos, const uint64_t* neg, int64_t M,
+                            int64_t n0, int64_t n1, int64_t K, float* out, int64_t ldo);
+
+namespace ref { void plane_sums(const float*, const uint64_t*, const uint64_t*, int64_t, int64_t, int64_t, int64_t, float*, int64_t); }
+namespace avx2 { void plane_sums(const float*, const uint64_t*, const uint64_t*, int64_t, int64_t, int64_t, int64_t, float*, int64_t); }
+namespace avx512 { void plane_sums(const float*, const uint64_t*, const uint64_t*, int64_t, int64_t, int64_t, int64_t, float*, int64_t); }
+
 // The path for fastnn's active ISA ("generic" | "avx2" | "avx512"); avx512 needs VPOPCNTDQ.
 XorPopFn xor_popcount_kernel(const char** name = nullptr);
+// The plane-sum path for fastnn's active ISA ("generic" | "avx2" | "avx512").
+PlaneSumFn plane_sum_kernel(const char** name = nullptr);
 bool vpopcntdq_supported();
 
 void pack_signs(const float* x, int64_t rows, int64_t K, uint64_t* out);
