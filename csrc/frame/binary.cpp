@@ -6,6 +6,18 @@
 #include "fastnn/binary.h"
 #include "fastnn/ops.h"
 
+// The address of an ISA's function where that ISA is compiled in, else null (never picked).
+#ifdef FASTNN_BUILT_AVX2
+#define FASTNN_AVX2_OR_NULL(f) (&f)
+#else
+#define FASTNN_AVX2_OR_NULL(f) nullptr
+#endif
+#ifdef FASTNN_BUILT_AVX512
+#define FASTNN_AVX512_OR_NULL(f) (&f)
+#else
+#define FASTNN_AVX512_OR_NULL(f) nullptr
+#endif
+
 namespace fastnn {
 namespace binary {
 
@@ -17,19 +29,31 @@ bool vpopcntdq_supported() {
 #endif
 }
 
-XorPopFn xor_popcount_kernel(const char** name) {
+namespace {
+
+// The path of a binary kernel family for fastnn's active ISA (the avx512 one only where the
+// CPU has the extra feature it needs); its name in *name.
+template <class Fn>
+Fn pick(Fn generic, Fn on_avx2, Fn on_avx512, bool avx512_ok, const char** name) {
   const Isa isa = active_isa();
-  XorPopFn fn = &ref::xor_popcount;
+  Fn fn = generic;
   const char* nm = "generic";
 #ifdef FASTNN_BUILT_AVX2
-  if (isa >= Isa::avx2) { fn = &avx2::xor_popcount; nm = "avx2"; }
+  if (isa >= Isa::avx2) { fn = on_avx2; nm = "avx2"; }
 #endif
 #ifdef FASTNN_BUILT_AVX512
-  if (isa >= Isa::avx512 && vpopcntdq_supported()) { fn = &avx512::xor_popcount; nm = "avx512"; }
+  if (isa >= Isa::avx512 && avx512_ok) { fn = on_avx512; nm = "avx512"; }
 #endif
-  (void)isa;
+  (void)isa, (void)on_avx2, (void)on_avx512, (void)avx512_ok;
   if (name) *name = nm;
   return fn;
+}
+
+}  // namespace
+
+XorPopFn xor_popcount_kernel(const char** name) {
+  return pick<XorPopFn>(&ref::xor_popcount, FASTNN_AVX2_OR_NULL(avx2::xor_popcount),
+                        FASTNN_AVX512_OR_NULL(avx512::xor_popcount), vpopcntdq_supported(), name);
 }
 
 void pack_signs(const float* x, int64_t rows, int64_t K, uint64_t* out) {
@@ -71,18 +95,8 @@ void xnor_gemm(const uint64_t* a, const uint64_t* b, int64_t M, int64_t N, int64
 }
 
 PlaneSumFn plane_sum_kernel(const char** name) {
-  const Isa isa = active_isa();
-  PlaneSumFn fn = &ref::plane_sums;
-  const char* nm = "generic";
-#ifdef FASTNN_BUILT_AVX2
-  if (isa >= Isa::avx2) { fn = &avx2::plane_sums; nm = "avx2"; }
-#endif
-#ifdef FASTNN_BUILT_AVX512
-  if (isa >= Isa::avx512) { fn = &avx512::plane_sums; nm = "avx512"; }
-#endif
-  (void)isa;
-  if (name) *name = nm;
-  return fn;
+  return pick<PlaneSumFn>(&ref::plane_sums, FASTNN_AVX2_OR_NULL(avx2::plane_sums),
+                          FASTNN_AVX512_OR_NULL(avx512::plane_sums), true, name);
 }
 
 namespace {

@@ -73,18 +73,19 @@ def _scale(t, alpha):
     return t * alpha.reshape((-1,) + (1,) * (t.ndim - 1))
 
 
-@register
-class BinaryLinear(Module):
-    """y = x_b @ (alpha * sign(W)).T + bias; x_b = sign(x) when binary_inputs else x. Parameters
-    and state_dict as Linear (weight (out, in), bias (out,)); PyTorch's default initialisation."""
+class _BitLinear(Module):
+    """A Linear (parameters, state_dict, PyTorch's initialisation) whose forward uses a function
+    of its latent weight (``effective_weight``), whose weight gradient goes through that
+    function's straight-through estimator (``_ste``), and whose eval forward runs on packed bits
+    (``_eval``, from ``packed()``, rebuilt after train()/eval() and load_state_dict)."""
 
     _per_call = ("_x", "_xb", "_wb")
 
-    def __init__(self, in_features, out_features, bias=True, binary_inputs=False):
+    def __init__(self, in_features, out_features, bias=True):
         super().__init__()
-        self.in_features = _positive_int(in_features, "in_features", "BinaryLinear")
-        self.out_features = _positive_int(out_features, "out_features", "BinaryLinear")
-        self.binary_inputs = bool(binary_inputs)
+        name = type(self).__name__
+        self.in_features = _positive_int(in_features, "in_features", name)
+        self.out_features = _positive_int(out_features, "out_features", name)
         self.weight = Parameter(new_array((self.out_features, self.in_features), name="weight"))
         self.bias = Parameter(new_array(self.out_features, name="bias")) if bias else None
         self._x = self._xb = self._wb = None
@@ -95,15 +96,7 @@ class BinaryLinear(Module):
 
     @property
     def _label(self):
-        return f"BinaryLinear({self.in_features}, {self.out_features})"
-
-    def alpha(self):
-        """Per-output-row scale mean|W|, float32 (out,)."""
-        return np.abs(self.weight.data).mean(axis=1, dtype=np.float64).astype(np.float32)
-
-    def effective_weight(self):
-        """alpha * sign(W): the weight the forward uses."""
-        return binary_sign(self.weight.data) * self.alpha()[:, None]
+        return f"{type(self).__name__}({self.in_features}, {self.out_features})"
 
     def train(self, mode=True):
         object.__setattr__(self, "_packed", None)
@@ -114,28 +107,25 @@ class BinaryLinear(Module):
         return super().load_state_dict(state_dict, strict)
 
     def packed(self):
-        """(packed sign words uint64 (out, ceil(in/64)), alpha) -- built once per eval()."""
         if self._packed is None:
-            object.__setattr__(self, "_packed", (_C.binary_pack(self.weight.data), self.alpha()))
+            object.__setattr__(self, "_packed", self._pack())
         return self._packed
 
-    def _check_input(self, x):
+    def _input(self, x):
+        return x
+
+    def _input_grad(self, x, dx):
+        return dx
+
+    def forward(self, x):
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"{self._label}: input: expected shape (N, {self.in_features}), "
                              f"got {x.shape}")
-        return x
-
-    def forward(self, x):
-        x = self._check_input(x)
         b = None if self.bias is None else self.bias.data
         if not self.training:
-            wp, alpha = self.packed()
-            if self.binary_inputs:
-                return _C.binary_gemm(_C.binary_pack(x), wp, self.in_features, alpha, b)
-            return _C.binary_gemm_f32(x, wp, alpha, b)
-        xb = binary_sign(x) if self.binary_inputs else x
-        wb = self.effective_weight()
+            return self._eval(x, b)
+        xb, wb = self._input(x), self.effective_weight()
         y = _C.linear_forward(xb, wb, b, 0, 0.0, self._label)
         self._x, self._xb, self._wb = x, xb, wb
         return y
@@ -149,18 +139,59 @@ class BinaryLinear(Module):
                                 b.grad if b is not None and b.requires_grad else None,
                                 True, self._label)
         if gw is not None:
-            w.grad += gw * self.alpha()[:, None] * ste_mask(w.data)
-        if self.binary_inputs:
-            dx = dx * ste_mask(self._x)
-        return dx
+            w.grad += self._ste(gw)
+        return self._input_grad(self._x, dx)
 
     def get_config(self):
         return {"in_features": self.in_features, "out_features": self.out_features,
-                "bias": self.bias is not None, "binary_inputs": self.binary_inputs}
+                "bias": self.bias is not None}
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, binary_inputs={self.binary_inputs}")
+                f"bias={self.bias is not None}")
+
+
+@register
+class BinaryLinear(_BitLinear):
+    """y = x_b @ (alpha * sign(W)).T + bias; x_b = sign(x) when binary_inputs else x. Parameters
+    and state_dict as Linear (weight (out, in), bias (out,)); PyTorch's default initialisation."""
+
+    def __init__(self, in_features, out_features, bias=True, binary_inputs=False):
+        super().__init__(in_features, out_features, bias)
+        self.binary_inputs = bool(binary_inputs)
+
+    def alpha(self):
+        """Per-output-row scale mean|W|, float32 (out,)."""
+        return binary_alpha(self.weight.data)
+
+    def effective_weight(self):
+        """alpha * sign(W): the weight the forward uses."""
+        return binary_sign(self.weight.data) * self.alpha()[:, None]
+
+    def _pack(self):
+        """(packed sign words uint64 (out, ceil(in/64)), alpha)."""
+        return _C.binary_pack(self.weight.data), self.alpha()
+
+    def _eval(self, x, b):
+        wp, alpha = self.packed()
+        if self.binary_inputs:
+            return _C.binary_gemm(_C.binary_pack(x), wp, self.in_features, alpha, b)
+        return _C.binary_gemm_f32(x, wp, alpha, b)
+
+    def _input(self, x):
+        return binary_sign(x) if self.binary_inputs else x
+
+    def _ste(self, gw):
+        return gw * self.alpha()[:, None] * ste_mask(self.weight.data)
+
+    def _input_grad(self, x, dx):
+        return dx * ste_mask(x) if self.binary_inputs else dx
+
+    def get_config(self):
+        return dict(super().get_config(), binary_inputs=self.binary_inputs)
+
+    def extra_repr(self):
+        return super().extra_repr() + f", binary_inputs={self.binary_inputs}"
 
 
 def _sign_pad_check(pad_value, name):
@@ -339,80 +370,24 @@ class TernaryConv2d(_QuantConv):
 
 
 @register
-class TernaryLinear(Module):
+class TernaryLinear(_BitLinear):
     """y = x @ (alpha * t(W)).T + bias (see ``ternary_weight``); parameters and state_dict as
     Linear. eval(): two bit-planes and additions only (``_C.ternary_gemm_f32``)."""
-
-    _per_call = ("_x", "_wq")
-
-    def __init__(self, in_features, out_features, bias=True):
-        super().__init__()
-        self.in_features = _positive_int(in_features, "in_features", "TernaryLinear")
-        self.out_features = _positive_int(out_features, "out_features", "TernaryLinear")
-        self.weight = Parameter(new_array((self.out_features, self.in_features), name="weight"))
-        self.bias = Parameter(new_array(self.out_features, name="bias")) if bias else None
-        self._x = self._wq = None
-        object.__setattr__(self, "_packed", None)
-        self.reset_parameters()
-
-    reset_parameters = Linear.reset_parameters
-
-    @property
-    def _label(self):
-        return f"TernaryLinear({self.in_features}, {self.out_features})"
 
     def effective_weight(self):
         t, alpha = ternary_weight(self.weight.data)
         return _scale(t, alpha)
 
-    def train(self, mode=True):
-        object.__setattr__(self, "_packed", None)
-        return super().train(mode)
+    def _pack(self):
+        """(+1 plane, -1 plane, alpha): uint64 (out, ceil(in/64)) each."""
+        t, alpha = ternary_weight(self.weight.data)
+        one = np.float32(1)
+        return (_C.binary_pack(np.where(t > 0, -one, one)),
+                _C.binary_pack(np.where(t < 0, -one, one)), alpha)
 
-    def load_state_dict(self, state_dict, strict=True):
-        object.__setattr__(self, "_packed", None)
-        return super().load_state_dict(state_dict, strict)
+    def _eval(self, x, b):
+        pos, neg, alpha = self.packed()
+        return _C.ternary_gemm_f32(x, pos, neg, alpha, b)
 
-    def packed(self):
-        """(+1 plane, -1 plane, alpha): uint64 (out, ceil(in/64)) each, built once per eval()."""
-        if self._packed is None:
-            t, alpha = ternary_weight(self.weight.data)
-            one = np.float32(1)
-            pos = _C.binary_pack(np.where(t > 0, -one, one))
-            neg = _C.binary_pack(np.where(t < 0, -one, one))
-            object.__setattr__(self, "_packed", (pos, neg, alpha))
-        return self._packed
-
-    def forward(self, x):
-        x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(f"{self._label}: input: expected shape (N, {self.in_features}), "
-                             f"got {x.shape}")
-        b = None if self.bias is None else self.bias.data
-        if not self.training:
-            pos, neg, alpha = self.packed()
-            return _C.ternary_gemm_f32(x, pos, neg, alpha, b)
-        wq = self.effective_weight()
-        y = _C.linear_forward(x, wq, b, 0, 0.0, self._label)
-        self._x, self._wq = x, wq
-        return y
-
-    def backward(self, grad_out):
-        if self._x is None:
-            raise ValueError(f"{self._label}: backward() called before forward()")
-        w, b = self.weight, self.bias
-        gw = np.zeros_like(w.data) if w.requires_grad else None
-        dx = _C.linear_backward(grad_out, self._x, self._wq, gw,
-                                b.grad if b is not None and b.requires_grad else None,
-                                True, self._label)
-        if gw is not None:
-            w.grad += gw  # straight-through estimator
-        return dx
-
-    def get_config(self):
-        return {"in_features": self.in_features, "out_features": self.out_features,
-                "bias": self.bias is not None}
-
-    def extra_repr(self):
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}")
+    def _ste(self, gw):
+        return gw  # straight-through estimator
