@@ -1,14 +1,18 @@
 """Deep Compression on MNIST (fastnn.compress): prune + share + entropy-code, and low-rank.
 
     python bench/compare.py compress [--epochs 3] [--prune-epochs 3] [--tune-epochs 1]
-                                     [--lenet5-train 20000] [--only lenet300,lenet5,lowrank]
+                                     [--lenet5-train 20000] [--democnn-train 20000]
+                                     [--only lenet300,lenet5,lowrank,democnn]
 
 lenet300  784-300-100-10: dense training, GradualPruning to --sparsity (fine-tuning), 32 clusters
           (5 bits) + --tune-epochs fine-tune with sharing; file vs fastnn.save of the dense model.
 lenet5    Caffe LeNet-5 (conv 20 5x5, pool, conv 50 5x5, pool, fc 500, fc 10), same pipeline on
           the first --lenet5-train images (2-core budget).
-lowrank   low_rank(energy=0.9) of the trained LeNet-300-100's Linear layers: parameters and eval
-          speed at batch 1 and 256 against the unfactorised model, interleaved in one run.
+lowrank   low_rank(energy=0.9) of the trained (dense) LeNet-300-100's Linear layers: parameters,
+          accuracy and eval speed at batch 1 and 256 against the unfactorised model, interleaved.
+democnn   the demo's MNIST CNN (fastnn/__main__.py): the same Deep Compression pipeline on the
+          first --democnn-train images, and low_rank(energy=0.9) of its Linear layers (dense,
+          trained): parameters, accuracy, speed at batch 1 and 256 against the unfactorised model.
 """
 import argparse
 import copy
@@ -49,6 +53,7 @@ def deep_compress(name, make, x, y, xte, yte, args, rows):
     model = make()
     fit(model, x, y, args.epochs, 1e-3)
     acc0 = accuracy(model, xte, yte)
+    dense_model = copy.deepcopy(model)
     with tempfile.TemporaryDirectory() as d:
         fastnn.save(model, os.path.join(d, "dense"))
         dense_size = os.path.getsize(os.path.join(d, "dense"))
@@ -69,14 +74,14 @@ def deep_compress(name, make, x, y, xte, yte, args, rows):
                          f"{acc_c0 * 100:.2f}", f"{acc_c * 100:.2f}", dense_size, size,
                          f"{dense_size / size:.1f}x", f"{(acc0 - acc_c) * 100:+.2f}",
                          "yes" if same else "NO", f"{time.perf_counter() - t0:.0f}"])
-    return model
+    return dense_model
 
 
 def lowrank_rows(model, xte, args):
+    """low_rank(energy=0.9) of the Linear layers of the trained dense ``model``."""
     dense = copy.deepcopy(model)
-    from fastnn.compress import strip_clustering
-    strip_clustering(dense)
-    small, rep = low_rank(dense, energy=0.9)
+    linears = [n for n, m in dense.named_modules() if type(m) is nn.Linear]
+    small, rep = low_rank(dense, energy=0.9, layers=linears)
     params = lambda m: sum(p.data.size for _, p in m.named_parameters())  # noqa: E731
     out = [[n, r["rank"], f"{r['energy']:.3f}", r["macs_before"], r["macs_after"],
             "yes" if r["replaced"] else "no"] for n, r in rep.items()]
@@ -89,7 +94,17 @@ def lowrank_rows(model, xte, args):
                                      min_time=0.2)
         speed.append([b, f"{med[0] * 1e6:.1f}", f"{med[1] * 1e6:.1f}",
                       f"{med[0] / med[1]:.2f}x ({best[0] / best[1]:.2f}x)"])
-    return out, speed, params(dense), params(small), accuracy(small, xte, args.yte)
+    return (out, speed, params(dense), params(small), accuracy(dense, xte, args.yte),
+            accuracy(small, xte, args.yte))
+
+
+def print_lowrank(name, model, xte, args):
+    layers, speed, p0, p1, acc0, acc = lowrank_rows(model, xte, args)
+    print(f"\n== low_rank(energy=0.9) of {name}'s Linear layers (dense, trained; no fine-tuning): "
+          f"params {p0} -> {p1} ({p0 / p1:.2f}x fewer), accuracy {acc0 * 100:.2f} -> "
+          f"{acc * 100:.2f}")
+    print(table(["layer", "rank", "energy", "MACs before", "MACs after", "replaced"], layers))
+    print(table(["batch", "dense us", "low-rank us", "speed-up median (best)"], speed))
 
 
 def main(argv=None):
@@ -102,7 +117,8 @@ def main(argv=None):
     ap.add_argument("--clusters", type=int, default=32)
     ap.add_argument("--lenet5-train", type=int, default=20000)
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--only", default="lenet300,lenet5,lowrank")
+    ap.add_argument("--democnn-train", type=int, default=20000)
+    ap.add_argument("--only", default="lenet300,lenet5,lowrank,democnn")
     args = ap.parse_args(argv)
     path = data_path(args.data)
     if not os.path.exists(path):
@@ -112,7 +128,7 @@ def main(argv=None):
     args.yte = yte
     only = set(args.only.split(","))
     print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
-    rows, model = [], None
+    rows, model, cnn = [], None, None
     if "lenet300" in only or "lowrank" in only:
         model = deep_compress("LeNet-300-100", lenet300, xtr.reshape(-1, 784), ytr,
                               xte.reshape(-1, 784), yte, args, rows)
@@ -120,15 +136,19 @@ def main(argv=None):
         n = args.lenet5_train
         deep_compress(f"LeNet-5 ({n} train)", lenet5, xtr[:n].reshape(-1, 1, 28, 28), ytr[:n],
                       xte.reshape(-1, 1, 28, 28), yte, args, rows)
+    if "democnn" in only:
+        from fastnn.__main__ import _build_cnn
+        n = args.democnn_train
+        cnn = deep_compress(f"demo CNN ({n} train)", lambda: _build_cnn(28),
+                            xtr[:n].reshape(-1, 1, 28, 28), ytr[:n], xte.reshape(-1, 1, 28, 28),
+                            yte, args, rows)
     print(f"\n== Deep Compression (epochs {args.epochs} dense + {args.prune_epochs + 1} pruning "
           f"+ {args.tune_epochs} shared fine-tune; sparsity {args.sparsity})")
     print(table(["model", "dense acc", "pruned acc", "k", "shared acc", "tuned acc", "save B",
                  "compressed B", "ratio", "loss pp", "bitwise", "s"], rows))
     if "lowrank" in only and model is not None:
-        layers, speed, p0, p1, acc = lowrank_rows(model, xte.reshape(-1, 784), args)
-        print(f"\n== low_rank(energy=0.9) of LeNet-300-100 (pruned+shared weights, stripped): "
-              f"params {p0} -> {p1} ({p0 / p1:.2f}x fewer), accuracy {acc * 100:.2f}")
-        print(table(["layer", "rank", "energy", "MACs before", "MACs after", "replaced"], layers))
-        print(table(["batch", "dense us", "low-rank us", "speed-up median (best)"], speed))
+        print_lowrank("LeNet-300-100", model, xte.reshape(-1, 784), args)
+    if cnn is not None:
+        print_lowrank("the demo CNN", cnn, xte.reshape(-1, 1, 28, 28), args)
     print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
     return 0
