@@ -47,6 +47,9 @@ def fit(model, x, y, epochs, lr, callbacks=()):
                callbacks=list(callbacks), verbose=0, seed=0)
 
 
+CODECS = []
+
+
 def deep_compress(name, make, x, y, xte, yte, args, rows):
     t0 = time.perf_counter()
     fastnn.manual_seed(0)
@@ -70,11 +73,58 @@ def deep_compress(name, make, x, y, xte, yte, args, rows):
             model.eval()
             back.eval()
             same = np.array_equal(back(xte[:256]), model(xte[:256]))
+            total, sizes = codec_sizes(model)
+            CODECS.append((name, total, sizes))
             rows.append([name, f"{acc0 * 100:.2f}", f"{acc_p * 100:.2f}", k,
                          f"{acc_c0 * 100:.2f}", f"{acc_c * 100:.2f}", dense_size, size,
                          f"{dense_size / size:.1f}x", f"{(acc0 - acc_c) * 100:+.2f}",
                          "yes" if same else "NO", f"{time.perf_counter() - t0:.0f}"])
     return dense_model
+
+
+def codec_sizes(model):
+    """Bytes of the model's compressed streams under each coder: raw, lzma (preset 9e),
+    canonical Huffman (symbol streams), zstd level 22 (when the zstandard package is installed;
+    not a dependency of fastnn), and the file's choice (the smallest of raw/lzma/Huffman)."""
+    from fastnn.compress import _file, _huffman
+    import lzma
+    streams = []
+    orig = _file._Writer.stream
+
+    def spy(self, data, symbols=None, alphabet=None):
+        streams.append((data, symbols, alphabet))
+        return orig(self, data, symbols, alphabet)
+
+    _file._Writer.stream = spy
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            total = save_compressed(model, os.path.join(d, "c.fndc"))
+    finally:
+        _file._Writer.stream = orig
+    try:
+        import zstandard
+        zc = zstandard.ZstdCompressor(level=22)
+    except ImportError:
+        zc = None
+    sizes = {"raw": 0, "lzma": 0, "huffman (symbol streams)": 0, "zstd 22": 0,
+             "file's choice": 0, "with zstd as a 4th choice": 0}
+    for data, symbols, alphabet in streams:
+        cand = {"raw": len(data), "lzma": len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))}
+        if symbols is not None:
+            cand["huffman (symbol streams)"] = len(_huffman.encode(symbols, alphabet))
+        if zc is not None:
+            cand["zstd 22"] = len(zc.compress(data))
+        best = min(v for k, v in cand.items() if k != "zstd 22")
+        for k, v in cand.items():
+            sizes[k] += v
+        for k in sizes:
+            if k not in cand and k in ("huffman (symbol streams)",):
+                sizes[k] += min(cand["raw"], cand["lzma"])  # streams Huffman cannot code
+        sizes["file's choice"] += best
+        sizes["with zstd as a 4th choice"] += min(cand.values())
+    if zc is None:
+        sizes["zstd 22"] = sizes["with zstd as a 4th choice"] = None
+    return total, sizes
 
 
 def lowrank_rows(model, xte, args):
@@ -146,6 +196,12 @@ def main(argv=None):
           f"+ {args.tune_epochs} shared fine-tune; sparsity {args.sparsity})")
     print(table(["model", "dense acc", "pruned acc", "k", "shared acc", "tuned acc", "save B",
                  "compressed B", "ratio", "loss pp", "bitwise", "s"], rows))
+    if CODECS:
+        print("\n== stream bytes by coder (the streams of each compressed file; 'huffman' codes "
+              "the gap and index streams, the rest counted at min(raw, lzma))")
+        keys = list(CODECS[0][2])
+        print(table(["model", "file B"] + keys,
+                    [[n, t] + ["-" if v[k] is None else v[k] for k in keys] for n, t, v in CODECS]))
     if "lowrank" in only and model is not None:
         print_lowrank("LeNet-300-100", model, xte.reshape(-1, 784), args)
     if cnn is not None:

@@ -87,6 +87,44 @@ def test_truncated_and_corrupted_files(tmp_path):
         fastnn.load(tmp_path / "c")
 
 
+def _reseal(body):
+    import hashlib
+    return body + hashlib.sha256(body).digest()
+
+
+def test_version_1_files_still_load_and_unknown_versions_are_refused(tmp_path, rng):
+    """Version 2 stores the header lzma-compressed after a codec byte; a version 1 file (raw JSON
+    header, no codec byte) written by the previous release still loads, bit for bit."""
+    import lzma
+    import struct
+    from fastnn.compress import _file
+    model = nn.Sequential(nn.Linear(40, 30), nn.ReLU(), nn.Linear(30, 3))
+    magnitude_prune(model, 0.8)
+    cluster_weights(model, 8)
+    path = tmp_path / "v2.fndc"
+    save_compressed(model, path)
+    data = path.read_bytes()
+    assert data.startswith(b"FNDC\x02\n")
+    (n,) = struct.unpack_from("<Q", data, 6)
+    head, rest = data[14:14 + n], data[14 + n:-32]
+    assert head[0] == 1  # lzma: smaller than the JSON here
+    raw = lzma.decompress(head[1:])
+    v1 = _reseal(b"FNDC\x01\n" + struct.pack("<Q", len(raw)) + raw + rest)
+    (tmp_path / "v1.fndc").write_bytes(v1)
+    x = rng.standard_normal((3, 40)).astype(np.float32)
+    model.eval()
+    np.testing.assert_array_equal(fastnn.load(tmp_path / "v1.fndc").eval()(x), model(x))
+    v9 = _reseal(b"FNDC\x09\n" + data[6:-32])
+    (tmp_path / "v9.fndc").write_bytes(v9)
+    with pytest.raises(ValueError, match="not a fastnn Deep Compression file of a known version"):
+        fastnn.load(tmp_path / "v9.fndc")
+    bad_codec = _reseal(data[:14] + b"\x07" + data[15:-32])
+    (tmp_path / "bc.fndc").write_bytes(bad_codec)
+    with pytest.raises(ValueError, match="unknown header codec"):
+        fastnn.load(tmp_path / "bc.fndc")
+    assert _file.MAGIC == b"FNDC\x02\n"
+
+
 @pytest.mark.parametrize("case", ["one", "equal", "wide", "skewed", "empty"])
 def test_huffman_edge_distributions(rng, case):
     s, a = {"one": (np.zeros(1, np.int64), 1), "equal": (np.full(300, 5), 8),
