@@ -1,6 +1,6 @@
 """Deep Compression on MNIST (fastnn.compress): prune + share + entropy-code, and low-rank.
 
-    python bench/compare.py compress [--epochs 3] [--prune-epochs 3] [--tune-epochs 1]
+    python bench/compare.py compress [--epochs 6] [--prune-epochs 8] [--tune-epochs 3] [--sparsity 0.94]
                                      [--lenet5-train 20000] [--democnn-train 20000]
                                      [--only lenet300,lenet5,lowrank,democnn]
 
@@ -216,10 +216,10 @@ def print_lowrank(name, model, xte, args):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="compare.py compress")
     ap.add_argument("--data", default=None)
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--prune-epochs", type=int, default=3)
-    ap.add_argument("--tune-epochs", type=int, default=1)
-    ap.add_argument("--sparsity", type=float, default=0.92)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--prune-epochs", type=int, default=8)
+    ap.add_argument("--tune-epochs", type=int, default=3)
+    ap.add_argument("--sparsity", type=float, default=0.94)
     ap.add_argument("--clusters", type=int, default=32)
     ap.add_argument("--lenet5-train", type=int, default=20000)
     ap.add_argument("--rounds", type=int, default=7)
