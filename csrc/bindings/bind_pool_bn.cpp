@@ -241,9 +241,60 @@ py::object bn_bwd(const py::handle& dy_obj, const py::handle& x_obj, const py::h
   return std::move(dx);
 }
 
+Pad2d pad_geom(int64_t h, int64_t w, const std::array<int64_t, 4>& pads, int64_t mode,
+               double value) {
+  Pad2d p;
+  p.h = h; p.w = w; p.top = pads[0]; p.bottom = pads[1]; p.left = pads[2]; p.right = pads[3];
+  if (mode < 0 || mode > 2)
+    throw py::value_error("mode: expected 0 (constant), 1 (reflect) or 2 (replicate), got " +
+                          std::to_string(mode));
+  p.mode = static_cast<int>(mode);
+  p.value = static_cast<float>(value);
+  pad2d_check(p);
+  return p;
+}
+
+py::array_t<float> pad_fwd(const py::handle& x_obj, const std::array<int64_t, 4>& pads,
+                           int64_t mode, double value) {
+  py::array_t<float> x = c_f32(x_obj, "input");
+  check_ndim(x, "input", 4);
+  const Pad2d p = pad_geom(x.shape(2), x.shape(3), pads, mode, value);
+  py::array_t<float> y = new_array<float>(
+      {x.shape(0), x.shape(1), p.h + p.top + p.bottom, p.w + p.left + p.right}, "output");
+  float* yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    pad2d_forward(x.data(), x.shape(0) * x.shape(1), p, yp);
+  }
+  return y;
+}
+
+py::array_t<float> pad_bwd(const py::handle& dy_obj, Shape4 input_shape,
+                           const std::array<int64_t, 4>& pads, int64_t mode) {
+  check_shape4(input_shape);
+  py::array_t<float> dy = c_f32(dy_obj, "grad_output");
+  const Pad2d p = pad_geom(input_shape[2], input_shape[3], pads, mode, 0.0);
+  check_shape(dy, "grad_output", {input_shape[0], input_shape[1], p.h + p.top + p.bottom,
+                                  p.w + p.left + p.right});
+  py::array_t<float> dx = new_array<float>(
+      {input_shape[0], input_shape[1], input_shape[2], input_shape[3]}, "input gradient");
+  float* dxp = dx.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    pad2d_backward(dy.data(), input_shape[0] * input_shape[1], p, dxp);
+  }
+  return dx;
+}
+
 }  // namespace
 
 void bind_pool_bn(py::module_& m) {
+  m.def("pad2d_forward", &pad_fwd, py::arg("x"), py::arg("pads"), py::arg("mode"),
+        py::arg("value") = 0.0,
+        "Pad (N, C, H, W) by pads = (top, bottom, left, right); mode 0 constant, 1 reflect, "
+        "2 replicate.");
+  m.def("pad2d_backward", &pad_bwd, py::arg("dy"), py::arg("input_shape"), py::arg("pads"),
+        py::arg("mode"));
   const Pair one{1, 1};
   m.def("maxpool2d_forward", &maxpool_fwd, py::arg("x"), py::arg("kernel"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation") = one, py::arg("ceil_mode") = false);

@@ -46,3 +46,8 @@ __all__ += ["Reshape", "Transpose", "AddConstant", "MulConstant"]
 from fastnn.nn.binary import BinaryLinear, BinaryConv2d, TernaryLinear, TernaryConv2d  # noqa: E402,E501
 
 __all__ += ["BinaryLinear", "BinaryConv2d", "TernaryLinear", "TernaryConv2d"]
+
+# [padding layers]
+from fastnn.nn.padding import ZeroPad2d, ConstantPad2d, ReflectionPad2d, ReplicationPad2d  # noqa: E402,E501
+
+__all__ += ["ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d"]

@@ -36,25 +36,38 @@ def _pair(v, what):
     return tuple(v)
 
 
-def _pads(attrs, x_shape, kernel, strides, dilations, what):
+def _pads4(attrs, x_shape, kernel, strides, dilations, what):
+    """ONNX pads as (top, bottom, left, right), auto_pad resolved."""
     auto = attrs.get("auto_pad", b"NOTSET")
     auto = auto.decode() if isinstance(auto, bytes) else auto
     if auto in ("SAME_UPPER", "SAME_LOWER"):
-        pads = []
+        out = []
         for d in range(2):
             n = x_shape[2 + d]
-            out = -(-n // strides[d])
-            total = max(0, (out - 1) * strides[d] + (kernel[d] - 1) * dilations[d] + 1 - n)
-            pads.append(total)
-        if any(p % 2 for p in pads):
-            raise Unsupported(f"{what}: auto_pad {auto} gives asymmetric pads (no pad layer)")
-        return tuple(p // 2 for p in pads)
+            o = -(-n // strides[d])
+            total = max(0, (o - 1) * strides[d] + (kernel[d] - 1) * dilations[d] + 1 - n)
+            small, big = total // 2, total - total // 2
+            out += [small, big] if auto == "SAME_UPPER" else [big, small]
+        return tuple(out)
     p = [int(a) for a in attrs.get("pads", [0] * 4)] if auto in ("NOTSET", "") else [0] * 4
     if len(p) != 4:
         raise Unsupported(f"{what}: only 2-D is supported (pads {p})")
-    if p[0] != p[2] or p[1] != p[3]:
-        raise Unsupported(f"{what}: asymmetric pads {p} (fastnn has no pad layer yet)")
-    return (p[0], p[1])
+    return (p[0], p[2], p[1], p[3])
+
+
+def _pads(attrs, x_shape, kernel, strides, dilations, what, ctx=None, x=None, fill=0.0):
+    """The symmetric padding pair for the layer; an asymmetric excess goes into a
+    ConstantPad2d(fill) applied to x first (returned as the new x when ctx is given)."""
+    t, b, l_, r = _pads4(attrs, x_shape, kernel, strides, dilations, what)
+    sym = (min(t, b), min(l_, r))
+    extra = (t - sym[0], b - sym[0], l_ - sym[1], r - sym[1])
+    if not any(extra):
+        return sym if ctx is None else (sym, x)
+    if ctx is None:
+        raise Unsupported(f"{what}: asymmetric pads {(t, l_, b, r)}")
+    # PyTorch's order: (left, right, top, bottom)
+    pad = nn.ConstantPad2d((extra[2], extra[3], extra[0], extra[1]), fill)
+    return sym, pad(x)
 
 
 def _conv(ctx, node, attrs):
@@ -66,7 +79,7 @@ def _conv(ctx, node, attrs):
     k = tuple(w.shape[2:])
     s = _pair(attrs.get("strides", [1, 1]), "strides")
     d = _pair(attrs.get("dilations", [1, 1]), "dilations")
-    p = _pads(attrs, x.shape, k, s, d, "Conv")
+    p, x = _pads(attrs, x.shape, k, s, d, "Conv", ctx, x)
     g = int(attrs.get("group", 1))
     layer = nn.Conv2d(w.shape[1] * g, w.shape[0], k, s, p, d, g, bias=b is not None)
     layer.weight.data[...] = w
@@ -104,13 +117,21 @@ def _pool(kind):
         d = _pair(attrs.get("dilations", [1, 1]), "dilations")
         if kind == "avg" and d != (1, 1):
             raise Unsupported("dilated AveragePool")
-        p = _pads(attrs, x.shape, k, s, d, node.op_type)
         ceil = bool(attrs.get("ceil_mode", 0))
-        if kind == "max":
+        count_pad = bool(attrs.get("count_include_pad", 0))
+        if kind == "max":  # an asymmetric excess is padded with -inf (never the maximum)
+            t, b, l_, r = _pads4(attrs, x.shape, k, s, d, node.op_type)
+            if (t != b or l_ != r) and ceil:
+                raise Unsupported(f"MaxPool with asymmetric pads {(t, l_, b, r)} and ceil_mode=1")
+            p, x = _pads(attrs, x.shape, k, s, d, node.op_type, ctx, x, -np.inf)
             layer = nn.MaxPool2d(k, s, p, dilation=d, ceil_mode=ceil)
         else:  # ONNX's default is count_include_pad=0, PyTorch's True
-            layer = nn.AvgPool2d(k, s, p, ceil_mode=ceil,
-                                 count_include_pad=bool(attrs.get("count_include_pad", 0)))
+            t, b, l_, r = _pads4(attrs, x.shape, k, s, d, node.op_type)
+            if (t != b or l_ != r) and (not count_pad or ceil):
+                raise Unsupported(f"AveragePool with asymmetric pads {(t, l_, b, r)} and "
+                                  "count_include_pad=0 or ceil_mode=1")
+            p, x = _pads(attrs, x.shape, k, s, d, node.op_type, ctx, x, 0.0)
+            layer = nn.AvgPool2d(k, s, p, ceil_mode=ceil, count_include_pad=count_pad)
         return layer(x)
     return conv
 
@@ -285,6 +306,37 @@ def _dropout(ctx, node, attrs):
     return nn.Dropout(float(p))(x)
 
 
+def _pad(ctx, node, attrs):
+    x = ctx.sym(node.input[0])
+    mode = attrs.get("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    layers = {"constant": None, "reflect": nn.ReflectionPad2d, "edge": nn.ReplicationPad2d}
+    if mode not in layers:
+        raise Unsupported(f"Pad mode {mode!r}")
+    if ctx.opset < 11:
+        pads, value = list(attrs.get("pads", [])), float(attrs.get("value", 0.0))
+    else:
+        pads = [int(v) for v in ctx.const(node.input[1], "pads")]
+        value = 0.0
+        if len(node.input) > 2 and node.input[2]:
+            value = float(np.asarray(ctx.const(node.input[2], "constant_value")).reshape(-1)[0])
+        if len(node.input) > 3 and node.input[3]:
+            axes = [int(a) % x.ndim for a in ctx.const(node.input[3], "axes")]
+            full = [0] * (2 * x.ndim)
+            for i, a in enumerate(axes):
+                full[a], full[a + x.ndim] = pads[i], pads[i + len(axes)]
+            pads = full
+    if x.ndim != 4 or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
+        raise Unsupported(f"Pad of a {x.ndim}-D tensor with pads {pads} (2-D spatial padding of "
+                          "(N, C, H, W) only)")
+    if min(pads) < 0:
+        raise Unsupported(f"Pad with negative pads {pads} (cropping)")
+    torch_order = (pads[3], pads[7], pads[2], pads[6])  # (left, right, top, bottom)
+    if mode == "constant":
+        return nn.ConstantPad2d(torch_order, value)(x)
+    return layers[mode](torch_order)(x)
+
+
 def _act(make):
     return lambda ctx, node, attrs: make(attrs)(ctx.sym(node.input[0]))
 
@@ -308,7 +360,7 @@ CONVERTERS = {
     "Add": _binary, "Sub": _binary, "Mul": _binary, "Div": _binary, "Sum": _binary,
     "Concat": _concat, "Split": _split, "Reshape": _reshape, "Flatten": _flatten,
     "Squeeze": _squeeze_like, "Unsqueeze": _squeeze_like, "Transpose": _transpose,
-    "Softmax": _softmax, "Dropout": _dropout,
+    "Softmax": _softmax, "Dropout": _dropout, "Pad": _pad,
     "Identity": lambda ctx, node, attrs: ctx.sym(node.input[0]),
     "Neg": _act(lambda a: nn.MulConstant(np.float32(-1))),
     "Relu": _act(lambda a: nn.ReLU()), "Sigmoid": _act(lambda a: nn.Sigmoid()),

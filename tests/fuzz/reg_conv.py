@@ -97,6 +97,20 @@ def _avgpool_bwd():
     return Call(_C.avgpool2d_backward, dy=f32(2, 3, 4, 4), input_shape=(2, 3, 6, 6), **AGEOM)
 
 
+PADS = Arg("pads", "ints", length=4, elem="size")
+
+
+@entry("pad2d_forward", X, PADS, Arg("mode", "int"), Arg("value", "float"))
+def _pad_fwd():
+    return Call(_C.pad2d_forward, x=f32(2, 3, 5, 4), pads=(1, 2, 0, 3), mode=1, value=0.0)
+
+
+@entry("pad2d_backward", DY, SHAPE, PADS, Arg("mode", "int"))
+def _pad_bwd():
+    return Call(_C.pad2d_backward, dy=f32(2, 3, 8, 7), input_shape=(2, 3, 5, 4), pads=(1, 2, 0, 3),
+                mode=2)
+
+
 @entry("global_avgpool_forward", X)
 def _gap_fwd():
     return Call(_C.global_avgpool_forward, x=f32(2, 3, 4, 5))

@@ -46,8 +46,8 @@ def test_unsupported_operators_listed_at_once(onnx):
 
 def test_unconvertible_nodes_listed(onnx):
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
-    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
-    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="conv_asym", pads=[0, 0, 1, 1]),
+    w = numpy_helper.from_array(np.array([0, 0, -1, 0, 0, 0, 0, 0], np.int64), "w")
+    nodes = [helper.make_node("Pad", ["x", "w"], ["a"], name="crop"),
              helper.make_node("Relu", ["a"], ["b"], name="r"),
              helper.make_node("AveragePool", ["x"], ["c"], name="pool_dil", kernel_shape=[2, 2],
                               pads=[1, 1, 1, 1], dilations=[2, 2], strides=[1, 1]),
@@ -55,7 +55,7 @@ def test_unconvertible_nodes_listed(onnx):
     with pytest.raises(ValueError) as e:
         fonnx.load(_model(onnx, nodes, [w]))
     msg = str(e.value)
-    assert "conv_asym (Conv): Conv: asymmetric pads" in msg
+    assert "crop (Pad): Pad with negative pads" in msg
     assert "pool_dil (AveragePool): dilated AveragePool" in msg
 
 

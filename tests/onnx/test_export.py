@@ -121,3 +121,41 @@ def test_pool_options_export_to_onnxruntime(onnx, ort_run, tmp_path, rng, opset)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     back = fonnx.load(str(path)).eval()
     np.testing.assert_array_equal(back(x), want)
+
+
+@pytest.mark.parametrize("opset", [13, 17, 21])
+def test_pad_layers_export_to_onnxruntime(onnx, ort_run, tmp_path, rng, opset):
+    model = nn.Sequential(nn.ZeroPad2d((1, 0, 2, 1)), nn.ConstantPad2d(1, -2.5),
+                          nn.ReflectionPad2d((1, 2, 0, 1)), nn.ReplicationPad2d(2),
+                          nn.Conv2d(3, 2, 3)).eval()
+    path = tmp_path / "p.onnx"
+    fonnx.export(model, str(path), input_shape=(3, 6, 5), opset=opset)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    x = rng.standard_normal((2, 3, 6, 5)).astype(np.float32)
+    want = model(x)
+    (got,) = ort_run(str(path), x)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(fonnx.load(str(path)).eval()(x), want)
+
+
+def test_asymmetric_pads_import(onnx, ort_run, rng):
+    """Conv and MaxPool with asymmetric pads (and SAME_UPPER with an odd total) import as an
+    explicit pad layer + the symmetric op, matching onnxruntime."""
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    w = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], pads=[0, 1, 2, 1]),
+             helper.make_node("MaxPool", ["a"], ["b"], kernel_shape=[2, 2], strides=[2, 2],
+                              auto_pad="SAME_UPPER"),
+             helper.make_node("AveragePool", ["b"], ["y"], kernel_shape=[3, 3], pads=[1, 0, 0, 1],
+                              count_include_pad=1)]
+    g = helper.make_graph(nodes, "g",
+                          [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                         ["N", 3, 9, 8])],
+                          [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    model = fonnx.load(m).eval()
+    assert any(isinstance(layer, nn.ConstantPad2d) for layer in model.modules())
+    x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    (want,) = ort_run(m.SerializeToString(), x)
+    np.testing.assert_allclose(model(x), want, rtol=1e-5, atol=1e-5)

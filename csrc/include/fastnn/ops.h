@@ -217,6 +217,19 @@ void avgpool2d_backward(const float* dy, int64_t planes, const Pool2dGeom& g, fl
 void global_avgpool_forward(const float* x, int64_t planes, int64_t plane, float* y);
 void global_avgpool_backward(const float* dy, int64_t planes, int64_t plane, float* dx);
 
+// 2-D padding of planes h x w by (top, bottom, left, right) >= 0: mode 0 constant `value`,
+// 1 reflect (mirror without the edge; each pad < the extent), 2 replicate (the edge repeated).
+// Backward: the adjoint (dx = the interior of dy, plus the padded cells added back onto the
+// input cells they copied, for reflect/replicate). Checks throw std::invalid_argument.
+struct Pad2d {
+  int64_t h = 0, w = 0, top = 0, bottom = 0, left = 0, right = 0;
+  int mode = 0;
+  float value = 0.0f;
+};
+void pad2d_check(const Pad2d& p);
+void pad2d_forward(const float* x, int64_t planes, const Pad2d& p, float* y);
+void pad2d_backward(const float* dy, int64_t planes, const Pad2d& p, float* dx);
+
 // Batch norm over x (n, c, inner): statistics per channel over n * inner values.
 // Training: biased variance normalises; running_var is updated with the unbiased one,
 // running = (1 - momentum) * running + momentum * batch (running_* may be null: not tracked).
