@@ -77,7 +77,10 @@ def graph_mlp(seed=0):
     return nn.Model(x, nn.Linear(32, 4)(h))
 
 
-OPTIMIZERS = [lambda p: optim.SGD(p, lr=0.05, momentum=0.9), lambda p: optim.Adam(p, lr=1e-2),
+OPTIMIZERS = [lambda p: optim.SGD(p, lr=0.05),
+              lambda p: optim.SGD(p, lr=0.05, momentum=0.9),
+              lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4),
+              lambda p: optim.Adam(p, lr=1e-2),
               lambda p: optim.AdamW(p, lr=1e-2), lambda p: optim.RMSprop(p, lr=1e-3),
               lambda p: optim.Adagrad(p, lr=1e-2)]
 
