@@ -204,14 +204,12 @@ def test_eval_rebuilds_after_load_state_dict(rng):
                                rtol=1e-5, atol=1e-4)
 
 
-MNIST = os.environ.get("FASTNN_MNIST", os.path.join(os.path.dirname(__file__), "..", "..", "..",
-                                                    "shared", "data", "mnist.npz"))
-
-
 def test_ternary_mlp_mnist_within_1p5_pp_of_float():
-    if not os.path.exists(MNIST):
-        pytest.skip(f"MNIST not found at {MNIST}")
-    with np.load(MNIST) as z:
+    from tests.data.test_datasets import shared_mnist
+    path = shared_mnist()
+    if path is None:
+        pytest.skip("MNIST not found ($FASTNN_DATA or ../shared/data/mnist.npz)")
+    with np.load(path) as z:
         xtr = z["x_train"][:20000].reshape(-1, 784).astype(np.float32) / 255.0
         ytr = z["y_train"][:20000].astype(np.int64)
         xte = z["x_test"].reshape(-1, 784).astype(np.float32) / 255.0
