@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -40,10 +39,13 @@ def _env():
 
 
 def _run(args, n=None, timeout=120):
+    """The finished job. A job that does not end within ``timeout`` (a rank left waiting in a
+    collective) fails the test: that bound is a hang guard, not a speed measurement."""
     cmd = ([_mpiexec(), "-n", str(n)] if n else []) + [sys.executable, WORKER] + args
-    t0 = time.monotonic()
-    p = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=timeout)
-    return p, time.monotonic() - t0
+    try:
+        return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{' '.join(args)} on {n or 1} rank(s) hung past {timeout} s")
 
 
 def _weights(path):
@@ -58,9 +60,9 @@ def test_two_ranks_equal_one_process_with_global_batch(tmp_path, mode):
     called twice (its bucket started too early: the step is redone synchronously)."""
     d2, d1 = tmp_path / "two", tmp_path / "one"
     d2.mkdir(), d1.mkdir()
-    p, _ = _run([mode, str(d2), "8"], n=2)
+    p = _run([mode, str(d2), "8"], n=2)
     assert p.returncode == 0, p.stderr
-    p1, _ = _run([mode.replace("_overlap", ""), str(d1), "16"])  # world size 1, batch 16 = 2 x 8
+    p1 = _run([mode.replace("_overlap", ""), str(d1), "16"])  # world size 1, batch 16 = 2 x 8
     assert p1.returncode == 0, p1.stderr
     (w0, v0, l0), (w1, v1, l1) = _weights(d2 / "rank0.npz"), _weights(d2 / "rank1.npz")
     ref, vref, lref = _weights(d1 / "rank0.npz")
@@ -86,7 +88,7 @@ def test_two_ranks_equal_one_process_with_global_batch(tmp_path, mode):
 
 @pytest.mark.parametrize("who, epochs", [(0, 1), (1, 2)])
 def test_stop_training_is_rank_0s_decision(tmp_path, who, epochs):
-    p, _ = _run([f"stop{who}", str(tmp_path)], n=2, timeout=60)
+    p = _run([f"stop{who}", str(tmp_path)], n=2, timeout=60)
     assert p.returncode == 0, p.stderr
     for r in (0, 1):
         with np.load(tmp_path / f"rank{r}.npz") as z:
@@ -94,14 +96,13 @@ def test_stop_training_is_rank_0s_decision(tmp_path, who, epochs):
 
 
 def test_failing_rank_aborts_the_job(tmp_path):
-    p, secs = _run(["fail", str(tmp_path)], n=2, timeout=60)
+    p = _run(["fail", str(tmp_path)], n=2, timeout=60)  # ends (no rank left waiting)
     assert p.returncode != 0
     assert "rank 1 of 2 failed" in p.stderr and "rank 1 fails on purpose" in p.stderr
-    assert secs < 60
 
 
 def test_mismatched_models_detected(tmp_path):
-    p, _ = _run(["mismatch", str(tmp_path)], n=2, timeout=60)
+    p = _run(["mismatch", str(tmp_path)], n=2, timeout=60)
     assert p.returncode != 0
     assert "broadcast_parameters: the model differs across ranks" in p.stderr
     assert "rank 1" in p.stderr and "(19, 13)" in p.stderr
