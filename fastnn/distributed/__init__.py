@@ -5,6 +5,8 @@ See docs/distributed.md.
 """
 import os
 import sys
+import threading
+import time
 import traceback
 
 import numpy as np
@@ -206,7 +208,6 @@ class DistributedOptimizer:
     # -- overlap ---------------------------------------------------------------------------------
     def _arm(self):
         """zero_grad() with overlap: watch the backward and start each bucket when final."""
-        import threading
         from fastnn.nn import _calls
         self._disarm()
         params = self._params()
@@ -227,7 +228,6 @@ class DistributedOptimizer:
         def hook(module):
             if threading.get_ident() != st["thread"]:
                 return
-            import time
             t0 = time.perf_counter()
             for p in module._parameters.values():
                 b = owner.get(id(p))
@@ -302,7 +302,6 @@ class DistributedOptimizer:
         self.__dict__["_weight"] = None
         if world_size() == 1:
             return
-        import time
         t0 = time.perf_counter()
         if st is not None:
             self._finish_overlap(st, weight)

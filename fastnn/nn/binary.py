@@ -142,13 +142,8 @@ class _BitLinear(Module):
             w.grad += self._ste(gw)
         return self._input_grad(self._x, dx)
 
-    def get_config(self):
-        return {"in_features": self.in_features, "out_features": self.out_features,
-                "bias": self.bias is not None}
-
-    def extra_repr(self):
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}")
+    get_config = Linear.get_config  # Linear's arguments and repr
+    extra_repr = Linear.extra_repr
 
 
 @register
