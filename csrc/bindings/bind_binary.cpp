@@ -133,7 +133,7 @@ int64_t pair_of(const std::vector<int64_t>& v, size_t i, const char* name) {
   return v[i];
 }
 
-U64 binary_im2col_py(const py::handle& x_obj, const std::vector<int64_t>& kernel,
+py::tuple binary_im2col_py(const py::handle& x_obj, const std::vector<int64_t>& kernel,
                      const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                      const std::vector<int64_t>& dilation, bool pad_bit) {
   py::array_t<float> x = c_f32(x_obj, "x");
@@ -155,9 +155,11 @@ U64 binary_im2col_py(const py::handle& x_obj, const std::vector<int64_t>& kernel
   U64 out = new_array<uint64_t>({rows, words(K)}, "out");
   const float* xp = x.data();
   uint64_t* op = out.mutable_data();
-  py::gil_scoped_release nogil;
-  binary::im2col_sign_bits(xp, g, pad_bit, op);
-  return out;
+  {
+    py::gil_scoped_release nogil;
+    binary::im2col_sign_bits(xp, g, pad_bit, op);
+  }
+  return py::make_tuple(out, g.oh, g.ow);
 }
 
 std::string binary_kernel_py() {
@@ -176,8 +178,9 @@ void bind_binary(py::module_& m) {
         py::arg("bias") = py::none());
   m.def("binary_im2col", &binary_im2col_py, py::arg("x"), py::arg("kernel_size"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("pad_bit"),
-        "Packed sign bits (uint64, 1 = negative) of the im2col rows of a float NCHW batch: "
-        "(N*OH*OW, ceil(kh*kw*C/64)), K in (i, j, c) order; padded taps get pad_bit.");
+        "(packed, OH, OW): the packed sign bits (uint64, 1 = negative) of the im2col rows of a "
+        "float NCHW batch, (N*OH*OW, ceil(kh*kw*C/64)), K in (i, j, c) order; padded taps get "
+        "pad_bit.");
   m.def("ternary_gemm_f32", &ternary_gemm_f32_py, py::arg("x"), py::arg("pos"), py::arg("neg"),
         py::arg("alpha"), py::arg("bias"));
   m.def("binary_kernel", &binary_kernel_py);

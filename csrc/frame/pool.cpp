@@ -6,6 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "fastnn/conv_params.h"
 #include "fastnn/ops.h"
@@ -132,17 +133,37 @@ void maxpool2d_backward(const float* dy, const int32_t* argmax, int64_t planes,
     throw std::out_of_range("maxpool2d_backward: argmax holds an index outside [0, " + str(in) + ")");
 }
 
-void avgpool2d_forward(const float* x, int64_t planes, const Pool2dGeom& g, float* y) {
+namespace {
+
+// The geometry an average-pooling leaf reads: g with its per-column window extents in `cols`.
+Pool2dGeom avg_geom(const Pool2dGeom& g, std::vector<float>& cols) {
   pool2d_check_geom(g);
   require(g.dh == 1 && g.dw == 1, "avgpool2d: dilation must be 1");
+  cols.resize(static_cast<size_t>(g.ow));
+  for (int64_t ox = 0; ox < g.ow; ++ox) {
+    const int64_t x0 = ox * g.sw - g.pw;
+    cols[ox] = static_cast<float>(g.count_pad
+                                      ? std::min<int64_t>(x0 + g.kw, g.w + g.pw) - x0
+                                      : std::min<int64_t>(x0 + g.kw, g.w) - std::max<int64_t>(x0, 0));
+  }
+  Pool2dGeom out = g;
+  out.col_count = cols.data();
+  return out;
+}
+
+}  // namespace
+
+void avgpool2d_forward(const float* x, int64_t planes, const Pool2dGeom& geom, float* y) {
+  std::vector<float> cols;
+  const Pool2dGeom g = avg_geom(geom, cols);
   const auto fn = kernels().f32_avgpool2d_plane;
   const int64_t in = g.h * g.w, out = g.oh * g.ow;
   parallel_for(planes, [&](int64_t p) { fn(x + p * in, y + p * out, g); });
 }
 
-void avgpool2d_backward(const float* dy, int64_t planes, const Pool2dGeom& g, float* dx) {
-  pool2d_check_geom(g);
-  require(g.dh == 1 && g.dw == 1, "avgpool2d: dilation must be 1");
+void avgpool2d_backward(const float* dy, int64_t planes, const Pool2dGeom& geom, float* dx) {
+  std::vector<float> cols;
+  const Pool2dGeom g = avg_geom(geom, cols);
   const auto fn = kernels().f32_avgpool2d_plane_bwd;
   const int64_t in = g.h * g.w, out = g.oh * g.ow;
   parallel_for(planes, [&](int64_t p) {

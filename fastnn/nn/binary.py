@@ -330,16 +330,11 @@ class BinaryConv2d(_QuantConv):
         wp, alpha = self.packed()
         n = x.shape[0]
         # the sign bits of the im2col rows, packed in C++; the border gets pad_value's bit
-        a = _C.binary_im2col(x, list(self.kernel_size), list(self.stride), list(self.padding),
-                             list(self.dilation), self.pad_value < 0)
+        a, oh, ow = _C.binary_im2col(x, list(self.kernel_size), list(self.stride),
+                                     list(self.padding), list(self.dilation), self.pad_value < 0)
         y = _C.binary_gemm(a, wp, self.in_channels * self.kernel_size[0] * self.kernel_size[1],
                            alpha, self._bias_data())
-        oh, ow = self._out_hw(x)
         return np.ascontiguousarray(y.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2))
-
-    def _out_hw(self, x):
-        return tuple((x.shape[2 + d] + 2 * self.padding[d] - self.dilation[d]
-                      * (self.kernel_size[d] - 1) - 1) // self.stride[d] + 1 for d in range(2))
 
     def get_config(self):
         c = super().get_config()

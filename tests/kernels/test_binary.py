@@ -197,8 +197,9 @@ def test_binary_im2col_equals_packed_float_im2col(c, geom, pad_bit, rng):
     k, s, p, d = geom
     x = rand(rng, 2, c, 5, 4)
     ref = _C.binary_pack(_im2col_ref(x, k, s, p, d, -1.0 if pad_bit else 1.0))
-    got = _C.binary_im2col(x, list(k), list(s), list(p), list(d), pad_bit)
+    got, oh, ow = _C.binary_im2col(x, list(k), list(s), list(p), list(d), pad_bit)
     np.testing.assert_array_equal(got, ref)
+    assert got.shape[0] == 2 * oh * ow
 
 
 def test_binary_im2col_checks(rng):

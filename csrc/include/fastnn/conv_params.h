@@ -37,6 +37,9 @@ struct Pool2dGeom {
                             // input or its left/top padding)
   bool count_pad = true;    // average pooling divides by the window clipped to the padded input
                             // (count_include_pad=True) or by its elements inside the input
+  // Average pooling: the window's column extent per output column (ow values, set by the frame
+  // once per call; the row extent is one scalar per output row, computed in the leaf).
+  const float* col_count = nullptr;
 };
 
 }  // namespace fastnn

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <vector>
 
 #include "fastnn/conv_params.h"
 #include "fastnn/kernel_table.h"

@@ -37,26 +37,15 @@ void f32_maxpool2d_plane(const float* x, float* y, int32_t* argmax, const Pool2d
   }
 }
 
-// The divisor of average pooling is rows(oy) * cols(ox): the window's extent clipped to the
-// padded input (count_include_pad; the whole kh x kw unless ceil_mode lets a window hang over)
-// or to the input. cols depends on the output column only: computed once per plane.
+// The divisor of average pooling is rows(oy) * g.col_count[ox]: the window's extent clipped to
+// the padded input (count_include_pad; the whole kh x kw unless ceil_mode lets a window hang
+// over) or to the input. The column extents come from the frame (pool.cpp), once per call.
 inline int64_t pool_rows(const Pool2dGeom& g, int64_t y0) {
   return g.count_pad ? std::min<int64_t>(y0 + g.kh, g.h + g.ph) - y0
                      : std::min<int64_t>(y0 + g.kh, g.h) - std::max<int64_t>(y0, 0);
 }
 
-inline void pool_cols(const Pool2dGeom& g, float* cols) {
-  for (int64_t ox = 0; ox < g.ow; ++ox) {
-    const int64_t x0 = ox * g.sw - g.pw;
-    cols[ox] = static_cast<float>(g.count_pad
-                                      ? std::min<int64_t>(x0 + g.kw, g.w + g.pw) - x0
-                                      : std::min<int64_t>(x0 + g.kw, g.w) - std::max<int64_t>(x0, 0));
-  }
-}
-
 void f32_avgpool2d_plane(const float* x, float* y, const Pool2dGeom& g) {
-  std::vector<float> cols(static_cast<size_t>(g.ow));
-  pool_cols(g, cols.data());
   for (int64_t oy = 0; oy < g.oh; ++oy) {
     const int64_t y0 = oy * g.sh - g.ph;
     const int64_t ya = std::max<int64_t>(y0, 0), yb = std::min<int64_t>(y0 + g.kh, g.h);
@@ -64,7 +53,7 @@ void f32_avgpool2d_plane(const float* x, float* y, const Pool2dGeom& g) {
     for (int64_t o0 = 0; o0 < g.ow; o0 += Vec::kWidth) {
       const Vec::M lanes = Vec::first(g.ow - o0);
       const Vec::I cols0 = pool_cols0(o0, g.sw, g.pw);
-      const Vec::F count = Vec::mul(rows, Vec::load(lanes, cols.data() + o0));
+      const Vec::F count = Vec::mul(rows, Vec::load(lanes, g.col_count + o0));
       Vec::F sum = Vec::zero();
       for (int64_t iy = ya; iy < yb; ++iy) {
         const float* row = x + iy * g.w;
@@ -80,8 +69,6 @@ void f32_avgpool2d_plane(const float* x, float* y, const Pool2dGeom& g) {
 }
 
 void f32_avgpool2d_plane_bwd(const float* dy, float* dx, const Pool2dGeom& g) {
-  std::vector<float> cols(static_cast<size_t>(g.ow));
-  pool_cols(g, cols.data());
   for (int64_t oy = 0; oy < g.oh; ++oy) {
     const int64_t y0 = oy * g.sh - g.ph;
     const int64_t ya = std::max<int64_t>(y0, 0), yb = std::min<int64_t>(y0 + g.kh, g.h);
@@ -89,7 +76,7 @@ void f32_avgpool2d_plane_bwd(const float* dy, float* dx, const Pool2dGeom& g) {
     for (int64_t o0 = 0; o0 < g.ow; o0 += Vec::kWidth) {
       const Vec::M lanes = Vec::first(g.ow - o0);
       const Vec::I cols0 = pool_cols0(o0, g.sw, g.pw);
-      const Vec::F count = Vec::mul(rows, Vec::load(lanes, cols.data() + o0));
+      const Vec::F count = Vec::mul(rows, Vec::load(lanes, g.col_count + o0));
       const Vec::F share = Vec::div(Vec::load(lanes, dy + oy * g.ow + o0), count);
       for (int64_t iy = ya; iy < yb; ++iy) {
         float* row = dx + iy * g.w;
