@@ -115,11 +115,9 @@ def codec_sizes(model):
         if zc is not None:
             cand["zstd 22"] = len(zc.compress(data))
         best = min(v for k, v in cand.items() if k != "zstd 22")
+        cand.setdefault("huffman (symbol streams)", min(cand["raw"], cand["lzma"]))  # not codable
         for k, v in cand.items():
             sizes[k] += v
-        for k in sizes:
-            if k not in cand and k in ("huffman (symbol streams)",):
-                sizes[k] += min(cand["raw"], cand["lzma"])  # streams Huffman cannot code
         sizes["file's choice"] += best
         sizes["with zstd as a 4th choice"] += min(cand.values())
     if zc is None:
