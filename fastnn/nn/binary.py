@@ -73,7 +73,25 @@ def _scale(t, alpha):
     return t * alpha.reshape((-1,) + (1,) * (t.ndim - 1))
 
 
-class _BitLinear(Module):
+class _EvalCache:
+    """The packed / effective weight an eval() forward reuses (``_cache``), dropped whenever the
+    weights may have changed: train()/eval() and load_state_dict."""
+
+    def train(self, mode=True):
+        object.__setattr__(self, "_cache", None)
+        return super().train(mode)
+
+    def load_state_dict(self, state_dict, strict=True):
+        object.__setattr__(self, "_cache", None)
+        return super().load_state_dict(state_dict, strict)
+
+    def cached(self, make):
+        if self.__dict__.get("_cache") is None:
+            object.__setattr__(self, "_cache", make())
+        return self._cache
+
+
+class _BitLinear(_EvalCache, Module):
     """A Linear (parameters, state_dict, PyTorch's initialisation) whose forward uses a function
     of its latent weight (``effective_weight``), whose weight gradient goes through that
     function's straight-through estimator (``_ste``), and whose eval forward runs on packed bits
@@ -89,7 +107,7 @@ class _BitLinear(Module):
         self.weight = Parameter(new_array((self.out_features, self.in_features), name="weight"))
         self.bias = Parameter(new_array(self.out_features, name="bias")) if bias else None
         self._x = self._xb = self._wb = None
-        object.__setattr__(self, "_packed", None)
+        object.__setattr__(self, "_cache", None)
         self.reset_parameters()
 
     reset_parameters = Linear.reset_parameters  # PyTorch's Linear initialisation
@@ -98,18 +116,8 @@ class _BitLinear(Module):
     def _label(self):
         return f"{type(self).__name__}({self.in_features}, {self.out_features})"
 
-    def train(self, mode=True):
-        object.__setattr__(self, "_packed", None)
-        return super().train(mode)
-
-    def load_state_dict(self, state_dict, strict=True):
-        object.__setattr__(self, "_packed", None)
-        return super().load_state_dict(state_dict, strict)
-
     def packed(self):
-        if self._packed is None:
-            object.__setattr__(self, "_packed", self._pack())
-        return self._packed
+        return self.cached(self._pack)
 
     def _input(self, x):
         return x
@@ -196,7 +204,7 @@ def _sign_pad_check(pad_value, name):
     return float(pad_value)
 
 
-class _QuantConv(_ConvNd):
+class _QuantConv(_EvalCache, _ConvNd):
     """A convolution (Conv2d's arguments and state_dict) whose forward uses a function of its
     latent weight (``effective_weight``) and whose weight gradient goes through that function's
     straight-through estimator (``_ste``). Not a Conv2d subclass on purpose: pruning, int8
@@ -212,14 +220,6 @@ class _QuantConv(_ConvNd):
         self._xin = self._wq = None
 
     get_config = Conv2d.get_config
-
-    def train(self, mode=True):
-        object.__setattr__(self, "_cache", None)
-        return super().train(mode)
-
-    def load_state_dict(self, state_dict, strict=True):
-        object.__setattr__(self, "_cache", None)
-        return super().load_state_dict(state_dict, strict)
 
     def _input(self, x):
         """(the tensor the conv sees, its padding)."""
@@ -253,9 +253,7 @@ class _QuantConv(_ConvNd):
         return y
 
     def _eval_forward(self, x):
-        if self._cache is None:
-            object.__setattr__(self, "_cache", self.effective_weight())
-        return self._conv(x, self._cache)[0]
+        return self._conv(x, self.cached(self.effective_weight))[0]
 
     def backward(self, grad_out):
         g, unbatched = self._backward_common(grad_out)
@@ -314,20 +312,15 @@ class BinaryConv2d(_QuantConv):
         dx = dx[:, :, ph:dx.shape[2] - ph, pw:dx.shape[3] - pw]
         return np.ascontiguousarray(dx) * ste_mask(x)
 
-    def packed(self):
+    def _pack(self):
         """(packed sign words of W in im2col order (out, ceil(in*kh*kw/64)), alpha)."""
-        if self._cache is None:
-            w = binary_sign(self.weight.data).transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
-            object.__setattr__(self, "_cache", (_C.binary_pack(np.ascontiguousarray(w)),
-                                                self.alpha()))
-        return self._cache
+        w = binary_sign(self.weight.data).transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
+        return _C.binary_pack(np.ascontiguousarray(w)), self.alpha()
 
     def _eval_forward(self, x):
         if not self.binary_inputs:
-            if self._cache is None:
-                object.__setattr__(self, "_cache", self.effective_weight())
-            return self._conv(x, self._cache)[0]
-        wp, alpha = self.packed()
+            return super()._eval_forward(x)  # the float conv on the cached alpha * sign(W)
+        wp, alpha = self.cached(self._pack)
         n = x.shape[0]
         # the sign bits of the im2col rows, packed in C++; the border gets pad_value's bit
         a, oh, ow = _C.binary_im2col(x, list(self.kernel_size), list(self.stride),
