@@ -55,19 +55,15 @@ def _pads4(attrs, x_shape, kernel, strides, dilations, what):
     return (p[0], p[2], p[1], p[3])
 
 
-def _pads(attrs, x_shape, kernel, strides, dilations, what, ctx=None, x=None, fill=0.0):
-    """The symmetric padding pair for the layer; an asymmetric excess goes into a
-    ConstantPad2d(fill) applied to x first (returned as the new x when ctx is given)."""
-    t, b, l_, r = _pads4(attrs, x_shape, kernel, strides, dilations, what)
+def _padded(x, attrs, kernel, strides, dilations, what, fill=0.0):
+    """(the layer's symmetric padding pair, its input): an asymmetric excess of the ONNX pads
+    becomes a ConstantPad2d(fill) applied to x first."""
+    t, b, l_, r = _pads4(attrs, x.shape, kernel, strides, dilations, what)
     sym = (min(t, b), min(l_, r))
     extra = (t - sym[0], b - sym[0], l_ - sym[1], r - sym[1])
-    if not any(extra):
-        return sym if ctx is None else (sym, x)
-    if ctx is None:
-        raise Unsupported(f"{what}: asymmetric pads {(t, l_, b, r)}")
-    # PyTorch's order: (left, right, top, bottom)
-    pad = nn.ConstantPad2d((extra[2], extra[3], extra[0], extra[1]), fill)
-    return sym, pad(x)
+    if any(extra):  # PyTorch's order: (left, right, top, bottom)
+        x = nn.ConstantPad2d((extra[2], extra[3], extra[0], extra[1]), fill)(x)
+    return sym, x
 
 
 def _conv(ctx, node, attrs):
@@ -79,7 +75,7 @@ def _conv(ctx, node, attrs):
     k = tuple(w.shape[2:])
     s = _pair(attrs.get("strides", [1, 1]), "strides")
     d = _pair(attrs.get("dilations", [1, 1]), "dilations")
-    p, x = _pads(attrs, x.shape, k, s, d, "Conv", ctx, x)
+    p, x = _padded(x, attrs, k, s, d, "Conv")
     g = int(attrs.get("group", 1))
     layer = nn.Conv2d(w.shape[1] * g, w.shape[0], k, s, p, d, g, bias=b is not None)
     layer.weight.data[...] = w
@@ -97,7 +93,11 @@ def _conv_transpose(ctx, node, attrs):
     k = tuple(w.shape[2:])
     s = _pair(attrs.get("strides", [1, 1]), "strides")
     d = _pair(attrs.get("dilations", [1, 1]), "dilations")
-    p = _pads(dict(attrs, auto_pad="NOTSET"), x.shape, k, s, d, "ConvTranspose")
+    top, bottom, left, right = _pads4(dict(attrs, auto_pad="NOTSET"), x.shape, k, s, d,
+                                      "ConvTranspose")
+    if top != bottom or left != right:
+        raise Unsupported(f"ConvTranspose: asymmetric pads {(top, left, bottom, right)}")
+    p = (top, left)
     op = _pair(attrs.get("output_padding", [0, 0]), "output_padding")
     g = int(attrs.get("group", 1))
     layer = nn.ConvTranspose2d(w.shape[0], w.shape[1] * g, k, s, p, op, g, b is not None, d)
@@ -123,14 +123,14 @@ def _pool(kind):
             t, b, l_, r = _pads4(attrs, x.shape, k, s, d, node.op_type)
             if (t != b or l_ != r) and ceil:
                 raise Unsupported(f"MaxPool with asymmetric pads {(t, l_, b, r)} and ceil_mode=1")
-            p, x = _pads(attrs, x.shape, k, s, d, node.op_type, ctx, x, -np.inf)
+            p, x = _padded(x, attrs, k, s, d, node.op_type, -np.inf)
             layer = nn.MaxPool2d(k, s, p, dilation=d, ceil_mode=ceil)
         else:  # ONNX's default is count_include_pad=0, PyTorch's True
             t, b, l_, r = _pads4(attrs, x.shape, k, s, d, node.op_type)
             if (t != b or l_ != r) and (not count_pad or ceil):
                 raise Unsupported(f"AveragePool with asymmetric pads {(t, l_, b, r)} and "
                                   "count_include_pad=0 or ceil_mode=1")
-            p, x = _pads(attrs, x.shape, k, s, d, node.op_type, ctx, x, 0.0)
+            p, x = _padded(x, attrs, k, s, d, node.op_type)
             layer = nn.AvgPool2d(k, s, p, ceil_mode=ceil, count_include_pad=count_pad)
         return layer(x)
     return conv
