@@ -65,7 +65,8 @@ void check_grad_aliasing(const float* dw, const py::array& dwk, const float* db,
 // Conv2d: x (n, c, h, w), w (k, c/groups, kh, kw) -> y (n, k, oh, ow).
 py::array_t<float> conv2d_fwd(const py::handle& x_obj, const py::handle& w_obj,
                               const py::handle& b_obj, Pair stride, Pair padding, Pair dilation,
-                              int64_t groups) {
+                              int64_t groups, const std::string& algorithm) {
+  const ConvAlgo algo = conv_algo_from_name(algorithm);
   py::array_t<float> x = c_f32(x_obj, "input"), w = c_f32(w_obj, "weight");
   check_ndim(x, "input", 4);
   check_ndim(w, "weight", 4);
@@ -81,7 +82,7 @@ py::array_t<float> conv2d_fwd(const py::handle& x_obj, const py::handle& w_obj,
   float* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;
-    conv2d_forward(x.data(), w.data(), bias, yp, g);
+    conv2d_forward(x.data(), w.data(), bias, yp, g, algo);
   }
   return y;
 }
@@ -89,7 +90,9 @@ py::array_t<float> conv2d_fwd(const py::handle& x_obj, const py::handle& w_obj,
 // Gradients of conv2d_fwd: returns dx (or None); accumulates into dw/db when given.
 py::object conv2d_bwd(const py::handle& x_obj, const py::handle& dy_obj, const py::handle& w_obj,
                       Pair stride, Pair padding, Pair dilation, int64_t groups, bool need_dx,
-                      const py::handle& dw_obj, const py::handle& db_obj) {
+                      const py::handle& dw_obj, const py::handle& db_obj,
+                      const std::string& algorithm) {
+  const ConvAlgo algo = conv_algo_from_name(algorithm);
   py::array_t<float> x = c_f32(x_obj, "input"), w = c_f32(w_obj, "weight");
   py::array_t<float> dy = c_f32(dy_obj, "grad_output");
   check_ndim(x, "input", 4);
@@ -112,7 +115,7 @@ py::object conv2d_bwd(const py::handle& x_obj, const py::handle& dy_obj, const p
   }
   {
     py::gil_scoped_release nogil;
-    conv2d_backward(x.data(), dy.data(), w.data(), dxp, dw, db, g);
+    conv2d_backward(x.data(), dy.data(), w.data(), dxp, dw, db, g, nullptr, algo);
   }
   if (!need_dx) return py::none();
   return std::move(dx);
@@ -189,14 +192,50 @@ py::object conv_transpose2d_bwd(const py::handle& x_obj, const py::handle& dy_ob
   return std::move(dx);
 }
 
+// Conv2d(algorithm=...)'s check at construction: the algorithm's name and whether it can run a
+// layer of these hyper-parameters (conv2d_check_algorithm); returns the name.
+std::string conv2d_check_algorithm_py(const std::string& algorithm, Pair kernel_size,
+                                      Pair stride, Pair dilation, int64_t groups,
+                                      int64_t in_channels) {
+  const ConvAlgo algo = conv_algo_from_name(algorithm);
+  Conv2dGeom g;
+  g.kh = kernel_size[0]; g.kw = kernel_size[1]; g.sh = stride[0]; g.sw = stride[1];
+  g.dh = dilation[0]; g.dw = dilation[1]; g.groups = groups; g.c = in_channels;
+  conv2d_check_algorithm(algo, g);
+  return conv_algo_name(algo);
+}
+
+// The algorithm the "auto" rule (or a forced one) runs for an input of this shape.
+std::string conv2d_algorithm_for(const std::string& algorithm, std::array<int64_t, 4> x_shape,
+                                 std::array<int64_t, 4> w_shape, Pair stride, Pair padding,
+                                 Pair dilation, int64_t groups) {
+  const ConvAlgo algo = conv_algo_from_name(algorithm);
+  check_groups(groups, x_shape[1], "in_channels");
+  if (x_shape[1] / groups != w_shape[1])
+    throw py::value_error("weight: expected in_channels / groups = " +
+                          std::to_string(x_shape[1] / groups) + " in dimension 1, got " +
+                          std::to_string(w_shape[1]));
+  const Conv2dGeom g = conv_geom(x_shape[0], x_shape[1], x_shape[2], x_shape[3], w_shape[0],
+                                 w_shape[2], w_shape[3], stride, padding, dilation, groups);
+  conv2d_check_algorithm(algo, g);
+  return conv_algo_name(conv2d_choose_algorithm(algo, g));
+}
+
 }  // namespace
 
 void bind_conv(py::module_& m) {
+  m.def("conv2d_check_algorithm", &conv2d_check_algorithm_py, py::arg("algorithm"),
+        py::arg("kernel_size"), py::arg("stride"), py::arg("dilation"), py::arg("groups"),
+        py::arg("in_channels"));
+  m.def("conv2d_algorithm_for", &conv2d_algorithm_for, py::arg("algorithm"), py::arg("x_shape"),
+        py::arg("w_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        py::arg("groups"));
   m.def("conv2d_forward", &conv2d_fwd, py::arg("x"), py::arg("w"), py::arg("bias"),
-        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"));
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+        py::arg("algorithm") = "auto");
   m.def("conv2d_backward", &conv2d_bwd, py::arg("x"), py::arg("dy"), py::arg("w"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
-        py::arg("need_dx"), py::arg("dw"), py::arg("db"));
+        py::arg("need_dx"), py::arg("dw"), py::arg("db"), py::arg("algorithm") = "auto");
   m.def("conv_transpose2d_forward", &conv_transpose2d_fwd, py::arg("x"), py::arg("w"),
         py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("output_padding"),
         py::arg("dilation"), py::arg("groups"));

@@ -173,6 +173,48 @@ py::array_t<float> conv_wgrad_ukr(const py::handle& a_obj, int64_t rows, int64_t
   return c;
 }
 
+// The Winograd tile transforms on `lanes` tiles (a multiple of f32_nr: the leaves run whole
+// vectors). input: patches (lanes, alpha, 8) (each patch row with its 8 - alpha floats of slack)
+// -> v (alpha^2, lanes); output: s (alpha^2, lanes) -> (lanes, m, m) (+ bias).
+int64_t winograd_lanes(int64_t lanes, const char* name, const py::array& a) {
+  const int64_t nr = kernels().f32_nr;
+  if (lanes < 1 || lanes % nr != 0)
+    throw py::value_error(std::string(name) + ": expected a positive multiple of " +
+                          std::to_string(nr) + " tiles (f32_nr), got shape " + shape_str(a));
+  return lanes;
+}
+
+void check_winograd_m(int m) {
+  if (m != 2 && m != 4) throw py::value_error("m: expected 2 or 4, got " + std::to_string(m));
+}
+
+py::array_t<float> winograd_input(int m, const py::handle& patches_obj) {
+  check_winograd_m(m);
+  py::array_t<float> p = c_f32(patches_obj, "patches");
+  const int64_t a = m + 2;
+  check_shape(p, "patches", {-1, a, 8});
+  const int64_t lanes = winograd_lanes(p.shape(0), "patches", p);
+  py::array_t<float> v({a * a, lanes});
+  std::vector<const float*> rows(static_cast<size_t>(lanes));
+  for (int64_t l = 0; l < lanes; ++l) rows[l] = p.data() + l * a * 8;
+  kernels().f32_winograd_input(m, rows.data(), 0, 8, lanes, v.mutable_data(), lanes);
+  return v;
+}
+
+py::array_t<float> winograd_output(int m, const py::handle& s_obj, float bias) {
+  check_winograd_m(m);
+  py::array_t<float> s = c_f32(s_obj, "s");
+  const int64_t a = m + 2;
+  check_shape(s, "s", {a * a, -1});
+  const int64_t lanes = winograd_lanes(s.shape(1), "s", s);
+  py::array_t<float> out({lanes, int64_t(m), int64_t(m)});
+  std::vector<float*> rows(static_cast<size_t>(lanes * m));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t l = 0; l < lanes; ++l) rows[i * lanes + l] = out.mutable_data() + (l * m + i) * m;
+  kernels().f32_winograd_output(m, s.data(), lanes, lanes, bias, rows.data(), 0);
+  return out;
+}
+
 }  // namespace
 
 void bind_conv_leaves(py::module_& m) {
@@ -185,6 +227,8 @@ void bind_conv_leaves(py::module_& m) {
   m.def("_leaf_conv_wgrad_ukr", &conv_wgrad_ukr, py::arg("a"), py::arg("rows"), py::arg("row_len"),
         py::arg("a_stride"), py::arg("a_step"), py::arg("b"), py::arg("c"), py::arg("n"),
         py::arg("accumulate"));
+  m.def("_leaf_winograd_input", &winograd_input, py::arg("m"), py::arg("patches"));
+  m.def("_leaf_winograd_output", &winograd_output, py::arg("m"), py::arg("s"), py::arg("bias"));
   m.def("_conv_tile", [] { return py::make_tuple(kernels().conv_mr, kernels().conv_nr); });
 }
 

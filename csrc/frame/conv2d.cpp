@@ -90,7 +90,64 @@ Correlation correlation(const float* w, const Conv2dGeom& g) {
   return {std::move(wf), gt};
 }
 
+bool winograd_shape(const Conv2dGeom& g) {
+  return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+         g.groups == 1;
+}
+
+// Where automatic picks Winograd F(4x4, 3x3) over the direct kernel (measured with
+// bench/compare.py winograd; docs/kernels.md has the table): its GEMMs need enough input and
+// output channels to run near the micro-kernel's rate (each tile's transforms are amortised over
+// them), and enough tiles to give every thread whole panels.
+bool winograd_pays(const Conv2dGeom& g) {
+  if (!winograd_shape(g)) return false;
+  const int64_t tiles = g.n * ((g.oh + 3) / 4) * ((g.ow + 3) / 4);
+  return g.c >= 16 && g.k >= 16 && tiles >= int64_t(2) * kernels().f32_nr * get_num_threads();
+}
+
+bool is_winograd(ConvAlgo a) { return a == ConvAlgo::winograd || a == ConvAlgo::winograd_f2; }
+
 }  // namespace
+
+ConvAlgo conv_algo_from_name(const std::string& name) {
+  for (ConvAlgo a : {ConvAlgo::automatic, ConvAlgo::im2col, ConvAlgo::direct, ConvAlgo::winograd,
+                     ConvAlgo::winograd_f2})
+    if (name == conv_algo_name(a)) return a;
+  throw std::invalid_argument(
+      "algorithm: expected one of 'auto', 'im2col', 'direct', 'winograd', 'winograd_f2', got '" +
+      name + "'");
+}
+
+const char* conv_algo_name(ConvAlgo a) {
+  switch (a) {
+    case ConvAlgo::automatic: return "auto";
+    case ConvAlgo::im2col: return "im2col";
+    case ConvAlgo::direct: return "direct";
+    case ConvAlgo::winograd: return "winograd";
+    case ConvAlgo::winograd_f2: return "winograd_f2";
+    case ConvAlgo::depthwise: return "depthwise";
+  }
+  return "?";
+}
+
+void conv2d_check_algorithm(ConvAlgo a, const Conv2dGeom& g) {
+  if (a == ConvAlgo::depthwise)
+    require(g.is_depthwise(), "algorithm: 'depthwise' needs groups == in_channels > 1, got "
+                              "groups " + str(g.groups) + " with in_channels " + str(g.c));
+  if (!is_winograd(a)) return;
+  const std::string what = std::string("algorithm '") + conv_algo_name(a) + "': needs ";
+  require(g.kh == 3 && g.kw == 3, what + "kernel_size (3, 3), got " + pair(g.kh, g.kw));
+  require(g.sh == 1 && g.sw == 1, what + "stride (1, 1), got " + pair(g.sh, g.sw));
+  require(g.dh == 1 && g.dw == 1, what + "dilation (1, 1), got " + pair(g.dh, g.dw));
+  require(g.groups == 1, what + "groups 1, got " + str(g.groups));
+}
+
+ConvAlgo conv2d_choose_algorithm(ConvAlgo a, const Conv2dGeom& g) {
+  if (a != ConvAlgo::automatic) return a;
+  if (g.is_depthwise()) return ConvAlgo::depthwise;
+  if (winograd_pays(g)) return ConvAlgo::winograd;
+  return fills_tile(g.kg(), kernels().conv_nr) ? ConvAlgo::direct : ConvAlgo::im2col;
+}
 
 void conv2d_check_geom(const Conv2dGeom& g) {
   require(g.n >= 0, "conv2d: batch must be >= 0, got " + str(g.n));
@@ -117,14 +174,20 @@ void conv2d_check_geom(const Conv2dGeom& g) {
 }
 
 void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
-                    const Conv2dGeom& g) {
+                    const Conv2dGeom& g, ConvAlgo algo) {
   conv2d_check_geom(g);
+  conv2d_check_algorithm(algo, g);
   require(x && w && y, "conv2d_forward: null array");
   if (g.n == 0) return;
-  if (g.is_depthwise()) return depthwise_forward(x, w, bias, y, g);
+  switch (conv2d_choose_algorithm(algo, g)) {
+    case ConvAlgo::depthwise: return depthwise_forward(x, w, bias, y, g);
+    case ConvAlgo::direct: return direct_forward(x, w, bias, y, g);
+    case ConvAlgo::winograd: return conv2d_winograd_forward(x, w, bias, y, g, 4);
+    case ConvAlgo::winograd_f2: return conv2d_winograd_forward(x, w, bias, y, g, 2);
+    default: break;
+  }
   const int64_t kg = g.kg(), cg = g.cg(), K = g.kdim(), P = g.out_plane(), HW = g.in_plane();
-  if (fills_tile(kg, kernels().conv_nr)) return direct_forward(x, w, bias, y, g);
-  // Few output channels: Y = W @ col per image.
+  // im2col: Y = W @ col per image.
   const int mr = kernels().f32_mr, nr = kernels().f32_nr;
   std::vector<PackedA> wpack;
   for (int64_t grp = 0; grp < g.groups; ++grp)
@@ -148,28 +211,50 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
 }
 
 void conv2d_backward(const float* x, const float* dy, const float* w, float* dx, float* dw,
-                     float* db, const Conv2dGeom& g, const float* dx_bias) {
+                     float* db, const Conv2dGeom& g, const float* dx_bias, ConvAlgo algo) {
   conv2d_check_geom(g);
+  conv2d_check_algorithm(algo, g);
   require(dy != nullptr, "conv2d_backward: dy is required");
   require(!dw || x, "conv2d_backward: x is required for dw");
   require(!dx || w, "conv2d_backward: w is required for dx");
   if (g.n == 0) return;
   const int64_t kg = g.kg(), cg = g.cg(), K = g.kdim(), P = g.out_plane(), HW = g.in_plane();
   if (db) channel_sum_accumulate(dy, g.n, g.k, P, db);
-  if (g.is_depthwise()) {
+  const ConvAlgo chosen = conv2d_choose_algorithm(algo, g);
+  if (chosen == ConvAlgo::depthwise) {
     if (dx || dw) depthwise_backward(x, dy, w, dx, dw, g);
     if (dx && dx_bias) add_channel_bias(dx, g.n, g.c, HW, dx_bias);
     return;
   }
+  // dX of a stride-1 conv is a conv of dY (the correlation): by Winograd when it was asked for
+  // (and the correlation's padding 2 - p is >= 0) or when automatic picks it for that conv;
+  // else by the direct kernel (asked for, or automatic with enough channels to fill its tile);
+  // else by the dcol GEMM and col2im.
   const bool padded = g.sh == 1 && g.sw == 1;
-  const bool dx_direct = padded && g.ph <= g.dh * (g.kh - 1) && g.pw <= g.dw * (g.kw - 1) &&
-                         fills_tile(cg, kernels().conv_nr);
+  const bool corr_ok = padded && g.ph <= g.dh * (g.kh - 1) && g.pw <= g.dw * (g.kw - 1);
+  Correlation corr;
+  if (dx && corr_ok) corr = correlation(w, g);
+  ConvAlgo dx_algo = ConvAlgo::im2col;
+  if (dx && corr_ok) {
+    if (is_winograd(algo) && winograd_shape(g))
+      dx_algo = algo;
+    else if (algo == ConvAlgo::automatic)
+      dx_algo = winograd_pays(corr.gt) ? ConvAlgo::winograd
+                : fills_tile(cg, kernels().conv_nr) ? ConvAlgo::direct : ConvAlgo::im2col;
+    else if (algo != ConvAlgo::im2col)
+      dx_algo = ConvAlgo::direct;
+  }
+  if (is_winograd(dx_algo)) {
+    conv2d_winograd_forward(dy, corr.wf.data(), dx_bias, dx, corr.gt,
+                            dx_algo == ConvAlgo::winograd ? 4 : 2);
+    dx = nullptr;  // done
+    if (!dw) return;
+  }
+  const bool dx_direct = dx && dx_algo == ConvAlgo::direct;
   const int slots = image_slots(g.n);
   // With dW wanted and images side by side, dX runs in the same pass over the images, while
   // each image's dY is in cache; otherwise on its own.
   const bool fuse = dx && dx_direct && dw && slots > 1;
-  Correlation corr;
-  if (dx && dx_direct) corr = correlation(w, g);
   if (dx && dx_direct && !fuse) direct_forward(dy, corr.wf.data(), dx_bias, dx, corr.gt);
   std::unique_ptr<DirectConv> corr_conv;
   if (fuse) corr_conv = std::make_unique<DirectConv>(corr.gt, corr.wf.data(), dx_bias);

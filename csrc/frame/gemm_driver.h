@@ -36,7 +36,14 @@ aligned_ptr<T> aligned_alloc_array(size_t count) {
 // page faults). Sizes are bounded by the blocking. The pointer stays valid until the same thread
 // asks for the same slot again. The driver takes both slots on the calling thread, before its
 // parallel region (the A slot holds one A block per thread).
-enum class ScratchSlot : int { gemm_a = 0, gemm_b = 1, count = 2 };
+enum class ScratchSlot : int {
+  gemm_a = 0,
+  gemm_b = 1,
+  winograd_filter = 2,  // conv2d_winograd_forward: transformed weights,
+  winograd_input = 3,   // the padded input,
+  winograd_work = 4,    // the threads' block buffers
+  count = 5
+};
 float* thread_scratch(ScratchSlot slot, size_t count);
 
 // Which tile the driver runs for an m x n product: the main tile, or the ISA's narrow tile where

@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from fastnn import _C
+
 # The largest kernel size, stride, padding, dilation, output_padding, groups or channel count a
 # layer accepts (the C++ side's kMaxWindowParam, csrc/include/fastnn/ops.h): PyTorch takes any
 # int64, but beyond 2**31 - 1 no window fits an array that can be allocated, and the geometry's
@@ -42,6 +44,19 @@ def positive_int(value, name, owner):
         raise ValueError(f"{owner}: {name}: expected an int <= {MAX_PARAM} (2**31 - 1), got "
                          f"{value!r}")
     return int(value)
+
+
+def conv_algorithm(algorithm, owner, kernel_size, stride, dilation, groups, in_channels):
+    """A Conv2d algorithm name checked against the layer's hyper-parameters (the check itself is
+    the C++ frame's conv2d_check_algorithm): TypeError / ValueError naming it."""
+    if not isinstance(algorithm, str):
+        raise TypeError(f"{owner}: algorithm: expected a string ('auto', 'im2col', 'direct', "
+                        f"'winograd', 'winograd_f2'), got {type(algorithm).__name__}")
+    try:
+        return _C.conv2d_check_algorithm(algorithm, kernel_size, stride, dilation, groups,
+                                         in_channels)
+    except ValueError as e:
+        raise ValueError(f"{owner}: {e}") from None
 
 
 def show(p):

@@ -111,15 +111,25 @@ class Conv2d(_ConvNd):
     Output size per axis: (size + 2*padding - dilation*(k-1) - 1) // stride + 1.
     groups == in_channels (with out_channels a multiple of it) is a depthwise convolution.
 
+    algorithm: how the product is computed (fastnn's choice; the result is the same to float
+    rounding): ``"auto"`` (default: a rule per input shape, see docs/kernels.md), ``"im2col"``
+    (GEMM on im2col panels), ``"direct"`` (the direct kernel), ``"winograd"`` (Winograd
+    F(4x4, 3x3): 3x3, stride 1, dilation 1, groups 1 only; about 4x fewer multiplications) or
+    ``"winograd_f2"`` (F(2x2, 3x3), smaller rounding error, 2.25x fewer). Training uses it for the
+    input gradient too (Winograd when padding <= 2); the weight gradient is always the im2col GEMM.
+
     Pruning (fastnn.prune): when ``weight.mask`` is set, every forward first multiplies
     ``weight.data`` by the mask in place (pruned weights are exactly zero in every product, even
     after a user wrote into ``.data``), and backward masks ``weight.grad`` the same way.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True):
+                 groups=1, bias=True, algorithm="auto"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                          bias)
+        self.algorithm = sp.conv_algorithm(algorithm, type(self).__name__, self.kernel_size,
+                                           self.stride, self.dilation, self.groups,
+                                           self.in_channels)
 
     def forward(self, x):
         x, unbatched = self._prepare(x)
@@ -127,7 +137,7 @@ class Conv2d(_ConvNd):
         if w.mask is not None:  # [prune] a pruned weight is re-masked in place: see fastnn.prune
             _C.mask_apply(w.data, w.mask)
         y = _C.conv2d_forward(x, w.data, self._bias_data(), self.stride, self.padding,
-                              self.dilation, self.groups)
+                              self.dilation, self.groups, self.algorithm)
         self._x = x
         if unbatched:
             y = y[0]
@@ -138,17 +148,26 @@ class Conv2d(_ConvNd):
         g, unbatched = self._backward_common(grad_out)
         dx = _C.conv2d_backward(self._x, g, self.weight.data, self.stride, self.padding,
                                 self.dilation, self.groups, True, sp.grad_of(self.weight),
-                                sp.grad_of(self.bias))
+                                sp.grad_of(self.bias), self.algorithm)
         w = self.weight
         if w.mask is not None and w.requires_grad:  # [prune] pruned weights get no gradient
             _C.mask_apply(w.grad, w.mask)
         return dx[0] if unbatched else dx
 
     def get_config(self):
-        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
-                "kernel_size": list(self.kernel_size), "stride": list(self.stride),
-                "padding": list(self.padding), "dilation": list(self.dilation),
-                "groups": self.groups, "bias": self.bias is not None}
+        c = {"in_channels": self.in_channels, "out_channels": self.out_channels,
+             "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+             "padding": list(self.padding), "dilation": list(self.dilation),
+             "groups": self.groups, "bias": self.bias is not None}
+        # Only a chosen algorithm is written (binary/ternary convs reuse this and have none).
+        algorithm = getattr(self, "algorithm", "auto")
+        if algorithm != "auto":
+            c["algorithm"] = algorithm
+        return c
+
+    def extra_repr(self):
+        s = super().extra_repr()
+        return s if self.algorithm == "auto" else s + f", algorithm={self.algorithm!r}"
 
 
 @register

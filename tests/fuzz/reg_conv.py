@@ -27,20 +27,36 @@ DW, DB = Arg("dw", "out", ["weight.grad"]), Arg("db", "out", ["bias.grad"])
 # refuse before allocating (more than physical memory); a smaller one could be allocated and
 # written (a sanitizer build has no address-space guard). Same in reg_quant.py, reg_sparse.py.
 @entry("conv2d_forward", X, W, Arg("bias", "array"), pair("stride"), pair("padding"),
-       pair("dilation"), Arg("groups", "int"))
+       pair("dilation"), Arg("groups", "int"), Arg("algorithm", "str"))
 def _conv_fwd():
     return Call(_C.conv2d_forward, x=f32(2, 4, 6, 7), w=f32(48, 2, 3, 3, seed=1),
-                bias=f32(48, seed=2), stride=(1, 2), padding=(1, 1), dilation=(1, 1), groups=2)
+                bias=f32(48, seed=2), stride=(1, 2), padding=(1, 1), dilation=(1, 1), groups=2,
+                algorithm="auto")
+
+
+@entry("conv2d_check_algorithm", Arg("algorithm", "str"), pair("kernel_size"), pair("stride"),
+       pair("dilation"), Arg("groups", "int"), Arg("in_channels", "int"))
+def _conv_check_algorithm():
+    return Call(_C.conv2d_check_algorithm, algorithm="winograd", kernel_size=(3, 3),
+                stride=(1, 1), dilation=(1, 1), groups=1, in_channels=4)
+
+
+@entry("conv2d_algorithm_for", Arg("algorithm", "str"), Arg("x_shape", "ints", length=4),
+       Arg("w_shape", "ints", length=4), pair("stride"), pair("padding"), pair("dilation"),
+       Arg("groups", "int"))
+def _conv_algorithm_for():
+    return Call(_C.conv2d_algorithm_for, algorithm="winograd_f2", x_shape=(2, 4, 6, 7),
+                w_shape=(8, 4, 3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
 
 
 @entry("conv2d_backward", X, DY, W, pair("stride"), pair("padding"), pair("dilation"),
-       Arg("groups", "int"), Arg("need_dx", "bool"), DW, DB)
+       Arg("groups", "int"), Arg("need_dx", "bool"), DW, DB, Arg("algorithm", "str"))
 def _conv_bwd():
     # stride (1, 2), padding 1, kernel 3: output (6, 4)
     return Call(_C.conv2d_backward, x=f32(2, 4, 6, 7), dy=f32(2, 6, 6, 4, seed=1),
                 w=f32(6, 2, 3, 3, seed=2), stride=(1, 2), padding=(1, 1), dilation=(1, 1),
                 groups=2, need_dx=True, dw=np.zeros((6, 2, 3, 3), np.float32),
-                db=np.zeros(6, np.float32))
+                db=np.zeros(6, np.float32), algorithm="direct")
 
 
 @entry("conv_transpose2d_forward", X, W, Arg("bias", "array"), pair("stride"), pair("padding"),
@@ -153,6 +169,16 @@ def _leaf_transpose():
        Arg("dld", "size"))
 def _leaf_copy():
     return Call(_C._leaf_copy_rows_padded, src=f32(3, 5), lead=1, n_dst=8, dld=9)
+
+
+@entry("_leaf_winograd_input", Arg("m", "int"), Arg("patches", "array"))
+def _leaf_winograd_input():
+    return Call(_C._leaf_winograd_input, m=4, patches=f32(_C.gemm_tile()[1], 6, 8))
+
+
+@entry("_leaf_winograd_output", Arg("m", "int"), Arg("s", "array"), Arg("bias", "float"))
+def _leaf_winograd_output():
+    return Call(_C._leaf_winograd_output, m=2, s=f32(16, _C.gemm_tile()[1]), bias=0.5)
 
 
 @entry("_leaf_conv_ukr", Arg("a_base", "array"), Arg("a_off", "array"), Arg("a_step", "int"),

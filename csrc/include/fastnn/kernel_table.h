@@ -179,6 +179,19 @@ using f32_conv_wgrad_ukr_fn = void (*)(const float* const* a_rows, int64_t rows,
 using f32_copy_rows_padded_fn = void (*)(const float* src, int64_t sld, int64_t n_src,
                                          int64_t lead, int64_t rows, float* dst, int64_t dld,
                                          int64_t n_dst);
+// Winograd F(m x m, 3 x 3) tile transforms (m = 2 or 4, alpha = m + 2) on `lanes` tiles at once
+// (lanes a multiple of the vector width: the frame passes f32_nr). Formulas in
+// kernels/simd/winograd_body.h.
+//   input:  v[xi*vs + l] = (B^T d_l B)[xi],  tile l's alpha x alpha patch
+//           d_l[i][j] = rows[l][off + i*ld + j]; 8 floats are read from each patch row (the
+//           rows need 8 - alpha floats of slack)
+//   output: rows[i*lanes + l][off + j] = (A^T s_l A)[i][j] + bias for i, j < m (row i of tile
+//           l's output), s[xi*ss + l] = tile l's products
+// (xi = row * alpha + column of the alpha x alpha transform domain).
+using f32_winograd_input_fn = void (*)(int m, const float* const* rows, int64_t off, int64_t ld,
+                                       int64_t lanes, float* v, int64_t vs);
+using f32_winograd_output_fn = void (*)(int m, const float* s, int64_t ss, int64_t lanes,
+                                        float bias, float* const* rows, int64_t off);
 // col2im of a stride-1 conv, one input row: dx_row[x] = sum over (ki, kj) of
 // dcol[(ki*kw + kj)*ld + oy*wp + ox] with (oy, ox) = (y + ph - ki*dh, x + pw - kj*dw) inside
 // oh x ow; dcol points at the channel's first im2col row (padded-width pixels, row period wp).
@@ -364,6 +377,8 @@ struct KernelTable {
   f32_transpose_rows_fn f32_transpose_rows = nullptr;
   f32_col2im_row_fn f32_col2im_row = nullptr;
   f32_copy_rows_padded_fn f32_copy_rows_padded = nullptr;
+  f32_winograd_input_fn f32_winograd_input = nullptr;
+  f32_winograd_output_fn f32_winograd_output = nullptr;
 
   // ---- [optim] ----
   f32_sgd_update_fn f32_sgd_update = nullptr;

@@ -176,19 +176,42 @@ int64_t transposed_out(int64_t size, int64_t kernel, int64_t stride, int64_t pad
 // Geometry structs: fastnn/conv_params.h. Arrays are dense NCHW float32. Every driver checks its
 // geometry first (std::invalid_argument naming the field, expected vs actual).
 void conv2d_check_geom(const Conv2dGeom& g);
-// y = conv(x, w) + bias (bias of length k, may be null). Stride 1: a direct kernel reading the
-// im2col operand in place from a padded copy of the input (1x1 without padding: the input
-// itself); other strides: sgemm_driver with im2col packed straight into its B panels; depthwise
-// (groups == c): direct per-plane kernels. See csrc/frame/conv2d.cpp.
+// How a convolution is computed (csrc/frame/conv2d.cpp):
+//   automatic    the rule of conv2d_choose_algorithm (per call, from the shape; deterministic)
+//   im2col       sgemm_driver with im2col packed straight into its B panels (dX: dcol GEMM + col2im)
+//   direct       the direct kernel reading the im2col operand in place from a padded copy of the
+//                input (dX of a stride-1 conv: the same kernel on the flipped weights)
+//   winograd     Winograd F(4x4, 3x3) (winograd_f2: F(2x2, 3x3)), 3x3 stride 1 dilation 1 groups 1
+//                only; dX by Winograd too when padding <= 2 (the correlation's padding 2 - p),
+//                dW always by the im2col weight-gradient GEMM.
+//   depthwise    the per-plane depthwise kernels (groups == in_channels > 1); what automatic picks
+//                for such a layer (the forced algorithms above run it as a grouped GEMM).
+enum class ConvAlgo : int { automatic = 0, im2col = 1, direct = 2, winograd = 3, winograd_f2 = 4,
+                            depthwise = 5 };
+// Parses "auto", "im2col", "direct", "winograd", "winograd_f2" (std::invalid_argument otherwise).
+ConvAlgo conv_algo_from_name(const std::string& name);
+const char* conv_algo_name(ConvAlgo a);
+// Throws std::invalid_argument when `a` cannot run this geometry (Winograd: not 3x3 / stride 1 /
+// dilation 1 / groups 1), naming the field. Reads only kh, kw, sh, sw, dh, dw, groups, c.
+void conv2d_check_algorithm(ConvAlgo a, const Conv2dGeom& g);
+// The algorithm `a` resolves to for this geometry (automatic -> a concrete one; others as given).
+ConvAlgo conv2d_choose_algorithm(ConvAlgo a, const Conv2dGeom& g);
+// y = conv(x, w) + bias (bias of length k, may be null) by the algorithm chosen from `algo`.
 void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
-                    const Conv2dGeom& g);
+                    const Conv2dGeom& g, ConvAlgo algo = ConvAlgo::automatic);
+// Winograd F(m x m, 3 x 3), m = 2 or 4 (csrc/frame/conv2d_winograd.cpp); g must pass
+// conv2d_check_algorithm(winograd). Each output tile is computed independently, so the result
+// does not depend on the thread count.
+void conv2d_winograd_forward(const float* x, const float* w, const float* bias, float* y,
+                             const Conv2dGeom& g, int m);
 // The adjoints of conv2d_forward; each output may be null (not wanted):
 //   dx  = conv_transpose(dy, w) (+ dx_bias[channel] if given)      overwritten  (needs w)
 //   dw += correlation of x with dy                                  accumulated  (needs x)
 //   db += sum of dy over batch and pixels                           accumulated
 // ConvTranspose2d's forward is the dx part with its bias as dx_bias.
 void conv2d_backward(const float* x, const float* dy, const float* w, float* dx, float* dw,
-                     float* db, const Conv2dGeom& g, const float* dx_bias = nullptr);
+                     float* db, const Conv2dGeom& g, const float* dx_bias = nullptr,
+                     ConvAlgo algo = ConvAlgo::automatic);
 // ConvTranspose2d (csrc/frame/conv_transpose2d.cpp), with g the geometry of the conv it is the
 // adjoint of (c = out channels, k = in channels, h x w = the layer's output): x is
 // (n, k, xh, xw) with xh = g.oh and xw = g.ow, or smaller by the output rows / columns that an

@@ -53,6 +53,10 @@ void f32_transpose_rows(const float* const* rows, int64_t nrows, int64_t len, in
                         int64_t width, const float* add, float* dst);
 void f32_copy_rows_padded(const float* src, int64_t sld, int64_t n_src, int64_t lead,
                           int64_t rows, float* dst, int64_t dld, int64_t n_dst);
+void f32_winograd_input(int m, const float* const* rows, int64_t off, int64_t ld, int64_t lanes,
+                        float* v, int64_t vs);
+void f32_winograd_output(int m, const float* s, int64_t ss, int64_t lanes, float bias,
+                         float* const* rows, int64_t off);
 void f32_col2im_row(const float* dcol, int64_t ld, int64_t wp, const Conv2dGeom& g, int64_t y,
                     float* dx_row);
 
@@ -136,6 +140,8 @@ void register_kernels(KernelTable& t) {
   t.f32_transpose_rows = f32_transpose_rows;
   t.f32_col2im_row = f32_col2im_row;
   t.f32_copy_rows_padded = f32_copy_rows_padded;
+  t.f32_winograd_input = f32_winograd_input;
+  t.f32_winograd_output = f32_winograd_output;
 
   // [optim]
   t.f32_sgd_update = f32_sgd_update;

@@ -8,9 +8,20 @@ void f32_copy_rows_padded(const float* src, int64_t sld, int64_t n_src, int64_t 
     const float* s = src + r * sld - lead;
     float* d = dst + r * dld;
     for (int64_t t = 0; t < n_dst; t += Vec::kWidth) {
-      const Vec::M m = Vec::in_range(Vec::addi(Vec::set1i(t - lead), Vec::iota()), n_src,
-                                     Vec::first(n_dst - t));
-      Vec::store(Vec::first(n_dst - t), d + t, Vec::load(m, s + t));
+      const bool full = t + Vec::kWidth <= n_dst;
+      const int64_t s0 = t - lead;
+      Vec::F v;
+      if (full && s0 >= 0 && s0 + Vec::kWidth <= n_src) {
+        v = Vec::loadu(s + t);  // the common case: no mask (masked stores are slow on AMD)
+      } else {
+        const Vec::M m = Vec::in_range(Vec::addi(Vec::set1i(s0), Vec::iota()), n_src,
+                                       Vec::first(n_dst - t));
+        v = Vec::load(m, s + t);
+      }
+      if (full)
+        Vec::storeu(d + t, v);
+      else
+        Vec::store(Vec::first(n_dst - t), d + t, v);
     }
   }
 }

@@ -1,6 +1,8 @@
 // Vector traits for the AVX2 instantiation of the bodies in this folder: 8 float lanes, masks as
 // all-ones integer lanes. Include inside namespace fastnn::avx2 after <immintrin.h>, <cstdint>.
 // Masked-off lanes are never read or written (vmaskmov / masked gathers do not fault on them).
+#include "transpose8_body.h"
+
 struct Vec {
   static constexpr int kWidth = 8;
   using F = __m256;
@@ -25,6 +27,26 @@ struct Vec {
   }
 
   static F load(M m, const float* p) { return _mm256_maskload_ps(p, m); }
+  static F loadu(const float* p) { return _mm256_loadu_ps(p); }   // all lanes
+  static void storeu(float* p, F v) { _mm256_storeu_ps(p, v); }
+  // out[j] lane l = p[l][off + j], j < 8: 8 floats read from each lane's row.
+  static void load_rows8(const float* const* p, int64_t off, F out[8]) {
+    for (int l = 0; l < 8; ++l) out[l] = _mm256_loadu_ps(p[l] + off);
+    transpose_8x8(out);
+  }
+  // The inverse: p[l][off + j] = v[j] lane l, for j < count (count = 2 or 4).
+  static void store_rows(const F* v, int count, float* const* p, int64_t off) {
+    __m256 r[8];
+    for (int j = 0; j < 8; ++j) r[j] = j < count ? v[j] : _mm256_setzero_ps();
+    transpose_8x8(r);
+    for (int l = 0; l < 8; ++l) store_head(r[l], count, p[l] + off);
+  }
+  static void store_head(__m256 r, int count, float* dst) {  // the first 2 or 4 floats of r
+    if (count == 4)
+      _mm_storeu_ps(dst, _mm256_castps256_ps128(r));
+    else
+      _mm_storel_pi(reinterpret_cast<__m64*>(dst), _mm256_castps256_ps128(r));
+  }
   static void store(M m, float* p, F v) { _mm256_maskstore_ps(p, m, v); }
   static void storei(M m, int32_t* p, I v) { _mm256_maskstore_epi32(reinterpret_cast<int*>(p), m, v); }
 

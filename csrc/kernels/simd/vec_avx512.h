@@ -5,6 +5,8 @@
 // _mm256_undefined_pd, inlined into casts and integer max); silence it for the rest of this TU.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "transpose8_body.h"
+
 struct Vec {
   static constexpr int kWidth = 16;
   using F = __m512;
@@ -30,6 +32,40 @@ struct Vec {
   }
 
   static F load(M m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+  static F loadu(const float* p) { return _mm512_loadu_ps(p); }   // all lanes
+  static void storeu(float* p, F v) { _mm512_storeu_ps(p, v); }
+  // out[j] lane l = p[l][off + j], j < 8: 8 floats read from each lane's row (two 8x8
+  // transposes, lanes 0-7 and 8-15).
+  static void load_rows8(const float* const* p, int64_t off, F out[8]) {
+    __m256 lo[8], hi[8];
+    for (int l = 0; l < 8; ++l) {
+      lo[l] = _mm256_loadu_ps(p[l] + off);
+      hi[l] = _mm256_loadu_ps(p[8 + l] + off);
+    }
+    transpose_8x8(lo);
+    transpose_8x8(hi);
+    for (int j = 0; j < 8; ++j) out[j] = _mm512_insertf32x8(_mm512_castps256_ps512(lo[j]), hi[j], 1);
+  }
+  // The inverse: p[l][off + j] = v[j] lane l, for j < count (count = 2 or 4).
+  static void store_rows(const F* v, int count, float* const* p, int64_t off) {
+    __m256 lo[8], hi[8];
+    for (int j = 0; j < 8; ++j) {
+      lo[j] = j < count ? _mm512_castps512_ps256(v[j]) : _mm256_setzero_ps();
+      hi[j] = j < count ? _mm512_extractf32x8_ps(v[j], 1) : _mm256_setzero_ps();
+    }
+    transpose_8x8(lo);
+    transpose_8x8(hi);
+    for (int l = 0; l < 8; ++l) {
+      store_head(lo[l], count, p[l] + off);
+      store_head(hi[l], count, p[8 + l] + off);
+    }
+  }
+  static void store_head(__m256 r, int count, float* dst) {  // the first 2 or 4 floats of r
+    if (count == 4)
+      _mm_storeu_ps(dst, _mm256_castps256_ps128(r));
+    else
+      _mm_storel_pi(reinterpret_cast<__m64*>(dst), _mm256_castps256_ps128(r));
+  }
   static void store(M m, float* p, F v) { _mm512_mask_storeu_ps(p, m, v); }
   static void storei(M m, int32_t* p, I v) { _mm512_mask_storeu_epi32(p, m, v); }
 

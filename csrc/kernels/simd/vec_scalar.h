@@ -21,6 +21,16 @@ struct Vec {
   static M in_range(I cols, int64_t w, M lanes) { return lanes && cols >= 0 && cols < w; }
 
   static F load(M m, const float* p) { return m ? *p : 0.0f; }
+  static F loadu(const float* p) { return *p; }
+  static void storeu(float* p, F v) { *p = v; }
+  // out[j] = p[0][off + j], j < 8 (the one lane's row).
+  static void load_rows8(const float* const* p, int64_t off, F out[8]) {
+    for (int j = 0; j < 8; ++j) out[j] = p[0][off + j];
+  }
+  // The inverse: p[0][off + j] = v[j], j < count.
+  static void store_rows(const F* v, int count, float* const* p, int64_t off) {
+    for (int j = 0; j < count; ++j) p[0][off + j] = v[j];
+  }
   static void store(M m, float* p, F v) { if (m) *p = v; }
   static void storei(M m, int32_t* p, I v) { if (m) *p = static_cast<int32_t>(v); }
 
