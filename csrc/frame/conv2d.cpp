@@ -105,6 +105,8 @@ bool winograd_pays(const Conv2dGeom& g) {
   return g.c >= 16 && g.k >= 16 && tiles >= int64_t(2) * kernels().f32_nr * get_num_threads();
 }
 
+constexpr int64_t kDirectMinTaps = 96;
+
 bool is_winograd(ConvAlgo a) { return a == ConvAlgo::winograd || a == ConvAlgo::winograd_f2; }
 
 }  // namespace
@@ -146,7 +148,12 @@ ConvAlgo conv2d_choose_algorithm(ConvAlgo a, const Conv2dGeom& g) {
   if (a != ConvAlgo::automatic) return a;
   if (g.is_depthwise()) return ConvAlgo::depthwise;
   if (winograd_pays(g)) return ConvAlgo::winograd;
-  return fills_tile(g.kg(), kernels().conv_nr) ? ConvAlgo::direct : ConvAlgo::im2col;
+  // The direct kernel wants enough output channels to fill its tile's columns and a long enough
+  // contraction (cg*kh*kw) to amortise its per-tap offsets; below ~96 taps (e.g. the 1- to
+  // 8-channel first layers of a CNN) the im2col GEMM measured 1.2-2.4x faster
+  // (bench/compare.py winograd, docs/kernels.md).
+  return fills_tile(g.kg(), kernels().conv_nr) && g.kdim() >= kDirectMinTaps ? ConvAlgo::direct
+                                                                          : ConvAlgo::im2col;
 }
 
 void conv2d_check_geom(const Conv2dGeom& g) {

@@ -177,7 +177,11 @@ int64_t transposed_out(int64_t size, int64_t kernel, int64_t stride, int64_t pad
 // geometry first (std::invalid_argument naming the field, expected vs actual).
 void conv2d_check_geom(const Conv2dGeom& g);
 // How a convolution is computed (csrc/frame/conv2d.cpp):
-//   automatic    the rule of conv2d_choose_algorithm (per call, from the shape; deterministic)
+//   automatic    the rule of conv2d_choose_algorithm (per call, from the shape; deterministic):
+//                depthwise kernels for depthwise layers; Winograd F(4x4) for 3x3 stride-1 layers
+//                with >= 16 input and output channels and enough tiles for every thread; else
+//                the direct kernel when the output channels fill its tile and the contraction
+//                has >= 96 taps; else im2col
 //   im2col       sgemm_driver with im2col packed straight into its B panels (dX: dcol GEMM + col2im)
 //   direct       the direct kernel reading the im2col operand in place from a padded copy of the
 //                input (dX of a stride-1 conv: the same kernel on the flipped weights)
