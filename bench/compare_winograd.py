@@ -7,7 +7,7 @@ kernel (what "auto" picked for those layers before Winograd existed).
 Each library runs in its own process per round (fastnn, then PyTorch, then the next round), so
 one library's idle OpenMP threads never spin on the cores the other is timing (both run with
 GOMP_SPINCOUNT=10000, the policy fastnn sets for itself); ratios are taken
-round by round and reported as the median and the best round, with the load average. Times are
+round by round and reported as the median and the range over rounds, with the load average. Times are
 milliseconds per call (forward: inference, no gradient; fwd+bwd: forward, then the input and
 weight gradients). FLOP counts are the direct convolution's 2*N*K*C*9*OH*OW.
 """
@@ -138,7 +138,12 @@ def run_worker(lib, layers, threads, min_time):
 
 
 def _stats(values):
-    return statistics.median(values), (min(values) if values else float("nan"))
+    """(median, lowest, highest) of per-round ratios."""
+    return statistics.median(values), min(values), max(values)
+
+
+def _fmt(r):
+    return f"{r[0]:.2f} ({r[1]:.2f}-{r[2]:.2f})"
 
 
 def main(argv=None):
@@ -174,7 +179,7 @@ def main(argv=None):
     import fastnn
     print(f"\nthreads = {args.threads}, fastnn ISA {fastnn.get_isa()}, rounds {args.rounds}, "
           f"load average {min(loads):.2f}-{max(loads):.2f}; ms per call (median of rounds), "
-          f"ratios per round: median (best)")
+          f"ratios per round: median (lowest-highest)")
     for part, idx in (("forward", 0), ("forward + backward (dX and dW)", 1)):
         rows = []
         for name, n, c, k, h, w in layers:
@@ -184,12 +189,11 @@ def main(argv=None):
             wi = _stats([f[name]["im2col"][idx] / f[name]["winograd"][idx] for f, _ in rounds])
             row = [name, rounds[0][0][name]["auto_is"]]
             row += [f"{med[a] * 1e3:.2f}" for a in ALGOS]
-            row += [f"{flops / med['auto'] / 1e9:.0f}", f"{wd[0]:.2f} ({wd[1]:.2f})",
-                    f"{wi[0]:.2f} ({wi[1]:.2f})"]
+            row += [f"{flops / med['auto'] / 1e9:.0f}", _fmt(wd), _fmt(wi)]
             if have_torch:
                 tt = statistics.median(t[name]["torch"][idx] for _, t in rounds)
                 ra = _stats([t[name]["torch"][idx] / f[name]["auto"][idx] for f, t in rounds])
-                row += [f"{tt * 1e3:.2f}", f"{ra[0]:.2f} ({ra[1]:.2f})"]
+                row += [f"{tt * 1e3:.2f}", _fmt(ra)]
             rows.append(row)
         heads = ["layer", "auto is"] + ALGOS + ["auto GF/s", "direct/wino", "im2col/wino"]
         if have_torch:
@@ -200,7 +204,7 @@ def main(argv=None):
         a = statistics.median(f[f"{what} auto"] for f, _ in rounds)
         d = statistics.median(f[f"{what} direct"] for f, _ in rounds)
         r = _stats([f[f"{what} direct"] / f[f"{what} auto"] for f, _ in rounds])
-        rows.append([what, f"{d * 1e3:.2f}", f"{a * 1e3:.2f}", f"{r[0]:.2f} ({r[1]:.2f})"])
+        rows.append([what, f"{d * 1e3:.2f}", f"{a * 1e3:.2f}", _fmt(r)])
     print("\ndemo CNN (fastnn/__main__.py), ms per call\n" +
           table(["", "direct convs", "auto convs", "direct/auto"], rows))
     return 0

@@ -147,11 +147,16 @@ def test_forced_gemm_and_direct_paths(isa, rng, algorithm, groups):
     np.testing.assert_allclose(layer.weight.grad, rdw, rtol=0, atol=1e-4)
 
 
-def test_auto_rule_and_algorithm_report():
+def test_auto_rule_and_algorithm_report(threads):
+    fastnn.set_num_threads(2)  # the rule asks for 2 x nr x threads tiles
     # Winograd where its GEMMs are big enough, the direct kernel for one input channel,
     # depthwise kernels for depthwise layers, GEMM paths where the rule says so.
     assert ops.conv2d_algorithm((4, 64, 56, 56), (64, 64, 3, 3), padding=1) == "winograd"
-    assert ops.conv2d_algorithm((4, 1, 28, 28), (32, 1, 3, 3), padding=1) != "winograd"
+    assert ops.conv2d_algorithm((4, 1, 28, 28), (32, 1, 3, 3), padding=1) == "im2col"
+    assert ops.conv2d_algorithm((16, 16, 32, 32), (16, 16, 3, 3), padding=1) != "winograd"
+    assert ops.conv2d_algorithm((16, 16, 32, 32), (32, 16, 3, 3), padding=1) == "winograd"
+    assert ops.conv2d_algorithm((1, 64, 4, 4), (64, 64, 3, 3), padding=1) != "winograd"
+    assert ops.conv2d_algorithm((1, 32, 14, 14), (64, 32, 3, 3), padding=1) == "direct"
     assert ops.conv2d_algorithm((4, 64, 56, 56), (64, 64, 3, 3), stride=2, padding=1) in (
         "direct", "im2col")
     assert ops.conv2d_algorithm((2, 8, 9, 9), (8, 1, 3, 3), padding=1, groups=8) == "depthwise"
