@@ -95,17 +95,18 @@ bool winograd_shape(const Conv2dGeom& g) {
          g.groups == 1;
 }
 
-// Where automatic picks Winograd F(4x4, 3x3) over the direct kernel (measured with
-// bench/compare.py winograd; docs/kernels.md has the table): its GEMMs need enough input and
-// output channels to run near the micro-kernel's rate (each tile's transforms are amortised over
-// them), and enough tiles to give every thread whole panels.
+// Where automatic picks Winograd F(4x4, 3x3) (measured with bench/compare.py winograd and a
+// sweep on a quiet 2-core AVX2 machine, docs/kernels.md): it beat the direct kernel and im2col
+// from 3 input channels up (1.2-1.9x; 5x against im2col with 3-8 output channels), lost with 1-2
+// input channels (its transforms then outweigh the products), and lost when the tiles are few:
+// one panel of nr tiles per thread is needed to use every thread, and below ~64 tiles the
+// per-call filter transform (alpha^2 / 9 = 4x the weights, in double) costs more than it saves
+// (512 -> 512 channels at 7x7, batch 8: 0.6x).
 bool winograd_pays(const Conv2dGeom& g) {
   if (!winograd_shape(g)) return false;
   const int64_t tiles = g.n * ((g.oh + 3) / 4) * ((g.ow + 3) / 4);
-  // 16 -> 16 channels measured a tie (32x32 planes) or a loss (14x14, 0.8x); 16 -> 32, 32 -> 16
-  // and 24 -> 24 gained 1.15-2.2x.
-  return std::min(g.c, g.k) >= 16 && g.c + g.k >= 48 &&
-         tiles >= int64_t(2) * kernels().f32_nr * get_num_threads();
+  return g.c >= 3 &&
+         tiles >= std::max<int64_t>(64, int64_t(kernels().f32_nr) * get_num_threads());
 }
 
 constexpr int64_t kDirectMinTaps = 96;

@@ -153,9 +153,12 @@ def test_auto_rule_and_algorithm_report(threads):
     # depthwise kernels for depthwise layers, GEMM paths where the rule says so.
     assert ops.conv2d_algorithm((4, 64, 56, 56), (64, 64, 3, 3), padding=1) == "winograd"
     assert ops.conv2d_algorithm((4, 1, 28, 28), (32, 1, 3, 3), padding=1) == "im2col"
-    assert ops.conv2d_algorithm((16, 16, 32, 32), (16, 16, 3, 3), padding=1) != "winograd"
-    assert ops.conv2d_algorithm((16, 16, 32, 32), (32, 16, 3, 3), padding=1) == "winograd"
-    assert ops.conv2d_algorithm((1, 64, 4, 4), (64, 64, 3, 3), padding=1) != "winograd"
+    assert ops.conv2d_algorithm((16, 2, 32, 32), (16, 2, 3, 3), padding=1) == "im2col"
+    assert ops.conv2d_algorithm((16, 3, 32, 32), (16, 3, 3, 3), padding=1) == "winograd"
+    assert ops.conv2d_algorithm((16, 32, 32, 32), (3, 32, 3, 3), padding=1) == "winograd"
+    assert ops.conv2d_algorithm((4, 64, 14, 14), (64, 64, 3, 3), padding=1) == "winograd"
+    assert ops.conv2d_algorithm((3, 64, 14, 14), (64, 64, 3, 3), padding=1) == "direct"
+    assert ops.conv2d_algorithm((8, 512, 7, 7), (512, 512, 3, 3), padding=1) == "direct"
     assert ops.conv2d_algorithm((1, 32, 14, 14), (64, 32, 3, 3), padding=1) == "direct"
     assert ops.conv2d_algorithm((4, 64, 56, 56), (64, 64, 3, 3), stride=2, padding=1) in (
         "direct", "im2col")

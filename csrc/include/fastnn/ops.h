@@ -179,8 +179,7 @@ void conv2d_check_geom(const Conv2dGeom& g);
 // How a convolution is computed (csrc/frame/conv2d.cpp):
 //   automatic    the rule of conv2d_choose_algorithm (per call, from the shape; deterministic):
 //                depthwise kernels for depthwise layers; Winograd F(4x4) for 3x3 stride-1 layers
-//                with >= 16 input and output channels (>= 48 together) and enough tiles for
-//                every thread; else
+//                with >= 3 input channels and >= max(64, nr * threads) output tiles; else
 //                the direct kernel when the output channels fill its tile and the contraction
 //                has >= 96 taps; else im2col
 //   im2col       sgemm_driver with im2col packed straight into its B panels (dX: dcol GEMM + col2im)
