@@ -51,7 +51,8 @@ void check_finite(float v, const char* layer, const char* name) {
 }
 
 void check_not_nan(float v, const char* layer, const char* name) {
-  if (std::isnan(v)) throw std::invalid_argument(std::string(layer) + ": " + name + " must not be NaN");
+  if (std::isnan(v))
+    throw std::invalid_argument(std::string(layer) + ": " + name + " must not be NaN");
 }
 
 // The leaves' constants of an activation with code >= 8, checked.
@@ -259,9 +260,8 @@ void rows_forward(f32_softmax_rows_fn f, const char* what, const float* x, float
     return;
   }
   const float* in[1] = {x};
-  softmax_slabs(outer, dim, inner, 1, in, y, [&](const float* xs, const float*, float* ys, int64_t nr) {
-    f(xs, ys, nr, dim);
-  });
+  softmax_slabs(outer, dim, inner, 1, in, y,
+                [&](const float* xs, const float*, float* ys, int64_t nr) { f(xs, ys, nr, dim); });
 }
 
 void rows_backward(f32_softmax_rows_backward_fn f, const char* what, const float* y,
@@ -310,7 +310,9 @@ struct PreluTasks {
   int64_t planes, runs_per_plane, inner, channels, nslope;
   int64_t count() const { return planes * runs_per_plane; }
   // Tasks per parallel block: about kCheapBlock elements.
-  int64_t grain() const { return std::max<int64_t>(1, kCheapBlock / std::max<int64_t>(1, std::min(inner, kCheapBlock))); }
+  int64_t grain() const {
+    return std::max<int64_t>(1, kCheapBlock / std::max<int64_t>(1, std::min(inner, kCheapBlock)));
+  }
 };
 
 PreluTasks prelu_tasks(int64_t nslope, int64_t outer, int64_t channels, int64_t inner) {

@@ -147,7 +147,9 @@ void f32_log_softmax_rows_backward(const float* y, const float* dy, float* dx, i
 namespace {
 enum : int { kHardtanh = 8, kHardsigmoid = 9, kHardswish = 10, kSoftplus = 11, kSoftsign = 12 };
 
-float clamp_nan(float v, float lo, float hi) { return std::isnan(v) ? v : std::min(hi, std::max(lo, v)); }
+float clamp_nan(float v, float lo, float hi) {
+  return std::isnan(v) ? v : std::min(hi, std::max(lo, v));
+}
 }  // namespace
 
 void f32_act_ext(int op, const float* x, float* y, int64_t n, const ActParams& p) {
@@ -159,11 +161,8 @@ void f32_act_ext(int op, const float* x, float* y, int64_t n, const ActParams& p
       case kHardswish: y[i] = v * clamp_nan(v + 3.0f, 0.0f, 6.0f) / 6.0f; break;
       case kSoftplus: {
         const float bxf = v * p.a;  // rounded as the SIMD leaves (and PyTorch) round it
-        const double bx = bxf;
-        y[i] = bxf > p.b
-                   ? v
-                   : static_cast<float>((std::fmax(bx, 0.0) + std::log1p(std::exp(-std::fabs(bx)))) / p.a);
-        if (std::isnan(v)) y[i] = v;
+        const double bx = bxf, sp = std::fmax(bx, 0.0) + std::log1p(std::exp(-std::fabs(bx)));
+        y[i] = std::isnan(v) || bxf > p.b ? v : static_cast<float>(sp / p.a);
         break;
       }
       case kSoftsign: y[i] = v / (1.0f + std::fabs(v)); break;
