@@ -302,10 +302,35 @@ void log_softmax_backward(const float* y, const float* dy, float* dx, int64_t ou
 }
 
 // ---- PReLU ---------------------------------------------------------------------------------------
-// Tasks: each (outer, channel) plane cut into runs of at most kCheapBlock elements; the cut depends
-// on the shape alone, so the slope gradient (one float per run, added in double in task order) has
-// the same bits for any thread count.
+// Planes of at least kRunMin elements: tasks are the (outer, channel) planes cut into runs of at
+// most kCheapBlock elements, one slope each. Shorter planes ((N, C), (N, C, L) with small L): the
+// rows leaves on rows of channels * inner elements with the slopes repeated inner times, blocks of
+// whole rows. Either way the cut depends on the shape alone, so the slope gradient (float partial
+// sums per task, added in double in task order) has the same bits for any thread count.
 namespace {
+constexpr int64_t kRunMin = 64;
+
+struct PreluRows {
+  int64_t rows, cols, rows_per_task;
+  std::vector<float> slope;  // per column
+  int64_t tasks() const { return rows == 0 ? 0 : (rows + rows_per_task - 1) / rows_per_task; }
+};
+
+bool use_rows(int64_t nslope, int64_t channels, int64_t inner) {
+  return nslope == channels && channels > 1 && inner < kRunMin;
+}
+
+PreluRows prelu_rows_of(const float* slope, int64_t outer, int64_t channels, int64_t inner) {
+  PreluRows pr;
+  pr.rows = outer;
+  pr.cols = channels * inner;
+  pr.rows_per_task = std::max<int64_t>(1, kCheapBlock / std::max<int64_t>(1, pr.cols));
+  pr.slope.resize(static_cast<size_t>(pr.cols));
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t i = 0; i < inner; ++i) pr.slope[static_cast<size_t>(c * inner + i)] = slope[c];
+  return pr;
+}
+
 struct PreluTasks {
   int64_t planes, runs_per_plane, inner, channels, nslope;
   int64_t count() const { return planes * runs_per_plane; }
@@ -335,6 +360,13 @@ void prelu_forward(const float* x, const float* slope, int64_t nslope, float* y,
                    int64_t channels, int64_t inner) {
   const PreluTasks tk = prelu_tasks(nslope, outer, channels, inner);
   const KernelTable& t = kernels();
+  if (use_rows(nslope, channels, inner)) {
+    const PreluRows pr = prelu_rows_of(slope, outer, channels, inner);
+    parallel_blocks(pr.rows, pr.rows_per_task, [&](int64_t b, int64_t e) {
+      t.f32_prelu_rows(x + b * pr.cols, y + b * pr.cols, e - b, pr.cols, pr.slope.data());
+    });
+    return;
+  }
   parallel_blocks(tk.count(), tk.grain(), [&](int64_t b, int64_t e) {
     for (int64_t task = b; task < e; ++task) {
       const int64_t plane = task / tk.runs_per_plane, r0 = (task % tk.runs_per_plane) * kCheapBlock;
@@ -349,6 +381,25 @@ void prelu_backward(const float* x, const float* slope, int64_t nslope, const fl
                     float* dslope, int64_t outer, int64_t channels, int64_t inner) {
   const PreluTasks tk = prelu_tasks(nslope, outer, channels, inner);
   const KernelTable& t = kernels();
+  if (use_rows(nslope, channels, inner)) {
+    const PreluRows pr = prelu_rows_of(slope, outer, channels, inner);
+    const size_t cols = static_cast<size_t>(pr.cols);
+    std::vector<float> part(static_cast<size_t>(pr.tasks()) * cols, 0.0f);
+    // parallel_blocks' blocks of rows_per_task rows are exactly the tasks
+    parallel_blocks(pr.rows, pr.rows_per_task, [&](int64_t b, int64_t e) {
+      const size_t task = static_cast<size_t>(b / pr.rows_per_task);
+      t.f32_prelu_rows_backward(x + b * pr.cols, dy + b * pr.cols, dx + b * pr.cols, e - b,
+                                pr.cols, pr.slope.data(), part.data() + task * cols);
+    });
+    if (!dslope) return;
+    std::vector<double> acc(static_cast<size_t>(channels), 0.0);
+    for (int64_t task = 0; task < pr.tasks(); ++task)
+      for (int64_t j = 0; j < pr.cols; ++j)
+        acc[static_cast<size_t>(j / inner)] += part[static_cast<size_t>(task) * cols + j];
+    for (int64_t c = 0; c < channels; ++c)
+      dslope[c] += static_cast<float>(acc[static_cast<size_t>(c)]);
+    return;
+  }
   std::vector<float> part(static_cast<size_t>(tk.count()));
   parallel_blocks(tk.count(), tk.grain(), [&](int64_t b, int64_t e) {
     for (int64_t task = b; task < e; ++task) {

@@ -1,7 +1,7 @@
 """Raw kernels of hardtanh, hardsigmoid, hardswish, softplus, softsign (unary codes 8..12),
-log-softmax rows and PReLU runs against float64 references on every ISA path: accuracy over
-dense sweeps, every tail length, NaN/Inf as PyTorch, PyTorch's branch points, the constants'
-checks, and the PReLU slope gradient's thread independence."""
+log-softmax rows and PReLU (runs and rows) against float64 references on every ISA path:
+accuracy over dense sweeps, every tail length, NaN/Inf as PyTorch, PyTorch's branch points, the
+constants' checks, and the PReLU slope gradient's thread independence."""
 import numpy as np
 import pytest
 
@@ -262,8 +262,11 @@ def prelu_grads64(x, w, g):
 @pytest.mark.parametrize("shape,nw", [((1, 1), 1), ((3, 7), 7), ((2, 4, 8), 4), ((2, 3, 9), 3),
                                       ((2, 2, 17), 2), ((1, 3, 33), 3), ((2, 3, 1000), 3),
                                       ((2, 5, 3, 3), 5), ((4, 6, 5, 7), 1), ((7,), 1),
-                                      ((1, 2, 70000), 2), ((2, 3, 0), 3)])
+                                      ((1, 2, 70000), 2), ((2, 3, 0), 3), ((3000, 3, 5), 3),
+                                      ((1100, 33), 33)])
 def test_prelu(isa, rng, shape, nw):
+    # Planes of >= 64 elements run one slope per run; shorter ones ((N, C), (N, C, small L)) the
+    # rows leaves with a slope per column, several row blocks for the last two shapes.
     x = (rng.standard_normal(shape) * 2).astype(np.float32)
     x.reshape(-1)[::5] = 0.0  # the branch point: the slope side, as PyTorch
     w = rng.uniform(-0.5, 0.5, nw).astype(np.float32)
@@ -281,8 +284,9 @@ def test_prelu(isa, rng, shape, nw):
     np.testing.assert_array_equal(_C.prelu_backward(x, w, g), dx)
 
 
-def test_prelu_thread_independent(rng, threads):
-    x = rng.standard_normal((3, 2, 100003)).astype(np.float32)
+@pytest.mark.parametrize("shape", [(3, 2, 100003), (5000, 2, 20)])  # runs; row blocks
+def test_prelu_thread_independent(rng, threads, shape):
+    x = rng.standard_normal(shape).astype(np.float32)
     g = rng.standard_normal(x.shape).astype(np.float32)
     w = np.float32([0.1, -0.2])
     outs = []
@@ -290,10 +294,11 @@ def test_prelu_thread_independent(rng, threads):
         fastnn.set_num_threads(t)
         wg = np.zeros(2, np.float32)
         dx = _C.prelu_backward(x, w, g, wg)
-        outs.append((wg, dx))
-    for wg, dx in outs[1:]:
+        outs.append((wg, dx, _C.prelu_forward(x, w)))
+    for wg, dx, y in outs[1:]:
         np.testing.assert_array_equal(wg, outs[0][0])
         np.testing.assert_array_equal(dx, outs[0][1])
+        np.testing.assert_array_equal(y, outs[0][2])
 
 
 def test_prelu_errors():

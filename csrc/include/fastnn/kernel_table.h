@@ -124,6 +124,14 @@ using f32_prelu_run_fn = void (*)(const float* x, float* y, int64_t n, float slo
 // in float (the frame adds the runs in double, in a fixed order).
 using f32_prelu_run_backward_fn = void (*)(const float* x, const float* dy, float* dx, int64_t n,
                                            float slope, float* dslope);
+// PReLU over `rows` contiguous rows of length cols with one slope per column (the (N, C) input,
+// and (N, C, L) with short L, its slopes repeated L times): y = x > 0 ? x : slope[j] * x.
+using f32_prelu_rows_fn = void (*)(const float* x, float* y, int64_t rows, int64_t cols,
+                                   const float* slope);
+// Its backward: dx as the run's; dslope[j] += sum over the rows of (x > 0 ? 0 : x * dy) in float.
+using f32_prelu_rows_backward_fn = void (*)(const float* x, const float* dy, float* dx,
+                                            int64_t rows, int64_t cols, const float* slope,
+                                            float* dslope);
 // Log-softmax rows use the softmax row types: y = x - max - log(sum exp(x - max)) per row, and
 // backward dx = dy - exp(y) * sum(dy) per row.
 
@@ -367,6 +375,8 @@ struct KernelTable {
   f32_act_ext_backward_fn f32_act_ext_backward = nullptr;
   f32_prelu_run_fn f32_prelu_run = nullptr;
   f32_prelu_run_backward_fn f32_prelu_run_backward = nullptr;
+  f32_prelu_rows_fn f32_prelu_rows = nullptr;
+  f32_prelu_rows_backward_fn f32_prelu_rows_backward = nullptr;
   f32_softmax_rows_fn f32_log_softmax_rows = nullptr;
   f32_softmax_rows_backward_fn f32_log_softmax_rows_backward = nullptr;
 

@@ -41,6 +41,9 @@ void f32_act_ext_backward(int op, const float* x, const float* dy, float* dx, in
 void f32_prelu_run(const float* x, float* y, int64_t n, float slope);
 void f32_prelu_run_backward(const float* x, const float* dy, float* dx, int64_t n, float slope,
                             float* dslope);
+void f32_prelu_rows(const float* x, float* y, int64_t rows, int64_t cols, const float* slope);
+void f32_prelu_rows_backward(const float* x, const float* dy, float* dx, int64_t rows,
+                             int64_t cols, const float* slope, float* dslope);
 void f32_log_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols);
 void f32_log_softmax_rows_backward(const float* y, const float* dy, float* dx, int64_t rows,
                                    int64_t cols);
@@ -135,6 +138,8 @@ void register_kernels(KernelTable& t) {
   t.f32_act_ext_backward = f32_act_ext_backward;
   t.f32_prelu_run = f32_prelu_run;
   t.f32_prelu_run_backward = f32_prelu_run_backward;
+  t.f32_prelu_rows = f32_prelu_rows;
+  t.f32_prelu_rows_backward = f32_prelu_rows_backward;
   t.f32_log_softmax_rows = f32_log_softmax_rows;
   t.f32_log_softmax_rows_backward = f32_log_softmax_rows_backward;
 

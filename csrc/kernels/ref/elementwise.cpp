@@ -209,6 +209,28 @@ void f32_prelu_run_backward(const float* x, const float* dy, float* dx, int64_t 
   *dslope = static_cast<float>(acc);
 }
 
+void f32_prelu_rows(const float* x, float* y, int64_t rows, int64_t cols, const float* slope) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) {
+      const float v = x[r * cols + j];
+      y[r * cols + j] = v > 0.0f ? v : slope[j] * v;
+    }
+}
+
+void f32_prelu_rows_backward(const float* x, const float* dy, float* dx, int64_t rows,
+                             int64_t cols, const float* slope, float* dslope) {
+  for (int64_t j = 0; j < cols; ++j) {
+    double acc = 0.0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t o = r * cols + j;
+      const bool pos = x[o] > 0.0f;
+      dx[o] = pos ? dy[o] : slope[j] * dy[o];
+      if (!pos) acc += double(x[o]) * dy[o];
+    }
+    dslope[j] += static_cast<float>(acc);
+  }
+}
+
 void f32_colsum_acc(const float* x, int64_t rows, int64_t cols, int64_t ld, float* ycol) {
   for (int64_t j = 0; j < cols; ++j) {
     float acc = 0.0f;

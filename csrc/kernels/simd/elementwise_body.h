@@ -371,6 +371,41 @@ void prelu_run_backward(const float* x, const float* dy, float* dx, int64_t n, f
   *dslope = S::hsum(acc);
 }
 
+// Rows with one slope per column.
+template <class S>
+void prelu_rows(const float* x, float* y, int64_t rows, int64_t cols, const float* slope) {
+  using V = typename S::V;
+  const V zero = S::zero();
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    for_blocks<S>(cols, [&](int64_t j, typename S::T m) {
+      const V v = S::load(xr + j, m);
+      S::store(yr + j, m, S::select(S::gt(v, zero), v, S::mul(v, S::load(slope + j, m))));
+    });
+  }
+}
+
+// Column blocks outside, rows inside (as colsum_acc): each column's sum is one register.
+template <class S>
+void prelu_rows_backward(const float* x, const float* dy, float* dx, int64_t rows, int64_t cols,
+                         const float* slope, float* dslope) {
+  using V = typename S::V;
+  const V zero = S::zero();
+  for_blocks<S>(cols, [&](int64_t j, typename S::T m) {
+    const V s = S::load(slope + j, m);
+    V acc = zero;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t o = r * cols + j;
+      const V v = S::load(x + o, m), g = S::load(dy + o, m);
+      const auto pos = S::gt(v, zero);
+      S::store(dx + o, m, S::select(pos, g, S::mul(g, s)));
+      acc = S::add(acc, S::select(pos, zero, S::mul(v, g)));
+    }
+    S::store(dslope + j, m, S::add(S::load(dslope + j, m), acc));
+  });
+}
+
 // ---- column sums (bias gradients) ----------------------------------------------------------------
 template <class S>
 void colsum_acc(const float* x, int64_t rows, int64_t cols, int64_t ld, float* ycol) {

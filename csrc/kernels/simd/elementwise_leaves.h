@@ -49,6 +49,13 @@ void f32_prelu_run_backward(const float* x, const float* dy, float* dx, int64_t 
                             float* dslope) {
   simd::prelu_run_backward<Simd>(x, dy, dx, n, slope, dslope);
 }
+void f32_prelu_rows(const float* x, float* y, int64_t rows, int64_t cols, const float* slope) {
+  simd::prelu_rows<Simd>(x, y, rows, cols, slope);
+}
+void f32_prelu_rows_backward(const float* x, const float* dy, float* dx, int64_t rows,
+                             int64_t cols, const float* slope, float* dslope) {
+  simd::prelu_rows_backward<Simd>(x, dy, dx, rows, cols, slope, dslope);
+}
 void f32_colsum_acc(const float* x, int64_t rows, int64_t cols, int64_t ld, float* ycol) {
   simd::colsum_acc<Simd>(x, rows, cols, ld, ycol);
 }
