@@ -44,7 +44,8 @@ StatsArg stats_arg(const py::handle& obj, const py::array& like, const char* lik
 }
 
 py::array_t<float> unary_forward_py(const py::handle& x_obj, int code, float param,
-                                    const std::string& layer, const py::handle& stats_obj) {
+                                    const std::string& layer, const py::handle& stats_obj,
+                                    float param2) {
   const Unary op = unary_from_int(code);
   py::array_t<float> x = c_f32(x_obj, arg_name(layer, "input"));
   py::array_t<float> y(ssize_shape(x));
@@ -54,7 +55,7 @@ py::array_t<float> unary_forward_py(const py::handle& x_obj, int code, float par
   StatsArg st = stats_arg(stats_obj, x, "input", layer);
   {
     py::gil_scoped_release nogil;
-    unary_forward(op, param, xp, yp, n, st.on ? &st.s : nullptr);
+    unary_forward(op, UnaryParam(param, param2), xp, yp, n, st.on ? &st.s : nullptr);
   }
   return y;
 }
@@ -62,8 +63,10 @@ py::array_t<float> unary_forward_py(const py::handle& x_obj, int code, float par
 // x may be None when unary_backward_needs_input(op, param) is false.
 py::array_t<float> unary_backward_py(const py::handle& x_obj, const py::handle& y_obj,
                                      const py::handle& g_obj, int code, float param,
-                                     const std::string& layer, const py::handle& stats_obj) {
+                                     const std::string& layer, const py::handle& stats_obj,
+                                     float param2) {
   const Unary op = unary_from_int(code);
+  const UnaryParam prm(param, param2);
   py::array_t<float> y = c_f32(y_obj, arg_name(layer, "output"));
   py::array_t<float> g = c_f32(g_obj, arg_name(layer, "grad_out"));
   check_same_shape(g, arg_name(layer, "grad_out"), y);
@@ -72,7 +75,7 @@ py::array_t<float> unary_backward_py(const py::handle& x_obj, const py::handle& 
   if (has_x) {
     x = c_f32(x_obj, arg_name(layer, "input"));
     check_same_shape(x, arg_name(layer, "input"), y);
-  } else if (unary_backward_needs_input(op, param)) {
+  } else if (unary_backward_needs_input(op, prm)) {
     throw py::value_error(arg_name(layer, "input") + ": this activation's backward needs the input");
   }
   py::array_t<float> dx(ssize_shape(y));
@@ -83,7 +86,7 @@ py::array_t<float> unary_backward_py(const py::handle& x_obj, const py::handle& 
   StatsArg st = stats_arg(stats_obj, y, "output", layer);
   {
     py::gil_scoped_release nogil;
-    unary_backward(op, param, xp, yp, gp, dp, n, st.on ? &st.s : nullptr);
+    unary_backward(op, prm, xp, yp, gp, dp, n, st.on ? &st.s : nullptr);
   }
   return dx;
 }
@@ -107,7 +110,8 @@ Axis split_axis(const py::array& a, int dim, const std::string& layer) {
   return ax;
 }
 
-py::array_t<float> softmax_forward_py(const py::handle& x_obj, int dim, const std::string& layer) {
+py::array_t<float> softmax_forward_py(const py::handle& x_obj, int dim, const std::string& layer,
+                                      bool log) {
   py::array_t<float> x = c_f32(x_obj, arg_name(layer, "input"));
   const Axis ax = split_axis(x, dim, layer);
   py::array_t<float> y(ssize_shape(x));
@@ -116,13 +120,14 @@ py::array_t<float> softmax_forward_py(const py::handle& x_obj, int dim, const st
   float* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;
-    softmax_forward(xp, yp, ax.outer, ax.dim, ax.inner);
+    if (log) log_softmax_forward(xp, yp, ax.outer, ax.dim, ax.inner);
+    else softmax_forward(xp, yp, ax.outer, ax.dim, ax.inner);
   }
   return y;
 }
 
 py::array_t<float> softmax_backward_py(const py::handle& y_obj, const py::handle& g_obj, int dim,
-                                       const std::string& layer) {
+                                       const std::string& layer, bool log) {
   py::array_t<float> y = c_f32(y_obj, arg_name(layer, "output"));
   py::array_t<float> g = c_f32(g_obj, arg_name(layer, "grad_out"));
   check_same_shape(g, arg_name(layer, "grad_out"), y);
@@ -133,7 +138,79 @@ py::array_t<float> softmax_backward_py(const py::handle& y_obj, const py::handle
   float* dp = dx.mutable_data();
   {
     py::gil_scoped_release nogil;
-    softmax_backward(yp, gp, dp, ax.outer, ax.dim, ax.inner);
+    if (log) log_softmax_backward(yp, gp, dp, ax.outer, ax.dim, ax.inner);
+    else softmax_backward(yp, gp, dp, ax.outer, ax.dim, ax.inner);
+  }
+  return dx;
+}
+
+// PReLU: weight of 1 value, or of C values for the channels (axis 1) of an input of >= 2 dims.
+struct PreluGeom {
+  int64_t outer = 1, channels = 1, inner = 1;
+};
+
+PreluGeom prelu_geom(const py::array& x, const py::array& w, const std::string& layer) {
+  if (w.ndim() != 1)
+    throw py::value_error(arg_name(layer, "weight") + ": expected a 1-D array, got shape " +
+                          shape_str(w));
+  const int64_t nw = w.shape(0);
+  PreluGeom g;
+  if (nw == 1) {
+    g.inner = x.size();
+    return g;
+  }
+  if (x.ndim() < 2 || x.shape(1) != nw)
+    throw py::value_error(arg_name(layer, "input") + ": expected " + std::to_string(nw) +
+                          " channels on axis 1 (the weight has " + std::to_string(nw) +
+                          " values), got shape " + shape_str(x));
+  g.outer = x.shape(0);
+  g.channels = nw;
+  g.inner = 1;
+  for (int d = 2; d < static_cast<int>(x.ndim()); ++d) g.inner *= x.shape(d);
+  return g;
+}
+
+py::array_t<float> prelu_forward_py(const py::handle& x_obj, const py::handle& w_obj,
+                                    const std::string& layer) {
+  py::array_t<float> x = c_f32(x_obj, arg_name(layer, "input"));
+  py::array_t<float> w = c_f32(w_obj, arg_name(layer, "weight"));
+  const PreluGeom g = prelu_geom(x, w, layer);
+  py::array_t<float> y(ssize_shape(x));
+  const float *xp = x.data(), *wp = w.data();
+  float* yp = y.mutable_data();
+  const int64_t nw = w.shape(0);
+  {
+    py::gil_scoped_release nogil;
+    prelu_forward(xp, wp, nw, yp, g.outer, g.channels, g.inner);
+  }
+  return y;
+}
+
+// Returns the input gradient; weight_grad (None: skipped) is accumulated in place.
+py::array_t<float> prelu_backward_py(const py::handle& x_obj, const py::handle& w_obj,
+                                     const py::handle& g_obj, const py::handle& wg_obj,
+                                     const std::string& layer) {
+  py::array_t<float> x = c_f32(x_obj, arg_name(layer, "input"));
+  py::array_t<float> w = c_f32(w_obj, arg_name(layer, "weight"));
+  py::array_t<float> g = c_f32(g_obj, arg_name(layer, "grad_out"));
+  check_same_shape(g, arg_name(layer, "grad_out"), x);
+  const PreluGeom geo = prelu_geom(x, w, layer);
+  const int64_t nw = w.shape(0);
+  py::array_t<float> wg;
+  float* wgp = nullptr;
+  if (!wg_obj.is_none()) {
+    wg = check_out(wg_obj, arg_name(layer, "weight.grad"), {nw});
+    check_no_alias(wg, arg_name(layer, "weight.grad"),
+                   {{x, arg_name(layer, "input")}, {w, arg_name(layer, "weight")},
+                    {g, arg_name(layer, "grad_out")}});
+    wgp = wg.mutable_data();
+  }
+  py::array_t<float> dx(ssize_shape(x));
+  const float *xp = x.data(), *wp = w.data(), *gp = g.data();
+  float* dp = dx.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    prelu_backward(xp, wp, nw, gp, dp, wgp, geo.outer, geo.channels, geo.inner);
   }
   return dx;
 }
@@ -192,13 +269,16 @@ void bind_elementwise(py::module_& m) {
         "one exp); 'phi_tail_q', 'phi_tail_g': the two outputs Phi(-|x|) and exp(-x^2/2) of the "
         "two-exp variant GELU backward uses.");
   m.def("unary_forward", &unary_forward_py, py::arg("x"), py::arg("code"), py::arg("param") = 0.0f,
-        py::arg("layer") = "", py::arg("stats") = py::none(),
-        "Activation by code (1 relu, 2 leaky_relu, 3 elu, 4 sigmoid, 5 tanh, 6 selu, 7 gelu). "
-        "stats: None, or a float64 array of 3 + channels that the pass adds its output's "
-        "statistics to: [elements, sum, sum of squares, positives per channel...].");
+        py::arg("layer") = "", py::arg("stats") = py::none(), py::arg("param2") = 0.0f,
+        "Activation by code (1 relu, 2 leaky_relu, 3 elu, 4 sigmoid, 5 tanh, 6 selu, 7 gelu, "
+        "8 hardtanh, 9 hardsigmoid, 10 hardswish, 11 softplus, 12 softsign). param, param2: "
+        "the constants (hardtanh min_val, max_val; hardsigmoid alpha, beta; softplus beta, "
+        "threshold; one param otherwise). stats: None, or a float64 array of 3 + channels that "
+        "the pass adds its output's statistics to: [elements, sum, sum of squares, positives per "
+        "channel...].");
   m.def("unary_backward", &unary_backward_py, py::arg("x"), py::arg("y"), py::arg("grad_out"),
         py::arg("code"), py::arg("param") = 0.0f, py::arg("layer") = "",
-        py::arg("stats") = py::none(),
+        py::arg("stats") = py::none(), py::arg("param2") = 0.0f,
         "grad_out * f'(x) from the forward's output y (and input x where needed); stats as in "
         "unary_forward, of the returned gradient.");
   m.def(
@@ -217,9 +297,34 @@ void bind_elementwise(py::module_& m) {
   m.def("unary_backward_needs_input",
         [](int code, float param) { return unary_backward_needs_input(unary_from_int(code), param); },
         py::arg("code"), py::arg("param") = 0.0f);
-  m.def("softmax_forward", &softmax_forward_py, py::arg("x"), py::arg("dim"), py::arg("layer") = "");
-  m.def("softmax_backward", &softmax_backward_py, py::arg("y"), py::arg("grad_out"), py::arg("dim"),
-        py::arg("layer") = "");
+  m.def("softmax_forward",
+        [](const py::handle& x, int dim, const std::string& layer) {
+          return softmax_forward_py(x, dim, layer, false);
+        },
+        py::arg("x"), py::arg("dim"), py::arg("layer") = "");
+  m.def("softmax_backward",
+        [](const py::handle& y, const py::handle& g, int dim, const std::string& layer) {
+          return softmax_backward_py(y, g, dim, layer, false);
+        },
+        py::arg("y"), py::arg("grad_out"), py::arg("dim"), py::arg("layer") = "");
+  m.def("log_softmax_forward",
+        [](const py::handle& x, int dim, const std::string& layer) {
+          return softmax_forward_py(x, dim, layer, true);
+        },
+        py::arg("x"), py::arg("dim"), py::arg("layer") = "",
+        "x - max - log(sum(exp(x - max))) along dim.");
+  m.def("log_softmax_backward",
+        [](const py::handle& y, const py::handle& g, int dim, const std::string& layer) {
+          return softmax_backward_py(y, g, dim, layer, true);
+        },
+        py::arg("y"), py::arg("grad_out"), py::arg("dim"), py::arg("layer") = "",
+        "grad_out - exp(y) * sum(grad_out) along dim, from the forward's output y.");
+  m.def("prelu_forward", &prelu_forward_py, py::arg("x"), py::arg("weight"), py::arg("layer") = "",
+        "x > 0 ? x : weight[c] * x, c the channel (axis 1); a 1-value weight applies everywhere.");
+  m.def("prelu_backward", &prelu_backward_py, py::arg("x"), py::arg("weight"), py::arg("grad_out"),
+        py::arg("weight_grad") = py::none(), py::arg("layer") = "",
+        "Returns the input gradient; adds the weight's gradient into weight_grad (float32, in "
+        "place) unless it is None.");
   m.def("dropout_forward",
         [](const py::handle& x, double p, uint64_t seed, const std::string& layer) {
           return dropout_py(x, p, seed, false, layer);

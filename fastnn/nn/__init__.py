@@ -24,6 +24,13 @@ from fastnn.nn.pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d  # noqa: E40
 __all__ += ["Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
             "BatchNorm1d", "BatchNorm2d"]
 
+# [activations for imported architectures (issue 14)]
+from fastnn.nn.activation import (Hardsigmoid, Hardswish, Hardtanh, LogSoftmax,  # noqa: E402
+                                  PReLU, ReLU6, Softplus, Softsign)
+
+__all__ += ["Hardtanh", "ReLU6", "Hardsigmoid", "Hardswish", "Softplus", "Softsign", "PReLU",
+            "LogSoftmax"]
+
 # [prune / quant layers]
 from fastnn.prune._layers import SparseConv2d, SparseLinear  # noqa: E402  (inference-only)
 

@@ -1,4 +1,5 @@
-"""Activation layers: ReLU, LeakyReLU, ELU, SELU, GELU, Sigmoid, Tanh, Softmax.
+"""Activation layers: ReLU, LeakyReLU, ELU, SELU, GELU, Sigmoid, Tanh, Hardtanh, ReLU6,
+Hardsigmoid, Hardswish, Softplus, Softsign, PReLU, Softmax, LogSoftmax.
 
 Forward and backward are one C++ call each (vectorised, OpenMP). The backward works from the
 forward's *output* wherever that determines the derivative (all but GELU, and LeakyReLU/ELU with a
@@ -19,12 +20,14 @@ import numbers
 import numpy as np
 
 from fastnn import _C
-from fastnn.nn.module import Module, register
+from fastnn.nn.module import Module, Parameter, new_array, register
 
-__all__ = ["ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "Sigmoid", "Tanh", "Softmax"]
+__all__ = ["ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "Sigmoid", "Tanh", "Hardtanh", "ReLU6",
+           "Hardsigmoid", "Hardswish", "Softplus", "Softsign", "PReLU", "Softmax", "LogSoftmax"]
 
 # C++ activation codes (ops.h Unary; 1-5 equal the GEMM epilogue's Act codes).
 _RELU, _LEAKY, _ELU, _SIGMOID, _TANH, _SELU, _GELU = range(1, 8)
+_HARDTANH, _HARDSIGMOID, _HARDSWISH, _SOFTPLUS, _SOFTSIGN = range(8, 13)
 
 
 def _real(value, name, layer):
@@ -57,11 +60,16 @@ class _Elementwise(Module):
     def _param(self):
         return 0.0
 
+    @property
+    def _param2(self):  # the second constant (Hardtanh, Hardsigmoid, Softplus)
+        return 0.0
+
     def _needs_input(self):
         return _C.unary_backward_needs_input(self._code, self._param)
 
     def forward(self, x):
-        y = _C.unary_forward(x, self._code, self._param, repr(self), self._stats(np.shape(x)))
+        y = _C.unary_forward(x, self._code, self._param, repr(self), self._stats(np.shape(x)),
+                             self._param2)
         self._x = x if self._needs_input() else None
         self._y = y
         return y
@@ -70,7 +78,7 @@ class _Elementwise(Module):
         if self._y is None:
             raise ValueError(f"{self!r}: backward() called before forward()")
         return _C.unary_backward(self._x, self._y, grad_out, self._code, self._param, repr(self),
-                                 self._stats(np.shape(self._y), True))
+                                 self._stats(np.shape(self._y), True), self._param2)
 
     # -- fusion protocol -----------------------------------------------------------------------
     def epilogue(self):
@@ -180,6 +188,174 @@ class Tanh(_Elementwise):
     _code = _TANH
 
 
+def _bound(value, name, layer):
+    """A real number, +-inf allowed (a one-sided clamp), NaN not."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{layer}: {name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if np.isnan(value):
+        raise ValueError(f"{layer}: {name} must not be NaN")
+    return value
+
+
+@register
+class Hardtanh(_Elementwise):
+    """min(max_val, max(min_val, x)); the gradient passes where min_val < x < max_val."""
+
+    _code = _HARDTANH
+
+    def __init__(self, min_val=-1.0, max_val=1.0):
+        super().__init__()
+        name = type(self).__name__
+        self.min_val = _bound(min_val, "min_val", name)
+        self.max_val = _bound(max_val, "max_val", name)
+        if not self.max_val > self.min_val:
+            raise ValueError(f"{name}: max_val must be greater than min_val, got "
+                             f"min_val={self.min_val}, max_val={self.max_val}")
+
+    @property
+    def _param(self):
+        return self.min_val
+
+    @property
+    def _param2(self):
+        return self.max_val
+
+    def get_config(self):
+        return {"min_val": self.min_val, "max_val": self.max_val}
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+@register
+class ReLU6(Hardtanh):
+    """min(max(x, 0), 6): Hardtanh(0, 6)."""
+
+    def __init__(self):
+        super().__init__(0.0, 6.0)
+
+    def get_config(self):
+        return {}
+
+    def extra_repr(self):
+        return ""
+
+
+_SIXTH = float(np.float32(1.0 / 6.0))
+
+
+@register
+class Hardsigmoid(_Elementwise):
+    """min(1, max(0, alpha * x + beta)); PyTorch's Hardsigmoid is the default alpha = 1/6,
+    beta = 1/2 (x / 6 + 1/2). alpha and beta (a fastnn extension, ONNX's HardSigmoid attributes)
+    take any finite values."""
+
+    _code = _HARDSIGMOID
+
+    def __init__(self, alpha=_SIXTH, beta=0.5):
+        super().__init__()
+        self.alpha = _real(alpha, "alpha", "Hardsigmoid")
+        self.beta = _real(beta, "beta", "Hardsigmoid")
+
+    @property
+    def _param(self):
+        return self.alpha
+
+    @property
+    def _param2(self):
+        return self.beta
+
+    def get_config(self):
+        return {"alpha": self.alpha, "beta": self.beta}
+
+    def extra_repr(self):
+        if float(np.float32(self.alpha)) == _SIXTH and self.beta == 0.5:
+            return ""
+        return f"alpha={self.alpha}, beta={self.beta}"
+
+
+@register
+class Hardswish(_Elementwise):
+    """x * min(max(x + 3, 0), 6) / 6."""
+
+    _code = _HARDSWISH
+
+
+@register
+class Softplus(_Elementwise):
+    """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold (PyTorch's
+    definition), computed without overflow."""
+
+    _code = _SOFTPLUS
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta = _real(beta, "beta", "Softplus")
+        if self.beta == 0.0:
+            raise ValueError("Softplus: beta must be nonzero, got 0.0")
+        self.threshold = _real(threshold, "threshold", "Softplus")
+
+    @property
+    def _param(self):
+        return self.beta
+
+    @property
+    def _param2(self):
+        return self.threshold
+
+    def get_config(self):
+        return {"beta": self.beta, "threshold": self.threshold}
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+@register
+class Softsign(_Elementwise):
+    """x / (1 + |x|)."""
+
+    _code = _SOFTSIGN
+
+
+@register
+class PReLU(Module):
+    """x if x > 0 else weight[c] * x, with a learnt slope per channel c (axis 1 of the input;
+    num_parameters == 1: one slope for every element). Parameter ``weight`` of shape
+    (num_parameters,), filled with ``init``: PyTorch's names and state_dict layout."""
+
+    _per_call = ("_x",)
+
+    def __init__(self, num_parameters=1, init=0.25):
+        super().__init__()
+        if isinstance(num_parameters, bool) or not isinstance(num_parameters, numbers.Integral) \
+                or num_parameters < 1:
+            raise ValueError(f"PReLU: num_parameters must be an int >= 1, got {num_parameters!r}")
+        self.num_parameters = int(num_parameters)
+        self.init = _real(init, "init", "PReLU")
+        self.weight = Parameter(new_array(self.num_parameters, self.init, name="weight"))
+        self._x = None
+
+    def forward(self, x):
+        x = np.asarray(x)
+        y = _C.prelu_forward(x, self.weight.data, repr(self))
+        self._x = x
+        return y
+
+    def backward(self, grad_out):
+        if self._x is None:
+            raise ValueError(f"{self!r}: backward() called before forward()")
+        w = self.weight
+        return _C.prelu_backward(self._x, w.data, grad_out, w.grad if w.requires_grad else None,
+                                 repr(self))
+
+    def get_config(self):
+        return {"num_parameters": self.num_parameters, "init": self.init}
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
 @register
 class Softmax(Module):
     """exp(x) / sum(exp(x)) along ``dim`` (default 1: the classes of (N, C) or the channels of
@@ -190,22 +366,33 @@ class Softmax(Module):
     def __init__(self, dim=1):
         super().__init__()
         if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
-            raise TypeError(f"Softmax: dim must be an int, got {type(dim).__name__}")
+            raise TypeError(f"{type(self).__name__}: dim must be an int, got "
+                            f"{type(dim).__name__}")
         self.dim = int(dim)
         self._y = None
 
+    _fwd, _bwd = staticmethod(_C.softmax_forward), staticmethod(_C.softmax_backward)
+
     def forward(self, x):
-        y = _C.softmax_forward(x, self.dim, repr(self))
+        y = self._fwd(x, self.dim, repr(self))
         self._y = y
         return y
 
     def backward(self, grad_out):
         if self._y is None:
             raise ValueError(f"{self!r}: backward() called before forward()")
-        return _C.softmax_backward(self._y, grad_out, self.dim, repr(self))
+        return self._bwd(self._y, grad_out, self.dim, repr(self))
 
     def get_config(self):
         return {"dim": self.dim}
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+
+@register
+class LogSoftmax(Softmax):
+    """log(softmax(x)) along ``dim`` (default 1, as Softmax), as x - max - log(sum(exp(x - max))):
+    finite wherever the input is, where log of a softmax would underflow to -inf."""
+
+    _fwd, _bwd = staticmethod(_C.log_softmax_forward), staticmethod(_C.log_softmax_backward)

@@ -115,6 +115,38 @@ def _layer(w, layer, ins, vals, where):
         return w.node("Mul", [m, w.init(f"{where}.half", np.float32(0.5))], where + "_half")
     if t is nn.Softmax:
         return w.node("Softmax", [x], where, axis=layer.dim)
+    if t is nn.LogSoftmax:
+        return w.node("LogSoftmax", [x], where, axis=layer.dim)
+    if t in (nn.Hardtanh, nn.ReLU6):  # Clip; an infinite bound is left out
+        args = [x, "", ""]
+        if np.isfinite(layer.min_val):
+            args[1] = w.init(f"{where}.min", np.float32(layer.min_val))
+        if np.isfinite(layer.max_val):
+            args[2] = w.init(f"{where}.max", np.float32(layer.max_val))
+        while args[-1] == "":
+            args.pop()
+        return w.node("Clip", args, where)
+    if t is nn.Hardsigmoid:
+        return w.node("HardSigmoid", [x], where, alpha=float(layer.alpha), beta=float(layer.beta))
+    if t is nn.Hardswish:
+        if w.opset >= 14:
+            return w.node("HardSwish", [x], where)
+        (h,) = w.node("HardSigmoid", [x], where, alpha=float(np.float32(1 / 6)), beta=0.5)
+        return w.node("Mul", [x, h], where + "_mul")
+    if t is nn.Softsign:
+        return w.node("Softsign", [x], where)
+    if t is nn.Softplus:  # ONNX's Softplus has beta 1 and no threshold (exact log(1 + e^x))
+        if layer.beta == 1.0:
+            return w.node("Softplus", [x], where)
+        beta = w.init(f"{where}.beta", np.float32(layer.beta))
+        (m,) = w.node("Mul", [x, beta], where + "_mul")
+        (sp,) = w.node("Softplus", [m], where)
+        return w.node("Div", [sp, beta], where + "_div")
+    if t is nn.PReLU:  # the slope broadcast onto axis 1, as PyTorch writes it
+        slope = layer.weight.data
+        if layer.num_parameters > 1:
+            slope = slope.reshape((-1,) + (1,) * (vals[0].ndim - 2))
+        return w.node("PRelu", [x, w.init(f"{where}.weight", slope)], where)
     if t in (nn.ZeroPad2d, nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d):
         left, right, top, bottom = layer.padding
         pads = [0, 0, top, left, 0, 0, bottom, right]

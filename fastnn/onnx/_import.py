@@ -9,7 +9,7 @@ import numpy as np
 from fastnn import nn
 from fastnn.onnx import _onnx
 from fastnn.onnx._fold import FOLD, Unsupported, reshape_target
-from fastnn.onnx._patterns import fuse_gelu
+from fastnn.onnx._patterns import fuse_gelu, fuse_softsign
 
 OPSETS = (9, 21)
 
@@ -353,6 +353,63 @@ def _selu(attrs):
     return nn.SELU()
 
 
+def _log_softmax(ctx, node, attrs):
+    x = ctx.sym(node.input[0])
+    axis = int(attrs.get("axis", 1 if ctx.opset < 13 else -1)) % x.ndim
+    if ctx.opset < 13 and int(np.prod(x.shape[axis + 1:])) != 1:
+        raise Unsupported(f"opset-{ctx.opset} LogSoftmax(axis={axis}) over several trailing axes")
+    return nn.LogSoftmax(axis)(x)
+
+
+def _prelu(ctx, node, attrs):
+    """PRelu with a constant slope broadcast (unidirectionally) onto the input: one value, or one
+    per channel (axis 1), as PyTorch writes PReLU (shape (C, 1, 1) for NCHW). A 1-D slope of C
+    values that cannot broadcast onto the last axis is read per channel: the opset < 7 meaning,
+    which files from old exporters keep after onnx.version_converter."""
+    x = ctx.sym(node.input[0])
+    slope = np.asarray(ctx.const(node.input[1], "slope"), np.float32)
+    if slope.size == 1:
+        layer = nn.PReLU(1)
+    elif slope.ndim == 1 and x.ndim > 2 and slope.size == x.shape[1] != x.shape[-1]:
+        layer = nn.PReLU(slope.size)
+    else:
+        shape = (1,) * (x.ndim - slope.ndim) + slope.shape
+        if slope.ndim > x.ndim or x.ndim < 2 or shape[1] != x.shape[1] or \
+                int(np.prod(shape)) != shape[1]:
+            raise Unsupported(f"PRelu with a slope of shape {slope.shape} on an input of shape "
+                              f"{tuple(x.shape)} (one slope, or one per channel of axis 1)")
+        layer = nn.PReLU(shape[1])
+    layer.weight.data[...] = slope.reshape(-1)
+    return layer(x)
+
+
+def _clip(ctx, node, attrs):
+    """Clip with constant bounds: ReLU6 for (0, 6), ReLU for (0, none), else Hardtanh."""
+    x = ctx.sym(node.input[0])
+    if ctx.opset < 11:
+        lo, hi = float(attrs.get("min", -np.inf)), float(attrs.get("max", np.inf))
+    else:
+        def bound(i, what, default):
+            if len(node.input) > i and node.input[i]:
+                return float(np.asarray(ctx.const(node.input[i], what)).reshape(-1)[0])
+            return default
+        lo, hi = bound(1, "min", -np.inf), bound(2, "max", np.inf)
+    # opset < 11 writes "no bound" as the float limits
+    lo = -np.inf if lo <= -3.4e38 else lo
+    hi = np.inf if hi >= 3.4e38 else hi
+    if lo == 0.0 and hi == 6.0:
+        return nn.ReLU6()(x)
+    if lo == 0.0 and hi == np.inf:
+        return nn.ReLU()(x)
+    if not lo < hi:
+        raise Unsupported(f"Clip with min {lo} >= max {hi}")
+    return nn.Hardtanh(lo, hi)(x)
+
+
+def _hardsigmoid(attrs):
+    return nn.Hardsigmoid(float(attrs.get("alpha", 0.2)), float(attrs.get("beta", 0.5)))
+
+
 CONVERTERS = {
     "Conv": _conv, "ConvTranspose": _conv_transpose, "MaxPool": _pool("max"),
     "AveragePool": _pool("avg"), "GlobalAveragePool": _global_avg,
@@ -367,6 +424,9 @@ CONVERTERS = {
     "Tanh": _act(lambda a: nn.Tanh()), "Selu": _act(_selu), "Gelu": _act(_gelu),
     "LeakyRelu": _act(lambda a: nn.LeakyReLU(float(a.get("alpha", 0.01)))),
     "Elu": _act(lambda a: nn.ELU(float(a.get("alpha", 1.0)))),
+    "PRelu": _prelu, "Clip": _clip, "HardSigmoid": _act(_hardsigmoid),
+    "HardSwish": _act(lambda a: nn.Hardswish()), "Softplus": _act(lambda a: nn.Softplus()),
+    "Softsign": _act(lambda a: nn.Softsign()), "LogSoftmax": _log_softmax,
 }
 SUPPORTED_OPS = sorted(set(CONVERTERS) | set(FOLD))
 
@@ -445,6 +505,7 @@ def load(model):
             except Unsupported:
                 pass
     nodes = fuse_gelu(nodes, ctx.consts, {vi.name for vi in g.output})
+    nodes = fuse_softsign(nodes, ctx.consts, {vi.name for vi in g.output})
     missing = [(n.op_type, n.name or f"#{i}") for i, n in enumerate(nodes)
                if n.domain not in ("", "ai.onnx") or n.op_type not in SUPPORTED_OPS]
     if missing:

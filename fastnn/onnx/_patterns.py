@@ -1,11 +1,48 @@
 """Graph rewrites before conversion: GELU written out with Erf (PyTorch's export below opset 20,
-and fastnn's own) becomes one Gelu node."""
+and fastnn's own) becomes one Gelu node; Softsign written out as x / (|x| + 1) (PyTorch's export)
+one Softsign node."""
 import numpy as np
 
 
 def _scalar(consts, name, want):
     v = consts.get(name)
     return v is not None and np.size(v) == 1 and abs(float(np.ravel(v)[0]) - want) < 1e-4
+
+
+def _graph_maps(nodes):
+    producer, consumers = {}, {}
+    for n in nodes:
+        for o in n.output:
+            producer[o] = n
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    return producer, consumers
+
+
+def fuse_softsign(nodes, consts, graph_outputs):
+    """``x / (|x| + 1)`` (either order of the Add's operands) -> Softsign(x)."""
+    from onnx import helper
+    _, consumers = _graph_maps(nodes)
+    drop, replace = set(), {}
+    for ab in nodes:
+        if ab.op_type != "Abs" or ab.output[0] in graph_outputs:
+            continue
+        x, c = ab.input[0], consumers.get(ab.output[0], [])
+        if len(c) != 1 or c[0].op_type != "Add":
+            continue
+        add = c[0]
+        rest = [i for i in add.input if i != ab.output[0]]
+        if len(rest) != 1 or not _scalar(consts, rest[0], 1.0) or add.output[0] in graph_outputs:
+            continue
+        c = consumers.get(add.output[0], [])
+        if len(c) != 1 or c[0].op_type != "Div" or list(c[0].input) != [x, add.output[0]]:
+            continue
+        div = c[0]
+        soft = helper.make_node("Softsign", [x], [div.output[0]],
+                                name=(div.name or "softsign") + "_softsign")
+        drop.update((id(ab), id(add)))
+        replace[id(div)] = soft
+    return [replace.get(id(n), n) for n in nodes if id(n) not in drop]
 
 
 def fuse_gelu(nodes, consts, graph_outputs):

@@ -65,10 +65,10 @@ def _colsum():
 
 # -- activations, softmax, dropout -----------------------------------------------------------------
 @entry("unary_forward", Arg("x", "array", ["input"]), Arg("code", "int"), Arg("param", "float"),
-       Arg("layer", "str"), Arg("stats", "out"))
-def _unary_forward():
-    return Call(_C.unary_forward, x=f32(2, 3, 4), code=2, param=0.1, layer="LeakyReLU(0.1)",
-                stats=np.zeros(3 + 3))
+       Arg("layer", "str"), Arg("stats", "out"), Arg("param2", "float"))
+def _unary_forward():  # a two-constant activation (codes 8..12 take param2)
+    return Call(_C.unary_forward, x=f32(2, 3, 4), code=11, param=2.0, layer="Softplus(beta=2.0)",
+                stats=np.zeros(3 + 3), param2=20.0)
 
 
 @entry("act_stats", Arg("values", "array"), Arg("stats", "out"), Arg("layer", "str"))
@@ -78,11 +78,11 @@ def _act_stats():
 
 @entry("unary_backward", Arg("x", "array", ["input"]), Arg("y", "array", ["output"]),
        Arg("grad_out", "array"), Arg("code", "int"), Arg("param", "float"), Arg("layer", "str"),
-       Arg("stats", "out"))
+       Arg("stats", "out"), Arg("param2", "float"))
 def _unary_backward():
     x = f32(2, 3, 4)
     return Call(_C.unary_backward, x=x, y=_C.unary_forward(x, 7), grad_out=f32(2, 3, 4, seed=1),
-                code=7, param=0.0, layer="GELU()", stats=np.zeros(3 + 3))
+                code=7, param=0.0, layer="GELU()", stats=np.zeros(3 + 3), param2=0.0)
 
 
 @entry("vmath", Arg("x", "array"), Arg("function", "str"))
@@ -106,6 +106,34 @@ def _softmax_backward():
     y = _C.softmax_forward(f32(2, 3, 4), -1)
     return Call(_C.softmax_backward, y=y, grad_out=f32(2, 3, 4, seed=1), dim=-1,
                 layer="Softmax(dim=-1)")
+
+
+@entry("log_softmax_forward", Arg("x", "array", ["input"]), Arg("dim", "int"),
+       Arg("layer", "str"))
+def _log_softmax_forward():
+    return Call(_C.log_softmax_forward, x=f32(2, 3, 4), dim=1, layer="LogSoftmax(dim=1)")
+
+
+@entry("log_softmax_backward", Arg("y", "array", ["output", "input"]), Arg("grad_out", "array"),
+       Arg("dim", "int"), Arg("layer", "str"))
+def _log_softmax_backward():
+    y = _C.log_softmax_forward(f32(2, 3, 4), -1)
+    return Call(_C.log_softmax_backward, y=y, grad_out=f32(2, 3, 4, seed=1), dim=-1,
+                layer="LogSoftmax(dim=-1)")
+
+
+@entry("prelu_forward", Arg("x", "array", ["input"]), Arg("weight", "array"), Arg("layer", "str"))
+def _prelu_forward():
+    return Call(_C.prelu_forward, x=f32(2, 3, 4), weight=f32(3, seed=1),
+                layer="PReLU(num_parameters=3)")
+
+
+@entry("prelu_backward", Arg("x", "array", ["input"]), Arg("weight", "array"),
+       Arg("grad_out", "array"), Arg("weight_grad", "out", ["weight.grad"]), Arg("layer", "str"))
+def _prelu_backward():
+    return Call(_C.prelu_backward, x=f32(2, 3, 4), weight=f32(3, seed=1),
+                grad_out=f32(2, 3, 4, seed=2), weight_grad=np.zeros(3, np.float32),
+                layer="PReLU(num_parameters=3)")
 
 
 @entry("dropout_forward", Arg("x", "array", ["input"]), Arg("p", "float"), Arg("seed", "int"),

@@ -111,6 +111,30 @@ using f32_pointwise_loss_backward_fn = void (*)(const PointwiseLoss& l, const fl
                                                 const float* t, const float* w, int64_t offset,
                                                 int64_t n, const float* g, float scale, float* dx);
 
+// ---- [layers: hardtanh .. softsign, PReLU, log-softmax] function-pointer types ----
+// y = f(x) for a Unary code op >= 8 of ops.h (hardtanh, hardsigmoid, hardswish, softplus,
+// softsign) with the constants p (params.h ActParams documents each).
+using f32_act_ext_fn = void (*)(int op, const float* x, float* y, int64_t n, const ActParams& p);
+// dx = dy * f'(x), from the forward's input x.
+using f32_act_ext_backward_fn = void (*)(int op, const float* x, const float* dy, float* dx,
+                                         int64_t n, const ActParams& p);
+// One contiguous run of one PReLU channel: y = x > 0 ? x : slope * x.
+using f32_prelu_run_fn = void (*)(const float* x, float* y, int64_t n, float slope);
+// Its backward: dx = x > 0 ? dy : slope * dy; *dslope = the run's sum of (x > 0 ? 0 : x * dy)
+// in float (the frame adds the runs in double, in a fixed order).
+using f32_prelu_run_backward_fn = void (*)(const float* x, const float* dy, float* dx, int64_t n,
+                                           float slope, float* dslope);
+// PReLU over `rows` contiguous rows of length cols with one slope per column (the (N, C) input,
+// and (N, C, L) with short L, its slopes repeated L times): y = x > 0 ? x : slope[j] * x.
+using f32_prelu_rows_fn = void (*)(const float* x, float* y, int64_t rows, int64_t cols,
+                                   const float* slope);
+// Its backward: dx as the run's; dslope[j] += sum over the rows of (x > 0 ? 0 : x * dy) in float.
+using f32_prelu_rows_backward_fn = void (*)(const float* x, const float* dy, float* dx,
+                                            int64_t rows, int64_t cols, const float* slope,
+                                            float* dslope);
+// Log-softmax rows use the softmax row types: y = x - max - log(sum exp(x - max)) per row, and
+// backward dx = dy - exp(y) * sum(dy) per row.
+
 // ---- [layers: conv, pool, batchnorm] function-pointer types ----
 // Leaves working on one contiguous H x W plane (pool, depthwise conv, vectorised across the
 // output width) or one contiguous row (batch norm). Geometry: conv_params.h. Bodies: one template
@@ -359,6 +383,15 @@ struct KernelTable {
   f32_xent_backward_fn f32_xent_backward = nullptr;
   f32_pointwise_loss_fn f32_pointwise_loss = nullptr;
   f32_pointwise_loss_backward_fn f32_pointwise_loss_backward = nullptr;
+  // hardtanh .. softsign, PReLU, log-softmax
+  f32_act_ext_fn f32_act_ext = nullptr;
+  f32_act_ext_backward_fn f32_act_ext_backward = nullptr;
+  f32_prelu_run_fn f32_prelu_run = nullptr;
+  f32_prelu_run_backward_fn f32_prelu_run_backward = nullptr;
+  f32_prelu_rows_fn f32_prelu_rows = nullptr;
+  f32_prelu_rows_backward_fn f32_prelu_rows_backward = nullptr;
+  f32_softmax_rows_fn f32_log_softmax_rows = nullptr;
+  f32_softmax_rows_backward_fn f32_log_softmax_rows_backward = nullptr;
 
   // ---- [layers: conv, pool, batchnorm] ----
   int conv_mr = 0, conv_nr = 0;

@@ -55,8 +55,19 @@ void sgemm_main_tile(const GemmArgs& args);
 
 // ---- [layers: elementwise, losses, dropout] ----
 // Activations: the five Epilogue activations (codes = Act, which the GEMM epilogue can fuse) plus
-// SELU and GELU (exact erf form). Arrays are contiguous with n elements; y may alias x, dx dy.
-enum class Unary : int { relu = 1, leaky_relu = 2, elu = 3, sigmoid = 4, tanh = 5, selu = 6, gelu = 7 };
+// SELU and GELU (exact erf form), and hardtanh .. softsign (8..12, constants: params.h ActParams).
+// Arrays are contiguous with n elements; y may alias x, dx dy.
+enum class Unary : int {
+  relu = 1, leaky_relu = 2, elu = 3, sigmoid = 4, tanh = 5, selu = 6, gelu = 7,
+  hardtanh = 8, hardsigmoid = 9, hardswish = 10, softplus = 11, softsign = 12
+};
+// An activation's constants: p1 = LeakyReLU's slope, ELU's alpha, Hardtanh's min_val,
+// HardSigmoid's alpha, Softplus's beta; p2 = Hardtanh's max_val, HardSigmoid's beta, Softplus's
+// threshold. One float converts implicitly (the activations with one constant).
+struct UnaryParam {
+  float p1 = 0.0f, p2 = 0.0f;
+  UnaryParam(float a = 0.0f, float b = 0.0f) : p1(a), p2(b) {}  // NOLINT: implicit on purpose
+};
 // Throws std::invalid_argument for an unknown code.
 Unary unary_from_int(int code);
 
@@ -84,21 +95,37 @@ struct ActStats {
 // The same statistics of an existing array (an activation a GEMM epilogue computed).
 void act_stats_accumulate(const float* y, int64_t n, const ActStats& s);
 // stats (optional): the statistics of the output y.
-void unary_forward(Unary op, float param, const float* x, float* y, int64_t n,
+void unary_forward(Unary op, UnaryParam param, const float* x, float* y, int64_t n,
                    const ActStats* stats = nullptr);
 // True when the backward needs the forward's input x; otherwise it works from the output y alone
 // (what a GEMM epilogue that fused the activation leaves behind). Needs x: gelu, leaky_relu with
-// slope < 0 and elu with alpha < 0 (the output's sign no longer tells which branch was taken).
-bool unary_backward_needs_input(Unary op, float param);
+// slope < 0 and elu with alpha < 0 (the output's sign no longer tells which branch was taken),
+// and every code >= 8. unary_forward and unary_backward check the constants of codes >= 8
+// (std::invalid_argument naming them): finite (hardtanh: not NaN, an infinite bound is one-sided),
+// hardtanh min_val <= max_val, softplus beta != 0.
+bool unary_backward_needs_input(Unary op, UnaryParam param);
 // dx = dy * op'(x); y is the forward's output, x may be null unless needed (above).
 // stats (optional): the statistics of dx, the gradient leaving the activation.
-void unary_backward(Unary op, float param, const float* x, const float* y, const float* dy,
+void unary_backward(Unary op, UnaryParam param, const float* x, const float* y, const float* dy,
                     float* dx, int64_t n, const ActStats* stats = nullptr);
 
 // Softmax along the middle axis of a contiguous (outer, dim, inner) array; dim >= 1.
 void softmax_forward(const float* x, float* y, int64_t outer, int64_t dim, int64_t inner);
 void softmax_backward(const float* y, const float* dy, float* dx, int64_t outer, int64_t dim,
                       int64_t inner);
+// Log-softmax the same way: y = x - max - log(sum exp(x - max)); dx = dy - exp(y) * sum(dy).
+void log_softmax_forward(const float* x, float* y, int64_t outer, int64_t dim, int64_t inner);
+void log_softmax_backward(const float* y, const float* dy, float* dx, int64_t outer, int64_t dim,
+                          int64_t inner);
+
+// PReLU over a contiguous (outer, channels, inner) array: y = x > 0 ? x : slope[c] * x, with
+// nslope == channels slopes, or nslope == 1 (one slope for every element). Backward: dx (written)
+// and, if dslope is non-null, dslope[k] += sum of (x > 0 ? 0 : x * dy) over slope k's elements,
+// summed in double in an order fixed by the shape alone (any thread count, the same bits).
+void prelu_forward(const float* x, const float* slope, int64_t nslope, float* y, int64_t outer,
+                   int64_t channels, int64_t inner);
+void prelu_backward(const float* x, const float* slope, int64_t nslope, const float* dy, float* dx,
+                    float* dslope, int64_t outer, int64_t channels, int64_t inner);
 
 // Linear: y (rows x out, row-major, contiguous) = act(x @ W^T + b), one sgemm reading W (out x in,
 // row-major) transposed in place; bias (out) may be null.

@@ -34,6 +34,20 @@ void f32_xent_backward(const float* x, const float* lse, int64_t rows, int64_t c
                        const int64_t* target, const float* w, float w_sum, float eps, float scale,
                        const float* row_scale, float* dx);
 
+// [layers: hardtanh .. softsign, PReLU, log-softmax]
+void f32_act_ext(int op, const float* x, float* y, int64_t n, const ActParams& p);
+void f32_act_ext_backward(int op, const float* x, const float* dy, float* dx, int64_t n,
+                          const ActParams& p);
+void f32_prelu_run(const float* x, float* y, int64_t n, float slope);
+void f32_prelu_run_backward(const float* x, const float* dy, float* dx, int64_t n, float slope,
+                            float* dslope);
+void f32_prelu_rows(const float* x, float* y, int64_t rows, int64_t cols, const float* slope);
+void f32_prelu_rows_backward(const float* x, const float* dy, float* dx, int64_t rows,
+                             int64_t cols, const float* slope, float* dslope);
+void f32_log_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols);
+void f32_log_softmax_rows_backward(const float* y, const float* dy, float* dx, int64_t rows,
+                                   int64_t cols);
+
 // [layers: conv, pool, batchnorm]
 void f32_conv_ukr_14x32(int64_t k, const float* a_base, const int64_t* a_off, int64_t a_step,
     const float* b, float* c, int64_t ldc, int64_t m, int64_t n, int accumulate);
@@ -123,6 +137,15 @@ void register_kernels(KernelTable& t) {
   t.f32_dropout = f32_dropout;
   t.f32_xent_forward = f32_xent_forward;
   t.f32_xent_backward = f32_xent_backward;
+  // [layers: hardtanh .. softsign, PReLU, log-softmax]
+  t.f32_act_ext = f32_act_ext;
+  t.f32_act_ext_backward = f32_act_ext_backward;
+  t.f32_prelu_run = f32_prelu_run;
+  t.f32_prelu_run_backward = f32_prelu_run_backward;
+  t.f32_prelu_rows = f32_prelu_rows;
+  t.f32_prelu_rows_backward = f32_prelu_rows_backward;
+  t.f32_log_softmax_rows = f32_log_softmax_rows;
+  t.f32_log_softmax_rows_backward = f32_log_softmax_rows_backward;
 
   // [layers: conv, pool, batchnorm]
   t.conv_mr = 14;

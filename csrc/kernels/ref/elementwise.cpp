@@ -2,6 +2,7 @@
 // scalar C++ on libm. They are the generic path and the reference the SIMD leaves
 // (csrc/kernels/simd/elementwise_body.h) are tested against. f32_act itself lives with the GEMM
 // epilogue in gemm_ukr.cpp (act.h).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -113,6 +114,120 @@ void f32_softmax_rows_backward(const float* y, const float* dy, float* dx, int64
     for (int64_t j = 0; j < cols; ++j) dot += double(yr[j]) * gr[j];
     const float d = static_cast<float>(dot);
     for (int64_t j = 0; j < cols; ++j) dx[r * cols + j] = yr[j] * (gr[j] - d);
+  }
+}
+
+void f32_log_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < cols; ++j) mx = std::fmax(mx, xr[j]);
+    double s = 0.0;
+    for (int64_t j = 0; j < cols; ++j) s += std::exp(double(xr[j]) - mx);
+    const float ls = static_cast<float>(std::log(s));
+    for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - mx) - ls;
+  }
+}
+
+void f32_log_softmax_rows_backward(const float* y, const float* dy, float* dx, int64_t rows,
+                                   int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* gr = dy + r * cols;
+    double sum = 0.0;
+    for (int64_t j = 0; j < cols; ++j) sum += gr[j];
+    const float s = static_cast<float>(sum);
+    for (int64_t j = 0; j < cols; ++j)
+      dx[r * cols + j] = gr[j] - std::exp(y[r * cols + j]) * s;
+  }
+}
+
+// Unary codes 8..12 of ops.h (constants: params.h ActParams); in double where float would lose
+// accuracy. NaN handling as the SIMD bodies (elementwise_body.h).
+namespace {
+enum : int { kHardtanh = 8, kHardsigmoid = 9, kHardswish = 10, kSoftplus = 11, kSoftsign = 12 };
+
+float clamp_nan(float v, float lo, float hi) {
+  return std::isnan(v) ? v : std::min(hi, std::max(lo, v));
+}
+}  // namespace
+
+void f32_act_ext(int op, const float* x, float* y, int64_t n, const ActParams& p) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    switch (op) {
+      case kHardtanh: y[i] = clamp_nan(v, p.lo, p.hi); break;
+      case kHardsigmoid: y[i] = clamp_nan(std::fma(v, p.a, p.b), 0.0f, 1.0f); break;
+      case kHardswish: y[i] = v * clamp_nan(v + 3.0f, 0.0f, 6.0f) / 6.0f; break;
+      case kSoftplus: {
+        const float bxf = v * p.a;  // rounded as the SIMD leaves (and PyTorch) round it
+        const double bx = bxf, sp = std::fmax(bx, 0.0) + std::log1p(std::exp(-std::fabs(bx)));
+        y[i] = std::isnan(v) || bxf > p.b ? v : static_cast<float>(sp / p.a);
+        break;
+      }
+      case kSoftsign: y[i] = v / (1.0f + std::fabs(v)); break;
+      default: break;
+    }
+  }
+}
+
+void f32_act_ext_backward(int op, const float* x, const float* dy, float* dx, int64_t n,
+                          const ActParams& p) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i], g = dy[i];
+    switch (op) {
+      case kHardtanh: dx[i] = (v <= p.lo || v >= p.hi) ? 0.0f : g; break;
+      case kHardsigmoid: dx[i] = (v > p.lo && v < p.hi) ? g * p.a : 0.0f; break;
+      case kHardswish: dx[i] = v <= -3.0f ? 0.0f : (v < 3.0f ? g * (v / 3.0f + 0.5f) : g); break;
+      case kSoftplus: {
+        const float bx = v * p.a;
+        dx[i] = bx > p.b ? g : static_cast<float>(g / (1.0 + std::exp(-double(bx))));
+        break;
+      }
+      case kSoftsign: {
+        const double d = 1.0 + std::fabs(double(v));
+        dx[i] = static_cast<float>(g / (d * d));
+        break;
+      }
+      default: break;
+    }
+  }
+}
+
+void f32_prelu_run(const float* x, float* y, int64_t n, float slope) {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+}
+
+void f32_prelu_run_backward(const float* x, const float* dy, float* dx, int64_t n, float slope,
+                            float* dslope) {
+  double acc = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const bool pos = x[i] > 0.0f;
+    dx[i] = pos ? dy[i] : slope * dy[i];
+    if (!pos) acc += double(x[i]) * dy[i];
+  }
+  *dslope = static_cast<float>(acc);
+}
+
+void f32_prelu_rows(const float* x, float* y, int64_t rows, int64_t cols, const float* slope) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) {
+      const float v = x[r * cols + j];
+      y[r * cols + j] = v > 0.0f ? v : slope[j] * v;
+    }
+}
+
+void f32_prelu_rows_backward(const float* x, const float* dy, float* dx, int64_t rows,
+                             int64_t cols, const float* slope, float* dslope) {
+  for (int64_t j = 0; j < cols; ++j) {
+    double acc = 0.0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t o = r * cols + j;
+      const bool pos = x[o] > 0.0f;
+      dx[o] = pos ? dy[o] : slope[j] * dy[o];
+      if (!pos) acc += double(x[o]) * dy[o];
+    }
+    dslope[j] += static_cast<float>(acc);
   }
 }
 

@@ -6,6 +6,7 @@
 // One body per kernel: for_blocks runs the same lambda on full vectors and, once, on the masked
 // tail, so no formula is written twice.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -212,6 +213,197 @@ void softmax_rows_backward(const float* y, const float* dy, float* dx, int64_t r
     const V dot = S::set1(S::hsum(vd));
     map2<S>(yr, gr, dx + r * cols, cols, [&](V yv, V g) { return S::mul(yv, S::sub(g, dot)); });
   }
+}
+
+// ---- log-softmax over contiguous rows --------------------------------------------------------
+// y = (x - max) - log(sum exp(x - max)); PyTorch's order of operations.
+template <class S>
+void log_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols) {
+  using V = typename S::V;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    const float mx = row_max<S>(xr, cols);
+    const V vm = S::set1(mx), vl = S::set1(std::log(row_sum_exp<S>(xr, cols, mx, nullptr)));
+    map<S>(xr, y + r * cols, cols, [&](V v) { return S::sub(S::sub(v, vm), vl); });
+  }
+}
+
+// dx = dy - exp(y) * sum(dy) per row (dx may alias dy: the sum is taken first).
+template <class S>
+void log_softmax_rows_backward(const float* y, const float* dy, float* dx, int64_t rows,
+                               int64_t cols) {
+  using V = typename S::V;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* gr = dy + r * cols;
+    V vs = S::zero();
+    for_blocks<S>(cols, [&](int64_t i, typename S::T m) { vs = S::add(vs, S::load(gr + i, m)); });
+    const V sum = S::set1(S::hsum(vs));
+    map2<S>(y + r * cols, gr, dx + r * cols, cols,
+            [&](V yv, V g) { return S::fnmadd(vexp<S>(yv), sum, g); });
+  }
+}
+
+// ---- hardtanh, hardsigmoid, hardswish, softplus, softsign (ops.h Unary codes 8..12) ------------
+// Constants: params.h ActParams. NaN inputs give NaN outputs (clamps are min(hi, max(lo, x))).
+// Backward branches follow PyTorch's kernels, NaN included: hardtanh and hardswish pass the
+// gradient at NaN (their "outside" tests are false), hardsigmoid gives 0 there.
+enum : int { kHardtanh = 8, kHardsigmoid = 9, kHardswish = 10, kSoftplus = 11, kSoftsign = 12 };
+
+// log(1 + t) for t in [0, 1] (softplus's log1p(exp(-|x|))). Below sqrt2 - 1, f = t exactly and
+// log(1 + f) = f - f^2/2 + f^3 P(f) with P the Cephes logf polynomial (|f| <= 0.4143, ~1 ulp);
+// above, 1 + t = 2 (1 + f) with f = (1 + t)/2 - 1 in [-0.293, 0] (exact by Sterbenz), plus ln2
+// split in two. Tiny t gives t itself.
+template <class S>
+inline typename S::V log1p_unit(typename S::V t) {
+  using V = typename S::V;
+  const V one = S::set1(1.0f);
+  const auto big = S::lt(S::set1(0.41421356f), t);
+  const V f = S::select(big, S::fmsub(S::add(one, t), S::set1(0.5f), one), t);
+  const V k = S::select(big, one, S::zero());
+  V q = S::set1(7.0376836292e-2f);
+  q = S::fmadd(q, f, S::set1(-1.1514610310e-1f));
+  q = S::fmadd(q, f, S::set1(1.1676998740e-1f));
+  q = S::fmadd(q, f, S::set1(-1.2420140846e-1f));
+  q = S::fmadd(q, f, S::set1(1.4249322787e-1f));
+  q = S::fmadd(q, f, S::set1(-1.6668057665e-1f));
+  q = S::fmadd(q, f, S::set1(2.0000714765e-1f));
+  q = S::fmadd(q, f, S::set1(-2.4999993993e-1f));
+  q = S::fmadd(q, f, S::set1(3.3333331174e-1f));
+  const V z = S::mul(f, f);
+  V r = S::mul(S::mul(q, f), z);
+  r = S::fmadd(k, S::set1(-2.12194440e-4f), r);
+  r = S::fnmadd(S::set1(0.5f), z, r);
+  return S::fmadd(k, S::set1(0.693359375f), S::add(f, r));
+}
+
+template <class S>
+void act_ext_forward(int op, const float* x, float* y, int64_t n, const ActParams& p) {
+  using V = typename S::V;
+  const V zero = S::zero(), one = S::set1(1.0f), three = S::set1(3.0f), six = S::set1(6.0f);
+  const V pa = S::set1(p.a), pb = S::set1(p.b), lo = S::set1(p.lo), hi = S::set1(p.hi);
+  switch (op) {
+    case kHardtanh:
+      map<S>(x, y, n, [&](V v) { return S::min(hi, S::max(lo, v)); });
+      return;
+    case kHardsigmoid:
+      map<S>(x, y, n, [&](V v) { return S::min(one, S::max(zero, S::fmadd(v, pa, pb))); });
+      return;
+    case kHardswish:  // x * clamp(x + 3, 0, 6) / 6, PyTorch's order
+      map<S>(x, y, n, [&](V v) {
+        return S::div(S::mul(v, S::min(six, S::max(zero, S::add(v, three)))), six);
+      });
+      return;
+    case kSoftplus:  // log(1 + e^(bx)) = max(bx, 0) + log1p(e^-|bx|): no overflow
+      map<S>(x, y, n, [&](V v) {
+        const V bx = S::mul(v, pa);
+        const V sp = S::add(S::max(zero, bx), log1p_unit<S>(vexp<S>(S::sub(zero, S::abs(bx)))));
+        return S::select(S::gt(bx, pb), v, S::div(sp, pa));
+      });
+      return;
+    case kSoftsign:
+      map<S>(x, y, n, [&](V v) { return S::div(v, S::add(one, S::abs(v))); });
+      return;
+    default: return;  // the frame admits only the codes above
+  }
+}
+
+template <class S>
+void act_ext_backward(int op, const float* x, const float* dy, float* dx, int64_t n,
+                      const ActParams& p) {
+  using V = typename S::V;
+  const V zero = S::zero(), one = S::set1(1.0f), half = S::set1(0.5f), three = S::set1(3.0f);
+  const V mthree = S::set1(-3.0f);
+  const V pa = S::set1(p.a), pb = S::set1(p.b), lo = S::set1(p.lo), hi = S::set1(p.hi);
+  switch (op) {
+    case kHardtanh:  // 0 where x <= lo or x >= hi
+      map2<S>(x, dy, dx, n, [&](V v, V g) {
+        return S::select(S::le(v, lo), zero, S::select(S::le(hi, v), zero, g));
+      });
+      return;
+    case kHardsigmoid:  // alpha where lo < x < hi
+      map2<S>(x, dy, dx, n, [&](V v, V g) {
+        return S::select(S::gt(v, lo), S::select(S::lt(v, hi), S::mul(g, pa), zero), zero);
+      });
+      return;
+    case kHardswish:  // x <= -3: 0; x < 3: x/3 + 1/2; else (3 and NaN included) 1
+      map2<S>(x, dy, dx, n, [&](V v, V g) {
+        return S::select(S::le(v, mthree), zero,
+                         S::select(S::lt(v, three), S::mul(g, S::add(S::div(v, three), half)), g));
+      });
+      return;
+    case kSoftplus:
+      map2<S>(x, dy, dx, n, [&](V v, V g) {
+        const V bx = S::mul(v, pa);
+        return S::select(S::gt(bx, pb), g, S::mul(g, vsigmoid<S>(bx)));
+      });
+      return;
+    case kSoftsign:  // 1 / (1 + |x|)^2
+      map2<S>(x, dy, dx, n, [&](V v, V g) {
+        const V d = S::add(one, S::abs(v));
+        return S::div(g, S::mul(d, d));
+      });
+      return;
+    default: return;
+  }
+}
+
+// ---- PReLU: one contiguous run of one channel, slope scalar -----------------------------------
+template <class S>
+void prelu_run(const float* x, float* y, int64_t n, float slope) {
+  using V = typename S::V;
+  const V zero = S::zero(), s = S::set1(slope);
+  map<S>(x, y, n, [&](V v) { return S::select(S::gt(v, zero), v, S::mul(v, s)); });
+}
+
+// Masked tail lanes load 0 and add 0 to the slope's sum.
+template <class S>
+void prelu_run_backward(const float* x, const float* dy, float* dx, int64_t n, float slope,
+                        float* dslope) {
+  using V = typename S::V;
+  const V zero = S::zero(), s = S::set1(slope);
+  V acc = zero;
+  for_blocks<S>(n, [&](int64_t i, typename S::T m) {
+    const V v = S::load(x + i, m), g = S::load(dy + i, m);
+    const auto pos = S::gt(v, zero);
+    S::store(dx + i, m, S::select(pos, g, S::mul(g, s)));
+    acc = S::add(acc, S::select(pos, zero, S::mul(v, g)));
+  });
+  *dslope = S::hsum(acc);
+}
+
+// Rows with one slope per column.
+template <class S>
+void prelu_rows(const float* x, float* y, int64_t rows, int64_t cols, const float* slope) {
+  using V = typename S::V;
+  const V zero = S::zero();
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    for_blocks<S>(cols, [&](int64_t j, typename S::T m) {
+      const V v = S::load(xr + j, m);
+      S::store(yr + j, m, S::select(S::gt(v, zero), v, S::mul(v, S::load(slope + j, m))));
+    });
+  }
+}
+
+// Column blocks outside, rows inside (as colsum_acc): each column's sum is one register.
+template <class S>
+void prelu_rows_backward(const float* x, const float* dy, float* dx, int64_t rows, int64_t cols,
+                         const float* slope, float* dslope) {
+  using V = typename S::V;
+  const V zero = S::zero();
+  for_blocks<S>(cols, [&](int64_t j, typename S::T m) {
+    const V s = S::load(slope + j, m);
+    V acc = zero;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t o = r * cols + j;
+      const V v = S::load(x + o, m), g = S::load(dy + o, m);
+      const auto pos = S::gt(v, zero);
+      S::store(dx + o, m, S::select(pos, g, S::mul(g, s)));
+      acc = S::add(acc, S::select(pos, zero, S::mul(v, g)));
+    }
+    S::store(dslope + j, m, S::add(S::load(dslope + j, m), acc));
+  });
 }
 
 // ---- column sums (bias gradients) ----------------------------------------------------------------

@@ -28,6 +28,34 @@ void f32_softmax_rows_backward(const float* y, const float* dy, float* dx, int64
                                int64_t cols) {
   simd::softmax_rows_backward<Simd>(y, dy, dx, rows, cols);
 }
+void f32_log_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols) {
+  simd::log_softmax_rows<Simd>(x, y, rows, cols);
+}
+void f32_log_softmax_rows_backward(const float* y, const float* dy, float* dx, int64_t rows,
+                                   int64_t cols) {
+  simd::log_softmax_rows_backward<Simd>(y, dy, dx, rows, cols);
+}
+void f32_act_ext(int op, const float* x, float* y, int64_t n, const ActParams& p) {
+  simd::act_ext_forward<Simd>(op, x, y, n, p);
+}
+void f32_act_ext_backward(int op, const float* x, const float* dy, float* dx, int64_t n,
+                          const ActParams& p) {
+  simd::act_ext_backward<Simd>(op, x, dy, dx, n, p);
+}
+void f32_prelu_run(const float* x, float* y, int64_t n, float slope) {
+  simd::prelu_run<Simd>(x, y, n, slope);
+}
+void f32_prelu_run_backward(const float* x, const float* dy, float* dx, int64_t n, float slope,
+                            float* dslope) {
+  simd::prelu_run_backward<Simd>(x, dy, dx, n, slope, dslope);
+}
+void f32_prelu_rows(const float* x, float* y, int64_t rows, int64_t cols, const float* slope) {
+  simd::prelu_rows<Simd>(x, y, rows, cols, slope);
+}
+void f32_prelu_rows_backward(const float* x, const float* dy, float* dx, int64_t rows,
+                             int64_t cols, const float* slope, float* dslope) {
+  simd::prelu_rows_backward<Simd>(x, dy, dx, rows, cols, slope, dslope);
+}
 void f32_colsum_acc(const float* x, int64_t rows, int64_t cols, int64_t ld, float* ycol) {
   simd::colsum_acc<Simd>(x, rows, cols, ld, ycol);
 }
