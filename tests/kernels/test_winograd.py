@@ -7,7 +7,7 @@ import pytest
 
 import fastnn
 from fastnn import _C, nn, ops
-from tests.conv_reference import conv2d_grads_ref, conv2d_ref
+from tests.conv_reference import conv2d_grads_ref, conv2d_ref, winograd_tol
 
 # Lavin & Gray's matrices (csrc/kernels/simd/winograd_body.h), in float64.
 BT = {2: np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], float),
@@ -19,9 +19,7 @@ AT = {2: np.array([[1, 1, 1, 0], [0, 1, -1, -1]], float),
 ALGOS = {"winograd": 4, "winograd_f2": 2}
 
 
-def bound(c, x, w):
-    """The issue's accuracy bound: 2e-5 * sqrt(9 * C_in) * max|x| * max|w|."""
-    return 2e-5 * np.sqrt(9 * c) * np.abs(x).max() * np.abs(w).max()
+bound = winograd_tol  # 2e-5 * sqrt(9 * C_in) * max|x| * max|w|
 
 
 @pytest.mark.parametrize("m", [2, 4])
