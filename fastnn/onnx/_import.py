@@ -288,12 +288,21 @@ def _transpose(ctx, node, attrs):
     return nn.Transpose(perm[1:])(x)
 
 
-def _softmax(ctx, node, attrs):
-    x = ctx.sym(node.input[0])
-    axis = int(attrs.get("axis", 1 if ctx.opset < 13 else -1)) % x.ndim
-    if ctx.opset < 13 and int(np.prod(x.shape[axis + 1:])) != 1:
-        raise Unsupported(f"opset-{ctx.opset} Softmax(axis={axis}) over several trailing axes")
-    return nn.Softmax(axis)(x)
+def _softmax_like(layer):
+    """Softmax / LogSoftmax: the axis (default 1 before opset 13, -1 from 13); before opset 13
+    ONNX coerces the input to 2-D at the axis, which is the same only when the later axes are 1."""
+    name = layer.__name__
+
+    def convert(ctx, node, attrs):
+        x = ctx.sym(node.input[0])
+        axis = int(attrs.get("axis", 1 if ctx.opset < 13 else -1)) % x.ndim
+        if ctx.opset < 13 and int(np.prod(x.shape[axis + 1:])) != 1:
+            raise Unsupported(f"opset-{ctx.opset} {name}(axis={axis}) over several trailing axes")
+        return layer(axis)(x)
+    return convert
+
+
+_softmax = _softmax_like(nn.Softmax)
 
 
 def _dropout(ctx, node, attrs):
@@ -353,12 +362,7 @@ def _selu(attrs):
     return nn.SELU()
 
 
-def _log_softmax(ctx, node, attrs):
-    x = ctx.sym(node.input[0])
-    axis = int(attrs.get("axis", 1 if ctx.opset < 13 else -1)) % x.ndim
-    if ctx.opset < 13 and int(np.prod(x.shape[axis + 1:])) != 1:
-        raise Unsupported(f"opset-{ctx.opset} LogSoftmax(axis={axis}) over several trailing axes")
-    return nn.LogSoftmax(axis)(x)
+_log_softmax = _softmax_like(nn.LogSoftmax)
 
 
 def _prelu(ctx, node, attrs):

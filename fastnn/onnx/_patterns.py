@@ -48,12 +48,7 @@ def fuse_softsign(nodes, consts, graph_outputs):
 def fuse_gelu(nodes, consts, graph_outputs):
     """``x * 0.5 * (1 + erf(x / sqrt(2)))`` (either order of the two Muls) -> Gelu(x)."""
     from onnx import helper
-    producer, consumers = {}, {}
-    for n in nodes:
-        for o in n.output:
-            producer[o] = n
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
+    producer, consumers = _graph_maps(nodes)
 
     def only(name, op):
         c = consumers.get(name, [])

@@ -89,12 +89,18 @@ void f32_gelu_backward(const float* x, const float* dy, float* dx, int64_t n) {
   }
 }
 
+// The row's maximum (NaN ignored unless every element is NaN), the shift of the softmaxes.
+static float row_max(const float* xr, int64_t cols) {
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < cols; ++j) mx = std::fmax(mx, xr[j]);
+  return mx;
+}
+
 void f32_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
-    float mx = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < cols; ++j) mx = std::fmax(mx, xr[j]);
+    const float mx = row_max(xr, cols);
     double s = 0.0;
     for (int64_t j = 0; j < cols; ++j) {
       yr[j] = std::exp(xr[j] - mx);
@@ -121,8 +127,7 @@ void f32_log_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols) 
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
-    float mx = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < cols; ++j) mx = std::fmax(mx, xr[j]);
+    const float mx = row_max(xr, cols);
     double s = 0.0;
     for (int64_t j = 0; j < cols; ++j) s += std::exp(double(xr[j]) - mx);
     const float ls = static_cast<float>(std::log(s));
