@@ -161,6 +161,22 @@ def _batchnorm(ctx, node, attrs):
     return layer(x)
 
 
+def _lrn(ctx, node, attrs):
+    x = ctx.sym(node.input[0])
+    size = int(attrs["size"]) if "size" in attrs else None
+    if size is None or size < 1:
+        raise Unsupported(f"LRN with size {size} (a required attribute >= 1)")
+    if size % 2 == 0:
+        # ONNX centres an even window one channel later than PyTorch (and onnxruntime refuses it).
+        raise Unsupported(f"LRN with an even size ({size})")
+    if x.ndim < 3:
+        raise Unsupported(f"LRN on a {x.ndim}-D input")
+    # ONNX's alpha is divided by size like PyTorch's: the attributes map one to one.
+    return nn.LocalResponseNorm(size, alpha=float(attrs.get("alpha", 1e-4)),
+                                beta=float(attrs.get("beta", 0.75)),
+                                k=float(attrs.get("bias", 1.0)))(x)
+
+
 def _linear(weight, bias, x):
     layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
     layer.weight.data[...] = weight
@@ -413,7 +429,7 @@ def _hardsigmoid(attrs):
 CONVERTERS = {
     "Conv": _conv, "ConvTranspose": _conv_transpose, "MaxPool": _pool("max"),
     "AveragePool": _pool("avg"), "GlobalAveragePool": _global_avg,
-    "BatchNormalization": _batchnorm, "Gemm": _gemm, "MatMul": _matmul,
+    "BatchNormalization": _batchnorm, "LRN": _lrn, "Gemm": _gemm, "MatMul": _matmul,
     "Add": _binary, "Sub": _binary, "Mul": _binary, "Div": _binary, "Sum": _binary,
     "Concat": _concat, "Split": _split, "Reshape": _reshape, "Flatten": _flatten,
     "Squeeze": _squeeze_like, "Unsqueeze": _squeeze_like, "Transpose": _transpose,
