@@ -1,6 +1,6 @@
-// fastnn._C pooling and batch-norm entry points: check shapes, release the GIL, call pool.cpp /
-// batchnorm.cpp. Running statistics and gradient buffers are updated in place, so they are taken
-// with check_out (float32, C-contiguous, writeable): never a converted copy.
+// fastnn._C pooling, batch-norm and LRN entry points: check shapes, release the GIL, call
+// pool.cpp / batchnorm.cpp / lrn.cpp. Running statistics and gradient buffers are updated in
+// place, so they are taken with check_out (float32, C-contiguous, writeable): never a converted copy.
 #include <pybind11/stl.h>
 
 #include <array>
@@ -241,6 +241,44 @@ py::object bn_bwd(const py::handle& dy_obj, const py::handle& x_obj, const py::h
   return std::move(dx);
 }
 
+// LRN: the same (n, c, inner) view as batch norm. The scale is returned for the backward.
+py::tuple lrn_fwd(const py::handle& x_obj, int64_t size, int64_t before, float alpha, float beta,
+                  float k) {
+  py::array_t<float> x = c_f32(x_obj, "input");
+  const auto [n, c, inner] = bn_dims(x);
+  lrn_check(n, c, inner, size, before, alpha, beta, k);
+  const std::vector<int64_t> shape(x.shape(), x.shape() + x.ndim());
+  py::array_t<float> y = new_array<float>(shape, "output");
+  py::array_t<float> scale = new_array<float>(shape, "scale");
+  float* yp = y.mutable_data();
+  float* sp = scale.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    lrn_forward(x.data(), n, c, inner, size, before, alpha, beta, k, yp, sp);
+  }
+  return py::make_tuple(y, scale);
+}
+
+py::array_t<float> lrn_bwd(const py::handle& dy_obj, const py::handle& x_obj,
+                           const py::handle& scale_obj, int64_t size, int64_t before, float alpha,
+                           float beta, float k) {
+  py::array_t<float> x = c_f32(x_obj, "input");
+  const auto [n, c, inner] = bn_dims(x);
+  lrn_check(n, c, inner, size, before, alpha, beta, k);
+  const std::vector<int64_t> shape(x.shape(), x.shape() + x.ndim());
+  py::array_t<float> dy = c_f32(dy_obj, "grad_output");
+  check_shape(dy, "grad_output", shape);
+  py::array_t<float> scale = c_f32(scale_obj, "scale");
+  check_shape(scale, "scale", shape);
+  py::array_t<float> dx = new_array<float>(shape, "input gradient");
+  float* dxp = dx.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    lrn_backward(dy.data(), x.data(), scale.data(), n, c, inner, size, before, alpha, beta, k, dxp);
+  }
+  return dx;
+}
+
 Pad2d pad_geom(int64_t h, int64_t w, const std::array<int64_t, 4>& pads, int64_t mode,
                double value) {
   Pad2d p;
@@ -308,6 +346,11 @@ void bind_pool_bn(py::module_& m) {
         py::arg("count_include_pad") = true);
   m.def("global_avgpool_forward", &gap_fwd, py::arg("x"));
   m.def("global_avgpool_backward", &gap_bwd, py::arg("dy"), py::arg("input_shape"));
+  m.def("lrn_forward", &lrn_fwd, py::arg("x"), py::arg("size"), py::arg("before"),
+        py::arg("alpha"), py::arg("beta"), py::arg("k"),
+        "Local response norm across channels of (N, C, ...): returns (y, scale).");
+  m.def("lrn_backward", &lrn_bwd, py::arg("dy"), py::arg("x"), py::arg("scale"), py::arg("size"),
+        py::arg("before"), py::arg("alpha"), py::arg("beta"), py::arg("k"));
   m.def("batchnorm_forward", &bn_fwd, py::arg("x"), py::arg("weight"), py::arg("bias"),
         py::arg("running_mean"), py::arg("running_var"), py::arg("training"),
         py::arg("momentum"), py::arg("eps"));

@@ -58,3 +58,8 @@ __all__ += ["BinaryLinear", "BinaryConv2d", "TernaryLinear", "TernaryConv2d"]
 from fastnn.nn.padding import ZeroPad2d, ConstantPad2d, ReflectionPad2d, ReplicationPad2d  # noqa: E402,E501
 
 __all__ += ["ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d"]
+
+# [normalisation layers for imported architectures (issue 14)]
+from fastnn.nn.normalization import LocalResponseNorm  # noqa: E402
+
+__all__ += ["LocalResponseNorm"]

@@ -94,6 +94,13 @@ def _layer(w, layer, ins, vals, where):
                 w.init(f"{where}.running_var", layer.running_var)]
         mom = 0.9 if layer.momentum is None else 1.0 - layer.momentum
         return w.node("BatchNormalization", args, where, epsilon=layer.eps, momentum=mom)
+    if t is nn.LocalResponseNorm:
+        if layer.size % 2 == 0:
+            raise ValueError(f"fastnn.onnx.export: {where}: LocalResponseNorm with an even size "
+                             f"({layer.size}): ONNX's LRN centres an even window one channel "
+                             "later than PyTorch's (and onnxruntime accepts odd sizes only)")
+        return w.node("LRN", [x], where, size=layer.size, alpha=layer.alpha, beta=layer.beta,
+                      bias=layer.k)
     simple = {nn.ReLU: "Relu", nn.Sigmoid: "Sigmoid", nn.Tanh: "Tanh", nn.SELU: "Selu",
               nn.Identity: "Identity", nn.Dropout: "Identity"}
     if t in simple:

@@ -127,13 +127,32 @@ def _pool(kind):
             layer = nn.MaxPool2d(k, s, p, dilation=d, ceil_mode=ceil)
         else:  # ONNX's default is count_include_pad=0, PyTorch's True
             t, b, l_, r = _pads4(attrs, x.shape, k, s, d, node.op_type)
-            if (t != b or l_ != r) and (not count_pad or ceil):
+            asym = t != b or l_ != r
+            if asym and not count_pad and _one_window_over_all(x, k, s, (t, b, l_, r), ceil):
+                # One window holding the whole input (Caffe's GoogLeNet pool5 as converted to
+                # ONNX): with the padding left out of the count it is the global average.
+                return nn.GlobalAvgPool2d(keepdim=True)(x)
+            if asym and (not count_pad or ceil):
                 raise Unsupported(f"AveragePool with asymmetric pads {(t, l_, b, r)} and "
                                   "count_include_pad=0 or ceil_mode=1")
             p, x = _padded(x, attrs, k, s, d, node.op_type)
             layer = nn.AvgPool2d(k, s, p, ceil_mode=ceil, count_include_pad=count_pad)
         return layer(x)
     return conv
+
+
+def _one_window_over_all(x, kernel, strides, pads, ceil):
+    """Whether pooling (N, C, H, W) with these pads gives one output whose window, starting at
+    -top/-left, covers every input row and column."""
+    t, b, l_, r = pads
+    for n, k, s, before, after in ((x.shape[2], kernel[0], strides[0], t, b),
+                                   (x.shape[3], kernel[1], strides[1], l_, r)):
+        if not isinstance(n, int):
+            return False
+        span = n + before + after - k
+        if span < 0 or (-(-span // s) if ceil else span // s) != 0 or k - before < n:
+            return False
+    return True
 
 
 def _global_avg(ctx, node, attrs):
@@ -159,6 +178,22 @@ def _batchnorm(ctx, node, attrs):
     layer.running_mean[...] = mean
     layer.running_var[...] = var
     return layer(x)
+
+
+def _lrn(ctx, node, attrs):
+    x = ctx.sym(node.input[0])
+    size = int(attrs["size"]) if "size" in attrs else None
+    if size is None or size < 1:
+        raise Unsupported(f"LRN with size {size} (a required attribute >= 1)")
+    if size % 2 == 0:
+        # ONNX centres an even window one channel later than PyTorch (and onnxruntime refuses it).
+        raise Unsupported(f"LRN with an even size ({size})")
+    if x.ndim < 3:
+        raise Unsupported(f"LRN on a {x.ndim}-D input")
+    # ONNX's alpha is divided by size like PyTorch's: the attributes map one to one.
+    return nn.LocalResponseNorm(size, alpha=float(attrs.get("alpha", 1e-4)),
+                                beta=float(attrs.get("beta", 0.75)),
+                                k=float(attrs.get("bias", 1.0)))(x)
 
 
 def _linear(weight, bias, x):
@@ -417,7 +452,7 @@ def _hardsigmoid(attrs):
 CONVERTERS = {
     "Conv": _conv, "ConvTranspose": _conv_transpose, "MaxPool": _pool("max"),
     "AveragePool": _pool("avg"), "GlobalAveragePool": _global_avg,
-    "BatchNormalization": _batchnorm, "Gemm": _gemm, "MatMul": _matmul,
+    "BatchNormalization": _batchnorm, "LRN": _lrn, "Gemm": _gemm, "MatMul": _matmul,
     "Add": _binary, "Sub": _binary, "Mul": _binary, "Div": _binary, "Sum": _binary,
     "Concat": _concat, "Split": _split, "Reshape": _reshape, "Flatten": _flatten,
     "Squeeze": _squeeze_like, "Unsqueeze": _squeeze_like, "Transpose": _transpose,

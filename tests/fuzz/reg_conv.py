@@ -158,6 +158,21 @@ def _bn_bwd():
                 dweight=np.zeros(3, np.float32), dbias=np.zeros(3, np.float32))
 
 
+@entry("lrn_forward", X, Arg("size", "int"), Arg("before", "int"), Arg("alpha", "float"),
+       Arg("beta", "float"), Arg("k", "float"))
+def _lrn_fwd():
+    return Call(_C.lrn_forward, x=f32(2, 5, 3, 2), size=3, before=1, alpha=1e-2, beta=0.75, k=1.0)
+
+
+@entry("lrn_backward", DY, X, Arg("scale", "array"), Arg("size", "int"), Arg("before", "int"),
+       Arg("alpha", "float"), Arg("beta", "float"), Arg("k", "float"))
+def _lrn_bwd():
+    x = f32(2, 5, 3, 2)
+    _, scale = _C.lrn_forward(x, 4, 2, 1e-2, 0.75, 1.0)
+    return Call(_C.lrn_backward, dy=f32(2, 5, 3, 2, seed=2), x=x, scale=scale, size=4, before=2,
+                alpha=1e-2, beta=0.75, k=1.0)
+
+
 # -- conv leaves (test hooks) ----------------------------------------------------------------------
 @entry("_leaf_transpose_rows", Arg("src", "array"), Arg("ld", "size"), Arg("width", "int"),
        Arg("add", "array"))

@@ -32,15 +32,15 @@ def test_not_onnx(onnx, tmp_path):
 
 def test_unsupported_operators_listed_at_once(onnx):
     helper = onnx.helper
-    nodes = [helper.make_node("LRN", ["x"], ["a"], name="lrn1", size=3),
+    nodes = [helper.make_node("NonMaxSuppression", ["x"], ["a"], name="nms1"),
              helper.make_node("Relu", ["a"], ["b"], name="relu"),
              helper.make_node("Resize", ["b"], ["c"], name="up"),
-             helper.make_node("LRN", ["c"], ["d"], name="lrn2", size=3)]
+             helper.make_node("NonMaxSuppression", ["c"], ["d"], name="nms2")]
     with pytest.raises(ValueError) as e:
         fonnx.load(_model(onnx, nodes))
     msg = str(e.value)
-    assert "LRN, Resize" in msg
-    for name in ("lrn1", "lrn2", "up"):
+    assert "NonMaxSuppression, Resize" in msg
+    for name in ("nms1", "nms2", "up"):
         assert name in msg
 
 

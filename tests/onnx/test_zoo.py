@@ -1,6 +1,6 @@
 """The model-zoo architectures shipped with onnx (backend/test/data/light; their weights are
 ConstantOfShape fills, replaced here by random initializers so the outputs mean something) against
-onnxruntime; those with operators fastnn lacks give the clear error. And the pytorch-converted /
+onnxruntime (all ten load; VGG-19 only in the bench, for memory). And the pytorch-converted /
 pytorch-operator cases as a conformance table (bench/onnx_conformance.py prints it)."""
 import os
 
@@ -13,8 +13,10 @@ from tests.onnx.conftest import data_dir
 
 # VGG-19 (143 M parameters) also loads and matches (python bench/onnx_conformance.py --zoo); it is left
 # out here for memory.
-LOADS = ["densenet121", "inception_v2", "resnet50", "shufflenet", "squeezenet"]
-REFUSED = {"bvlc_alexnet": "LRN", "inception_v1": "LRN", "zfnet512": "LRN"}
+# AlexNet, ZFNet-512 and Inception v1 use LRN; Inception v1's last pooling is a 7x7 AveragePool
+# with pads (0, 0, 1, 1) over a 6x6 map (count_include_pad=0): one window over the whole input.
+LOADS = ["bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet",
+         "squeezenet", "zfnet512"]
 
 
 def randomized(onnx, path, rng):
@@ -50,10 +52,27 @@ def test_zoo_model_matches_onnxruntime(onnx, ort_run, name, rng):
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * np.abs(want).max())
 
 
-@pytest.mark.parametrize("name", sorted(REFUSED))
-def test_zoo_model_refused_clearly(onnx, name):
-    with pytest.raises(ValueError, match=REFUSED[name]):
-        fonnx.load(data_dir(onnx, "light", f"light_{name}.onnx"))
+def _avgpool_model(onnx, shape, kernel, pads):
+    h, T = onnx.helper, onnx.TensorProto
+    node = h.make_node("AveragePool", ["x"], ["y"], kernel_shape=kernel, pads=pads)
+    g = h.make_graph([node], "pool", [h.make_tensor_value_info("x", T.FLOAT, shape)],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 9)])
+
+
+def test_average_pool_one_window_over_all_is_the_global_average(onnx, ort_run, rng):
+    """Asymmetric pads without count_include_pad: converted only where one window covers the
+    whole input (then it is GlobalAvgPool2d); a window that sees only part of it stays refused."""
+    x = rng.standard_normal((2, 3, 6, 5)).astype(np.float32)
+    for kernel, pads in (([7, 7], [0, 0, 1, 2]), ([6, 6], [0, 1, 0, 0]), ([8, 5], [2, 0, 0, 0])):
+        m = _avgpool_model(onnx, [2, 3, 6, 5], kernel, pads)
+        model = fonnx.load(m)
+        (want,) = ort_run(m.SerializeToString(), x)
+        assert want.shape == (2, 3, 1, 1)
+        np.testing.assert_allclose(model(x), want, rtol=1e-5, atol=1e-6)
+    for kernel, pads in (([5, 5], [0, 0, 1, 0]), ([7, 7], [0, 0, 2, 2])):  # 2x1 and 2x2 outputs
+        with pytest.raises(ValueError, match="AveragePool with asymmetric pads"):
+            fonnx.load(_avgpool_model(onnx, [2, 3, 6, 5], kernel, pads))
 
 
 def test_conformance_table(onnx):

@@ -284,6 +284,18 @@ void pad2d_check(const Pad2d& p);
 void pad2d_forward(const float* x, int64_t planes, const Pad2d& p, float* y);
 void pad2d_backward(const float* dy, int64_t planes, const Pad2d& p, float* dx);
 
+// Local response normalisation across channels over x (n, c, inner) (frame/lrn.cpp):
+// scale = k + alpha / size * (sum of x^2 over channels ch - before .. ch + size - 1 - before,
+// zero-padded), y = x * scale^-beta. PyTorch centres with before = size / 2, ONNX's LRN with
+// (size - 1) / 2. scale (n, c, inner) may be null; the backward needs it.
+void lrn_check(int64_t n, int64_t c, int64_t inner, int64_t size, int64_t before, float alpha,
+               float beta, float k);
+void lrn_forward(const float* x, int64_t n, int64_t c, int64_t inner, int64_t size, int64_t before,
+                 float alpha, float beta, float k, float* y, float* scale);
+void lrn_backward(const float* dy, const float* x, const float* scale, int64_t n, int64_t c,
+                  int64_t inner, int64_t size, int64_t before, float alpha, float beta, float k,
+                  float* dx);
+
 // Batch norm over x (n, c, inner): statistics per channel over n * inner values.
 // Training: biased variance normalises; running_var is updated with the unbiased one,
 // running = (1 - momentum) * running + momentum * batch (running_* may be null: not tracked).
