@@ -11,6 +11,7 @@ import pytest
 import fastnn
 from fastnn import nn
 from fastnn import onnx as fonnx
+from tests.onnx.compare import close, train_input_gradients
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 
@@ -48,13 +49,6 @@ def _torch_models(torch):
     return {"mlp": (MLP, (12,)), "cnn": (CNN, (3, 6, 6))}
 
 
-def _close(a, b, what):
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.shape == b.shape, what
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(b).max()),
-                               err_msg=what)
-
-
 @pytest.mark.parametrize("opset", [11, 17])
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
 def test_torch_export_imports(torch, onnx, rng, name, opset):
@@ -78,24 +72,18 @@ def test_torch_export_imports(torch, onnx, rng, name, opset):
     model.eval()
     for n in (1, 5):
         x = (rng.standard_normal((n,) + shape) * 2).astype(np.float32)
-        _close(model(x), net(torch.tensor(x)).detach().numpy(), f"{name} opset {opset} batch {n}")
+        close(model(x), net(torch.tensor(x)).detach().numpy(), f"{name} opset {opset} batch {n}")
     # training: input gradients and the PReLU slopes' gradients equal PyTorch's
-    model.train()
     x = (rng.standard_normal((4,) + shape) * 2).astype(np.float32)
-    xt = torch.tensor(x, requires_grad=True)
-    yt = net.train()(xt)
-    y = model(x)
-    g = rng.standard_normal(y.shape).astype(np.float32)
-    yt.backward(torch.tensor(g))
-    model.zero_grad()
-    _close(model.backward(g), xt.grad.numpy(), f"{name} opset {opset} input gradient")
+    ours, theirs = train_input_gradients(torch, model, net, x, rng)
+    close(ours, theirs, f"{name} opset {opset} input gradient")
     ours = sorted((m.weight.grad for m in model.modules() if isinstance(m, nn.PReLU)),
                   key=lambda a: a.size)
     theirs = sorted((m.weight.grad.numpy() for m in net.modules()
                      if isinstance(m, torch.nn.PReLU)), key=lambda a: a.size)
     assert len(ours) == len(theirs) > 0
     for a, b in zip(ours, theirs):
-        _close(a, b, f"{name} opset {opset} PReLU weight gradient")
+        close(a, b, f"{name} opset {opset} PReLU weight gradient")
 
 
 def _fastnn_model():
@@ -140,7 +128,7 @@ def test_export_to_onnxruntime_and_back(onnx, ort_run, tmp_path, rng, kind, opse
         if opset >= 14:  # HardSwish comes back as Hardswish: the same layers, the same bits
             np.testing.assert_array_equal(back(x), want)
         else:
-            _close(back(x), want, "HardSigmoid * x for Hardswish")
+            close(back(x), want, "HardSigmoid * x for Hardswish")
 
 
 def test_export_softplus_beta_and_one_sided_clip(onnx, ort_run, rng):
@@ -151,8 +139,8 @@ def test_export_softplus_beta_and_one_sided_clip(onnx, ort_run, rng):
     onnx.checker.check_model(proto, full_check=True)
     x = (rng.standard_normal((5, 6)) * 3).astype(np.float32)
     (got,) = ort_run(proto.SerializeToString(), x)
-    _close(got, model(x), "softplus beta 2, one-sided clips")
-    _close(fonnx.load(proto).eval()(x), model(x), "round trip")
+    close(got, model(x), "softplus beta 2, one-sided clips")
+    close(fonnx.load(proto).eval()(x), model(x), "round trip")
 
 
 def _graph(onnx, nodes, inits=(), shape=("N", 4), opset=17):
@@ -168,7 +156,7 @@ def _ort_equal(onnx, ort_run, proto, x, layer_type):
     model = fonnx.load(proto).eval()
     assert any(type(m) is layer_type for m in model.modules()), [type(m) for m in model.modules()]
     (want,) = ort_run(proto.SerializeToString(), x)
-    _close(model(x), want, layer_type.__name__)
+    close(model(x), want, layer_type.__name__)
 
 
 @pytest.mark.parametrize("opset", [9, 10, 11, 13])

@@ -9,6 +9,7 @@ import pytest
 
 import fastnn
 from fastnn import onnx as fonnx
+from tests.onnx.compare import close
 
 # the TorchScript exporter's deprecation notice and its notes on removed in-place BN counters
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
@@ -127,13 +128,6 @@ def _randomize_bn(torch, net, seed):
                 m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
 
 
-def _close(a, b, what):
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.shape == b.shape, what
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(b).max()),
-                               err_msg=what)
-
-
 @pytest.mark.parametrize("opset", [11, 17])
 @pytest.mark.parametrize("name", ["mlp", "lenet", "inception", "bottleneck", "densenet", "unet"])
 def test_torch_model_imports(torch, onnx, name, opset, rng):
@@ -148,7 +142,7 @@ def test_torch_model_imports(torch, onnx, name, opset, rng):
     model.eval()
     for n in (1, 5):  # two batch sizes, neither the one exported with
         x = rng.standard_normal((n,) + shape).astype(np.float32)
-        _close(model(x), net(torch.tensor(x)).detach().numpy(), f"{name} eval, batch {n}")
+        close(model(x), net(torch.tensor(x)).detach().numpy(), f"{name} eval, batch {n}")
     # train mode: batch statistics, input gradients
     net.train()
     for m in net.modules():
@@ -163,7 +157,7 @@ def test_torch_model_imports(torch, onnx, name, opset, rng):
     xt = torch.tensor(x, requires_grad=True)
     yt = net(xt)
     y = model(x)
-    _close(y, yt.detach().numpy(), f"{name} train-mode output")
+    close(y, yt.detach().numpy(), f"{name} train-mode output")
     # the running statistics moved as PyTorch's did (ONNX momentum 0.9 -> PyTorch's 0.1)
     ours = [m for m in model.modules() if isinstance(m, fastnn.nn.batchnorm._BatchNorm)]
     theirs = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
@@ -174,7 +168,7 @@ def test_torch_model_imports(torch, onnx, name, opset, rng):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     g = rng.standard_normal(y.shape).astype(np.float32)
     yt.backward(torch.tensor(g))
-    _close(model.backward(g), xt.grad.numpy(), f"{name} input gradient")
+    close(model.backward(g), xt.grad.numpy(), f"{name} input gradient")
 
 
 def test_eval_mode_export_imports(torch, onnx, rng):
@@ -190,7 +184,7 @@ def test_eval_mode_export_imports(torch, onnx, rng):
                           input_names=["x"], dynamic_axes={"x": {0: "n"}})
         model = fonnx.load(buf.getvalue()).eval()
         x = rng.standard_normal((3,) + shape).astype(np.float32)
-        _close(model(x), net(torch.tensor(x)).detach().numpy(), f"eval export, opset {opset}")
+        close(model(x), net(torch.tensor(x)).detach().numpy(), f"eval export, opset {opset}")
 
 
 def test_gelu_written_with_erf_imports(torch, onnx, rng):
@@ -198,4 +192,4 @@ def test_gelu_written_with_erf_imports(torch, onnx, rng):
     model = fonnx.load(_export(torch, net, (6,), 17))
     assert any(isinstance(m, fastnn.nn.GELU) for m in model.modules())
     x = rng.standard_normal((4, 6)).astype(np.float32)
-    _close(model.eval()(x), net.eval()(torch.tensor(x)).detach().numpy(), "gelu")
+    close(model.eval()(x), net.eval()(torch.tensor(x)).detach().numpy(), "gelu")

@@ -11,6 +11,7 @@ import pytest
 import fastnn
 from fastnn import nn
 from fastnn import onnx as fonnx
+from tests.onnx.compare import train_input_gradients
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 
@@ -103,15 +104,9 @@ def test_torch_export_imports(torch, onnx, rng, opset, size):
         x = (rng.standard_normal((n, 3, 9, 9)) * 2).astype(np.float32)
         np.testing.assert_allclose(model(x), net(torch.tensor(x)).detach().numpy(),
                                    rtol=1e-4, atol=1e-5)
-    model.train()
     x = (rng.standard_normal((2, 3, 9, 9)) * 2).astype(np.float32)
-    xt = torch.tensor(x, requires_grad=True)
-    yt = net.train()(xt)
-    y = model(x)
-    g = rng.standard_normal(y.shape).astype(np.float32)
-    yt.backward(torch.tensor(g))
-    model.zero_grad()
-    np.testing.assert_allclose(model.backward(g), xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    ours, theirs = train_input_gradients(torch, model, net, x, rng)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
 def test_torch_default_export_is_refused_by_name(torch, onnx):
