@@ -39,21 +39,25 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algo
     kh, kw), as ``torch.nn.functional.conv2d`` (no autograd: use ``nn.Conv2d`` to train).
     algorithm: "auto", "im2col", "direct", "winograd" (F(4x4, 3x3)) or "winograd_f2"
     (F(2x2, 3x3)); see ``nn.Conv2d``."""
-    from fastnn.nn import _spatial as sp
-    stride, padding = sp.pair(stride, "stride", "conv2d", 1), sp.pair(padding, "padding", "conv2d", 0)
-    dilation = sp.pair(dilation, "dilation", "conv2d", 1)
-    groups = sp.positive_int(groups, "groups", "conv2d")
-    if not isinstance(algorithm, str):
-        raise TypeError(f"conv2d: algorithm: expected a string, got {type(algorithm).__name__}")
-    return _C.conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm)
+    return _C.conv2d_forward(x, weight, bias, *_conv_args(stride, padding, dilation, groups,
+                                                          algorithm))
 
 
 def conv2d_algorithm(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1,
                      algorithm="auto"):
     """The algorithm ``conv2d`` (and ``nn.Conv2d``) runs for these shapes: "im2col", "direct",
     "winograd", "winograd_f2" or "depthwise" (what "auto" picks, or the forced one)."""
-    from fastnn.nn import _spatial as sp
-    stride, padding = sp.pair(stride, "stride", "conv2d", 1), sp.pair(padding, "padding", "conv2d", 0)
-    dilation = sp.pair(dilation, "dilation", "conv2d", 1)
+    stride, padding, dilation, groups, algorithm = _conv_args(stride, padding, dilation, groups,
+                                                              algorithm)
     return _C.conv2d_algorithm_for(algorithm, tuple(x_shape), tuple(weight_shape), stride,
-                                   padding, dilation, sp.positive_int(groups, "groups", "conv2d"))
+                                   padding, dilation, groups)
+
+
+def _conv_args(stride, padding, dilation, groups, algorithm):
+    """conv2d's hyper-parameters checked (TypeError / ValueError naming each)."""
+    from fastnn.nn import _spatial as sp
+    if not isinstance(algorithm, str):
+        raise TypeError(f"conv2d: algorithm: expected a string, got {type(algorithm).__name__}")
+    return (sp.pair(stride, "stride", "conv2d", 1), sp.pair(padding, "padding", "conv2d", 0),
+            sp.pair(dilation, "dilation", "conv2d", 1),
+            sp.positive_int(groups, "groups", "conv2d"), algorithm)

@@ -69,15 +69,8 @@ struct Correlation {
   Conv2dGeom gt;
 };
 
-Correlation correlation(const float* w, const Conv2dGeom& g) {
-  const int64_t kg = g.kg(), cg = g.cg(), taps = g.kh * g.kw;
-  std::vector<float> wf(static_cast<size_t>(g.c * kg * taps));
-  for (int64_t grp = 0; grp < g.groups; ++grp)
-    for (int64_t o = 0; o < kg; ++o)
-      for (int64_t ci = 0; ci < cg; ++ci)
-        for (int64_t r = 0; r < taps; ++r)
-          wf[((grp * cg + ci) * kg + o) * taps + (taps - 1 - r)] =
-              w[((grp * kg + o) * cg + ci) * taps + r];
+// The geometry of that conv.
+Conv2dGeom correlation_geom(const Conv2dGeom& g) {
   Conv2dGeom gt = g;
   gt.c = g.k;
   gt.h = g.oh;
@@ -87,7 +80,19 @@ Correlation correlation(const float* w, const Conv2dGeom& g) {
   gt.pw = g.dw * (g.kw - 1) - g.pw;
   gt.oh = g.h;
   gt.ow = g.w;
-  return {std::move(wf), gt};
+  return gt;
+}
+
+Correlation correlation(const float* w, const Conv2dGeom& g) {
+  const int64_t kg = g.kg(), cg = g.cg(), taps = g.kh * g.kw;
+  std::vector<float> wf(static_cast<size_t>(g.c * kg * taps));
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    for (int64_t o = 0; o < kg; ++o)
+      for (int64_t ci = 0; ci < cg; ++ci)
+        for (int64_t r = 0; r < taps; ++r)
+          wf[((grp * cg + ci) * kg + o) * taps + (taps - 1 - r)] =
+              w[((grp * kg + o) * cg + ci) * taps + r];
+  return {std::move(wf), correlation_geom(g)};
 }
 
 bool winograd_shape(const Conv2dGeom& g) {
@@ -243,18 +248,19 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
   // else by the dcol GEMM and col2im.
   const bool padded = g.sh == 1 && g.sw == 1;
   const bool corr_ok = padded && g.ph <= g.dh * (g.kh - 1) && g.pw <= g.dw * (g.kw - 1);
-  Correlation corr;
-  if (dx && corr_ok) corr = correlation(w, g);
   ConvAlgo dx_algo = ConvAlgo::im2col;
   if (dx && corr_ok) {
-    if (is_winograd(algo) && winograd_shape(g))
+    if (is_winograd(algo))  // conv2d_check_algorithm: the shape fits
       dx_algo = algo;
     else if (algo == ConvAlgo::automatic)
-      dx_algo = winograd_pays(corr.gt) ? ConvAlgo::winograd
-                : fills_tile(cg, kernels().conv_nr) ? ConvAlgo::direct : ConvAlgo::im2col;
+      dx_algo = winograd_pays(correlation_geom(g))  ? ConvAlgo::winograd
+                : fills_tile(cg, kernels().conv_nr) ? ConvAlgo::direct
+                                                    : ConvAlgo::im2col;
     else if (algo != ConvAlgo::im2col)
       dx_algo = ConvAlgo::direct;
   }
+  Correlation corr;  // the flipped weights, only for the paths that read them
+  if (dx_algo != ConvAlgo::im2col) corr = correlation(w, g);
   if (is_winograd(dx_algo)) {
     conv2d_winograd_forward(dy, corr.wf.data(), dx_bias, dx, corr.gt,
                             dx_algo == ConvAlgo::winograd ? 4 : 2);
