@@ -2,7 +2,7 @@
 
 Static quantization, step by step:
 
-1. Copy the model, eval mode, flatten nested Sequentials, fold every BatchNorm into the
+1. Copy the model, eval mode, read its leaf view (every container opened), fold every BatchNorm into the
    Conv2d / Linear before it, drop Dropout (the identity in eval). Group the layers into ops:
    Linear [+ ReLU], Conv2d (groups 1) [+ ReLU], MaxPool2d, GlobalAvgPool2d, Flatten; every other
    layer is a float op.
@@ -31,9 +31,9 @@ import warnings
 import numpy as np
 
 from fastnn import _C, get_num_threads, nn, set_num_threads
-from fastnn.nn.module import Module, Residual, Sequential
+from fastnn.nn.module import Module, Sequential
 from fastnn.quant import stages as st
-from fastnn.nn.graph import Model, as_model
+from fastnn.nn.graph import as_model, expand
 from fastnn.quant import graph as qgraph
 from fastnn.quant.fold import fold_batchnorm, fold_pairs
 from fastnn.quant.model import QuantizedModel
@@ -74,18 +74,25 @@ class _Op:
         return self._seq(x)
 
 
-def _leaves(module, prefix=""):
-    if isinstance(module, Sequential):
-        for name, m in module.named_children():
-            yield from _leaves(m, f"{prefix}.{name}" if prefix else name)
-    else:
-        yield (prefix or type(module).__name__), module
+def _leaf_chain(model):
+    """``[(name, layer)]`` of the model's leaf view (``nn.graph.expand``) when it is a chain (one
+    input, every node reading the one before, one output), else None (it branches)."""
+    n_in, nodes, outs = expand(model)
+    prev = 0
+    for _, _, ins, out_slots in nodes:
+        if ins != [prev] or len(out_slots) != 1:
+            return None
+        prev = out_slots[0]
+    if n_in != 1 or outs != [prev]:
+        return None
+    return [(path or type(m).__name__, m) for path, m, _, _ in nodes]
 
 
 def _build_ops(model):
-    """(ops, removed records) of a deep copy of ``model`` in eval mode, BatchNorms folded."""
+    """(ops, removed records) of a deep copy of ``model`` (a chain) in eval mode, BatchNorms
+    folded."""
     model = copy.deepcopy(model).eval()
-    items = fold_pairs(list(_leaves(model)))
+    items = fold_pairs(_leaf_chain(model))
     ops, removed = [], []
     i = 0
     while i < len(items):
@@ -337,10 +344,10 @@ def _positive_int(v, name):
 
 def quantize(model, calibration_data, *, method="minmax", per_channel=True, batch_size=256,
              percentile=None, bins=None, max_error=0.1, check_speed=True, repeats=5):
-    """Static post-training quantization of ``model`` (a fastnn Module, usually a Sequential)
-    -> :class:`QuantizedModel`. See the module doc for the steps. A graph model (``nn.Model``)
-    that is a chain is quantized as that Sequential; a branched one gives an ``nn.Model`` whose
-    chains are int8 segments (fastnn/quant/graph.py).
+    """Static post-training quantization of ``model`` (any fastnn Module) -> :class:`QuantizedModel`
+    when its leaf view (``nn.graph.expand``: Sequential, Residual and Model opened) is a chain.
+    See the module doc for the steps. A model that branches gives an ``nn.Model`` whose chains
+    are int8 segments (fastnn/quant/graph.py).
 
     calibration_data: float array (N, ...) of model inputs (or a list of such batches); run
     through the float model in batches of ``batch_size``. method: 'minmax' | 'percentile'
@@ -359,17 +366,11 @@ def quantize(model, calibration_data, *, method="minmax", per_channel=True, batc
     options = {"percentile": percentile, "bins": bins}
     make_observer(method, "check", **options)  # validates method and options before any work
     x = _as_batch(calibration_data)
-    if not isinstance(model, Model) and any(isinstance(m, (Residual, Model))
-                                            for m in model.modules()):
-        model = as_model(model, x.shape[1:])  # branches inside: quantized as a graph
-    if isinstance(model, Model):  # a graph: as a Sequential when it is a chain, else by chains
-        folded = fold_batchnorm(model)
-        seq = qgraph.as_sequential(folded)
+    if _leaf_chain(model) is None:  # branches: quantized by chains (fastnn/quant/graph.py)
         kw = dict(method=method, per_channel=per_channel, batch_size=batch_size,
                   percentile=percentile, bins=bins, max_error=max_error,
                   check_speed=check_speed, repeats=repeats)
-        if seq is not None:
-            return quantize(seq, x, **kw)
+        folded = fold_batchnorm(as_model(model, x.shape[1:]))
         return qgraph.quantize_graph(folded, x, lambda chain, xin: quantize(chain, xin, **kw),
                                      batch_size)
     ops, removed = _build_ops(model)
@@ -463,19 +464,16 @@ def _check_and_plan(ops, qp, shapes, first, per_channel, max_error, check_speed,
     return stages, status, float_set, info
 
 
-def quantize_dynamic(model, *, per_channel=True):
+def quantize_dynamic(model, *, per_channel=True, input_shape=None):
     """Dynamic quantization of every Linear (+ ReLU) of ``model``: int8 weights packed now; at
     each call the input's scale and zero point come from its min/max (C++), the GEMM accumulates
     in int32 and writes float32 (bias and ReLU fused). Other layers run in float. No calibration
-    data needed (MLPs)."""
+    data needed (MLPs). input_shape: one sample's shape, needed only for a model that branches
+    and does not know its input shape (a Sequential holding a Residual)."""
     if not isinstance(model, Module):
         raise TypeError(f"model: expected a fastnn.nn.Module, got {type(model).__name__}")
-    if isinstance(model, Model):
-        folded = fold_batchnorm(model)
-        seq = qgraph.as_sequential(folded)
-        if seq is not None:
-            return quantize_dynamic(seq, per_channel=per_channel)
-        return qgraph.quantize_graph(folded, None,
+    if _leaf_chain(model) is None:  # branches: quantized by chains (fastnn/quant/graph.py)
+        return qgraph.quantize_graph(fold_batchnorm(as_model(model, input_shape)), None,
                                      lambda chain, _: quantize_dynamic(chain,
                                                                        per_channel=per_channel),
                                      1, wanted=lambda layer: isinstance(layer, nn.Linear))
