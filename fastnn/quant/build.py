@@ -227,17 +227,26 @@ def _fuse_pools(stages):
     return out
 
 
-def _plan(ops, qp, shapes, float_set, per_channel, cache, fuse=True):
+def _plan(ops, qp, shapes, float_set, per_channel, cache, fuse=True, lead_u8=False):
     """Stages for the ops, quantized except ``float_set``; and the status of each op. With
-    ``fuse``, pooling is fused into the convolution before it (not for the per-op checks)."""
+    ``fuse``, pooling is fused into the convolution before it (not for the per-op checks).
+    ``lead_u8``: the pass ops (pooling, Flatten) before the first quantized GEMM run on uint8,
+    the Quantize stage before them (the input arrives as uint8 from a graph joint)."""
     stages, status = [], {}
     dom, layout, cur = "f32", None, None
+
+    def leads(i):
+        j = i
+        while j < len(ops) and ops[j].kind in _PASS and j not in float_set:
+            j += 1
+        return j < len(ops) and ops[j].kind in _GEMM and j not in float_set
 
     def runs_q(i, dom_in):
         op = ops[i]
         if op.kind not in _GEMM + _PASS or i in float_set:
             return False
-        return op.kind in _GEMM or dom_in == "u8"
+        return (op.kind in _GEMM or dom_in == "u8"
+                or (lead_u8 and not stages and leads(i)))
 
     for i, op in enumerate(ops):
         meta = {"name": op.name, "op_index": i}
@@ -248,9 +257,10 @@ def _plan(ops, qp, shapes, float_set, per_channel, cache, fuse=True):
             stages.append(st.FloatStage(op.modules, **meta))
             status[i] = "float"
             continue
-        if op.kind in _GEMM and dom == "f32":
-            cur, layout, dom = qp[i], ["nhwc"] if op.kind == "conv" else ["plain"], "u8"
-            stages.append(st.Quantize(*cur, nhwc=op.kind == "conv"))
+        if dom == "f32":
+            nhwc = op.kind == "conv" or (op.kind != "linear" and len(shapes[i]) == 3)
+            cur, layout, dom = qp[i], ["nhwc"] if nhwc else ["plain"], "u8"
+            stages.append(st.Quantize(*cur, nhwc=nhwc))
         in_q, in_layout = cur, list(layout)
         out = qp[i + 1] if i + 1 < len(ops) and runs_q(i + 1, "u8") else None
         m = op.modules[0]
@@ -366,13 +376,21 @@ def quantize(model, calibration_data, *, method="minmax", per_channel=True, batc
     options = {"percentile": percentile, "bins": bins}
     make_observer(method, "check", **options)  # validates method and options before any work
     x = _as_batch(calibration_data)
+    kw = dict(method=method, per_channel=per_channel, batch_size=batch_size, options=options,
+              max_error=max_error, check_speed=check_speed, repeats=repeats)
     if _leaf_chain(model) is None:  # branches: quantized by chains (fastnn/quant/graph.py)
-        kw = dict(method=method, per_channel=per_channel, batch_size=batch_size,
-                  percentile=percentile, bins=bins, max_error=max_error,
-                  check_speed=check_speed, repeats=repeats)
         folded = fold_batchnorm(as_model(model, x.shape[1:]))
-        return qgraph.quantize_graph(folded, x, lambda chain, xin: quantize(chain, xin, **kw),
-                                     batch_size)
+        return qgraph.quantize_graph(
+            folded, x, lambda chain, xin, after_joint: _quantize_chain(chain, xin, after_joint,
+                                                                       **kw), batch_size)
+    return _quantize_chain(model, x, False, **kw)
+
+
+def _quantize_chain(model, x, after_joint, *, method, per_channel, batch_size, options,
+                    max_error, check_speed, repeats):
+    """``quantize`` of a chain. ``after_joint``: its input comes from a graph joint that may hand
+    it over as uint8, so leading MaxPool / GlobalAvgPool / Flatten ops run on uint8 too (the
+    Quantize stage goes before them, where the joint's uint8 tensor replaces it)."""
     ops, removed = _build_ops(model)
     if not any(op.kind in _GEMM for op in ops):
         raise ValueError("model: no quantizable layer (Linear, or Conv2d with groups=1) in "
@@ -394,13 +412,14 @@ def quantize(model, calibration_data, *, method="minmax", per_channel=True, batc
         set_num_threads(1)
     try:
         stages, status, float_set, info = _check_and_plan(ops, qp, shapes, first, per_channel,
-                                                          max_error, check_speed, repeats)
+                                                          max_error, check_speed, repeats,
+                                                          after_joint)
     finally:
         set_num_threads(threads)
     for i in sorted(float_set):
         if status[i] == "float" and ops[i].kind != "flatten":
             warnings.warn(f"quantize: layer {ops[i].name} ({ops[i].label}) kept in float: "
-                          f"{ops[i].reason}", QuantizationWarning, stacklevel=2)
+                          f"{ops[i].reason}", QuantizationWarning, stacklevel=3)
     for i, op in enumerate(ops):
         if status[i] == "float" and op.reason is None:
             op.reason = "its input is float (no int8 neighbour)"
@@ -408,11 +427,12 @@ def quantize(model, calibration_data, *, method="minmax", per_channel=True, batc
                           mode="static", method=method, per_channel=per_channel)
 
 
-def _check_and_plan(ops, qp, shapes, first, per_channel, max_error, check_speed, repeats):
+def _check_and_plan(ops, qp, shapes, first, per_channel, max_error, check_speed, repeats,
+                    lead_u8=False):
     """Step 4 of the module doc: per-op error and speed checks, then the whole-model check.
     Returns (stages, status, float_set, info)."""
     cache, float_set, info = {}, set(), {}
-    stages, _ = _plan(ops, qp, shapes, float_set, per_channel, cache, fuse=False)
+    stages, _ = _plan(ops, qp, shapes, float_set, per_channel, cache, fuse=False, lead_u8=lead_u8)
     for s in stages:
         if not s.quantized:
             continue
@@ -435,7 +455,7 @@ def _check_and_plan(ops, qp, shapes, first, per_channel, max_error, check_speed,
                 float_set.add(i)
                 op.reason = (f"int8 slower than float ({tq * 1e3:.3f} ms vs {tf * 1e3:.3f} ms "
                              f"per batch of {len(xin)})")
-    stages, status = _plan(ops, qp, shapes, float_set, per_channel, cache)
+    stages, status = _plan(ops, qp, shapes, float_set, per_channel, cache, lead_u8=lead_u8)
 
     if check_speed and any(status[i] == "int8" and op.kind in _GEMM for i, op in enumerate(ops)):
         xb, ws = first[0], {}
@@ -460,7 +480,7 @@ def _check_and_plan(ops, qp, shapes, first, per_channel, max_error, check_speed,
                 if status[i] == "int8":
                     float_set.add(i)
                     op.reason = why
-            stages, status = _plan(ops, qp, shapes, float_set, per_channel, cache)
+            stages, status = _plan(ops, qp, shapes, float_set, per_channel, cache, lead_u8=lead_u8)
     return stages, status, float_set, info
 
 
@@ -474,8 +494,8 @@ def quantize_dynamic(model, *, per_channel=True, input_shape=None):
         raise TypeError(f"model: expected a fastnn.nn.Module, got {type(model).__name__}")
     if _leaf_chain(model) is None:  # branches: quantized by chains (fastnn/quant/graph.py)
         return qgraph.quantize_graph(fold_batchnorm(as_model(model, input_shape)), None,
-                                     lambda chain, _: quantize_dynamic(chain,
-                                                                       per_channel=per_channel),
+                                     lambda chain, _, __: quantize_dynamic(
+                                         chain, per_channel=per_channel),
                                      1, wanted=lambda layer: isinstance(layer, nn.Linear))
     ops, removed = _build_ops(model)
     if not any(op.kind == "linear" for op in ops):

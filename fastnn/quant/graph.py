@@ -19,6 +19,7 @@ from fastnn import _C
 from fastnn.nn import _calls
 from fastnn.nn.linear import Linear
 from fastnn.nn.conv import Conv2d
+from fastnn.nn.merge import Add, Concat
 from fastnn.nn.module import Module, Sequential, new_array, register
 
 __all__ = ["QuantizedSegment", "quantize_graph", "chains"]
@@ -213,7 +214,8 @@ def _collect(model, x, slots, batch_size):
 
 def quantize_graph(model, x, quantize_chain, batch_size, wanted=None):
     """``model`` (folded, eval, a copy) with each quantizable chain replaced by a segment;
-    ``quantize_chain(sequential, calibration_inputs)`` -> QuantizedModel."""
+    ``quantize_chain(sequential, calibration_inputs, after_joint)`` -> QuantizedModel
+    (``after_joint``: the chain's input comes from an Add / Concat)."""
     if len(model.input_shapes) != 1:
         raise ValueError("model: quantize takes a graph model with one input (calibration_data "
                          "is one array)")
@@ -232,7 +234,10 @@ def quantize_graph(model, x, quantize_chain, batch_size, wanted=None):
     replace = {}
     for r in runs:
         seq = Sequential(*[copy.deepcopy(nodes[i][1]) for i in r])
-        q = quantize_chain(seq, inputs.get(nodes[r[0]][2][0]))
+        src = nodes[r[0]][2][0]  # a chain right after an Add / Concat may get uint8 from it
+        after_joint = any(src in outs and isinstance(layer, (Add, Concat))
+                          for _, layer, _, outs in nodes)
+        q = quantize_chain(seq, inputs.get(src), after_joint)
         replace[r[0]] = QuantizedSegment.from_qmodel(q, in_shape[nodes[r[0]][2][0]][1:],
                                                      in_shape[nodes[r[-1]][3][0]][1:])
         for i in r[1:]:
