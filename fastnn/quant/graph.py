@@ -68,15 +68,8 @@ class QuantizedSegment(Module):
 
     @classmethod
     def from_qmodel(cls, qmodel, in_shape, out_shape):
-        spec, tensors = qmodel._to_state()
-        shapes, arrays = {}, {}
-        for stage in spec["stages"]:
-            for k, key in stage["tensors"].items():
-                name = "s" + key[len("qmodel/"):].replace("/", "_")
-                arr = tensors[key]
-                shapes[name] = [list(arr.shape), arr.dtype.str.lstrip("<>|=")]
-                arrays[name] = arr
-                stage["tensors"][k] = name
+        spec, arrays = qmodel._module_state()
+        shapes = {k: [list(a.shape), a.dtype.str.lstrip("<>|=")] for k, a in arrays.items()}
         seg = cls(json.loads(json.dumps(spec)), shapes,
                   [[int(d) for d in in_shape], [int(d) for d in out_shape]])
         for name, arr in arrays.items():
@@ -88,7 +81,8 @@ class QuantizedSegment(Module):
         """The QuantizedModel (rebuilt from the buffers after a load or a state_dict change)."""
         if self._qmodel is None:
             from fastnn.quant.model import QuantizedModel
-            self._qmodel = QuantizedModel._from_state(self.spec, dict(self.named_buffers()))
+            self._qmodel = QuantizedModel._from_state_checked(self.spec,
+                                                              dict(self.named_buffers()))
         return self._qmodel
 
     def load_state_dict(self, state_dict, strict=True):
