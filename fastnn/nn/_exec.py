@@ -8,6 +8,8 @@ keeps both calls apart); ``backward`` runs them in reverse, summing gradients wh
 out, and frees each record as its backward runs. Subsystems read a container through its
 ``_graph`` (None for a leaf layer) -- see ``nn.graph.expand`` for the leaf view of any model.
 """
+import threading
+
 from fastnn.nn import _calls
 
 __all__ = ["Graph", "chain", "forward", "backward", "run_forward", "run_backward"]
@@ -83,56 +85,65 @@ def forward(g, xs, where):
     reader."""
     vals = [None] * g.n_values
     vals[:g.n_in] = xs
-    keep = _calls._tls.grad
-    if not keep:
-        left = list(g.uses)
-        nodes, fused_with = g.nodes, g.fused_with
-        i, n = 0, len(nodes)
-        while i < n:
-            layer, in_slots, out_slots = nodes[i]
-            args = [vals[s] for s in in_slots]
-            if fused_with[i]:
-                nxt = nodes[i + 1]
-                y = layer.forward_fused(args[0], nxt[0])
-                if y is not None:
-                    vals[out_slots[0]] = vals[nxt[2][0]] = y
-                    _release(vals, left, in_slots)
-                    _release(vals, left, out_slots)
-                    i += 2
-                    continue
-            out = layer.forward(*args)
-            _store(vals, out, out_slots, layer, where)
-            _release(vals, left, in_slots)
-            i += 1
-        return tuple(vals[s] for s in g.outs), None
-    st = _calls._tls.stack
-    Record, traced, set_pending = _calls.Record, _calls._traced, _calls._set_pending
-    records = [None] * len(g.nodes)
     nodes, fused_with = g.nodes, g.fused_with
     i, n = 0, len(nodes)
+    if not _calls._tls.grad:
+        left = list(g.uses)
+        while i < n:
+            layer, in_slots, out_slots = nodes[i]
+            if fused_with[i]:
+                nxt = nodes[i + 1]
+                s = in_slots[0]
+                y = layer.forward_fused(vals[s], nxt[0])
+                if y is not None:  # (node i's own output has no other reader: not kept)
+                    vals[nxt[2][0]] = y
+                    left[s] -= 1
+                    if not left[s]:
+                        vals[s] = None
+                    i += 2
+                    continue
+            if len(in_slots) == 1:
+                s = in_slots[0]
+                out = layer.forward(vals[s])
+                left[s] -= 1
+                if not left[s]:  # its last reader: dropped (memory), as a loop rebinding x
+                    vals[s] = None
+            else:
+                out = layer.forward(*[vals[s] for s in in_slots])
+                _release(vals, left, in_slots)
+            if len(out_slots) == 1 and not isinstance(out, tuple):
+                vals[out_slots[0]] = out
+            else:
+                _store(vals, out, out_slots, layer, where)
+            i += 1
+        return tuple([vals[s] for s in g.outs]), None
+    st = _calls._tls.stack
+    Record = _calls.Record
+    tid = threading.get_ident()
+    records = [None] * n
     while i < n:
         layer, in_slots, out_slots = nodes[i]
-        args = [vals[s] for s in in_slots]
         if fused_with[i]:
             nxt = nodes[i + 1][0]
             ra, rb = Record(layer), Record(nxt)
             st.append(ra)
             st.append(rb)
             try:
-                y = layer.forward_fused(args[0], nxt)
+                y = layer.forward_fused(vals[in_slots[0]], nxt)
             finally:
                 del st[-2:]
             if y is not None:
                 records[i], records[i + 1] = ra, rb
-                set_pending(layer, ra)
-                set_pending(nxt, rb)
+                _pending(layer, tid, ra)
+                _pending(nxt, tid, rb)
                 vals[out_slots[0]] = vals[nodes[i + 1][2][0]] = y
                 i += 2
                 continue
         rec = Record(layer)
+        args = [vals[s] for s in in_slots]
         tape = layer._tape  # define-by-run: its forward sees traced arrays (nn/_calls.py)
         if tape:
-            args = [traced(a) for a in args]
+            args = [_calls._traced(a) for a in args]
         st.append(rec)
         try:
             out = layer.forward(*args)
@@ -142,10 +153,22 @@ def forward(g, xs, where):
             rec.args, rec.out = tuple(args), out
             out = _calls._plain(out)
         records[i] = rec
-        set_pending(layer, rec)
-        _store(vals, out, out_slots, layer, where)
+        _pending(layer, tid, rec)
+        if len(out_slots) == 1 and not isinstance(out, tuple):
+            vals[out_slots[0]] = out
+        else:
+            _store(vals, out, out_slots, layer, where)
         i += 1
-    return tuple(vals[s] for s in g.outs), records
+    return tuple([vals[s] for s in g.outs]), records
+
+
+def _pending(layer, tid, rec):
+    """The layer's latest call on this thread (what a direct ``layer.backward`` answers)."""
+    d = layer.__dict__.get("_pending_calls")
+    if d is None:
+        object.__setattr__(layer, "_pending_calls", {tid: rec})
+    else:
+        d[tid] = rec
 
 
 def _store(vals, out, out_slots, layer, where):
@@ -164,32 +187,41 @@ def backward(g, records, grads, where):
     """Back-propagate ``grads`` (one per output, None for none) through the records of one
     ``forward``; returns the input gradients (a tuple, None where nothing flowed)."""
     acc = [None] * g.n_values
-
-    def add(s, v):
+    for s, v in zip(g.outs, grads):
         if v is not None:
             acc[s] = v if acc[s] is None else acc[s] + v
-
-    for s, v in zip(g.outs, grads):
-        add(s, v)
-    for i in range(len(g.nodes) - 1, -1, -1):
-        layer, in_slots, out_slots = g.nodes[i]
+    run = _calls.run_recorded
+    nodes = g.nodes
+    for i in range(len(nodes) - 1, -1, -1):
+        layer, in_slots, out_slots = nodes[i]
         rec = records[i]
-        gs = [acc[s] for s in out_slots]
-        if all(v is None for v in gs):
-            rec.free()
-            continue
-        for s in out_slots:
-            acc[s] = None
-        gin = _calls.run_recorded(rec, gs)
+        if len(out_slots) == 1:
+            gout = acc[out_slots[0]]
+            if gout is None:
+                rec.free()
+                continue
+            acc[out_slots[0]] = None
+            gin = run(rec, (gout,))
+        else:
+            gs = [acc[s] for s in out_slots]
+            if all(v is None for v in gs):
+                rec.free()
+                continue
+            for s in out_slots:
+                acc[s] = None
+            gin = run(rec, gs)
         if len(in_slots) == 1 and not isinstance(gin, tuple):
-            add(in_slots[0], gin)
+            s = in_slots[0]
+            if gin is not None:
+                acc[s] = gin if acc[s] is None else acc[s] + gin
             continue
         gin = gin if isinstance(gin, tuple) else (gin,)
         if len(gin) != len(in_slots):
             raise ValueError(f"{where}: {type(layer).__name__}.backward returned {len(gin)} "
                              f"gradients for {len(in_slots)} inputs")
         for s, v in zip(in_slots, gin):
-            add(s, v)
+            if v is not None:
+                acc[s] = v if acc[s] is None else acc[s] + v
     return tuple(acc[s] for s in g.ins)
 
 

@@ -541,10 +541,10 @@ class Sequential(Module):
     def _graph(self):
         """The chain of the layers (nn/_exec.py), rebuilt when the layers change."""
         cached = self.__dict__.get("_chain")
-        layers = tuple(self._modules.values())
-        if cached is None or cached.key != layers or cached.names != list(self._modules):
-            cached = _exec.chain(list(self._modules), layers)
-            cached.key = layers
+        key = tuple(self._modules.items())  # names and layers: any edit rebuilds the chain
+        if cached is None or cached.key != key:
+            cached = _exec.chain(list(self._modules), [m for _, m in key])
+            cached.key = key
             object.__setattr__(self, "_chain", cached)
         return cached
 
