@@ -6,15 +6,13 @@ odd total, padding_mode 'reflect' / 'replicate') is a pad2d copy (csrc/frame/pad
 Default initialisation (as PyTorch's): weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
 fan_in = in_channels / groups * kernel_size, drawn from fastnn's generator.
 """
-import math
-
 import numpy as np
 
 from fastnn import _C
-from fastnn._random import generator
 from fastnn.nn import _spatial as sp
 from fastnn.nn import _spatial1d as s1
-from fastnn.nn.module import Module, Parameter, init_deferred, new_array, register
+from fastnn.nn.conv import init_parameters
+from fastnn.nn.module import Module, register
 
 __all__ = ["Conv1d"]
 
@@ -68,17 +66,8 @@ class Conv1d(Module):
         else:
             self.padding = (s1.single(padding, "padding", name, 0),)
             self._lr = (self.padding[0], self.padding[0])
-        k = self.kernel_size[0]
-        shape = (self.out_channels, self.in_channels // self.groups, k)
-        bound = 1.0 / math.sqrt(shape[1] * k)
-        if init_deferred():  # fastnn.load: the file's weights follow
-            self.weight = Parameter(new_array(shape, name="weight"))
-            self.bias = Parameter(new_array(self.out_channels, name="bias")) if bias else None
-        else:
-            gen = generator()
-            self.weight = Parameter(gen.uniform(-bound, bound, shape).astype(np.float32))
-            self.bias = (Parameter(gen.uniform(-bound, bound, self.out_channels)
-                                   .astype(np.float32)) if bias else None)
+        init_parameters(self, (self.out_channels, self.in_channels // self.groups,
+                               self.kernel_size[0]), self.out_channels, bias)
         self._saved = None
 
     def _split_padding(self):

@@ -8,7 +8,7 @@ from fastnn import _C
 from fastnn.nn import _spatial as sp
 from fastnn.nn import _spatial1d as s1
 from fastnn.nn.module import Module, register
-from fastnn.nn.pooling import GlobalAvgPool2d, _Pool2d
+from fastnn.nn.pooling import GlobalAvgPool2d, _AvgOptions, _Pool2d
 
 __all__ = ["MaxPool1d", "AvgPool1d", "GlobalMaxPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]
 
@@ -27,13 +27,21 @@ class _Pool1d(_Pool2d):
                              + (f" (dilated: {d * (k - 1) + 1})" if d != 1 else ""))
         super().__init__((1, k), (1, s), (0, p), (1, d), ceil_mode)
 
-    def _prepare1d(self, x):
+    def forward(self, x):
         x4, unbatched = s1.as_input(x, repr(self))
         padded, span = x4.shape[3] + 2 * self.padding[1], self._span()[1]
         if padded < span:
             raise ValueError(f"{self!r}: input: kernel_size {span} is larger than the padded "
                              f"input length {padded} (input shape {np.shape(x)})")
-        return x4, unbatched
+        y4, argmax = self._forward4(x4)
+        y = s1.out3(y4, unbatched)
+        self._saved = ((unbatched, y.shape), argmax, x4.shape, np.shape(x))
+        return y
+
+    def backward(self, grad_out):
+        g = s1.grad4(grad_out, self._saved and self._saved[0], repr(self))
+        _, argmax, shape4, in_shape = self._saved
+        return self._backward4(g, argmax, shape4).reshape(in_shape)
 
     def extra_repr(self):
         s = (f"kernel_size={self.kernel_size[1]}, stride={self.stride[1]}, "
@@ -68,24 +76,17 @@ class MaxPool1d(_Pool1d):
                              "inside the layer for its backward)")
         super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
 
-    def forward(self, x):
-        x4, unbatched = self._prepare1d(x)
-        y4, argmax = _C.maxpool2d_forward(x4, self.kernel_size, self.stride, self.padding,
-                                          self.dilation, self.ceil_mode)
-        y = s1.out3(y4, unbatched)
-        self._saved = ((unbatched, y.shape), argmax, x4.shape, np.shape(x))
-        return y
+    def _forward4(self, x4):
+        return _C.maxpool2d_forward(x4, self.kernel_size, self.stride, self.padding,
+                                    self.dilation, self.ceil_mode)
 
-    def backward(self, grad_out):
-        g = s1.grad4(grad_out, self._saved and self._saved[0], repr(self))
-        _, argmax, shape4, in_shape = self._saved
-        dx = _C.maxpool2d_backward(g, argmax, shape4, self.kernel_size, self.stride,
-                                   self.padding, self.dilation, self.ceil_mode)
-        return dx.reshape(in_shape)
+    def _backward4(self, g, argmax, shape4):
+        return _C.maxpool2d_backward(g, argmax, shape4, self.kernel_size, self.stride,
+                                     self.padding, self.dilation, self.ceil_mode)
 
 
 @register
-class AvgPool1d(_Pool1d):
+class AvgPool1d(_AvgOptions, _Pool1d):
     """Mean over windows of kernel_size along L. count_include_pad=True (PyTorch's default): the
     zero padding counts; False: only the elements inside the input. ceil_mode rounds the output
     length up. PyTorch's ``AvgPool1d(kernel_size, stride, padding, ceil_mode,
@@ -93,36 +94,17 @@ class AvgPool1d(_Pool1d):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True):
-        if not isinstance(count_include_pad, (bool, np.bool_)):
-            raise TypeError(f"AvgPool1d: count_include_pad: expected True or False, got "
-                            f"{count_include_pad!r}")
+        count_include_pad = self._count_pad(count_include_pad)
         super().__init__(kernel_size, stride, padding, 1, ceil_mode)
-        self.count_include_pad = bool(count_include_pad)
+        self.count_include_pad = count_include_pad
 
-    def extra_repr(self):
-        return super().extra_repr() + ("" if self.count_include_pad
-                                       else ", count_include_pad=False")
+    def _forward4(self, x4):
+        return _C.avgpool2d_forward(x4, self.kernel_size, self.stride, self.padding,
+                                    self.ceil_mode, self.count_include_pad), None
 
-    def get_config(self):
-        c = super().get_config()
-        if not self.count_include_pad:
-            c["count_include_pad"] = False
-        return c
-
-    def forward(self, x):
-        x4, unbatched = self._prepare1d(x)
-        y4 = _C.avgpool2d_forward(x4, self.kernel_size, self.stride, self.padding,
-                                  self.ceil_mode, self.count_include_pad)
-        y = s1.out3(y4, unbatched)
-        self._saved = ((unbatched, y.shape), None, x4.shape, np.shape(x))
-        return y
-
-    def backward(self, grad_out):
-        g = s1.grad4(grad_out, self._saved and self._saved[0], repr(self))
-        _, _, shape4, in_shape = self._saved
-        dx = _C.avgpool2d_backward(g, shape4, self.kernel_size, self.stride, self.padding,
-                                   self.ceil_mode, self.count_include_pad)
-        return dx.reshape(in_shape)
+    def _backward4(self, g, argmax, shape4):
+        return _C.avgpool2d_backward(g, shape4, self.kernel_size, self.stride, self.padding,
+                                     self.ceil_mode, self.count_include_pad)
 
 
 @register

@@ -6,7 +6,6 @@ equal; hand-written 1-D Conv / MaxPool / AveragePool / Pad nodes (asymmetric pad
 groups, dilations, ceil_mode, count_include_pad), GlobalMaxPool and 3-D BatchNormalization equal
 to onnxruntime; fastnn -> ONNX -> onnxruntime equal and -> fastnn bit-identical; the forms fastnn
 cannot convert refused by name."""
-import io
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ import fastnn
 from fastnn import nn
 from fastnn import onnx as fonnx
 from tests.onnx.compare import close, train_input_gradients
-from tests.onnx.test_import_torch import _export, _randomize_bn
+from tests.onnx.test_import_torch import _export, _randomize_bn, check_eval_export
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning",
                                         "ignore:Converting a tensor to a Python boolean")
@@ -94,13 +93,7 @@ def test_eval_export_with_folded_bn(torch, onnx, rng):
     net = cls()
     _randomize_bn(torch, net, 4)
     net.eval()
-    for opset in (11, 17):
-        buf = io.BytesIO()
-        torch.onnx.export(net, torch.randn(2, *shape), buf, opset_version=opset, dynamo=False,
-                          input_names=["x"], dynamic_axes={"x": {0: "n"}})
-        model = fonnx.load(buf.getvalue()).eval()
-        x = rng.standard_normal((3,) + shape).astype(np.float32)
-        close(model(x), net(torch.tensor(x)).detach().numpy(), f"eval export, opset {opset}")
+    check_eval_export(torch, net, shape, rng)
 
 
 def _model(onnx, nodes, in_shape, inits=(), opset=17):
