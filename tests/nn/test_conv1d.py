@@ -203,3 +203,20 @@ def test_trains_in_a_sequential(rng):
         opt.step()
         losses.append(float(loss))
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_quantize_keeps_1d_layers_in_float(rng):
+    """fastnn.quant has no int8 1-D kernels: quantize() keeps the 1-D layers in float (named, with
+    the reason) and the model still predicts."""
+    from fastnn import quant
+    fastnn.manual_seed(2)
+    m = nn.Sequential(nn.Conv1d(2, 8, 5, padding=2), nn.ReLU(), nn.MaxPool1d(2),
+                      nn.Conv1d(8, 4, 3), nn.AvgPool1d(2), nn.Flatten(), nn.Linear(12, 3)).eval()
+    x = rng.standard_normal((16, 2, 16)).astype(np.float32)
+    q = quant.quantize(m, x)
+    rows = {r["name"]: r for r in q.layers}
+    assert rows["0"]["type"] == "Conv1d(2, 8, 5)" and rows["0"]["status"] == "float"
+    assert rows["0"]["reason"] == "Conv1d: no int8 version"
+    assert rows["2"]["reason"] == "MaxPool1d: no int8 version"
+    want = m(x)
+    np.testing.assert_allclose(q.predict(x), want, rtol=0, atol=0.02 * np.abs(want).max())
