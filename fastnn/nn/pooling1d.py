@@ -1,7 +1,8 @@
 """MaxPool1d and AvgPool1d over (N, C, L) (PyTorch's names and arguments): the 2-D pool frame
 (fastnn._C.maxpool2d_* / avgpool2d_*, csrc/frame/pool.cpp) on the (N, C, 1, L) view with a
-(1, k) window. GlobalMaxPool2d, AdaptiveAvgPool2d(1) and AdaptiveMaxPool2d(1) over (N, C, H, W):
-MaxPool2d's frame with one window over the whole plane, GlobalAvgPool2d."""
+(1, k) window; AdaptiveAvgPool1d(1) / AdaptiveMaxPool1d(1) the global pools on that view.
+GlobalMaxPool2d, AdaptiveAvgPool2d(1) and AdaptiveMaxPool2d(1) over (N, C, H, W): MaxPool2d's
+frame with one window over the whole plane, GlobalAvgPool2d."""
 import numpy as np
 
 from fastnn import _C
@@ -10,7 +11,8 @@ from fastnn.nn import _spatial1d as s1
 from fastnn.nn.module import Module, register
 from fastnn.nn.pooling import GlobalAvgPool2d, _AvgOptions, _Pool2d
 
-__all__ = ["MaxPool1d", "AvgPool1d", "GlobalMaxPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]
+__all__ = ["MaxPool1d", "AvgPool1d", "GlobalMaxPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
+           "AdaptiveAvgPool1d", "AdaptiveMaxPool1d"]
 
 
 class _Pool1d(_Pool2d):
@@ -186,3 +188,69 @@ class AdaptiveMaxPool2d(GlobalMaxPool2d):
 
     def get_config(self):
         return {"output_size": 1}
+
+
+class _AdaptivePool1d(Module):
+    """Output length 1 over (N, C, L) or (C, L): the 2-D frame's global pool on (N, C, 1, L)."""
+
+    _per_call = ("_saved",)
+
+    def __init__(self, output_size):
+        super().__init__()
+        name = type(self).__name__
+        if isinstance(output_size, (bool, np.bool_)) or output_size not in (1, (1,), [1]):
+            raise ValueError(f"{name}: output_size: only 1 is supported (global pooling), got "
+                             f"{output_size!r}")
+        self._saved = None
+
+    def forward(self, x):
+        x4, unbatched = s1.as_input(x, repr(self))
+        if x4.shape[3] == 0:
+            raise ValueError(f"{self!r}: input: expected a non-empty length L, got shape "
+                             f"{np.shape(x)}")
+        y4, argmax = self._forward4(x4)
+        y = s1.out3(y4.reshape(x4.shape[0], x4.shape[1], 1, 1), unbatched)
+        self._saved = ((unbatched, y.shape), argmax, x4.shape, np.shape(x))
+        return y
+
+    def backward(self, grad_out):
+        g = s1.grad4(grad_out, self._saved and self._saved[0], repr(self))
+        _, argmax, shape4, in_shape = self._saved
+        return self._backward4(g, argmax, shape4).reshape(in_shape)
+
+    def extra_repr(self):
+        return "output_size=1"
+
+    def get_config(self):
+        return {"output_size": 1}
+
+
+@register
+class AdaptiveAvgPool1d(_AdaptivePool1d):
+    """PyTorch's AdaptiveAvgPool1d for output_size 1 only: the mean over L, (N, C, L) -> (N, C, 1)
+    (ONNX GlobalAveragePool on a 3-D tensor)."""
+
+    def _forward4(self, x4):
+        return _C.global_avgpool_forward(x4), None
+
+    def _backward4(self, g, argmax, shape4):
+        return _C.global_avgpool_backward(g.reshape(shape4[0], shape4[1]), shape4)
+
+
+@register
+class AdaptiveMaxPool1d(_AdaptivePool1d):
+    """PyTorch's AdaptiveMaxPool1d for output_size 1 only (return_indices=False): the max over L,
+    (N, C, L) -> (N, C, 1) (ONNX GlobalMaxPool on a 3-D tensor); NaN propagates."""
+
+    def __init__(self, output_size, return_indices=False):
+        if return_indices:
+            raise ValueError("AdaptiveMaxPool1d: return_indices=True is not supported")
+        super().__init__(output_size)
+
+    def _forward4(self, x4):
+        k = (1, x4.shape[3])
+        return _C.maxpool2d_forward(x4, k, k, (0, 0), (1, 1), False)
+
+    def _backward4(self, g, argmax, shape4):
+        k = (1, shape4[3])
+        return _C.maxpool2d_backward(g, argmax, shape4, k, k, (0, 0), (1, 1), False)

@@ -39,8 +39,11 @@ def write(w, layer, x, where):
     if t in (nn.ZeroPad1d, nn.ConstantPad1d, nn.ReflectionPad1d, nn.ReplicationPad1d):
         left, right = layer.padding
         return _pad(w, x, left, right, _PAD_MODES.get(t, "constant"), layer.value, where)
-    if t in (nn.GlobalMaxPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d):
-        op = "GlobalAveragePool" if t is nn.AdaptiveAvgPool2d else "GlobalMaxPool"
+    if t in (nn.GlobalMaxPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d,
+             nn.AdaptiveMaxPool1d, nn.AdaptiveAvgPool1d):
+        op = "GlobalAveragePool" if t in (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool1d) else \
+            "GlobalMaxPool"
         (y,) = w.node(op, [x], where)
-        return [y] if layer.keepdim else w.node("Flatten", [y], where + "_flatten", axis=1)
+        keep = getattr(layer, "keepdim", True)
+        return [y] if keep else w.node("Flatten", [y], where + "_flatten", axis=1)
     return None

@@ -162,6 +162,8 @@ def _one_window_over_all(x, kernel, strides, pads, ceil):
 
 def _global_avg(ctx, node, attrs):
     x = ctx.sym(node.input[0])
+    if x.ndim == 3:
+        return _import_1d.global_pool("avg")(ctx, node, attrs)
     if x.ndim != 4:
         raise Unsupported("GlobalAveragePool on a non-4-D input")
     return nn.GlobalAvgPool2d(keepdim=True)(x)
@@ -473,7 +475,7 @@ CONVERTERS = {
     "PRelu": _prelu, "Clip": _clip, "HardSigmoid": _act(_hardsigmoid),
     "HardSwish": _act(lambda a: nn.Hardswish()), "Softplus": _act(lambda a: nn.Softplus()),
     "Softsign": _act(lambda a: nn.Softsign()), "LogSoftmax": _log_softmax,
-    "GlobalMaxPool": _import_1d.global_max,
+    "GlobalMaxPool": _import_1d.global_pool("max"),
 }
 SUPPORTED_OPS = sorted(set(CONVERTERS) | set(FOLD))
 

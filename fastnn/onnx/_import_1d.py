@@ -89,8 +89,14 @@ def pad1d(x, pads, mode, value):
     return (nn.ReflectionPad1d if mode == "reflect" else nn.ReplicationPad1d)(lr)(x)
 
 
-def global_max(ctx, node, attrs):
-    x = ctx.sym(node.input[0])
-    if x.ndim != 4:
-        raise Unsupported(f"GlobalMaxPool on a {x.ndim}-D input ((N, C, H, W) only)")
-    return nn.GlobalMaxPool2d(keepdim=True)(x)
+def global_pool(kind):
+    """GlobalMaxPool (4-D: GlobalMaxPool2d; 3-D: AdaptiveMaxPool1d(1)); GlobalAveragePool on a
+    3-D tensor (AdaptiveAvgPool1d(1)); the 4-D GlobalAveragePool is _import's."""
+    def convert(ctx, node, attrs):
+        x = ctx.sym(node.input[0])
+        if x.ndim == 3:
+            return (nn.AdaptiveMaxPool1d if kind == "max" else nn.AdaptiveAvgPool1d)(1)(x)
+        if x.ndim != 4:
+            raise Unsupported(f"{node.op_type} on a {x.ndim}-D input ((N, C, L) or (N, C, H, W))")
+        return nn.GlobalMaxPool2d(keepdim=True)(x)
+    return convert

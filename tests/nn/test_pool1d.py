@@ -1,4 +1,4 @@
-"""MaxPool1d, AvgPool1d, the 1-D pads, GlobalMaxPool2d and AdaptiveAvg/MaxPool2d(1) against
+"""MaxPool1d, AvgPool1d, the 1-D pads, GlobalMaxPool2d, AdaptiveAvg/MaxPool1d(1) and 2d(1) against
 PyTorch (forward and input gradient) on every ISA path of the 2-D frames they run on; edge
 shapes (L = 1, prime lengths, stride > kernel, dilation, ceil_mode, padding, batch 1, unbatched);
 max and pads exact (a selection / copy), averages to float32 rounding of k terms; bad arguments;
@@ -92,6 +92,16 @@ def test_global_max_and_adaptive_match_torch(torch, isa, rng, shape):
     assert dx.shape == shape and np.array_equal(dx.sum(axis=(2, 3)), g)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 7), (1, 1, 1), (3, 4, 97), (5, 13)])
+def test_adaptive_1d_match_torch(torch, isa, rng, shape):
+    for cls in ("AdaptiveAvgPool1d", "AdaptiveMaxPool1d"):
+        y, ty, dx, tdx, _ = _run(torch, rng, getattr(nn, cls)(1), getattr(torch.nn, cls)(1),
+                                 shape)
+        n = shape[-1]
+        np.testing.assert_allclose(y, ty, rtol=0, atol=2 * EPS * np.sqrt(n) * np.abs(ty).max())
+        np.testing.assert_allclose(dx, tdx, rtol=0, atol=2 * EPS * np.abs(tdx).max())
+
+
 def test_global_max_nan_and_first_maximum():
     x = np.zeros((1, 2, 2, 3), np.float32)
     x[0, 0, 1, 1] = np.nan
@@ -139,6 +149,14 @@ def test_bad_arguments():
         for bad in (2, (1, 2), None, True):
             with pytest.raises(ValueError, match=r"output_size: only 1 or \(1, 1\) is supported"):
                 cls(bad)
+    for cls in (nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d):
+        for bad in (2, (1, 1), 0, True):
+            with pytest.raises(ValueError, match=r"output_size: only 1 is supported"):
+                cls(bad)
+        with pytest.raises(ValueError, match="expected a non-empty length L"):
+            cls(1)(np.ones((2, 3, 0), np.float32))
+    with pytest.raises(ValueError, match="return_indices=True is not supported"):
+        nn.AdaptiveMaxPool1d(1, return_indices=True)
     with pytest.raises(ValueError, match=r"expected a 4-D array"):
         nn.GlobalMaxPool2d()(np.ones((2, 3, 4), np.float32))
     with pytest.raises(ValueError, match="expected a non-empty H x W plane"):
@@ -170,6 +188,11 @@ def test_save_load_repr_config(tmp_path, rng):
     assert m[0].get_config() == {"padding": [1, 2]}
     g = nn.Sequential(nn.Conv2d(2, 3, 3), nn.GlobalMaxPool2d(), nn.Linear(3, 2))
     a = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.AdaptiveMaxPool2d(1), nn.Flatten())
+    a1 = nn.Sequential(nn.Conv1d(2, 3, 2), nn.AdaptiveMaxPool1d(1), nn.AdaptiveAvgPool1d(1))
+    x3 = rng.standard_normal((2, 2, 6)).astype(np.float32)
+    back = fastnn.load(fastnn.save(a1, tmp_path / "a1.safetensors"))
+    np.testing.assert_array_equal(back(x3), a1(x3))
+    assert repr(a1[1]) == "AdaptiveMaxPool1d(output_size=1)"
     x4 = rng.standard_normal((2, 2, 6, 5)).astype(np.float32)
     for mod in (g, a):
         back = fastnn.load(fastnn.save(mod, tmp_path / "g.safetensors"))

@@ -54,11 +54,25 @@ def _torch_nets(torch):
             y = torch.relu(self.bn(self.b(torch.relu(self.a(x)))))
             return self.fc(torch.flatten(self.pool(y.unsqueeze(2)), 1))
 
-    return {"cnn1d": (CNN1d, (3, 29)), "same": (Same, (2, 11))}
+    class GlobalPools(tnn.Module):
+        """AdaptiveAvgPool1d(1): GlobalAveragePool on an (N, C, L) tensor (AdaptiveMaxPool1d(1)
+        PyTorch writes as a MaxPool over the whole length)."""
+
+        def __init__(self):
+            super().__init__()
+            self.c, self.bn = tnn.Conv1d(3, 6, 3, padding=1), tnn.BatchNorm1d(6)
+            self.avg, self.max = tnn.AdaptiveAvgPool1d(1), tnn.AdaptiveMaxPool1d(1)
+            self.fc = tnn.Linear(12, 2)
+
+        def forward(self, x):
+            y = torch.relu(self.bn(self.c(x)))
+            return self.fc(torch.flatten(torch.cat([self.avg(y), self.max(y)], 1), 1))
+
+    return {"cnn1d": (CNN1d, (3, 29)), "same": (Same, (2, 11)), "global": (GlobalPools, (3, 9))}
 
 
 @pytest.mark.parametrize("opset", [11, 17])
-@pytest.mark.parametrize("name", ["cnn1d", "same"])
+@pytest.mark.parametrize("name", ["cnn1d", "same", "global"])
 def test_torch_1d_cnn_imports(torch, onnx, rng, name, opset):
     torch.manual_seed(0)
     cls, shape = _torch_nets(torch)[name]
@@ -68,7 +82,8 @@ def test_torch_1d_cnn_imports(torch, onnx, rng, name, opset):
     assert sum(p.size for p in model.parameters()) == sum(p.numel() for p in net.parameters())
     kinds = {type(m) for m in model.modules()}
     assert {nn.Conv1d, nn.BatchNorm1d} <= kinds
-    assert ({nn.MaxPool1d, nn.AvgPool1d} if name == "cnn1d" else {nn.GlobalMaxPool2d}) <= kinds
+    assert {"cnn1d": {nn.MaxPool1d, nn.AvgPool1d}, "same": {nn.GlobalMaxPool2d},
+            "global": {nn.AdaptiveAvgPool1d, nn.MaxPool1d}}[name] <= kinds
     net.eval()
     model.eval()
     for n in (1, 4):  # two batch sizes, neither the one exported with
@@ -183,6 +198,18 @@ def test_global_max_and_3d_batchnorm_match_onnxruntime(onnx, ort_run, rng):
     close(model(x), want, "GlobalMaxPool + 3-D BatchNormalization")
 
 
+@pytest.mark.parametrize("op", ["GlobalMaxPool", "GlobalAveragePool"])
+@pytest.mark.parametrize("length", [1, 6])
+def test_global_pools_3d_match_onnxruntime(onnx, ort_run, rng, op, length):
+    m = _model(onnx, [onnx.helper.make_node(op, ["x"], ["y"])], (1, 3, length))
+    model = fonnx.load(m).eval()
+    want_cls = nn.AdaptiveMaxPool1d if op == "GlobalMaxPool" else nn.AdaptiveAvgPool1d
+    assert any(isinstance(layer, want_cls) for layer in model.modules())
+    x = rng.standard_normal((2, 3, length)).astype(np.float32)
+    (want,) = ort_run(m.SerializeToString(), x)
+    close(model(x), want, op)
+
+
 def _fastnn_net():
     fastnn.manual_seed(5)
     return nn.Sequential(
@@ -193,6 +220,15 @@ def _fastnn_net():
         nn.ConstantPad1d((0, 1), 0.25), nn.ZeroPad1d(1), nn.ReplicationPad1d((2, 0)),
         nn.AvgPool1d(3, 2, 1, count_include_pad=False), nn.AvgPool1d(2, ceil_mode=True),
         nn.Flatten(), nn.Linear(24, 4))
+
+
+def _fastnn_graph():
+    """Both 1-D global pools side by side in a graph model."""
+    fastnn.manual_seed(6)
+    x = nn.Input((3, 10))
+    c = nn.Conv1d(3, 4, 3)(x)
+    y = nn.Concat(1)(nn.AdaptiveAvgPool1d(1)(c), nn.AdaptiveMaxPool1d(1)(c))
+    return nn.Model(x, nn.Linear(8, 2)(nn.Flatten()(y)))
 
 
 @pytest.mark.parametrize("opset", [13, 17])
@@ -212,6 +248,17 @@ def test_fastnn_export_runs_in_onnxruntime_and_round_trips(onnx, ort_run, tmp_pa
         (got,) = ort_run(str(path), x)
         close(got, want, f"onnxruntime, batch {n}")
         np.testing.assert_array_equal(back(x), want)
+
+
+def test_fastnn_graph_1d_global_pools_export(onnx, ort_run, tmp_path, rng):
+    model = _fastnn_graph()
+    path = tmp_path / "g1.onnx"
+    proto = fonnx.export(model, str(path))
+    assert {"GlobalAveragePool", "GlobalMaxPool"} <= {n.op_type for n in proto.graph.node}
+    x = rng.standard_normal((3, 3, 10)).astype(np.float32)
+    (got,) = ort_run(str(path), x)
+    close(got, model(x), "1-D global pools")
+    np.testing.assert_array_equal(fonnx.load(str(path))(x), model(x))
 
 
 def test_fastnn_global_pools_export(onnx, ort_run, tmp_path, rng):
@@ -239,8 +286,8 @@ def test_unconvertible_forms_refused_by_name(onnx):
          (1, 3, 8), [], r"AveragePool with asymmetric pads \(0, 1\) and count_include_pad=0"),
         (h.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3], dilations=[2]),
          (1, 3, 8), [], "dilated AveragePool"),
-        (h.make_node("GlobalMaxPool", ["x"], ["y"]), (1, 3, 8), [],
-         r"GlobalMaxPool on a 3-D input"),
+        (h.make_node("GlobalMaxPool", ["x"], ["y"]), (1, 3, 4, 4, 4), [],
+         r"GlobalMaxPool on a 5-D input"),
         (h.make_node("Conv", ["x", "w"], ["y"]), (1, 2, 4, 4, 4),
          [("w", np.ones((3, 2, 2, 2, 2), np.float32))], r"3-D Conv \(fastnn has Conv1d and "
                                                         r"Conv2d\)"),
