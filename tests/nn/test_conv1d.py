@@ -220,3 +220,21 @@ def test_quantize_keeps_1d_layers_in_float(rng):
     assert rows["2"]["reason"] == "MaxPool1d: no int8 version"
     want = m(x)
     np.testing.assert_allclose(q.predict(x), want, rtol=0, atol=0.02 * np.abs(want).max())
+
+
+def test_weight_mask_keeps_pruned_weights_at_zero(rng):
+    """A weight.mask (as fastnn.prune sets) is applied to .data on every forward and to .grad on
+    every backward, as in Conv2d."""
+    f = nn.Conv1d(3, 4, 3, padding=1)
+    mask = (rng.random(f.weight.shape) < 0.5).astype(np.float32)
+    f.weight.mask = mask
+    f.weight.data[...] = rng.standard_normal(f.weight.shape)  # written by hand: masked again
+    x = rng.standard_normal((2, 3, 7)).astype(np.float32)
+    y = f(x)
+    assert np.array_equal(f.weight.data * (1 - mask), np.zeros_like(mask))
+    ref = nn.Conv1d(3, 4, 3, padding=1)
+    ref.load_state_dict(f.state_dict())
+    np.testing.assert_array_equal(ref(x), y)
+    f.zero_grad()
+    f.backward(np.ones_like(y))
+    assert not (f.weight.grad * (1 - mask)).any() and (f.weight.grad * mask).any()
