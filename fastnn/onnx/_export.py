@@ -49,6 +49,10 @@ def _layer(w, layer, ins, vals, where):
     x = ins[0] if ins else None
     if layer._graph is not None:  # a container (Sequential, Residual, Model): its nodes inline
         return _module(w, layer, ins, vals, where)
+    from fastnn.onnx._export_1d import write as write_1d
+    outs = write_1d(w, layer, x, where)
+    if outs is not None:
+        return outs
     if type(layer).__name__ == "QuantizedSegment":
         return [_quantized(w, layer.qmodel(), ins[0], vals[0], where)]
     if type(layer).__name__ == "QuantizedJoin":  # float inputs (already Q/DQ), then Q/DQ

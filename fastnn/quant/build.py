@@ -65,7 +65,7 @@ class _Op:
                 parts.append(f"Linear({m.in_features}, {m.out_features})")
             elif hasattr(m, "out_channels") and hasattr(m, "kernel_size"):
                 parts.append(f"{type(m).__name__}({m.in_channels}, {m.out_channels}, "
-                             f"{m.kernel_size[0]}x{m.kernel_size[1]})")
+                             f"{'x'.join(str(k) for k in m.kernel_size)})")
             else:
                 parts.append(type(m).__name__)
         return "+".join(parts)
