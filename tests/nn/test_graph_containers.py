@@ -22,7 +22,7 @@ def _branch_model():
     return nn.Model(x, nn.Concat(1)(a, b))
 
 
-def _nested(seed=0):
+def nested(seed=0):
     fastnn.manual_seed(seed)
     return nn.Sequential(
         nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
@@ -59,7 +59,7 @@ def _torch_nested(torch):
         Branches(), tnn.MaxPool2d(2), tnn.Flatten(), tnn.Linear(8 * 9, 5))
 
 
-def _warm(model, rng):
+def warm(model, rng):
     model.train()
     for _ in range(3):
         model(rng.standard_normal((16, 3, 6, 6)).astype(np.float32))
@@ -67,7 +67,7 @@ def _warm(model, rng):
 
 
 def test_every_container_is_a_graph():
-    model = _nested()
+    model = nested()
     for m in (model, model[3], model[4], model[4].sequential):
         g = m._graph
         assert g is not None and len(g.nodes) == len(g.names)
@@ -86,7 +86,7 @@ def test_every_container_is_a_graph():
 
 
 def test_nested_containers_match_torch(rng, torch):
-    model, tmodel = _nested(), _torch_nested(torch)
+    model, tmodel = nested(), _torch_nested(torch)
     assert list(model.state_dict()) == [k for k in tmodel.state_dict()
                                         if not k.endswith("num_batches_tracked")]
     with torch.no_grad():
@@ -111,7 +111,7 @@ def test_nested_containers_match_torch(rng, torch):
 
 
 def test_fold_keeps_container_types_and_outputs(rng):
-    model = _warm(_nested(), rng)
+    model = warm(nested(), rng)
     folded = fold_batchnorm(model)
     assert type(folded) is nn.Sequential and type(folded[2]) is nn.Residual
     assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
@@ -124,7 +124,7 @@ def test_fold_keeps_container_types_and_outputs(rng):
 
 
 def test_unit_prune_inside_nested_containers(rng):
-    model, ref = _nested(), _nested()
+    model, ref = nested(), nested()
     report = unit_prune(model, 0.5, input_shape=(3, 6, 6))
     assert "Residual" in report["skipped"]["0"]  # feeds x + block(x): width kept
     assert report["3.block.0"]["after"] == 4 and model[3].block[1].num_features == 4
@@ -144,7 +144,7 @@ def test_unit_prune_inside_nested_containers(rng):
 
 
 def test_quantize_nested_containers_runs_int8_everywhere(rng):
-    model = _warm(_nested(), rng)
+    model = warm(nested(), rng)
     calib = rng.standard_normal((64, 3, 6, 6)).astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -169,26 +169,8 @@ def test_quantize_dynamic_needs_the_shape_of_a_branched_sequential(rng):
     assert np.linalg.norm(fastnn.predict(q, xb) - ref) / np.linalg.norm(ref) < 0.05
 
 
-def test_export_nested_containers_to_onnxruntime(rng, tmp_path):
-    import onnxruntime as ort  # the test extra has onnx and onnxruntime
-
-    import fastnn.onnx
-    model = _warm(_nested(), rng)
-    path = str(tmp_path / "nested.onnx")
-    fastnn.onnx.export(model, path, input_shape=(3, 6, 6))
-    xb = rng.standard_normal((3, 3, 6, 6)).astype(np.float32)
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    got = sess.run(None, {sess.get_inputs()[0].name: xb})[0]
-    np.testing.assert_allclose(got, fastnn.predict(model, xb), rtol=1e-4, atol=1e-4)
-    back = fastnn.onnx.load(path)
-    np.testing.assert_allclose(fastnn.predict(back, xb), fastnn.predict(model, xb), rtol=1e-5,
-                               atol=1e-5)
-    res = nn.Residual(nn.Sequential(nn.Linear(4, 4), nn.ReLU()))  # a container on its own
-    fastnn.onnx.export(res, str(tmp_path / "res.onnx"), input_shape=(4,))
-
-
 def test_save_load_and_as_model(rng, tmp_path):
-    model = _warm(_nested(), rng)
+    model = warm(nested(), rng)
     xb = rng.standard_normal((3, 3, 6, 6)).astype(np.float32)
     fastnn.save(model, tmp_path / "m.fnn")
     back = fastnn.load(tmp_path / "m.fnn")
