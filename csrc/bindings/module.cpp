@@ -110,6 +110,11 @@ PYBIND11_MODULE(_C, m) {
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("gemm_tile", [] { return py::make_tuple(kernels().f32_mr, kernels().f32_nr); });
+  m.def("kernel_names", [] {
+    py::list out;
+    for (const KernelName& k : kernel_names()) out.append(py::make_tuple(k.slot, k.isa, k.symbol));
+    return out;
+  });
   bind_gemm(m);
   // [layers: elementwise, losses, dropout]
   bind_linear(m);

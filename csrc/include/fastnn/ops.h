@@ -27,6 +27,14 @@ Isa active_isa();
 void set_isa(const std::string& name);
 // Reads FASTNN_ISA (if set) and builds the table; throws if the requested ISA is not usable.
 void init_dispatch();
+// Each leaf-kernel slot of the active table, in FASTNN_KERNEL_SLOTS order: the slot, the ISA
+// whose register_kernels filled it, and the kernel's symbol there.
+struct KernelName {
+  const char* slot;
+  const char* isa;
+  const char* symbol;
+};
+std::vector<KernelName> kernel_names();
 
 int get_num_threads();
 void set_num_threads(int n);
