@@ -63,3 +63,10 @@ __all__ += ["ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d"]
 from fastnn.nn.normalization import LocalResponseNorm  # noqa: E402
 
 __all__ += ["LocalResponseNorm"]
+
+# [LayerNorm, Embedding, reductions (issue 14)]
+from fastnn.nn.normalization import LayerNorm  # noqa: E402
+from fastnn.nn.embedding import Embedding  # noqa: E402
+from fastnn.nn.reduce import Mean, Sum, Amax  # noqa: E402
+
+__all__ += ["LayerNorm", "Embedding", "Mean", "Sum", "Amax"]

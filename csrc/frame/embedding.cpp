@@ -1,0 +1,69 @@
+// Embedding lookup: y[i, :] = weight[idx[i], :] for n indices into a (num, dim) table, and its
+// backward, the scatter-add dweight[idx[i], :] += dy[i, :] (the padding row excluded).
+// The backward is deterministic at any thread count: the positions are bucketed by row with a
+// counting sort (stable: each row keeps its positions in input order), then threads own ranges of
+// rows and each row sums its positions in that order. No atomics, no per-thread copies.
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fastnn/ops.h"
+
+namespace fastnn {
+
+namespace {
+
+int threads_for(int64_t count) {
+  return static_cast<int>(std::min<int64_t>(get_num_threads(), std::max<int64_t>(count, 1)));
+}
+
+}  // namespace
+
+void embedding_check(const int64_t* idx, int64_t n, int64_t num, int64_t dim) {
+  if (num < 1 || dim < 0)
+    throw std::invalid_argument("weight: expected a (num_embeddings >= 1, embedding_dim >= 0) "
+                                "table, got (" + std::to_string(num) + ", " +
+                                std::to_string(dim) + ")");
+  for (int64_t i = 0; i < n; ++i)
+    if (idx[i] < 0 || idx[i] >= num)
+      throw std::invalid_argument("input: expected indices in [0, " + std::to_string(num - 1) +
+                                  "] (num_embeddings " + std::to_string(num) + "), got " +
+                                  std::to_string(idx[i]) + " at flat position " +
+                                  std::to_string(i));
+}
+
+void embedding_forward(const int64_t* idx, int64_t n, const float* weight, int64_t num,
+                       int64_t dim, float* y) {
+  embedding_check(idx, n, num, dim);
+#pragma omp parallel for schedule(static) num_threads(threads_for(n * dim / 4096 + 1))
+  for (int64_t i = 0; i < n; ++i)
+    std::copy(weight + idx[i] * dim, weight + (idx[i] + 1) * dim, y + i * dim);
+}
+
+void embedding_backward(const float* dy, const int64_t* idx, int64_t n, int64_t num, int64_t dim,
+                        int64_t padding_idx, float* dweight) {
+  embedding_check(idx, n, num, dim);
+  if (padding_idx < -1 || padding_idx >= num)
+    throw std::invalid_argument("padding_idx: expected -1 (none) or an index in [0, " +
+                                std::to_string(num - 1) + "], got " +
+                                std::to_string(padding_idx));
+  if (n == 0 || dim == 0) return;
+  // Counting sort of the positions by row: start[r] .. start[r + 1] in order[].
+  std::vector<int64_t> start(static_cast<size_t>(num + 1), 0);
+  for (int64_t i = 0; i < n; ++i) ++start[idx[i] + 1];
+  for (int64_t r = 0; r < num; ++r) start[r + 1] += start[r];
+  std::vector<int64_t> order(static_cast<size_t>(n)), fill(start.begin(), start.end() - 1);
+  for (int64_t i = 0; i < n; ++i) order[fill[idx[i]]++] = i;
+#pragma omp parallel for schedule(static) num_threads(threads_for(n * dim / 4096 + 1))
+  for (int64_t r = 0; r < num; ++r) {
+    if (r == padding_idx || start[r] == start[r + 1]) continue;
+    float* dw = dweight + r * dim;
+    for (int64_t k = start[r]; k < start[r + 1]; ++k) {
+      const float* g = dy + order[k] * dim;
+      for (int64_t j = 0; j < dim; ++j) dw[j] += g[j];
+    }
+  }
+}
+
+}  // namespace fastnn

@@ -1,0 +1,121 @@
+// Layer normalisation over the last `cols` values of each of `rows` rows (PyTorch's LayerNorm with
+// normalized_shape flattened to cols):
+//   mean = sum(x) / cols,  var = sum((x - mean)^2) / cols   (biased),  rstd = 1 / sqrt(var + eps)
+//   y = (x - mean) * rstd * weight + bias                    (weight / bias null: 1 / 0)
+// Statistics: two passes over the row, both accumulated in double, so a large common offset
+// (1e4 + N(0, 1)) costs no digits to cancellation as sum(x^2) - mean^2 would; mean and rstd are
+// kept in double for the backward (x - mean with a float mean would lose them there).
+// Backward (xhat = (x - mean) * rstd, g = dy * weight):
+//   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),
+//   dweight += sum over rows of dy * xhat,  dbias += sum over rows of dy.
+// dweight / dbias are reduced deterministically: the rows are cut into blocks whose size depends
+// on rows alone (never on the thread count); each block sums its rows in order into its own
+// double partial, and the partials are added in block order. OpenMP over rows (forward, dx) and
+// over blocks / columns (the parameter sums).
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fastnn/ops.h"
+
+namespace fastnn {
+
+namespace {
+
+constexpr int64_t kMaxBlocks = 256;  // parameter-gradient partials: at most this many
+
+int threads_for(int64_t count) {
+  return static_cast<int>(std::min<int64_t>(get_num_threads(), std::max<int64_t>(count, 1)));
+}
+
+}  // namespace
+
+void layernorm_check(int64_t rows, int64_t cols, float eps) {
+  if (rows < 0 || cols < 1)
+    throw std::invalid_argument("layer_norm: expected rows >= 0 and normalized size >= 1, got (" +
+                                std::to_string(rows) + ", " + std::to_string(cols) + ")");
+  if (!(eps >= 0.0f) || !std::isfinite(eps))
+    throw std::invalid_argument("eps: expected a finite number >= 0, got " + std::to_string(eps));
+}
+
+void layernorm_forward(const float* x, const float* weight, const float* bias, int64_t rows,
+                       int64_t cols, float eps, float* y, double* mean, double* rstd) {
+  layernorm_check(rows, cols, eps);
+#pragma omp parallel for schedule(static) num_threads(threads_for(rows))
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    double s = 0.0;
+    for (int64_t j = 0; j < cols; ++j) s += xr[j];
+    const double m = s / static_cast<double>(cols);
+    double v = 0.0;
+    for (int64_t j = 0; j < cols; ++j) {
+      const double d = xr[j] - m;
+      v += d * d;
+    }
+    const double rs = 1.0 / std::sqrt(v / static_cast<double>(cols) + static_cast<double>(eps));
+    if (mean) mean[r] = m;
+    if (rstd) rstd[r] = rs;
+    for (int64_t j = 0; j < cols; ++j) {
+      const float h = static_cast<float>((xr[j] - m) * rs);
+      yr[j] = (weight ? h * weight[j] : h) + (bias ? bias[j] : 0.0f);
+    }
+  }
+}
+
+void layernorm_backward(const float* dy, const float* x, const double* mean, const double* rstd,
+                        const float* weight, int64_t rows, int64_t cols, float* dx,
+                        float* dweight, float* dbias) {
+  layernorm_check(rows, cols, 0.0f);
+  if (dx) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(rows))
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *xr = x + r * cols, *dyr = dy + r * cols;
+      const double m = mean[r], rs = rstd[r];
+      double sg = 0.0, sgh = 0.0;
+      for (int64_t j = 0; j < cols; ++j) {
+        const double g = weight ? static_cast<double>(dyr[j]) * weight[j] : dyr[j];
+        sg += g;
+        sgh += g * ((xr[j] - m) * rs);
+      }
+      const double mg = sg / static_cast<double>(cols), mgh = sgh / static_cast<double>(cols);
+      float* dxr = dx + r * cols;
+      for (int64_t j = 0; j < cols; ++j) {
+        const double g = weight ? static_cast<double>(dyr[j]) * weight[j] : dyr[j];
+        dxr[j] = static_cast<float>(rs * (g - mg - (xr[j] - m) * rs * mgh));
+      }
+    }
+  }
+  if ((!dweight && !dbias) || rows == 0) return;
+  const int64_t per = std::max<int64_t>(1, (rows + kMaxBlocks - 1) / kMaxBlocks);
+  const int64_t blocks = (rows + per - 1) / per;
+  // partial[b] holds (dweight cols, dbias cols) of block b
+  std::vector<double> partial(static_cast<size_t>(blocks * 2 * cols), 0.0);
+#pragma omp parallel for schedule(static) num_threads(threads_for(blocks))
+  for (int64_t b = 0; b < blocks; ++b) {
+    double* pw = partial.data() + b * 2 * cols;
+    double* pb = pw + cols;
+    for (int64_t r = b * per; r < std::min(rows, (b + 1) * per); ++r) {
+      const float *xr = x + r * cols, *dyr = dy + r * cols;
+      const double m = mean[r], rs = rstd[r];
+      for (int64_t j = 0; j < cols; ++j) {
+        pw[j] += static_cast<double>(dyr[j]) * ((xr[j] - m) * rs);
+        pb[j] += dyr[j];
+      }
+    }
+  }
+#pragma omp parallel for schedule(static) num_threads(threads_for(cols / 256 + 1))
+  for (int64_t j = 0; j < cols; ++j) {
+    double sw = 0.0, sb = 0.0;
+    for (int64_t b = 0; b < blocks; ++b) {
+      sw += partial[b * 2 * cols + j];
+      sb += partial[b * 2 * cols + cols + j];
+    }
+    if (dweight) dweight[j] += static_cast<float>(sw);
+    if (dbias) dbias[j] += static_cast<float>(sb);
+  }
+}
+
+}  // namespace fastnn
