@@ -22,6 +22,9 @@ std::pair<int64_t, int64_t> ln_dims(const py::array& x, int64_t ndim_norm) {
                           std::to_string(x.ndim()) + "), got " + std::to_string(ndim_norm));
   int64_t rows = 1, cols = 1;
   for (py::ssize_t d = 0; d < x.ndim(); ++d) (d < x.ndim() - ndim_norm ? rows : cols) *= x.shape(d);
+  if (cols == 0)
+    throw py::value_error("input: expected its last " + std::to_string(ndim_norm) +
+                          " axes to hold at least one value, got shape " + shape_str(x));
   return {rows, cols};
 }
 
@@ -115,6 +118,9 @@ void emb_bwd(const py::handle& dy_obj, const py::handle& idx_obj, const py::hand
   py::array_t<float> dw = check_out(dw_obj, "dweight", {-1, -1});
   check_ndim(dw, "dweight", 2);
   const int64_t num = dw.shape(0), dim = dw.shape(1);
+  if (num == 0)
+    throw py::value_error("dweight: expected a (num_embeddings >= 1, embedding_dim) gradient, "
+                          "got shape " + shape_str(dw));
   std::vector<int64_t> shape = shape_of(idx);
   shape.push_back(dim);
   py::array_t<float> dy = c_f32(dy_obj, "grad_output");
