@@ -219,3 +219,35 @@ def test_export_embedding_model(onnx, ort_run, tmp_path, rng):
     close(got, model(x), "onnxruntime")
     np.testing.assert_array_equal(back(x), model(x))
     assert fastnn.nn.Embedding in {type(m) for m in back.modules()}
+
+
+@pytest.mark.parametrize("opset", [11, 17])
+def test_torch_layernorm_over_two_axes(torch, onnx, rng, opset):
+    torch.manual_seed(2)
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3, padding=1), torch.nn.LayerNorm((5, 6)),
+                              torch.nn.Flatten(), torch.nn.Linear(90, 4))
+    with torch.no_grad():
+        net[1].weight.uniform_(0.5, 1.5)
+        net[1].bias.uniform_(-1, 1)
+    model = fonnx.load(_export(torch, net, torch.randn(2, 2, 5, 6), opset))
+    (ln,) = [m for m in model.modules() if isinstance(m, nn.LayerNorm)]
+    assert ln.normalized_shape == (5, 6)
+    model.eval()
+    for n in (1, 3):
+        x = rng.standard_normal((n, 2, 5, 6)).astype(np.float32)
+        close(model(x), net(torch.tensor(x)).detach().numpy(), f"batch {n}")
+    x = rng.standard_normal((2, 2, 5, 6)).astype(np.float32)
+    ours, theirs = train_input_gradients(torch, model, net, x, rng)
+    close(ours, theirs, "train-mode input gradient")
+
+
+def test_normalisation_over_a_leading_axis_is_refused_by_name(torch, onnx):
+    """The same ReduceMean ... Div pattern over axis 1 of a 3-D input is not a LayerNorm (fastnn
+    has no Pow / Sqrt / Div of graph tensors to build it from pieces): refused with the reason."""
+    class Net(torch.nn.Module):
+        def forward(self, x):
+            d = x - x.mean(1, keepdim=True)
+            return d / torch.sqrt(d.pow(2).mean(1, keepdim=True) + 1e-5)
+
+    with pytest.raises(ValueError, match=r"normalisation over axes \[1\] of a 3-D input"):
+        fonnx.load(_export(torch, Net(), torch.randn(2, 3, 4), 11))
