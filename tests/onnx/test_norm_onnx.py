@@ -74,13 +74,19 @@ def test_torch_token_model(torch, onnx, rng, opset):
 def test_torch_mlp_with_layernorm(torch, onnx, rng, opset):
     torch.manual_seed(1)
     net = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.LayerNorm(32), torch.nn.GELU(),
-                              torch.nn.Linear(32, 16), torch.nn.LayerNorm(16, eps=1e-3),
-                              torch.nn.ReLU(), torch.nn.Linear(16, 3))
+                              torch.nn.Linear(32, 16),
+                              torch.nn.LayerNorm(16, eps=1e-3, bias=False),
+                              torch.nn.ReLU(), torch.nn.Linear(16, 8),
+                              torch.nn.LayerNorm(8, elementwise_affine=False), torch.nn.Tanh(),
+                              torch.nn.Linear(8, 3))
     proto = onnx.load_from_string(_export(torch, net, torch.randn(2, 10), opset))
     ops = {n.op_type for n in proto.graph.node}
     assert ("LayerNormalization" in ops) == (opset >= 17)
     model = fonnx.load(proto)
-    assert sum(isinstance(m, nn.LayerNorm) for m in model.modules()) == 2
+    lns = [m for m in model.modules() if isinstance(m, nn.LayerNorm)]
+    # at 17 torch writes a constant Scale (ones) and B (zeros) where the layer has none
+    want = [(True, True)] * 3 if opset >= 17 else [(True, True), (True, False), (False, False)]
+    assert [(m.weight is not None, m.bias is not None) for m in lns] == want
     model.eval()
     for n in (1, 6):
         x = rng.standard_normal((n, 10)).astype(np.float32)
@@ -219,6 +225,18 @@ def test_export_embedding_model(onnx, ort_run, tmp_path, rng):
     close(got, model(x), "onnxruntime")
     np.testing.assert_array_equal(back(x), model(x))
     assert fastnn.nn.Embedding in {type(m) for m in back.modules()}
+    # a graph Model: its index input int64, a float input beside it stays float
+    tokens, feats = nn.Input((5,), name="tokens"), nn.Input((3,), name="feats")
+    h = nn.Mean(1)(nn.Embedding(30, 4)(tokens))
+    graph = nn.Model([tokens, feats], nn.Linear(7, 2)(nn.Concat(1)(h, feats)))
+    path = str(tmp_path / "emb_graph.onnx")
+    proto = fonnx.export(graph, path)
+    types = [i.type.tensor_type.elem_type for i in proto.graph.input]
+    assert types == [onnx.TensorProto.INT64, onnx.TensorProto.FLOAT]
+    f = rng.standard_normal((3, 3)).astype(np.float32)
+    (got,) = ort_run(path, x, f)
+    close(got, graph(x, f), "onnxruntime, graph model")
+    np.testing.assert_array_equal(fonnx.load(path)(x, f), graph(x, f))
 
 
 @pytest.mark.parametrize("opset", [11, 17])
