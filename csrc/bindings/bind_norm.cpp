@@ -113,7 +113,7 @@ py::array_t<float> emb_fwd(const py::handle& idx_obj, const py::handle& w_obj) {
 }
 
 void emb_bwd(const py::handle& dy_obj, const py::handle& idx_obj, const py::handle& dw_obj,
-             int64_t padding_idx) {
+             int64_t padding_idx, bool scale_grad_by_freq) {
   py::array_t<int64_t> idx = indices(idx_obj);
   py::array_t<float> dw = check_out(dw_obj, "dweight", {-1, -1});
   check_ndim(dw, "dweight", 2);
@@ -127,7 +127,18 @@ void emb_bwd(const py::handle& dy_obj, const py::handle& idx_obj, const py::hand
   check_shape(dy, "grad_output", shape);
   float* dwp = dw.mutable_data();
   py::gil_scoped_release nogil;
-  embedding_backward(dy.data(), idx.data(), idx.size(), num, dim, padding_idx, dwp);
+  embedding_backward(dy.data(), idx.data(), idx.size(), num, dim, padding_idx,
+                     scale_grad_by_freq, dwp);
+}
+
+void emb_renorm(const py::handle& idx_obj, const py::handle& w_obj, double max_norm,
+                double norm_type) {
+  py::array_t<int64_t> idx = indices(idx_obj);
+  py::array_t<float> w = check_out(w_obj, "weight", {-1, -1});
+  check_ndim(w, "weight", 2);
+  float* wp = w.mutable_data();
+  py::gil_scoped_release nogil;
+  embedding_renorm(idx.data(), idx.size(), wp, w.shape(0), w.shape(1), max_norm, norm_type);
 }
 
 int reduce_op(const std::string& op) {
@@ -204,8 +215,11 @@ void bind_norm(py::module_& m) {
   m.def("embedding_forward", &emb_fwd, py::arg("input"), py::arg("weight"),
         "weight[input]: integer indices of any shape -> (*input.shape, embedding_dim).");
   m.def("embedding_backward", &emb_bwd, py::arg("dy"), py::arg("input"), py::arg("dweight"),
-        py::arg("padding_idx"),
+        py::arg("padding_idx"), py::arg("scale_grad_by_freq") = false,
         "Scatter-adds dy into dweight (deterministic); padding_idx (-1: none) gets nothing.");
+  m.def("embedding_renorm", &emb_renorm, py::arg("input"), py::arg("weight"),
+        py::arg("max_norm"), py::arg("norm_type"),
+        "max_norm: rescales in place the rows of weight that input names whose norm exceeds it.");
   m.def("reduce_forward", &red_fwd, py::arg("x"), py::arg("start"), py::arg("stop"),
         py::arg("op"), "sum / mean / max of x over the axes start .. stop - 1 (removed).");
   m.def("reduce_backward", &red_bwd, py::arg("dy"), py::arg("x"), py::arg("y"), py::arg("start"),

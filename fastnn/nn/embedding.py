@@ -3,11 +3,14 @@ embedding_backward (csrc/frame/embedding.cpp).
 
 Input: integer indices of any shape; output (*input.shape, embedding_dim) = weight[input]. The
 weight (num_embeddings, embedding_dim) starts N(0, 1) as in PyTorch, its padding_idx row zeros;
-that row never receives a gradient. The input is a set of indices, not a differentiable value:
-``backward`` accumulates the weight's gradient and returns None (no input gradient), which the
-graph and Sequential backward pass on as "no gradient"; fit keeps integer inputs as they are for a
-model that starts with an Embedding (``takes_indices``).
+that row never receives a gradient. max_norm / norm_type rescale, in place before each lookup, the
+rows looked up whose norm exceeds max_norm (PyTorch's renorm); scale_grad_by_freq divides each
+row's gradient by its count in the batch; sparse gradients are not supported. The input is a set of
+indices, not a differentiable value: ``backward`` accumulates the weight's gradient and returns
+None (no input gradient), which the graph and Sequential backward pass on as "no gradient"; fit
+keeps integer inputs as they are for a model that starts with an Embedding (``takes_indices``).
 """
+import math
 import numbers
 
 import numpy as np
@@ -43,11 +46,21 @@ class Embedding(Module):
                                  f"(within num_embeddings), got {padding_idx}")
             padding_idx = int(padding_idx) % n
         self.padding_idx = padding_idx
-        for arg, value, default in (("max_norm", max_norm, None),
-                                    ("scale_grad_by_freq", scale_grad_by_freq, False),
-                                    ("sparse", sparse, False)):
-            if value is not default and value != default:
-                raise ValueError(f"{name}: {arg}: only {default} is supported, got {value!r}")
+        if max_norm is not None:
+            if (isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real)
+                    or not 0 <= max_norm < math.inf):
+                raise ValueError(f"{name}: max_norm: expected a finite number >= 0 or None, got "
+                                 f"{max_norm!r}")
+            max_norm = float(max_norm)
+        if (isinstance(norm_type, (bool, np.bool_)) or not isinstance(norm_type, numbers.Real)
+                or not norm_type > 0):
+            raise ValueError(f"{name}: norm_type: expected a number > 0 (or inf), got "
+                             f"{norm_type!r}")
+        if sparse:
+            raise ValueError(f"{name}: sparse: only False is supported (fastnn's gradients are "
+                             f"dense), got {sparse!r}")
+        self.max_norm, self.norm_type = max_norm, float(norm_type)
+        self.scale_grad_by_freq = bool(scale_grad_by_freq)
         self.weight = Parameter(new_array((self.num_embeddings, self.embedding_dim),
                                           name="weight"))
         if not init_deferred():
@@ -77,6 +90,8 @@ class Embedding(Module):
             raise TypeError(f"{self!r}: input: expected an integer array of indices, got dtype "
                             f"{idx.dtype}")
         try:
+            if self.max_norm is not None:  # PyTorch's renorm of the rows looked up, in place
+                _C.embedding_renorm(idx, self.weight.data, self.max_norm, self.norm_type)
             y = _C.embedding_forward(idx, self.weight.data)
         except ValueError as e:
             raise ValueError(f"{self!r}: {e}") from None
@@ -91,16 +106,23 @@ class Embedding(Module):
         dw = sp.grad_of(self.weight)
         if dw is not None:
             _C.embedding_backward(g, idx, dw, -1 if self.padding_idx is None else
-                                  self.padding_idx)
+                                  self.padding_idx, self.scale_grad_by_freq)
         return None
 
     def extra_repr(self):
-        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
-        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2.0:
+            s += f", norm_type={self.norm_type}"
+        return s + (", scale_grad_by_freq=True" if self.scale_grad_by_freq else "")
 
     def get_config(self):
         return {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,
-                "padding_idx": self.padding_idx}
+                "padding_idx": self.padding_idx, "max_norm": self.max_norm,
+                "norm_type": self.norm_type, "scale_grad_by_freq": self.scale_grad_by_freq}
 
 
 def takes_indices(model):

@@ -243,10 +243,17 @@ def _emb_fwd():
 
 
 @entry("embedding_backward", Arg("dy", "array", ["grad_output"]), Arg("input", "array"),
-       Arg("dweight", "out"), Arg("padding_idx", "int"))
+       Arg("dweight", "out"), Arg("padding_idx", "int"), Arg("scale_grad_by_freq", "bool"))
 def _emb_bwd():
     return Call(_C.embedding_backward, dy=f32(2, 2, 6), input=np.array([[0, 3], [2, 3]]),
-                dweight=np.zeros((4, 6), np.float32), padding_idx=2)
+                dweight=np.zeros((4, 6), np.float32), padding_idx=2, scale_grad_by_freq=True)
+
+
+@entry("embedding_renorm", Arg("input", "array"), Arg("weight", "out"), Arg("max_norm", "float"),
+       Arg("norm_type", "float"))
+def _emb_renorm():
+    return Call(_C.embedding_renorm, input=np.array([[0, 3], [2, 3]]), weight=f32(4, 6),
+                max_norm=0.5, norm_type=2.0)
 
 
 @entry("reduce_forward", X, Arg("start", "int"), Arg("stop", "int"), Arg("op", "str"))

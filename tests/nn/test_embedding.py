@@ -1,5 +1,5 @@
 """Embedding against PyTorch: forward gather and the weight gradient's scatter-add (repeated
-indices, padding_idx, negative padding_idx) on index arrays of 1 to 3 dimensions and batch 1; the
+indices, padding_idx, negative padding_idx, max_norm with norm_type, scale_grad_by_freq) on index arrays of 1 to 3 dimensions and batch 1; the
 gradient the same bits at 1 and 3 threads; no input gradient (backward returns None); out-of-range,
 negative and float indices refused; fit on Embedding -> Flatten -> Linear with integer x, and on a
 graph Model; state_dict, save/load, repr."""
@@ -36,6 +36,33 @@ def test_against_torch(torch, rng, idx_shape, num, dim, padding_idx):
                                atol=4 * np.finfo(np.float32).eps * count * np.abs(g).max())
     if padding_idx is not None:
         assert not layer.weight.grad[padding_idx].any()
+
+
+@pytest.mark.parametrize("max_norm,norm_type", [(1.0, 2.0), (0.5, 1.0), (2.0, 3.5),
+                                                 (0.3, float("inf"))])
+@pytest.mark.parametrize("freq", [False, True])
+def test_max_norm_and_scale_grad_by_freq_like_torch(torch, rng, max_norm, norm_type, freq):
+    """torch renormalises, in place and before the lookup, the rows the batch names whose norm
+    exceeds max_norm (rows not looked up stay as they are); scale_grad_by_freq divides each row's
+    gradient by its count in the batch."""
+    t = torch.nn.Embedding(12, 5, max_norm=max_norm, norm_type=norm_type,
+                           scale_grad_by_freq=freq)
+    layer = nn.Embedding(12, 5, max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=freq)
+    w = (rng.standard_normal((12, 5)) * 2).astype(np.float32)
+    with torch.no_grad():
+        t.weight.copy_(torch.tensor(w))
+    layer.weight.data[...] = w
+    idx = rng.integers(0, 8, (4, 6))  # rows 8..11 never looked up
+    y = layer(idx)
+    ty = t(torch.tensor(idx))
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=2e-7, atol=1e-7)
+    np.testing.assert_allclose(layer.weight.data, t.weight.detach().numpy(), rtol=2e-7, atol=1e-7)
+    np.testing.assert_array_equal(layer.weight.data[8:], w[8:])
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    ty.backward(torch.tensor(g))
+    layer.zero_grad()
+    layer.backward(g)
+    np.testing.assert_allclose(layer.weight.grad, t.weight.grad.numpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_init_like_torch():
@@ -103,8 +130,16 @@ def test_bad_arguments():
         nn.Embedding(3, 2, padding_idx=3)
     with pytest.raises(TypeError, match="padding_idx: expected an int or None"):
         nn.Embedding(3, 2, padding_idx=1.0)
-    with pytest.raises(ValueError, match="max_norm: only None is supported, got 1.0"):
-        nn.Embedding(3, 2, max_norm=1.0)
+    with pytest.raises(ValueError, match="max_norm: expected a finite number >= 0 or None"):
+        nn.Embedding(3, 2, max_norm=-1.0)
+    with pytest.raises(ValueError, match=r"norm_type: expected a number > 0 \(or inf\)"):
+        nn.Embedding(3, 2, max_norm=1.0, norm_type=0)
+    with pytest.raises(ValueError, match="max_norm: expected a finite number >= 0"):
+        _C.embedding_renorm(np.array([0]), np.ones((3, 2), np.float32), float("nan"), 2.0)
+    with pytest.raises(ValueError, match=r"input: expected indices in \[0, 2\]"):
+        _C.embedding_renorm(np.array([3]), np.ones((3, 2), np.float32), 1.0, 2.0)
+    with pytest.raises(ValueError, match="weight"):
+        _C.embedding_renorm(np.array([0]), np.ones((3, 2), np.float32)[:, :1], 1.0, 2.0)
     with pytest.raises(ValueError, match="sparse: only False is supported"):
         nn.Embedding(3, 2, sparse=True)
     with pytest.raises(ValueError, match=r"backward\(\) called before forward"):
@@ -169,3 +204,7 @@ def test_state_dict_save_load_repr(torch, tmp_path, rng):
     np.testing.assert_array_equal(back(x), m(x))
     assert repr(m[0]) == "Embedding(9, 4, padding_idx=2)"
     assert repr(nn.Embedding(9, 4)) == "Embedding(9, 4)"
+    e = nn.Embedding(9, 4, max_norm=1.5, norm_type=1.0, scale_grad_by_freq=True)
+    assert repr(e) == "Embedding(9, 4, max_norm=1.5, norm_type=1.0, scale_grad_by_freq=True)"
+    back = nn.Embedding.from_config(e.get_config())
+    assert (back.max_norm, back.norm_type, back.scale_grad_by_freq) == (1.5, 1.0, True)

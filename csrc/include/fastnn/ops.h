@@ -571,8 +571,13 @@ void layernorm_backward(const float* dy, const float* x, const double* mean, con
 void embedding_check(const int64_t* idx, int64_t n, int64_t num, int64_t dim);
 void embedding_forward(const int64_t* idx, int64_t n, const float* weight, int64_t num,
                        int64_t dim, float* y);
+// scale_by_freq: each row's sum divided by how often idx names it (PyTorch's scale_grad_by_freq).
 void embedding_backward(const float* dy, const int64_t* idx, int64_t n, int64_t num, int64_t dim,
-                        int64_t padding_idx, float* dweight);
+                        int64_t padding_idx, bool scale_by_freq, float* dweight);
+// PyTorch's max_norm: each row idx names whose norm_type-norm (> 0, or inf) exceeds max_norm is
+// scaled in place by max_norm / (norm + 1e-7) (each row once, whatever its count in idx).
+void embedding_renorm(const int64_t* idx, int64_t n, float* weight, int64_t num, int64_t dim,
+                      double max_norm, double norm_type);
 
 // Reductions of x (outer, r, inner) over r (frame/reduce.cpp): op 0 sum, 1 mean, 2 max (NaN
 // propagates; r == 0 refused). Backward: max splits dy evenly over the positions equal to y.
