@@ -556,8 +556,9 @@ void row_norms(const float* w, int64_t rows, int64_t cols, int p, double* norms)
 
 // Layer norm over `cols` values per row (frame/layernorm.cpp): y = (x - mean) * rstd * weight +
 // bias (weight / bias may be null), statistics in double over two passes; mean / rstd (rows, kept
-// in double: a float mean of a row at 1e4 would cost the backward four digits) may be null. Backward: dx (may be null) and dweight / dbias accumulated (may be null), reduced in an
-// order that does not depend on the thread count.
+// in double: a float mean of a row at 1e4 would cost the backward four digits) may be null.
+// Backward: dx (may be null) and dweight / dbias accumulated (may be null), reduced in an order
+// that does not depend on the thread count.
 void layernorm_check(int64_t rows, int64_t cols, float eps);
 void layernorm_forward(const float* x, const float* weight, const float* bias, int64_t rows,
                        int64_t cols, float eps, float* y, double* mean, double* rstd);
