@@ -305,6 +305,8 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
       fastnn.train.Diagnostics callback a non-finite gradient also stops before its step.
     augment: a callable(batch, rng) -> batch applied to each raw training batch before it is
       converted to float32 (e.g. fastnn.data.augment.Compose([...])).
+    x: converted to float32 per batch, except integer x for a model that takes indices (one
+      starting with an nn.Embedding: ``fastnn.nn.embedding.takes_indices``), which stays integer.
     seed: makes the run reproducible bit for bit (same thread count); streams are derived per epoch.
     resume_from: a checkpoint written by ModelCheckpoint/``fastnn.save(..., optimizer=...)``;
       training continues from the epoch after the one saved.
