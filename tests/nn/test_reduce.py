@@ -59,6 +59,13 @@ def test_amax_nan_propagates(torch):
     x = np.array([[1.0, np.nan, 2.0], [0.0, -1.0, 3.0]], np.float32)
     y = nn.Amax(1)(x)
     np.testing.assert_array_equal(y, torch.amax(torch.tensor(x), 1).numpy())
+    # a NaN in the vector lanes or in the tail of a contiguous run, and in a strided block
+    x = np.random.default_rng(0).standard_normal((4, 37, 3)).astype(np.float32)
+    x[1, 3, 0], x[2, 36, 1], x[3, 20, 2] = np.nan, np.nan, np.inf
+    for dim in (1, 2, (1, 2)):
+        np.testing.assert_array_equal(nn.Amax(dim)(x), torch.amax(torch.tensor(x), dim).numpy())
+    xt = np.ascontiguousarray(x.transpose(0, 2, 1))
+    np.testing.assert_array_equal(nn.Amax(2)(xt), torch.amax(torch.tensor(xt), 2).numpy())
 
 
 def test_sum_mean_accumulate_in_double(rng):
