@@ -9,6 +9,7 @@ import numpy as np
 from fastnn import nn
 from fastnn.onnx import _onnx
 from fastnn.onnx._fold import FOLD, Unsupported, reshape_target
+from fastnn.onnx import _import_1d
 from fastnn.onnx._import_norm import CONVERTERS as _NORM_CONVERTERS
 from fastnn.onnx._patterns import fuse_gelu, fuse_layernorm, fuse_softsign
 
@@ -70,9 +71,11 @@ def _padded(x, attrs, kernel, strides, dilations, what, fill=0.0):
 def _conv(ctx, node, attrs):
     x = ctx.sym(node.input[0])
     w = ctx.const(node.input[1], "weight")
-    if w.ndim != 4:
-        raise Unsupported(f"{w.ndim - 2}-D Conv (fastnn has Conv2d only)")
     b = ctx.const(node.input[2], "bias") if len(node.input) > 2 and node.input[2] else None
+    if w.ndim == 3:
+        return _import_1d.conv1d(x, w, b, attrs)
+    if w.ndim != 4:
+        raise Unsupported(f"{w.ndim - 2}-D Conv (fastnn has Conv1d and Conv2d)")
     k = tuple(w.shape[2:])
     s = _pair(attrs.get("strides", [1, 1]), "strides")
     d = _pair(attrs.get("dilations", [1, 1]), "dilations")
@@ -113,6 +116,8 @@ def _pool(kind):
         x = ctx.sym(node.input[0])
         if len(node.output) > 1 and node.output[1] in ctx.used:
             raise Unsupported("MaxPool's Indices output")
+        if len(attrs["kernel_shape"]) == 1:
+            return _import_1d.pool1d(kind, x, node, attrs)
         k = _pair(attrs["kernel_shape"], "kernel_shape")
         s = _pair(attrs.get("strides", [1, 1]), "strides")
         d = _pair(attrs.get("dilations", [1, 1]), "dilations")
@@ -158,6 +163,8 @@ def _one_window_over_all(x, kernel, strides, pads, ceil):
 
 def _global_avg(ctx, node, attrs):
     x = ctx.sym(node.input[0])
+    if x.ndim == 3:
+        return _import_1d.global_pool("avg")(ctx, node, attrs)
     if x.ndim != 4:
         raise Unsupported("GlobalAveragePool on a non-4-D input")
     return nn.GlobalAvgPool2d(keepdim=True)(x)
@@ -371,6 +378,8 @@ def _pad(ctx, node, attrs):
             for i, a in enumerate(axes):
                 full[a], full[a + x.ndim] = pads[i], pads[i + len(axes)]
             pads = full
+    if x.ndim == 3:
+        return _import_1d.pad1d(x, pads, mode, value)
     if x.ndim != 4 or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
         raise Unsupported(f"Pad of a {x.ndim}-D tensor with pads {pads} (2-D spatial padding of "
                           "(N, C, H, W) only)")
@@ -467,6 +476,7 @@ CONVERTERS = {
     "PRelu": _prelu, "Clip": _clip, "HardSigmoid": _act(_hardsigmoid),
     "HardSwish": _act(lambda a: nn.Hardswish()), "Softplus": _act(lambda a: nn.Softplus()),
     "Softsign": _act(lambda a: nn.Softsign()), "LogSoftmax": _log_softmax,
+    "GlobalMaxPool": _import_1d.global_pool("max"),
 }
 # [LayerNorm, Embedding, reductions (issue 14)]
 CONVERTERS.update(_NORM_CONVERTERS)
