@@ -75,3 +75,10 @@ from fastnn.nn.padding1d import (ConstantPad1d, ReflectionPad1d, ReplicationPad1
 __all__ += ["Conv1d", "MaxPool1d", "AvgPool1d", "GlobalMaxPool2d", "AdaptiveAvgPool2d",
             "AdaptiveMaxPool2d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d", "ZeroPad1d",
             "ConstantPad1d", "ReflectionPad1d", "ReplicationPad1d"]
+
+# [LayerNorm, Embedding, reductions (issue 14)]
+from fastnn.nn.normalization import LayerNorm  # noqa: E402
+from fastnn.nn.embedding import Embedding  # noqa: E402
+from fastnn.nn.reduce import Mean, Sum, Amax  # noqa: E402
+
+__all__ += ["LayerNorm", "Embedding", "Mean", "Sum", "Amax"]

@@ -8,6 +8,7 @@ import numpy as np
 from fastnn import nn
 from fastnn.nn import _calls
 from fastnn.onnx import _onnx
+from fastnn.onnx._export_norm import index_inputs, write_norm
 
 OPSETS = (13, 21)
 
@@ -189,6 +190,9 @@ def _layer(w, layer, ins, vals, where):
         sizes = layer._sizes(vals[0].shape[d])
         s = w.init(f"{where}.split", sizes, np.int64)
         return w.node("Split", [x, s], where, n_out=len(sizes), axis=d)
+    out = write_norm(w, layer, ins, vals, where)  # [LayerNorm, Embedding, reductions]
+    if out is not None:
+        return out
     raise ValueError(f"fastnn.onnx.export: {where}: layer {t.__name__} has no ONNX export "
                      "(see docs/onnx.md for the supported layers)")
 
@@ -249,7 +253,9 @@ def export(model, path, input_shape=None, opset=17, dynamic_batch=True, weight_t
     w = _Writer(opset, weight_type)
     ins = [w.name(n or ("input" if len(shapes) == 1 else f"input_{k}"))
            for k, n in enumerate(names[:len(shapes)] + [None] * (len(shapes) - len(names)))]
-    vals = [np.zeros((1,) + tuple(s[1:]), np.float32) for s in shapes]
+    ints = index_inputs(model, len(shapes))  # an Embedding's input: int64 indices
+    vals = [np.zeros((1,) + tuple(s[1:]), np.int64 if i else np.float32)
+            for s, i in zip(shapes, ints)]
     if quantized:
         outs = [_quantized(w, model, ins[0], vals[0], "")]
         ys = model.predict(vals[0])
@@ -259,8 +265,9 @@ def export(model, path, input_shape=None, opset=17, dynamic_batch=True, weight_t
             ys = model.forward(*vals)
     ys = ys if isinstance(ys, tuple) else (ys,)
     batch = "N" if dynamic_batch else 1
-    g_in = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [batch] + list(s[1:]))
-            for n, s in zip(ins, shapes)]
+    g_in = [helper.make_tensor_value_info(n, TensorProto.INT64 if i else TensorProto.FLOAT,
+                                          [batch] + list(s[1:]))
+            for n, s, i in zip(ins, shapes, ints)]
     final = []
     for k, o in enumerate(outs):  # name the outputs output / output_k
         n = w.name("output" if len(outs) == 1 else f"output_{k}")

@@ -10,7 +10,8 @@ from fastnn import nn
 from fastnn.onnx import _onnx
 from fastnn.onnx._fold import FOLD, Unsupported, reshape_target
 from fastnn.onnx import _import_1d
-from fastnn.onnx._patterns import fuse_gelu, fuse_softsign
+from fastnn.onnx._import_norm import CONVERTERS as _NORM_CONVERTERS
+from fastnn.onnx._patterns import fuse_gelu, fuse_layernorm, fuse_softsign
 
 OPSETS = (9, 21)
 
@@ -477,6 +478,8 @@ CONVERTERS = {
     "Softsign": _act(lambda a: nn.Softsign()), "LogSoftmax": _log_softmax,
     "GlobalMaxPool": _import_1d.global_pool("max"),
 }
+# [LayerNorm, Embedding, reductions (issue 14)]
+CONVERTERS.update(_NORM_CONVERTERS)
 SUPPORTED_OPS = sorted(set(CONVERTERS) | set(FOLD))
 
 
@@ -527,16 +530,19 @@ def load(model):
     ctx = _Ctx(opset)
     for t in g.initializer:
         ctx.consts[t.name] = numpy_helper.to_array(t)
-    inputs = []
+    inputs, index_inputs = [], set()
     for vi in g.input:
         if vi.name in ctx.consts:
             continue
         dims = vi.type.tensor_type.shape.dim
         shape = [d.dim_value if d.HasField("dim_value") else None for d in dims]
-        if vi.type.tensor_type.elem_type != 1:
+        if vi.type.tensor_type.elem_type not in (1, 6, 7):  # float32, int32, int64
             raise ValueError(f"fastnn.onnx.load: input {vi.name!r}: element type "
                              f"{helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)}; "
-                             "fastnn models take float32 inputs")
+                             "fastnn models take float32 inputs (integer ones as the indices of "
+                             "an Embedding)")
+        if vi.type.tensor_type.elem_type != 1:
+            index_inputs.add(vi.name)
         if len(shape) < 1 or any(d is None for d in shape[1:]):
             raise ValueError(f"fastnn.onnx.load: input {vi.name!r}: every dimension but the batch "
                              f"must be known, got {shape}")
@@ -555,6 +561,7 @@ def load(model):
                 pass
     nodes = fuse_gelu(nodes, ctx.consts, {vi.name for vi in g.output})
     nodes = fuse_softsign(nodes, ctx.consts, {vi.name for vi in g.output})
+    nodes = fuse_layernorm(nodes, ctx.consts, {vi.name for vi in g.output})
     missing = [(n.op_type, n.name or f"#{i}") for i, n in enumerate(nodes)
                if n.domain not in ("", "ai.onnx") or n.op_type not in SUPPORTED_OPS]
     if missing:
@@ -562,6 +569,12 @@ def load(model):
         raise ValueError("fastnn.onnx.load: unsupported operator(s) " + ", ".join(ops) +
                          "; nodes: " + ", ".join(f"{n} ({op})" for op, n in missing))
     ctx.used = {n for node in nodes for n in node.input} | {vi.name for vi in g.output}
+    for i, n in enumerate(nodes):  # integer inputs: indices of a Gather on a table only
+        bad = [x for x in n.input if x in index_inputs]
+        if bad and (n.op_type != "Gather" or list(n.input[1:]) != bad):
+            raise ValueError(f"fastnn.onnx.load: integer input(s) {bad} feed node "
+                             f"{n.name or f'#{i}'} ({n.op_type}); fastnn takes integer inputs "
+                             "only as the indices of a Gather on a constant table (an Embedding)")
     problems, poisoned = [], set()
     for i, node in enumerate(nodes):
         name = node.name or f"#{i}"
