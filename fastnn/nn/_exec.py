@@ -111,10 +111,7 @@ def forward(g, xs, where):
             else:
                 out = layer.forward(*[vals[s] for s in in_slots])
                 _release(vals, left, in_slots)
-            if len(out_slots) == 1 and not isinstance(out, tuple):
-                vals[out_slots[0]] = out
-            else:
-                _store(vals, out, out_slots, layer, where)
+            _store(vals, out, out_slots, layer, where)
             i += 1
         return tuple([vals[s] for s in g.outs]), None
     st = _calls._tls.stack
@@ -154,10 +151,7 @@ def forward(g, xs, where):
             out = _calls._plain(out)
         records[i] = rec
         _pending(layer, tid, rec)
-        if len(out_slots) == 1 and not isinstance(out, tuple):
-            vals[out_slots[0]] = out
-        else:
-            _store(vals, out, out_slots, layer, where)
+        _store(vals, out, out_slots, layer, where)
         i += 1
     return tuple([vals[s] for s in g.outs]), records
 

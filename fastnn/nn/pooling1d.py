@@ -15,6 +15,14 @@ __all__ = ["MaxPool1d", "AvgPool1d", "GlobalMaxPool2d", "AdaptiveAvgPool2d", "Ad
            "AdaptiveAvgPool1d", "AdaptiveMaxPool1d"]
 
 
+def _backward_saved(layer, grad_out):
+    """The backward of a 1-D pool run on its (N, C, 1, L) view: ``layer._saved`` holds the
+    unbatched flag and output shape, the argmax, the 4-D and the original input shapes."""
+    g = s1.grad4(grad_out, layer._saved and layer._saved[0], repr(layer))
+    _, argmax, shape4, in_shape = layer._saved
+    return layer._backward4(g, argmax, shape4).reshape(in_shape)
+
+
 class _Pool1d(_Pool2d):
     """The 2-D pool's checks on the (1, k) window; 1-D arguments, repr and config."""
 
@@ -41,9 +49,7 @@ class _Pool1d(_Pool2d):
         return y
 
     def backward(self, grad_out):
-        g = s1.grad4(grad_out, self._saved and self._saved[0], repr(self))
-        _, argmax, shape4, in_shape = self._saved
-        return self._backward4(g, argmax, shape4).reshape(in_shape)
+        return _backward_saved(self, grad_out)
 
     def extra_repr(self):
         s = (f"kernel_size={self.kernel_size[1]}, stride={self.stride[1]}, "
@@ -214,9 +220,7 @@ class _AdaptivePool1d(Module):
         return y
 
     def backward(self, grad_out):
-        g = s1.grad4(grad_out, self._saved and self._saved[0], repr(self))
-        _, argmax, shape4, in_shape = self._saved
-        return self._backward4(g, argmax, shape4).reshape(in_shape)
+        return _backward_saved(self, grad_out)
 
     def extra_repr(self):
         return "output_size=1"
