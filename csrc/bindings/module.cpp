@@ -40,6 +40,7 @@ void bind_sparse(py::module_& m);
 void bind_prune(py::module_& m);
 void bind_binary(py::module_& m);  // [binary layers]
 void bind_compress(py::module_& m);  // weight sharing
+void bind_resize(py::module_& m);  // [resize, depth <-> space]
 
 }  // namespace fastnn
 
@@ -134,5 +135,6 @@ PYBIND11_MODULE(_C, m) {
   bind_prune(m);
   bind_binary(m);  // [binary layers]
   bind_compress(m);
+  bind_resize(m);
 
 }

@@ -63,3 +63,11 @@ __all__ += ["ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d"]
 from fastnn.nn.normalization import LocalResponseNorm  # noqa: E402
 
 __all__ += ["LocalResponseNorm"]
+
+# [resize and depth <-> space layers (issue 14)]
+from fastnn.nn.upsampling import (DepthToSpace, PixelShuffle, PixelUnshuffle,  # noqa: E402
+                                  SpaceToDepth, Upsample, UpsamplingBilinear2d,
+                                  UpsamplingNearest2d)
+
+__all__ += ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle",
+            "PixelUnshuffle", "DepthToSpace", "SpaceToDepth"]
