@@ -184,6 +184,9 @@ def _layer(w, layer, ins, vals, where):
         sizes = layer._sizes(vals[0].shape[d])
         s = w.init(f"{where}.split", sizes, np.int64)
         return w.node("Split", [x, s], where, n_out=len(sizes), axis=d)
+    if isinstance(layer, (nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle)):  # [issue 14 resize]
+        from fastnn.onnx._export_resize import write
+        return write(w, layer, x, vals[0], where)
     raise ValueError(f"fastnn.onnx.export: {where}: layer {t.__name__} has no ONNX export "
                      "(see docs/onnx.md for the supported layers)")
 

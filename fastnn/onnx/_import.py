@@ -467,6 +467,10 @@ CONVERTERS = {
     "HardSwish": _act(lambda a: nn.Hardswish()), "Softplus": _act(lambda a: nn.Softplus()),
     "Softsign": _act(lambda a: nn.Softsign()), "LogSoftmax": _log_softmax,
 }
+# [resize and depth <-> space (issue 14)]
+from fastnn.onnx._import_resize import CONVERTERS as _RESIZE  # noqa: E402
+
+CONVERTERS.update(_RESIZE)
 SUPPORTED_OPS = sorted(set(CONVERTERS) | set(FOLD))
 
 
