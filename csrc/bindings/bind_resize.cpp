@@ -53,8 +53,14 @@ py::array_t<float> resize_bwd(const py::handle& dy_obj, Shape4 input_shape,
                               std::array<double, 2> scales) {
   for (int64_t d : input_shape)
     if (d < 0) throw py::value_error("input_shape: extents must be >= 0");
+  if (input_shape[2] < 1 || input_shape[3] < 1)
+    throw py::value_error("input_shape: expected a non-empty plane, got " +
+                          std::to_string(input_shape[2]) + "x" + std::to_string(input_shape[3]));
   py::array_t<float> dy = c_f32(dy_obj, "grad_output");
   check_ndim(dy, "grad_output", 4);
+  if (dy.shape(2) < 1 || dy.shape(3) < 1)
+    throw py::value_error("grad_output: expected a non-empty plane, got " +
+                          std::to_string(dy.shape(2)) + "x" + std::to_string(dy.shape(3)));
   const Resize2d r = resize_geom(input_shape[2], input_shape[3], {dy.shape(2), dy.shape(3)},
                                  mode, align_corners, scales);
   check_shape(dy, "grad_output", {input_shape[0], input_shape[1], r.oh, r.ow});

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "fastnn/ops.h"
+#include "parallel_blocks.h"
 
 namespace fastnn {
 
@@ -28,12 +29,12 @@ namespace {
 
 std::string str(int64_t v) { return std::to_string(v); }
 
+// body(p) for each plane p, one plane per task (a plane's result never depends on the split).
 template <class F>
-void parallel_tasks(int64_t count, const F& body) {
-  const int nt =
-      static_cast<int>(std::min<int64_t>(get_num_threads(), std::max<int64_t>(count, 1)));
-#pragma omp parallel for schedule(static) num_threads(nt)
-  for (int64_t t = 0; t < count; ++t) body(t);
+void each_plane(int64_t planes, const F& body) {
+  parallel_blocks(planes, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) body(p);
+  });
 }
 
 // One axis's source indices and weights: output d reads w0[d] * in[i0[d]] + w1[d] * in[i1[d]].
@@ -96,6 +97,22 @@ AxisTable axis_table(int64_t in, int64_t out, double factor, int mode, bool alig
   return t;
 }
 
+// Checks r, builds the tables, then for each plane p (planes in parallel): begin(p), and
+// row(p, oy, y0, y1, h0, h1, tw) for each output row oy, which reads input rows y0 and y1 with
+// weights h0 and h1 and the columns of tw.
+template <class Begin, class Row>
+void resize_rows(const Resize2d& r, int64_t planes, const Begin& begin, const Row& row) {
+  resize2d_check(r);
+  if (planes <= 0) return;
+  const AxisTable th = axis_table(r.ih, r.oh, r.scale_h, r.mode, r.align_corners);
+  const AxisTable tw = axis_table(r.iw, r.ow, r.scale_w, r.mode, r.align_corners);
+  each_plane(planes, [&](int64_t p) {
+    begin(p);
+    for (int64_t oy = 0; oy < r.oh; ++oy)
+      row(p, oy, th.i0[oy], th.i1[oy], th.w0[oy], th.w1[oy], tw);
+  });
+}
+
 }  // namespace
 
 void resize2d_check(const Resize2d& r) {
@@ -122,61 +139,52 @@ void resize2d_check(const Resize2d& r) {
 }
 
 void resize2d_forward(const float* x, int64_t planes, const Resize2d& r, float* y) {
-  resize2d_check(r);
-  if (planes <= 0) return;
-  const AxisTable th = axis_table(r.ih, r.oh, r.scale_h, r.mode, r.align_corners);
-  const AxisTable tw = axis_table(r.iw, r.ow, r.scale_w, r.mode, r.align_corners);
   const int64_t in_plane = r.ih * r.iw, out_plane = r.oh * r.ow;
-  parallel_tasks(planes, [&](int64_t p) {
-    const float* xp = x + p * in_plane;
-    float* yp = y + p * out_plane;
-    for (int64_t oy = 0; oy < r.oh; ++oy) {
-      const float* r0 = xp + th.i0[oy] * r.iw;
-      const float* r1 = xp + th.i1[oy] * r.iw;
-      const float h0 = th.w0[oy], h1 = th.w1[oy];
-      float* yr = yp + oy * r.ow;
-      if (r.mode != kResizeBilinear) {
-        for (int64_t ox = 0; ox < r.ow; ++ox) yr[ox] = r0[tw.i0[ox]];
-        continue;
-      }
-      for (int64_t ox = 0; ox < r.ow; ++ox) {
-        const int64_t a = tw.i0[ox], b = tw.i1[ox];
-        yr[ox] = h0 * (tw.w0[ox] * r0[a] + tw.w1[ox] * r0[b]) +
-                 h1 * (tw.w0[ox] * r1[a] + tw.w1[ox] * r1[b]);
-      }
+  const bool nearest = r.mode != kResizeBilinear;
+  resize_rows(r, planes, [](int64_t) {},
+              [&](int64_t p, int64_t oy, int64_t y0, int64_t y1, float h0, float h1,
+                  const AxisTable& tw) {
+    const float* r0 = x + p * in_plane + y0 * r.iw;
+    const float* r1 = x + p * in_plane + y1 * r.iw;
+    float* yr = y + p * out_plane + oy * r.ow;
+    if (nearest) {
+      for (int64_t ox = 0; ox < r.ow; ++ox) yr[ox] = r0[tw.i0[ox]];
+      return;
+    }
+    for (int64_t ox = 0; ox < r.ow; ++ox) {
+      const int64_t a = tw.i0[ox], b = tw.i1[ox];
+      yr[ox] = h0 * (tw.w0[ox] * r0[a] + tw.w1[ox] * r0[b]) +
+               h1 * (tw.w0[ox] * r1[a] + tw.w1[ox] * r1[b]);
     }
   });
 }
 
 void resize2d_backward(const float* dy, int64_t planes, const Resize2d& r, float* dx) {
-  resize2d_check(r);
-  if (planes <= 0) return;
-  const AxisTable th = axis_table(r.ih, r.oh, r.scale_h, r.mode, r.align_corners);
-  const AxisTable tw = axis_table(r.iw, r.ow, r.scale_w, r.mode, r.align_corners);
   const int64_t in_plane = r.ih * r.iw, out_plane = r.oh * r.ow;
-  parallel_tasks(planes, [&](int64_t p) {
-    float* xp = dx + p * in_plane;
-    const float* yp = dy + p * out_plane;
-    std::memset(xp, 0, sizeof(float) * static_cast<size_t>(in_plane));
-    for (int64_t oy = 0; oy < r.oh; ++oy) {
-      float* r0 = xp + th.i0[oy] * r.iw;
-      float* r1 = xp + th.i1[oy] * r.iw;
-      const float h0 = th.w0[oy], h1 = th.w1[oy];
-      const float* g = yp + oy * r.ow;
-      if (r.mode != kResizeBilinear) {
-        for (int64_t ox = 0; ox < r.ow; ++ox) r0[tw.i0[ox]] += g[ox];
-        continue;
-      }
-      for (int64_t ox = 0; ox < r.ow; ++ox) {
-        const int64_t a = tw.i0[ox], b = tw.i1[ox];
-        const float ga = g[ox] * tw.w0[ox], gb = g[ox] * tw.w1[ox];
-        r0[a] += h0 * ga;
-        r0[b] += h0 * gb;
-        r1[a] += h1 * ga;
-        r1[b] += h1 * gb;
-      }
-    }
-  });
+  const bool nearest = r.mode != kResizeBilinear;
+  resize_rows(
+      r, planes,
+      [&](int64_t p) {
+        std::memset(dx + p * in_plane, 0, sizeof(float) * static_cast<size_t>(in_plane));
+      },
+      [&](int64_t p, int64_t oy, int64_t y0, int64_t y1, float h0, float h1,
+          const AxisTable& tw) {
+        float* r0 = dx + p * in_plane + y0 * r.iw;
+        float* r1 = dx + p * in_plane + y1 * r.iw;
+        const float* g = dy + p * out_plane + oy * r.ow;
+        if (nearest) {
+          for (int64_t ox = 0; ox < r.ow; ++ox) r0[tw.i0[ox]] += g[ox];
+          return;
+        }
+        for (int64_t ox = 0; ox < r.ow; ++ox) {
+          const int64_t a = tw.i0[ox], b = tw.i1[ox];
+          const float ga = g[ox] * tw.w0[ox], gb = g[ox] * tw.w1[ox];
+          r0[a] += h0 * ga;
+          r0[b] += h0 * gb;
+          r1[a] += h1 * ga;
+          r1[b] += h1 * gb;
+        }
+      });
 }
 
 void depth_space_check(int64_t n, int64_t c, int64_t h, int64_t w, int64_t block) {
@@ -195,7 +203,7 @@ void depth_space(const float* src, int64_t n, int64_t c, int64_t h, int64_t w, i
   depth_space_check(n, c, h, w, block);
   if (n == 0 || c == 0 || h == 0 || w == 0) return;
   const int64_t sw = w * block, plane = h * w;
-  parallel_tasks(n * c * h * block, [&](int64_t row) {
+  each_plane(n * c * h * block, [&](int64_t row) {  // one output row per task
     const int64_t i = row % block;
     const int64_t hh = (row / block) % h;
     const int64_t ch = (row / (block * h)) % c;

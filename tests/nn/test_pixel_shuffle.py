@@ -25,30 +25,19 @@ def s2d_ref(x, b):
     return t.reshape(n, c * b * b, h // b, w // b)
 
 
-SHUFFLE = [((2, 8, 3, 5), 2), ((1, 9, 4, 1), 3), ((3, 18, 1, 2), 3), ((1, 5, 3, 4), 1),
-           ((12, 2, 3), 2)]
+CASES = [("PixelShuffle", (2, 8, 3, 5), 2), ("PixelShuffle", (1, 9, 4, 1), 3),
+         ("PixelShuffle", (3, 18, 1, 2), 3), ("PixelShuffle", (1, 5, 3, 4), 1),
+         ("PixelShuffle", (12, 2, 3), 2),
+         ("PixelUnshuffle", (2, 2, 6, 10), 2), ("PixelUnshuffle", (1, 1, 9, 3), 3),
+         ("PixelUnshuffle", (2, 3, 1, 1), 1), ("PixelUnshuffle", (3, 4, 6), 2)]
 
 
-@pytest.mark.parametrize("shape,r", SHUFFLE)
-def test_pixel_shuffle_matches_torch(torch, shape, r, rng):
+@pytest.mark.parametrize("cls,shape,r", CASES)
+def test_matches_torch(torch, cls, shape, r, rng):
     x = rng.standard_normal(shape).astype(np.float32)
     xt = torch.tensor(x, requires_grad=True)
-    yt = torch.nn.PixelShuffle(r)(xt)
-    layer = nn.PixelShuffle(r)
-    y = layer(x)
-    np.testing.assert_array_equal(y, yt.detach().numpy())
-    g = rng.standard_normal(y.shape).astype(np.float32)
-    yt.backward(torch.tensor(g))
-    np.testing.assert_array_equal(layer.backward(g), xt.grad.numpy())
-
-
-@pytest.mark.parametrize("shape,r", [((2, 2, 6, 10), 2), ((1, 1, 9, 3), 3), ((2, 3, 1, 1), 1),
-                                     ((3, 4, 6), 2)])
-def test_pixel_unshuffle_matches_torch(torch, shape, r, rng):
-    x = rng.standard_normal(shape).astype(np.float32)
-    xt = torch.tensor(x, requires_grad=True)
-    yt = torch.nn.PixelUnshuffle(r)(xt)
-    layer = nn.PixelUnshuffle(r)
+    yt = getattr(torch.nn, cls)(r)(xt)
+    layer = getattr(nn, cls)(r)
     y = layer(x)
     np.testing.assert_array_equal(y, yt.detach().numpy())
     g = rng.standard_normal(y.shape).astype(np.float32)

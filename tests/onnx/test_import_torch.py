@@ -128,16 +128,22 @@ def _randomize_bn(torch, net, seed):
                 m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
 
 
-@pytest.mark.parametrize("opset", [11, 17])
-@pytest.mark.parametrize("name", ["mlp", "lenet", "inception", "bottleneck", "densenet", "unet"])
-def test_torch_model_imports(torch, onnx, name, opset, rng):
+def imported(torch, cls, shape, opset):
+    """(a seeded PyTorch net of class cls with random BN statistics, its fastnn import)."""
     torch.manual_seed(0)
-    cls, shape = _models(torch)[name]
     net = cls()
     _randomize_bn(torch, net, 1)
     model = fonnx.load(_export(torch, net, shape, opset))
     assert isinstance(model, fastnn.nn.Model)
     assert sum(p.size for p in model.parameters()) == sum(p.numel() for p in net.parameters())
+    return net, model
+
+
+@pytest.mark.parametrize("opset", [11, 17])
+@pytest.mark.parametrize("name", ["mlp", "lenet", "inception", "bottleneck", "densenet", "unet"])
+def test_torch_model_imports(torch, onnx, name, opset, rng):
+    cls, shape = _models(torch)[name]
+    net, model = imported(torch, cls, shape, opset)
     assert any(isinstance(m, fastnn.nn.Dropout) for m in model.modules()) == (name == "lenet")
     against_torch(torch, net, model, shape, rng, name)
 

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import onnx as fonnx
 from tests.onnx.compare import against_torch
-from tests.onnx.test_import_torch import _export, _randomize_bn
+from tests.onnx.test_import_torch import imported
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 
@@ -88,12 +87,8 @@ LAYERS = {"unet_upsample": {fastnn.nn.Upsample: 3, fastnn.nn.ConvTranspose2d: 1}
 @pytest.mark.parametrize("opset", [11, 17])
 @pytest.mark.parametrize("name", ["unet_upsample", "mobilenet", "espcn"])
 def test_torch_model_imports(torch, onnx, name, opset, rng):
-    torch.manual_seed(0)
     cls, shape = _models(torch)[name]
-    net = cls()
-    _randomize_bn(torch, net, 1)
-    model = fonnx.load(_export(torch, net, shape, opset))
-    assert sum(p.size for p in model.parameters()) == sum(p.numel() for p in net.parameters())
+    net, model = imported(torch, cls, shape, opset)
     for t, count in LAYERS[name].items():
         assert sum(type(m) is t for m in model.modules()) == count, (name, t)
     against_torch(torch, net, model, shape, rng, name)
