@@ -88,7 +88,7 @@ def _upsample(geom, **kw):
                                                                               **kw)
 
 
-def _onnx_nearest(n_in, n_out, scale, coord, rounding):
+def onnx_nearest(n_in, n_out, scale, coord, rounding):
     """ONNX's source indices along one axis (float32 as onnxruntime), or None if not defined."""
     d = np.arange(n_out, dtype=np.float32)
     s = np.float32(scale)
@@ -111,16 +111,16 @@ def _onnx_nearest(n_in, n_out, scale, coord, rounding):
         i = fl
     elif rounding == "ceil":
         i = np.ceil(x)
-    elif rounding == "round_prefer_floor":
-        i = np.where(tie, fl, np.floor(x + np.float32(0.5)))
+    elif rounding == "round_prefer_floor":  # np.round: exact (no x + 0.5 rounding) off ties
+        i = np.where(tie, fl, np.round(x))
     elif rounding == "round_prefer_ceil":
-        i = np.where(tie, fl + 1, np.floor(x + np.float32(0.5)))
+        i = np.where(tie, fl + 1, np.round(x))
     else:
         return None
     return np.clip(i, 0, n_in - 1).astype(np.int64)
 
 
-def _layer_indices(layer, h, w):
+def layer_indices(layer, h, w):
     """The source (row, column) indices a nearest nn.Upsample reads: run it on index planes."""
     rows = np.repeat(np.arange(h, dtype=np.float32)[:, None], w, 1)
     cols = np.repeat(np.arange(w, dtype=np.float32)[None, :], h, 0)
@@ -136,12 +136,12 @@ def _nearest(attrs, x, geom, out):
         return _upsample(geom)
     h, w = x.shape[2], x.shape[3]
     scale = value if kind == "scale" else (out[0] / h, out[1] / w)
-    want = (_onnx_nearest(h, out[0], scale[0], coord, rounding),
-            _onnx_nearest(w, out[1], scale[1], coord, rounding))
+    want = (onnx_nearest(h, out[0], scale[0], coord, rounding),
+            onnx_nearest(w, out[1], scale[1], coord, rounding))
     if want[0] is not None and want[1] is not None:
         for mode in ("nearest-exact", "nearest"):
             layer = _upsample(geom, mode=mode)
-            got = _layer_indices(layer, h, w)
+            got = layer_indices(layer, h, w)
             if all(np.array_equal(a, b) for a, b in zip(got, want)):
                 return layer
     raise Unsupported(f"mode nearest with coordinate_transformation_mode {coord!r} and "

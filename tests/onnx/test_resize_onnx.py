@@ -163,3 +163,47 @@ def test_export_to_onnxruntime_and_back(onnx, ort_run, tmp_path, rng, opset):
         (got,) = ort_run(str(path), xv)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max())
         np.testing.assert_array_equal(back(xv), want)
+
+
+def _index_planes(h, w):
+    rows = np.repeat(np.arange(h, dtype=np.float32)[:, None], w, 1)
+    cols = np.repeat(np.arange(w, dtype=np.float32)[None, :], h, 0)
+    return np.stack([rows, cols])[None]
+
+
+SCALES = (1.5, 0.7, 1.3, 2.5, 3.3, 0.9)
+
+
+def test_export_non_integer_scales_nearest(onnx, ort_run):
+    """A float32 scale can give ONNX another output size (float32(1.3) * 20 = 25.99...) or
+    another pixel than PyTorch's d * (1 / s): the exporter writes the nearby float32 scale that
+    agrees. Where none exists (0.7: 20 * 0.7 must reach 14 while 7 / 0.7 stays below 10) at most
+    one position per axis reads the neighbouring pixel (docs/onnx.md); read on index planes."""
+    exact = 0
+    for s in SCALES:
+        for n in range(2, 16):
+            model = nn.Sequential(nn.Upsample(scale_factor=s))
+            x = _index_planes(n, n + 5)
+            want = model(x)
+            proto = fonnx.export(model, None, input_shape=x.shape[1:])
+            (got,) = ort_run(proto.SerializeToString(), x)
+            assert got.shape == want.shape, (s, n)
+            rows, cols = got[0, 0, :, 0] - want[0, 0, :, 0], got[0, 1, 0, :] - want[0, 1, 0, :]
+            for d in (rows, cols):
+                assert np.count_nonzero(d) <= 1 and np.abs(d).max() <= 1, (s, n, d)
+            exact += not (rows.any() or cols.any())
+    assert exact >= 0.95 * len(SCALES) * 14
+
+
+def test_export_non_integer_scales_bilinear(onnx, ort_run, rng):
+    """As above, bilinear: the output size as PyTorch's; an axis whose size does not change is
+    copied as PyTorch does (written with scale 1)."""
+    for s in SCALES:
+        for n in range(2, 16):
+            model = nn.Sequential(nn.Upsample(scale_factor=s, mode="bilinear"))
+            x = rng.standard_normal((1, 2, n, n + 5)).astype(np.float32)
+            want = model(x)
+            proto = fonnx.export(model, None, input_shape=x.shape[1:])
+            (got,) = ort_run(proto.SerializeToString(), x)
+            tol = np.finfo(np.float32).eps * (n + 5 + 4) * np.abs(x).max()
+            np.testing.assert_allclose(got, want, rtol=0, atol=tol, err_msg=f"{s}, {n}")
