@@ -128,11 +128,25 @@ def layer_indices(layer, h, w):
     return y[0, 0, :, 0].astype(np.int64), y[0, 1, 0, :].astype(np.int64)
 
 
+def _check_kept_axes(x, geom, out, doubled):
+    """PyTorch copies an axis whose size a scale keeps (and, for 'nearest', reads d >> 1 on one
+    it doubles) whatever the scale; ONNX resamples with the scale: refused unless it is 1 (2)."""
+    kind, value = geom
+    if kind != "scale":
+        return
+    for n, o, s in zip(x.shape[2:], out, value):
+        if (o == n and s != 1.0) or (doubled and o == 2 * n and s != 2.0):
+            raise Unsupported(f"scales {list(value)} give the output extent {o} from {n}, which "
+                              f"PyTorch's rule copies{' or halves' if doubled else ''} while "
+                              f"ONNX resamples it with the scale {s}")
+
+
 def _nearest(attrs, x, geom, out):
     coord = _s(attrs.get("coordinate_transformation_mode"), "half_pixel")
     rounding = _s(attrs.get("nearest_mode"), "round_prefer_floor")
     kind, value = geom
     if coord == "asymmetric" and rounding == "floor":
+        _check_kept_axes(x, geom, out, doubled=True)
         return _upsample(geom)
     h, w = x.shape[2], x.shape[3]
     scale = value if kind == "scale" else (out[0] / h, out[1] / w)
@@ -155,6 +169,7 @@ def _linear(attrs, x, geom, out):
     if int(attrs.get("antialias", 0)) and (out[0] < x.shape[2] or out[1] < x.shape[3]):
         raise Unsupported("antialias=1 when downsampling (PyTorch's bilinear does not filter)")
     if coord in ("half_pixel", "pytorch_half_pixel"):
+        _check_kept_axes(x, geom, out, doubled=False)
         if coord == "pytorch_half_pixel" and 1 in out and (x.shape[2] > 1 or x.shape[3] > 1):
             raise Unsupported("coordinate_transformation_mode 'pytorch_half_pixel' with an output "
                               "extent of 1 (ONNX reads pixel 0, PyTorch the centre)")

@@ -120,6 +120,20 @@ def test_unmappable_forms_refused(onnx, attrs, match):
                                                         "s")], ["", "s"]))
 
 
+@pytest.mark.parametrize("attrs", [
+    dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+    dict(mode="linear", coordinate_transformation_mode="half_pixel")])
+def test_kept_axis_with_another_scale_refused(onnx, ort_run, rng, attrs):
+    """1.3 on 3 rows gives 3 rows: PyTorch copies them, ONNX resamples. With scale 1 (or a size)
+    on that axis the same node loads and matches."""
+    with pytest.raises(ValueError, match="give the output extent 3 from 3"):
+        fonnx.load(_resize(onnx, (1, 2, 3, 5), 13, (1.3, 1.3), None, **attrs))
+    m = _resize(onnx, (1, 2, 3, 5), 13, (1.0, 1.3), None, **attrs)
+    x = rng.standard_normal((1, 2, 3, 5)).astype(np.float32)
+    (want,) = ort_run(m.SerializeToString(), x)
+    np.testing.assert_allclose(fonnx.load(m)(x), want, rtol=0, atol=1e-6 * np.abs(x).max())
+
+
 @pytest.mark.parametrize("op,attrs,shape", [
     ("DepthToSpace", dict(blocksize=2, mode="DCR"), (2, 8, 3, 2)),
     ("DepthToSpace", dict(blocksize=2), (1, 12, 2, 3)),  # DCR by default
