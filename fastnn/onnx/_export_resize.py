@@ -24,17 +24,21 @@ def write(w, layer, x, value, where):
     return w.node("Reshape", [t, s2], where)
 
 
-def _resize(w, layer, x, value, where):
+def resize_attrs(layer):
+    """The Resize attributes torch.onnx writes for the layer's mode."""
     if layer.mode == "nearest":
-        attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric",
-                     nearest_mode="floor")
-    elif layer.mode == "nearest-exact":
-        attrs = dict(mode="nearest", coordinate_transformation_mode="half_pixel",
-                     nearest_mode="round_prefer_ceil")
-    else:
-        coord = "align_corners" if layer.align_corners else "half_pixel"
-        attrs = dict(mode="linear", coordinate_transformation_mode=coord)
-    scales = _scales(layer, value.shape[2], value.shape[3], attrs)
+        return dict(mode="nearest", coordinate_transformation_mode="asymmetric",
+                    nearest_mode="floor")
+    if layer.mode == "nearest-exact":
+        return dict(mode="nearest", coordinate_transformation_mode="half_pixel",
+                    nearest_mode="round_prefer_ceil")
+    coord = "align_corners" if layer.align_corners else "half_pixel"
+    return dict(mode="linear", coordinate_transformation_mode=coord)
+
+
+def _resize(w, layer, x, value, where):
+    attrs = resize_attrs(layer)
+    scales = written_scales(layer, value.shape[2], value.shape[3], attrs)
     if scales is not None:
         sc = w.init(f"{where}.scales", [1.0, 1.0] + list(scales), np.float32)
         return w.node("Resize", [x, "", sc], where, **attrs)
@@ -75,7 +79,7 @@ def _scale32(scale, n, out, same):
     return float(sized[0]) if sized else None
 
 
-def _scales(layer, h, w, attrs):
+def written_scales(layer, h, w, attrs):
     """The scales to write, or None: write the output size (ONNX's scale is then out / in)."""
     size, factors = layer._geometry(h, w)
     if factors == (0.0, 0.0):

@@ -204,7 +204,31 @@ def resize(ctx, node, attrs):
         layer = _linear(attrs, x, geom, out)
     else:
         raise Unsupported(f"mode {mode!r} (nearest and linear only)")
+    if geom[0] == "scale":
+        layer = _exported_factor(layer, x.shape[2], x.shape[3], out)
     return layer(x)
+
+
+def _exported_factor(layer, h, w, out):
+    """The layer with the shortest decimal scale factor from which fastnn's export writes the
+    same float32 scales (1.3 for 1.3000001: a fastnn -> ONNX -> fastnn round trip gives the
+    same layer back), or the layer itself."""
+    from fastnn.onnx._export_resize import resize_attrs, written_scales
+    attrs = resize_attrs(layer)
+    written = [float(np.float32(v)) for v in layer.scale_factor]  # the file's float32 scales
+    for digits in range(1, 8):
+        factor = tuple(round(v, digits) for v in layer.scale_factor)
+        if min(factor) <= 0:
+            continue
+        cand = nn.Upsample(scale_factor=factor, mode=layer.mode, align_corners=layer.align_corners)
+        try:
+            if cand._geometry(h, w)[0] != tuple(out):
+                continue
+        except ValueError:
+            continue
+        if written_scales(cand, h, w, attrs) == written:
+            return cand
+    return layer
 
 
 def depth_to_space(ctx, node, attrs):

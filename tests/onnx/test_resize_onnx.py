@@ -192,7 +192,8 @@ def test_export_non_integer_scales_nearest(onnx, ort_run):
     """A float32 scale can give ONNX another output size (float32(1.3) * 20 = 25.99...) or
     another pixel than PyTorch's d * (1 / s): the exporter writes the nearby float32 scale that
     agrees. Where none exists (0.7: 20 * 0.7 must reach 14 while 7 / 0.7 stays below 10) at most
-    one position per axis reads the neighbouring pixel (docs/onnx.md); read on index planes."""
+    one position per axis reads the neighbouring pixel (docs/onnx.md); read on index planes.
+    Loaded back, the file gives the layer's own output."""
     exact = 0
     for s in SCALES:
         for n in range(2, 16):
@@ -201,6 +202,7 @@ def test_export_non_integer_scales_nearest(onnx, ort_run):
             want = model(x)
             proto = fonnx.export(model, None, input_shape=x.shape[1:])
             (got,) = ort_run(proto.SerializeToString(), x)
+            np.testing.assert_array_equal(fonnx.load(proto)(x), want)  # the round trip
             assert got.shape == want.shape, (s, n)
             rows, cols = got[0, 0, :, 0] - want[0, 0, :, 0], got[0, 1, 0, :] - want[0, 1, 0, :]
             for d in (rows, cols):
@@ -219,5 +221,6 @@ def test_export_non_integer_scales_bilinear(onnx, ort_run, rng):
             want = model(x)
             proto = fonnx.export(model, None, input_shape=x.shape[1:])
             (got,) = ort_run(proto.SerializeToString(), x)
+            np.testing.assert_array_equal(fonnx.load(proto)(x), want)  # the round trip
             tol = np.finfo(np.float32).eps * (n + 5 + 4) * np.abs(x).max()
             np.testing.assert_allclose(got, want, rtol=0, atol=tol, err_msg=f"{s}, {n}")
