@@ -1,12 +1,16 @@
-"""The graph executor's overhead: the same layers run as a Sequential and as an nn.Model.
+"""The graph executor's overhead: the same layers run three ways.
 
     python bench/compare.py graph [--data PATH] [--threads N] [--rounds R]
 
 For the MNIST MLP and CNN (bench/compare_mnist.py's models): training samples/s (forward, loss,
 backward, Adam step over the same batches) and inference at batch 1 and 256 (fastnn.no_grad),
-Sequential vs nn.Model sharing the same layer objects, timed interleaved (A B A B ...): medians
-and bests of R rounds, as ratios (graph / Sequential speed; 1.00 = no overhead). Random data
-when MNIST is absent (the speed does not depend on the values).
+timed interleaved (A B C A B C ...), medians and bests of R rounds, for
+  * loop: a plain loop over the layers (each called, then back-propagated in reverse; a Linear
+    absorbing its activation) -- what Sequential ran before it became a graph;
+  * Sequential: a chain on the graph executor (fastnn/nn/_exec.py);
+  * Model: the same layers as an nn.Model graph.
+Ratios are speeds over the loop's (1.000 = no overhead; < 1 = slower). Random data when MNIST is
+absent (the speed does not depend on the values).
 """
 import argparse
 import os
@@ -18,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import fastnn  # noqa: E402
 from fastnn import nn, optim  # noqa: E402
+from fastnn.nn import _calls  # noqa: E402
 from fastnn._timing import load_note  # noqa: E402
 from timing import table, time_interleaved  # noqa: E402
 from compare_mnist import default_data_path, fastnn_cnn, fastnn_mlp  # noqa: E402
@@ -29,6 +34,35 @@ def as_graph(seq, sample_shape):
     for layer in seq:
         h = layer(h)
     return nn.Model(x, h)
+
+
+class Loop(nn.Module):
+    """The pre-graph Sequential: layers called in order, backward in reverse (reference only)."""
+
+    def __init__(self, layers):
+        super().__init__()
+        for i, layer in enumerate(layers):
+            setattr(self, str(i), layer)
+
+    def forward(self, x):
+        layers = list(self._modules.values())
+        i = 0
+        while i < len(layers):
+            if i + 1 < len(layers) and type(layers[i]).forward_fused is not \
+                    nn.Module.forward_fused:
+                y = _calls.run_fused(layers[i], layers[i + 1], x)
+                if y is not None:
+                    x = y
+                    i += 2
+                    continue
+            x = layers[i](x)
+            i += 1
+        return x
+
+    def backward(self, grad_out):
+        for layer in reversed(list(self._modules.values())):
+            grad_out = layer.backward(grad_out)
+        return grad_out
 
 
 def batches(kind, data, bs, n):
@@ -74,15 +108,18 @@ def run(kind, data, rounds):
                     model(x)
         return go
 
+    loop = Loop(list(seq))
     rows = []
-    cases = [("train", trainer(seq), trainer(graph), bs * n),
-             ("infer b=256", infer(seq, np.concatenate(xb)[:256], 4),
-              infer(graph, np.concatenate(xb)[:256], 4), 4 * 256),
-             ("infer b=1", infer(seq, xb[0][:1], 200), infer(graph, xb[0][:1], 200), 200)]
-    for what, fs, fg, samples in cases:
-        med, best = time_interleaved([fs, fg], rounds=rounds, min_time=0.3)
+    x256, x1 = np.concatenate(xb)[:256], xb[0][:1]
+    cases = [("train", [trainer(m) for m in (loop, seq, graph)], bs * n),
+             ("infer b=256", [infer(m, x256, 4) for m in (loop, seq, graph)], 4 * 256),
+             ("infer b=1", [infer(m, x1, 200) for m in (loop, seq, graph)], 200)]
+    for what, fns, samples in cases:
+        med, best = time_interleaved(fns, rounds=rounds, min_time=0.3)
         rows.append([kind, what, f"{samples / med[0]:,.0f}", f"{samples / med[1]:,.0f}",
-                     f"{med[0] / med[1]:.3f}", f"{best[0] / best[1]:.3f}"])
+                     f"{samples / med[2]:,.0f}",
+                     f"{med[0] / med[1]:.3f} / {best[0] / best[1]:.3f}",
+                     f"{med[0] / med[2]:.3f} / {best[0] / best[2]:.3f}"])
     return rows
 
 
@@ -105,11 +142,11 @@ def main(argv):
     except OSError:
         load = "load average unknown"
     note = load_note(args.threads)
-    print(f"graph executor vs Sequential, {args.threads} thread(s), {load}"
+    print(f"graph executor vs a plain layer loop, {args.threads} thread(s), {load}"
           + (f" ({note})" if note else "") + f"; data: {'MNIST' if data is not None else 'random'}")
-    print(table(["model", "what", "Sequential /s", "Model /s", "ratio median", "ratio best"],
-                rows))
-    print("ratio: the Model's speed over the Sequential's (1.000 = same; < 1 = graph slower)")
+    print(table(["model", "what", "loop /s", "Sequential /s", "Model /s",
+                 "Sequential/loop median / best", "Model/loop median / best"], rows))
+    print("ratios: speed over the loop's (1.000 = same; < 1 = the graph executor is slower)")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,10 @@ def cases():
             ("linear 128->10", lambda: nn.Linear(128, 10), lambda t: t.nn.Linear(128, 10),
              (BATCH, 128)),
         ]
+    out += [  # a transformer-sized LayerNorm: 64 x 32 rows of 512
+        ("layernorm 512 (64x32 rows)", lambda: nn.LayerNorm(512), lambda t: t.nn.LayerNorm(512),
+         (BATCH, 32, 512)),
+    ]
     return out
 
 

@@ -22,11 +22,11 @@ Layout (format version 1):
             ``{"__tensor__": key}``; tuples, and dicts whose keys are not plain strings, are
             tagged so the same nested dict comes back), ``checksum``.
 
-Quantized models (``fastnn.quant.QuantizedModel``, format version 2): metadata ``quantized`` (JSON
-spec: stages, quantization parameters, layer records; see fastnn/quant/model.py) instead of
-``architecture``; tensors ``qmodel/<stage>/<name>``: int8 weights (unpacked, packed again at
-load), float32 scales and biases, and the state of layers that stayed float. Float-model files
-keep format version 1.
+Every model -- float, pruned, sparse, quantized (a ``fastnn.quant.QuantizedModel`` is a registered
+Module whose state_dict holds its stages' tensors, see fastnn/quant/model.py), graph or chain --
+is written in this one layout, format version 1. Files of the older quantized layout (format
+version 2, written by fastnn before the graph refactor: metadata ``quantized`` (JSON spec) instead
+of ``architecture``, tensors ``qmodel/<stage>/<name>``) are still read.
 
 ``checksum`` is ``sha256:<hex>`` over every tensor (name, dtype, shape, little-endian bytes, in
 name order) and every other metadata entry (in key order), each piece length-prefixed. A file
@@ -61,7 +61,7 @@ from fastnn.nn.module import _REGISTRY, Module, deferred_init, module_from_confi
 
 __all__ = ["save", "load", "load_checkpoint", "Checkpoint", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 2  # 2: quantized models; float models are still written as version 1
+FORMAT_VERSION = 2  # the newest layout read (2: the old quantized layout); files are written as 1
 _SECTIONS = ("optimizer", "scheduler", "extra")
 
 
@@ -254,8 +254,9 @@ def save(model, path, optimizer=None, scheduler=None, extra=None, pack_bits=Fals
 
     optimizer, scheduler: objects with ``state_dict()`` (or their state dicts), stored so
     ``load_checkpoint`` gives them back for resuming. extra: any nested dict following the same
-    contract (e.g. epoch, history, RNG state). A ``fastnn.quant.QuantizedModel`` is saved with
-    its int8 weights, scales and zero points (no optimizer or scheduler). Returns the path.
+    contract (e.g. epoch, history, RNG state). A ``fastnn.quant.QuantizedModel`` is saved like any
+    model, with its int8 weights, scales and zero points (no optimizer or scheduler). Returns
+    the path.
 
     Atomic: the bytes go to ``.<name>.<pid>.<random>.tmp`` in the same folder, are fsynced and
     renamed over ``path``, so a crash leaves the old file or the new one, never a mix. A writer
@@ -267,8 +268,10 @@ def save(model, path, optimizer=None, scheduler=None, extra=None, pack_bits=Fals
     folder shared between machines a writer on another machine is invisible here: do not save
     to one path from several machines at once."""
     quantized = _quantized_class()
-    if quantized is not None and isinstance(model, quantized):
-        return _save_quantized(model, path, optimizer, scheduler, extra)
+    if quantized is not None and isinstance(model, quantized) and (optimizer is not None
+                                                                   or scheduler is not None):
+        raise TypeError("optimizer, scheduler: a quantized model is not trained; save it alone "
+                        "(extra= is allowed)")
     if not isinstance(model, Module):
         raise TypeError(f"model: expected a fastnn.nn.Module or a fastnn.quant.QuantizedModel, "
                         f"got {type(model).__name__}")
@@ -410,25 +413,6 @@ def _quantized_class():
     import sys
     mod = sys.modules.get("fastnn.quant.model")  # only a loaded module can have made one
     return None if mod is None else mod.QuantizedModel
-
-
-def _save_quantized(model, path, optimizer, scheduler, extra):
-    if optimizer is not None or scheduler is not None:
-        raise TypeError("optimizer, scheduler: a quantized model is not trained; save it alone "
-                        "(extra= is allowed)")
-    spec, tensors = model._to_state()
-    _check_registered(spec, "model")
-    for k, v in tensors.items():
-        tensors[k] = _c_array(v, v.dtype.newbyteorder("<"))
-    import fastnn
-    metadata = {"format": "fastnn", "format_version": "2",
-                "fastnn_version": str(getattr(fastnn, "__version__", "unknown")),
-                "quantized": json.dumps(spec)}
-    if extra is not None:
-        metadata["extra"] = json.dumps(_Encoder("extra", tensors).encode(extra, ""))
-    metadata["checksum"] = _checksum(tensors, metadata)
-    _atomic_write(Path(path), _canonical(_safetensors().save(tensors, metadata=metadata)))
-    return path
 
 
 def _build_quantized(metadata, tensors, path):
@@ -619,7 +603,10 @@ def _build_model(metadata, tensors, path):
             p.mask = masks[name]
         if name in clusters:
             p.cluster = clusters[name]
-    model.train(training)
+    try:
+        model.train(training)
+    except ValueError as e:  # a model without a training mode (QuantizedModel) told to train
+        raise ValueError(f"{path}: 'model' metadata: training: {e}") from None
     return model
 
 

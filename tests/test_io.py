@@ -236,6 +236,39 @@ def rewrite(path, edit_metadata, edit_tensors=None):
         f.write(stn.save(tensors, metadata=meta))
 
 
+def save_quantized_v2(qmodel, path):
+    """A quantized model in the layout fastnn wrote before quantized models became ordinary
+    Modules (format version 2: metadata "quantized" + tensors "qmodel/<stage>/<name>") -- the
+    old writer, kept here so the tests prove such files still load."""
+    import fastnn as _fastnn
+    spec, tensors = qmodel._to_state()
+    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    meta = {"format": "fastnn", "format_version": "2",
+            "fastnn_version": _fastnn.__version__, "quantized": json.dumps(spec)}
+    meta["checksum"] = fio._checksum(tensors, meta)
+    with open(path, "wb") as f:
+        f.write(stn.save(tensors, metadata=meta))
+
+
+def test_old_quantized_files_still_load(tmp_path, rng):
+    from fastnn.quant import QuantizedModel, quantize
+    fastnn.manual_seed(3)
+    model = fastnn.nn.Sequential(fastnn.nn.Linear(6, 8), fastnn.nn.ReLU(),
+                                 fastnn.nn.Linear(8, 3)).eval()
+    xb = rng.standard_normal((40, 6)).astype(np.float32)
+    q = quantize(model, xb, check_speed=False)
+    save_quantized_v2(q, tmp_path / "old.fnn")
+    fastnn.save(q, tmp_path / "new.fnn")
+    meta = json.loads(open(tmp_path / "new.fnn", "rb").read()[8:][:struct.unpack(
+        "<Q", open(tmp_path / "new.fnn", "rb").read()[:8])[0]])["__metadata__"]
+    assert meta["format_version"] == "1" and "quantized" not in meta  # one layout for all
+    assert json.loads(meta["architecture"])["class"] == "QuantizedModel"
+    for name in ("old.fnn", "new.fnn"):
+        back = fastnn.load(tmp_path / name)
+        assert isinstance(back, QuantizedModel) and back.layers == q.layers
+        np.testing.assert_array_equal(back.predict(xb), q.predict(xb))
+
+
 def test_well_formed_but_unusable_files(tmp_path, rng):
     p = tmp_path / "m.st"
     fastnn.save(make_model(rng), p)

@@ -19,7 +19,7 @@ import fastnn
 from fastnn import nn, optim
 from fastnn.prune import magnitude_prune, to_sparse
 from fastnn.quant import quantize
-from tests.test_io import rewrite
+from tests.test_io import rewrite, save_quantized_v2
 
 MiB = 1 << 20
 
@@ -40,6 +40,16 @@ def _edit(entry, change):
         doc = json.loads(meta[entry])
         doc = change(doc) or doc
         meta[entry] = json.dumps(doc)
+    return edit
+
+
+def _q(change):
+    """An edit of a quantized model's spec, in either layout: the architecture's config (files
+    written now) or the old "quantized" metadata entry (format version 2)."""
+    def edit(meta):
+        if "quantized" in meta:
+            return _edit("quantized", change)(meta)
+        return _edit("architecture", lambda d: change(d["config"]["spec"]))(meta)
     return edit
 
 
@@ -85,18 +95,22 @@ HUGE = {
         r"layers\[5\]: SparseLinear: weight_values: shape \(1000000000,\)", 16e9),
     "quantized model, float stage Linear(20000, 20000)": (
         lambda: quantize(nn.Sequential(*_cnn(), nn.Softmax(1)).eval(), _x(), check_speed=False),
-        _edit("quantized", lambda d: d["stages"][-1]["config"].update(modules=[
+        _q(lambda d: d["stages"][-1]["config"].update(modules=[
             {"class": "Linear", "config": {"in_features": 20000, "out_features": 20000}}])),
         r"stages\[\d+\]: FloatStage: modules\[0\]: Linear: weight: shape \(20000, 20000\)",
         2 * 1.6e9),
 }
 
 
+HUGE["quantized model (old layout), float stage Linear(20000, 20000)"] = \
+    HUGE["quantized model, float stage Linear(20000, 20000)"]
+
+
 @pytest.mark.parametrize("case", sorted(HUGE))
 def test_tiny_file_declaring_a_huge_layer_is_refused_cheaply(tmp_path, case):
     make, inflate, names, full_build = HUGE[case]
     path = tmp_path / "huge.safetensors"
-    fastnn.save(make(), path)
+    (save_quantized_v2 if "old layout" in case else fastnn.save)(make(), path)
     rewrite(path, inflate)
     assert path.stat().st_size < 8192
     peak, err = _peak_bytes_of_refused_load(path)
@@ -120,10 +134,6 @@ def test_a_description_cannot_declare_more_weights_than_the_file_holds(tmp_path)
     # The same file loads when the description matches it.
     rewrite(path, _edit("architecture", lambda d: d["config"].update(layers=[one])))
     assert fastnn.load(path)[0].weight.shape == (1000, 1000)
-
-
-def _q(change):
-    return _edit("quantized", change)
 
 
 def _stage(cls, **config):
@@ -178,9 +188,15 @@ PROBES = {
 }
 
 
+PROBES.update({f"{case} [old layout]": ("qcnn_v2",) + rest[1:]
+               for case, rest in list(PROBES.items()) if rest[0] == "qcnn"})
+
+
 def _probe_file(kind, path):
     if kind == "qcnn":
         fastnn.save(quantize(_cnn().eval(), _x(), check_speed=False), path)
+    elif kind == "qcnn_v2":
+        save_quantized_v2(quantize(_cnn().eval(), _x(), check_speed=False), path)
     elif kind == "checkpoint":
         model = _cnn()
         opt = optim.Adam(model.parameters(), lr=1e-3)

@@ -40,6 +40,7 @@ void bind_sparse(py::module_& m);
 void bind_prune(py::module_& m);
 void bind_binary(py::module_& m);  // [binary layers]
 void bind_compress(py::module_& m);  // weight sharing
+void bind_norm(py::module_& m);  // [layer norm, embedding, reductions]
 void bind_resize(py::module_& m);  // [resize, depth <-> space]
 
 }  // namespace fastnn
@@ -111,6 +112,11 @@ PYBIND11_MODULE(_C, m) {
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("gemm_tile", [] { return py::make_tuple(kernels().f32_mr, kernels().f32_nr); });
+  m.def("kernel_names", [] {
+    py::list out;
+    for (const KernelName& k : kernel_names()) out.append(py::make_tuple(k.slot, k.isa, k.symbol));
+    return out;
+  });
   bind_gemm(m);
   // [layers: elementwise, losses, dropout]
   bind_linear(m);
@@ -135,6 +141,7 @@ PYBIND11_MODULE(_C, m) {
   bind_prune(m);
   bind_binary(m);  // [binary layers]
   bind_compress(m);
+  bind_norm(m);  // [layer norm, embedding, reductions]
   bind_resize(m);
 
 }

@@ -104,6 +104,16 @@ void init_dispatch() {
 
 Isa active_isa() { return kernels().isa; }
 
+std::vector<KernelName> kernel_names() {
+  const KernelTable& t = kernels();
+  std::vector<KernelName> out;
+#define FASTNN_SLOT_NAME(type, slot) \
+  out.push_back(KernelName{#slot, isa_name(t.origin.slot.isa), t.origin.slot.symbol});
+  FASTNN_KERNEL_SLOTS(FASTNN_SLOT_NAME)
+#undef FASTNN_SLOT_NAME
+  return out;
+}
+
 const KernelTable& kernels() {
   const KernelTable* t = g_active.load(std::memory_order_acquire);
   if (!t) {

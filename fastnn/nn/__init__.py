@@ -64,6 +64,25 @@ from fastnn.nn.normalization import LocalResponseNorm  # noqa: E402
 
 __all__ += ["LocalResponseNorm"]
 
+# [1-D layers and global max pooling (issue 14)]
+from fastnn.nn.conv1d import Conv1d  # noqa: E402
+from fastnn.nn.pooling1d import (AdaptiveAvgPool1d, AdaptiveAvgPool2d,  # noqa: E402
+                                 AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
+                                 GlobalMaxPool2d, MaxPool1d)
+from fastnn.nn.padding1d import (ConstantPad1d, ReflectionPad1d, ReplicationPad1d,  # noqa: E402
+                                 ZeroPad1d)
+
+__all__ += ["Conv1d", "MaxPool1d", "AvgPool1d", "GlobalMaxPool2d", "AdaptiveAvgPool2d",
+            "AdaptiveMaxPool2d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d", "ZeroPad1d",
+            "ConstantPad1d", "ReflectionPad1d", "ReplicationPad1d"]
+
+# [LayerNorm, Embedding, reductions (issue 14)]
+from fastnn.nn.normalization import LayerNorm  # noqa: E402
+from fastnn.nn.embedding import Embedding  # noqa: E402
+from fastnn.nn.reduce import Mean, Sum, Amax  # noqa: E402
+
+__all__ += ["LayerNorm", "Embedding", "Mean", "Sum", "Amax"]
+
 # [resize and depth <-> space layers (issue 14)]
 from fastnn.nn.upsampling import (DepthToSpace, PixelShuffle, PixelUnshuffle,  # noqa: E402
                                   SpaceToDepth, Upsample, UpsamplingBilinear2d,

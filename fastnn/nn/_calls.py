@@ -332,6 +332,9 @@ def run_backward(module, fn, grads):
 def run_recorded(rec, grads):
     """Back-propagate one already-resolved record (graph executors): push it, run the module's
     backward, free it."""
+    if rec.done:  # the layer's own backward() was called on this call already
+        raise ValueError(f"{_label(rec.module)}: backward() called a second time after one "
+                         "forward (its backward was already run directly): run forward again")
     st = _tls.stack
     rec.done = True
     st.append(rec)

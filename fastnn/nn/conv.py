@@ -14,6 +14,20 @@ from fastnn.nn import _spatial as sp
 from fastnn.nn.module import Module, Parameter, init_deferred, new_array, register
 
 
+def init_parameters(module, shape, out_channels, bias):
+    """module.weight (shape) and module.bias ((out_channels,) or None) ~ U(-b, b),
+    b = 1/sqrt(fan_in), fan_in = the product of shape[1:] (PyTorch's); empty under fastnn.load."""
+    bound = 1.0 / math.sqrt(math.prod(shape[1:]))
+    if init_deferred():  # fastnn.load: the file's weights follow
+        module.weight = Parameter(new_array(shape, name="weight"))
+        module.bias = Parameter(new_array(out_channels, name="bias")) if bias else None
+    else:
+        gen = generator()
+        module.weight = Parameter(gen.uniform(-bound, bound, shape).astype(np.float32))
+        module.bias = (Parameter(gen.uniform(-bound, bound, out_channels).astype(np.float32))
+                       if bias else None)
+
+
 class _ConvNd(Module):
     """Shared state of Conv2d / ConvTranspose2d: arguments, parameters, saved input."""
 
@@ -50,16 +64,7 @@ class _ConvNd(Module):
             shape = (self.in_channels, self.out_channels // self.groups, kh, kw)
         else:
             shape = (self.out_channels, self.in_channels // self.groups, kh, kw)
-        fan_in = shape[1] * kh * kw
-        bound = 1.0 / math.sqrt(fan_in)
-        if init_deferred():  # fastnn.load: the file's weights follow
-            self.weight = Parameter(new_array(shape, name="weight"))
-            self.bias = Parameter(new_array(self.out_channels, name="bias")) if bias else None
-        else:
-            gen = generator()
-            self.weight = Parameter(gen.uniform(-bound, bound, shape).astype(np.float32))
-            self.bias = (Parameter(gen.uniform(-bound, bound, self.out_channels)
-                                   .astype(np.float32)) if bias else None)
+        init_parameters(self, shape, self.out_channels, bias)
         self._x = None
         self._out_shape = None
 

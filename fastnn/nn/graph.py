@@ -8,15 +8,13 @@ the layer once on a batch of one (in inference mode: nothing is kept, no statist
 mismatch raises then, with the layer's own message, not at the first batch.
 """
 import numbers
-import re
 
 import numpy as np
 
-from fastnn.nn import _calls
-from fastnn.nn.module import (Module, _SymbolicBase, _fuses, _short, module_from_config,
-                              register)
+from fastnn.nn import _calls, _exec
+from fastnn.nn.module import Module, _SymbolicBase, _short, module_from_config, register
 
-__all__ = ["Input", "SymbolicTensor", "Model", "as_model"]
+__all__ = ["Input", "SymbolicTensor", "Model", "as_model", "expand"]
 
 
 class _InputNode:
@@ -125,14 +123,9 @@ def _snake(name):
     return name.lower()
 
 
-class _Compiled:
-    """The executable graph: value slots 0..n_in-1 are the inputs, then each node's outputs."""
-
-    __slots__ = ("nodes", "names", "ins", "outs", "n_in", "n_values", "in_shapes", "out_shapes",
-                 "fused_with", "uses")
-
-
 def _compile(inputs, outputs):
+    """The Graph of the tensors between ``inputs`` and ``outputs`` (nodes in topological order),
+    and the node objects in that order."""
     in_ids = {id(t): k for k, t in enumerate(inputs)}
     order, seen = [], set()
     stack = [(t, False) for t in reversed(outputs)]
@@ -153,7 +146,6 @@ def _compile(inputs, outputs):
             continue
         stack.append((t, True))
         stack.extend((a, False) for a in reversed(node.inputs))
-    c = _Compiled()
     slot = {id(t): k for k, t in enumerate(inputs)}
     n = len(inputs)
     nodes = []
@@ -164,33 +156,9 @@ def _compile(inputs, outputs):
             slot[id(t)] = s
         n += len(node.outputs)
         nodes.append((node.layer, in_slots, out_slots))
-    c.nodes, c.n_in, c.n_values = nodes, len(inputs), n
-    c.ins = tuple(range(len(inputs)))
-    c.outs = tuple(slot[id(t)] for t in outputs)
-    c.in_shapes = [t.shape for t in inputs]
-    c.out_shapes = [t.shape for t in outputs]
-    uses = [0] * n
-    for _, in_slots, _ in nodes:
-        for s in in_slots:
-            uses[s] += 1
-    for s in c.outs:
-        uses[s] += 1
-    c.uses = uses
-    c.fused_with = _fusion(nodes, uses)
-    return c, order
-
-
-def _fusion(nodes, uses):
-    """Fusion on single-consumer edges: node i absorbs node i+1 when i+1 is i's only consumer and
-    takes only i's (single) output (a Linear absorbing its activation)."""
-    fused = [False] * len(nodes)
-    for i in range(len(nodes) - 1):
-        layer, _, out_slots = nodes[i]
-        nxt, nxt_in, _ = nodes[i + 1]
-        if (len(out_slots) == 1 and nxt_in == out_slots and uses[out_slots[0]] == 1
-                and _fuses(layer) and not (i > 0 and fused[i - 1])):
-            fused[i] = True
-    return fused
+    g = _exec.Graph(nodes, [None] * len(nodes), len(inputs), [slot[id(t)] for t in outputs],
+                    [t.shape for t in inputs], [t.shape for t in outputs])
+    return g, order
 
 
 @register
@@ -306,104 +274,23 @@ class Model(Module):
         g = self._graph
         if len(xs) != g.n_in:
             raise TypeError(f"Model: expected {g.n_in} input(s), got {len(xs)}")
-        vals = [None] * g.n_values
+        arrays = []
         for k, (x, shape) in enumerate(zip(xs, g.in_shapes)):
             x = np.asarray(x)
             if x.ndim != len(shape) or x.shape[1:] != shape[1:]:
                 want = "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
                 raise ValueError(f"Model: input {k}: expected shape {want}, got {x.shape}")
-            vals[k] = x
-        keep = _calls.is_grad_enabled()
-        left = None if keep else list(g.uses)
-        st = _calls._tls.stack
-        records = [None] * len(g.nodes) if keep else None
-        Record = _calls.Record
-        i, n = 0, len(g.nodes)
-        while i < n:
-            layer, in_slots, out_slots = g.nodes[i]
-            args = [vals[s] for s in in_slots]
-            if g.fused_with[i]:
-                nxt = g.nodes[i + 1][0]
-                ra, rb = Record(layer), Record(nxt)
-                st.append(ra)
-                st.append(rb)
-                try:
-                    y = layer.forward_fused(args[0], nxt)
-                finally:
-                    del st[-2:]
-                if y is not None:
-                    if keep:
-                        records[i], records[i + 1] = ra, rb
-                    vals[out_slots[0]] = y
-                    vals[g.nodes[i + 1][2][0]] = y
-                    if left is not None:
-                        self._release(vals, left, in_slots)
-                        self._release(vals, left, out_slots)
-                    i += 2
-                    continue
-            rec = Record(layer)
-            st.append(rec)
-            try:
-                out = layer.forward(*args)
-            finally:
-                st.pop()
-            if keep:
-                records[i] = rec
-            outs = out if isinstance(out, tuple) else (out,)
-            if len(outs) != len(out_slots):
-                raise ValueError(f"Model: {type(layer).__name__} returned {len(outs)} outputs, "
-                                 f"the graph was built with {len(out_slots)}")
-            for s, o in zip(out_slots, outs):
-                vals[s] = o
-            if left is not None:
-                self._release(vals, left, in_slots)
-            i += 1
-        if keep:
-            self._node_records = records
-        res = tuple(vals[s] for s in g.outs)
+            arrays.append(x)
+        res = _exec.run_forward(self, arrays, "Model")
         return res if self._many[1] else res[0]
-
-    @staticmethod
-    def _release(vals, left, slots):
-        for s in slots:
-            left[s] -= 1
-            if left[s] == 0:
-                vals[s] = None
 
     def backward(self, *grads):
         g = self._graph
-        records = self._node_records
-        if records is None:
-            raise ValueError("Model: backward() called before forward()")
         if len(grads) != len(g.outs):
             raise TypeError(f"Model.backward: expected {len(g.outs)} gradient(s), one per output, "
                             f"got {len(grads)}")
-        acc = [None] * g.n_values
-
-        def add(s, v):
-            if v is not None:
-                acc[s] = v if acc[s] is None else acc[s] + v
-
-        for s, v in zip(g.outs, grads):
-            add(s, None if v is None else np.asarray(v))
-        for i in range(len(g.nodes) - 1, -1, -1):
-            layer, in_slots, out_slots = g.nodes[i]
-            rec = records[i]
-            gs = [acc[s] for s in out_slots]
-            for s in out_slots:
-                acc[s] = None
-            if all(v is None for v in gs):
-                rec.free()
-                continue
-            gin = _calls.run_recorded(rec, gs)
-            gin = gin if isinstance(gin, tuple) else (gin,)
-            if len(gin) != len(in_slots):
-                raise ValueError(f"Model: {type(layer).__name__}.backward returned {len(gin)} "
-                                 f"gradients for {len(in_slots)} inputs")
-            for s, v in zip(in_slots, gin):
-                add(s, v)
-        self._node_records = None
-        res = tuple(acc[s] for s in g.ins)
+        res = _exec.run_backward(self, [None if v is None else np.asarray(v) for v in grads],
+                                 "Model")
         return res if self._many[0] else res[0]
 
     # -- architecture ---------------------------------------------------------------------------
@@ -423,7 +310,7 @@ class Model(Module):
             except (ValueError, TypeError):
                 g.nodes = before
                 raise
-            g.fused_with = _fusion(g.nodes, g.uses)
+            g.fused_with = _exec._fusion(g.nodes, g.uses)
         super().__setattr__(name, value)
 
     def _node_shapes_checked(self):
@@ -463,8 +350,10 @@ class Model(Module):
                     vals[k] = t
             outs = [vals[k] for k in g.outs]
             many_in, many_out = self._many
-            return Model(ins if many_in else ins[0], outs if many_out else outs[0],
-                         name=self.name)
+            new = Model(ins if many_in else ins[0], outs if many_out else outs[0],
+                        name=self.name)
+            object.__setattr__(new, "_training", self._training)
+            return new
         finally:
             for m in hinted:
                 m.__dict__.pop("name", None)
@@ -477,8 +366,7 @@ class Model(Module):
 
     def consumers(self, slot):
         """Indices of the nodes that read value ``slot`` (and whether a model output is it)."""
-        g = self._graph
-        return ([i for i, (_, ins, _) in enumerate(g.nodes) if slot in ins], slot in g.outs)
+        return self._graph.consumers(slot)
 
     def get_config(self):
         g = self._graph
@@ -558,30 +446,62 @@ class Model(Module):
         return f"inputs=[{ins}], outputs=[{outs}]"
 
 
-def as_model(module, sample_shape):
-    """The same layer objects as an ``nn.Model``: Sequentials expanded into their layers, each
-    Residual into its block's nodes and an Add -- so code written for graphs (quantization by
-    chains) takes any model. Layers are named after their path ("2_block_0" for
-    ``model[2].block[0]``). ``sample_shapes``: one sample's shape (one input)."""
-    from fastnn.nn.module import Residual, Sequential
-    ins = [Input(sample_shape)]
+def expand(module):
+    """The leaf view of any model: ``(n_inputs, nodes, outputs)`` with ``nodes`` a list of
+    ``(path, layer, input slots, output slots)`` in execution order, every container (anything
+    with a ``_graph``: Model, Sequential, Residual, nested) opened into its nodes. Slots
+    ``0 .. n_inputs-1`` are the model's inputs; ``path`` is the layer's ``named_modules`` name
+    ("2.block.0"; a Residual's join has its Residual's path). A leaf module is one node."""
+    g = module._graph
+    n_in = 1 if g is None else g.n_in
+    nodes, nxt = [], [n_in]
+
+    def walk(m, ins, path, n_out):
+        g = m._graph
+        if g is None:
+            outs = list(range(nxt[0], nxt[0] + n_out))
+            nxt[0] += n_out
+            nodes.append((path, m, list(ins), outs))
+            return outs
+        slots = dict(zip(g.ins, ins))
+        for name, (layer, gins, gouts) in zip(g.names, g.nodes):
+            sub = f"{path}.{name}" if path and name else (name or path)
+            outs = walk(layer, [slots[s] for s in gins], sub, len(gouts))
+            slots.update(zip(gouts, outs))
+        return [slots[s] for s in g.outs]
+
+    outs = walk(module, list(range(n_in)), "", 1)
+    return n_in, nodes, outs
+
+
+def as_model(module, sample_shape=None):
+    """The same layer objects as a flat ``nn.Model`` of the leaf view (``expand``): code written
+    for graphs (quantization by chains, pre-training) takes any model. Layers are named after
+    their path ("2_block_0" for ``model[2].block[0]``). ``sample_shape``: one sample's shape (a
+    list of them for several inputs); default: the model's own input shapes (an nn.Model)."""
+    n_in, nodes, outs = expand(module)
+    if sample_shape is None:
+        g = module._graph
+        if g is None or g.in_shapes is None:
+            raise ValueError(f"as_model: sample_shape: required for a {type(module).__name__} "
+                             "(one sample's shape)")
+        shapes = [s[1:] for s in g.in_shapes]
+    else:
+        shapes = list(sample_shape) if n_in > 1 else [sample_shape]
+    ins = [Input(s) for s in shapes]
+    vals = dict(enumerate(ins))
     hinted = []
-
-    def walk(m, h, path):
-        if isinstance(m, Sequential):
-            for name, child in m.named_children():
-                h = walk(child, h, f"{path}_{name}" if path else name)
-            return h
-        if isinstance(m, Residual):
-            return h + walk(m.block, h, f"{path}_block" if path else "block")
-        if "name" not in m.__dict__:
-            object.__setattr__(m, "name", path or _snake(type(m).__name__))
-            hinted.append(m)
-        return m(h)
-
     try:
-        out = walk(module, ins[0], "")
-        return Model(ins[0], out)
+        for path, layer, in_slots, out_slots in nodes:
+            if "name" not in layer.__dict__:
+                object.__setattr__(layer, "name",
+                                   path.replace(".", "_") or _snake(type(layer).__name__))
+                hinted.append(layer)
+            out = layer(*[vals[s] for s in in_slots])
+            vals.update(zip(out_slots, out if isinstance(out, tuple) else (out,)))
+        res = [vals[s] for s in outs]
+        many = getattr(module, "_many", (n_in > 1, len(res) > 1))
+        return Model(ins if many[0] else ins[0], res if many[1] else res[0])
     finally:
         for m in hinted:
             m.__dict__.pop("name", None)

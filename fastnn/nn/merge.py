@@ -11,7 +11,7 @@ import numpy as np
 
 from fastnn.nn.module import Module, register
 
-__all__ = ["Add", "Multiply", "Concat", "Split", "Identity"]
+__all__ = ["Add", "Multiply", "Concat", "Split", "Identity", "ResidualAdd"]
 
 
 def _arrays(xs, layer, least):
@@ -76,6 +76,17 @@ class Add(Module):
 
     def get_config(self):
         return {}
+
+
+@register
+class ResidualAdd(Add):
+    """The join of ``nn.Residual``: ``x + block(x)``, the two of one shape (no broadcasting)."""
+
+    def forward(self, x, y):
+        if np.shape(y) != np.shape(x):
+            raise ValueError(f"Residual: block output shape {np.shape(y)} differs from input "
+                             f"shape {np.shape(x)}")
+        return super().forward(x, y)
 
 
 @register

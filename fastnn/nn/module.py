@@ -20,7 +20,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from fastnn.nn import _calls
+from fastnn.nn import _calls, _exec
 
 _REGISTRY = {}
 
@@ -195,6 +195,7 @@ class Module:
 
     inference_only = False
     _tape = True  # derives its backward from the calls its forward made (no own backward)
+    _graph = None  # a container's node list (nn/_exec.py Graph); None: a leaf, run as one node
     _per_call = ()  # names of the attributes a call saves for its backward (see nn/_calls.py)
 
     def __init_subclass__(cls, **kwargs):
@@ -437,10 +438,6 @@ class Module:
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
 
-def _fuses(layer):
-    return type(layer).forward_fused is not Module.forward_fused
-
-
 def _to_numpy(v):
     if hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor, without importing torch
         return v.detach().cpu().numpy()
@@ -538,24 +535,37 @@ class Sequential(Module):
         setattr(self, str(n), layer)
         return self
 
+    _per_call = ("_node_records",)
+
+    @property
+    def _graph(self):
+        """The chain of the layers (nn/_exec.py), rebuilt when the layers change."""
+        cached = self.__dict__.get("_chain")
+        key = tuple(self._modules.items())  # names and layers: any edit rebuilds the chain
+        if cached is None or cached.key != key:
+            cached = _exec.chain(list(self._modules), [m for _, m in key])
+            cached.key = key
+            object.__setattr__(self, "_chain", cached)
+        return cached
+
     def forward(self, x):
-        layers = list(self._modules.values())
-        i = 0
-        while i < len(layers):
-            if i + 1 < len(layers) and _fuses(layers[i]):  # absorb the successor (forward_fused)
-                y = _calls.run_fused(layers[i], layers[i + 1], x)
-                if y is not None:
-                    x = y
-                    i += 2
-                    continue
-            x = layers[i](x)
-            i += 1
-        return x
+        return _exec.run_forward(self, [x], "Sequential")[0]
 
     def backward(self, grad_out):
-        for layer in reversed(list(self._modules.values())):
-            grad_out = layer.backward(grad_out)
-        return grad_out
+        return _exec.run_backward(self, [grad_out], "Sequential")[0]
+
+    def rebuild(self, replace):
+        """A new Sequential of the same layers with some nodes replaced: ``replace`` maps a
+        position to a new layer, or to None to drop it (the rest are then renumbered "0", "1",
+        ... as ``del`` does). Kept layers are shared; the mode is kept."""
+        items = [(name, replace.get(i, layer))
+                 for i, (name, layer) in enumerate(self._modules.items())]
+        kept = [(name, m) for name, m in items if m is not None]
+        if len(kept) != len(items):
+            kept = [(str(j), m) for j, (_, m) in enumerate(kept)]
+        new = Sequential(OrderedDict(kept))
+        object.__setattr__(new, "_training", self._training)
+        return new
 
     def get_config(self):
         config = {"layers": [m.to_spec() for m in self._modules.values()]}
@@ -583,7 +593,10 @@ class Sequential(Module):
 
 @register
 class Residual(Module):
-    """``x + block(x)``; the block's output must have the input's shape."""
+    """``x + block(x)``; the block's output must have the input's shape. A graph of two nodes:
+    the block, then a join (``nn.merge.ResidualAdd``) of the input and the block's output."""
+
+    _per_call = ("_node_records",)
 
     def __init__(self, block):
         super().__init__()
@@ -591,15 +604,31 @@ class Residual(Module):
             raise TypeError(f"Residual: block must be a Module, got {type(block).__name__}")
         self.block = block
 
+    @property
+    def _graph(self):
+        cached = self.__dict__.get("_pair")
+        if cached is None or cached.nodes[0][0] is not self.block:
+            from fastnn.nn.merge import ResidualAdd
+            join = ResidualAdd() if cached is None else cached.nodes[1][0]
+            cached = _exec.Graph([(self.block, (0,), (1,)), (join, (0, 1), (2,))],
+                                 ["block", ""], 1, (2,))
+            object.__setattr__(self, "_pair", cached)
+        return cached
+
     def forward(self, x):
-        y = self.block(x)
-        if y.shape != np.shape(x):
-            raise ValueError(f"Residual: block output shape {y.shape} differs from input shape "
-                             f"{np.shape(x)}")
-        return x + y
+        return _exec.run_forward(self, [x], "Residual")[0]
 
     def backward(self, grad_out):
-        return grad_out + self.block.backward(grad_out)
+        return _exec.run_backward(self, [grad_out], "Residual")[0]
+
+    def rebuild(self, replace):
+        """A new Residual around ``replace[0]`` (a new block); its join cannot be replaced."""
+        if set(replace) - {0} or replace.get(0, self.block) is None:
+            raise ValueError(f"Residual.rebuild: only node 0 (the block) can be replaced, by a "
+                             f"Module; got {replace!r}")
+        new = Residual(replace.get(0, self.block))
+        object.__setattr__(new, "_training", self._training)
+        return new
 
     def get_config(self):
         return {"block": self.block.to_spec()}

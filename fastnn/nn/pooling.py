@@ -103,8 +103,28 @@ class MaxPool2d(_Pool2d):
         return dx[0] if unbatched else dx
 
 
+class _AvgOptions:
+    """count_include_pad: its check, repr and config (AvgPool2d, AvgPool1d)."""
+
+    def _count_pad(self, count_include_pad):
+        if not isinstance(count_include_pad, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}: count_include_pad: expected True or False, "
+                            f"got {count_include_pad!r}")
+        return bool(count_include_pad)
+
+    def extra_repr(self):
+        return super().extra_repr() + ("" if self.count_include_pad
+                                       else ", count_include_pad=False")
+
+    def get_config(self):
+        c = super().get_config()
+        if not self.count_include_pad:
+            c["count_include_pad"] = False
+        return c
+
+
 @register
-class AvgPool2d(_Pool2d):
+class AvgPool2d(_AvgOptions, _Pool2d):
     """Mean over kh x kw windows. count_include_pad=True (PyTorch's default): the zero padding
     counts, every window divides by kh*kw (by the part inside the padded input when ceil_mode
     lets the last window hang over); False: by its elements inside the input. ceil_mode rounds
@@ -116,21 +136,9 @@ class AvgPool2d(_Pool2d):
         if divisor_override is not None:
             raise ValueError(f"AvgPool2d: divisor_override: not supported, got "
                              f"{divisor_override!r} (expected None)")
-        if not isinstance(count_include_pad, (bool, np.bool_)):
-            raise TypeError(f"AvgPool2d: count_include_pad: expected True or False, got "
-                            f"{count_include_pad!r}")
+        count_include_pad = self._count_pad(count_include_pad)
         super().__init__(kernel_size, stride, padding, 1, ceil_mode)
-        self.count_include_pad = bool(count_include_pad)
-
-    def extra_repr(self):
-        return super().extra_repr() + ("" if self.count_include_pad
-                                       else ", count_include_pad=False")
-
-    def get_config(self):
-        c = super().get_config()
-        if not self.count_include_pad:
-            c["count_include_pad"] = False
-        return c
+        self.count_include_pad = count_include_pad
 
     def forward(self, x):
         x, unbatched = self._prepare(x)

@@ -1,12 +1,14 @@
-"""``nn.Model`` / ``Sequential`` -> ONNX (float32). The model is traced once on a batch of one
-in inference mode, so every tensor's shape is known; each layer writes its ONNX node(s) and its
-weights as initializers. Nested Sequentials and Models are inlined. Dropout exports as Identity
+"""Any container (``nn.Model``, ``Sequential``, ``Residual``) -> ONNX (float32). The model is
+traced once on a batch of one in inference mode, so every tensor's shape is known; each layer
+writes its ONNX node(s) and its weights as initializers. Containers inside are inlined through
+their graphs (a Residual's join is an Add). Dropout exports as Identity
 (ONNX files are for inference); BatchNorm writes its running statistics."""
 import numpy as np
 
 from fastnn import nn
 from fastnn.nn import _calls
 from fastnn.onnx import _onnx
+from fastnn.onnx._export_norm import index_inputs, write_norm
 
 OPSETS = (13, 21)
 
@@ -46,8 +48,12 @@ def _layer(w, layer, ins, vals, where):
     """Write one layer's node(s); returns the output names."""
     t = type(layer)
     x = ins[0] if ins else None
-    if isinstance(layer, (nn.Sequential, nn.Model)):
+    if layer._graph is not None:  # a container (Sequential, Residual, Model): its nodes inline
         return _module(w, layer, ins, vals, where)
+    from fastnn.onnx._export_1d import write as write_1d
+    outs = write_1d(w, layer, x, where)
+    if outs is not None:
+        return outs
     if type(layer).__name__ == "QuantizedSegment":
         return [_quantized(w, layer.qmodel(), ins[0], vals[0], where)]
     if type(layer).__name__ == "QuantizedJoin":  # float inputs (already Q/DQ), then Q/DQ
@@ -170,7 +176,7 @@ def _layer(w, layer, ins, vals, where):
         return w.node("Reshape", [x, shape], where)
     if t is nn.Transpose:
         return w.node("Transpose", [x], where, perm=[0] + list(layer.perm))
-    if t is nn.Add:
+    if isinstance(layer, nn.Add):
         return w.node("Add" if len(ins) == 2 else "Sum", ins, where)
     if t is nn.Multiply:
         return w.node("Mul", ins, where)
@@ -184,6 +190,9 @@ def _layer(w, layer, ins, vals, where):
         sizes = layer._sizes(vals[0].shape[d])
         s = w.init(f"{where}.split", sizes, np.int64)
         return w.node("Split", [x, s], where, n_out=len(sizes), axis=d)
+    out = write_norm(w, layer, ins, vals, where)  # [LayerNorm, Embedding, reductions]
+    if out is not None:
+        return out
     if isinstance(layer, (nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle)):  # [issue 14 resize]
         from fastnn.onnx._export_resize import write
         return write(w, layer, x, vals[0], where)
@@ -198,21 +207,12 @@ def _quantized(w, qmodel, name, value, where):
 
 
 def _module(w, module, ins, vals, where):
-    if isinstance(module, nn.Sequential):
-        for name, layer in module._modules.items():
-            sub = f"{where}.{name}" if where else name
-            outs = _layer(w, layer, ins, vals, sub)
-            with _calls.inference_mode():
-                vals = [layer.forward(*vals)]
-            vals = list(vals[0]) if isinstance(vals[0], tuple) else vals
-            ins = outs
-        return ins
     g = module._graph
     names, arrays = [None] * g.n_values, [None] * g.n_values
     for k, (n, v) in enumerate(zip(ins, vals)):
         names[k], arrays[k] = n, v
     for i, (layer, in_slots, out_slots) in enumerate(g.nodes):
-        sub = f"{where}.{g.names[i]}" if where else g.names[i]
+        sub = ".".join(p for p in (where, g.names[i]) if p) or type(layer).__name__.lower()
         a = [arrays[s] for s in in_slots]
         outs = _layer(w, layer, [names[s] for s in in_slots], a, sub)
         with _calls.inference_mode():  # a quantized graph's uint8 joins: float values here
@@ -231,9 +231,9 @@ def export(model, path, input_shape=None, opset=17, dynamic_batch=True, weight_t
     from onnx import TensorProto, helper
     from fastnn.quant.model import QuantizedModel
     quantized = isinstance(model, QuantizedModel)
-    if not quantized and not isinstance(model, (nn.Sequential, nn.Model)):
-        raise TypeError(f"fastnn.onnx.export: model: expected an nn.Sequential, nn.Model or "
-                        f"QuantizedModel, got {type(model).__name__}")
+    if not quantized and (not isinstance(model, nn.Module) or model._graph is None):
+        raise TypeError(f"fastnn.onnx.export: model: expected a container (nn.Sequential, "
+                        f"nn.Residual, nn.Model) or a QuantizedModel, got {type(model).__name__}")
     if isinstance(opset, bool) or not isinstance(opset, int) or not OPSETS[0] <= opset <= OPSETS[1]:
         raise ValueError(f"fastnn.onnx.export: opset: expected an int in {OPSETS[0]}..{OPSETS[1]}, "
                          f"got {opset!r}")
@@ -241,21 +241,24 @@ def export(model, path, input_shape=None, opset=17, dynamic_batch=True, weight_t
         shapes = [tuple(input_shape)] if np.ndim(input_shape[0]) == 0 else \
             [tuple(s) for s in input_shape]
         shapes = [(None,) + s for s in shapes]
-    elif isinstance(model, nn.Model):
-        shapes = model.input_shapes
+    elif not quantized and model._graph.in_shapes is not None:
+        shapes = list(model._graph.in_shapes)
     elif quantized and model.input_shape is not None:
         shapes = [(None,) + tuple(model.input_shape)]
     else:
-        raise ValueError("fastnn.onnx.export: input_shape: required for a Sequential or a "
-                         "QuantizedModel built without one (one sample's shape, e.g. (1, 28, 28))")
-    names = (list(model._input_names) if isinstance(model, nn.Model) else [None]) or [None]
+        raise ValueError("fastnn.onnx.export: input_shape: required for a Sequential, a Residual "
+                         "or a QuantizedModel built without one (one sample's shape, e.g. "
+                         "(1, 28, 28))")
+    names = list(getattr(model, "_input_names", None) or [None])
     if weight_type not in ("int8", "uint8"):
         raise ValueError(f"fastnn.onnx.export: weight_type: expected 'int8' or 'uint8', got "
                          f"{weight_type!r}")
     w = _Writer(opset, weight_type)
     ins = [w.name(n or ("input" if len(shapes) == 1 else f"input_{k}"))
            for k, n in enumerate(names[:len(shapes)] + [None] * (len(shapes) - len(names)))]
-    vals = [np.zeros((1,) + tuple(s[1:]), np.float32) for s in shapes]
+    ints = index_inputs(model, len(shapes))  # an Embedding's input: int64 indices
+    vals = [np.zeros((1,) + tuple(s[1:]), np.int64 if i else np.float32)
+            for s, i in zip(shapes, ints)]
     if quantized:
         outs = [_quantized(w, model, ins[0], vals[0], "")]
         ys = model.predict(vals[0])
@@ -265,8 +268,9 @@ def export(model, path, input_shape=None, opset=17, dynamic_batch=True, weight_t
             ys = model.forward(*vals)
     ys = ys if isinstance(ys, tuple) else (ys,)
     batch = "N" if dynamic_batch else 1
-    g_in = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [batch] + list(s[1:]))
-            for n, s in zip(ins, shapes)]
+    g_in = [helper.make_tensor_value_info(n, TensorProto.INT64 if i else TensorProto.FLOAT,
+                                          [batch] + list(s[1:]))
+            for n, s, i in zip(ins, shapes, ints)]
     final = []
     for k, o in enumerate(outs):  # name the outputs output / output_k
         n = w.name("output" if len(outs) == 1 else f"output_{k}")

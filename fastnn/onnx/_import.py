@@ -9,7 +9,9 @@ import numpy as np
 from fastnn import nn
 from fastnn.onnx import _onnx
 from fastnn.onnx._fold import FOLD, Unsupported, reshape_target
-from fastnn.onnx._patterns import fuse_gelu, fuse_softsign
+from fastnn.onnx import _import_1d
+from fastnn.onnx._import_norm import CONVERTERS as _NORM_CONVERTERS
+from fastnn.onnx._patterns import fuse_gelu, fuse_layernorm, fuse_softsign
 
 OPSETS = (9, 21)
 
@@ -69,9 +71,11 @@ def _padded(x, attrs, kernel, strides, dilations, what, fill=0.0):
 def _conv(ctx, node, attrs):
     x = ctx.sym(node.input[0])
     w = ctx.const(node.input[1], "weight")
-    if w.ndim != 4:
-        raise Unsupported(f"{w.ndim - 2}-D Conv (fastnn has Conv2d only)")
     b = ctx.const(node.input[2], "bias") if len(node.input) > 2 and node.input[2] else None
+    if w.ndim == 3:
+        return _import_1d.conv1d(x, w, b, attrs)
+    if w.ndim != 4:
+        raise Unsupported(f"{w.ndim - 2}-D Conv (fastnn has Conv1d and Conv2d)")
     k = tuple(w.shape[2:])
     s = _pair(attrs.get("strides", [1, 1]), "strides")
     d = _pair(attrs.get("dilations", [1, 1]), "dilations")
@@ -112,6 +116,8 @@ def _pool(kind):
         x = ctx.sym(node.input[0])
         if len(node.output) > 1 and node.output[1] in ctx.used:
             raise Unsupported("MaxPool's Indices output")
+        if len(attrs["kernel_shape"]) == 1:
+            return _import_1d.pool1d(kind, x, node, attrs)
         k = _pair(attrs["kernel_shape"], "kernel_shape")
         s = _pair(attrs.get("strides", [1, 1]), "strides")
         d = _pair(attrs.get("dilations", [1, 1]), "dilations")
@@ -157,6 +163,8 @@ def _one_window_over_all(x, kernel, strides, pads, ceil):
 
 def _global_avg(ctx, node, attrs):
     x = ctx.sym(node.input[0])
+    if x.ndim == 3:
+        return _import_1d.global_pool("avg")(ctx, node, attrs)
     if x.ndim != 4:
         raise Unsupported("GlobalAveragePool on a non-4-D input")
     return nn.GlobalAvgPool2d(keepdim=True)(x)
@@ -370,6 +378,8 @@ def _pad(ctx, node, attrs):
             for i, a in enumerate(axes):
                 full[a], full[a + x.ndim] = pads[i], pads[i + len(axes)]
             pads = full
+    if x.ndim == 3:
+        return _import_1d.pad1d(x, pads, mode, value)
     if x.ndim != 4 or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
         raise Unsupported(f"Pad of a {x.ndim}-D tensor with pads {pads} (2-D spatial padding of "
                           "(N, C, H, W) only)")
@@ -466,7 +476,11 @@ CONVERTERS = {
     "PRelu": _prelu, "Clip": _clip, "HardSigmoid": _act(_hardsigmoid),
     "HardSwish": _act(lambda a: nn.Hardswish()), "Softplus": _act(lambda a: nn.Softplus()),
     "Softsign": _act(lambda a: nn.Softsign()), "LogSoftmax": _log_softmax,
+    "GlobalMaxPool": _import_1d.global_pool("max"),
 }
+# [LayerNorm, Embedding, reductions (issue 14)]
+CONVERTERS.update(_NORM_CONVERTERS)
+
 # [resize and depth <-> space (issue 14)]
 from fastnn.onnx._import_resize import CONVERTERS as _RESIZE  # noqa: E402
 
@@ -521,16 +535,19 @@ def load(model):
     ctx = _Ctx(opset)
     for t in g.initializer:
         ctx.consts[t.name] = numpy_helper.to_array(t)
-    inputs = []
+    inputs, index_inputs = [], set()
     for vi in g.input:
         if vi.name in ctx.consts:
             continue
         dims = vi.type.tensor_type.shape.dim
         shape = [d.dim_value if d.HasField("dim_value") else None for d in dims]
-        if vi.type.tensor_type.elem_type != 1:
+        if vi.type.tensor_type.elem_type not in (1, 6, 7):  # float32, int32, int64
             raise ValueError(f"fastnn.onnx.load: input {vi.name!r}: element type "
                              f"{helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)}; "
-                             "fastnn models take float32 inputs")
+                             "fastnn models take float32 inputs (integer ones as the indices of "
+                             "an Embedding)")
+        if vi.type.tensor_type.elem_type != 1:
+            index_inputs.add(vi.name)
         if len(shape) < 1 or any(d is None for d in shape[1:]):
             raise ValueError(f"fastnn.onnx.load: input {vi.name!r}: every dimension but the batch "
                              f"must be known, got {shape}")
@@ -549,6 +566,7 @@ def load(model):
                 pass
     nodes = fuse_gelu(nodes, ctx.consts, {vi.name for vi in g.output})
     nodes = fuse_softsign(nodes, ctx.consts, {vi.name for vi in g.output})
+    nodes = fuse_layernorm(nodes, ctx.consts, {vi.name for vi in g.output})
     missing = [(n.op_type, n.name or f"#{i}") for i, n in enumerate(nodes)
                if n.domain not in ("", "ai.onnx") or n.op_type not in SUPPORTED_OPS]
     if missing:
@@ -556,6 +574,12 @@ def load(model):
         raise ValueError("fastnn.onnx.load: unsupported operator(s) " + ", ".join(ops) +
                          "; nodes: " + ", ".join(f"{n} ({op})" for op, n in missing))
     ctx.used = {n for node in nodes for n in node.input} | {vi.name for vi in g.output}
+    for i, n in enumerate(nodes):  # integer inputs: indices of a Gather on a table only
+        bad = [x for x in n.input if x in index_inputs]
+        if bad and (n.op_type != "Gather" or list(n.input[1:]) != bad):
+            raise ValueError(f"fastnn.onnx.load: integer input(s) {bad} feed node "
+                             f"{n.name or f'#{i}'} ({n.op_type}); fastnn takes integer inputs "
+                             "only as the indices of a Gather on a constant table (an Embedding)")
     problems, poisoned = [], set()
     for i, node in enumerate(nodes):
         name = node.name or f"#{i}"

@@ -1,10 +1,10 @@
 """unit_prune's path-follower: one graph view for every model, and a pruned layer's units
 followed through it.
 
-``view(model)`` expands a model into leaf nodes: the nodes of an ``nn.Model``, the layers of a
-``Sequential`` (nested ones flattened), and for a ``Residual`` its block's nodes plus a join node
-``x + block(x)``. Names are those of ``model.named_modules()`` ("2.block.0"). Any other module
-with children is one opaque node.
+``View(model)`` is the leaf view of any model (``nn.graph.expand``: every container -- Model,
+Sequential, Residual, nested -- opened into its nodes; a Residual's join is a ``ResidualAdd``
+node). Names are those of ``model.named_modules()`` ("2.block.0"). A module with children but no
+graph (define-by-run) is one opaque node.
 
 ``follow`` goes from the producer's output to every consumer. It tracks the units as positions
 in the feature (channel) dimension of each tensor they reach:
@@ -20,7 +20,7 @@ and so on until a Linear / Conv2d takes them as inputs. A tensor that fans out i
 every branch.
 
 Some producers keep their units, with the reason reported: those whose units reach an Add, a
-Multiply or a Residual join (the other operand keeps its width), or a model output. A layer used
+Multiply or a Residual's join (the other operand keeps its width), or a model output. A layer used
 by several nodes is kept too. Units that reach a layer the follower does not know raise Blocked.
 """
 import numpy as np
@@ -29,10 +29,9 @@ from fastnn.nn.activation import _Elementwise
 from fastnn.nn.batchnorm import BatchNorm1d, BatchNorm2d
 from fastnn.nn.conv import Conv2d
 from fastnn.nn.dropout import Dropout
-from fastnn.nn.graph import Model
+from fastnn.nn.graph import expand
 from fastnn.nn.linear import Flatten, Linear
-from fastnn.nn.merge import Add, Concat, Identity, Multiply
-from fastnn.nn.module import Residual, Sequential
+from fastnn.nn.merge import Add, Concat, Identity, Multiply, ResidualAdd
 from fastnn.nn.pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from fastnn.nn import _calls
 from fastnn.prune._common import display
@@ -49,50 +48,16 @@ class Blocked(Exception):
     """The units reach a layer unit_prune cannot shrink."""
 
 
-class _Join:
-    """The ``x + block(x)`` of a Residual, as a node of the view."""
-
-    def __init__(self, residual):
-        self.residual = residual
-
-
 class View:
-    """Leaf nodes ``(name, module, input slots, output slots)`` in execution order; slot 0 is
-    the model's input. ``outputs``: the slots the model returns."""
+    """Leaf nodes ``(name, module, input slots, output slots)`` in execution order; slots
+    0 .. n_inputs-1 are the model's inputs. ``outputs``: the slots the model returns."""
 
     def __init__(self, model):
-        n_in = len(model.input_shapes) if isinstance(model, Model) else 1
-        self.n_inputs = n_in
-        self.nodes, self._next = [], n_in
-        out = self._walk(model, list(range(n_in)), "")
-        self.outputs = list(out)
+        self.n_inputs, self.nodes, self.outputs = expand(model)
         self._readers = {}
         for i, (_, _, ins, _) in enumerate(self.nodes):
             for s in ins:
                 self._readers.setdefault(s, []).append(i)
-
-    def _add(self, name, module, ins, n_out=1):
-        outs = list(range(self._next, self._next + n_out))
-        self._next += n_out
-        self.nodes.append((name, module, list(ins), outs))
-        return outs
-
-    def _walk(self, m, ins, name, n_out=1):
-        join = (lambda a, b: f"{a}.{b}" if a else b)
-        if isinstance(m, Sequential):
-            for cname, c in m.named_children():
-                ins = self._walk(c, ins, join(name, cname))
-            return ins
-        if isinstance(m, Residual):
-            inner = self._walk(m.block, ins, join(name, "block"))
-            return self._add(name, _Join(m), ins + inner)
-        if isinstance(m, Model):
-            slots = dict(zip(range(len(m.input_shapes)), ins))
-            for gname, layer, gins, gouts in m.nodes():
-                outs = self._walk(layer, [slots[s] for s in gins], join(name, gname), len(gouts))
-                slots.update(zip(gouts, outs))
-            return [slots[s] for s in m._graph.outs]
-        return self._add(name, m, ins, n_out)
 
     def readers(self, slot):
         return self._readers.get(slot, [])
@@ -104,7 +69,7 @@ class View:
         with _calls.inference_mode():
             for _, m, ins, outs in self.nodes:
                 args = [vals[s] for s in ins]
-                out = args[0] + args[1] if isinstance(m, _Join) else m.forward(*args)
+                out = m.forward(*args)
                 for s, o in zip(outs, out if isinstance(out, tuple) else (out,)):
                     vals[s] = o
         return {s: v.shape for s, v in vals.items()}
@@ -190,7 +155,7 @@ def follow(view, layer, name, shapes=None):
                 k = ins.index(slot)
                 offset = sum(shapes[s][1] for s in ins[:k])
                 todo.append((outs[0], pos + offset, sum(shapes[s][1] for s in ins), pending))
-            elif isinstance(m, _Join):
+            elif isinstance(m, ResidualAdd):
                 if ins.index(slot) == 0:
                     raise Kept(f"its output feeds the Residual {shown} (x + block(x)), whose "
                                "width is kept")

@@ -12,7 +12,6 @@ import numbers
 import numpy as np
 
 from fastnn import _C
-from fastnn.nn.graph import Model
 from fastnn.nn.linear import Linear
 from fastnn.prune import _graph_units
 from fastnn.prune._common import (check_choice, check_fraction, check_mask, check_model, display,
@@ -28,9 +27,11 @@ def _width(layer):
 
 
 def _shapes(view, model, input_shape):
-    """Every slot's shape (traced), or None without ``input_shape`` for a non-graph model."""
-    if isinstance(model, Model):
-        return view.shapes([s[1:] for s in model.input_shapes])
+    """Every slot's shape (traced), or None without ``input_shape`` for a model that does not
+    know its input shapes (a Sequential)."""
+    known = model._graph is not None and model._graph.in_shapes is not None
+    if known and input_shape is None:
+        return view.shapes([s[1:] for s in model._graph.in_shapes])
     if input_shape is None:
         return None
     if isinstance(input_shape, numbers.Integral):
@@ -117,7 +118,8 @@ def unit_prune(model, amount, *, criterion="l1", layers=None, input_shape=None):
     for name, layer in selected:
         if id(layer) not in in_view:
             raise ValueError(f"{where}: layer {display(name)}: it sits inside a container "
-                             "unit_prune cannot follow (Sequential, Residual and nn.Model are)")
+                             "unit_prune cannot follow (a module with sub-layers but no graph, "
+                             "e.g. a define-by-run forward)")
         try:
             arrivals = _graph_units.follow(view, layer, name, shapes)
         except _graph_units.Kept as e:

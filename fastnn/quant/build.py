@@ -2,7 +2,7 @@
 
 Static quantization, step by step:
 
-1. Copy the model, eval mode, flatten nested Sequentials, fold every BatchNorm into the
+1. Copy the model, eval mode, read its leaf view (every container opened), fold every BatchNorm into the
    Conv2d / Linear before it, drop Dropout (the identity in eval). Group the layers into ops:
    Linear [+ ReLU], Conv2d (groups 1) [+ ReLU], MaxPool2d, GlobalAvgPool2d, Flatten; every other
    layer is a float op.
@@ -31,9 +31,9 @@ import warnings
 import numpy as np
 
 from fastnn import _C, get_num_threads, nn, set_num_threads
-from fastnn.nn.module import Module, Residual, Sequential
+from fastnn.nn.module import Module, Sequential
 from fastnn.quant import stages as st
-from fastnn.nn.graph import Model, as_model
+from fastnn.nn.graph import as_model, expand
 from fastnn.quant import graph as qgraph
 from fastnn.quant.fold import fold_batchnorm, fold_pairs
 from fastnn.quant.model import QuantizedModel
@@ -65,7 +65,7 @@ class _Op:
                 parts.append(f"Linear({m.in_features}, {m.out_features})")
             elif hasattr(m, "out_channels") and hasattr(m, "kernel_size"):
                 parts.append(f"{type(m).__name__}({m.in_channels}, {m.out_channels}, "
-                             f"{m.kernel_size[0]}x{m.kernel_size[1]})")
+                             f"{'x'.join(str(k) for k in m.kernel_size)})")
             else:
                 parts.append(type(m).__name__)
         return "+".join(parts)
@@ -74,18 +74,25 @@ class _Op:
         return self._seq(x)
 
 
-def _leaves(module, prefix=""):
-    if isinstance(module, Sequential):
-        for name, m in module.named_children():
-            yield from _leaves(m, f"{prefix}.{name}" if prefix else name)
-    else:
-        yield (prefix or type(module).__name__), module
+def _leaf_chain(model):
+    """``[(name, layer)]`` of the model's leaf view (``nn.graph.expand``) when it is a chain (one
+    input, every node reading the one before, one output), else None (it branches)."""
+    n_in, nodes, outs = expand(model)
+    prev = 0
+    for _, _, ins, out_slots in nodes:
+        if ins != [prev] or len(out_slots) != 1:
+            return None
+        prev = out_slots[0]
+    if n_in != 1 or outs != [prev]:
+        return None
+    return [(path or type(m).__name__, m) for path, m, _, _ in nodes]
 
 
 def _build_ops(model):
-    """(ops, removed records) of a deep copy of ``model`` in eval mode, BatchNorms folded."""
+    """(ops, removed records) of a deep copy of ``model`` (a chain) in eval mode, BatchNorms
+    folded."""
     model = copy.deepcopy(model).eval()
-    items = fold_pairs(list(_leaves(model)))
+    items = fold_pairs(_leaf_chain(model))
     ops, removed = [], []
     i = 0
     while i < len(items):
@@ -220,17 +227,26 @@ def _fuse_pools(stages):
     return out
 
 
-def _plan(ops, qp, shapes, float_set, per_channel, cache, fuse=True):
+def _plan(ops, qp, shapes, float_set, per_channel, cache, fuse=True, lead_u8=False):
     """Stages for the ops, quantized except ``float_set``; and the status of each op. With
-    ``fuse``, pooling is fused into the convolution before it (not for the per-op checks)."""
+    ``fuse``, pooling is fused into the convolution before it (not for the per-op checks).
+    ``lead_u8``: the pass ops (pooling, Flatten) before the first quantized GEMM run on uint8,
+    the Quantize stage before them (the input arrives as uint8 from a graph joint)."""
     stages, status = [], {}
     dom, layout, cur = "f32", None, None
+
+    def leads(i):
+        j = i
+        while j < len(ops) and ops[j].kind in _PASS and j not in float_set:
+            j += 1
+        return j < len(ops) and ops[j].kind in _GEMM and j not in float_set
 
     def runs_q(i, dom_in):
         op = ops[i]
         if op.kind not in _GEMM + _PASS or i in float_set:
             return False
-        return op.kind in _GEMM or dom_in == "u8"
+        return (op.kind in _GEMM or dom_in == "u8"
+                or (lead_u8 and not stages and leads(i)))
 
     for i, op in enumerate(ops):
         meta = {"name": op.name, "op_index": i}
@@ -241,9 +257,10 @@ def _plan(ops, qp, shapes, float_set, per_channel, cache, fuse=True):
             stages.append(st.FloatStage(op.modules, **meta))
             status[i] = "float"
             continue
-        if op.kind in _GEMM and dom == "f32":
-            cur, layout, dom = qp[i], ["nhwc"] if op.kind == "conv" else ["plain"], "u8"
-            stages.append(st.Quantize(*cur, nhwc=op.kind == "conv"))
+        if dom == "f32":
+            nhwc = op.kind == "conv" or (op.kind != "linear" and len(shapes[i]) == 3)
+            cur, layout, dom = qp[i], ["nhwc"] if nhwc else ["plain"], "u8"
+            stages.append(st.Quantize(*cur, nhwc=nhwc))
         in_q, in_layout = cur, list(layout)
         out = qp[i + 1] if i + 1 < len(ops) and runs_q(i + 1, "u8") else None
         m = op.modules[0]
@@ -337,10 +354,10 @@ def _positive_int(v, name):
 
 def quantize(model, calibration_data, *, method="minmax", per_channel=True, batch_size=256,
              percentile=None, bins=None, max_error=0.1, check_speed=True, repeats=5):
-    """Static post-training quantization of ``model`` (a fastnn Module, usually a Sequential)
-    -> :class:`QuantizedModel`. See the module doc for the steps. A graph model (``nn.Model``)
-    that is a chain is quantized as that Sequential; a branched one gives an ``nn.Model`` whose
-    chains are int8 segments (fastnn/quant/graph.py).
+    """Static post-training quantization of ``model`` (any fastnn Module) -> :class:`QuantizedModel`
+    when its leaf view (``nn.graph.expand``: Sequential, Residual and Model opened) is a chain.
+    See the module doc for the steps. A model that branches gives an ``nn.Model`` whose chains
+    are int8 segments (fastnn/quant/graph.py).
 
     calibration_data: float array (N, ...) of model inputs (or a list of such batches); run
     through the float model in batches of ``batch_size``. method: 'minmax' | 'percentile'
@@ -359,19 +376,21 @@ def quantize(model, calibration_data, *, method="minmax", per_channel=True, batc
     options = {"percentile": percentile, "bins": bins}
     make_observer(method, "check", **options)  # validates method and options before any work
     x = _as_batch(calibration_data)
-    if not isinstance(model, Model) and any(isinstance(m, (Residual, Model))
-                                            for m in model.modules()):
-        model = as_model(model, x.shape[1:])  # branches inside: quantized as a graph
-    if isinstance(model, Model):  # a graph: as a Sequential when it is a chain, else by chains
-        folded = fold_batchnorm(model)
-        seq = qgraph.as_sequential(folded)
-        kw = dict(method=method, per_channel=per_channel, batch_size=batch_size,
-                  percentile=percentile, bins=bins, max_error=max_error,
-                  check_speed=check_speed, repeats=repeats)
-        if seq is not None:
-            return quantize(seq, x, **kw)
-        return qgraph.quantize_graph(folded, x, lambda chain, xin: quantize(chain, xin, **kw),
-                                     batch_size)
+    kw = dict(method=method, per_channel=per_channel, batch_size=batch_size, options=options,
+              max_error=max_error, check_speed=check_speed, repeats=repeats)
+    if _leaf_chain(model) is None:  # branches: quantized by chains (fastnn/quant/graph.py)
+        folded = fold_batchnorm(as_model(model, x.shape[1:]))
+        return qgraph.quantize_graph(
+            folded, x, lambda chain, xin, after_joint: _quantize_chain(chain, xin, after_joint,
+                                                                       **kw), batch_size)
+    return _quantize_chain(model, x, False, **kw)
+
+
+def _quantize_chain(model, x, after_joint, *, method, per_channel, batch_size, options,
+                    max_error, check_speed, repeats):
+    """``quantize`` of a chain. ``after_joint``: its input comes from a graph joint that may hand
+    it over as uint8, so leading MaxPool / GlobalAvgPool / Flatten ops run on uint8 too (the
+    Quantize stage goes before them, where the joint's uint8 tensor replaces it)."""
     ops, removed = _build_ops(model)
     if not any(op.kind in _GEMM for op in ops):
         raise ValueError("model: no quantizable layer (Linear, or Conv2d with groups=1) in "
@@ -393,13 +412,14 @@ def quantize(model, calibration_data, *, method="minmax", per_channel=True, batc
         set_num_threads(1)
     try:
         stages, status, float_set, info = _check_and_plan(ops, qp, shapes, first, per_channel,
-                                                          max_error, check_speed, repeats)
+                                                          max_error, check_speed, repeats,
+                                                          after_joint)
     finally:
         set_num_threads(threads)
     for i in sorted(float_set):
         if status[i] == "float" and ops[i].kind != "flatten":
             warnings.warn(f"quantize: layer {ops[i].name} ({ops[i].label}) kept in float: "
-                          f"{ops[i].reason}", QuantizationWarning, stacklevel=2)
+                          f"{ops[i].reason}", QuantizationWarning, stacklevel=3)
     for i, op in enumerate(ops):
         if status[i] == "float" and op.reason is None:
             op.reason = "its input is float (no int8 neighbour)"
@@ -407,11 +427,12 @@ def quantize(model, calibration_data, *, method="minmax", per_channel=True, batc
                           mode="static", method=method, per_channel=per_channel)
 
 
-def _check_and_plan(ops, qp, shapes, first, per_channel, max_error, check_speed, repeats):
+def _check_and_plan(ops, qp, shapes, first, per_channel, max_error, check_speed, repeats,
+                    lead_u8=False):
     """Step 4 of the module doc: per-op error and speed checks, then the whole-model check.
     Returns (stages, status, float_set, info)."""
     cache, float_set, info = {}, set(), {}
-    stages, _ = _plan(ops, qp, shapes, float_set, per_channel, cache, fuse=False)
+    stages, _ = _plan(ops, qp, shapes, float_set, per_channel, cache, fuse=False, lead_u8=lead_u8)
     for s in stages:
         if not s.quantized:
             continue
@@ -434,7 +455,7 @@ def _check_and_plan(ops, qp, shapes, first, per_channel, max_error, check_speed,
                 float_set.add(i)
                 op.reason = (f"int8 slower than float ({tq * 1e3:.3f} ms vs {tf * 1e3:.3f} ms "
                              f"per batch of {len(xin)})")
-    stages, status = _plan(ops, qp, shapes, float_set, per_channel, cache)
+    stages, status = _plan(ops, qp, shapes, float_set, per_channel, cache, lead_u8=lead_u8)
 
     if check_speed and any(status[i] == "int8" and op.kind in _GEMM for i, op in enumerate(ops)):
         xb, ws = first[0], {}
@@ -459,25 +480,22 @@ def _check_and_plan(ops, qp, shapes, first, per_channel, max_error, check_speed,
                 if status[i] == "int8":
                     float_set.add(i)
                     op.reason = why
-            stages, status = _plan(ops, qp, shapes, float_set, per_channel, cache)
+            stages, status = _plan(ops, qp, shapes, float_set, per_channel, cache, lead_u8=lead_u8)
     return stages, status, float_set, info
 
 
-def quantize_dynamic(model, *, per_channel=True):
+def quantize_dynamic(model, *, per_channel=True, input_shape=None):
     """Dynamic quantization of every Linear (+ ReLU) of ``model``: int8 weights packed now; at
     each call the input's scale and zero point come from its min/max (C++), the GEMM accumulates
     in int32 and writes float32 (bias and ReLU fused). Other layers run in float. No calibration
-    data needed (MLPs)."""
+    data needed (MLPs). input_shape: one sample's shape, needed only for a model that branches
+    and does not know its input shape (a Sequential holding a Residual)."""
     if not isinstance(model, Module):
         raise TypeError(f"model: expected a fastnn.nn.Module, got {type(model).__name__}")
-    if isinstance(model, Model):
-        folded = fold_batchnorm(model)
-        seq = qgraph.as_sequential(folded)
-        if seq is not None:
-            return quantize_dynamic(seq, per_channel=per_channel)
-        return qgraph.quantize_graph(folded, None,
-                                     lambda chain, _: quantize_dynamic(chain,
-                                                                       per_channel=per_channel),
+    if _leaf_chain(model) is None:  # branches: quantized by chains (fastnn/quant/graph.py)
+        return qgraph.quantize_graph(fold_batchnorm(as_model(model, input_shape)), None,
+                                     lambda chain, _, __: quantize_dynamic(
+                                         chain, per_channel=per_channel),
                                      1, wanted=lambda layer: isinstance(layer, nn.Linear))
     ops, removed = _build_ops(model)
     if not any(op.kind == "linear" for op in ops):

@@ -6,20 +6,19 @@ In eval mode a BatchNorm after a Conv2d / Linear is an affine map per output cha
 (computed in float64, stored as float32). The folded model equals the unfolded one in eval mode up
 to float32 rounding.
 
-Folding happens inside every Sequential (nested ones included) where a BatchNorm1d / BatchNorm2d
-with running statistics directly follows a Linear / Conv2d (groups == 1 or any groups: the fold is
-per output channel) with matching channel counts, and anywhere in a graph model (nn.Model) where
-a BatchNorm is the only consumer of such a layer's output (the BatchNorm node is dropped), and
-inside Residual blocks. A BatchNorm that cannot be folded (no preceding
-layer, no running statistics, in another container) stays, and runs in float.
+Every container is read through its graph (Sequential, Residual, nn.Model, nested ones first):
+a BatchNorm1d / BatchNorm2d with running statistics folds into the Linear / Conv2d (any groups: the
+fold is per output channel) with matching channel counts whose output it is the only consumer of,
+in the same container (neither layer shared); the BatchNorm node is dropped (``rebuild``). A
+BatchNorm that cannot be folded (no preceding layer, no running statistics, in another container)
+stays, and runs in float.
 """
 import copy
 
 import numpy as np
 
 from fastnn import nn
-from fastnn.nn.graph import Model
-from fastnn.nn.module import Module, Parameter, Residual, Sequential
+from fastnn.nn.module import Module, Parameter
 
 __all__ = ["fold_batchnorm", "fold_pairs"]
 
@@ -82,22 +81,6 @@ def fold_pairs(layers):
     return out
 
 
-def _fold_sequential(seq):
-    for name, m in list(seq._modules.items()):
-        if isinstance(m, (Sequential, Residual, Model)):
-            new = _fold_any(m)
-            if new is not m:
-                setattr(seq, name, new)
-    items = list(seq._modules.items())
-    out = fold_pairs(items)
-    if len(out) != len(items):
-        for name, _ in items:
-            delattr(seq, name)
-        for j, (_, m) in enumerate(out):
-            setattr(seq, str(j), m)
-    return seq
-
-
 def fold_batchnorm(model):
     """A new float model (a deep copy; ``model`` is not changed) with every foldable BatchNorm
     folded into the Conv2d / Linear before it, in eval mode (see the module doc). Layers are
@@ -111,37 +94,31 @@ def fold_batchnorm(model):
 
 
 def _fold_any(m):
-    if isinstance(m, Sequential):
-        return _fold_sequential(m)
-    if isinstance(m, Model):
-        return _fold_model(m)
-    if isinstance(m, Residual):  # x + block(x): the block folds inside
-        m.block = _fold_any(m.block)
-    return m
-
-
-def _fold_model(model):
-    """Fold each BatchNorm node whose input is the only use of a Linear / Conv2d node's output
-    (neither layer used by another node); the BatchNorm nodes are dropped. Nested Sequentials
-    and Models fold inside."""
-    nodes = model.nodes()
-    for name, layer, _, _ in nodes:
-        if isinstance(layer, (Sequential, Model)):
-            setattr(model, name, _fold_any(layer))
-    nodes = model.nodes()
+    """``m`` with its BatchNorms folded: the containers inside first, then this container's own
+    (layer, BatchNorm) node pairs; a container that changes is rebuilt (``m.rebuild``)."""
+    g = m._graph
+    if g is None:
+        return m
+    inner = {}
+    for i, (layer, _, _) in enumerate(g.nodes):
+        new = _fold_any(layer)
+        if new is not layer:
+            inner[i] = new
+    if inner:
+        m = m.rebuild(inner)
+        g = m._graph
     uses = {}
-    for _, layer, _, _ in nodes:
+    for layer, _, _ in g.nodes:
         uses[id(layer)] = uses.get(id(layer), 0) + 1
-    producer = {outs[0]: i for i, (_, _, _, outs) in enumerate(nodes) if len(outs) == 1}
+    producer = {outs[0]: i for i, (_, _, outs) in enumerate(g.nodes) if len(outs) == 1}
     drop = {}
-    for j, (_, bn, ins, _) in enumerate(nodes):
+    for j, (bn, ins, _) in enumerate(g.nodes):
         if not _is_bn(bn) or len(ins) != 1 or ins[0] not in producer:
             continue
-        i = producer[ins[0]]
-        layer = nodes[i][1]
-        readers, is_output = model.consumers(ins[0])
+        layer = g.nodes[producer[ins[0]]][0]
+        readers, is_output = g.consumers(ins[0])
         if (readers == [j] and not is_output and uses[id(layer)] == 1 and uses[id(bn)] == 1
                 and _foldable(layer, bn)):
             _fold_into(layer, bn)
             drop[j] = None
-    return model.rebuild(drop) if drop else model
+    return m.rebuild(drop) if drop else m

@@ -19,6 +19,7 @@ from fastnn import _C
 from fastnn.nn import _calls
 from fastnn.nn.linear import Linear
 from fastnn.nn.conv import Conv2d
+from fastnn.nn.merge import Add, Concat
 from fastnn.nn.module import Module, Sequential, new_array, register
 
 __all__ = ["QuantizedSegment", "quantize_graph", "chains"]
@@ -67,15 +68,8 @@ class QuantizedSegment(Module):
 
     @classmethod
     def from_qmodel(cls, qmodel, in_shape, out_shape):
-        spec, tensors = qmodel._to_state()
-        shapes, arrays = {}, {}
-        for stage in spec["stages"]:
-            for k, key in stage["tensors"].items():
-                name = "s" + key[len("qmodel/"):].replace("/", "_")
-                arr = tensors[key]
-                shapes[name] = [list(arr.shape), arr.dtype.str.lstrip("<>|=")]
-                arrays[name] = arr
-                stage["tensors"][k] = name
+        spec, arrays = qmodel._module_state()
+        shapes = {k: [list(a.shape), a.dtype.str.lstrip("<>|=")] for k, a in arrays.items()}
         seg = cls(json.loads(json.dumps(spec)), shapes,
                   [[int(d) for d in in_shape], [int(d) for d in out_shape]])
         for name, arr in arrays.items():
@@ -87,7 +81,8 @@ class QuantizedSegment(Module):
         """The QuantizedModel (rebuilt from the buffers after a load or a state_dict change)."""
         if self._qmodel is None:
             from fastnn.quant.model import QuantizedModel
-            self._qmodel = QuantizedModel._from_state(self.spec, dict(self.named_buffers()))
+            self._qmodel = QuantizedModel._from_state_checked(self.spec,
+                                                              dict(self.named_buffers()))
         return self._qmodel
 
     def load_state_dict(self, state_dict, strict=True):
@@ -213,7 +208,8 @@ def _collect(model, x, slots, batch_size):
 
 def quantize_graph(model, x, quantize_chain, batch_size, wanted=None):
     """``model`` (folded, eval, a copy) with each quantizable chain replaced by a segment;
-    ``quantize_chain(sequential, calibration_inputs)`` -> QuantizedModel."""
+    ``quantize_chain(sequential, calibration_inputs, after_joint)`` -> QuantizedModel
+    (``after_joint``: the chain's input comes from an Add / Concat)."""
     if len(model.input_shapes) != 1:
         raise ValueError("model: quantize takes a graph model with one input (calibration_data "
                          "is one array)")
@@ -232,7 +228,10 @@ def quantize_graph(model, x, quantize_chain, batch_size, wanted=None):
     replace = {}
     for r in runs:
         seq = Sequential(*[copy.deepcopy(nodes[i][1]) for i in r])
-        q = quantize_chain(seq, inputs.get(nodes[r[0]][2][0]))
+        src = nodes[r[0]][2][0]  # a chain right after an Add / Concat may get uint8 from it
+        after_joint = any(src in outs and isinstance(layer, (Add, Concat))
+                          for _, layer, _, outs in nodes)
+        q = quantize_chain(seq, inputs.get(src), after_joint)
         replace[r[0]] = QuantizedSegment.from_qmodel(q, in_shape[nodes[r[0]][2][0]][1:],
                                                      in_shape[nodes[r[-1]][3][0]][1:])
         for i in r[1:]:

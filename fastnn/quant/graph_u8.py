@@ -128,7 +128,7 @@ def _segment_ends(seg, stages, in_ndim):
 
 def _joint_kind(layer, in_shapes):
     """'add' / 'concat' when the kernels can join these inputs on uint8, else None."""
-    if type(layer) is Add and len(in_shapes) == 2 and in_shapes[0] == in_shapes[1]:
+    if isinstance(layer, Add) and len(in_shapes) == 2 and in_shapes[0] == in_shapes[1]:
         return "add"
     if (type(layer) is Concat and len({len(s) for s in in_shapes}) == 1
             and len(in_shapes[0]) in (2, 4) and layer.dim in (1, 1 - len(in_shapes[0]))):

@@ -1,11 +1,14 @@
 """QuantizedModel: the pipeline of stages ``quantize`` / ``quantize_dynamic`` build, its report of
 which layers run in int8 and which stayed float (and why), and its file form.
 
-File form (``fastnn.save`` / ``fastnn.load``, see fastnn/io.py): metadata ``quantized`` is the JSON
-spec below; tensors ``qmodel/<stage>/<name>`` hold int8 weights (unpacked; packed again at load),
-float32 per-channel scales and biases, and the state of layers that stayed float. Loading builds
-stages only from the fixed table ``stages.STAGES`` and float layers only from registered classes:
-nothing from the file is executed.
+A QuantizedModel is a registered ``Module`` (inference only), saved by ``fastnn.save`` like every
+other model: its architecture entry's config is ``{"spec": the JSON spec below, "shapes": {buffer:
+[shape, dtype]}}`` and its state_dict holds each stage's tensors as ``s<stage>_<name>`` (int8
+weights unpacked, packed again at load; float32 per-channel scales and biases; the state of layers
+that stayed float) -- the same form a graph model's ``QuantizedSegment`` uses. Files of the older
+quantized format (version 2: metadata ``quantized`` + tensors ``qmodel/<stage>/<name>``) still
+load (fastnn/io.py). Loading builds stages only from the fixed table ``stages.STAGES`` and float
+layers only from registered classes: nothing from the file is executed.
 
     {"version": 1, "mode": "static" | "dynamic", "method", "per_channel", "input_shape",
      "layers": [per-layer records], "stages": [{"class", "name", "op_index", "config",
@@ -17,6 +20,7 @@ import threading
 
 import numpy as np
 
+from fastnn.nn.module import Module, deferred_init, register
 from fastnn.quant.stages import STAGES
 
 __all__ = ["QuantizedModel"]
@@ -24,7 +28,8 @@ __all__ = ["QuantizedModel"]
 SPEC_VERSION = 1
 
 
-class QuantizedModel:
+@register
+class QuantizedModel(Module):
     """An int8 model: ``predict(x)`` / ``model(x)`` run its stages (one C++ call each).
 
     ``layers``: one record per layer of the float model: ``name``, ``type``, ``status``
@@ -34,8 +39,11 @@ class QuantizedModel:
     the layers with arithmetic that run in float.
     """
 
+    inference_only = True
+
     def __init__(self, stages, layers, *, input_shape=None, mode="static", method=None,
                  per_channel=True):
+        super().__init__()
         self.stages = list(stages)
         self.layers = list(layers)
         self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
@@ -76,6 +84,9 @@ class QuantizedModel:
     def predict(self, x, batch_size=None):
         """The model's float32 output for the batch ``x``; with ``batch_size``, in chunks of
         that many samples."""
+        if "_pending_spec" in self.__dict__:
+            raise ValueError("QuantizedModel: its tensors are not loaded yet (built from a "
+                             "description: call load_state_dict, or use fastnn.load)")
         x = self._check_input(x)
         if batch_size is None or len(x) <= batch_size:
             return self._run(x)
@@ -85,13 +96,25 @@ class QuantizedModel:
         return np.concatenate([self._run(x[i:i + batch_size])
                                for i in range(0, len(x), batch_size)])
 
-    __call__ = predict
+    def __call__(self, x, batch_size=None):
+        return self.predict(x, batch_size)
+
+    def forward(self, x):
+        return self.predict(x)
+
+    def backward(self, grad_out):
+        raise RuntimeError("QuantizedModel is inference-only: fine-tune the float model, then "
+                           "quantize it again")
 
     # -- mode (PyTorch habits: ``model.eval()`` before inference) ---------------------------------
     @property
     def training(self):
         """Always False: a quantized model only runs inference."""
         return False
+
+    @training.setter
+    def training(self, mode):
+        self.train(mode)
 
     def eval(self):
         """A no-op returning the model (it is always in inference mode)."""
@@ -157,6 +180,82 @@ class QuantizedModel:
                 "input_shape": None if self.input_shape is None else list(self.input_shape),
                 "layers": self.layers, "stages": stages}
         return spec, tensors
+
+    def _module_state(self):
+        """(spec with each tensor key replaced by a buffer name ``s<stage>_<name>``, {name:
+        array}): the form ``get_config`` / ``state_dict`` give (and QuantizedSegment keeps)."""
+        spec, tensors = self._to_state()
+        arrays = {}
+        for stage in spec["stages"]:
+            for k, key in stage["tensors"].items():
+                name = "s" + key[len("qmodel/"):].replace("/", "_")
+                arrays[name] = tensors[key]
+                stage["tensors"][k] = name
+        return spec, arrays
+
+    def get_config(self):
+        spec, arrays = self._module_state()
+        return {"spec": spec, "shapes": {k: [list(a.shape), a.dtype.str.lstrip("<>|=")]
+                                         for k, a in arrays.items()}}
+
+    @classmethod
+    def from_config(cls, config):
+        """An empty model of the described shapes; ``load_state_dict`` then builds its stages
+        (``fastnn.load`` does both: each declared tensor is checked against the file first)."""
+        spec, shapes = config.get("spec"), config.get("shapes")
+        if not isinstance(spec, dict) or not isinstance(shapes, dict):
+            raise ValueError("QuantizedModel: spec and shapes: expected JSON objects")
+        for name, entry in shapes.items():
+            if (not isinstance(name, str) or not name.isidentifier()
+                    or not isinstance(entry, list) or len(entry) != 2):
+                raise ValueError(f"QuantizedModel: shapes: bad entry {_short(name)}: "
+                                 f"{_short(entry)}")
+            try:
+                np.dtype(entry[1])
+            except TypeError:
+                raise ValueError(f"QuantizedModel: shapes: {name}: bad dtype "
+                                 f"{_short(entry[1])}") from None
+        model = cls([], [])
+        object.__setattr__(model, "_pending_spec", (spec, dict(shapes)))
+        return model
+
+    def state_dict(self):
+        return dict(self._module_state()[1])
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Rebuild the stages from ``state_dict`` (the arrays ``state_dict()`` gives) and the
+        spec this model was described with (``from_config``) or runs now. All or nothing: a
+        state that does not fit raises and leaves the model unchanged."""
+        pending = self.__dict__.get("_pending_spec")
+        if pending is not None:
+            spec, shapes = pending
+        else:
+            spec, arrays = self._module_state()
+            shapes = {k: [list(a.shape), a.dtype.str] for k, a in arrays.items()}
+        given = {str(k): np.asarray(v) for k, v in state_dict.items()}
+        missing, unexpected = sorted(set(shapes) - set(given)), sorted(set(given) - set(shapes))
+        if missing or unexpected:
+            raise ValueError(f"QuantizedModel.load_state_dict: missing keys {missing}, "
+                             f"unexpected keys {unexpected}")
+        for k, (shape, dtype) in shapes.items():
+            if list(given[k].shape) != list(shape) or given[k].dtype != np.dtype(dtype):
+                raise ValueError(f"QuantizedModel.load_state_dict: {k!r}: expected {dtype} of "
+                                 f"shape {tuple(shape)}, got {given[k].dtype} of shape "
+                                 f"{given[k].shape}")
+        new = QuantizedModel._from_state_checked(spec, given)
+        self.__dict__.pop("_pending_spec", None)
+        for key in ("stages", "layers", "input_shape", "mode", "method", "per_channel"):
+            object.__setattr__(self, key, getattr(new, key))
+        self._workspaces.clear()
+        return [], []
+
+    @classmethod
+    def _from_state_checked(cls, spec, tensors):
+        """``_from_state`` with every array a float stage's layer declares checked against the
+        given tensors before it is allocated (``deferred_init``): a crafted spec declaring a
+        huge float layer is refused cheaply, and nothing is randomly initialised."""
+        with deferred_init([np.shape(v) for v in tensors.values()]):
+            return cls._from_state(spec, tensors)
 
     @classmethod
     def _from_state(cls, spec, tensors):

@@ -14,6 +14,7 @@ import numpy as np
 from fastnn import _random
 from fastnn.nn.loss import CrossEntropyLoss, _Pointwise, non_integral_position
 from fastnn.nn._calls import inference_mode
+from fastnn.nn.embedding import takes_indices
 from fastnn.nn.module import Module
 from fastnn.train.metrics import resolve_metrics as _resolve_metrics
 from fastnn.train.callbacks import Callback
@@ -104,8 +105,11 @@ class _Inputs(tuple):
 
 
 def _call(model, xb):
-    return model(*[_to_float(v) for v in tuple.__iter__(xb)]) if isinstance(xb, _Inputs) \
-        else model(_to_float(xb))
+    if isinstance(xb, _Inputs):
+        return model(*[_to_float(v) for v in tuple.__iter__(xb)])
+    # A model that starts with an Embedding takes integer indices as they are.
+    return model(xb if takes_indices(model) and np.asarray(xb).dtype.kind in "iu"
+                 else _to_float(xb))
 
 
 def _backward(model, g):
@@ -301,6 +305,8 @@ def fit(model, loss_fn, optimizer, x, y, *, batch_size=64, epochs=1, validation_
       fastnn.train.Diagnostics callback a non-finite gradient also stops before its step.
     augment: a callable(batch, rng) -> batch applied to each raw training batch before it is
       converted to float32 (e.g. fastnn.data.augment.Compose([...])).
+    x: converted to float32 per batch, except integer x for a model that takes indices (one
+      starting with an nn.Embedding: ``fastnn.nn.embedding.takes_indices``), which stays integer.
     seed: makes the run reproducible bit for bit (same thread count); streams are derived per epoch.
     resume_from: a checkpoint written by ModelCheckpoint/``fastnn.save(..., optimizer=...)``;
       training continues from the epoch after the one saved.
@@ -394,6 +400,8 @@ def _fit(model, loss_fn, optimizer, x, y, x_val, y_val, batch_size, epochs, shuf
     loader_seed = trainer.loader_seed if trainer.loader_seed is not None else seed
     if isinstance(x, _Inputs):
         loader = _MultiLoader(x, y, batch_size, shuffle, loader_seed)
+    elif augment is None and x.dtype.kind in "iu" and takes_indices(model):
+        loader = _MultiLoader(x, y, batch_size, shuffle, loader_seed)  # indices stay integers
     else:
         loader = DataLoader(x, y, batch_size=batch_size, shuffle=shuffle, drop_last=False,
                             augment=augment, scale=1.0, seed=loader_seed)
@@ -556,7 +564,8 @@ def _batched_outputs(model, x, batch_size):
 
 
 class _MultiLoader:
-    """Batches of a several-input model's arrays, shuffled per epoch from (seed, epoch)."""
+    """Batches of a several-input model's arrays (or of one integer array of indices, which the
+    DataLoader would make float32), shuffled per epoch from (seed, epoch)."""
 
     def __init__(self, xs, y, batch_size, shuffle, seed):
         self.xs, self.y, self.batch_size, self.shuffle = xs, y, batch_size, shuffle
@@ -575,7 +584,7 @@ class _MultiLoader:
                else np.arange(n))
         for i in range(0, n, self.batch_size):
             b = idx[i:i + self.batch_size]
-            yield self.xs.take(b), self.y[b]
+            yield (self.xs.take(b) if isinstance(self.xs, _Inputs) else self.xs[b]), self.y[b]
 
 
 def evaluate(model, loss_fn, x, y, *, batch_size=256, metrics="auto", verbose=0):

@@ -243,3 +243,54 @@ def _leaf_conv_wgrad_ukr():
     return Call(_C._leaf_conv_wgrad_ukr, a=f32(mr, rows * stride), rows=rows, row_len=row_len,
                 a_stride=stride, a_step=step, b=f32(rows * row_len, nr, seed=1),
                 c=f32(mr, nr, seed=2), n=nr, accumulate=True)
+
+
+# -- layer norm, embedding, reductions (bind_norm.cpp) ---------------------------------------------
+@entry("layernorm_forward", X, Arg("weight", "array"), Arg("bias", "array"),
+       Arg("normalized_ndim", "int"), Arg("eps", "float"))
+def _ln_fwd():
+    return Call(_C.layernorm_forward, x=f32(2, 3, 5), weight=f32(15, seed=1), bias=f32(15, seed=2),
+                normalized_ndim=2, eps=1e-5)
+
+
+@entry("layernorm_backward", DY, X, Arg("mean", "array"), Arg("rstd", "array"),
+       Arg("weight", "array"), Arg("normalized_ndim", "int"), Arg("need_dx", "bool"),
+       Arg("dweight", "out"), Arg("dbias", "out"))
+def _ln_bwd():
+    x, w = f32(2, 3, 5), f32(5, seed=1)
+    _, mean, rstd = _C.layernorm_forward(x, w, None, 1, 1e-5)
+    return Call(_C.layernorm_backward, dy=f32(2, 3, 5, seed=2), x=x, mean=mean, rstd=rstd,
+                weight=w, normalized_ndim=1, need_dx=True, dweight=np.zeros(5, np.float32),
+                dbias=np.zeros(5, np.float32))
+
+
+@entry("embedding_forward", Arg("input", "array"), Arg("weight", "array"))
+def _emb_fwd():
+    return Call(_C.embedding_forward, input=np.array([[0, 3], [2, 3]]), weight=f32(4, 6))
+
+
+@entry("embedding_backward", Arg("dy", "array", ["grad_output"]), Arg("input", "array"),
+       Arg("dweight", "out"), Arg("padding_idx", "int"), Arg("scale_grad_by_freq", "bool"))
+def _emb_bwd():
+    return Call(_C.embedding_backward, dy=f32(2, 2, 6), input=np.array([[0, 3], [2, 3]]),
+                dweight=np.zeros((4, 6), np.float32), padding_idx=2, scale_grad_by_freq=True)
+
+
+@entry("embedding_renorm", Arg("input", "array"), Arg("weight", "out"), Arg("max_norm", "float"),
+       Arg("norm_type", "float"))
+def _emb_renorm():
+    return Call(_C.embedding_renorm, input=np.array([[0, 3], [2, 3]]), weight=f32(4, 6),
+                max_norm=0.5, norm_type=2.0)
+
+
+@entry("reduce_forward", X, Arg("start", "int"), Arg("stop", "int"), Arg("op", "str"))
+def _reduce_fwd():
+    return Call(_C.reduce_forward, x=f32(2, 3, 4, 5), start=1, stop=3, op="max")
+
+
+@entry("reduce_backward", DY, X, Arg("y", "array", ["output"]), Arg("start", "int"),
+       Arg("stop", "int"), Arg("op", "str"))
+def _reduce_bwd():
+    x = f32(2, 3, 4, 5)
+    return Call(_C.reduce_backward, dy=f32(2, 5, seed=1), x=x,
+                y=_C.reduce_forward(x, 1, 3, "max"), start=1, stop=3, op="max")

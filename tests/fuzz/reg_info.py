@@ -11,7 +11,7 @@ entry = registrar(ENTRIES)
 
 # Names that take no argument: called once each (and once with a stray argument).
 for _name in ("build_info", "active_isa", "get_num_threads", "gemm_tile", "gemm_config",
-              "s8_gemm_info", "_conv_tile"):
+              "s8_gemm_info", "_conv_tile", "kernel_names"):
     entry(_name)(lambda _name=_name: Call(getattr(_C, _name)))
 
 

@@ -19,7 +19,7 @@ for _module in (reg_dense, reg_conv, reg_optim, reg_quant, reg_sparse, reg_info,
 # argument (which must raise TypeError) when it is a function or method.
 NO_ARGS = frozenset({
     "build_info", "active_isa", "get_num_threads", "gemm_tile", "gemm_config", "s8_gemm_info",
-    "_conv_tile", "binary_kernel", "binary_vpopcntdq", "binary_plane_kernel",
+    "_conv_tile", "kernel_names", "binary_kernel", "binary_vpopcntdq", "binary_plane_kernel",
     "OptimTable.total", "OptimTable.zero_grad",
     "PackedWeightsS8", "PackedWeightsS8.colsum", "PackedWeightsS8.isa", "PackedWeightsS8.k",
     "PackedWeightsS8.kgroup", "PackedWeightsS8.n", "PackedWeightsS8.nbytes", "PackedWeightsS8.nr",

@@ -194,3 +194,31 @@ def test_quantize_sequential_with_residual_quantizes_the_block(rng, tmp_path):
     ref = fastnn.predict(model, calib[:64])
     assert np.linalg.norm(fastnn.predict(q, calib[:64]) - ref) / np.linalg.norm(ref) < 0.05
     assert list(model.state_dict())[0] == "0.weight"  # the float model is untouched
+
+
+def test_pool_and_flatten_after_a_uint8_joint_run_on_uint8(rng):
+    """A chain that starts with MaxPool2d (after a Concat) or Flatten (after an Add) takes the
+    joint's uint8 tensor: the joint has no float output and the pool/flatten run as uint8 stages."""
+    fastnn.manual_seed(0)
+    x = nn.Input((3, 8, 8))
+    a = nn.ReLU()(nn.Conv2d(3, 4, 1)(x))
+    b = nn.ReLU()(nn.Conv2d(3, 4, 3, padding=1)(x))
+    y = nn.ReLU()(nn.Conv2d(8, 8, 3, padding=1)(nn.MaxPool2d(2)(nn.Concat(1)(a, b))))
+    z = nn.ReLU()(nn.Conv2d(8, 8, 1)(y)) + y
+    model = nn.Model(x, nn.Linear(8 * 16, 5)(nn.Flatten()(z))).eval()
+    calib = rng.standard_normal((64, 3, 8, 8)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q = quantize(model, calib, check_speed=False)
+    joins = [m for m in q.layers if type(m).__name__ == "QuantizedJoin"]
+    assert len(joins) == 2 and not any(j.float_out for j in joins)
+    stages = {}
+    for _, layer, _, _ in q.nodes():
+        if type(layer).__name__ == "QuantizedSegment":
+            kinds = [type(s).__name__ for s in layer.qmodel().stages]
+            stages[kinds[1]] = (kinds, layer.u8_in)
+    for first in ("QMaxPool2d", "QFlatten"):  # uint8 from the joint, then the pass op on uint8
+        kinds, u8_in = stages[first]
+        assert u8_in is not None and "FloatStage" not in kinds and "Dequantize" not in kinds[:-1]
+    ref = fastnn.predict(model, calib)
+    assert np.linalg.norm(fastnn.predict(q, calib) - ref) / np.linalg.norm(ref) < 0.05

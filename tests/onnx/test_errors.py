@@ -59,12 +59,12 @@ def test_unconvertible_nodes_listed(onnx):
     assert "pool_dil (AveragePool): dilated AveragePool" in msg
 
 
-def test_conv1d_is_reported(onnx):
+def test_conv3d_is_reported(onnx):
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
-    w = numpy_helper.from_array(np.ones((4, 3, 3), np.float32), "w")
-    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="c1d")]
-    with pytest.raises(ValueError, match=r"c1d \(Conv\): 1-D Conv"):
-        fonnx.load(_model(onnx, nodes, [w], in_shape=("N", 3, 8)))
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3, 3), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="c3d")]
+    with pytest.raises(ValueError, match=r"c3d \(Conv\): 3-D Conv"):
+        fonnx.load(_model(onnx, nodes, [w], in_shape=("N", 3, 8, 8, 8)))
 
 
 def test_unknown_input_dims(onnx):

@@ -197,9 +197,9 @@ def test_load_refuses_unknown_stage(digits, mlp, tmp_path):
     tensors = stn.load(data)
     n = int.from_bytes(data[:8], "little")
     meta = json.loads(data[8:8 + n])["__metadata__"]
-    spec = json.loads(meta["quantized"])
-    spec["stages"][2]["class"] = "os.system"
-    meta["quantized"] = json.dumps(spec)
+    arch = json.loads(meta["architecture"])
+    arch["config"]["spec"]["stages"][2]["class"] = "os.system"
+    meta["architecture"] = json.dumps(arch)
     meta["checksum"] = _checksum(tensors, meta)
     p.write_bytes(stn.save(tensors, metadata=meta))
     with pytest.raises(ValueError, match="unknown stage class 'os.system'"):

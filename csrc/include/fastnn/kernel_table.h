@@ -2,6 +2,7 @@
 // Tile sizes live here, next to the kernels that depend on them, never in the drivers.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "fastnn/params.h"
 
@@ -352,13 +353,96 @@ using f32_transpose_fn = void (*)(int64_t rows, int64_t cols, const float* src, 
 // the fused optimizer step applies it (a 0 gives an exact zero for any finite x).
 using f32_mask_mul_fn = void (*)(float* x, const float* mask, int64_t n);
 
+// ---- the one list of leaf-kernel slots ----
+// X(type, slot) for every function-pointer slot of KernelTable. It generates the table's fields,
+// the origin record of each slot and kernel_names(); each ISA's kernels.inc (K(slot, symbol)
+// lines) generates that ISA's declarations and registrations (csrc/kernels/<isa>/register.cpp).
+#define FASTNN_KERNEL_SLOTS(X) \
+  /* [f32 GEMM] */ \
+  X(f32_gemm_ukr_fn, f32_gemm_ukr) \
+  X(f32_pack_panels_fn, f32_pack_panels) \
+  X(f32_epilogue_fn, f32_epilogue) \
+  X(f32_act_fn, f32_act) \
+  /* [layers: elementwise, losses, dropout] */ \
+  X(f32_act_backward_fn, f32_act_backward) \
+  X(f32_unary_fn, f32_selu) \
+  X(f32_unary_fn, f32_gelu) \
+  X(f32_unary_backward_fn, f32_selu_backward) \
+  X(f32_unary_backward_fn, f32_gelu_backward) \
+  X(f32_vmath_fn, f32_vmath) \
+  X(f32_softmax_rows_fn, f32_softmax_rows) \
+  X(f32_softmax_rows_backward_fn, f32_softmax_rows_backward) \
+  X(f32_colsum_acc_fn, f32_colsum_acc) \
+  X(f32_dropout_fn, f32_dropout) \
+  X(f32_xent_forward_fn, f32_xent_forward) \
+  X(f32_xent_backward_fn, f32_xent_backward) \
+  X(f32_pointwise_loss_fn, f32_pointwise_loss) \
+  X(f32_pointwise_loss_backward_fn, f32_pointwise_loss_backward) \
+  X(f32_act_ext_fn, f32_act_ext) \
+  X(f32_act_ext_backward_fn, f32_act_ext_backward) \
+  X(f32_prelu_run_fn, f32_prelu_run) \
+  X(f32_prelu_run_backward_fn, f32_prelu_run_backward) \
+  X(f32_prelu_rows_fn, f32_prelu_rows) \
+  X(f32_prelu_rows_backward_fn, f32_prelu_rows_backward) \
+  X(f32_softmax_rows_fn, f32_log_softmax_rows) \
+  X(f32_softmax_rows_backward_fn, f32_log_softmax_rows_backward) \
+  /* [layers: conv, pool, batchnorm] */ \
+  X(f32_conv_ukr_fn, f32_conv_ukr) \
+  X(f32_conv_wgrad_ukr_fn, f32_conv_wgrad_ukr) \
+  X(f32_maxpool2d_plane_fn, f32_maxpool2d_plane) \
+  X(f32_avgpool2d_plane_fn, f32_avgpool2d_plane) \
+  X(f32_avgpool2d_plane_bwd_fn, f32_avgpool2d_plane_bwd) \
+  X(f32_dwconv2d_plane_fn, f32_dwconv2d_plane) \
+  X(f32_dwconv2d_plane_bwd_data_fn, f32_dwconv2d_plane_bwd_data) \
+  X(f32_dwconv2d_plane_bwd_weight_fn, f32_dwconv2d_plane_bwd_weight) \
+  X(f32_row_moments_fn, f32_row_moments) \
+  X(f32_row_affine_fn, f32_row_affine) \
+  X(f32_row_dot2_fn, f32_row_dot2) \
+  X(f32_row_affine2_fn, f32_row_affine2) \
+  X(f32_transpose_rows_fn, f32_transpose_rows) \
+  X(f32_col2im_row_fn, f32_col2im_row) \
+  X(f32_copy_rows_padded_fn, f32_copy_rows_padded) \
+  X(f32_winograd_input_fn, f32_winograd_input) \
+  X(f32_winograd_output_fn, f32_winograd_output) \
+  /* [optim] */ \
+  X(f32_sgd_update_fn, f32_sgd_update) \
+  X(f32_adagrad_update_fn, f32_adagrad_update) \
+  X(f32_rmsprop_update_fn, f32_rmsprop_update) \
+  X(f32_adam_update_fn, f32_adam_update) \
+  X(f32_sum_sq_fn, f32_sum_sq) \
+  X(f32_sum_abs_fn, f32_sum_abs) \
+  X(f32_max_abs_fn, f32_max_abs) \
+  X(f32_sum_abs_pow_fn, f32_sum_abs_pow) \
+  X(f32_scale_fn, f32_scale) \
+  X(f32_clamp_fn, f32_clamp) \
+  /* [int8 GEMM] */ \
+  X(s8_gemm_ukr_fn, s8_gemm_ukr) \
+  X(f32_quantize_u8_fn, f32_quantize_u8) \
+  X(u8_dequantize_f32_fn, u8_dequantize_f32) \
+  X(f32_minmax_fn, f32_minmax) \
+  X(f32_histogram_fn, f32_histogram) \
+  X(u8_max_taps_fn, u8_max_taps) \
+  X(u8_sum_rows_fn, u8_sum_rows) \
+  X(u8_maxpool_row_fn, u8_maxpool_row) \
+  X(u8_im2col_band_fn, u8_im2col_band) \
+  /* [sparse / prune] */ \
+  X(f32_spmm_fn, f32_spmm) \
+  X(f32_spmv_fn, f32_spmv) \
+  X(f32_transpose_fn, f32_transpose) \
+  X(f32_mask_mul_fn, f32_mask_mul)
+
+// The ISA whose register_kernels filled a slot, and the kernel's name there.
+struct KernelOrigin {
+  Isa isa = Isa::generic;
+  const char* symbol = "";
+};
+
 struct KernelTable {
   Isa isa = Isa::generic;
 
   // ---- [f32 GEMM] ----
   // The main register tile (used for every shape unless the narrow tile fits n better).
   int f32_mr = 0, f32_nr = 0;
-  f32_gemm_ukr_fn f32_gemm_ukr = nullptr;
   // Optional tile for small n (n well below f32_nr); ukr null where the ISA has none. The driver
   // picks between the two by how many of each tile's lanes the shape fills (f32_choose_tile).
   F32GemmTile f32_gemm_narrow;
@@ -366,87 +450,30 @@ struct KernelTable {
   // L1 while the mc x kc A block stays in L2 and the kc x nc B block in L3. kc fixes the order of
   // the K reduction, so it depends on the ISA and k only, never on the thread count.
   int f32_kc = 0, f32_mc = 0, f32_nc = 0;
-  f32_pack_panels_fn f32_pack_panels = nullptr;
-  f32_epilogue_fn f32_epilogue = nullptr;
-  f32_act_fn f32_act = nullptr;
-
-  // ---- [layers: elementwise, losses, dropout] ----
-  f32_act_backward_fn f32_act_backward = nullptr;
-  f32_unary_fn f32_selu = nullptr, f32_gelu = nullptr;
-  f32_unary_backward_fn f32_selu_backward = nullptr, f32_gelu_backward = nullptr;
-  f32_vmath_fn f32_vmath = nullptr;
-  f32_softmax_rows_fn f32_softmax_rows = nullptr;
-  f32_softmax_rows_backward_fn f32_softmax_rows_backward = nullptr;
-  f32_colsum_acc_fn f32_colsum_acc = nullptr;
-  f32_dropout_fn f32_dropout = nullptr;
-  f32_xent_forward_fn f32_xent_forward = nullptr;
-  f32_xent_backward_fn f32_xent_backward = nullptr;
-  f32_pointwise_loss_fn f32_pointwise_loss = nullptr;
-  f32_pointwise_loss_backward_fn f32_pointwise_loss_backward = nullptr;
-  // hardtanh .. softsign, PReLU, log-softmax
-  f32_act_ext_fn f32_act_ext = nullptr;
-  f32_act_ext_backward_fn f32_act_ext_backward = nullptr;
-  f32_prelu_run_fn f32_prelu_run = nullptr;
-  f32_prelu_run_backward_fn f32_prelu_run_backward = nullptr;
-  f32_prelu_rows_fn f32_prelu_rows = nullptr;
-  f32_prelu_rows_backward_fn f32_prelu_rows_backward = nullptr;
-  f32_softmax_rows_fn f32_log_softmax_rows = nullptr;
-  f32_softmax_rows_backward_fn f32_log_softmax_rows_backward = nullptr;
 
   // ---- [layers: conv, pool, batchnorm] ----
   int conv_mr = 0, conv_nr = 0;
-  f32_conv_ukr_fn f32_conv_ukr = nullptr;
-  f32_conv_wgrad_ukr_fn f32_conv_wgrad_ukr = nullptr;
-  f32_maxpool2d_plane_fn f32_maxpool2d_plane = nullptr;
-  f32_avgpool2d_plane_fn f32_avgpool2d_plane = nullptr;
-  f32_avgpool2d_plane_bwd_fn f32_avgpool2d_plane_bwd = nullptr;
-  f32_dwconv2d_plane_fn f32_dwconv2d_plane = nullptr;
-  f32_dwconv2d_plane_bwd_data_fn f32_dwconv2d_plane_bwd_data = nullptr;
-  f32_dwconv2d_plane_bwd_weight_fn f32_dwconv2d_plane_bwd_weight = nullptr;
-  f32_row_moments_fn f32_row_moments = nullptr;
-  f32_row_affine_fn f32_row_affine = nullptr;
-  f32_row_dot2_fn f32_row_dot2 = nullptr;
-  f32_row_affine2_fn f32_row_affine2 = nullptr;
-  f32_transpose_rows_fn f32_transpose_rows = nullptr;
-  f32_col2im_row_fn f32_col2im_row = nullptr;
-  f32_copy_rows_padded_fn f32_copy_rows_padded = nullptr;
-  f32_winograd_input_fn f32_winograd_input = nullptr;
-  f32_winograd_output_fn f32_winograd_output = nullptr;
-
-  // ---- [optim] ----
-  f32_sgd_update_fn f32_sgd_update = nullptr;
-  f32_adagrad_update_fn f32_adagrad_update = nullptr;
-  f32_rmsprop_update_fn f32_rmsprop_update = nullptr;
-  f32_adam_update_fn f32_adam_update = nullptr;
-  f32_sum_sq_fn f32_sum_sq = nullptr;
-  f32_sum_abs_fn f32_sum_abs = nullptr;
-  f32_max_abs_fn f32_max_abs = nullptr;
-  f32_sum_abs_pow_fn f32_sum_abs_pow = nullptr;
-  f32_scale_fn f32_scale = nullptr;
-  f32_clamp_fn f32_clamp = nullptr;
 
   // ---- [int8 GEMM] ----
   int s8_mr = 0;                       // max rows of one micro-tile (columns: kS8NR)
-  s8_gemm_ukr_fn s8_gemm_ukr = nullptr;
   const char* s8_gemm_name = "";       // e.g. "avx512_vnni u8s8 14x32"
-  f32_quantize_u8_fn f32_quantize_u8 = nullptr;
-  u8_dequantize_f32_fn u8_dequantize_f32 = nullptr;
-  f32_minmax_fn f32_minmax = nullptr;
-  f32_histogram_fn f32_histogram = nullptr;
-  u8_max_taps_fn u8_max_taps = nullptr;
-  u8_sum_rows_fn u8_sum_rows = nullptr;
-  u8_maxpool_row_fn u8_maxpool_row = nullptr;
-  u8_im2col_band_fn u8_im2col_band = nullptr;
 
   // ---- [sparse / prune] ----
   // spmm_nb: panel columns one register tile covers (the driver pads packed panels to it);
   // spmv_max_batch: X @ W^T with at most this many samples runs f32_spmv once per sample
   // (a batch too narrow to fill a vector row of the panel kernel).
   int spmm_nb = 0, spmv_max_batch = 0;
-  f32_spmm_fn f32_spmm = nullptr;
-  f32_spmv_fn f32_spmv = nullptr;
-  f32_transpose_fn f32_transpose = nullptr;
-  f32_mask_mul_fn f32_mask_mul = nullptr;
+
+  // ---- the leaf-kernel slots (FASTNN_KERNEL_SLOTS) ----
+#define FASTNN_SLOT_FIELD(type, slot) type slot = nullptr;
+  FASTNN_KERNEL_SLOTS(FASTNN_SLOT_FIELD)
+#undef FASTNN_SLOT_FIELD
+  // Where each slot's kernel came from (kernel_names()).
+  struct Origins {
+#define FASTNN_SLOT_ORIGIN(type, slot) KernelOrigin slot;
+    FASTNN_KERNEL_SLOTS(FASTNN_SLOT_ORIGIN)
+#undef FASTNN_SLOT_ORIGIN
+  } origin;
 };
 
 // The active table (chosen at import; FASTNN_ISA overrides).
@@ -455,5 +482,13 @@ const KernelTable& kernels();
 namespace ref { void register_kernels(KernelTable& t); }
 namespace avx2 { void register_kernels(KernelTable& t); }
 namespace avx512 { void register_kernels(KernelTable& t); }
+
+// In an ISA's namespace: declare `symbol` with the signature of `slot`; fill the slot with it,
+// noting where it came from.
+#define FASTNN_DECLARE_KERNEL(slot, symbol) \
+  std::remove_pointer_t<decltype(::fastnn::KernelTable::slot)> symbol;
+#define FASTNN_FILL_KERNEL(table, from, slot, symbol) \
+  (table).slot = symbol;                                \
+  (table).origin.slot = ::fastnn::KernelOrigin{from, #symbol};
 
 }  // namespace fastnn

@@ -27,6 +27,14 @@ Isa active_isa();
 void set_isa(const std::string& name);
 // Reads FASTNN_ISA (if set) and builds the table; throws if the requested ISA is not usable.
 void init_dispatch();
+// Each leaf-kernel slot of the active table, in FASTNN_KERNEL_SLOTS order: the slot, the ISA
+// whose register_kernels filled it, and the kernel's symbol there.
+struct KernelName {
+  const char* slot;
+  const char* isa;
+  const char* symbol;
+};
+std::vector<KernelName> kernel_names();
 
 int get_num_threads();
 void set_num_threads(int n);
@@ -576,5 +584,38 @@ int64_t magnitude_masks(const std::vector<PruneTensor>& tensors, int64_t n_zero)
 // norms[r] = sum_j |w[r*cols + j]| (p == 1) or sqrt(sum_j w[r*cols + j]^2) (p == 2), r < rows:
 // the norm of each output unit's incoming weights. Throws for another p.
 void row_norms(const float* w, int64_t rows, int64_t cols, int p, double* norms);
+
+// Layer norm over `cols` values per row (frame/layernorm.cpp): y = (x - mean) * rstd * weight +
+// bias (weight / bias may be null), statistics in double over two passes; mean / rstd (rows, kept
+// in double: a float mean of a row at 1e4 would cost the backward four digits) may be null.
+// Backward: dx (may be null) and dweight / dbias accumulated (may be null), reduced in an order
+// that does not depend on the thread count.
+void layernorm_check(int64_t rows, int64_t cols, float eps);
+void layernorm_forward(const float* x, const float* weight, const float* bias, int64_t rows,
+                       int64_t cols, float eps, float* y, double* mean, double* rstd);
+void layernorm_backward(const float* dy, const float* x, const double* mean, const double* rstd,
+                        const float* weight, int64_t rows, int64_t cols, float* dx,
+                        float* dweight, float* dbias);
+
+// Embedding (frame/embedding.cpp): y (n, dim) = weight[idx]; the backward scatter-adds dy into
+// dweight (num, dim) except row padding_idx (-1: none), deterministically at any thread count.
+// embedding_check throws for an index outside [0, num), naming `input` and the bad value.
+void embedding_check(const int64_t* idx, int64_t n, int64_t num, int64_t dim);
+void embedding_forward(const int64_t* idx, int64_t n, const float* weight, int64_t num,
+                       int64_t dim, float* y);
+// scale_by_freq: each row's sum divided by how often idx names it (PyTorch's scale_grad_by_freq).
+void embedding_backward(const float* dy, const int64_t* idx, int64_t n, int64_t num, int64_t dim,
+                        int64_t padding_idx, bool scale_by_freq, float* dweight);
+// PyTorch's max_norm: each row idx names whose norm_type-norm (> 0, or inf) exceeds max_norm is
+// scaled in place by max_norm / (norm + 1e-7) (each row once, whatever its count in idx).
+void embedding_renorm(const int64_t* idx, int64_t n, float* weight, int64_t num, int64_t dim,
+                      double max_norm, double norm_type);
+
+// Reductions of x (outer, r, inner) over r (frame/reduce.cpp): op 0 sum, 1 mean, 2 max (NaN
+// propagates; r == 0 refused). Backward: max splits dy evenly over the positions equal to y.
+void reduce_check(int64_t outer, int64_t r, int64_t inner, int op);
+void reduce_forward(const float* x, int64_t outer, int64_t r, int64_t inner, int op, float* y);
+void reduce_backward(const float* dy, const float* x, const float* y, int64_t outer, int64_t r,
+                     int64_t inner, int op, float* dx);
 
 }  // namespace fastnn
