@@ -41,6 +41,7 @@ void bind_prune(py::module_& m);
 void bind_binary(py::module_& m);  // [binary layers]
 void bind_compress(py::module_& m);  // weight sharing
 void bind_norm(py::module_& m);  // [layer norm, embedding, reductions]
+void bind_resize(py::module_& m);  // [resize, depth <-> space]
 
 }  // namespace fastnn
 
@@ -141,5 +142,6 @@ PYBIND11_MODULE(_C, m) {
   bind_binary(m);  // [binary layers]
   bind_compress(m);
   bind_norm(m);  // [layer norm, embedding, reductions]
+  bind_resize(m);
 
 }

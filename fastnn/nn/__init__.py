@@ -82,3 +82,11 @@ from fastnn.nn.embedding import Embedding  # noqa: E402
 from fastnn.nn.reduce import Mean, Sum, Amax  # noqa: E402
 
 __all__ += ["LayerNorm", "Embedding", "Mean", "Sum", "Amax"]
+
+# [resize and depth <-> space layers (issue 14)]
+from fastnn.nn.upsampling import (DepthToSpace, PixelShuffle, PixelUnshuffle,  # noqa: E402
+                                  SpaceToDepth, Upsample, UpsamplingBilinear2d,
+                                  UpsamplingNearest2d)
+
+__all__ += ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle",
+            "PixelUnshuffle", "DepthToSpace", "SpaceToDepth"]

@@ -193,6 +193,9 @@ def _layer(w, layer, ins, vals, where):
     out = write_norm(w, layer, ins, vals, where)  # [LayerNorm, Embedding, reductions]
     if out is not None:
         return out
+    if isinstance(layer, (nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle)):  # [issue 14 resize]
+        from fastnn.onnx._export_resize import write
+        return write(w, layer, x, vals[0], where)
     raise ValueError(f"fastnn.onnx.export: {where}: layer {t.__name__} has no ONNX export "
                      "(see docs/onnx.md for the supported layers)")
 

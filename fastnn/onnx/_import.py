@@ -480,6 +480,11 @@ CONVERTERS = {
 }
 # [LayerNorm, Embedding, reductions (issue 14)]
 CONVERTERS.update(_NORM_CONVERTERS)
+
+# [resize and depth <-> space (issue 14)]
+from fastnn.onnx._import_resize import CONVERTERS as _RESIZE  # noqa: E402
+
+CONVERTERS.update(_RESIZE)
 SUPPORTED_OPS = sorted(set(CONVERTERS) | set(FOLD))
 
 

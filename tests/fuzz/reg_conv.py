@@ -173,6 +173,33 @@ def _lrn_bwd():
                 alpha=1e-2, beta=0.75, k=1.0)
 
 
+# -- resize, depth <-> space (bind_resize.cpp) --------------------------------------------------
+SCALES = Arg("scales", "floats", length=2)
+
+
+@entry("resize2d_forward", X, Arg("size", "ints", length=2, elem="size"), Arg("mode", "str"),
+       Arg("align_corners", "bool"), SCALES)
+def _resize_fwd():
+    return Call(_C.resize2d_forward, x=f32(2, 3, 5, 4), size=(7, 3), mode="bilinear",
+                align_corners=False, scales=(1.5, 0.0))
+
+
+@entry("resize2d_backward", DY, SHAPE, Arg("mode", "str"), Arg("align_corners", "bool"), SCALES)
+def _resize_bwd():
+    return Call(_C.resize2d_backward, dy=f32(2, 3, 7, 3), input_shape=(2, 3, 5, 4),
+                mode="nearest", align_corners=False, scales=(0.0, 0.0))
+
+
+@entry("depth_to_space", X, Arg("block", "int"), Arg("mode", "str"))
+def _d2s():
+    return Call(_C.depth_to_space, x=f32(2, 8, 3, 2), block=2, mode="DCR")
+
+
+@entry("space_to_depth", X, Arg("block", "int"), Arg("mode", "str"))
+def _s2d():
+    return Call(_C.space_to_depth, x=f32(2, 2, 6, 4), block=2, mode="CRD")
+
+
 # -- conv leaves (test hooks) ----------------------------------------------------------------------
 @entry("_leaf_transpose_rows", Arg("src", "array"), Arg("ld", "size"), Arg("width", "int"),
        Arg("add", "array"))

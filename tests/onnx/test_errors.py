@@ -34,12 +34,12 @@ def test_unsupported_operators_listed_at_once(onnx):
     helper = onnx.helper
     nodes = [helper.make_node("NonMaxSuppression", ["x"], ["a"], name="nms1"),
              helper.make_node("Relu", ["a"], ["b"], name="relu"),
-             helper.make_node("Resize", ["b"], ["c"], name="up"),
+             helper.make_node("RoiAlign", ["b"], ["c"], name="up"),
              helper.make_node("NonMaxSuppression", ["c"], ["d"], name="nms2")]
     with pytest.raises(ValueError) as e:
         fonnx.load(_model(onnx, nodes))
     msg = str(e.value)
-    assert "NonMaxSuppression, Resize" in msg
+    assert "NonMaxSuppression, RoiAlign" in msg
     for name in ("nms1", "nms2", "up"):
         assert name in msg
 

@@ -9,7 +9,7 @@ import pytest
 
 import fastnn
 from fastnn import onnx as fonnx
-from tests.onnx.compare import close
+from tests.onnx.compare import against_torch, close
 
 # the TorchScript exporter's deprecation notice and its notes on removed in-place BN counters
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
@@ -128,47 +128,24 @@ def _randomize_bn(torch, net, seed):
                 m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
 
 
-@pytest.mark.parametrize("opset", [11, 17])
-@pytest.mark.parametrize("name", ["mlp", "lenet", "inception", "bottleneck", "densenet", "unet"])
-def test_torch_model_imports(torch, onnx, name, opset, rng):
+def imported(torch, cls, shape, opset):
+    """(a seeded PyTorch net of class cls with random BN statistics, its fastnn import)."""
     torch.manual_seed(0)
-    cls, shape = _models(torch)[name]
     net = cls()
     _randomize_bn(torch, net, 1)
     model = fonnx.load(_export(torch, net, shape, opset))
     assert isinstance(model, fastnn.nn.Model)
     assert sum(p.size for p in model.parameters()) == sum(p.numel() for p in net.parameters())
-    net.eval()
-    model.eval()
-    for n in (1, 5):  # two batch sizes, neither the one exported with
-        x = rng.standard_normal((n,) + shape).astype(np.float32)
-        close(model(x), net(torch.tensor(x)).detach().numpy(), f"{name} eval, batch {n}")
-    # train mode: batch statistics, input gradients
-    net.train()
-    for m in net.modules():
-        if isinstance(m, torch.nn.Dropout):
-            m.eval()
-    model.train()
-    for m in model.modules():
-        if isinstance(m, fastnn.nn.Dropout):
-            m.eval()
+    return net, model
+
+
+@pytest.mark.parametrize("opset", [11, 17])
+@pytest.mark.parametrize("name", ["mlp", "lenet", "inception", "bottleneck", "densenet", "unet"])
+def test_torch_model_imports(torch, onnx, name, opset, rng):
+    cls, shape = _models(torch)[name]
+    net, model = imported(torch, cls, shape, opset)
     assert any(isinstance(m, fastnn.nn.Dropout) for m in model.modules()) == (name == "lenet")
-    x = rng.standard_normal((6,) + shape).astype(np.float32)
-    xt = torch.tensor(x, requires_grad=True)
-    yt = net(xt)
-    y = model(x)
-    close(y, yt.detach().numpy(), f"{name} train-mode output")
-    # the running statistics moved as PyTorch's did (ONNX momentum 0.9 -> PyTorch's 0.1)
-    ours = [m for m in model.modules() if isinstance(m, fastnn.nn.batchnorm._BatchNorm)]
-    theirs = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    assert len(ours) == len(theirs)
-    key = lambda a: (a.size, round(float(np.sort(a)[0]), 3))  # noqa: E731 (order-free match)
-    for a, b in zip(sorted((m.running_var for m in ours), key=key),
-                    sorted((m.running_var.numpy() for m in theirs), key=key)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-    g = rng.standard_normal(y.shape).astype(np.float32)
-    yt.backward(torch.tensor(g))
-    close(model.backward(g), xt.grad.numpy(), f"{name} input gradient")
+    against_torch(torch, net, model, shape, rng, name)
 
 
 def test_eval_mode_export_imports(torch, onnx, rng):

@@ -304,6 +304,29 @@ void lrn_backward(const float* dy, const float* x, const float* scale, int64_t n
                   int64_t inner, int64_t size, int64_t before, float alpha, float beta, float k,
                   float* dx);
 
+// Resize of planes (ih, iw) -> (oh, ow) with PyTorch's index rules (frame/resize.cpp): modes
+// nearest (floor(d * scale)), nearest-exact (floor((d + 0.5) * scale)), bilinear (align_corners
+// or the half-pixel rule clamped at 0). scale_h / scale_w: the user's scale factor (> 0; the
+// source step is 1 / factor) or 0 (the step is in / out). The backward overwrites dx.
+constexpr int kResizeNearest = 0, kResizeNearestExact = 1, kResizeBilinear = 2;
+struct Resize2d {
+  int64_t ih = 0, iw = 0, oh = 0, ow = 0;
+  int mode = kResizeNearest;
+  bool align_corners = false;
+  double scale_h = 0.0, scale_w = 0.0;
+};
+void resize2d_check(const Resize2d& r);
+void resize2d_forward(const float* x, int64_t planes, const Resize2d& r, float* y);
+void resize2d_backward(const float* dy, int64_t planes, const Resize2d& r, float* dx);
+
+// Depth <-> space (frame/resize.cpp): depth (n, c * block^2, h, w) <-> space (n, c, h * block,
+// w * block), space[ch, hh * block + i, ww * block + j] = depth[k, hh, ww] with
+// k = (ch * block + i) * block + j (CRD: PixelShuffle) or (i * block + j) * c + ch (DCR).
+// to_space: src is depth, dst space; otherwise the inverse. A permutation: dst overwritten.
+void depth_space_check(int64_t n, int64_t c, int64_t h, int64_t w, int64_t block);
+void depth_space(const float* src, int64_t n, int64_t c, int64_t h, int64_t w, int64_t block,
+                 bool dcr, bool to_space, float* dst);
+
 // Batch norm over x (n, c, inner): statistics per channel over n * inner values.
 // Training: biased variance normalises; running_var is updated with the unbiased one,
 // running = (1 - momentum) * running + momentum * batch (running_* may be null: not tracked).
