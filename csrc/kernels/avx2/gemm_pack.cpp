@@ -17,8 +17,10 @@ namespace avx2 {
 // stores are slow on AMD cores, so narrow panels also store whole vectors where that is safe.
 struct PackIo {
   static constexpr bool kSpillStores = true;
-  static __m256 load(const float* p, int64_t n) { return load8(p, n); }
-  static void store(float* p, __m256 v, int64_t n) { store8(p, v, n); }
+  using Tail = int64_t;
+  static Tail tail(int64_t n) { return n; }
+  static __m256 load(const float* p, Tail n) { return load8(p, n); }
+  static void store(float* p, __m256 v, Tail n) { store8(p, v, n); }
 };
 
 #include "../simd/gemm_pack_body.h"

@@ -13,8 +13,10 @@ namespace avx512 {
 
 struct PackIo {
   static constexpr bool kSpillStores = false;
-  static __m512 load(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(lanes16(n), p); }
-  static void store(float* p, __m512 v, int64_t n) { _mm512_mask_storeu_ps(p, lanes16(n), v); }
+  using Tail = __mmask16;
+  static Tail tail(int64_t n) { return lanes16(n); }
+  static __m512 load(const float* p, Tail m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(float* p, __m512 v, Tail m) { _mm512_mask_storeu_ps(p, m, v); }
 };
 
 #include "../simd/gemm_pack_body.h"

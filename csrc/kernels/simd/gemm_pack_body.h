@@ -1,8 +1,10 @@
 // Packing of a block of f32 GEMM micro-panels (contract: f32_pack_panels_fn in kernel_table.h), one
 // body for every ISA: included inside namespace fastnn::<isa> after that ISA's `struct Vec`
 // (vec_*.h) and `struct PackIo`, its partial loads/stores:
-//   PackIo::load(p, n)      lanes [0, n) of p (n clipped to [0, kWidth]), the others zero, p[n..) unread;
-//   PackIo::store(p, v, n)  lanes [0, n) of v to p (n clipped), p[n..kWidth) untouched;
+//   PackIo::Tail            a lane count as the ISA's partial loads/stores take it (count or mask);
+//   PackIo::tail(n)         the Tail of lanes [0, n), n clipped to [0, kWidth];
+//   PackIo::load(p, t)      lanes t of p, the others zero and not read;
+//   PackIo::store(p, v, t)  lanes t of v to p, the other lanes of p untouched;
 //   PackIo::kSpillStores    whether the transposing path may store whole vectors into the next
 //                           slot of a panel narrower than kWidth (where partial stores are slow).
 //
@@ -34,7 +36,8 @@ void f32_pack_panels(const float* src, int64_t s_i, int64_t s_p, int64_t count, 
       for (int64_t jp = 0; jp < n_panels; ++jp) {
         float* d = dst + jp * kc * w + p * w;
         const int64_t i0 = jp * w;
-        for (int i = 0; i < w; i += W) PackIo::store(d + i, PackIo::load(s + i0 + i, count - i0 - i), w - i);
+        for (int i = 0; i < w; i += W)
+          PackIo::store(d + i, PackIo::load(s + i0 + i, PackIo::tail(count - i0 - i)), PackIo::tail(w - i));
       }
     }
   } else if (s_p == 1) {
@@ -45,6 +48,7 @@ void f32_pack_panels(const float* src, int64_t s_i, int64_t s_p, int64_t count, 
       const int64_t valid = count - jp * w;  // lines of this panel present in the source
       for (int64_t p = 0; p < kc; p += W) {
         const int64_t steps = kc - p < W ? kc - p : W;
+        const PackIo::Tail kmask = PackIo::tail(steps);
         for (int i0 = 0; i0 < w; i0 += W) {
           Vec::F r[W];
           for (int i = 0; i < W; ++i) {
@@ -55,16 +59,20 @@ void f32_pack_panels(const float* src, int64_t s_i, int64_t s_p, int64_t count, 
             const float* line = s + (i0 + i) * s_i + p;
             if (W >= 16 || (p & 15) == 0)  // once per 64-byte line
               _mm_prefetch(reinterpret_cast<const char*>(line + kPrefetchAhead), _MM_HINT_T0);
-            r[i] = PackIo::load(line, steps);
+            r[i] = PackIo::load(line, kmask);
           }
           Vec::transpose(r);
-          for (int64_t q = 0; q < steps; ++q) {
-            // With kSpillStores, a panel narrower than kWidth (w = mr = 6 at 8 lanes) stores whole
-            // vectors: the extra lanes land in the next step's (or next panel's) slot, which is
-            // written after this one. Only the block's very last step stores exactly w lanes.
-            const bool spill_ok =
-                PackIo::kSpillStores && w <= W && (jp + 1 < n_panels || p + q + 1 < kc);
-            PackIo::store(d + (p + q) * w + i0, r[q], spill_ok ? W : w - i0);
+          if constexpr (PackIo::kSpillStores) {
+            for (int64_t q = 0; q < steps; ++q) {
+              // A panel narrower than kWidth (w = mr = 6 at 8 lanes) stores whole vectors: the
+              // extra lanes land in the next step's (or next panel's) slot, which is written after
+              // this one. Only the block's very last step stores exactly w lanes.
+              const bool spill_ok = w <= W && (jp + 1 < n_panels || p + q + 1 < kc);
+              PackIo::store(d + (p + q) * w + i0, r[q], PackIo::tail(spill_ok ? W : w - i0));
+            }
+          } else {
+            const PackIo::Tail wmask = PackIo::tail(w - i0);
+            for (int64_t q = 0; q < steps; ++q) PackIo::store(d + (p + q) * w + i0, r[q], wmask);
           }
         }
       }
