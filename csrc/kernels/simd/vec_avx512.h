@@ -6,6 +6,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "transpose8_body.h"
+#include "transpose16_body.h"
 
 struct Vec {
   static constexpr int kWidth = 16;
@@ -74,6 +75,10 @@ struct Vec {
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F div(F a, F b) { return _mm512_div_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F max(F a, F b) { return _mm512_max_ps(a, b); }  // b where either is NaN
+  static M gt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  // r[i] holds row i of a kWidth x kWidth block; on return r[j] holds column j.
+  static void transpose(F r[kWidth]) { transpose_16x16(r); }
   // Lanes not in m are zero.
   static F sub_z(M m, F a, F b) { return _mm512_maskz_sub_ps(m, a, b); }
   // v > best, or v is NaN (PyTorch's max-pool update rule).
