@@ -141,15 +141,18 @@ def _pending(module):
     return None if d is None else d.get(threading.get_ident())
 
 
-def _set_pending(module, rec):
+def _set_pending(module, rec, tid=None):
+    """Make ``rec`` the module's latest call on this thread (``tid``: its id, when the caller
+    already has it), or forget it (None)."""
     d = module.__dict__.get("_pending_calls")
     if d is None:
         d = {}
         object.__setattr__(module, "_pending_calls", d)
+    tid = threading.get_ident() if tid is None else tid
     if rec is None:
-        d.pop(threading.get_ident(), None)
+        d.pop(tid, None)
     else:
-        d[threading.get_ident()] = rec
+        d[tid] = rec
 
 
 def find(module):

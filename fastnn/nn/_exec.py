@@ -115,7 +115,7 @@ def forward(g, xs, where):
             i += 1
         return tuple([vals[s] for s in g.outs]), None
     st = _calls._tls.stack
-    Record = _calls.Record
+    Record, pending = _calls.Record, _calls._set_pending
     tid = threading.get_ident()
     records = [None] * n
     while i < n:
@@ -131,8 +131,8 @@ def forward(g, xs, where):
                 del st[-2:]
             if y is not None:
                 records[i], records[i + 1] = ra, rb
-                _pending(layer, tid, ra)
-                _pending(nxt, tid, rb)
+                pending(layer, ra, tid)
+                pending(nxt, rb, tid)
                 vals[out_slots[0]] = vals[nodes[i + 1][2][0]] = y
                 i += 2
                 continue
@@ -150,19 +150,10 @@ def forward(g, xs, where):
             rec.args, rec.out = tuple(args), out
             out = _calls._plain(out)
         records[i] = rec
-        _pending(layer, tid, rec)
+        pending(layer, rec, tid)
         _store(vals, out, out_slots, layer, where)
         i += 1
     return tuple([vals[s] for s in g.outs]), records
-
-
-def _pending(layer, tid, rec):
-    """The layer's latest call on this thread (what a direct ``layer.backward`` answers)."""
-    d = layer.__dict__.get("_pending_calls")
-    if d is None:
-        object.__setattr__(layer, "_pending_calls", {tid: rec})
-    else:
-        d[tid] = rec
 
 
 def _store(vals, out, out_slots, layer, where):

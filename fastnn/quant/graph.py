@@ -241,14 +241,3 @@ def quantize_graph(model, x, quantize_chain, batch_size, wanted=None):
         return qmodel
     from fastnn.quant.graph_u8 import uint8_joins
     return uint8_joins(qmodel, model, x, batch_size, _collect)
-
-
-def as_sequential(model):
-    """A chain-shaped graph (one input, one output, each node reading the one before) as a
-    Sequential of its layers under their graph names; None when the graph branches."""
-    runs = chains(model)
-    nodes = model.nodes()
-    if len(model.input_shapes) != 1 or len(runs) != 1 or len(runs[0]) != len(nodes):
-        return None
-    from collections import OrderedDict
-    return Sequential(OrderedDict((nodes[i][0], nodes[i][1]) for i in runs[0]))
