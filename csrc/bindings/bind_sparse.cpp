@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
-#include <sstream>
+#include <cstdio>
 #include <type_traits>
 
 #include "common.h"
@@ -180,10 +180,10 @@ void bind_sparse(py::module_& m) {
            py::arg("out") = py::none(),
            "x (inputs, n) -> W @ x + bias[:, None] (outputs, n), ReLU fused if relu.")
       .def("__repr__", [](const CsrMatrix& s) {
-        std::ostringstream o;
-        o << "SparseMatrix(shape=(" << s.rows << ", " << s.cols << "), nnz=" << s.nnz()
-          << ", sparsity=" << sparsity(s) << ")";
-        return o.str();
+        char sp[32];
+        std::snprintf(sp, sizeof sp, "%g", static_cast<double>(sparsity(s)));
+        return "SparseMatrix(shape=(" + std::to_string(s.rows) + ", " + std::to_string(s.cols) +
+               "), nnz=" + std::to_string(s.nnz()) + ", sparsity=" + sp + ")";
       });
 }
 

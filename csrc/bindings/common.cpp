@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <sstream>
+#include <string>
 
 namespace fastnn {
 
@@ -55,16 +55,17 @@ int64_t physical_memory_bytes() {
 
 }  // namespace
 
+// Error messages are built with std::string and std::to_string, never iostreams: a process whose
+// iostreams are not initialised (seen with a libstdc++ linked in statically elsewhere) crashes in
+// `ostream << long`, and that must not turn a ValueError into a segfault.
 std::string shape_str(const std::vector<int64_t>& s) {
-  std::ostringstream o;
-  o << "(";
+  std::string o = "(";
   for (size_t i = 0; i < s.size(); ++i) {
-    if (i) o << ", ";
-    if (s[i] < 0) o << "*"; else o << s[i];
+    if (i) o += ", ";
+    o += s[i] < 0 ? std::string("*") : std::to_string(s[i]);
   }
-  if (s.size() == 1) o << ",";
-  o << ")";
-  return o.str();
+  if (s.size() == 1) o += ",";
+  return o + ")";
 }
 
 std::vector<int64_t> shape_of(const py::array& a) {
@@ -163,11 +164,13 @@ void check_shape(const py::array& a, const std::string& name, const std::vector<
 
 void check_aligned(const py::array& arr, const std::string& name) {
   if (py::detail::array_proxy(arr.ptr())->flags & kAligned) return;
-  std::ostringstream o;
-  o << name << ": expected an aligned array (" << dtype_str(arr) << " data at a multiple of "
-    << arr.dtype().attr("alignment").cast<int>() << " bytes), got data at 0x" << std::hex
-    << reinterpret_cast<uintptr_t>(arr.data());
-  throw py::value_error(o.str());
+  char addr[32];
+  std::snprintf(addr, sizeof addr, "0x%llx",
+                static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(arr.data())));
+  throw py::value_error(name + ": expected an aligned array (" + dtype_str(arr) +
+                        " data at a multiple of " +
+                        std::to_string(arr.dtype().attr("alignment").cast<int>()) +
+                        " bytes), got data at " + addr);
 }
 
 namespace {

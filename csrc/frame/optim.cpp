@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <sstream>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -30,10 +30,9 @@ constexpr int64_t kClipBlock = 16384;
 constexpr double kMaxNormEps = 1e-7;
 
 std::string num(double v) {
-  std::ostringstream o;
-  o.precision(10);
-  o << v;
-  return o.str();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", v);
+  return buf;
 }
 
 const char* kind_name(OptimKind kind, bool decoupled) {
