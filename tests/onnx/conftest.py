@@ -43,6 +43,7 @@ def ort():
 def ort_run(ort):
     """run(model_bytes_or_path, *inputs) -> onnxruntime's outputs (no spinning threads)."""
     def run(model, *xs):
+        model = _lowest_ir(model)
         so = ort.SessionOptions()
         so.log_severity_level = 3
         so.intra_op_num_threads = 1
@@ -51,6 +52,21 @@ def ort_run(ort):
         feed = {i.name: np.asarray(x) for i, x in zip(sess.get_inputs(), xs)}
         return sess.run(None, feed)
     return run
+
+
+def _lowest_ir(model):
+    """A test-built model (onnx.helper.make_model) carries the newest IR version the onnx package
+    knows, which an older onnxruntime refuses ("Unsupported model IR version: 14, max supported
+    IR version: 13") although the file needs no newer IR than its opsets do: lower it to that."""
+    if not isinstance(model, (bytes, bytearray)):
+        return model
+    onnx = importlib.import_module("onnx")
+    m = onnx.load_from_string(bytes(model))
+    need = onnx.helper.find_min_ir_version_for(list(m.opset_import), ignore_unknown=True)
+    if m.ir_version <= need:
+        return model
+    m.ir_version = need
+    return m.SerializeToString()
 
 
 def data_dir(onnx, *parts):
