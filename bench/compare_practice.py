@@ -145,8 +145,8 @@ def diagnostics(args):
         if len(shape) == 2:  # Linear + ReLU run fused: the statistics are a pass of their own
             f0, f1 = (lambda: None), (lambda: _C.act_stats(a, acc))
         else:
-            f0 = lambda: _C.unary_forward(a, 1, 0.0, "ReLU")  # noqa: E731
-            f1 = lambda: _C.unary_forward(a, 1, 0.0, "ReLU", acc)  # noqa: E731
+            f0 = lambda: _C.unary_forward(a, _C.Unary.relu, 0.0, "ReLU")  # noqa: E731
+            f1 = lambda: _C.unary_forward(a, _C.Unary.relu, 0.0, "ReLU", acc)  # noqa: E731
         t0, t1 = _cpu_pair(f0, f1, rounds=max(args.rounds, 5))
         extra += t1 - t0
         krows.append([str(shape), f"{t0 * 1e3:.3f}", f"{t1 * 1e3:.3f}", f"{(t1 - t0) * 1e3:+.3f}"])

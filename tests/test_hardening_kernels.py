@@ -58,15 +58,16 @@ BINDING_CASES = [
     ("im2col_u8", "x", lambda: _C.im2col_u8(big(B4, U8), (1, 1), (1, 1), (0, 0), (1, 1), 0)),
     ("gemm_u8s8.scale_b", "scale_b",
      lambda: _C.gemm_u8s8(np.ones((2, 4), U8), packed(), scale_b=big(B1))),
-    ("unary_forward", "input", lambda: _C.unary_forward(big(B1, np.float32), 1)),
-    ("unary_backward", "output", lambda: _C.unary_backward(None, big(B1), big(B1), 1)),
+    ("unary_forward", "input", lambda: _C.unary_forward(big(B1, np.float32), _C.Unary.relu)),
+    ("unary_backward", "output", lambda: _C.unary_backward(None, big(B1), big(B1), _C.Unary.relu)),
     ("softmax_forward", "input", lambda: _C.softmax_forward(big(B2), 1)),
     ("softmax_backward", "output", lambda: _C.softmax_backward(big(B2), big(B2), 1)),
     ("dropout_forward", "input", lambda: _C.dropout_forward(big(B1), 0.5, 1)),
     ("dropout_backward", "grad_out", lambda: _C.dropout_backward(big(B1), 0.5, 1)),
-    ("pointwise_loss_forward", "input", lambda: _C.pointwise_loss_forward(0, big(B1), big(B1))),
+    ("pointwise_loss_forward", "input",
+     lambda: _C.pointwise_loss_forward(_C.PointwiseLossKind.mse, big(B1), big(B1))),
     ("pointwise_loss_backward", "input",
-     lambda: _C.pointwise_loss_backward(0, big(B1), big(B1))),
+     lambda: _C.pointwise_loss_backward(_C.PointwiseLossKind.mse, big(B1), big(B1))),
     ("cross_entropy_forward", "CrossEntropyLoss: input",
      lambda: _C.cross_entropy_forward(big(B2), np.zeros(1, np.int64), None)),
     ("cross_entropy_backward", "CrossEntropyLoss: input",
@@ -286,8 +287,9 @@ def test_byteswapped_parameter_is_refused_not_misread():
 
 def _optim_table(params=None, grads=None, masks=None, buffers=None, steps=None):
     p = small(4) if params is None else params
-    return _C.OptimTable("sgd", [p], [small(4) if grads is None else grads], [masks], [0], [True],
-                         [buffers, None, None], np.zeros(1, np.int64) if steps is None else steps)
+    return _C.OptimTable(_C.OptimKind.sgd, [p], [small(4) if grads is None else grads], [masks],
+                         [0], [True], [buffers, None, None],
+                         np.zeros(1, np.int64) if steps is None else steps)
 
 
 IN_PLACE_SWAPPED = [
@@ -346,7 +348,7 @@ def _inputs_cases(rng):
     logits, target = f(6, 4), rng.integers(0, 4, 6)
     sp = _C.SparseMatrix.from_dense(lin_w)
     return [
-        ("unary_forward", lambda s: _C.unary_forward(s(x4), 5)),
+        ("unary_forward", lambda s: _C.unary_forward(s(x4), _C.Unary.tanh)),
         ("softmax_forward", lambda s: _C.softmax_forward(s(logits), 1)),
         ("conv2d_forward", lambda s: _C.conv2d_forward(s(x4), s(w4), s(b1), (1, 1), (1, 1), (1, 1),
                                                        1)),
@@ -356,7 +358,8 @@ def _inputs_cases(rng):
         ("avgpool2d_forward", lambda s: _C.avgpool2d_forward(s(x4), *P2)),
         ("linear_forward.input", lambda s: _C.linear_forward(s(lin_x), lin_w, None)),
         ("matmul", lambda s: _C.matmul(s(lin_x), s(lin_w), trans_b=True)),
-        ("pointwise_loss", lambda s: _C.pointwise_loss_backward(1, s(x4), s(x4 * 0.5),
+        ("pointwise_loss", lambda s: _C.pointwise_loss_backward(_C.PointwiseLossKind.huber, s(x4),
+                                                                s(x4 * 0.5),
                                                                 reduction="sum")),
         ("cross_entropy", lambda s: _C.cross_entropy_backward(
             s(logits), s(target), None, 0.0, "mean",
@@ -451,7 +454,7 @@ MISALIGNED_IN_PLACE = [
     ("act_stats.stats", "ReLU: stats",
      lambda: _C.act_stats(small(2, 3), misaligned(np.zeros(6)), "ReLU")),
     ("unary_forward.stats", "ReLU: stats",
-     lambda: _C.unary_forward(small(2, 3), 1, 0.0, "ReLU", misaligned(np.zeros(6)))),
+     lambda: _C.unary_forward(small(2, 3), _C.Unary.relu, 0.0, "ReLU", misaligned(np.zeros(6)))),
 ]
 
 
@@ -545,7 +548,7 @@ def test_entropy_calibration_bins_refuses_an_overflowing_sum():
 def test_huber_delta_must_be_finite_and_positive(delta, backward):
     fn = _C.pointwise_loss_backward if backward else _C.pointwise_loss_forward
     with pytest.raises(ValueError, match=r"^delta: expected a finite number > 0"):
-        fn(1, small(3), np.zeros(3, np.float32), delta=delta)
+        fn(_C.PointwiseLossKind.huber, small(3), np.zeros(3, np.float32), delta=delta)
     if not backward:
         with pytest.raises(ValueError, match="HuberLoss: delta must be > 0 and finite"):
             nn.HuberLoss(delta=delta)

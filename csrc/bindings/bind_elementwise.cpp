@@ -1,4 +1,5 @@
 // fastnn._C activations, softmax and dropout: check, release the GIL, call ops.h.
+#include "bind_enum.h"
 #include "fastnn/ops.h"
 #include "layers_util.h"
 
@@ -43,10 +44,9 @@ StatsArg stats_arg(const py::handle& obj, const py::array& like, const char* lik
   return out;
 }
 
-py::array_t<float> unary_forward_py(const py::handle& x_obj, int code, float param,
+py::array_t<float> unary_forward_py(const py::handle& x_obj, Unary op, float param,
                                     const std::string& layer, const py::handle& stats_obj,
                                     float param2) {
-  const Unary op = unary_from_int(code);
   py::array_t<float> x = c_f32(x_obj, arg_name(layer, "input"));
   py::array_t<float> y(ssize_shape(x));
   const float* xp = x.data();
@@ -62,10 +62,9 @@ py::array_t<float> unary_forward_py(const py::handle& x_obj, int code, float par
 
 // x may be None when unary_backward_needs_input(op, param) is false.
 py::array_t<float> unary_backward_py(const py::handle& x_obj, const py::handle& y_obj,
-                                     const py::handle& g_obj, int code, float param,
+                                     const py::handle& g_obj, Unary op, float param,
                                      const std::string& layer, const py::handle& stats_obj,
                                      float param2) {
-  const Unary op = unary_from_int(code);
   const UnaryParam prm(param, param2);
   py::array_t<float> y = c_f32(y_obj, arg_name(layer, "output"));
   py::array_t<float> g = c_f32(g_obj, arg_name(layer, "grad_out"));
@@ -263,6 +262,7 @@ py::array_t<float> vmath_py(const py::handle& x_obj, const std::string& fn) {
 }  // namespace
 
 void bind_elementwise(py::module_& m) {
+  bind_enum<Unary>(m, "Activation codes (params.h FASTNN_UNARY_LIST); .label names the layer.");
   m.def("vmath", &vmath_py, py::arg("x"), py::arg("function"),
         "One function of the shared vector math on the active ISA path (for accuracy tests): "
         "'exp', 'expm1_nonpos' (expm1 of min(x, 0)), 'tanh', 'sigmoid', 'phi_tail' (Phi(-|x|), "
@@ -270,8 +270,7 @@ void bind_elementwise(py::module_& m) {
         "two-exp variant GELU backward uses.");
   m.def("unary_forward", &unary_forward_py, py::arg("x"), py::arg("code"), py::arg("param") = 0.0f,
         py::arg("layer") = "", py::arg("stats") = py::none(), py::arg("param2") = 0.0f,
-        "Activation by code (1 relu, 2 leaky_relu, 3 elu, 4 sigmoid, 5 tanh, 6 selu, 7 gelu, "
-        "8 hardtanh, 9 hardsigmoid, 10 hardswish, 11 softplus, 12 softsign). param, param2: "
+        "Activation code (a fastnn._C.Unary member). param, param2: "
         "the constants (hardtanh min_val, max_val; hardsigmoid alpha, beta; softplus beta, "
         "threshold; one param otherwise). stats: None, or a float64 array of 3 + channels that "
         "the pass adds its output's statistics to: [elements, sum, sum of squares, positives per "
@@ -295,7 +294,7 @@ void bind_elementwise(py::module_& m) {
       py::arg("values"), py::arg("stats"), py::arg("layer") = "",
       "Add the statistics of existing activation values to stats (see unary_forward).");
   m.def("unary_backward_needs_input",
-        [](int code, float param) { return unary_backward_needs_input(unary_from_int(code), param); },
+        [](Unary code, float param) { return unary_backward_needs_input(code, param); },
         py::arg("code"), py::arg("param") = 0.0f);
   m.def("softmax_forward",
         [](const py::handle& x, int dim, const std::string& layer) {

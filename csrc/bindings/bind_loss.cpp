@@ -1,5 +1,6 @@
 // fastnn._C losses: cross-entropy (fused log-softmax) and the pointwise losses. Check, release the
 // GIL, call ops.h.
+#include "bind_enum.h"
 #include "fastnn/ops.h"
 #include "layers_util.h"
 
@@ -96,11 +97,9 @@ struct PwInputs {
   Reduction reduction = Reduction::mean;
 };
 
-PwInputs pw_inputs(int kind, const py::handle& x_obj, const py::handle& t_obj,
+PwInputs pw_inputs(PointwiseLossKind kind, const py::handle& x_obj, const py::handle& t_obj,
                    const py::handle& w_obj, const py::handle& pw_obj, float delta,
                    const std::string& reduction, const std::string& layer) {
-  if (kind < 0 || kind > static_cast<int>(PointwiseLossKind::bce_logits))
-    throw py::value_error(arg_name(layer, "kind") + ": unknown loss code " + std::to_string(kind));
   PwInputs p;
   p.x = c_f32(x_obj, arg_name(layer, "input"));
   p.t = c_f32(t_obj, arg_name(layer, "target"));
@@ -110,7 +109,7 @@ PwInputs pw_inputs(int kind, const py::handle& x_obj, const py::handle& t_obj,
     check_same_shape(p.w, arg_name(layer, "weight"), p.x);
     p.wp = p.w.data();
   }
-  p.loss.kind = static_cast<PointwiseLossKind>(kind);
+  p.loss.kind = kind;
   p.loss.delta = delta;
   if (!pw_obj.is_none()) {
     p.pw = c_f32(pw_obj, arg_name(layer, "pos_weight"));
@@ -126,7 +125,8 @@ PwInputs pw_inputs(int kind, const py::handle& x_obj, const py::handle& t_obj,
   return p;
 }
 
-py::object pointwise_loss_forward_py(int kind, const py::handle& x, const py::handle& t,
+py::object pointwise_loss_forward_py(PointwiseLossKind kind, const py::handle& x,
+                                     const py::handle& t,
                                      const py::handle& w, const py::handle& pw, float delta,
                                      const std::string& reduction, const std::string& layer) {
   PwInputs p = pw_inputs(kind, x, t, w, pw, delta, reduction, layer);
@@ -148,7 +148,8 @@ py::object pointwise_loss_forward_py(int kind, const py::handle& x, const py::ha
   return py::float_(static_cast<double>(static_cast<float>(total)));
 }
 
-py::array_t<float> pointwise_loss_backward_py(int kind, const py::handle& x, const py::handle& t,
+py::array_t<float> pointwise_loss_backward_py(PointwiseLossKind kind, const py::handle& x,
+                                              const py::handle& t,
                                               const py::handle& w, const py::handle& pw,
                                               float delta, const std::string& reduction,
                                               const py::handle& g_obj, const std::string& layer) {
@@ -175,6 +176,7 @@ py::array_t<float> pointwise_loss_backward_py(int kind, const py::handle& x, con
 }  // namespace
 
 void bind_loss(py::module_& m) {
+  bind_enum<PointwiseLossKind>(m, "Pointwise losses (kernel_table.h FASTNN_POINTWISE_LOSS_LIST).");
   m.def("cross_entropy_forward", &cross_entropy_forward_py, py::arg("input"), py::arg("target"),
         py::arg("weight"), py::arg("label_smoothing") = 0.0f, py::arg("reduction") = "mean",
         py::arg("layer") = "CrossEntropyLoss",
@@ -185,7 +187,7 @@ void bind_loss(py::module_& m) {
   m.def("pointwise_loss_forward", &pointwise_loss_forward_py, py::arg("kind"), py::arg("input"),
         py::arg("target"), py::arg("weight") = py::none(), py::arg("pos_weight") = py::none(),
         py::arg("delta") = 1.0f, py::arg("reduction") = "mean", py::arg("layer") = "",
-        "kind: 0 mse, 1 huber, 2 bce_with_logits.");
+        "kind: a fastnn._C.PointwiseLossKind member.");
   m.def("pointwise_loss_backward", &pointwise_loss_backward_py, py::arg("kind"), py::arg("input"),
         py::arg("target"), py::arg("weight") = py::none(), py::arg("pos_weight") = py::none(),
         py::arg("delta") = 1.0f, py::arg("reduction") = "mean", py::arg("grad") = py::none(),

@@ -3,50 +3,17 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
-#include <array>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "bind_enum.h"
 #include "common.h"
 #include "fastnn/ops.h"
 
 namespace fastnn {
 
 namespace {
-
-// Hyper-parameters of one group as a tuple of floats, in this order (fastnn/optim/optimizer.py
-// builds it): lr, weight_decay, l1, max_norm (0 = off), momentum, dampening, alpha, beta1, beta2,
-// eps, lr_decay, nesterov, centered, amsgrad, decoupled.
-constexpr size_t kHyper = 15;
-using Hyper = std::array<double, kHyper>;
-
-OptimGroup to_group(const Hyper& h) {
-  OptimGroup g;
-  g.lr = h[0];
-  g.weight_decay = h[1];
-  g.l1 = h[2];
-  g.max_norm = h[3];
-  g.momentum = h[4];
-  g.dampening = h[5];
-  g.alpha = h[6];
-  g.beta1 = h[7];
-  g.beta2 = h[8];
-  g.eps = h[9];
-  g.lr_decay = h[10];
-  g.nesterov = h[11] != 0.0;
-  g.centered = h[12] != 0.0;
-  g.amsgrad = h[13] != 0.0;
-  g.decoupled = h[14] != 0.0;
-  return g;
-}
-
-OptimKind parse_kind(const std::string& s) {
-  if (s == "sgd") return OptimKind::sgd;
-  if (s == "adagrad") return OptimKind::adagrad;
-  if (s == "rmsprop") return OptimKind::rmsprop;
-  if (s == "adam") return OptimKind::adam;
-  throw py::value_error("kind: expected 'sgd', 'adagrad', 'rmsprop' or 'adam', got '" + s + "'");
-}
 
 // A float32 C-contiguous writeable array named `name` (shape taken from `like` if given).
 py::array_t<float> writable_f32(const py::handle& obj, const std::string& name,
@@ -81,11 +48,11 @@ void check_disjoint(std::vector<Extent> v) {
 
 class OptimTable {
  public:
-  OptimTable(const std::string& kind, const py::sequence& params, const py::sequence& grads,
+  OptimTable(OptimKind kind, const py::sequence& params, const py::sequence& grads,
              const py::sequence& masks, const std::vector<int>& groups,
              const std::vector<bool>& active, const py::sequence& buffers,
              const py::handle& steps)
-      : kind_(parse_kind(kind)) {
+      : kind_(kind) {
     const size_t n = py::len(params);
     if (py::len(grads) != n || py::len(masks) != n || groups.size() != n || active.size() != n)
       throw py::value_error("OptimTable: params, grads, masks, groups and active must have the "
@@ -145,10 +112,7 @@ class OptimTable {
     check_disjoint(std::move(extents));
   }
 
-  void step(const std::vector<Hyper>& hyper) {
-    std::vector<OptimGroup> groups;
-    groups.reserve(hyper.size());
-    for (const Hyper& h : hyper) groups.push_back(to_group(h));
+  void step(const std::vector<OptimGroup>& groups) {
     py::gil_scoped_release nogil;
     optim_step(kind_, descs_, groups, state_);
   }
@@ -182,26 +146,65 @@ std::vector<GradSpan> grad_spans(const py::sequence& grads) {
   return out;
 }
 
+// An OptimHyper keyword's value as T (double or bool); TypeError naming the field otherwise.
+template <class T>
+T hyper_value(const py::handle& v, const char* name) {
+  try {
+    return v.cast<T>();
+  } catch (const py::cast_error&) {
+    throw py::type_error(std::string("OptimHyper: ") + name + ": expected a " +
+                         (std::is_same<T, bool>::value ? "bool" : "float") + ", got " +
+                         std::string(py::str(py::type::of(v).attr("__name__"))));
+  }
+}
+
 }  // namespace
 
 void bind_optim(py::module_& m) {
+  bind_enum<OptimKind>(m, "Fused optimizers (ops.h FASTNN_OPTIM_KIND_LIST).");
+  // OptimHyper(lr=..., momentum=..., ...): every ops.h OptimGroup field is a keyword (default 0 /
+  // False) and an attribute; check_optim_group (the frame) checks the values.
+  py::class_<OptimGroup> hyper(m, "OptimHyper",
+                               "Hyper-parameters of one param group (ops.h OptimGroup).");
+  hyper.def(py::init([](const py::kwargs& kw) {
+    OptimGroup g;
+    size_t used = 0;
+#define FASTNN_HYPER_KW_(type, name) \
+  if (kw.contains(#name)) g.name = hyper_value<type>(kw[#name], #name), ++used;
+    FASTNN_OPTIM_GROUP_FIELDS(FASTNN_HYPER_KW_)
+#undef FASTNN_HYPER_KW_
+    if (used != kw.size()) {
+      std::string unknown;
+      for (const auto& item : kw) {
+        const std::string k = py::str(item.first);
+        bool known = false;
+#define FASTNN_HYPER_NAME_(type, name) known = known || k == #name;
+        FASTNN_OPTIM_GROUP_FIELDS(FASTNN_HYPER_NAME_)
+#undef FASTNN_HYPER_NAME_
+        if (!known) unknown += (unknown.empty() ? "" : ", ") + k;
+      }
+      throw py::type_error("OptimHyper: unknown keyword(s) " + unknown);
+    }
+    return g;
+  }));
+#define FASTNN_HYPER_FIELD_(type, name) hyper.def_readwrite(#name, &OptimGroup::name);
+  FASTNN_OPTIM_GROUP_FIELDS(FASTNN_HYPER_FIELD_)
+#undef FASTNN_HYPER_FIELD_
   py::class_<OptimTable>(m, "OptimTable",
                          "Descriptor table of a fused optimizer (see fastnn/optim/optimizer.py).")
-      .def(py::init<const std::string&, const py::sequence&, const py::sequence&,
+      .def(py::init<OptimKind, const py::sequence&, const py::sequence&,
                     const py::sequence&, const std::vector<int>&, const std::vector<bool>&,
                     const py::sequence&, const py::handle&>(),
            py::arg("kind"), py::arg("params"), py::arg("grads"), py::arg("masks"),
            py::arg("groups"), py::arg("active"), py::arg("buffers"), py::arg("steps"))
       .def("step", &OptimTable::step, py::arg("groups"),
-           "One fused step; groups: one hyper-parameter tuple per param group.")
+           "One fused step; groups: one OptimHyper per param group.")
       .def("zero_grad", &OptimTable::zero_grad)
       .def_property_readonly("total", &OptimTable::total)
       .def("__len__", &OptimTable::size);
   m.def(
       "optim_check_group",
-      [](const std::string& kind, const Hyper& h, int index) {
-        check_optim_group(parse_kind(kind), to_group(h), index);
-      },
+      [](OptimKind kind, const OptimGroup& h, int index) { check_optim_group(kind, h, index); },
       py::arg("kind"), py::arg("hyper"), py::arg("index"),
       "Raise ValueError naming the option if a group's hyper-parameters are out of range.");
   m.def(

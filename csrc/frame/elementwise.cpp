@@ -97,11 +97,14 @@ ActParams ext_params(Unary op, UnaryParam param) {
 
 }  // namespace
 
-Unary unary_from_int(int code) {
-  if (code < static_cast<int>(Unary::relu) || code > static_cast<int>(Unary::softsign))
-    throw std::invalid_argument("activation: unknown code " + std::to_string(code));
-  return static_cast<Unary>(code);
+namespace {
+// A Unary made from an int outside the list (fastnn._C.Unary(99)) is refused here, the one check.
+void check_unary(Unary op) {
+  if (!enum_valid<Unary>(static_cast<int>(op)))
+    throw std::invalid_argument("code: expected a fastnn._C.Unary activation, got the value " +
+                                std::to_string(static_cast<int>(op)));
 }
+}  // namespace
 
 namespace {
 // Indexed by VMath code.
@@ -134,6 +137,7 @@ void vmath(VMath fn, const float* x, float* y, int64_t n) {
 
 void unary_forward(Unary op, UnaryParam param, const float* x, float* y, int64_t n,
                    const ActStats* stats) {
+  check_unary(op);
   const KernelTable& t = kernels();
   const int64_t block = block_for(op);
   if (is_ext_act(op)) {
@@ -165,6 +169,7 @@ void unary_forward(Unary op, UnaryParam param, const float* x, float* y, int64_t
 }
 
 bool unary_backward_needs_input(Unary op, UnaryParam param) {
+  check_unary(op);
   if (is_ext_act(op)) return true;
   switch (op) {
     case Unary::gelu: return true;

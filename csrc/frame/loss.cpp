@@ -87,6 +87,9 @@ void cross_entropy_backward(const CrossEntropyArgs& a, const float* lse, const f
 namespace {
 
 void check_pointwise(const PointwiseLoss& l) {
+  if (!enum_valid<PointwiseLossKind>(static_cast<int>(l.kind)))
+    throw std::invalid_argument("kind: expected a fastnn._C.PointwiseLossKind, got the value " +
+                                std::to_string(static_cast<int>(l.kind)));
   if (l.pos_weight && l.pw_len < 1) throw std::invalid_argument("pos_weight: must not be empty");
   if (l.kind == PointwiseLossKind::huber && !(std::isfinite(l.delta) && l.delta > 0.0f))
     throw std::invalid_argument("delta: expected a finite number > 0 (Huber loss), got " +

@@ -35,14 +35,11 @@ std::string num(double v) {
   return buf;
 }
 
+// The label of ops.h FASTNN_OPTIM_KIND_LIST; Adam with decoupled weight decay is AdamW.
 const char* kind_name(OptimKind kind, bool decoupled) {
-  switch (kind) {
-    case OptimKind::sgd: return "SGD";
-    case OptimKind::adagrad: return "Adagrad";
-    case OptimKind::rmsprop: return "RMSprop";
-    case OptimKind::adam: return decoupled ? "AdamW" : "Adam";
-  }
-  return "optimizer";
+  if (kind == OptimKind::adam && decoupled) return "AdamW";
+  const char* label = enum_label(kind);
+  return label ? label : "optimizer";
 }
 
 struct GroupChecker {
@@ -198,6 +195,9 @@ void run_fused(const std::vector<OptimParam>& params, const std::vector<int>& ac
 }  // namespace
 
 void check_optim_group(OptimKind kind, const OptimGroup& g, int gi) {
+  if (!enum_valid<OptimKind>(static_cast<int>(kind)))
+    throw std::invalid_argument("kind: expected a fastnn._C.OptimKind, got the value " +
+                                std::to_string(static_cast<int>(kind)));
   const GroupChecker c{kind, g, gi};
   c.nonneg(g.lr, "lr");
   c.nonneg(g.weight_decay, "weight_decay");

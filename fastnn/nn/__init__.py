@@ -90,3 +90,13 @@ from fastnn.nn.upsampling import (DepthToSpace, PixelShuffle, PixelUnshuffle,  #
 
 __all__ += ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle",
             "PixelUnshuffle", "DepthToSpace", "SpaceToDepth"]
+
+# [activations listed in activation.__all__ and not imported above (issue 13: a new activation is
+# a class there and a line in params.h FASTNN_UNARY_LIST, nothing here)]
+from fastnn.nn import activation as _activation  # noqa: E402
+
+for _name in _activation.__all__:
+    if _name not in __all__:
+        globals()[_name] = getattr(_activation, _name)
+        __all__.append(_name)
+del _name

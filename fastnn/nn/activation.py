@@ -25,9 +25,7 @@ from fastnn.nn.module import Module, Parameter, new_array, register
 __all__ = ["ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "Sigmoid", "Tanh", "Hardtanh", "ReLU6",
            "Hardsigmoid", "Hardswish", "Softplus", "Softsign", "PReLU", "Softmax", "LogSoftmax"]
 
-# C++ activation codes (ops.h Unary; 1-5 equal the GEMM epilogue's Act codes).
-_RELU, _LEAKY, _ELU, _SIGMOID, _TANH, _SELU, _GELU = range(1, 8)
-_HARDTANH, _HARDSIGMOID, _HARDSWISH, _SOFTPLUS, _SOFTSIGN = range(8, 13)
+_U = _C.Unary  # C++ activation codes (params.h FASTNN_UNARY_LIST); 1-5 equal the GEMM Act codes
 
 
 def _real(value, name, layer):
@@ -44,7 +42,10 @@ class _Elementwise(Module):
 
     _per_call = ("_x", "_y")
 
-    _code = 0
+    _code = None  # a _C.Unary member
+    # (ONNX op_type, first opset) of an activation that ONNX writes as one node without attributes:
+    # fastnn.onnx imports and exports such a layer from this alone (no line there per layer).
+    _onnx_op = None
     _diag = None  # a Diagnostics probe: .stats(shape, backward) -> float64 accumulator or None
 
     def _stats(self, shape, backward=False):
@@ -83,9 +84,9 @@ class _Elementwise(Module):
     # -- fusion protocol -----------------------------------------------------------------------
     def epilogue(self):
         """(code, param) if a GEMM epilogue can apply this activation, else None."""
-        if self._code > _TANH or self._needs_input():
+        if int(self._code) > int(_U.tanh) or self._needs_input():
             return None
-        return self._code, self._param
+        return int(self._code), self._param
 
     def accept_fused_output(self, y):
         """Record ``y``, this activation's output computed by a fused GEMM epilogue."""
@@ -103,14 +104,14 @@ class _Elementwise(Module):
 class ReLU(_Elementwise):
     """max(x, 0). NaN passes through."""
 
-    _code = _RELU
+    _code = _U.relu
 
 
 @register
 class LeakyReLU(_Elementwise):
     """x if x > 0 else negative_slope * x."""
 
-    _code = _LEAKY
+    _code = _U.leaky_relu
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
@@ -131,7 +132,7 @@ class LeakyReLU(_Elementwise):
 class ELU(_Elementwise):
     """x if x > 0 else alpha * (exp(x) - 1)."""
 
-    _code = _ELU
+    _code = _U.elu
 
     def __init__(self, alpha=1.0):
         super().__init__()
@@ -152,7 +153,7 @@ class ELU(_Elementwise):
 class SELU(_Elementwise):
     """scale * ELU(x, alpha) with PyTorch's constants (alpha 1.6733, scale 1.0507)."""
 
-    _code = _SELU
+    _code = _U.selu
 
 
 @register
@@ -160,7 +161,7 @@ class GELU(_Elementwise):
     """x * Phi(x) with the exact Gaussian CDF (PyTorch's default, approximate='none').
     (PyTorch gives NaN at x = -inf, as this does: -inf * 0.)"""
 
-    _code = _GELU
+    _code = _U.gelu
 
     def __init__(self, approximate="none"):
         super().__init__()
@@ -180,12 +181,12 @@ class GELU(_Elementwise):
 class Sigmoid(_Elementwise):
     """1 / (1 + exp(-x)), evaluated without overflow."""
 
-    _code = _SIGMOID
+    _code = _U.sigmoid
 
 
 @register
 class Tanh(_Elementwise):
-    _code = _TANH
+    _code = _U.tanh
 
 
 def _bound(value, name, layer):
@@ -202,7 +203,7 @@ def _bound(value, name, layer):
 class Hardtanh(_Elementwise):
     """min(max_val, max(min_val, x)); the gradient passes where min_val < x < max_val."""
 
-    _code = _HARDTANH
+    _code = _U.hardtanh
 
     def __init__(self, min_val=-1.0, max_val=1.0):
         super().__init__()
@@ -251,7 +252,7 @@ class Hardsigmoid(_Elementwise):
     beta = 1/2 (x / 6 + 1/2). alpha and beta (a fastnn extension, ONNX's HardSigmoid attributes)
     take any finite values."""
 
-    _code = _HARDSIGMOID
+    _code = _U.hardsigmoid
 
     def __init__(self, alpha=_SIXTH, beta=0.5):
         super().__init__()
@@ -279,7 +280,7 @@ class Hardsigmoid(_Elementwise):
 class Hardswish(_Elementwise):
     """x * min(max(x + 3, 0), 6) / 6."""
 
-    _code = _HARDSWISH
+    _code = _U.hardswish
 
 
 @register
@@ -287,7 +288,7 @@ class Softplus(_Elementwise):
     """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold (PyTorch's
     definition), computed without overflow."""
 
-    _code = _SOFTPLUS
+    _code = _U.softplus
 
     def __init__(self, beta=1.0, threshold=20.0):
         super().__init__()
@@ -315,7 +316,7 @@ class Softplus(_Elementwise):
 class Softsign(_Elementwise):
     """x / (1 + |x|)."""
 
-    _code = _SOFTSIGN
+    _code = _U.softsign
 
 
 @register

@@ -14,7 +14,8 @@ from fastnn.nn import _calls
 __all__ = ["LossValue", "Loss", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss", "HuberLoss"]
 
 _REDUCTIONS = ("mean", "sum", "none")
-_MSE, _HUBER, _BCE = 0, 1, 2  # C++ PointwiseLossKind
+_LOSS = _C.PointwiseLossKind  # kernel_table.h FASTNN_POINTWISE_LOSS_LIST
+_MSE, _HUBER, _BCE = _LOSS.mse, _LOSS.huber, _LOSS.bce_logits
 
 
 class Loss:

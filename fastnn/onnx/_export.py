@@ -196,6 +196,12 @@ def _layer(w, layer, ins, vals, where):
     if isinstance(layer, (nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle)):  # [issue 14 resize]
         from fastnn.onnx._export_resize import write
         return write(w, layer, x, vals[0], where)
+    op = getattr(t, "_onnx_op", None)  # [an activation declaring its ONNX op (issue 13)]
+    if op is not None:
+        if w.opset < op[1]:
+            raise ValueError(f"fastnn.onnx.export: {where}: {t.__name__} is ONNX {op[0]}, which "
+                             f"needs opset >= {op[1]}, got opset {w.opset}")
+        return w.node(op[0], [x], where)
     raise ValueError(f"fastnn.onnx.export: {where}: layer {t.__name__} has no ONNX export "
                      "(see docs/onnx.md for the supported layers)")
 

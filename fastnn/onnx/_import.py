@@ -485,6 +485,11 @@ CONVERTERS.update(_NORM_CONVERTERS)
 from fastnn.onnx._import_resize import CONVERTERS as _RESIZE  # noqa: E402
 
 CONVERTERS.update(_RESIZE)
+
+# [activations declaring their ONNX op (activation.py _onnx_op): no line here per layer (issue 13)]
+for _cls in vars(nn.activation).values():
+    if isinstance(_cls, type) and getattr(_cls, "_onnx_op", None):
+        CONVERTERS.setdefault(_cls._onnx_op[0], _act(lambda a, c=_cls: c()))
 SUPPORTED_OPS = sorted(set(CONVERTERS) | set(FOLD))
 
 

@@ -1,6 +1,7 @@
 """Adagrad, as torch.optim.Adagrad (fused C++ step)."""
 import numpy as np
 
+from fastnn import _C
 from fastnn.optim.optimizer import Optimizer
 
 
@@ -14,7 +15,7 @@ class Adagrad(Optimizer):
     State: ``sum`` (starts at initial_accumulator_value).
     """
 
-    _kind = "adagrad"
+    _kind = _C.OptimKind.adagrad
     _slots = ("sum", None, None)
     _options = {"lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0,
                 "initial_accumulator_value": 0.0, "eps": 1e-10, "l1": 0.0, "max_norm": None}
@@ -37,9 +38,9 @@ class Adagrad(Optimizer):
 
     def _hyper(self, g):
         mn = g["max_norm"]
-        return (float(g["lr"]), float(g["weight_decay"]), float(g["l1"]),
-                0.0 if mn is None else float(mn), 0.0, 0.0, 0.0, 0.0, 0.0, float(g["eps"]),
-                float(g["lr_decay"]), 0.0, 0.0, 0.0, 0.0)
+        return _C.OptimHyper(lr=float(g["lr"]), weight_decay=float(g["weight_decay"]),
+                             l1=float(g["l1"]), max_norm=0.0 if mn is None else float(mn),
+                             eps=float(g["eps"]), lr_decay=float(g["lr_decay"]))
 
     def _needs(self, g):
         return (True, False, False)

@@ -1,4 +1,5 @@
 """Adam and AdamW, as torch.optim.Adam / AdamW (fused C++ step)."""
+from fastnn import _C
 from fastnn.optim.optimizer import Optimizer
 
 
@@ -20,7 +21,7 @@ class Adam(Optimizer):
     State: ``exp_avg``, ``exp_avg_sq`` (and ``max_exp_avg_sq`` with amsgrad).
     """
 
-    _kind = "adam"
+    _kind = _C.OptimKind.adam
     _slots = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     _options = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
                 "amsgrad": False, "l1": 0.0, "max_norm": None}
@@ -36,9 +37,10 @@ class Adam(Optimizer):
     def _hyper(self, g):
         b1, b2 = g["betas"]
         mn = g["max_norm"]
-        return (float(g["lr"]), float(g["weight_decay"]), float(g["l1"]),
-                0.0 if mn is None else float(mn), 0.0, 0.0, 0.0, float(b1), float(b2),
-                float(g["eps"]), 0.0, 0.0, 0.0, 1.0 if g["amsgrad"] else 0.0, self._decoupled)
+        return _C.OptimHyper(lr=float(g["lr"]), weight_decay=float(g["weight_decay"]),
+                             l1=float(g["l1"]), max_norm=0.0 if mn is None else float(mn),
+                             beta1=float(b1), beta2=float(b2), eps=float(g["eps"]),
+                             amsgrad=bool(g["amsgrad"]), decoupled=bool(self._decoupled))
 
     def _needs(self, g):
         return (True, True, bool(g["amsgrad"]))

@@ -11,8 +11,9 @@ Design (see csrc/frame/optim.cpp):
     ``lr``) and makes ONE threaded C++ pass over all trainable parameters: param, grad and state
     are read once and written once. Frozen parameters (``requires_grad=False``) are skipped.
 
-Subclasses set ``_kind``, ``_slots`` (state buffer names, C++ slots s0..s2), ``_options``
-(constructor defaults) and implement ``_hyper(group)`` and ``_needs(group)``.
+Subclasses set ``_kind`` (a ``_C.OptimKind``), ``_slots`` (state buffer names, C++ slots s0..s2),
+``_options`` (constructor defaults) and implement ``_hyper(group)`` (-> ``_C.OptimHyper``, the
+group's values by name) and ``_needs(group)``.
 """
 import math
 import numbers
@@ -425,7 +426,8 @@ class Optimizer:
 
     # -- subclass hooks -----------------------------------------------------------------------------
     def _hyper(self, g):
-        """The 15-float tuple of csrc/bindings/bind_optim.cpp for one group."""
+        """The group's hyper-parameters as a ``_C.OptimHyper`` (fields named as ops.h
+        OptimGroup's; those the optimizer does not use stay 0 / False)."""
         raise NotImplementedError
 
     def _needs(self, g):

@@ -1,4 +1,5 @@
 """RMSprop (plain or centered, with optional momentum), as torch.optim.RMSprop (fused C++ step)."""
+from fastnn import _C
 from fastnn.optim.optimizer import Optimizer
 
 
@@ -16,7 +17,7 @@ class RMSprop(Optimizer):
     construction.
     """
 
-    _kind = "rmsprop"
+    _kind = _C.OptimKind.rmsprop
     _slots = ("square_avg", "momentum_buffer", "grad_avg")
     _options = {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0,
                 "centered": False, "l1": 0.0, "max_norm": None}
@@ -31,9 +32,10 @@ class RMSprop(Optimizer):
 
     def _hyper(self, g):
         mn = g["max_norm"]
-        return (float(g["lr"]), float(g["weight_decay"]), float(g["l1"]),
-                0.0 if mn is None else float(mn), float(g["momentum"]), 0.0, float(g["alpha"]),
-                0.0, 0.0, float(g["eps"]), 0.0, 0.0, 1.0 if g["centered"] else 0.0, 0.0, 0.0)
+        return _C.OptimHyper(lr=float(g["lr"]), weight_decay=float(g["weight_decay"]),
+                             l1=float(g["l1"]), max_norm=0.0 if mn is None else float(mn),
+                             momentum=float(g["momentum"]), alpha=float(g["alpha"]),
+                             eps=float(g["eps"]), centered=bool(g["centered"]))
 
     def _needs(self, g):
         return (True, g["momentum"] > 0, bool(g["centered"]))

@@ -1,4 +1,5 @@
 """Stochastic gradient descent with momentum / Nesterov, as torch.optim.SGD (fused C++ step)."""
+from fastnn import _C
 from fastnn.optim.optimizer import Optimizer
 
 
@@ -14,7 +15,7 @@ class SGD(Optimizer):
     State: ``momentum_buffer`` (only when some group has momentum != 0 at construction).
     """
 
-    _kind = "sgd"
+    _kind = _C.OptimKind.sgd
     _slots = ("momentum_buffer", None, None)
     _options = {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "nesterov": False,
                 "weight_decay": 0.0, "l1": 0.0, "max_norm": None}
@@ -29,9 +30,10 @@ class SGD(Optimizer):
 
     def _hyper(self, g):
         mn = g["max_norm"]
-        return (float(g["lr"]), float(g["weight_decay"]), float(g["l1"]),
-                0.0 if mn is None else float(mn), float(g["momentum"]), float(g["dampening"]),
-                0.0, 0.0, 0.0, 0.0, 0.0, 1.0 if g["nesterov"] else 0.0, 0.0, 0.0, 0.0)
+        return _C.OptimHyper(lr=float(g["lr"]), weight_decay=float(g["weight_decay"]),
+                             l1=float(g["l1"]), max_norm=0.0 if mn is None else float(mn),
+                             momentum=float(g["momentum"]), dampening=float(g["dampening"]),
+                             nesterov=bool(g["nesterov"]))
 
     def _needs(self, g):
         return (g["momentum"] != 0, False, False)

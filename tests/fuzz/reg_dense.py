@@ -64,10 +64,11 @@ def _colsum():
 
 
 # -- activations, softmax, dropout -----------------------------------------------------------------
-@entry("unary_forward", Arg("x", "array", ["input"]), Arg("code", "int"), Arg("param", "float"),
+@entry("unary_forward", Arg("x", "array", ["input"]), Arg("code", "obj"), Arg("param", "float"),
        Arg("layer", "str"), Arg("stats", "out"), Arg("param2", "float"))
-def _unary_forward():  # a two-constant activation (codes 8..12 take param2)
-    return Call(_C.unary_forward, x=f32(2, 3, 4), code=11, param=2.0, layer="Softplus(beta=2.0)",
+def _unary_forward():  # a two-constant activation (param2: hardtanh, hardsigmoid, softplus)
+    return Call(_C.unary_forward, x=f32(2, 3, 4), code=_C.Unary.softplus, param=2.0,
+                layer="Softplus(beta=2.0)",
                 stats=np.zeros(3 + 3), param2=20.0)
 
 
@@ -77,12 +78,13 @@ def _act_stats():
 
 
 @entry("unary_backward", Arg("x", "array", ["input"]), Arg("y", "array", ["output"]),
-       Arg("grad_out", "array"), Arg("code", "int"), Arg("param", "float"), Arg("layer", "str"),
+       Arg("grad_out", "array"), Arg("code", "obj"), Arg("param", "float"), Arg("layer", "str"),
        Arg("stats", "out"), Arg("param2", "float"))
 def _unary_backward():
     x = f32(2, 3, 4)
-    return Call(_C.unary_backward, x=x, y=_C.unary_forward(x, 7), grad_out=f32(2, 3, 4, seed=1),
-                code=7, param=0.0, layer="GELU()", stats=np.zeros(3 + 3), param2=0.0)
+    return Call(_C.unary_backward, x=x, y=_C.unary_forward(x, _C.Unary.gelu),
+                grad_out=f32(2, 3, 4, seed=1), code=_C.Unary.gelu, param=0.0, layer="GELU()",
+                stats=np.zeros(3 + 3), param2=0.0)
 
 
 @entry("vmath", Arg("x", "array"), Arg("function", "str"))
@@ -90,9 +92,9 @@ def _vmath():
     return Call(_C.vmath, x=f32(2, 3, 4), function="phi_tail")
 
 
-@entry("unary_backward_needs_input", Arg("code", "int"), Arg("param", "float"))
+@entry("unary_backward_needs_input", Arg("code", "obj"), Arg("param", "float"))
 def _unary_needs():
-    return Call(_C.unary_backward_needs_input, code=3, param=1.0)
+    return Call(_C.unary_backward_needs_input, code=_C.Unary.elu, param=1.0)
 
 
 @entry("softmax_forward", Arg("x", "array", ["input"]), Arg("dim", "int"), Arg("layer", "str"))
@@ -174,13 +176,13 @@ def _ce_backward():
                 reduction="none", lse=lse, grad=f32(4, seed=2), layer="CrossEntropyLoss()")
 
 
-_PW = (Arg("kind", "int"), Arg("input", "array"), Arg("target", "array"), Arg("weight", "array"),
+_PW = (Arg("kind", "obj"), Arg("input", "array"), Arg("target", "array"), Arg("weight", "array"),
        Arg("pos_weight", "array"), Arg("delta", "float"), Arg("reduction", "str"))
 
 
 @entry("pointwise_loss_forward", *_PW, Arg("layer", "str"))
 def _pw_forward():
-    return Call(_C.pointwise_loss_forward, kind=2, input=f32(3, 4),
+    return Call(_C.pointwise_loss_forward, kind=_C.PointwiseLossKind.bce_logits, input=f32(3, 4),
                 target=(f32(3, 4, seed=1) > 0).astype(np.float32), weight=np.abs(f32(3, 4, seed=2)),
                 pos_weight=np.abs(f32(4, seed=3)), delta=1.0, reduction="mean",
                 layer="BCEWithLogitsLoss()")
@@ -188,7 +190,20 @@ def _pw_forward():
 
 @entry("pointwise_loss_backward", *_PW, Arg("grad", "array"), Arg("layer", "str"))
 def _pw_backward():
-    return Call(_C.pointwise_loss_backward, kind=2, input=f32(3, 4),
+    return Call(_C.pointwise_loss_backward, kind=_C.PointwiseLossKind.bce_logits, input=f32(3, 4),
                 target=(f32(3, 4, seed=1) > 0).astype(np.float32), weight=np.abs(f32(3, 4, seed=2)),
                 pos_weight=np.abs(f32(1, seed=3)), delta=0.5, reduction="none",
                 grad=f32(3, 4, seed=4), layer="BCEWithLogitsLoss()")
+
+
+# -- the enums of fastnn._C (enum_list.h): the constructor from an int, and name / value / label.
+# Their constants (Unary.relu, ...) are values, not calls (registry.public_names skips them).
+def _enum_entries(cls):
+    entry(cls.__name__, Arg("value", "int"))(lambda: Call(cls, value=1))
+    for attr in ("name", "value", "label"):
+        member = next(iter(cls.__members__.values()))
+        entry(f"{cls.__name__}.{attr}")(lambda a=attr, m=member: Call(lambda: getattr(m, a)))
+
+
+for _enum in (_C.Unary, _C.PointwiseLossKind, _C.OptimKind):
+    _enum_entries(_enum)

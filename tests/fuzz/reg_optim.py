@@ -10,16 +10,25 @@ from .reg_dense import f32
 ENTRIES = []
 entry = registrar(ENTRIES)
 
-# Adam with amsgrad (all three state buffers): lr, weight_decay, l1, max_norm, momentum,
-# dampening, alpha, beta1, beta2, eps, lr_decay, nesterov, centered, amsgrad, decoupled.
-ADAM = (1e-3, 1e-2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9, 0.999, 1e-8, 0.0, 0.0, 0.0, 1.0, 0.0)
+# Adam with amsgrad (all three state buffers).
+ADAM = dict(lr=1e-3, weight_decay=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=True)
+# Every field of OptimHyper (ops.h FASTNN_OPTIM_GROUP_FIELDS) and its scalar kind.
+HYPER_FIELDS = {**{f: "float" for f in ("lr", "weight_decay", "l1", "max_norm", "momentum",
+                                         "dampening", "alpha", "beta1", "beta2", "eps",
+                                         "lr_decay")},
+                **{f: "bool" for f in ("nesterov", "centered", "amsgrad", "decoupled")}}
+
+
+def adam():
+    return _C.OptimHyper(**ADAM)
 SHAPES = ((3, 4), (5,))
 TOTAL = 17
 
 
 def table_args():
     params = [f32(*s, seed=i) for i, s in enumerate(SHAPES)]
-    return dict(kind="adam", params=params, grads=[f32(*s, seed=5 + i) for i, s in enumerate(SHAPES)],
+    return dict(kind=_C.OptimKind.adam, params=params,
+                grads=[f32(*s, seed=5 + i) for i, s in enumerate(SHAPES)],
                 masks=[np.ones(s, np.float32) for s in SHAPES], groups=[0, 0], active=[True, True],
                 buffers=[np.zeros(TOTAL, np.float32) for _ in range(3)],
                 steps=np.zeros(len(SHAPES), np.int64))
@@ -27,12 +36,12 @@ def table_args():
 
 def use_table(table):
     """A table the constructor accepted must also step and zero its gradients cleanly."""
-    table.step([ADAM])
+    table.step([adam()])
     table.zero_grad()
     return table.total
 
 
-@entry("OptimTable", Arg("kind", "str"), Arg("params", "outs"), Arg("grads", "outs"),
+@entry("OptimTable", Arg("kind", "obj"), Arg("params", "outs"), Arg("grads", "outs"),
        Arg("masks", "arrays"), Arg("groups", "ints", length=2), Arg("active", "ints", length=2,
                                                                   elem="bool"),
        Arg("buffers", "outs", ["buffers", "state buffer"]), Arg("steps", "out"))
@@ -40,15 +49,34 @@ def _table():
     return Call(_C.OptimTable, then=use_table, **table_args())
 
 
-@entry("OptimTable.step", Arg("groups", "seqs", length=15, elem="float"))
+@entry("OptimTable.step", Arg("groups", "any"))
 def _table_step():
-    return Call(_C.OptimTable(**table_args()).step, groups=[ADAM])
+    return Call(_C.OptimTable(**table_args()).step, groups=[adam()])
 
 
-@entry("optim_check_group", Arg("kind", "str"), Arg("hyper", "floats", length=15),
-       Arg("index", "int"))
+@entry("optim_check_group", Arg("kind", "obj"), Arg("hyper", "obj"), Arg("index", "int"))
 def _check_group():
-    return Call(_C.optim_check_group, kind="adam", hyper=ADAM, index=0)
+    return Call(_C.optim_check_group, kind=_C.OptimKind.adam, hyper=adam(), index=0)
+
+
+@entry("OptimHyper", *(Arg(f, k) for f, k in HYPER_FIELDS.items()))
+def _hyper():
+    return Call(_C.OptimHyper, **{**{f: 0.0 if k == "float" else False
+                                     for f, k in HYPER_FIELDS.items()}, **ADAM})
+
+
+# A field assigned a value: the hyper-parameters then go through optim_check_group (the frame).
+def _hyper_field(field, kind):
+    def build():
+        h = adam()
+        return Call(lambda value: setattr(h, field, value),
+                    then=lambda _: _C.optim_check_group(_C.OptimKind.adam, h, 0),
+                    value=getattr(h, field))
+    return entry("OptimHyper." + field, Arg("value", kind))(build)
+
+
+for _f, _k in HYPER_FIELDS.items():
+    _hyper_field(_f, _k)
 
 
 def grads():

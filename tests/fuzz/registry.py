@@ -21,6 +21,8 @@ NO_ARGS = frozenset({
     "build_info", "active_isa", "get_num_threads", "gemm_tile", "gemm_config", "s8_gemm_info",
     "_conv_tile", "kernel_names", "binary_kernel", "binary_vpopcntdq", "binary_plane_kernel",
     "OptimTable.total", "OptimTable.zero_grad",
+    "Unary.name", "Unary.value", "Unary.label", "PointwiseLossKind.name", "PointwiseLossKind.value",
+    "PointwiseLossKind.label", "OptimKind.name", "OptimKind.value", "OptimKind.label",
     "PackedWeightsS8", "PackedWeightsS8.colsum", "PackedWeightsS8.isa", "PackedWeightsS8.k",
     "PackedWeightsS8.kgroup", "PackedWeightsS8.n", "PackedWeightsS8.nbytes", "PackedWeightsS8.nr",
     "PackedWeightsS8.shape", "PackedWeightsS8.unpack",
@@ -41,7 +43,9 @@ def public_names():
         names.add(name)
         obj = getattr(_C, name)
         if inspect.isclass(obj):
-            names.update(f"{name}.{m}" for m in dir(obj) if not m.startswith("_"))
+            # An enum's constants (Unary.relu, ...) are values of the class, not calls.
+            names.update(f"{name}.{m}" for m in dir(obj)
+                         if not m.startswith("_") and not isinstance(getattr(obj, m), obj))
     return names
 
 

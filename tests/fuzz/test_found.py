@@ -5,7 +5,7 @@ import pytest
 
 from fastnn import _C
 
-from .reg_optim import table_args
+from .reg_optim import adam, table_args
 from .reg_quant import _conv_u8
 
 
@@ -14,7 +14,7 @@ def test_optim_table_takes_an_ndarray_as_its_sequence_of_buffers():
     args = table_args()
     args["buffers"] = np.zeros((3, 17), np.float32)
     table = _C.OptimTable(**args)
-    table.step([(1e-3, 0, 0, 0, 0, 0, 0, 0.9, 0.999, 1e-8, 0, 0, 0, 1, 0)])
+    table.step([adam()])
     assert table.total == 17
 
 
@@ -27,7 +27,7 @@ def test_optim_table_takes_ndarray_rows_as_grads_and_masks(seq):
     args["buffers"] = [np.zeros(8, np.float32) for _ in range(3)]
     if seq == "masks":
         args["grads"] = [np.ones(4, np.float32), np.ones(4, np.float32)]
-    _C.OptimTable(**args).step([(1e-3, 0, 0, 0, 0, 0, 0, 0.9, 0.999, 1e-8, 0, 0, 0, 1, 0)])
+    _C.OptimTable(**args).step([adam()])
 
 
 @pytest.mark.parametrize("pool", ["3", 5, [[3, 3], [2, "a"], [1, 1]], [[3, 3], None, [1, 1]],
@@ -72,7 +72,7 @@ def test_optim_step_refuses_a_step_counter_it_cannot_advance(count):
     before = [p.copy() for p in args["params"]]
     table = _C.OptimTable(**args)
     with pytest.raises(ValueError, match=r"steps\[1\]: expected a step count"):
-        table.step([(1e-3, 0, 0, 0, 0, 0, 0, 0.9, 0.999, 1e-8, 0, 0, 0, 1, 0)])
+        table.step([adam()])
     for p, b in zip(args["params"], before):  # nothing written
         np.testing.assert_array_equal(p, b)
 

@@ -9,7 +9,8 @@ import fastnn
 from fastnn import _C
 from tests.reference_layers import EPS32, TINY32, sigmoid64
 
-CODES = {"hardtanh": 8, "hardsigmoid": 9, "hardswish": 10, "softplus": 11, "softsign": 12}
+CODES = {n: getattr(_C.Unary, n) for n in ("hardtanh", "hardsigmoid", "hardswish", "softplus",
+                                          "softsign")}
 SIXTH = float(np.float32(1 / 6))
 # (param, param2) per case; float32-representable so the reference sees the kernel's constants
 PARAMS = {"hardtanh": [(-1.0, 1.0), (0.0, 6.0), (-2.5, 0.75)],
@@ -176,8 +177,8 @@ def test_constants_checked():
         _C.unary_backward(x, x, x, CODES["softplus"], 1.0, param2=float("inf"))
     with pytest.raises(ValueError, match="alpha must be finite"):
         _C.unary_forward(x, CODES["hardsigmoid"], float("inf"), param2=0.5)
-    with pytest.raises(ValueError, match="unknown code 13"):
-        _C.unary_forward(x, 13)
+    with pytest.raises(ValueError, match="got the value 64"):
+        _C.unary_forward(x, _C.Unary(64))
     with pytest.raises(ValueError, match="needs the input"):
         _C.unary_backward(None, x, x, CODES["softsign"])
 

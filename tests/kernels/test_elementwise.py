@@ -8,7 +8,8 @@ from fastnn import _C
 from tests.reference_layers import (EPS32, TINY32, act64, act_grad64, dropout_keep_ref,
                                     softmax64, ulp_error)
 
-CODES = {"relu": 1, "leaky_relu": 2, "elu": 3, "sigmoid": 4, "tanh": 5, "selu": 6, "gelu": 7}
+CODES = {n: getattr(_C.Unary, n) for n in ("relu", "leaky_relu", "elu", "sigmoid", "tanh", "selu",
+                                          "gelu")}
 # float32-representable, so the float64 reference uses the very parameter the kernel sees
 PARAM = {"leaky_relu": float(np.float32(0.01)), "elu": 1.0}
 # Worst case over the sweep, in float32 ulps (measured: elu/selu 1.6, sigmoid/tanh 2.5, gelu 5.6).
@@ -98,10 +99,12 @@ def test_backward_needs_input(isa):
 
 def test_bad_code_and_shapes():
     x = np.ones(5, np.float32)
-    with pytest.raises(ValueError, match="unknown code 13"):  # 8..12: test_act_ext.py
-        _C.unary_forward(x, 13)
-    with pytest.raises(ValueError, match="unknown code 0"):
-        _C.unary_forward(x, 0)
+    with pytest.raises(ValueError, match="code: expected a fastnn._C.Unary .*, got the value 99"):
+        _C.unary_forward(x, _C.Unary(99))  # an enum value outside the list: the frame refuses it
+    with pytest.raises(ValueError, match="code: .* got the value 0"):
+        _C.unary_backward_needs_input(_C.Unary(0))
+    with pytest.raises(TypeError, match="code"):  # integer codes are no longer accepted
+        _C.unary_forward(x, 1)
     with pytest.raises(ValueError, match=r"grad_out: expected shape \(5,\), got \(4,\)"):
         _C.unary_backward(None, x, x[:4], CODES["relu"])
     with pytest.raises(TypeError, match="input"):

@@ -95,7 +95,8 @@ def test_cross_entropy_errors():
 
 
 # ---- pointwise ---------------------------------------------------------------------------------
-KINDS = {"mse": 0, "huber": 1, "bce": 2}
+KINDS = {"mse": _C.PointwiseLossKind.mse, "huber": _C.PointwiseLossKind.huber,
+         "bce": _C.PointwiseLossKind.bce_logits}
 
 
 def pw_grad64(kind, x, t, w, pw, delta):
@@ -144,8 +145,10 @@ def test_bce_extreme_logits_stable():
 def test_pointwise_errors():
     x = np.zeros((4, 3), np.float32)
     with pytest.raises(ValueError, match=r"target: expected shape \(4, 3\), got \(4,\)"):
-        _C.pointwise_loss_forward(0, x, np.zeros(4, np.float32))
+        _C.pointwise_loss_forward(KINDS["mse"], x, np.zeros(4, np.float32))
     with pytest.raises(ValueError, match=r"pos_weight: expected shape \(3,\)"):
-        _C.pointwise_loss_forward(2, x, x, None, np.ones(4, np.float32))
-    with pytest.raises(ValueError, match="unknown loss code"):
-        _C.pointwise_loss_forward(7, x, x)
+        _C.pointwise_loss_forward(KINDS["bce"], x, x, None, np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="kind: expected a fastnn._C.PointwiseLossKind, got .* 7"):
+        _C.pointwise_loss_forward(_C.PointwiseLossKind(7), x, x)
+    with pytest.raises(TypeError, match="kind"):  # integer codes are no longer accepted
+        _C.pointwise_loss_forward(0, x, x)

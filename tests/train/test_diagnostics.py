@@ -16,7 +16,7 @@ def _data(n=256, d=4, seed=0):
     return x, (x[:, 0] > 0).astype(np.int64)
 
 
-@pytest.mark.parametrize("code", [1, 2, 3, 5, 6, 7])
+@pytest.mark.parametrize("code", [_C.Unary(c) for c in (1, 2, 3, 5, 6, 7)])
 def test_kernel_statistics_match_numpy(isa, rng, code):
     x = rng.standard_normal((5, 7, 9, 11)).astype(np.float32)
     x[:, 2] = -1.0
@@ -41,20 +41,20 @@ def test_kernel_statistics_large_and_wrapping(rng):
     # more blocks than one, rows shorter than a block: every channel path of the reduction
     x = rng.standard_normal((3, 5000, 17)).astype(np.float32)
     st = np.zeros(3 + 5000)
-    y = _C.unary_forward(x, 1, 0.0, "r", st)
+    y = _C.unary_forward(x, _C.Unary.relu, 0.0, "r", st)
     np.testing.assert_array_equal(st[3:], (y > 0).sum(axis=(0, 2)))
     x = rng.standard_normal((300, 3001)).astype(np.float32)
     st = np.zeros(3 + 3001)
-    y = _C.unary_forward(x, 1, 0.0, "r", st)
+    y = _C.unary_forward(x, _C.Unary.relu, 0.0, "r", st)
     np.testing.assert_array_equal(st[3:], (y > 0).sum(axis=0))
 
 
 def test_kernel_statistics_bad_accumulator():
     x = np.ones((2, 3), np.float32)
     with pytest.raises(ValueError, match="stats.*6 elements"):
-        _C.unary_forward(x, 1, 0.0, "ReLU()", np.zeros(5))
+        _C.unary_forward(x, _C.Unary.relu, 0.0, "ReLU()", np.zeros(5))
     with pytest.raises(TypeError, match="stats"):
-        _C.unary_forward(x, 1, 0.0, "ReLU()", np.zeros(6, np.float32))
+        _C.unary_forward(x, _C.Unary.relu, 0.0, "ReLU()", np.zeros(6, np.float32))
 
 
 def _forced_dead(n_dead, width=8):

@@ -96,7 +96,10 @@ using f32_xent_backward_fn = void (*)(const float* x, const float* lse, int64_t 
 //   bce_logits: (1 - t) x + (1 + (pw - 1) t) softplus(-x), softplus evaluated stably.
 // Each per-element loss is multiplied by w[i] when w is non-null. pw (BCE pos_weight, may be null)
 // is indexed by (offset + i) % pw_len: it broadcasts over the last dimension.
-enum class PointwiseLossKind : int { mse = 0, huber = 1, bce_logits = 2 };
+// fastnn._C.PointwiseLossKind (enum_list.h).
+#define FASTNN_POINTWISE_LOSS_LIST(X) \
+  X(mse, 0, "MSELoss") X(huber, 1, "HuberLoss") X(bce_logits, 2, "BCEWithLogitsLoss")
+FASTNN_DEFINE_ENUM(PointwiseLossKind, FASTNN_POINTWISE_LOSS_LIST)
 struct PointwiseLoss {
   PointwiseLossKind kind = PointwiseLossKind::mse;
   float delta = 1.0f;

@@ -62,13 +62,8 @@ void sgemm_reference(const GemmArgs& args);
 void sgemm_main_tile(const GemmArgs& args);
 
 // ---- [layers: elementwise, losses, dropout] ----
-// Activations: the five Epilogue activations (codes = Act, which the GEMM epilogue can fuse) plus
-// SELU and GELU (exact erf form), and hardtanh .. softsign (8..12, constants: params.h ActParams).
-// Arrays are contiguous with n elements; y may alias x, dx dy.
-enum class Unary : int {
-  relu = 1, leaky_relu = 2, elu = 3, sigmoid = 4, tanh = 5, selu = 6, gelu = 7,
-  hardtanh = 8, hardsigmoid = 9, hardswish = 10, softplus = 11, softsign = 12
-};
+// Activations: params.h FASTNN_UNARY_LIST (the enum Unary, fastnn._C.Unary). Arrays are
+// contiguous with n elements; y may alias x, dx dy.
 // An activation's constants: p1 = LeakyReLU's slope, ELU's alpha, Hardtanh's min_val,
 // HardSigmoid's alpha, Softplus's beta; p2 = Hardtanh's max_val, HardSigmoid's beta, Softplus's
 // threshold. One float converts implicitly (the activations with one constant).
@@ -76,8 +71,6 @@ struct UnaryParam {
   float p1 = 0.0f, p2 = 0.0f;
   UnaryParam(float a = 0.0f, float b = 0.0f) : p1(a), p2(b) {}  // NOLINT: implicit on purpose
 };
-// Throws std::invalid_argument for an unknown code.
-Unary unary_from_int(int code);
 
 // The shared vector math (csrc/kernels/simd/vmath_body.h) one function at a time: exp; expm1
 // of min(x, 0); tanh; sigmoid; phi_tail = Phi(-|x|), the Gaussian lower tail (one exp, GELU
@@ -351,7 +344,10 @@ void batchnorm_backward(const float* dy, const float* x, int64_t n, int64_t c, i
 // Fused optimizer steps (frame/optim.cpp). A descriptor table (one OptimParam per parameter, in
 // the optimizer's order) is built once by the binding; every step is one threaded pass over the
 // flat index space of all active parameters. Formulas: fastnn/optim_params.h.
-enum class OptimKind : int { sgd = 0, adagrad = 1, rmsprop = 2, adam = 3 };
+// fastnn._C.OptimKind; labels name the optimizer in messages (Adam with decoupled decay: AdamW).
+#define FASTNN_OPTIM_KIND_LIST(X) \
+  X(sgd, 0, "SGD") X(adagrad, 1, "Adagrad") X(rmsprop, 2, "RMSprop") X(adam, 3, "Adam")
+FASTNN_DEFINE_ENUM(OptimKind, FASTNN_OPTIM_KIND_LIST)
 
 struct OptimParam {
   float* param = nullptr;
@@ -365,10 +361,16 @@ struct OptimParam {
 };
 
 // Hyper-parameters of one param group, as torch names them (beta1/beta2 = betas); max_norm 0 = off.
+// Bound as fastnn._C.OptimHyper with these field names; check_optim_group checks them.
+// One X(type, name) per field: the struct and its binding's fields and keywords come from it.
+#define FASTNN_OPTIM_GROUP_FIELDS(X)                                                        \
+  X(double, lr) X(double, weight_decay) X(double, l1) X(double, max_norm) X(double, momentum) \
+  X(double, dampening) X(double, alpha) X(double, beta1) X(double, beta2) X(double, eps)      \
+  X(double, lr_decay) X(bool, nesterov) X(bool, centered) X(bool, amsgrad) X(bool, decoupled)
 struct OptimGroup {
-  double lr = 0, weight_decay = 0, l1 = 0, max_norm = 0, momentum = 0, dampening = 0, alpha = 0,
-         beta1 = 0, beta2 = 0, eps = 0, lr_decay = 0;
-  bool nesterov = false, centered = false, amsgrad = false, decoupled = false;
+#define FASTNN_OPTIM_FIELD_(type, name) type name = type();
+  FASTNN_OPTIM_GROUP_FIELDS(FASTNN_OPTIM_FIELD_)
+#undef FASTNN_OPTIM_FIELD_
 };
 
 // Flat state buffers of `total` floats (meaning per kind: OptimSpan in optim_params.h; null where

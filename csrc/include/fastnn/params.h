@@ -2,9 +2,22 @@
 #pragma once
 #include <cstdint>
 
+#include "fastnn/enum_list.h"
+
 namespace fastnn {
 
 enum class Act : int { none = 0, relu = 1, leaky_relu = 2, elu = 3, sigmoid = 4, tanh = 5 };
+
+// Activations (ops.h unary_forward / unary_backward; fastnn._C.Unary): the five Epilogue
+// activations (1-5, equal to Act, which the GEMM epilogue can fuse), SELU and GELU (exact erf
+// form), and the codes >= 8 that run through the f32_act_ext leaves with the constants of
+// ActParams (below). One line here adds an activation's code, Python name and message label.
+#define FASTNN_UNARY_LIST(X)                                                                 \
+  X(relu, 1, "ReLU") X(leaky_relu, 2, "LeakyReLU") X(elu, 3, "ELU") X(sigmoid, 4, "Sigmoid") \
+  X(tanh, 5, "Tanh") X(selu, 6, "SELU") X(gelu, 7, "GELU")                                   \
+  X(hardtanh, 8, "Hardtanh") X(hardsigmoid, 9, "Hardsigmoid") X(hardswish, 10, "Hardswish")  \
+  X(softplus, 11, "Softplus") X(softsign, 12, "Softsign")
+FASTNN_DEFINE_ENUM(Unary, FASTNN_UNARY_LIST)
 
 // A fused output transform: y = act(x) with its parameter (negative_slope for leaky_relu,
 // alpha for elu; unused otherwise).

@@ -147,10 +147,12 @@ void f32_log_softmax_rows_backward(const float* y, const float* dy, float* dx, i
   }
 }
 
-// Unary codes 8..12 of ops.h (constants: params.h ActParams); in double where float would lose
+// Unary codes >= 8 of params.h (constants: params.h ActParams); in double where float would lose
 // accuracy. NaN handling as the SIMD bodies (elementwise_body.h).
 namespace {
-enum : int { kHardtanh = 8, kHardsigmoid = 9, kHardswish = 10, kSoftplus = 11, kSoftsign = 12 };
+#define FASTNN_ACT_CODE_(name, value, label) constexpr int k_##name = value;
+FASTNN_UNARY_LIST(FASTNN_ACT_CODE_)
+#undef FASTNN_ACT_CODE_
 
 float clamp_nan(float v, float lo, float hi) {
   return std::isnan(v) ? v : std::min(hi, std::max(lo, v));
@@ -161,16 +163,16 @@ void f32_act_ext(int op, const float* x, float* y, int64_t n, const ActParams& p
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
     switch (op) {
-      case kHardtanh: y[i] = clamp_nan(v, p.lo, p.hi); break;
-      case kHardsigmoid: y[i] = clamp_nan(std::fma(v, p.a, p.b), 0.0f, 1.0f); break;
-      case kHardswish: y[i] = v * clamp_nan(v + 3.0f, 0.0f, 6.0f) / 6.0f; break;
-      case kSoftplus: {
+      case k_hardtanh: y[i] = clamp_nan(v, p.lo, p.hi); break;
+      case k_hardsigmoid: y[i] = clamp_nan(std::fma(v, p.a, p.b), 0.0f, 1.0f); break;
+      case k_hardswish: y[i] = v * clamp_nan(v + 3.0f, 0.0f, 6.0f) / 6.0f; break;
+      case k_softplus: {
         const float bxf = v * p.a;  // rounded as the SIMD leaves (and PyTorch) round it
         const double bx = bxf, sp = std::fmax(bx, 0.0) + std::log1p(std::exp(-std::fabs(bx)));
         y[i] = std::isnan(v) || bxf > p.b ? v : static_cast<float>(sp / p.a);
         break;
       }
-      case kSoftsign: y[i] = v / (1.0f + std::fabs(v)); break;
+      case k_softsign: y[i] = v / (1.0f + std::fabs(v)); break;
       default: break;
     }
   }
@@ -181,15 +183,15 @@ void f32_act_ext_backward(int op, const float* x, const float* dy, float* dx, in
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i], g = dy[i];
     switch (op) {
-      case kHardtanh: dx[i] = (v <= p.lo || v >= p.hi) ? 0.0f : g; break;
-      case kHardsigmoid: dx[i] = (v > p.lo && v < p.hi) ? g * p.a : 0.0f; break;
-      case kHardswish: dx[i] = v <= -3.0f ? 0.0f : (v < 3.0f ? g * (v / 3.0f + 0.5f) : g); break;
-      case kSoftplus: {
+      case k_hardtanh: dx[i] = (v <= p.lo || v >= p.hi) ? 0.0f : g; break;
+      case k_hardsigmoid: dx[i] = (v > p.lo && v < p.hi) ? g * p.a : 0.0f; break;
+      case k_hardswish: dx[i] = v <= -3.0f ? 0.0f : (v < 3.0f ? g * (v / 3.0f + 0.5f) : g); break;
+      case k_softplus: {
         const float bx = v * p.a;
         dx[i] = bx > p.b ? g : static_cast<float>(g / (1.0 + std::exp(-double(bx))));
         break;
       }
-      case kSoftsign: {
+      case k_softsign: {
         const double d = 1.0 + std::fabs(double(v));
         dx[i] = static_cast<float>(g / (d * d));
         break;

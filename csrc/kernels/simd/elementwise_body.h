@@ -243,11 +243,13 @@ void log_softmax_rows_backward(const float* y, const float* dy, float* dx, int64
   }
 }
 
-// ---- hardtanh, hardsigmoid, hardswish, softplus, softsign (ops.h Unary codes 8..12) ------------
+// ---- hardtanh, hardsigmoid, hardswish, softplus, softsign (params.h Unary codes >= 8) ---------
 // Constants: params.h ActParams. NaN inputs give NaN outputs (clamps are min(hi, max(lo, x))).
 // Backward branches follow PyTorch's kernels, NaN included: hardtanh and hardswish pass the
 // gradient at NaN (their "outside" tests are false), hardsigmoid gives 0 there.
-enum : int { kHardtanh = 8, kHardsigmoid = 9, kHardswish = 10, kSoftplus = 11, kSoftsign = 12 };
+#define FASTNN_ACT_CODE_(name, value, label) constexpr int k_##name = value;
+FASTNN_UNARY_LIST(FASTNN_ACT_CODE_)
+#undef FASTNN_ACT_CODE_
 
 // log(1 + t) for t in [0, 1] (softplus's log1p(exp(-|x|))). Below sqrt2 - 1, f = t exactly and
 // log(1 + f) = f - f^2/2 + f^3 P(f) with P the Cephes logf polynomial (|f| <= 0.4143, ~1 ulp);
@@ -282,25 +284,25 @@ void act_ext_forward(int op, const float* x, float* y, int64_t n, const ActParam
   const V zero = S::zero(), one = S::set1(1.0f), three = S::set1(3.0f), six = S::set1(6.0f);
   const V pa = S::set1(p.a), pb = S::set1(p.b), lo = S::set1(p.lo), hi = S::set1(p.hi);
   switch (op) {
-    case kHardtanh:
+    case k_hardtanh:
       map<S>(x, y, n, [&](V v) { return S::min(hi, S::max(lo, v)); });
       return;
-    case kHardsigmoid:
+    case k_hardsigmoid:
       map<S>(x, y, n, [&](V v) { return S::min(one, S::max(zero, S::fmadd(v, pa, pb))); });
       return;
-    case kHardswish:  // x * clamp(x + 3, 0, 6) / 6, PyTorch's order
+    case k_hardswish:  // x * clamp(x + 3, 0, 6) / 6, PyTorch's order
       map<S>(x, y, n, [&](V v) {
         return S::div(S::mul(v, S::min(six, S::max(zero, S::add(v, three)))), six);
       });
       return;
-    case kSoftplus:  // log(1 + e^(bx)) = max(bx, 0) + log1p(e^-|bx|): no overflow
+    case k_softplus:  // log(1 + e^(bx)) = max(bx, 0) + log1p(e^-|bx|): no overflow
       map<S>(x, y, n, [&](V v) {
         const V bx = S::mul(v, pa);
         const V sp = S::add(S::max(zero, bx), log1p_unit<S>(vexp<S>(S::sub(zero, S::abs(bx)))));
         return S::select(S::gt(bx, pb), v, S::div(sp, pa));
       });
       return;
-    case kSoftsign:
+    case k_softsign:
       map<S>(x, y, n, [&](V v) { return S::div(v, S::add(one, S::abs(v))); });
       return;
     default: return;  // the frame admits only the codes above
@@ -315,29 +317,29 @@ void act_ext_backward(int op, const float* x, const float* dy, float* dx, int64_
   const V mthree = S::set1(-3.0f);
   const V pa = S::set1(p.a), pb = S::set1(p.b), lo = S::set1(p.lo), hi = S::set1(p.hi);
   switch (op) {
-    case kHardtanh:  // 0 where x <= lo or x >= hi
+    case k_hardtanh:  // 0 where x <= lo or x >= hi
       map2<S>(x, dy, dx, n, [&](V v, V g) {
         return S::select(S::le(v, lo), zero, S::select(S::le(hi, v), zero, g));
       });
       return;
-    case kHardsigmoid:  // alpha where lo < x < hi
+    case k_hardsigmoid:  // alpha where lo < x < hi
       map2<S>(x, dy, dx, n, [&](V v, V g) {
         return S::select(S::gt(v, lo), S::select(S::lt(v, hi), S::mul(g, pa), zero), zero);
       });
       return;
-    case kHardswish:  // x <= -3: 0; x < 3: x/3 + 1/2; else (3 and NaN included) 1
+    case k_hardswish:  // x <= -3: 0; x < 3: x/3 + 1/2; else (3 and NaN included) 1
       map2<S>(x, dy, dx, n, [&](V v, V g) {
         return S::select(S::le(v, mthree), zero,
                          S::select(S::lt(v, three), S::mul(g, S::add(S::div(v, three), half)), g));
       });
       return;
-    case kSoftplus:
+    case k_softplus:
       map2<S>(x, dy, dx, n, [&](V v, V g) {
         const V bx = S::mul(v, pa);
         return S::select(S::gt(bx, pb), g, S::mul(g, vsigmoid<S>(bx)));
       });
       return;
-    case kSoftsign:  // 1 / (1 + |x|)^2
+    case k_softsign:  // 1 / (1 + |x|)^2
       map2<S>(x, dy, dx, n, [&](V v, V g) {
         const V d = S::add(one, S::abs(v));
         return S::div(g, S::mul(d, d));
