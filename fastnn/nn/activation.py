@@ -1,5 +1,5 @@
 """Activation layers: ReLU, LeakyReLU, ELU, SELU, GELU, Sigmoid, Tanh, Hardtanh, ReLU6,
-Hardsigmoid, Hardswish, Softplus, Softsign, PReLU, Softmax, LogSoftmax.
+Hardsigmoid, Hardswish, Softplus, Softsign, PReLU, Softmax, LogSoftmax, Mish.
 
 Forward and backward are one C++ call each (vectorised, OpenMP). The backward works from the
 forward's *output* wherever that determines the derivative (all but GELU, and LeakyReLU/ELU with a
@@ -23,7 +23,8 @@ from fastnn import _C
 from fastnn.nn.module import Module, Parameter, new_array, register
 
 __all__ = ["ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "Sigmoid", "Tanh", "Hardtanh", "ReLU6",
-           "Hardsigmoid", "Hardswish", "Softplus", "Softsign", "PReLU", "Softmax", "LogSoftmax"]
+           "Hardsigmoid", "Hardswish", "Softplus", "Softsign", "PReLU", "Softmax", "LogSoftmax",
+           "Mish"]
 
 _U = _C.Unary  # C++ activation codes (params.h FASTNN_UNARY_LIST); 1-5 equal the GEMM Act codes
 
@@ -317,6 +318,14 @@ class Softsign(_Elementwise):
     """x / (1 + |x|)."""
 
     _code = _U.softsign
+
+
+@register
+class Mish(_Elementwise):
+    """x * tanh(softplus(x)) (torch.nn.Mish; ONNX Mish, opset 18)."""
+
+    _code = _U.mish
+    _onnx_op = ("Mish", 18)
 
 
 @register

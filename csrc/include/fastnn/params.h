@@ -16,7 +16,8 @@ enum class Act : int { none = 0, relu = 1, leaky_relu = 2, elu = 3, sigmoid = 4,
   X(relu, 1, "ReLU") X(leaky_relu, 2, "LeakyReLU") X(elu, 3, "ELU") X(sigmoid, 4, "Sigmoid") \
   X(tanh, 5, "Tanh") X(selu, 6, "SELU") X(gelu, 7, "GELU")                                   \
   X(hardtanh, 8, "Hardtanh") X(hardsigmoid, 9, "Hardsigmoid") X(hardswish, 10, "Hardswish")  \
-  X(softplus, 11, "Softplus") X(softsign, 12, "Softsign")
+  X(softplus, 11, "Softplus") X(softsign, 12, "Softsign")                                    \
+  X(mish, 13, "Mish")
 FASTNN_DEFINE_ENUM(Unary, FASTNN_UNARY_LIST)
 
 // A fused output transform: y = act(x) with its parameter (negative_slope for leaky_relu,

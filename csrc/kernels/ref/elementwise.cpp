@@ -173,6 +173,11 @@ void f32_act_ext(int op, const float* x, float* y, int64_t n, const ActParams& p
         break;
       }
       case k_softsign: y[i] = v / (1.0f + std::fabs(v)); break;
+      case k_mish: {  // x tanh(softplus(x)), the softplus written without overflow
+        const double xd = v, sp = std::fmax(xd, 0.0) + std::log1p(std::exp(-std::fabs(xd)));
+        y[i] = static_cast<float>(xd * std::tanh(sp));
+        break;
+      }
       default: break;
     }
   }
@@ -194,6 +199,12 @@ void f32_act_ext_backward(int op, const float* x, const float* dy, float* dx, in
       case k_softsign: {
         const double d = 1.0 + std::fabs(double(v));
         dx[i] = static_cast<float>(g / (d * d));
+        break;
+      }
+      case k_mish: {  // tanh(sp) + x sigmoid(x) (1 - tanh(sp)^2)
+        const double xd = v, sp = std::fmax(xd, 0.0) + std::log1p(std::exp(-std::fabs(xd)));
+        const double t = std::tanh(sp), sig = 1.0 / (1.0 + std::exp(-xd));
+        dx[i] = static_cast<float>(g * (t + xd * sig * (1.0 - t * t)));
         break;
       }
       default: break;

@@ -243,7 +243,7 @@ void log_softmax_rows_backward(const float* y, const float* dy, float* dx, int64
   }
 }
 
-// ---- hardtanh, hardsigmoid, hardswish, softplus, softsign (params.h Unary codes >= 8) ---------
+// ---- hardtanh, hardsigmoid, hardswish, softplus, softsign, mish (params.h Unary codes >= 8) ---
 // Constants: params.h ActParams. NaN inputs give NaN outputs (clamps are min(hi, max(lo, x))).
 // Backward branches follow PyTorch's kernels, NaN included: hardtanh and hardswish pass the
 // gradient at NaN (their "outside" tests are false), hardsigmoid gives 0 there.
@@ -305,6 +305,14 @@ void act_ext_forward(int op, const float* x, float* y, int64_t n, const ActParam
     case k_softsign:
       map<S>(x, y, n, [&](V v) { return S::div(v, S::add(one, S::abs(v))); });
       return;
+    case k_mish: {  // x tanh(log(1 + u)) = x m / (m + 2), u = e^x, m = u (u + 2); x > 20: x
+      const V two = S::set1(2.0f), twenty = S::set1(20.0f);
+      map<S>(x, y, n, [&](V v) {
+        const V u = vexp<S>(S::min(v, twenty)), m = S::mul(u, S::add(u, two));
+        return S::select(S::gt(v, twenty), v, S::div(S::mul(v, m), S::add(m, two)));
+      });
+      return;
+    }
     default: return;  // the frame admits only the codes above
   }
 }
@@ -345,6 +353,16 @@ void act_ext_backward(int op, const float* x, const float* dy, float* dx, int64_
         return S::div(g, S::mul(d, d));
       });
       return;
+    case k_mish: {  // tanh(sp) + x sigmoid(x) sech^2(sp), sech^2(sp) = 4 (m + 1) / (m + 2)^2
+      const V two = S::set1(2.0f), four = S::set1(4.0f), twenty = S::set1(20.0f);
+      map2<S>(x, dy, dx, n, [&](V v, V g) {
+        const V u = vexp<S>(S::min(v, twenty)), m = S::mul(u, S::add(u, two)), d = S::add(m, two);
+        const V sech2 = S::div(S::mul(four, S::add(m, one)), S::mul(d, d));
+        const V slope = S::fmadd(S::mul(v, S::div(u, S::add(one, u))), sech2, S::div(m, d));
+        return S::select(S::gt(v, twenty), g, S::mul(g, slope));
+      });
+      return;
+    }
     default: return;
   }
 }
