@@ -1,12 +1,15 @@
 """Low-level operations (thin checks around the C++ kernels)."""
 from fastnn import _C
 
-_ACTS = {None: 0, "none": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "sigmoid": 4, "tanh": 5}
-_ACT_DEFAULT_PARAM = {2: 0.01, 3: 1.0}
+# The GEMM epilogue's activations (_C.Unary members; None: no activation).
+_ACTS = {None: None, "none": None, **{n: getattr(_C.Unary, n)
+                                      for n in ("relu", "leaky_relu", "elu", "sigmoid", "tanh")}}
+_ACT_DEFAULT_PARAM = {"leaky_relu": 0.01, "elu": 1.0}
 
 
 def activation_code(activation, activation_param=None):
-    """Map an activation name to the C++ code and its parameter (default slope/alpha)."""
+    """Map an activation name to its ``_C.Unary`` member (None for none) and its parameter
+    (default slope/alpha)."""
     if activation is not None and not isinstance(activation, str):
         raise TypeError(f"activation: expected a string or None, got {type(activation).__name__}")
     if activation not in _ACTS:
@@ -14,7 +17,7 @@ def activation_code(activation, activation_param=None):
         raise ValueError(f"activation: expected one of {names} or None, got {activation!r}")
     code = _ACTS[activation]
     if activation_param is None:
-        activation_param = _ACT_DEFAULT_PARAM.get(code, 0.0)
+        activation_param = _ACT_DEFAULT_PARAM.get(activation, 0.0)
     return code, float(activation_param)
 
 

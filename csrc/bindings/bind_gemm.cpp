@@ -1,4 +1,5 @@
 // fastnn._C.matmul: check, release the GIL, call sgemm.
+#include "bind_enum.h"
 #include "common.h"
 #include "fastnn/ops.h"
 
@@ -7,7 +8,8 @@ namespace fastnn {
 namespace {
 
 py::array_t<float> matmul(const py::handle& a_obj, const py::handle& b_obj, bool trans_a,
-                          bool trans_b, const py::handle& bias_obj, int act, float act_param,
+                          bool trans_b, const py::handle& bias_obj,
+                          const std::optional<Unary>& act, float act_param,
                           float alpha, const py::handle& out_obj, float beta) {
   if (beta != 0.0f && beta != 1.0f)
     throw py::value_error("beta: expected 0 or 1, got " + std::to_string(beta));
@@ -40,8 +42,7 @@ py::array_t<float> matmul(const py::handle& a_obj, const py::handle& b_obj, bool
     if (overlaps(out, a) || overlaps(out, b) || (has_bias && overlaps(out, bias)))
       throw py::value_error("out: must not share memory with a, b or bias");
   }
-  if (act < 0 || act > static_cast<int>(Act::tanh))
-    throw py::value_error("activation: unknown code " + std::to_string(act));
+  const Epilogue ep = gemm_epilogue(act, act_param, "act");
   GemmArgs g;
   g.a = av;
   g.b = bv;
@@ -50,8 +51,7 @@ py::array_t<float> matmul(const py::handle& a_obj, const py::handle& b_obj, bool
   g.alpha = alpha;
   g.beta = beta;
   g.bias = has_bias ? bias.data() : nullptr;
-  g.ep.act = static_cast<Act>(act);
-  g.ep.param = act_param;
+  g.ep = ep;
   {
     py::gil_scoped_release nogil;
     sgemm(g);
@@ -75,13 +75,13 @@ py::array_t<float> matmul_reference(const py::handle& a_obj, const py::handle& b
 }
 
 py::array_t<float> matmul_main_tile(const py::handle& a_obj, const py::handle& b_obj,
-                                    const py::handle& bias_obj, int act) {
+                                    const py::handle& bias_obj,
+                                    const std::optional<Unary>& act) {
   py::array_t<float> a = c_f32(a_obj, "a"), b = c_f32(b_obj, "b");
   check_ndim(a, "a", 2);
   check_ndim(b, "b", 2);
   check_shape(b, "b", {a.shape(1), -1});
-  if (act < 0 || act > static_cast<int>(Act::tanh))
-    throw py::value_error("activation: unknown code " + std::to_string(act));
+  const Epilogue ep = gemm_epilogue(act, 0.0f, "act");
   py::array_t<float> bias;
   if (!bias_obj.is_none()) {
     bias = c_f32(bias_obj, "bias");
@@ -94,7 +94,7 @@ py::array_t<float> matmul_main_tile(const py::handle& a_obj, const py::handle& b
   g.c = out.mutable_data();
   g.ldc = b.shape(1);
   g.bias = bias_obj.is_none() ? nullptr : bias.data();
-  g.ep.act = static_cast<Act>(act);
+  g.ep = ep;
   {
     py::gil_scoped_release nogil;
     sgemm_main_tile(g);
@@ -106,12 +106,12 @@ py::array_t<float> matmul_main_tile(const py::handle& a_obj, const py::handle& b
 
 void bind_gemm(py::module_& m) {
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
-        py::arg("trans_b") = false, py::arg("bias") = py::none(), py::arg("act") = 0,
+        py::arg("trans_b") = false, py::arg("bias") = py::none(), py::arg("act") = py::none(),
         py::arg("act_param") = 0.0f, py::arg("alpha") = 1.0f, py::arg("out") = py::none(),
         py::arg("beta") = 0.0f,
         "C = act(alpha * op(a) @ op(b) + beta * out + bias); see fastnn.ops.matmul.");
   m.def("matmul_main_tile", &matmul_main_tile, py::arg("a"), py::arg("b"),
-        py::arg("bias") = py::none(), py::arg("act") = 0,
+        py::arg("bias") = py::none(), py::arg("act") = py::none(),
         "a @ b through packers without the width argument (main tile only; tests only).");
   m.def("gemm_config", [] {
     const KernelTable& t = kernels();

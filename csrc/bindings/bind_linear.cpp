@@ -1,4 +1,5 @@
 // fastnn._C linear_forward / linear_backward / colsum_accumulate: check, release the GIL, call.
+#include "bind_enum.h"
 #include "fastnn/ops.h"
 #include "layers_util.h"
 
@@ -23,7 +24,8 @@ py::array_t<float> linear_weight(const py::handle& obj, const std::string& layer
 }
 
 py::array_t<float> linear_forward_py(const py::handle& x_obj, const py::handle& w_obj,
-                                     const py::handle& b_obj, int act, float act_param,
+                                     const py::handle& b_obj, const std::optional<Unary>& act,
+                                     float act_param,
                                      const std::string& layer) {
   py::array_t<float> w = linear_weight(w_obj, layer);
   const int64_t out = w.shape(0), in = w.shape(1);
@@ -31,11 +33,7 @@ py::array_t<float> linear_forward_py(const py::handle& x_obj, const py::handle& 
   const bool has_bias = !b_obj.is_none();
   py::array_t<float> b;
   if (has_bias) b = exact_f32(b_obj, arg_name(layer, "bias"), {out});
-  if (act < 0 || act > static_cast<int>(Act::tanh))
-    throw py::value_error(arg_name(layer, "activation") + ": unknown code " + std::to_string(act));
-  Epilogue ep;
-  ep.act = static_cast<Act>(act);
-  ep.param = act_param;
+  const Epilogue ep = gemm_epilogue(act, act_param, arg_name(layer, "act"));
   const MatView xv = mat_view(x);
   py::array_t<float> y = new_array<float>({xv.rows, out}, arg_name(layer, "output"));
   const float* bp = has_bias ? b.data() : nullptr;
@@ -104,7 +102,7 @@ void colsum_accumulate_py(const py::handle& x_obj, const py::handle& out_obj) {
 
 void bind_linear(py::module_& m) {
   m.def("linear_forward", &linear_forward_py, py::arg("x"), py::arg("weight"), py::arg("bias"),
-        py::arg("act") = 0, py::arg("act_param") = 0.0f, py::arg("layer") = "Linear",
+        py::arg("act") = py::none(), py::arg("act_param") = 0.0f, py::arg("layer") = "Linear",
         "y = act(x @ weight.T + bias): one GEMM, bias and activation in its epilogue.");
   m.def("linear_backward", &linear_backward_py, py::arg("grad_out"), py::arg("x"),
         py::arg("weight"), py::arg("weight_grad"), py::arg("bias_grad"),

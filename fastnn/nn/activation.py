@@ -87,7 +87,7 @@ class _Elementwise(Module):
         """(code, param) if a GEMM epilogue can apply this activation, else None."""
         if int(self._code) > int(_U.tanh) or self._needs_input():
             return None
-        return int(self._code), self._param
+        return self._code, self._param
 
     def accept_fused_output(self, y):
         """Record ``y``, this activation's output computed by a fused GEMM epilogue."""

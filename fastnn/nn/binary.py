@@ -134,7 +134,7 @@ class _BitLinear(_EvalCache, Module):
         if not self.training:
             return self._eval(x, b)
         xb, wb = self._input(x), self.effective_weight()
-        y = _C.linear_forward(xb, wb, b, 0, 0.0, self._label)
+        y = _C.linear_forward(xb, wb, b, None, 0.0, self._label)
         self._x, self._xb, self._wb = x, xb, wb
         return y
 

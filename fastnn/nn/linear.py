@@ -64,7 +64,7 @@ class Linear(Module):
     def _label(self):
         return f"Linear({self.in_features}, {self.out_features})"
 
-    def _forward(self, x, act=0, param=0.0):
+    def _forward(self, x, act=None, param=0.0):
         x = np.asarray(x)
         lead = None
         if x.ndim != 2:  # one sample (in,) or (..., in): the GEMM sees (prod(...), in)

@@ -67,7 +67,8 @@ def is_clear(entry, muts, exc):
     arrays = [(p, op) for p, op in muts if _is_array_path(entry, p)]
     others = [p for p, op in muts if not _is_array_path(entry, p)]
     if not arrays or others:
-        # A replaced scalar may be the cause (act=-1: "activation: unknown code"): the error
+        # A replaced scalar may be the cause (act=_C.Unary.gelu: "act: expected None or an
+        # activation the GEMM epilogue fuses"): the error
         # cannot be attributed, so only cases replacing arrays alone are held to naming them.
         return True
     if _PYBIND_SIGNATURE in message:

@@ -18,18 +18,19 @@ entry = registrar(ENTRIES)
 
 # -- GEMM ------------------------------------------------------------------------------------------
 @entry("matmul", Arg("a", "array"), Arg("b", "array"), Arg("trans_a", "bool"),
-       Arg("trans_b", "bool"), Arg("bias", "array"), Arg("act", "int"), Arg("act_param", "float"),
+       Arg("trans_b", "bool"), Arg("bias", "array"), Arg("act", "obj"), Arg("act_param", "float"),
        Arg("alpha", "float"), Arg("out", "out"), Arg("beta", "float"))
 def _matmul():
     return Call(_C.matmul, a=f32(3, 5), b=f32(5, 4, seed=1), trans_a=False, trans_b=False,
-                bias=f32(4, seed=2), act=2, act_param=0.1, alpha=1.0,
+                bias=f32(4, seed=2), act=_C.Unary.leaky_relu, act_param=0.1, alpha=1.0,
                 out=np.zeros((3, 4), np.float32), beta=1.0)
 
 
 @entry("matmul_main_tile", Arg("a", "array"), Arg("b", "array"), Arg("bias", "array"),
-       Arg("act", "int"))
+       Arg("act", "obj"))
 def _matmul_main_tile():
-    return Call(_C.matmul_main_tile, a=f32(3, 5), b=f32(5, 4, seed=1), bias=f32(4, seed=2), act=1)
+    return Call(_C.matmul_main_tile, a=f32(3, 5), b=f32(5, 4, seed=1), bias=f32(4, seed=2),
+                act=_C.Unary.relu)
 
 
 @entry("matmul_reference", Arg("a", "array"), Arg("b", "array"))
@@ -42,10 +43,10 @@ LAYER = "Linear(5, 4)"
 
 
 @entry("linear_forward", Arg("x", "array", ["input"]), Arg("weight", "array"),
-       Arg("bias", "array"), Arg("act", "int"), Arg("act_param", "float"), Arg("layer", "str"))
+       Arg("bias", "array"), Arg("act", "obj"), Arg("act_param", "float"), Arg("layer", "str"))
 def _linear_forward():
     return Call(_C.linear_forward, x=f32(3, 5), weight=f32(4, 5, seed=1), bias=f32(4, seed=2),
-                act=2, act_param=0.01, layer=LAYER)
+                act=_C.Unary.leaky_relu, act_param=0.01, layer=LAYER)
 
 
 @entry("linear_backward", Arg("grad_out", "array"), Arg("x", "array", ["input"]),

@@ -310,6 +310,22 @@ def test_packers_without_width_use_main_tile(isa, rng, m, n, k):
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
     bias = rng.standard_normal(n).astype(np.float32)
-    got = _C.matmul_main_tile(a, b, bias, 1)
+    got = _C.matmul_main_tile(a, b, bias, _C.Unary.relu)
     np.testing.assert_allclose(got, matmul_ref(a, b, bias=bias, activation="relu"), rtol=0,
                                atol=gemm_tol(a, b, k, bias=bias))
+
+
+def test_epilogue_activation_is_a_unary_member_the_epilogue_fuses():
+    """act crosses as a _C.Unary member (or None): an int code is a TypeError, an activation the
+    GEMM epilogue cannot fuse a ValueError naming act and the activation."""
+    a, b = np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)
+    np.testing.assert_allclose(_C.matmul(a, b, act=_C.Unary.tanh), np.tanh(a @ b), rtol=4 * EPS32)
+    with pytest.raises(ValueError, match="act: expected None or an activation .* got GELU"):
+        _C.matmul(a, b, act=_C.Unary.gelu)
+    with pytest.raises(ValueError, match="Linear: act: .* got Mish"):
+        _C.linear_forward(a, b.T.copy(), None, _C.Unary.mish)
+    with pytest.raises(ValueError, match="act: .* got the value 0"):
+        _C.matmul_main_tile(a, b, None, _C.Unary(0))
+    with pytest.raises(TypeError, match="act"):
+        _C.matmul(a, b, act=1)
+
