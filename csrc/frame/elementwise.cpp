@@ -104,9 +104,7 @@ void check_unary(Unary op) {
     throw std::invalid_argument("code: expected a fastnn._C.Unary activation, got the value " +
                                 std::to_string(static_cast<int>(op)));
 }
-}  // namespace
 
-namespace {
 // Indexed by VMath code.
 const char* const kVMathNames[] = {"exp",      "expm1_nonpos", "tanh",      "sigmoid",
                                    "phi_tail", "phi_tail_q",   "phi_tail_g"};
