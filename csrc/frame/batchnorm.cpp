@@ -2,7 +2,9 @@
 // its normalising pass run back to back on the same thread so the channel's data (n * inner
 // floats) is still in L2 for the second pass. Rows use the ISA leaves (kernels/simd/rows_body.h):
 // float partial sums per row, added in double across rows. inner == 1 (BatchNorm1d on (n, c)) has
-// no contiguous rows per channel and is vectorised across channels instead.
+// no contiguous rows per channel: the column leaves vectorise across channels instead, the
+// reductions threaded over blocks of channels (float sums per chunk of kColRows rows, added in
+// double), the affine passes over blocks of rows.
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -28,6 +30,43 @@ void parallel_channels(int64_t c, const F& body) {
   const int nt = static_cast<int>(std::min<int64_t>(get_num_threads(), c));
 #pragma omp parallel for schedule(static) num_threads(nt)
   for (int64_t ch = 0; ch < c; ++ch) body(ch);
+}
+
+// (n, c) layout. kColRows rows per float partial sum; kColBlock channels per reduction task;
+// kAffineElems elements per affine task (below one such task the pass runs on one thread).
+constexpr int64_t kColRows = 128, kColBlock = 64, kAffineElems = 16384;
+
+// Column reductions of (n, c) into double sums per channel: reduce(rows_ptr_offset, rows, c0,
+// cols, out1, out2) writes float sums of one chunk, added here in double.
+template <class Reduce>
+void column_sums(int64_t n, int64_t c, const Reduce& reduce, std::vector<double>& s1,
+                 std::vector<double>& s2) {
+  s1.assign(c, 0.0);
+  s2.assign(c, 0.0);
+  const int64_t blocks = (c + kColBlock - 1) / kColBlock;
+  const int nt = static_cast<int>(std::min<int64_t>(get_num_threads(), blocks));
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t bk = 0; bk < blocks; ++bk) {
+    const int64_t c0 = bk * kColBlock, cols = std::min(kColBlock, c - c0);
+    float f1[kColBlock], f2[kColBlock];
+    for (int64_t i0 = 0; i0 < n; i0 += kColRows) {
+      reduce(i0, std::min(kColRows, n - i0), c0, cols, f1, f2);
+      for (int64_t j = 0; j < cols; ++j) {
+        s1[c0 + j] += f1[j];
+        s2[c0 + j] += f2[j];
+      }
+    }
+  }
+}
+
+// An affine pass over (n, c), threaded over blocks of rows: pass(i0, rows).
+template <class Pass>
+void column_rows(int64_t n, int64_t c, const Pass& pass) {
+  const int64_t per = std::max<int64_t>(1, kAffineElems / c);
+  const int64_t tasks = (n + per - 1) / per;
+  const int nt = static_cast<int>(std::min<int64_t>(get_num_threads(), tasks));
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t k = 0; k < tasks; ++k) pass(k * per, std::min(per, n - k * per));
 }
 
 // The channel's affine map y = a*x + b and the running-statistics update, from the batch moments.
@@ -68,25 +107,22 @@ void batchnorm_forward_train(const float* x, int64_t n, int64_t c, int64_t inner
     throw std::invalid_argument("batchnorm: running_mean and running_var go together");
   const KernelTable& t = kernels();
   if (inner == 1) {
-    // (n, c): accumulate shifted moments row by row across channels (vectorisable over c).
-    std::vector<double> s(c, 0.0), q(c, 0.0);
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = x + i * c;
-      for (int64_t ch = 0; ch < c; ++ch) {
-        const double d = static_cast<double>(row[ch]) - static_cast<double>(x[ch]);
-        s[ch] += d;
-        q[ch] += d * d;
-      }
-    }
+    // Moments shifted by the first row: no cancellation when |mean| >> std.
+    std::vector<double> sum, sq;
+    column_sums(n, c, [&](int64_t i0, int64_t rows, int64_t c0, int64_t cols, float* f1,
+                          float* f2) {
+      t.f32_col_moments(x + i0 * c + c0, rows, c, cols, x + c0, f1, f2);
+    }, sum, sq);
     std::vector<float> a(c), b(c);
     for (int64_t ch = 0; ch < c; ++ch) {
-      const double ms = s[ch] / count;
-      const ChannelStats st{static_cast<double>(x[ch]) + ms, std::max(0.0, q[ch] / count - ms * ms)};
+      const double ms = sum[ch] / count;
+      const ChannelStats st{static_cast<double>(x[ch]) + ms, std::max(0.0, sq[ch] / count - ms * ms)};
       finish_train_channel(ch, st, count, gamma, beta, eps, momentum, running_mean, running_var,
                            save_mean, save_invstd, &a[ch], &b[ch]);
     }
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t ch = 0; ch < c; ++ch) y[i * c + ch] = a[ch] * x[i * c + ch] + b[ch];
+    column_rows(n, c, [&](int64_t i0, int64_t rows) {
+      t.f32_col_affine(x + i0 * c, y + i0 * c, rows, c, c, a.data(), b.data());
+    });
     return;
   }
   parallel_channels(c, [&](int64_t ch) {
@@ -128,8 +164,9 @@ void batchnorm_forward_eval(const float* x, int64_t n, int64_t c, int64_t inner,
   }
   const KernelTable& t = kernels();
   if (inner == 1) {
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t ch = 0; ch < c; ++ch) y[i * c + ch] = a[ch] * x[i * c + ch] + b[ch];
+    column_rows(n, c, [&](int64_t i0, int64_t rows) {
+      t.f32_col_affine(x + i0 * c, y + i0 * c, rows, c, c, a.data(), b.data());
+    });
     return;
   }
   parallel_channels(c, [&](int64_t ch) {
@@ -168,21 +205,20 @@ void batchnorm_backward(const float* dy, const float* x, int64_t n, int64_t c, i
   if (inner == 1) {
     std::vector<double> s(c, 0.0), p(c, 0.0);
     if (need_sums)
-      for (int64_t i = 0; i < n; ++i)
-        for (int64_t ch = 0; ch < c; ++ch) {
-          const double g = dy[i * c + ch];
-          s[ch] += g;
-          p[ch] += g * (static_cast<double>(x[i * c + ch]) - mean[ch]);
-        }
+      column_sums(n, c, [&](int64_t i0, int64_t rows, int64_t c0, int64_t cols, float* f1,
+                            float* f2) {
+        t.f32_col_dot2(dy + i0 * c + c0, x + i0 * c + c0, rows, c, cols, mean + c0, f1, f2);
+      }, s, p);
     std::vector<float> a(c), b(c), cc(c);
     for (int64_t ch = 0; ch < c; ++ch) finish(ch, s[ch], p[ch], &a[ch], &b[ch], &cc[ch]);
-    if (dx) {
-      for (int64_t i = 0; i < n; ++i)
-        for (int64_t ch = 0; ch < c; ++ch) {
-          const int64_t o = i * c + ch;
-          dx[o] = training ? a[ch] * dy[o] + (b[ch] * x[o] + cc[ch]) : a[ch] * dy[o];
-        }
-    }
+    if (dx)
+      column_rows(n, c, [&](int64_t i0, int64_t rows) {
+        const int64_t o = i0 * c;
+        if (training)
+          t.f32_col_affine2(dy + o, x + o, dx + o, rows, c, c, a.data(), b.data(), cc.data());
+        else  // dx = a*dy (b holds zeros): x is not read, as in the (n, c, inner) path
+          t.f32_col_affine(dy + o, dx + o, rows, c, c, a.data(), b.data());
+      });
     return;
   }
   parallel_channels(c, [&](int64_t ch) {

@@ -174,6 +174,22 @@ using f32_row_dot2_fn = void (*)(const float* dy, const float* x, int64_t n, flo
                                  float* sdy, float* sdyx);
 using f32_row_affine2_fn = void (*)(const float* dy, const float* x, float* dx, int64_t n,
                                     float a, float b, float c);
+// Column kernels (batch norm on (n, c): each channel is a column of a row-major block with row
+// stride ld; one call covers `cols` <= ld adjacent columns starting at the given pointers, j < cols
+// below). Reductions write (not add) float sums over the `rows` given; callers add chunks in double.
+//   col_moments: sum[j] = sum_i (x[i*ld+j] - shift[j]), sumsq[j] = sum_i (x[i*ld+j] - shift[j])^2
+//   col_affine:  y[i*ld+j] = a[j]*x[i*ld+j] + b[j]                         (in place allowed)
+//   col_dot2:    sdy[j] = sum_i dy[i*ld+j], sdyx[j] = sum_i dy[i*ld+j] * (x[i*ld+j] - shift[j])
+//   col_affine2: dx[i*ld+j] = a[j]*dy[i*ld+j] + b[j]*x[i*ld+j] + c[j]     (dx may alias dy)
+using f32_col_moments_fn = void (*)(const float* x, int64_t rows, int64_t ld, int64_t cols,
+                                    const float* shift, float* sum, float* sumsq);
+using f32_col_affine_fn = void (*)(const float* x, float* y, int64_t rows, int64_t ld,
+                                   int64_t cols, const float* a, const float* b);
+using f32_col_dot2_fn = void (*)(const float* dy, const float* x, int64_t rows, int64_t ld,
+                                 int64_t cols, const float* shift, float* sdy, float* sdyx);
+using f32_col_affine2_fn = void (*)(const float* dy, const float* x, float* dx, int64_t rows,
+                                    int64_t ld, int64_t cols, const float* a, const float* b,
+                                    const float* c);
 // Transpose rows into columns: dst[t*ld + r] = rows[r][t] (+ add[t] when add is not null) for
 // r < nrows, t < len, and 0 for nrows <= r < width (nrows <= width <= ld). With width == ld it
 // builds GEMM panels from operands whose contraction index is contiguous (conv's weight
@@ -402,6 +418,10 @@ using f32_mask_mul_fn = void (*)(float* x, const float* mask, int64_t n);
   X(f32_row_affine_fn, f32_row_affine) \
   X(f32_row_dot2_fn, f32_row_dot2) \
   X(f32_row_affine2_fn, f32_row_affine2) \
+  X(f32_col_moments_fn, f32_col_moments) \
+  X(f32_col_affine_fn, f32_col_affine) \
+  X(f32_col_dot2_fn, f32_col_dot2) \
+  X(f32_col_affine2_fn, f32_col_affine2) \
   X(f32_transpose_rows_fn, f32_transpose_rows) \
   X(f32_col2im_row_fn, f32_col2im_row) \
   X(f32_copy_rows_padded_fn, f32_copy_rows_padded) \

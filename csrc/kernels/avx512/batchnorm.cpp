@@ -1,8 +1,9 @@
-// Row reductions and affine maps for batch norm and global pooling, avx512 instantiation of ../simd/rows_body.h.
+// Row and column reductions and affine maps for batch norm and global pooling, avx512 instantiation of ../simd/rows_body.h.
 #include <immintrin.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "fastnn/conv_params.h"
 #include "fastnn/kernel_table.h"

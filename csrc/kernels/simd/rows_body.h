@@ -55,3 +55,119 @@ void f32_row_affine2(const float* dy, const float* x, float* dx, int64_t n, floa
     Vec::store(m, dx + i, Vec::fmadd(va, Vec::load(m, dy + i), v));
   }
 }
+
+// Column leaves (batch norm on (n, c)): blocks of NV <= 4 vectors of adjacent columns, their
+// accumulators in registers, walked down the rows (each row of a block is contiguous). Full blocks
+// use plain loads and stores (masked ones are slow on some CPUs, e.g. AVX2 vmaskmov on AMD); the
+// last, partial block masks every vector.
+template <bool kMasked>
+struct ColLanes {
+  static constexpr bool masked = kMasked;
+  Vec::M m[4];
+  Vec::F load(int v, const float* p) const {
+    if constexpr (kMasked) return Vec::load(m[v], p); else return Vec::loadu(p);
+  }
+  void store(int v, float* p, Vec::F x) const {
+    if constexpr (kMasked) Vec::store(m[v], p, x); else Vec::storeu(p, x);
+  }
+  Vec::F sub(int v, Vec::F a, Vec::F b) const {
+    if constexpr (kMasked) return Vec::sub_z(m[v], a, b); else return Vec::sub(a, b);
+  }
+};
+
+// step(j0, nv, lanes): NV = 4 on full blocks (a constant: unrolled), the tail block's count after.
+template <class Step>
+void col_blocks(int64_t cols, const Step& step) {
+  constexpr int W = Vec::kWidth;
+  int64_t j0 = 0;
+  const ColLanes<false> full{};
+  for (; j0 + 4 * W <= cols; j0 += 4 * W) step(j0, std::integral_constant<int, 4>(), full);
+  if (j0 == cols) return;
+  ColLanes<true> tail{};
+  const int nv = static_cast<int>((cols - j0 + W - 1) / W);
+  for (int v = 0; v < nv; ++v) tail.m[v] = Vec::first(cols - j0 - v * W);
+  step(j0, nv, tail);
+}
+
+void f32_col_moments(const float* x, int64_t rows, int64_t ld, int64_t cols, const float* shift,
+                     float* sum, float* sumsq) {
+  constexpr int W = Vec::kWidth;
+  col_blocks(cols, [&](int64_t j0, auto nv, const auto& L) {
+    Vec::F sh[4], s[4], q[4];
+    for (int v = 0; v < nv; ++v) {
+      sh[v] = L.load(v, shift + j0 + v * W);
+      s[v] = q[v] = Vec::zero();
+    }
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* r = x + i * ld + j0;
+      for (int v = 0; v < nv; ++v) {
+        const Vec::F d = L.sub(v, L.load(v, r + v * W), sh[v]);
+        s[v] = Vec::add(s[v], d);
+        q[v] = Vec::fmadd(d, d, q[v]);
+      }
+    }
+    for (int v = 0; v < nv; ++v) {
+      L.store(v, sum + j0 + v * W, s[v]);
+      L.store(v, sumsq + j0 + v * W, q[v]);
+    }
+  });
+}
+
+void f32_col_affine(const float* x, float* y, int64_t rows, int64_t ld, int64_t cols,
+                    const float* a, const float* b) {
+  constexpr int W = Vec::kWidth;
+  col_blocks(cols, [&](int64_t j0, auto nv, const auto& L) {
+    Vec::F va[4], vb[4];
+    for (int v = 0; v < nv; ++v) {
+      va[v] = L.load(v, a + j0 + v * W);
+      vb[v] = L.load(v, b + j0 + v * W);
+    }
+    for (int64_t i = 0; i < rows; ++i)
+      for (int v = 0; v < nv; ++v) {
+        const int64_t o = i * ld + j0 + v * W;
+        L.store(v, y + o, Vec::fmadd(va[v], L.load(v, x + o), vb[v]));
+      }
+  });
+}
+
+void f32_col_dot2(const float* dy, const float* x, int64_t rows, int64_t ld, int64_t cols,
+                  const float* shift, float* sdy, float* sdyx) {
+  constexpr int W = Vec::kWidth;
+  col_blocks(cols, [&](int64_t j0, auto nv, const auto& L) {
+    Vec::F sh[4], s[4], p[4];
+    for (int v = 0; v < nv; ++v) {
+      sh[v] = L.load(v, shift + j0 + v * W);
+      s[v] = p[v] = Vec::zero();
+    }
+    for (int64_t i = 0; i < rows; ++i)
+      for (int v = 0; v < nv; ++v) {
+        const int64_t o = i * ld + j0 + v * W;
+        const Vec::F g = L.load(v, dy + o);
+        s[v] = Vec::add(s[v], g);
+        p[v] = Vec::fmadd(g, L.sub(v, L.load(v, x + o), sh[v]), p[v]);
+      }
+    for (int v = 0; v < nv; ++v) {
+      L.store(v, sdy + j0 + v * W, s[v]);
+      L.store(v, sdyx + j0 + v * W, p[v]);
+    }
+  });
+}
+
+void f32_col_affine2(const float* dy, const float* x, float* dx, int64_t rows, int64_t ld,
+                     int64_t cols, const float* a, const float* b, const float* c) {
+  constexpr int W = Vec::kWidth;
+  col_blocks(cols, [&](int64_t j0, auto nv, const auto& L) {
+    Vec::F va[4], vb[4], vc[4];
+    for (int v = 0; v < nv; ++v) {
+      va[v] = L.load(v, a + j0 + v * W);
+      vb[v] = L.load(v, b + j0 + v * W);
+      vc[v] = L.load(v, c + j0 + v * W);
+    }
+    for (int64_t i = 0; i < rows; ++i)
+      for (int v = 0; v < nv; ++v) {
+        const int64_t o = i * ld + j0 + v * W;
+        const Vec::F t = Vec::fmadd(vb[v], L.load(v, x + o), vc[v]);
+        L.store(v, dx + o, Vec::fmadd(va[v], L.load(v, dy + o), t));
+      }
+  });
+}
