@@ -11,8 +11,7 @@ namespace fastnn {
 inline const float* optional_vec(const py::handle& obj, const char* name, int64_t n,
                                  py::array_t<float>& keep) {
   if (obj.is_none()) return nullptr;
-  keep = c_f32(obj, name);
-  check_shape(keep, name, {n});
+  keep = vec_f32(obj, name, n);
   return keep.data();
 }
 

@@ -26,8 +26,7 @@ Pool2dGeom pool_geom(int64_t h, int64_t w, Pair kernel, Pair stride, Pair paddin
   g.count_pad = count_pad;
   // Range-checked hyper-parameters, overflow-checked extents (0: no window fits, which
   // pool2d_check_geom reports with the shapes).
-  g.oh = pool_window_out(h, g.kh, g.sh, g.ph, g.dh, ceil_mode, "pool2d");
-  g.ow = pool_window_out(w, g.kw, g.sw, g.pw, g.dw, ceil_mode, "pool2d");
+  g.set_out(h, w, "pool2d", ceil_mode);
   pool2d_check_geom(g);
   return g;
 }

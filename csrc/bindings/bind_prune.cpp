@@ -115,14 +115,7 @@ py::array_t<float> sparse_conv2d_py(const std::shared_ptr<CsrMatrix>& m, const p
   s.pw = padding[1];
   s.dh = dilation[0];
   s.dw = dilation[1];
-  s.oh = window_out(s.h, s.kh, s.sh, s.ph, s.dh, "sparse_conv2d");  // overflow-checked
-  s.ow = window_out(s.w, s.kw, s.sw, s.pw, s.dw, "sparse_conv2d");
-  if (s.oh < 1 || s.ow < 1) {
-    const int64_t eff_h = s.dh * (s.kh - 1) + 1, eff_w = s.dw * (s.kw - 1) + 1;  // in range
-    throw py::value_error("x: the (dilated) kernel " + std::to_string(eff_h) + "x" +
-                          std::to_string(eff_w) + " is larger than the padded input (shape " +
-                          shape_str(x) + ")");
-  }
+  s.set_out(s.h, s.w, "sparse_conv2d");  // no window fitting: sparse_conv2d reports it
   CArray bias;
   const bool has_bias = !bias_obj.is_none();
   if (has_bias) {
