@@ -29,7 +29,7 @@ std::string geometry(const SparseConvShape& s) {
 
 void check_shape(const CsrView& w, const SparseConvShape& s) {
   if (!(s.c > 0 && s.h > 0 && s.w > 0))
-    throw std::invalid_argument("sparse_conv2d: bad geometry (" + geometry(s) + ")");
+    throw std::invalid_argument("x: expected a non-empty (c, h, w) image, got " + geometry(s));
   // Range checks on kernel, stride, padding, dilation; overflow-checked extents.
   const auto [oh, ow] = s.out_size(s.h, s.w, "sparse_conv2d");
   if (oh < 1 || ow < 1)
