@@ -313,14 +313,9 @@ py::array_t<float> pad_bwd(const py::handle& dy_obj, Shape4 input_shape,
   const Pad2d p = pad_geom(input_shape[2], input_shape[3], pads, mode, 0.0);
   check_shape(dy, "grad_output", {input_shape[0], input_shape[1], p.h + p.top + p.bottom,
                                   p.w + p.left + p.right});
-  py::array_t<float> dx = new_array<float>(
-      {input_shape[0], input_shape[1], input_shape[2], input_shape[3]}, "input gradient");
-  float* dxp = dx.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    pad2d_backward(dy.data(), input_shape[0] * input_shape[1], p, dxp);
-  }
-  return dx;
+  return input_grad(input_shape, [&](float* dx) {
+    pad2d_backward(dy.data(), input_shape[0] * input_shape[1], p, dx);
+  });
 }
 
 }  // namespace

@@ -218,7 +218,7 @@ py::array im2col(const py::handle& x_obj, const std::vector<int64_t>& kernel,
   U8Array x = u8c(x_obj, "x");
   check_ndim(x, "x", 4);
   const U8ConvGeom g = geom(x, kernel, stride, padding, dilation, kp, pad_value);
-  if (g.kp < g.k) throw py::value_error("kp: must be >= kh * kw * c = " + std::to_string(g.k));
+  conv2d_u8_check_geom(g);  // before allocating (n * oh * ow, kp)
   int64_t rows = 0;
   if (!mul_ok(x.shape(0), g.oh, &rows) || !mul_ok(rows, g.ow, &rows))
     throw py::value_error("x: n * oh * ow im2col rows overflow int64");
@@ -245,6 +245,7 @@ py::array conv2d(const py::handle& x_obj, const PackedPtr& packed,
   if (za < 0 || za > 255) throw py::value_error("za: must be in [0, 255]");
   if (z_out < 0 || z_out > 255) throw py::value_error("z_out: must be in [0, 255]");
   const U8ConvGeom g = geom(x, kernel, stride, padding, dilation, kp, za);
+  conv2d_u8_check_geom(g);  // before allocating the output
   const int64_t cols = packed->n;
   F32C sb = vec_f32(scale_b_obj, "scale_b", cols);
   F32C bias;

@@ -71,15 +71,9 @@ struct Correlation {
 
 // The geometry of that conv.
 Conv2dGeom correlation_geom(const Conv2dGeom& g) {
-  Conv2dGeom gt = g;
+  Conv2dGeom gt = g.transposed_plane();
   gt.c = g.k;
-  gt.h = g.oh;
-  gt.w = g.ow;
   gt.k = g.c;
-  gt.ph = g.dh * (g.kh - 1) - g.ph;
-  gt.pw = g.dw * (g.kw - 1) - g.pw;
-  gt.oh = g.h;
-  gt.ow = g.w;
   return gt;
 }
 

@@ -22,27 +22,6 @@ namespace {
 
 std::string s(int64_t v) { return std::to_string(v); }
 
-void check_geom(const U8ConvGeom& g) {
-  if (g.h < 1 || g.w < 1 || g.c < 1)
-    throw std::invalid_argument("x: expected a non-empty image, got h, w, c = " + s(g.h) + ", " +
-                                s(g.w) + ", " + s(g.c));
-  // Range checks on kernel, stride, padding, dilation; overflow-checked extents.
-  const auto [oh, ow] = g.out_size(g.h, g.w, "conv2d_u8");
-  if (oh < 1 || ow < 1)
-    throw std::invalid_argument("x: kernel (" + s(g.span_h()) + ", " + s(g.span_w()) +
-                                ") larger than the padded image (" + s(g.h + 2 * g.ph) + " x " +
-                                s(g.w + 2 * g.pw) + ")");
-  if (g.oh != oh || g.ow != ow)
-    throw std::invalid_argument("geometry: expected output " + s(oh) + " x " + s(ow) + ", got " +
-                                s(g.oh) + " x " + s(g.ow));
-  int64_t k = 0;
-  if (__builtin_mul_overflow(g.kh * g.kw, g.c, &k))
-    throw std::invalid_argument("geometry: kh * kw * c overflows int64");
-  if (g.k != k || g.kp < g.k)
-    throw std::invalid_argument("geometry: k must be kh * kw * c = " + s(k) +
-                                " and kp >= k, got k = " + s(g.k) + ", kp = " + s(g.kp));
-}
-
 // The padded input rows a band of output rows [oy0, oy1) reads (zero point outside the image),
 // into band (row stride (w + 2 pw) * c, 64 bytes of slack left readable after it). Returns y0,
 // the band's first row in padded coordinates.
@@ -108,6 +87,28 @@ int64_t chunk_rows(const U8ConvGeom& g, const ConvChunk& ch) {
 }
 
 }  // namespace
+
+void conv2d_u8_check_geom(const U8ConvGeom& g) {
+  if (g.h < 1 || g.w < 1 || g.c < 1)
+    throw std::invalid_argument("x: expected a non-empty image, got h, w, c = " + s(g.h) + ", " +
+                                s(g.w) + ", " + s(g.c));
+  // Range checks on kernel, stride, padding, dilation; overflow-checked extents.
+  const auto [oh, ow] = g.out_size(g.h, g.w, "conv2d_u8");
+  if (oh < 1 || ow < 1)
+    throw std::invalid_argument("x: kernel (" + s(g.span_h()) + ", " + s(g.span_w()) +
+                                ") larger than the padded image (" + s(g.h + 2 * g.ph) + " x " +
+                                s(g.w + 2 * g.pw) + ")");
+  if (g.oh != oh || g.ow != ow)
+    throw std::invalid_argument("geometry: expected output " + s(oh) + " x " + s(ow) + ", got " +
+                                s(g.oh) + " x " + s(g.ow));
+  int64_t k = 0;
+  if (__builtin_mul_overflow(g.kh * g.kw, g.c, &k))
+    throw std::invalid_argument("geometry: kh * kw * c overflows int64");
+  if (g.k != k)
+    throw std::invalid_argument("geometry: k must be kh * kw * c = " + s(k) + ", got " + s(g.k));
+  if (g.kp < g.k)
+    throw std::invalid_argument("kp: must be >= kh * kw * c = " + s(k) + ", got " + s(g.kp));
+}
 
 namespace {
 
@@ -205,7 +206,7 @@ void global_avgpool_u8_nhwc(const uint8_t* x, int64_t n, int64_t hw, int64_t c, 
 }
 
 void im2col_u8_nhwc(const U8ConvGeom& g, const uint8_t* x, int64_t n, uint8_t* dst) {
-  check_geom(g);
+  conv2d_u8_check_geom(g);
   if (n < 0) throw std::invalid_argument("x: negative batch");
   const KernelTable& t = kernels();
   const int64_t per_img = g.oh * g.ow;
@@ -221,7 +222,7 @@ void im2col_u8_nhwc(const U8ConvGeom& g, const uint8_t* x, int64_t n, uint8_t* d
 
 void conv2d_u8_nhwc(const uint8_t* x, int64_t n, const U8ConvGeom& g, const S8GemmArgs& ep,
                     void* out, const U8Pool* pool) {
-  check_geom(g);
+  conv2d_u8_check_geom(g);
   if (n < 0) throw std::invalid_argument("x: negative batch");
   if (!ep.b) throw std::invalid_argument("packed: expected packed weights, got null");
   const bool direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;

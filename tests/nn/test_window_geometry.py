@@ -87,6 +87,13 @@ def test_u8_im2col_kernel_larger_than_input_reported_by_the_frame():
         _C.im2col_u8(x, (2, 3), (1, 1), (0, 0), (2, 2), 0, -1)
 
 
+def test_u8_im2col_kp_checked_by_the_frame():
+    x = np.zeros((1, 3, 3, 4), np.uint8)
+    with pytest.raises(ValueError, match=r"kp: must be >= kh \* kw \* c = 16, got 12"):
+        _C.im2col_u8(x, (2, 2), (1, 1), (0, 0), (1, 1), 0, 12)
+    assert _C.im2col_u8(x, (2, 2), (1, 1), (0, 0), (1, 1), 0, 20).shape == (4, 20)
+
+
 def test_conv_kernel_larger_than_input_reported_by_the_frame():
     layer = nn.Conv2d(1, 2, 3, dilation=2)
     with pytest.raises(ValueError, match=r"conv2d: kernel \(5, 5\) \(dilated\) is larger than the "

@@ -48,6 +48,15 @@ struct Conv2dGeom : Window2d {
     return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
   }
   bool is_depthwise() const { return groups == c && groups > 1; }
+  // The stride-1 convolution from this one's output plane to its input plane (the data gradient
+  // as a convolution of the flipped kernel): planes exchanged, padding dilation*(kernel-1) - padding.
+  Conv2dGeom transposed_plane() const {
+    Conv2dGeom t = *this;
+    t.h = oh; t.w = ow; t.oh = h; t.ow = w;
+    t.ph = dh * (kh - 1) - ph;
+    t.pw = dw * (kw - 1) - pw;
+    return t;
+  }
 };
 
 // Pooling over one h x w plane: window kh x kw, stride sh x sw, implicit padding ph x pw

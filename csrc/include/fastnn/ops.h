@@ -498,6 +498,10 @@ using U8Pool = Window2d;
 void maxpool2d_u8_nhwc(const uint8_t* x, int64_t n, int64_t h, int64_t w, int64_t c,
                        const U8Pool& p, uint8_t* y);
 void global_avgpool_u8_nhwc(const uint8_t* x, int64_t n, int64_t hw, int64_t c, uint8_t* y);
+// The checks of a u8 convolution geometry (the image non-empty, every window hyper-parameter in
+// range, a window fitting, oh/ow = out_size, k = kh*kw*c, kp >= k): std::invalid_argument naming
+// the argument. im2col_u8_nhwc and conv2d_u8_nhwc run it; bindings call it before allocating.
+void conv2d_u8_check_geom(const U8ConvGeom& g);
 // im2col rows of n NHWC images (tests and the convolution): (n * oh * ow) x g.kp bytes.
 void im2col_u8_nhwc(const U8ConvGeom& g, const uint8_t* x, int64_t n, uint8_t* dst);
 // Quantized convolution, NHWC u8 in, NHWC out (u8 or f32): out[n, oy, ox, :] is the int8 GEMM of
