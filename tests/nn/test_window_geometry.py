@@ -7,7 +7,6 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
 
 from fastnn import _C, nn
 from fastnn.prune import SparseConv2d
@@ -19,7 +18,7 @@ CASES = [(1, 1, 1, 0, 1), (7, 3, 2, 1, 1), (13, 5, 3, 2, 2), (11, 2, 2, 0, 1), (
 
 @pytest.mark.parametrize("ceil_mode", [False, True])
 @pytest.mark.parametrize("case_h,case_w", list(itertools.combinations(CASES, 2))[::4])
-def test_out_size_matches_torch_pooling(case_h, case_w, ceil_mode):
+def test_out_size_matches_torch_pooling(case_h, case_w, ceil_mode, torch):
     (h, kh, sh, ph, dh), (w, kw, sw, pw, dw) = case_h, case_w
     got = _C.window_out_size((h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw), ceil_mode)
     x = torch.zeros(1, 1, h, w)
@@ -29,7 +28,7 @@ def test_out_size_matches_torch_pooling(case_h, case_w, ceil_mode):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_out_size_matches_torch_conv(case):
+def test_out_size_matches_torch_conv(case, torch):
     size, k, s, p, d = case
     got = _C.window_out_size((size, 1), (k, 1), (s, 1), (p, 0), (d, 1))
     x, wt = torch.zeros(1, 1, size, 1), torch.zeros(1, 1, k, 1)
@@ -61,7 +60,7 @@ def test_out_size_negative_input():
 
 @pytest.mark.parametrize("h,w,k,s,p", [(1, 1, 1, 1, 0), (7, 5, 3, 2, 1), (11, 13, 2, 3, 1),
                                        (5, 5, 5, 1, 2)])
-def test_u8_maxpool_extent_is_the_shared_one(h, w, k, s, p):
+def test_u8_maxpool_extent_is_the_shared_one(h, w, k, s, p, torch):
     # maxpool2d_u8 used its own unchecked (h + 2p - k) / s + 1; now out_size, same numbers.
     rng = np.random.default_rng(h * 31 + w)
     x = rng.integers(0, 256, (2, h, w, 3), dtype=np.uint8)
