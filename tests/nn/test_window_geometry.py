@@ -73,7 +73,8 @@ def test_u8_maxpool_extent_is_the_shared_one(h, w, k, s, p, torch):
 
 def test_u8_maxpool_kernel_larger_than_input_reported_by_the_frame():
     x = np.zeros((1, 2, 2, 1), np.uint8)
-    with pytest.raises(ValueError, match=r"x: pooling kernel larger than the padded input \(2 x 2\)"):
+    with pytest.raises(ValueError,
+                       match=r"x: pooling kernel larger than the padded input \(2 x 2\)"):
         _C.maxpool2d_u8(x, (3, 3), (1, 1), (0, 0), None)
     with pytest.raises(ValueError, match="padding: must be at most half of kernel_size"):
         _C.maxpool2d_u8(x, (2, 2), (1, 1), (2, 2), None)
