@@ -44,12 +44,6 @@ U64 packed_arg(const py::handle& obj, const std::string& name, int64_t K) {
   return out;
 }
 
-py::array_t<float> vec_arg(const py::handle& obj, const std::string& name, int64_t n) {
-  py::array_t<float> v = c_f32(obj, name);
-  check_shape(v, name, {n});
-  return v;
-}
-
 U64 binary_pack_py(const py::handle& x_obj) {
   py::array_t<float> x = c_f32(x_obj, "x");
   check_ndim(x, "x", 2);
@@ -68,8 +62,8 @@ py::array_t<float> binary_gemm_py(const py::handle& a_obj, const py::handle& b_o
   if (K < 1) throw py::value_error("K: expected >= 1, got " + std::to_string(K));
   U64 a = packed_arg(a_obj, "a", K), b = packed_arg(b_obj, "b", K);
   const int64_t M = a.shape(0), N = b.shape(0);
-  py::array_t<float> alpha = vec_arg(alpha_obj, "alpha", N), bias;
-  if (!bias_obj.is_none()) bias = vec_arg(bias_obj, "bias", N);
+  py::array_t<float> alpha = vec_f32(alpha_obj, "alpha", N), bias;
+  if (!bias_obj.is_none()) bias = vec_f32(bias_obj, "bias", N);
   py::array_t<float> out = new_array<float>({M, N}, "out");
   const uint64_t *ap = a.data(), *bp = b.data();
   const float *al = alpha.data(), *bi = bias_obj.is_none() ? nullptr : bias.data();
@@ -87,8 +81,8 @@ py::array_t<float> binary_gemm_f32_py(const py::handle& x_obj, const py::handle&
   if (K < 1) throw py::value_error("x: expected at least one column, got shape " + shape_str(x));
   U64 b = packed_arg(b_obj, "b", K);
   const int64_t N = b.shape(0);
-  py::array_t<float> alpha = vec_arg(alpha_obj, "alpha", N), bias;
-  if (!bias_obj.is_none()) bias = vec_arg(bias_obj, "bias", N);
+  py::array_t<float> alpha = vec_f32(alpha_obj, "alpha", N), bias;
+  if (!bias_obj.is_none()) bias = vec_f32(bias_obj, "bias", N);
   py::array_t<float> out = new_array<float>({M, N}, "out");
   const float *xp = x.data(), *al = alpha.data(), *bi = bias_obj.is_none() ? nullptr : bias.data();
   const uint64_t* bp = b.data();
@@ -116,8 +110,8 @@ py::array_t<float> ternary_gemm_f32_py(const py::handle& x_obj, const py::handle
     if (pp[i] & np_[i])
       throw py::value_error("pos, neg: the planes overlap in row " + std::to_string(i / W) +
                             " (a weight cannot be both +1 and -1)");
-  py::array_t<float> alpha = vec_arg(alpha_obj, "alpha", N), bias;
-  if (!bias_obj.is_none()) bias = vec_arg(bias_obj, "bias", N);
+  py::array_t<float> alpha = vec_f32(alpha_obj, "alpha", N), bias;
+  if (!bias_obj.is_none()) bias = vec_f32(bias_obj, "bias", N);
   py::array_t<float> out = new_array<float>({M, N}, "out");
   const float *xp = x.data(), *al = alpha.data(), *bi = bias_obj.is_none() ? nullptr : bias.data();
   float* op = out.mutable_data();
@@ -138,15 +132,14 @@ py::tuple binary_im2col_py(const py::handle& x_obj, const std::vector<int64_t>& 
                      const std::vector<int64_t>& dilation, bool pad_bit) {
   py::array_t<float> x = c_f32(x_obj, "x");
   check_ndim(x, "x", 4);
-  binary::BitIm2col g{};
+  binary::BitIm2col g;
   g.n = x.shape(0), g.c = x.shape(1), g.h = x.shape(2), g.w = x.shape(3);
   g.kh = pair_of(kernel, 0, "kernel_size"), g.kw = pair_of(kernel, 1, "kernel_size");
   g.sh = pair_of(stride, 0, "stride"), g.sw = pair_of(stride, 1, "stride");
   g.ph = pair_of(padding, 0, "padding"), g.pw = pair_of(padding, 1, "padding");
   g.dh = pair_of(dilation, 0, "dilation"), g.dw = pair_of(dilation, 1, "dilation");
   if (g.c < 1) throw py::value_error("x: expected at least one channel, got shape " + shape_str(x));
-  g.oh = window_out(g.h, g.kh, g.sh, g.ph, g.dh, "binary_im2col");
-  g.ow = window_out(g.w, g.kw, g.sw, g.pw, g.dw, "binary_im2col");
+  g.set_out(g.h, g.w, "binary_im2col");
   if (g.oh < 1 || g.ow < 1)
     throw py::value_error("x: kernel larger than the padded input of shape " + shape_str(x));
   int64_t K = 0, rows = 0;

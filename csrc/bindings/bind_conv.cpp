@@ -24,8 +24,7 @@ Conv2dGeom conv_geom(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int6
   g.dh = dilation[0]; g.dw = dilation[1]; g.groups = groups;
   // Range-checked hyper-parameters, overflow-checked extents (0: no window fits, which
   // conv2d_check_geom reports with the shapes).
-  g.oh = window_out(h, kh, g.sh, g.ph, g.dh, "conv2d");
-  g.ow = window_out(w, kw, g.sw, g.pw, g.dw, "conv2d");
+  g.set_out(h, w, "conv2d");
   conv2d_check_geom(g);
   return g;
 }
@@ -71,11 +70,10 @@ py::array_t<float> conv2d_fwd(const py::handle& x_obj, const py::handle& w_obj,
   check_ndim(x, "input", 4);
   check_ndim(w, "weight", 4);
   check_nonempty_weight(w, "(out_channels, in_channels / groups, kh, kw)");
-  check_groups(groups, x.shape(1), "in_channels");
   const int64_t k = w.shape(0);
-  check_shape(w, "weight", {-1, x.shape(1) / groups, -1, -1});
   const Conv2dGeom g = conv_geom(x.shape(0), x.shape(1), x.shape(2), x.shape(3), k, w.shape(2),
-                                 w.shape(3), stride, padding, dilation, groups);
+                                 w.shape(3), stride, padding, dilation, groups);  // checks groups
+  check_shape(w, "weight", {-1, g.cg(), -1, -1});
   py::array_t<float> b;
   const float* bias = optional_vec(b_obj, "bias", k, b);
   py::array_t<float> y = new_array<float>({g.n, g.k, g.oh, g.ow}, "output");
@@ -98,10 +96,9 @@ py::object conv2d_bwd(const py::handle& x_obj, const py::handle& dy_obj, const p
   check_ndim(x, "input", 4);
   check_ndim(w, "weight", 4);
   check_nonempty_weight(w, "(out_channels, in_channels / groups, kh, kw)");
-  check_groups(groups, x.shape(1), "in_channels");
-  check_shape(w, "weight", {-1, x.shape(1) / groups, -1, -1});
   const Conv2dGeom g = conv_geom(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(0),
                                  w.shape(2), w.shape(3), stride, padding, dilation, groups);
+  check_shape(w, "weight", {-1, g.cg(), -1, -1});
   check_shape(dy, "grad_output", {g.n, g.k, g.oh, g.ow});
   py::array_t<float> dwk, dbk;
   float* dw = grad_buffer(dw_obj, "weight.grad", {g.k, g.cg(), g.kh, g.kw}, dwk);
@@ -223,7 +220,21 @@ std::string conv2d_algorithm_for(const std::string& algorithm, std::array<int64_
 
 }  // namespace
 
+// The output plane (oh, ow) of a window over an h x w plane: Window2d::out_size, for the Python
+// code that needs a shape before its call (a preallocated output buffer); 0 where no window fits.
+Pair window_out_size(Pair size, Pair kernel, Pair stride, Pair padding, Pair dilation,
+                     bool ceil_mode) {
+  Window2d win;
+  win.kh = kernel[0]; win.kw = kernel[1]; win.sh = stride[0]; win.sw = stride[1];
+  win.ph = padding[0]; win.pw = padding[1]; win.dh = dilation[0]; win.dw = dilation[1];
+  const std::array<int64_t, 2> o = win.out_size(size[0], size[1], "window_out_size", ceil_mode);
+  return {o[0], o[1]};
+}
+
 void bind_conv(py::module_& m) {
+  m.def("window_out_size", &window_out_size, py::arg("size"), py::arg("kernel_size"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation") = Pair{1, 1},
+        py::arg("ceil_mode") = false);
   m.def("conv2d_check_algorithm", &conv2d_check_algorithm_py, py::arg("algorithm"),
         py::arg("kernel_size"), py::arg("stride"), py::arg("dilation"), py::arg("groups"),
         py::arg("in_channels"));

@@ -26,8 +26,7 @@ Pool2dGeom pool_geom(int64_t h, int64_t w, Pair kernel, Pair stride, Pair paddin
   g.count_pad = count_pad;
   // Range-checked hyper-parameters, overflow-checked extents (0: no window fits, which
   // pool2d_check_geom reports with the shapes).
-  g.oh = pool_window_out(h, g.kh, g.sh, g.ph, g.dh, ceil_mode, "pool2d");
-  g.ow = pool_window_out(w, g.kw, g.sw, g.pw, g.dw, ceil_mode, "pool2d");
+  g.set_out(h, w, "pool2d", ceil_mode);
   pool2d_check_geom(g);
   return g;
 }
@@ -314,14 +313,9 @@ py::array_t<float> pad_bwd(const py::handle& dy_obj, Shape4 input_shape,
   const Pad2d p = pad_geom(input_shape[2], input_shape[3], pads, mode, 0.0);
   check_shape(dy, "grad_output", {input_shape[0], input_shape[1], p.h + p.top + p.bottom,
                                   p.w + p.left + p.right});
-  py::array_t<float> dx = new_array<float>(
-      {input_shape[0], input_shape[1], input_shape[2], input_shape[3]}, "input gradient");
-  float* dxp = dx.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    pad2d_backward(dy.data(), input_shape[0] * input_shape[1], p, dxp);
-  }
-  return dx;
+  return input_grad(input_shape, [&](float* dx) {
+    pad2d_backward(dy.data(), input_shape[0] * input_shape[1], p, dx);
+  });
 }
 
 }  // namespace

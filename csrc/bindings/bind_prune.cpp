@@ -89,22 +89,9 @@ py::array_t<float> sparse_conv2d_py(const std::shared_ptr<CsrMatrix>& m, const p
                                     const py::handle& bias_obj, Pair kernel, Pair stride,
                                     Pair padding, Pair dilation, bool relu) {
   if (!m) throw py::type_error("weight: expected a SparseMatrix, got None");
-  for (int d = 0; d < 2; ++d) {
-    check_window_param(kernel[d], 1, "sparse_conv2d", "kernel_size");
-    check_window_param(stride[d], 1, "sparse_conv2d", "stride");
-    check_window_param(padding[d], 0, "sparse_conv2d", "padding");
-    check_window_param(dilation[d], 1, "sparse_conv2d", "dilation");
-  }
   CArray x = c_f32(x_obj, "x");
   check_ndim(x, "x", 4);
-  const int64_t taps = kernel[0] * kernel[1];  // each <= 2**31 - 1: no overflow
-  if (m->cols % taps != 0)
-    throw py::value_error("weight: " + std::to_string(m->cols) + " columns is not in_channels * " +
-                          std::to_string(taps) + " taps");
-  const int64_t c = m->cols / taps;
-  check_shape(x, "x", {-1, c, -1, -1});
   SparseConvShape s;
-  s.c = c;
   s.h = x.shape(2);
   s.w = x.shape(3);
   s.kh = kernel[0];
@@ -115,14 +102,15 @@ py::array_t<float> sparse_conv2d_py(const std::shared_ptr<CsrMatrix>& m, const p
   s.pw = padding[1];
   s.dh = dilation[0];
   s.dw = dilation[1];
-  s.oh = window_out(s.h, s.kh, s.sh, s.ph, s.dh, "sparse_conv2d");  // overflow-checked
-  s.ow = window_out(s.w, s.kw, s.sw, s.pw, s.dw, "sparse_conv2d");
-  if (s.oh < 1 || s.ow < 1) {
-    const int64_t eff_h = s.dh * (s.kh - 1) + 1, eff_w = s.dw * (s.kw - 1) + 1;  // in range
-    throw py::value_error("x: the (dilated) kernel " + std::to_string(eff_h) + "x" +
-                          std::to_string(eff_w) + " is larger than the padded input (shape " +
-                          shape_str(x) + ")");
-  }
+  // Range checks on every hyper-parameter (ValueError naming it), overflow-checked extents; no
+  // window fitting: sparse_conv2d reports it.
+  s.set_out(s.h, s.w, "sparse_conv2d");
+  const int64_t taps = s.kh * s.kw;  // each <= 2**31 - 1 (checked): no overflow
+  if (m->cols % taps != 0)
+    throw py::value_error("weight: " + std::to_string(m->cols) + " columns is not in_channels * " +
+                          std::to_string(taps) + " taps");
+  s.c = m->cols / taps;
+  check_shape(x, "x", {-1, s.c, -1, -1});
   CArray bias;
   const bool has_bias = !bias_obj.is_none();
   if (has_bias) {

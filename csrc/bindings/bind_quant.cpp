@@ -14,13 +14,8 @@ namespace fastnn {
 
 namespace {
 
-using F32C = py::array_t<float, py::array::c_style>;
+using F32C = py::array_t<float>;  // as common.h's c_f32 returns it (C-contiguous)
 using PackedPtr = std::shared_ptr<S8PackedWeights>;
-
-// A C-contiguous float32 copy or view of `obj` (common.h c_f32: TypeError for non-float input).
-F32C f32c(const py::handle& obj, const char* name) {
-  return py::reinterpret_borrow<F32C>(c_f32(obj, name));
-}
 
 // The output array: a new one, or `out` when given -- then of exactly this dtype and shape,
 // C-contiguous, writeable and not overlapping `in` (a reusable workspace: no page faults per call).
@@ -64,13 +59,7 @@ U8ConvGeom geom(const py::array& x, const std::vector<int64_t>& kernel,
   g.ph = pair_at(padding, 0, "padding"), g.pw = pair_at(padding, 1, "padding");
   g.dh = pair_at(dilation, 0, "dilation"), g.dw = pair_at(dilation, 1, "dilation");
   // Range checks on every hyper-parameter (ValueError naming it), overflow-checked extents.
-  g.oh = window_out(g.h, g.kh, g.sh, g.ph, g.dh, "conv2d_u8");
-  g.ow = window_out(g.w, g.kw, g.sw, g.pw, g.dw, "conv2d_u8");
-  if (g.oh < 1 || g.ow < 1) {
-    const int64_t eh = g.dh * (g.kh - 1) + 1, ew = g.dw * (g.kw - 1) + 1;  // in range: no overflow
-    throw py::value_error("x: kernel (" + std::to_string(eh) + ", " + std::to_string(ew) +
-                          ") larger than the padded input of shape " + shape_str(x) + " (NHWC)");
-  }
+  g.set_out(g.h, g.w, "conv2d_u8");
   if (!mul_ok(g.kh * g.kw, g.c, &g.k))
     throw py::value_error("kernel_size: kh * kw * channels overflows int64");
   g.kp = kp < 0 ? g.k : kp;
@@ -81,7 +70,7 @@ U8ConvGeom geom(const py::array& x, const std::vector<int64_t>& kernel,
 
 py::array quantize(const py::handle& x_obj, double scale, int64_t zp, bool nhwc,
                    const py::handle& out) {
-  F32C x = f32c(x_obj, "x");
+  F32C x = c_f32(x_obj, "x");
   const QParamsU8 p = qp(scale, zp);
   std::vector<py::ssize_t> shape = dims(x);
   if (nhwc) {
@@ -111,7 +100,7 @@ py::array dequantize(const py::handle& q_obj, double scale, int64_t zp, bool nch
     check_ndim(q, "q", 4);
     shape = {q.shape(0), q.shape(3), q.shape(1), q.shape(2)};
   }
-  F32C x = output<float>(out, shape, q);
+  auto x = output<float>(out, shape, q);
   const uint8_t* qd = q.data();
   float* xd = x.mutable_data();
   const int64_t n = q.size();
@@ -126,7 +115,7 @@ py::array dequantize(const py::handle& q_obj, double scale, int64_t zp, bool nch
 }
 
 py::tuple minmax(const py::handle& x_obj, const std::string& name) {
-  F32C x = f32c(x_obj, name.c_str());
+  F32C x = c_f32(x_obj, name.c_str());
   if (x.size() == 0)
     throw py::value_error(name + ": expected a non-empty array, got shape " + shape_str(x));
   float lo = 0, hi = 0;
@@ -139,7 +128,7 @@ py::tuple minmax(const py::handle& x_obj, const std::string& name) {
 
 void histogram(const py::handle& x_obj, double lo, double hi, const py::handle& hist_obj,
                bool absval) {
-  F32C x = f32c(x_obj, "x");
+  F32C x = c_f32(x_obj, "x");
   // Updated in place: exactly int64 in native byte order, aligned, C-contiguous, writeable.
   py::array_t<int64_t> h = exact_int_inplace<int64_t>(hist_obj, "hist", "int64");
   int64_t* hp = h.mutable_data();
@@ -168,7 +157,7 @@ int64_t entropy_bins(const py::handle& hist_obj, int64_t nq) {
 }
 
 py::tuple quantize_dynamic(const py::handle& x_obj) {
-  F32C x = f32c(x_obj, "x");
+  F32C x = c_f32(x_obj, "x");
   U8Array q(dims(x));
   QParamsU8 p;
   {
@@ -179,7 +168,7 @@ py::tuple quantize_dynamic(const py::handle& x_obj) {
 }
 
 py::tuple weights_s8(const py::handle& w_obj, bool per_channel) {
-  F32C w = f32c(w_obj, "weight");
+  F32C w = c_f32(w_obj, "weight");
   check_ndim(w, "weight", 2);
   const int64_t n = w.shape(0), k = w.shape(1);
   py::array_t<int8_t> q({n, k});
@@ -196,9 +185,7 @@ py::array maxpool(const py::handle& x_obj, const std::vector<int64_t>& kernel,
                   const py::handle& out) {
   U8Array x = u8c(x_obj, "x");
   check_ndim(x, "x", 4);
-  const U8ConvGeom g = geom(x, kernel, stride, padding, {1, 1}, -1, 0);
-  if (2 * g.ph > g.kh || 2 * g.pw > g.kw)
-    throw py::value_error("padding: must be at most half of kernel_size");
+  const U8ConvGeom g = geom(x, kernel, stride, padding, {1, 1}, -1, 0);  // checks: the frame's
   U8Array y = output<uint8_t>(out, {x.shape(0), g.oh, g.ow, g.c}, x);
   const uint8_t* xd = x.data();
   uint8_t* yd = y.mutable_data();
@@ -231,7 +218,7 @@ py::array im2col(const py::handle& x_obj, const std::vector<int64_t>& kernel,
   U8Array x = u8c(x_obj, "x");
   check_ndim(x, "x", 4);
   const U8ConvGeom g = geom(x, kernel, stride, padding, dilation, kp, pad_value);
-  if (g.kp < g.k) throw py::value_error("kp: must be >= kh * kw * c = " + std::to_string(g.k));
+  conv2d_u8_check_geom(g);  // before allocating (n * oh * ow, kp)
   int64_t rows = 0;
   if (!mul_ok(x.shape(0), g.oh, &rows) || !mul_ok(rows, g.ow, &rows))
     throw py::value_error("x: n * oh * ow im2col rows overflow int64");
@@ -243,12 +230,6 @@ py::array im2col(const py::handle& x_obj, const std::vector<int64_t>& kernel,
     im2col_u8_nhwc(g, xd, x.shape(0), od);
   }
   return out;
-}
-
-F32C vec(const py::handle& obj, const char* name, int64_t n) {
-  F32C v = f32c(obj, name);
-  check_shape(v, name, {n});
-  return v;
 }
 
 py::array conv2d(const py::handle& x_obj, const PackedPtr& packed,
@@ -264,8 +245,9 @@ py::array conv2d(const py::handle& x_obj, const PackedPtr& packed,
   if (za < 0 || za > 255) throw py::value_error("za: must be in [0, 255]");
   if (z_out < 0 || z_out > 255) throw py::value_error("z_out: must be in [0, 255]");
   const U8ConvGeom g = geom(x, kernel, stride, padding, dilation, kp, za);
+  conv2d_u8_check_geom(g);  // before allocating the output
   const int64_t cols = packed->n;
-  F32C sb = vec(scale_b_obj, "scale_b", cols);
+  F32C sb = vec_f32(scale_b_obj, "scale_b", cols);
   F32C bias;
   S8GemmArgs ep;
   ep.za = static_cast<int>(za);
@@ -273,7 +255,7 @@ py::array conv2d(const py::handle& x_obj, const PackedPtr& packed,
   ep.scale_a = static_cast<float>(scale_a);
   ep.scale_b = sb.data();
   if (!bias_obj.is_none()) {
-    bias = vec(bias_obj, "bias", cols);
+    bias = vec_f32(bias_obj, "bias", cols);
     ep.bias_f32 = bias.data();
   }
   py::array out;
@@ -293,8 +275,7 @@ py::array conv2d(const py::handle& x_obj, const PackedPtr& packed,
                   pair_at(spec[1], 0, "pool stride"), pair_at(spec[1], 1, "pool stride"),
                   pair_at(spec[2], 0, "pool padding"), pair_at(spec[2], 1, "pool padding")};
     // Range checks (ValueError naming the parameter), overflow-checked extents.
-    const int64_t ph = window_out(g.oh, pool.kh, pool.sh, pool.ph, 1, "pool");
-    const int64_t pw = window_out(g.ow, pool.kw, pool.sw, pool.pw, 1, "pool");
+    const auto [ph, pw] = pool.out_size(g.oh, g.ow, "pool");
     if (2 * pool.ph > pool.kh || 2 * pool.pw > pool.kw || ph < 1 || pw < 1)
       throw py::value_error("pool: bad kernel_size / stride / padding for a " +
                             std::to_string(g.oh) + " x " + std::to_string(g.ow) + " output");

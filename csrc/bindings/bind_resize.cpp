@@ -5,7 +5,7 @@
 #include <array>
 #include <string>
 
-#include "common.h"
+#include "bind_layers_common.h"
 #include "fastnn/ops.h"
 
 namespace fastnn {
@@ -64,14 +64,9 @@ py::array_t<float> resize_bwd(const py::handle& dy_obj, Shape4 input_shape,
   const Resize2d r = resize_geom(input_shape[2], input_shape[3], {dy.shape(2), dy.shape(3)},
                                  mode, align_corners, scales);
   check_shape(dy, "grad_output", {input_shape[0], input_shape[1], r.oh, r.ow});
-  py::array_t<float> dx = new_array<float>(
-      {input_shape[0], input_shape[1], input_shape[2], input_shape[3]}, "input gradient");
-  float* dxp = dx.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    resize2d_backward(dy.data(), input_shape[0] * input_shape[1], r, dxp);
-  }
-  return dx;
+  return input_grad(input_shape, [&](float* dx) {
+    resize2d_backward(dy.data(), input_shape[0] * input_shape[1], r, dx);
+  });
 }
 
 int64_t times(int64_t a, int64_t b, const char* what) {

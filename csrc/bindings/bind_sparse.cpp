@@ -121,30 +121,31 @@ Epilogue epilogue(bool relu) {
   return ep;
 }
 
-py::array_t<float> spmm(const Sparse& m, const py::handle& x, const py::handle& bias, bool relu,
-                        const py::handle& out) {
-  Call c = prepare(*m, x, bias, out, /*linear=*/true);
+// spmm (linear: x @ W.T, x batch x cols) or matmul (W @ x, x cols x n): one call path.
+py::array_t<float> sparse_call(const Sparse& m, const py::handle& x, const py::handle& bias,
+                               bool relu, const py::handle& out, bool linear) {
+  Call c = prepare(*m, x, bias, out, linear);
   const MatView xv = mat_view(c.x);
   const float* b = c.has_bias ? c.bias.data() : nullptr;
   float* y = c.out.mutable_data();
   {
     py::gil_scoped_release nogil;
-    sparse_linear(m->view(), xv, b, epilogue(relu), y, m->rows);
+    if (linear)
+      sparse_linear(m->view(), xv, b, epilogue(relu), y, m->rows);
+    else
+      sparse_matmul(m->view(), xv, b, epilogue(relu), y, xv.cols);
   }
   return c.out;
 }
 
+py::array_t<float> spmm(const Sparse& m, const py::handle& x, const py::handle& bias, bool relu,
+                        const py::handle& out) {
+  return sparse_call(m, x, bias, relu, out, /*linear=*/true);
+}
+
 py::array_t<float> matmul(const Sparse& m, const py::handle& x, const py::handle& bias, bool relu,
                           const py::handle& out) {
-  Call c = prepare(*m, x, bias, out, /*linear=*/false);
-  const MatView xv = mat_view(c.x);
-  const float* b = c.has_bias ? c.bias.data() : nullptr;
-  float* y = c.out.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    sparse_matmul(m->view(), xv, b, epilogue(relu), y, xv.cols);
-  }
-  return c.out;
+  return sparse_call(m, x, bias, relu, out, /*linear=*/false);
 }
 
 double sparsity(const CsrMatrix& m) {

@@ -148,6 +148,12 @@ py::array_t<float> c_f32(const py::handle& obj, const std::string& name, bool al
   return py::reinterpret_borrow<py::array_t<float>>(c_array(a, py::dtype::of<float>(), name));
 }
 
+py::array_t<float> vec_f32(const py::handle& obj, const std::string& name, int64_t n) {
+  py::array_t<float> v = c_f32(obj, name);
+  check_shape(v, name, {n});
+  return v;
+}
+
 void check_ndim(const py::array& a, const std::string& name, int ndim) {
   if (a.ndim() != ndim)
     throw py::value_error(name + ": expected a " + std::to_string(ndim) + "-D array, got shape " +

@@ -62,6 +62,9 @@ py::array_t<float> as_f32(const py::handle& obj, const std::string& name, bool a
 // as_f32, then C-contiguous (a read-only input a kernel reads as one block).
 py::array_t<float> c_f32(const py::handle& obj, const std::string& name, bool allow_int = false);
 
+// c_f32 of exactly n values (a bias, per-channel scales): ValueError naming `name` otherwise.
+py::array_t<float> vec_f32(const py::handle& obj, const std::string& name, int64_t n);
+
 // ValueError naming `name` unless every element of `a` is at an address its dtype's alignment
 // divides (numpy's aligned flag): an array written in place cannot be replaced by a copy.
 void check_aligned(const py::array& a, const std::string& name);

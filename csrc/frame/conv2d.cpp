@@ -71,15 +71,9 @@ struct Correlation {
 
 // The geometry of that conv.
 Conv2dGeom correlation_geom(const Conv2dGeom& g) {
-  Conv2dGeom gt = g;
+  Conv2dGeom gt = g.transposed_plane();
   gt.c = g.k;
-  gt.h = g.oh;
-  gt.w = g.ow;
   gt.k = g.c;
-  gt.ph = g.dh * (g.kh - 1) - g.ph;
-  gt.pw = g.dw * (g.kw - 1) - g.pw;
-  gt.oh = g.h;
-  gt.ow = g.w;
   return gt;
 }
 
@@ -175,10 +169,9 @@ void conv2d_check_geom(const Conv2dGeom& g) {
           "conv2d: groups (" + str(g.groups) + ") must divide in_channels (" + str(g.c) +
               ") and out_channels (" + str(g.k) + ")");
   // Range checks on kernel, stride, padding, dilation; overflow-checked extents.
-  const int64_t oh = window_out(g.h, g.kh, g.sh, g.ph, g.dh, "conv2d");
-  const int64_t ow = window_out(g.w, g.kw, g.sw, g.pw, g.dw, "conv2d");
+  const auto [oh, ow] = g.out_size(g.h, g.w, "conv2d");
   // In range now: dilated kernels and padded sizes fit int64 (h, w are array extents).
-  const int64_t ekh = g.dh * (g.kh - 1) + 1, ekw = g.dw * (g.kw - 1) + 1;
+  const int64_t ekh = g.span_h(), ekw = g.span_w();
   require(oh >= 1 && ow >= 1,
           "conv2d: kernel " + pair(ekh, ekw) + " (dilated) is larger than the padded input " +
               pair(g.h + 2 * g.ph, g.w + 2 * g.pw));

@@ -39,12 +39,7 @@ void depthwise_backward(const float* x, const float* dy, const float* w, float* 
   Conv2dGeom gt = g;
   std::vector<float> flipped;
   if (dx && by_forward) {
-    gt.h = g.oh;
-    gt.w = g.ow;
-    gt.ph = g.dh * (g.kh - 1) - g.ph;
-    gt.pw = g.dw * (g.kw - 1) - g.pw;
-    gt.oh = g.h;
-    gt.ow = g.w;
+    gt = g.transposed_plane();
     flipped.resize(static_cast<size_t>(wsize));
     for (int64_t o = 0; o < g.k; ++o)
       for (int64_t r = 0; r < taps; ++r) flipped[o * taps + taps - 1 - r] = w[o * taps + r];

@@ -35,14 +35,14 @@ void pool2d_check_geom(const Pool2dGeom& g) {
   require(g.h >= 1 && g.w >= 1,
           "pool2d: input plane must be non-empty, got " + str(g.h) + "x" + str(g.w));
   // Range checks on kernel, stride, padding and dilation; overflow-checked extents.
-  const int64_t oh = pool_window_out(g.h, g.kh, g.sh, g.ph, g.dh, g.ceil_mode, "pool2d");
-  const int64_t ow = pool_window_out(g.w, g.kw, g.sw, g.pw, g.dw, g.ceil_mode, "pool2d");
-  const int64_t eh = g.dh * (g.kh - 1) + 1, ew = g.dw * (g.kw - 1) + 1;  // checked above
+  const auto [oh, ow] = g.out_size(g.h, g.w, "pool2d", g.ceil_mode);
+  const int64_t eh = g.span_h(), ew = g.span_w();  // checked by out_size
   require(2 * g.ph <= eh && 2 * g.pw <= ew,
           "pool2d: padding must be >= 0 and at most half the (dilated) kernel size (" + str(eh) +
               ", " + str(ew) + "), got (" + str(g.ph) + ", " + str(g.pw) + ")");
   require(oh >= 1 && ow >= 1,
-          "pool2d: kernel (" + str(g.kh) + ", " + str(g.kw) + ") is larger than the padded input (" +
+          "pool2d: kernel_size (" + str(eh) + ", " + str(ew) + ")" +
+              (eh != g.kh || ew != g.kw ? " (dilated)" : "") + " is larger than the padded input (" +
               str(g.h + 2 * g.ph) + ", " + str(g.w + 2 * g.pw) + ")");
   require(g.oh == oh && g.ow == ow, "pool2d: output plane must be (" + str(oh) + ", " + str(ow) +
                                         "), got (" + str(g.oh) + ", " + str(g.ow) + ")");

@@ -22,27 +22,6 @@ namespace {
 
 std::string s(int64_t v) { return std::to_string(v); }
 
-void check_geom(const U8ConvGeom& g) {
-  if (g.h < 1 || g.w < 1 || g.c < 1)
-    throw std::invalid_argument("x: expected a non-empty image, got h, w, c = " + s(g.h) + ", " +
-                                s(g.w) + ", " + s(g.c));
-  // Range checks on kernel, stride, padding, dilation; overflow-checked extents.
-  const int64_t oh = window_out(g.h, g.kh, g.sh, g.ph, g.dh, "conv2d_u8");
-  const int64_t ow = window_out(g.w, g.kw, g.sw, g.pw, g.dw, "conv2d_u8");
-  if (oh < 1 || ow < 1)
-    throw std::invalid_argument("x: kernel larger than the padded image (" + s(g.h) + " x " +
-                                s(g.w) + ")");
-  if (g.oh != oh || g.ow != ow)
-    throw std::invalid_argument("geometry: expected output " + s(oh) + " x " + s(ow) + ", got " +
-                                s(g.oh) + " x " + s(g.ow));
-  int64_t k = 0;
-  if (__builtin_mul_overflow(g.kh * g.kw, g.c, &k))
-    throw std::invalid_argument("geometry: kh * kw * c overflows int64");
-  if (g.k != k || g.kp < g.k)
-    throw std::invalid_argument("geometry: k must be kh * kw * c = " + s(k) +
-                                " and kp >= k, got k = " + s(g.k) + ", kp = " + s(g.kp));
-}
-
 // The padded input rows a band of output rows [oy0, oy1) reads (zero point outside the image),
 // into band (row stride (w + 2 pw) * c, 64 bytes of slack left readable after it). Returns y0,
 // the band's first row in padded coordinates.
@@ -109,12 +88,36 @@ int64_t chunk_rows(const U8ConvGeom& g, const ConvChunk& ch) {
 
 }  // namespace
 
+void conv2d_u8_check_geom(const U8ConvGeom& g) {
+  if (g.h < 1 || g.w < 1 || g.c < 1)
+    throw std::invalid_argument("x: expected a non-empty image, got h, w, c = " + s(g.h) + ", " +
+                                s(g.w) + ", " + s(g.c));
+  // Range checks on kernel, stride, padding, dilation; overflow-checked extents.
+  const auto [oh, ow] = g.out_size(g.h, g.w, "conv2d_u8");
+  if (oh < 1 || ow < 1)
+    throw std::invalid_argument("x: kernel (" + s(g.span_h()) + ", " + s(g.span_w()) +
+                                ") larger than the padded image (" + s(g.h + 2 * g.ph) + " x " +
+                                s(g.w + 2 * g.pw) + ")");
+  if (g.oh != oh || g.ow != ow)
+    throw std::invalid_argument("geometry: expected output " + s(oh) + " x " + s(ow) + ", got " +
+                                s(g.oh) + " x " + s(g.ow));
+  int64_t k = 0;
+  if (__builtin_mul_overflow(g.kh * g.kw, g.c, &k))
+    throw std::invalid_argument("geometry: kh * kw * c overflows int64");
+  if (g.k != k)
+    throw std::invalid_argument("geometry: k must be kh * kw * c = " + s(k) + ", got " + s(g.k));
+  if (g.kp < g.k)
+    throw std::invalid_argument("kp: must be >= kh * kw * c = " + s(k) + ", got " + s(g.kp));
+}
+
 namespace {
 
 void check_pool(const U8Pool& p, int64_t h, int64_t w) {
   // Range checks on kernel, stride and padding; overflow-checked extents.
-  const int64_t oh = window_out(h, p.kh, p.sh, p.ph, 1, "maxpool2d_u8");
-  const int64_t ow = window_out(w, p.kw, p.sw, p.pw, 1, "maxpool2d_u8");
+  if (p.dh != 1 || p.dw != 1)
+    throw std::invalid_argument("dilation: u8 max pooling supports 1 only, got (" + s(p.dh) +
+                                ", " + s(p.dw) + ")");
+  const auto [oh, ow] = p.out_size(h, w, "maxpool2d_u8");
   if (2 * p.ph > p.kh || 2 * p.pw > p.kw)
     throw std::invalid_argument("padding: must be at most half of kernel_size");
   if (oh < 1 || ow < 1)
@@ -128,7 +131,7 @@ void check_pool(const U8Pool& p, int64_t h, int64_t w) {
 void maxpool_image_rows(const KernelTable& t, const uint8_t* xi, int64_t h, int64_t w, int64_t c,
                         const U8Pool& p, int64_t oy0, int64_t oy1, uint8_t* yi,
                         const uint8_t** taps, const uint8_t** rows) {
-  const int64_t ow = p.out_w(w);
+  const int64_t ow = p.out_size(h, w, "maxpool2d_u8")[1];
   const int64_t ox_lo = std::min(ow, (p.pw + p.sw - 1) / p.sw);
   const int64_t ox_hi = std::max(ox_lo, std::min(ow, (w + p.pw - p.kw) / p.sw + 1));
   for (int64_t oy = oy0; oy < oy1; ++oy) {
@@ -161,7 +164,7 @@ void maxpool2d_u8_nhwc(const uint8_t* x, int64_t n, int64_t h, int64_t w, int64_
                                 s(h) + ", " + s(w) + ", " + s(c));
   check_pool(p, h, w);
   const KernelTable& t = kernels();
-  const int64_t oh = p.out_h(h), ow = p.out_w(w);
+  const auto [oh, ow] = p.out_size(h, w, "maxpool2d_u8");
   parallel_blocks(n * oh, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, ow * c)),
                   [&](int64_t b, int64_t e) {
     std::vector<const uint8_t*> taps(static_cast<size_t>(p.kh * p.kw));
@@ -203,7 +206,7 @@ void global_avgpool_u8_nhwc(const uint8_t* x, int64_t n, int64_t hw, int64_t c, 
 }
 
 void im2col_u8_nhwc(const U8ConvGeom& g, const uint8_t* x, int64_t n, uint8_t* dst) {
-  check_geom(g);
+  conv2d_u8_check_geom(g);
   if (n < 0) throw std::invalid_argument("x: negative batch");
   const KernelTable& t = kernels();
   const int64_t per_img = g.oh * g.ow;
@@ -219,7 +222,7 @@ void im2col_u8_nhwc(const U8ConvGeom& g, const uint8_t* x, int64_t n, uint8_t* d
 
 void conv2d_u8_nhwc(const uint8_t* x, int64_t n, const U8ConvGeom& g, const S8GemmArgs& ep,
                     void* out, const U8Pool* pool) {
-  check_geom(g);
+  conv2d_u8_check_geom(g);
   if (n < 0) throw std::invalid_argument("x: negative batch");
   if (!ep.b) throw std::invalid_argument("packed: expected packed weights, got null");
   const bool direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
@@ -270,7 +273,9 @@ void conv2d_u8_nhwc(const uint8_t* x, int64_t n, const U8ConvGeom& g, const S8Ge
   const int64_t nchunks = static_cast<int64_t>(chunks.size());
   const int nthreads = static_cast<int>(std::min<int64_t>(nt_max, nchunks));
   std::vector<aligned_ptr<uint8_t>> bufs, bands, convout;
-  const int64_t poh = pool ? pool->out_h(g.oh) : 0, pow_ = pool ? pool->out_w(g.ow) : 0;
+  const std::array<int64_t, 2> pout =
+      pool ? pool->out_size(g.oh, g.ow, "pool") : std::array<int64_t, 2>{0, 0};
+  const int64_t poh = pout[0], pow_ = pout[1];
   for (int i = 0; i < nthreads; ++i) {
     if (pool) convout.push_back(aligned_alloc_array<uint8_t>(static_cast<size_t>(max_rows * cols)));
     bufs.push_back(aligned_alloc_array<uint8_t>(static_cast<size_t>(max_rows * g.kp + 64)));

@@ -29,13 +29,14 @@ std::string geometry(const SparseConvShape& s) {
 
 void check_shape(const CsrView& w, const SparseConvShape& s) {
   if (!(s.c > 0 && s.h > 0 && s.w > 0))
-    throw std::invalid_argument("sparse_conv2d: bad geometry (" + geometry(s) + ")");
+    throw std::invalid_argument("x: expected a non-empty (c, h, w) image, got " + geometry(s));
   // Range checks on kernel, stride, padding, dilation; overflow-checked extents.
-  const int64_t oh = window_out(s.h, s.kh, s.sh, s.ph, s.dh, "sparse_conv2d");
-  const int64_t ow = window_out(s.w, s.kw, s.sw, s.pw, s.dw, "sparse_conv2d");
+  const auto [oh, ow] = s.out_size(s.h, s.w, "sparse_conv2d");
   if (oh < 1 || ow < 1)
-    throw std::invalid_argument("x: the (dilated) kernel is larger than the padded input (" +
-                                geometry(s) + ")");
+    throw std::invalid_argument("x: the (dilated) kernel " + std::to_string(s.span_h()) + "x" +
+                                std::to_string(s.span_w()) + " is larger than the padded input " +
+                                std::to_string(s.h + 2 * s.ph) + "x" +
+                                std::to_string(s.w + 2 * s.pw) + " (" + geometry(s) + ")");
   if (oh != s.oh || ow != s.ow)
     throw std::invalid_argument("sparse_conv2d: output " + std::to_string(s.oh) + "x" +
                                 std::to_string(s.ow) + " does not match the geometry (expected " +

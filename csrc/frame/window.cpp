@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "fastnn/conv_params.h"
 #include "fastnn/ops.h"
 
 namespace fastnn {
@@ -11,20 +12,21 @@ namespace {
 
 std::string str(int64_t v) { return std::to_string(v); }
 
-int64_t checked_mul(int64_t a, int64_t b, const char* op, const char* what) {
+// a * b (sym '*') or a + b (sym '+'); std::invalid_argument naming `what` when it overflows int64.
+int64_t checked(int64_t a, char sym, int64_t b, const char* op, const char* what) {
   int64_t r = 0;
-  if (__builtin_mul_overflow(a, b, &r))
+  if (sym == '*' ? __builtin_mul_overflow(a, b, &r) : __builtin_add_overflow(a, b, &r))
     throw std::invalid_argument(std::string(op) + ": " + what + " overflows int64 (" + str(a) +
-                                " * " + str(b) + ")");
+                                " " + sym + " " + str(b) + ")");
   return r;
 }
 
+int64_t checked_mul(int64_t a, int64_t b, const char* op, const char* what) {
+  return checked(a, '*', b, op, what);
+}
+
 int64_t checked_add(int64_t a, int64_t b, const char* op, const char* what) {
-  int64_t r = 0;
-  if (__builtin_add_overflow(a, b, &r))
-    throw std::invalid_argument(std::string(op) + ": " + what + " overflows int64 (" + str(a) +
-                                " + " + str(b) + ")");
-  return r;
+  return checked(a, '+', b, op, what);
 }
 
 }  // namespace
@@ -76,6 +78,12 @@ int64_t transposed_out(int64_t size, int64_t kernel, int64_t stride, int64_t pad
                     "the output size");
   out = checked_add(out, output_padding + 1, op, "the output size");
   return out - 2 * padding;  // padding <= 2**31 - 1: no overflow from a non-negative `out`
+}
+
+std::array<int64_t, 2> Window2d::out_size(int64_t h, int64_t w, const char* op,
+                                          bool ceil_mode) const {
+  return {pool_window_out(h, kh, sh, ph, dh, ceil_mode, op),
+          pool_window_out(w, kw, sw, pw, dw, ceil_mode, op)};
 }
 
 }  // namespace fastnn

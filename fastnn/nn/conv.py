@@ -77,12 +77,7 @@ class _ConvNd(Module):
         unbatched = x.ndim == 3
         if unbatched:
             x = x[None]
-        eff = [self.dilation[d] * (self.kernel_size[d] - 1) + 1 for d in range(2)]
-        if not self._transposed:
-            padded = [x.shape[2 + d] + 2 * self.padding[d] for d in range(2)]
-            if padded[0] < eff[0] or padded[1] < eff[1]:
-                raise ValueError(f"{self!r}: input: kernel {sp.show(eff)} (dilated) is larger than "
-                                 f"the padded input {sp.show(padded)} (input shape {x.shape})")
+        # A kernel larger than the padded input: conv2d_check_geom (csrc/frame/conv2d.cpp) says so.
         return x, unbatched
 
     def _backward_common(self, grad_out):

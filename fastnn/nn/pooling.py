@@ -37,11 +37,7 @@ class _Pool2d(Module):
         unbatched = x.ndim == 3
         if unbatched:
             x = x[None]
-        padded = [x.shape[2 + d] + 2 * self.padding[d] for d in range(2)]
-        span = self._span()
-        if padded[0] < span[0] or padded[1] < span[1]:
-            raise ValueError(f"{self!r}: input: kernel_size {sp.show(span)} is larger "
-                             f"than the padded input {sp.show(padded)} (input shape {x.shape})")
+        # A window larger than the padded input: pool2d_check_geom (csrc/frame/pool.cpp) says so.
         return x, unbatched
 
     def _grad(self, grad_out):

@@ -88,10 +88,6 @@ def _channel_values(v, n, name, positive):
     return a.reshape(n)
 
 
-def _pool_out(size, k, s, p, d=1):
-    return (size + 2 * p - d * (k - 1) - 1) // s + 1
-
-
 def to_u8(x, q, layout):
     """Quantize a float tensor (the float model's layout) into ``layout`` with ``q``."""
     scale, zp = q
@@ -307,11 +303,10 @@ class QConv2d(_QGemm):
     def run(self, x, ws=None):
         out = None
         if ws is not None and x.ndim == 4:
-            oh, ow = (_pool_out(x.shape[1 + d], self.kernel_size[d], self.stride[d],
-                                self.padding[d], self.dilation[d]) for d in range(2))
+            oh, ow = _C.window_out_size(x.shape[1:3], self.kernel_size, self.stride,
+                                        self.padding, self.dilation)
             if self.pool is not None:
-                (kh, kw), (sh, sw), (ph, pw) = self.pool
-                oh, ow = _pool_out(oh, kh, sh, ph), _pool_out(ow, kw, sw, pw)
+                oh, ow = _C.window_out_size((oh, ow), *self.pool)
             out = _buf(ws, id(self), (x.shape[0], oh, ow, self.packed.n), np.uint8)
         return _C.conv2d_u8(x, self.packed, self.kernel_size, self.stride, self.padding,
                             self.dilation, self.packed.k, self.in_q[1], self.in_q[0],
@@ -342,8 +337,8 @@ class QMaxPool2d(Stage):
     def run(self, x, ws=None):
         out = None
         if ws is not None and x.ndim == 4:
-            oh, ow = (_pool_out(x.shape[1 + d], self.kernel_size[d], self.stride[d],
-                                self.padding[d]) for d in range(2))
+            oh, ow = _C.window_out_size(x.shape[1:3], self.kernel_size, self.stride,
+                                        self.padding)
             out = _buf(ws, id(self), (x.shape[0], oh, ow, x.shape[3]), np.uint8)
         return _C.maxpool2d_u8(x, self.kernel_size, self.stride, self.padding, out)
 

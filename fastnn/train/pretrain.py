@@ -136,12 +136,14 @@ def _decoder(layer, label, in_shape):
     if getattr(layer, "groups", 1) != 1:
         raise ValueError(f"model: layer {label}: the autoencoder method supports Conv2d with "
                          f"groups=1 only (use method='supervised')")
+    from fastnn import _C
     pads = []
+    out = _C.window_out_size(in_shape[2:4], layer.kernel_size, layer.stride, layer.padding,
+                             layer.dilation)
     for d in range(2):
-        h = in_shape[2 + d]
+        h, h_out = in_shape[2 + d], out[d]
         k, s, p, dil = (layer.kernel_size[d], layer.stride[d], layer.padding[d],
                         layer.dilation[d])
-        h_out = (h + 2 * p - dil * (k - 1) - 1) // s + 1
         op = h - ((h_out - 1) * s - 2 * p + dil * (k - 1) + 1)
         if not 0 <= op < max(s, dil):
             raise ValueError(f"model: layer {label}: no ConvTranspose2d maps its output back "

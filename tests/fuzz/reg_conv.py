@@ -294,3 +294,10 @@ def _reduce_bwd():
     x = f32(2, 3, 4, 5)
     return Call(_C.reduce_backward, dy=f32(2, 5, seed=1), x=x,
                 y=_C.reduce_forward(x, 1, 3, "max"), start=1, stop=3, op="max")
+
+
+@entry("window_out_size", Arg("size", "ints", ["input size"], length=2), pair("kernel_size"),
+       pair("stride"), pair("padding"), pair("dilation"), Arg("ceil_mode", "bool"))
+def _window_out_size():
+    return Call(_C.window_out_size, size=(6, 7), kernel_size=(3, 2), stride=(2, 1),
+                padding=(1, 0), dilation=(1, 2), ceil_mode=True)

@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 
+#include "fastnn/conv_params.h"
+
 namespace fastnn {
 namespace binary {
 
@@ -44,8 +46,8 @@ void sign_gemm_f32(const float* x, const uint64_t* b, int64_t M, int64_t N, int6
 // Packed sign bits of the im2col rows of a float NCHW batch x (N, C, H, W): one row per output
 // pixel (n, oh, ow), K = kh * kw * C bits in (tap i, tap j, channel) order, bit = 1 where the
 // value is negative; taps in the padding get `pad_bit`; bits past K are 0. out: (N*OH*OW, W).
-struct BitIm2col {
-  int64_t n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+struct BitIm2col : Window2d {
+  int64_t n = 0, c = 0, h = 0, w = 0;
 };
 void im2col_sign_bits(const float* x, const BitIm2col& g, bool pad_bit, uint64_t* out);
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "fastnn/conv_params.h"
 #include "fastnn/params.h"
 
 namespace fastnn {
@@ -325,10 +326,8 @@ using u8_max_taps_fn = void (*)(const uint8_t* const* taps, int64_t ntaps, uint8
 // bounds rows so the int32 sums cannot overflow).
 using u8_sum_rows_fn = void (*)(const uint8_t* x, int64_t rows, int64_t c, int32_t* acc);
 // Convolution geometry over one NHWC u8 image (h x w x c), output oh x ow.
-struct U8ConvGeom {
+struct U8ConvGeom : Window2d {
   int64_t h = 0, w = 0, c = 0;
-  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
-  int64_t oh = 0, ow = 0;
   int64_t k = 0, kp = 0;   // kh * kw * c, and kp >= k (a multiple of 4: the GEMM reads in place)
   uint8_t pad = 0;         // value of padding pixels and of row bytes [k, kp): the zero point
 };

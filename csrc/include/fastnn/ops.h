@@ -495,14 +495,15 @@ void quantize_weights_s8(const float* w, int64_t n, int64_t k, bool per_channel,
                          float* scales);
 // u8 NHWC max pooling (padding never wins: as -inf; padding <= kernel / 2) and global average
 // pooling (y[n][c] = round_half_even(sum / (h*w)), the same scale and zero point as x).
-struct U8Pool {
-  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0;
-  int64_t out_h(int64_t h) const { return (h + 2 * ph - kh) / sh + 1; }
-  int64_t out_w(int64_t w) const { return (w + 2 * pw - kw) / sw + 1; }
-};
+// The pooling window (dilation 1); its oh, ow are not read (the frame computes them).
+using U8Pool = Window2d;
 void maxpool2d_u8_nhwc(const uint8_t* x, int64_t n, int64_t h, int64_t w, int64_t c,
                        const U8Pool& p, uint8_t* y);
 void global_avgpool_u8_nhwc(const uint8_t* x, int64_t n, int64_t hw, int64_t c, uint8_t* y);
+// The checks of a u8 convolution geometry (the image non-empty, every window hyper-parameter in
+// range, a window fitting, oh/ow = out_size, k = kh*kw*c, kp >= k): std::invalid_argument naming
+// the argument. im2col_u8_nhwc and conv2d_u8_nhwc run it; bindings call it before allocating.
+void conv2d_u8_check_geom(const U8ConvGeom& g);
 // im2col rows of n NHWC images (tests and the convolution): (n * oh * ow) x g.kp bytes.
 void im2col_u8_nhwc(const U8ConvGeom& g, const uint8_t* x, int64_t n, uint8_t* dst);
 // Quantized convolution, NHWC u8 in, NHWC out (u8 or f32): out[n, oy, ox, :] is the int8 GEMM of
@@ -555,9 +556,8 @@ void sparse_matmul(const CsrView& w, const MatView& x, const float* bias, const 
                    float* y, int64_t ldy);
 // Geometry of a convolution served by a sparse weight (NCHW, groups 1): input c x h x w, kernel
 // kh x kw, stride sh x sw, zero padding ph x pw, dilation dh x dw, output oh x ow.
-struct SparseConvShape {
-  int64_t c = 0, h = 0, w = 0, kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
-  int64_t oh = 0, ow = 0;
+struct SparseConvShape : Window2d {
+  int64_t c = 0, h = 0, w = 0;
 };
 // For each of n images: y[b] (w.rows x oh*ow) = act(W @ im2col(x[b]) + bias[:, None]). W is a
 // CSR weight (out_channels x c*kh*kw) whose column (ci*kh + ky)*kw + kx is tap (ky, kx) of input
