@@ -164,34 +164,30 @@ py::tuple bn_fwd(const py::handle& x_obj, const py::handle& gamma_obj, const py:
   const float* beta = optional_vec(beta_obj, "bias", c, bk);
   float* rm = nullptr;
   float* rv = nullptr;
-  if (rm_obj.is_none() != rv_obj.is_none())
-    throw py::value_error("running_mean and running_var must both be given or both be None");
+  // Which statistics are given, eps, and enough values per channel: the frame checks.
   if (!rm_obj.is_none()) {
     rmk = check_out(rm_obj, "running_mean", {c});
-    rvk = check_out(rv_obj, "running_var", {c});
-    if (overlaps(rmk, rvk) || overlaps(rmk, x) || overlaps(rvk, x))
-      throw py::value_error("running_mean/running_var: must not share memory with each other or input");
     check_no_alias(rmk, "running_mean", {{gk, "weight"}, {bk, "bias"}});
-    check_no_alias(rvk, "running_var", {{gk, "weight"}, {bk, "bias"}});
     rm = rmk.mutable_data();
+  }
+  if (!rv_obj.is_none()) {
+    rvk = check_out(rv_obj, "running_var", {c});
+    check_no_alias(rvk, "running_var", {{gk, "weight"}, {bk, "bias"}});
     rv = rvk.mutable_data();
   }
-  if (!training && !rm) throw py::value_error("batchnorm: eval mode needs running statistics");
-  if (!(eps > 0.0f)) throw py::value_error("eps: expected > 0, got " + std::to_string(eps));
+  if ((rm && (overlaps(rmk, x) || (rv && overlaps(rmk, rvk)))) || (rv && overlaps(rvk, x)))
+    throw py::value_error("running_mean/running_var: must not share memory with each other or input");
   std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
   py::array_t<float> y(shape), mean({c}), invstd({c});
   float* yp = y.mutable_data();
   float* mp = mean.mutable_data();
   float* ip = invstd.mutable_data();
-  if (n * c * inner > 0) {
+  {
     py::gil_scoped_release nogil;
     if (training)
       batchnorm_forward_train(x.data(), n, c, inner, gamma, beta, eps, momentum, rm, rv, yp, mp, ip);
     else
       batchnorm_forward_eval(x.data(), n, c, inner, gamma, beta, rm, rv, eps, yp, mp, ip);
-  } else if (training) {
-    throw py::value_error("batchnorm: expected more than 1 value per channel when training, got "
-                          "input " + shape_str(x));
   }
   return py::make_tuple(y, mean, invstd);
 }

@@ -19,10 +19,21 @@ namespace {
 
 std::string str(int64_t v) { return std::to_string(v); }
 
+// n or inner may be 0 (an empty batch): eval and backward then have nothing to do, training
+// refuses it (fewer than 2 values per channel).
 void check_dims(const char* fn, int64_t n, int64_t c, int64_t inner) {
-  if (n < 1 || c < 1 || inner < 1)
-    throw std::invalid_argument(std::string(fn) + ": expected n, c, inner >= 1, got (" + str(n) +
-                                ", " + str(c) + ", " + str(inner) + ")");
+  if (n < 0 || c < 1 || inner < 0)
+    throw std::invalid_argument(std::string(fn) + ": expected n, inner >= 0 and c >= 1, got (" +
+                                str(n) + ", " + str(c) + ", " + str(inner) + ")");
+}
+
+void check_running(const float* running_mean, const float* running_var) {
+  if ((running_mean == nullptr) != (running_var == nullptr))
+    throw std::invalid_argument("running_mean and running_var must both be given or both be None");
+}
+
+void check_eps(float eps) {
+  if (!(eps > 0.0f)) throw std::invalid_argument("eps: expected > 0, got " + std::to_string(eps));
 }
 
 template <class F>
@@ -99,12 +110,13 @@ void batchnorm_forward_train(const float* x, int64_t n, int64_t c, int64_t inner
                              float* running_mean, float* running_var, float* y, float* save_mean,
                              float* save_invstd) {
   check_dims("batchnorm_forward_train", n, c, inner);
+  check_running(running_mean, running_var);
+  check_eps(eps);
   const double count = static_cast<double>(n) * static_cast<double>(inner);
   if (count < 2.0)
-    throw std::invalid_argument("batchnorm: expected more than 1 value per channel when training, "
-                                "got input of " + str(n) + " x " + str(c) + " x " + str(inner));
-  if ((running_mean == nullptr) != (running_var == nullptr))
-    throw std::invalid_argument("batchnorm: running_mean and running_var go together");
+    throw std::invalid_argument("input: expected more than 1 value per channel when training, got " +
+                                str(n * inner) + " (batch " + str(n) + " x " + str(inner) +
+                                " per sample, " + str(c) + " channels)");
   const KernelTable& t = kernels();
   if (inner == 1) {
     // Moments shifted by the first row: no cancellation when |mean| >> std.
@@ -152,8 +164,11 @@ void batchnorm_forward_eval(const float* x, int64_t n, int64_t c, int64_t inner,
                             const float* running_var, float eps, float* y, float* save_mean,
                             float* save_invstd) {
   check_dims("batchnorm_forward_eval", n, c, inner);
-  if (!running_mean || !running_var)
-    throw std::invalid_argument("batchnorm_forward_eval: running statistics are required");
+  check_running(running_mean, running_var);
+  if (!running_mean)
+    throw std::invalid_argument("batchnorm: eval mode needs running statistics (running_mean and "
+                                "running_var)");
+  check_eps(eps);
   std::vector<float> a(c), b(c);
   for (int64_t ch = 0; ch < c; ++ch) {
     const float invstd = 1.0f / std::sqrt(running_var[ch] + eps);
@@ -163,6 +178,7 @@ void batchnorm_forward_eval(const float* x, int64_t n, int64_t c, int64_t inner,
     b[ch] = (beta ? beta[ch] : 0.0f) - running_mean[ch] * a[ch];
   }
   const KernelTable& t = kernels();
+  if (n == 0 || inner == 0) return;
   if (inner == 1) {
     column_rows(n, c, [&](int64_t i0, int64_t rows) {
       t.f32_col_affine(x + i0 * c, y + i0 * c, rows, c, c, a.data(), b.data());

@@ -69,9 +69,6 @@ class _BatchNorm(Module):
         if update:
             momentum = (self.momentum if self.momentum is not None
                         else 1.0 / (self.num_batches_tracked + 1))
-        if use_batch and x.size // self.num_features < 2:
-            raise ValueError(f"{self!r}: input: expected more than 1 value per channel when "
-                             f"training, got shape {x.shape}")
         w = None if self.weight is None else self.weight.data
         b = None if self.bias is None else self.bias.data
         rm = self.running_mean if update or not use_batch else None
