@@ -1,33 +1,42 @@
 // [optim] The optimizer update formulas and reductions, written ONCE for every ISA.
 //
 // Included by kernels/{ref,avx2,avx512}/optim.cpp INSIDE namespace fastnn::<isa>, after that file
-// defines `struct Vec` (so every function here is compiled with that folder's flags and lives in
-// that folder's namespace: nothing built with wide flags can leak into callers on older CPUs).
-// It includes nothing itself; the including file provides <cmath>, <cstdint>, <type_traits> and
-// fastnn/optim_params.h.
+// includes its vector traits simd/vec_<isa>.h (`struct Vec`, the one vector abstraction shared with
+// the other bodies under simd/), so every function here is compiled with that folder's flags and
+// lives in that folder's namespace: nothing built with wide flags can leak into callers on older
+// CPUs. It includes nothing itself; the including file provides <cmath>, <cstdint>,
+// <type_traits> and fastnn/optim_params.h.
 //
-// Vec contract (one SIMD register of W floats; the portable reference is W = 1):
-//   F, M                      vector and lane-mask types; W lanes
-//   full_mask(), tail_mask(r) all lanes; the first r lanes (0 < r < W)
-//   load<Tail>(p, k)          Tail: masked load, masked-off lanes read as 0 and never touch memory
-//   store<Tail>(p, v, k)      Tail: masked store, masked-off lanes untouched
-//   set1, zero, add, sub, mul, div, sqrt, abs
-//   fmadd(a, b, c)            a * b + c (fused where the ISA has FMA)
+// What this body uses of the traits (one register of kWidth floats; the reference is kWidth = 1):
+//   F, M, kWidth; all(), first(r)   lane masks: every lane; the first r lanes
+//   loadu/storeu, load(m, p)/store(m, p, v)   full and masked (masked-off lanes never touched)
+//   set1, zero, add, sub, mul, div, sqrt, abs, fmadd(a, b, c) = a * b + c
 //   max(a, b), min(a, b)      x86 semantics: b when either is NaN (so max(lo, x) keeps a NaN x)
 //   sign(x)                   -1, 0 or +1 (0 for +-0 and NaN)
-//   hsum(v) -> double         lanes widened to double, then summed in a fixed order
-//   hmax(v) -> float
-//   nan_flags(acc, x)         acc with lanes set to 1 where x is NaN; any_set(acc) -> bool
+//   hsum_d(v) -> double       lanes widened to double, then summed in a fixed order; hmax(v)
+//   nan_flags(acc, x)         acc with lanes set where x is NaN; any_set(acc) -> bool
 //
 // One body per formula: the main loop and the tail call the same function, the tail with masked
 // loads and stores (Tail = true). "Plain" instantiations compile the optional work (regularisers,
 // masks, AMSGrad) out of the hot loop; the other instantiation tests the flags at run time.
 
+template <class V, bool Tail>
+inline typename V::F optim_load(const float* p, typename V::M k) {
+  if constexpr (Tail) return V::load(k, p);
+  else return V::loadu(p);
+}
+
+template <class V, bool Tail>
+inline void optim_store(float* p, typename V::F v, typename V::M k) {
+  if constexpr (Tail) V::store(k, p, v);
+  else V::storeu(p, v);
+}
+
 template <class V, class Body>
 inline void optim_for_each_vec(int64_t n, Body&& body) {
   int64_t i = 0;
-  for (; i + V::W <= n; i += V::W) body(i, std::false_type(), V::full_mask());
-  if (i < n) body(i, std::true_type(), V::tail_mask(n - i));
+  for (; i + V::kWidth <= n; i += V::kWidth) body(i, std::false_type(), V::all());
+  if (i < n) body(i, std::true_type(), V::first(n - i));
 }
 
 // p <- p * param_scale; g <- g + weight_decay * p + l1 * sign(p)   (see OptimReg)
@@ -43,25 +52,25 @@ inline bool optim_reg_off(const OptimReg& r) { return !(r.has_decay || r.has_l2 
 // The updated parameter times the pruning mask (pruned weights stay exactly zero), then stored.
 template <class V, bool Tail, bool Plain>
 inline void optim_store_param(const OptimSpan& s, int64_t i, typename V::M k, typename V::F p) {
-  if (!Plain && s.mask) p = V::mul(p, V::template load<Tail>(s.mask + i, k));
-  V::template store<Tail>(s.param + i, p, k);
+  if (!Plain && s.mask) p = V::mul(p, optim_load<V, Tail>(s.mask + i, k));
+  optim_store<V, Tail>(s.param + i, p, k);
 }
 
 // ---- SGD -----------------------------------------------------------------------------------------
 template <class V, bool Tail, bool Plain>
 inline void sgd_vec(const SgdCoef& c, const OptimSpan& s, int64_t i, typename V::M k) {
   using F = typename V::F;
-  F p = V::template load<Tail>(s.param + i, k);
-  F g = V::template load<Tail>(s.grad + i, k);
+  F p = optim_load<V, Tail>(s.param + i, k);
+  F g = optim_load<V, Tail>(s.grad + i, k);
   if (!Plain) optim_regularize<V>(c.reg, p, g);
   F d = g;
   if (c.use_momentum) {
     F buf = g;  // torch: the first step's buffer is a copy of the gradient
     if (!c.first) {
-      buf = V::template load<Tail>(s.s0 + i, k);
+      buf = optim_load<V, Tail>(s.s0 + i, k);
       buf = V::fmadd(V::set1(c.one_minus_dampening), g, V::mul(buf, V::set1(c.momentum)));
     }
-    V::template store<Tail>(s.s0 + i, buf, k);
+    optim_store<V, Tail>(s.s0 + i, buf, k);
     d = c.nesterov ? V::fmadd(V::set1(c.momentum), buf, g) : buf;
   }
   p = V::fmadd(V::set1(c.neg_lr), d, p);
@@ -86,11 +95,11 @@ void f32_sgd_update(const SgdCoef& c, const OptimSpan& s, int64_t n) {
 template <class V, bool Tail, bool Plain>
 inline void adagrad_vec(const AdagradCoef& c, const OptimSpan& s, int64_t i, typename V::M k) {
   using F = typename V::F;
-  F p = V::template load<Tail>(s.param + i, k);
-  F g = V::template load<Tail>(s.grad + i, k);
+  F p = optim_load<V, Tail>(s.param + i, k);
+  F g = optim_load<V, Tail>(s.grad + i, k);
   if (!Plain) optim_regularize<V>(c.reg, p, g);
-  F sum = V::fmadd(g, g, V::template load<Tail>(s.s0 + i, k));
-  V::template store<Tail>(s.s0 + i, sum, k);
+  F sum = V::fmadd(g, g, optim_load<V, Tail>(s.s0 + i, k));
+  optim_store<V, Tail>(s.s0 + i, sum, k);
   const F std_ = V::add(V::sqrt(sum), V::set1(c.eps));
   p = V::fmadd(V::set1(c.neg_clr), V::div(g, std_), p);
   optim_store_param<V, Tail, Plain>(s, i, k, p);
@@ -114,17 +123,17 @@ void f32_adagrad_update(const AdagradCoef& c, const OptimSpan& s, int64_t n) {
 template <class V, bool Tail, bool Plain>
 inline void rmsprop_vec(const RmspropCoef& c, const OptimSpan& s, int64_t i, typename V::M k) {
   using F = typename V::F;
-  F p = V::template load<Tail>(s.param + i, k);
-  F g = V::template load<Tail>(s.grad + i, k);
+  F p = optim_load<V, Tail>(s.param + i, k);
+  F g = optim_load<V, Tail>(s.grad + i, k);
   if (!Plain) optim_regularize<V>(c.reg, p, g);
-  F sq = V::template load<Tail>(s.s0 + i, k);
+  F sq = optim_load<V, Tail>(s.s0 + i, k);
   sq = V::fmadd(V::mul(V::set1(c.one_minus_alpha), g), g, V::mul(sq, V::set1(c.alpha)));
-  V::template store<Tail>(s.s0 + i, sq, k);
+  optim_store<V, Tail>(s.s0 + i, sq, k);
   F avg;
   if (c.centered) {
-    F ga = V::template load<Tail>(s.s2 + i, k);
+    F ga = optim_load<V, Tail>(s.s2 + i, k);
     ga = V::fmadd(V::set1(c.one_minus_alpha), V::sub(g, ga), ga);  // lerp(ga, g, 1 - alpha)
-    V::template store<Tail>(s.s2 + i, ga, k);
+    optim_store<V, Tail>(s.s2 + i, ga, k);
     avg = V::sqrt(V::sub(sq, V::mul(ga, ga)));
   } else {
     avg = V::sqrt(sq);
@@ -132,8 +141,8 @@ inline void rmsprop_vec(const RmspropCoef& c, const OptimSpan& s, int64_t i, typ
   avg = V::add(avg, V::set1(c.eps));
   F d = V::div(g, avg);
   if (c.use_momentum) {
-    d = V::fmadd(V::template load<Tail>(s.s1 + i, k), V::set1(c.momentum), d);
-    V::template store<Tail>(s.s1 + i, d, k);
+    d = V::fmadd(optim_load<V, Tail>(s.s1 + i, k), V::set1(c.momentum), d);
+    optim_store<V, Tail>(s.s1 + i, d, k);
   }
   p = V::fmadd(V::set1(c.neg_lr), d, p);
   optim_store_param<V, Tail, Plain>(s, i, k, p);
@@ -157,18 +166,18 @@ void f32_rmsprop_update(const RmspropCoef& c, const OptimSpan& s, int64_t n) {
 template <class V, bool Tail, bool Plain>
 inline void adam_vec(const AdamCoef& c, const OptimSpan& s, int64_t i, typename V::M k) {
   using F = typename V::F;
-  F p = V::template load<Tail>(s.param + i, k);
-  F g = V::template load<Tail>(s.grad + i, k);
+  F p = optim_load<V, Tail>(s.param + i, k);
+  F g = optim_load<V, Tail>(s.grad + i, k);
   if (!Plain) optim_regularize<V>(c.reg, p, g);
-  F m = V::template load<Tail>(s.s0 + i, k);
-  F v = V::template load<Tail>(s.s1 + i, k);
+  F m = optim_load<V, Tail>(s.s0 + i, k);
+  F v = optim_load<V, Tail>(s.s1 + i, k);
   m = V::fmadd(V::set1(c.one_minus_beta1), V::sub(g, m), m);  // lerp(m, g, 1 - beta1)
   v = V::fmadd(V::mul(V::set1(c.one_minus_beta2), g), g, V::mul(v, V::set1(c.beta2)));
-  V::template store<Tail>(s.s0 + i, m, k);
-  V::template store<Tail>(s.s1 + i, v, k);
+  optim_store<V, Tail>(s.s0 + i, m, k);
+  optim_store<V, Tail>(s.s1 + i, v, k);
   if (!Plain && c.amsgrad) {
-    v = V::max(V::template load<Tail>(s.s2 + i, k), v);
-    V::template store<Tail>(s.s2 + i, v, k);
+    v = V::max(optim_load<V, Tail>(s.s2 + i, k), v);
+    optim_store<V, Tail>(s.s2 + i, v, k);
   }
   const F denom = V::fmadd(V::sqrt(v), V::set1(c.inv_bc2_sqrt), V::set1(c.eps));
   p = V::fmadd(V::set1(c.neg_step_size), V::div(m, denom), p);
@@ -198,10 +207,10 @@ double f32_sum_sq(const float* x, int64_t n) {
     const int64_t nb = n - b < kOptimSumBlock ? n - b : kOptimSumBlock;
     typename Vec::F acc = Vec::zero();
     optim_for_each_vec<Vec>(nb, [&](int64_t i, auto tail, typename Vec::M k) {
-      const typename Vec::F a = Vec::template load<decltype(tail)::value>(x + b + i, k);
+      const typename Vec::F a = optim_load<Vec, decltype(tail)::value>(x + b + i, k);
       acc = Vec::fmadd(a, a, acc);
     });
-    total += Vec::hsum(acc);
+    total += Vec::hsum_d(acc);
   }
   return total;
 }
@@ -212,9 +221,9 @@ double f32_sum_abs(const float* x, int64_t n) {
     const int64_t nb = n - b < kOptimSumBlock ? n - b : kOptimSumBlock;
     typename Vec::F acc = Vec::zero();
     optim_for_each_vec<Vec>(nb, [&](int64_t i, auto tail, typename Vec::M k) {
-      acc = Vec::add(acc, Vec::abs(Vec::template load<decltype(tail)::value>(x + b + i, k)));
+      acc = Vec::add(acc, Vec::abs(optim_load<Vec, decltype(tail)::value>(x + b + i, k)));
     });
-    total += Vec::hsum(acc);
+    total += Vec::hsum_d(acc);
   }
   return total;
 }
@@ -222,7 +231,7 @@ double f32_sum_abs(const float* x, int64_t n) {
 float f32_max_abs(const float* x, int64_t n) {
   typename Vec::F acc = Vec::zero(), nan = Vec::zero();
   optim_for_each_vec<Vec>(n, [&](int64_t i, auto tail, typename Vec::M k) {
-    const typename Vec::F a = Vec::template load<decltype(tail)::value>(x + i, k);
+    const typename Vec::F a = optim_load<Vec, decltype(tail)::value>(x + i, k);
     acc = Vec::max(acc, Vec::abs(a));
     nan = Vec::nan_flags(nan, a);
   });
@@ -233,7 +242,7 @@ void f32_scale(float* x, int64_t n, float s) {
   const typename Vec::F vs = Vec::set1(s);
   optim_for_each_vec<Vec>(n, [&](int64_t i, auto tail, typename Vec::M k) {
     constexpr bool T = decltype(tail)::value;
-    Vec::template store<T>(x + i, Vec::mul(Vec::template load<T>(x + i, k), vs), k);
+    optim_store<Vec, T>(x + i, Vec::mul(optim_load<Vec, T>(x + i, k), vs), k);
   });
 }
 
@@ -241,7 +250,7 @@ void f32_clamp(float* x, int64_t n, float lo, float hi) {
   const typename Vec::F vlo = Vec::set1(lo), vhi = Vec::set1(hi);
   optim_for_each_vec<Vec>(n, [&](int64_t i, auto tail, typename Vec::M k) {
     constexpr bool T = decltype(tail)::value;
-    const typename Vec::F a = Vec::template load<T>(x + i, k);
-    Vec::template store<T>(x + i, Vec::min(vhi, Vec::max(vlo, a)), k);  // NaN stays NaN
+    const typename Vec::F a = optim_load<Vec, T>(x + i, k);
+    optim_store<Vec, T>(x + i, Vec::min(vhi, Vec::max(vlo, a)), k);  // NaN stays NaN
   });
 }

@@ -56,6 +56,17 @@ struct Vec {
   static F div(F a, F b) { return _mm256_div_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
   static F max(F a, F b) { return _mm256_max_ps(a, b); }  // b where either is NaN
+  static F min(F a, F b) { return _mm256_min_ps(a, b); }  // b where either is NaN
+  static F sqrt(F a) { return _mm256_sqrt_ps(a); }
+  static F abs(F a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  static F sign(F x) {  // -1, 0 or +1 (0 for +-0 and NaN)
+    const F one = _mm256_set1_ps(1.0f), z = _mm256_setzero_ps();
+    return _mm256_sub_ps(_mm256_and_ps(_mm256_cmp_ps(x, z, _CMP_GT_OQ), one),
+                         _mm256_and_ps(_mm256_cmp_ps(x, z, _CMP_LT_OQ), one));
+  }
+  // acc with lanes set where x is NaN; any_set(acc): some lane was.
+  static F nan_flags(F acc, F x) { return _mm256_or_ps(acc, _mm256_cmp_ps(x, x, _CMP_UNORD_Q)); }
+  static bool any_set(F acc) { return _mm256_movemask_ps(acc) != 0; }
   static M gt(F a, F b) { return _mm256_castps_si256(_mm256_cmp_ps(a, b, _CMP_GT_OQ)); }
   // r[i] holds row i of a kWidth x kWidth block; on return r[j] holds column j.
   static void transpose(F r[kWidth]) { transpose_8x8(r); }
@@ -77,6 +88,20 @@ struct Vec {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+  }
+  // Lanes widened to double, then summed in a fixed order.
+  static double hsum_d(F v) {
+    const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+    const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+    const __m256d s = _mm256_add_pd(lo, hi);
+    const __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+  }
+  static float hmax(F v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
   }
 
   static F load_cols(const float* row, int64_t col0, int64_t s, int64_t, I cols, M m) {

@@ -76,6 +76,22 @@ struct Vec {
   static F div(F a, F b) { return _mm512_div_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static F max(F a, F b) { return _mm512_max_ps(a, b); }  // b where either is NaN
+  static F min(F a, F b) { return _mm512_min_ps(a, b); }  // b where either is NaN
+  static F sqrt(F a) { return _mm512_sqrt_ps(a); }
+  static F abs(F a) { return _mm512_abs_ps(a); }
+  static F sign(F x) {  // -1, 0 or +1 (0 for +-0 and NaN)
+    const F one = _mm512_set1_ps(1.0f);
+    const M pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+    const M neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    return _mm512_sub_ps(_mm512_maskz_mov_ps(pos, one), _mm512_maskz_mov_ps(neg, one));
+  }
+  // acc with lanes set to 1 where x is NaN; any_set(acc): some lane was.
+  static F nan_flags(F acc, F x) {
+    return _mm512_mask_mov_ps(acc, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), _mm512_set1_ps(1.0f));
+  }
+  static bool any_set(F acc) {
+    return _mm512_cmp_ps_mask(acc, _mm512_setzero_ps(), _CMP_NEQ_OQ) != 0;
+  }
   static M gt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
   // r[i] holds row i of a kWidth x kWidth block; on return r[j] holds column j.
   static void transpose(F r[kWidth]) { transpose_16x16(r); }
@@ -89,6 +105,22 @@ struct Vec {
   static F select(M m, F if_false, F if_true) { return _mm512_mask_blend_ps(m, if_false, if_true); }
   static I selecti(M m, I if_false, I if_true) { return _mm512_mask_blend_epi32(m, if_false, if_true); }
   static float hsum(F v) { return _mm512_reduce_add_ps(v); }
+  // Lanes widened to double, then summed in a fixed order. Through memory: GCC 12's
+  // widening/extract intrinsics warn spuriously, and the optimizer runs this once per 1024 floats.
+  static double hsum_d(F v) {
+    alignas(64) float t[16];
+    _mm512_store_ps(t, v);
+    double s = 0.0;
+    for (float x : t) s += static_cast<double>(x);
+    return s;
+  }
+  static float hmax(F v) {
+    alignas(64) float t[16];
+    _mm512_store_ps(t, v);
+    float m = t[0];
+    for (float x : t) m = x > m ? x : m;
+    return m;
+  }
 
   // Lane l gets row[col0 + l*s] where m is set (m must imply 0 <= col < w), else 0;
   // cols = col0 + iota*s.

@@ -39,11 +39,20 @@ struct Vec {
   static F mul(F a, F b) { return a * b; }
   static F div(F a, F b) { return a / b; }
   static F fmadd(F a, F b, F c) { return a * b + c; }
+  static F max(F a, F b) { return a > b ? a : b; }  // b where either is NaN (as x86)
+  static F min(F a, F b) { return a < b ? a : b; }
+  static F sqrt(F a) { return __builtin_sqrtf(a); }
+  static F abs(F a) { return __builtin_fabsf(a); }
+  static F sign(F x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f); }
+  static F nan_flags(F acc, F x) { return x != x ? 1.0f : acc; }
+  static bool any_set(F acc) { return acc != 0.0f; }
   static F sub_z(M m, F a, F b) { return m ? a - b : 0.0f; }
   static M gt_or_nan(M m, F v, F best) { return m && (v > best || v != v); }
   static F select(M m, F if_false, F if_true) { return m ? if_true : if_false; }
   static I selecti(M m, I if_false, I if_true) { return m ? if_true : if_false; }
   static float hsum(F v) { return v; }
+  static double hsum_d(F v) { return static_cast<double>(v); }
+  static float hmax(F v) { return v; }
 
   static F load_cols(const float* row, int64_t, int64_t, int64_t, I cols, M m) {
     return m ? row[cols] : 0.0f;
