@@ -208,3 +208,12 @@ def _enum_entries(cls):
 
 for _enum in (_C.Unary, _C.PointwiseLossKind, _C.OptimKind):
     _enum_entries(_enum)
+
+
+# -- micro-kernel test hooks (bind_ukr.cpp) --------------------------------------------------------
+@entry("_ukr_f32_gemm", Arg("a", "array"), Arg("b", "array"), Arg("c", "array"), Arg("m", "int"),
+       Arg("n", "int"), Arg("alpha", "float"), Arg("accumulate", "bool"), Arg("tile", "str"))
+def _ukr_f32_gemm():
+    mr, nr = _C._ukr_tiles()["f32_main"]
+    return Call(_C._ukr_f32_gemm, a=f32(3, mr), b=f32(3, nr, seed=1), c=f32(mr, nr + 2, seed=2),
+                m=mr, n=nr, alpha=1.0, accumulate=True, tile="main")

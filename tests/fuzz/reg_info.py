@@ -23,3 +23,7 @@ def _set_isa():
 @entry("set_num_threads", Arg("n", "int"))
 def _set_threads():
     return Call(_C.set_num_threads, n=_C.get_num_threads())
+
+
+# The micro-kernel test hooks' tile query (bind_ukr.cpp).
+entry("_ukr_tiles")(lambda: Call(_C._ukr_tiles))

@@ -162,3 +162,14 @@ def _add_u8():
     return Call(_C.add_u8, a=u8(2, 4, 4, 3), a_scale=0.02, a_zero_point=128,
                 b=u8(2, 4, 4, 3, seed=1), b_scale=0.05, b_zero_point=3, out_scale=0.06,
                 out_zero_point=60, relu=True)
+
+
+# -- micro-kernel test hook (bind_ukr.cpp) ---------------------------------------------------------
+@entry("_ukr_s8_gemm", Arg("a", "array"), Arg("b", "array"), Arg("c", "array"), Arg("m", "int"),
+       Arg("n", "int"), Arg("out", "str"), Arg("offset", "array"), Arg("scale", "array"),
+       Arg("shift", "array"), Arg("lo", "float"), Arg("hi", "float"), Arg("relu", "bool"))
+def _ukr_s8_gemm():
+    return Call(_C._ukr_s8_gemm, a=u8(2, 8), b=s8(2, 32, 4, seed=1),
+                c=np.zeros((2, 32), np.float32), m=2, n=32, out="f32",
+                offset=np.arange(32, dtype=np.int32), scale=np.full(32, 0.01, np.float32),
+                shift=f32(32, seed=2), lo=0.0, hi=255.0, relu=True)

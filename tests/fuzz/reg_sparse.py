@@ -101,3 +101,13 @@ def _sparse_conv():
     # a Conv2d(2, 64, 3) weight reshaped to (64, 2 * 3 * 3) (sizes: reg_conv.py)
     return Call(_C.sparse_conv2d, weight=sparse(64, 18), x=f32(2, 2, 5, 5), bias=f32(64, seed=1),
                 kernel_size=(3, 3), stride=(1, 2), padding=(1, 1), dilation=(1, 1), relu=True)
+
+
+# -- micro-kernel test hook (bind_ukr.cpp) ---------------------------------------------------------
+@entry("_ukr_spmm", Arg("row_ptr", "array"), Arg("col", "array"), Arg("val", "array"),
+       Arg("x", "array"), Arg("bias", "array"), Arg("y", "array"), Arg("n", "int"),
+       Arg("relu", "bool"))
+def _ukr_spmm():
+    return Call(_C._ukr_spmm, row_ptr=np.array([0, 2, 2, 3], np.int64),
+                col=np.array([0, 3, 1], np.int32), val=f32(3), x=f32(4, 5, seed=1),
+                bias=f32(3, seed=2), y=np.zeros((3, 6), np.float32), n=5, relu=True)

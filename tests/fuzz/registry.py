@@ -29,6 +29,7 @@ NO_ARGS = frozenset({
     "SparseMatrix", "SparseMatrix.col_idx", "SparseMatrix.nbytes", "SparseMatrix.nnz",
     "SparseMatrix.row_ptr", "SparseMatrix.shape", "SparseMatrix.sparsity", "SparseMatrix.values",
     "SparseMatrix.to_dense",
+    "_ukr_tiles",
 })
 
 
