@@ -81,7 +81,6 @@ BINDING_CASES = [
     ("matmul", "a", lambda: _C.matmul(big(B2), small(2**20, 2))),
     ("matmul.bias", "bias", lambda: _C.matmul(small(2, 2), small(2, 2), bias=big(B1))),
     ("matmul_reference", "a", lambda: _C.matmul_reference(big(B2), small(2**20, 2))),
-    ("matmul_main_tile", "a", lambda: _C.matmul_main_tile(big(B2), small(2**20, 2))),
     ("conv2d_forward", "input",
      lambda: _C.conv2d_forward(big(B4), small(1, 2**10, 1, 1), None, (1, 1), (0, 0), (1, 1), 1)),
     ("conv2d_forward.bias", "bias",
@@ -554,7 +553,7 @@ def test_huber_delta_must_be_finite_and_positive(delta, backward):
             nn.HuberLoss(delta=delta)
 
 
-@pytest.mark.parametrize("fn", ["matmul_reference", "matmul_main_tile"])
+@pytest.mark.parametrize("fn", ["matmul_reference"])
 @pytest.mark.parametrize("bad", ["complex64", "complex128", "datetime64[s]", "timedelta64[s]",
                                  "object", "U3"])
 @pytest.mark.parametrize("arg", ["a", "b"])

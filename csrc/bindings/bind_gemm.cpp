@@ -74,34 +74,6 @@ py::array_t<float> matmul_reference(const py::handle& a_obj, const py::handle& b
   return out;
 }
 
-py::array_t<float> matmul_main_tile(const py::handle& a_obj, const py::handle& b_obj,
-                                    const py::handle& bias_obj,
-                                    const std::optional<Unary>& act) {
-  py::array_t<float> a = c_f32(a_obj, "a"), b = c_f32(b_obj, "b");
-  check_ndim(a, "a", 2);
-  check_ndim(b, "b", 2);
-  check_shape(b, "b", {a.shape(1), -1});
-  const Epilogue ep = gemm_epilogue(act, 0.0f, "act");
-  py::array_t<float> bias;
-  if (!bias_obj.is_none()) {
-    bias = c_f32(bias_obj, "bias");
-    check_shape(bias, "bias", {b.shape(1)});
-  }
-  py::array_t<float> out({a.shape(0), b.shape(1)});
-  GemmArgs g;
-  g.a = mat_view(a);
-  g.b = mat_view(b);
-  g.c = out.mutable_data();
-  g.ldc = b.shape(1);
-  g.bias = bias_obj.is_none() ? nullptr : bias.data();
-  g.ep = ep;
-  {
-    py::gil_scoped_release nogil;
-    sgemm_main_tile(g);
-  }
-  return out;
-}
-
 }  // namespace
 
 void bind_gemm(py::module_& m) {
@@ -110,9 +82,6 @@ void bind_gemm(py::module_& m) {
         py::arg("act_param") = 0.0f, py::arg("alpha") = 1.0f, py::arg("out") = py::none(),
         py::arg("beta") = 0.0f,
         "C = act(alpha * op(a) @ op(b) + beta * out + bias); see fastnn.ops.matmul.");
-  m.def("matmul_main_tile", &matmul_main_tile, py::arg("a"), py::arg("b"),
-        py::arg("bias") = py::none(), py::arg("act") = py::none(),
-        "a @ b through packers without the width argument (main tile only; tests only).");
   m.def("gemm_config", [] {
     const KernelTable& t = kernels();
     py::dict d;

@@ -131,21 +131,6 @@ void sgemm(const GemmArgs& g) {
       g.c, g.ldc, g.alpha, g.beta, g.bias, g.ep);
 }
 
-void sgemm_main_tile(const GemmArgs& g) {
-  check(g);
-  const int mr = kernels().f32_mr, nr = kernels().f32_nr;
-  const MatView a = g.a, b = g.b;
-  sgemm_driver(
-      a.rows, b.cols, a.cols,
-      [&](int64_t i0, int64_t p0, int64_t mc, int64_t kc, float* dst) {
-        pack_a_f32(a, i0, p0, mc, kc, mr, dst);
-      },
-      [&](int64_t p0, int64_t j0, int64_t kc, int64_t nc, float* dst) {
-        pack_b_f32(b, p0, j0, kc, nc, nr, dst);
-      },
-      g.c, g.ldc, g.alpha, g.beta, g.bias, g.ep);
-}
-
 float apply_act(float x, const Epilogue& ep);
 
 void sgemm_reference(const GemmArgs& g) {

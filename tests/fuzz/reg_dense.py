@@ -26,13 +26,6 @@ def _matmul():
                 out=np.zeros((3, 4), np.float32), beta=1.0)
 
 
-@entry("matmul_main_tile", Arg("a", "array"), Arg("b", "array"), Arg("bias", "array"),
-       Arg("act", "obj"))
-def _matmul_main_tile():
-    return Call(_C.matmul_main_tile, a=f32(3, 5), b=f32(5, 4, seed=1), bias=f32(4, seed=2),
-                act=_C.Unary.relu)
-
-
 @entry("matmul_reference", Arg("a", "array"), Arg("b", "array"))
 def _matmul_reference():
     return Call(_C.matmul_reference, a=f32(3, 5), b=f32(5, 4, seed=1))

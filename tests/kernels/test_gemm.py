@@ -303,18 +303,6 @@ def test_mlp_and_im2col_shapes(isa, rng):
     _check(rng, 1568, 64, 288, bias=True, activation="relu")
 
 
-@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (45, 10, 33), (129, 65, 600), (30, 3, 17)])
-def test_packers_without_width_use_main_tile(isa, rng, m, n, k):
-    # A caller's packers may omit the width argument; the driver then runs the main tile, also
-    # where it would have picked the narrow one (n = 3, 10).
-    a = rng.standard_normal((m, k)).astype(np.float32)
-    b = rng.standard_normal((k, n)).astype(np.float32)
-    bias = rng.standard_normal(n).astype(np.float32)
-    got = _C.matmul_main_tile(a, b, bias, _C.Unary.relu)
-    np.testing.assert_allclose(got, matmul_ref(a, b, bias=bias, activation="relu"), rtol=0,
-                               atol=gemm_tol(a, b, k, bias=bias))
-
-
 def test_epilogue_activation_is_a_unary_member_the_epilogue_fuses():
     """act crosses as a _C.Unary member (or None): an int code is a TypeError, an activation the
     GEMM epilogue cannot fuse a ValueError naming act and the activation."""
@@ -325,7 +313,7 @@ def test_epilogue_activation_is_a_unary_member_the_epilogue_fuses():
     with pytest.raises(ValueError, match="Linear: act: .* got Mish"):
         _C.linear_forward(a, b.T.copy(), None, _C.Unary.mish)
     with pytest.raises(ValueError, match="act: .* got the value 0"):
-        _C.matmul_main_tile(a, b, None, _C.Unary(0))
+        _C.matmul(a, b, act=_C.Unary(0))
     with pytest.raises(TypeError, match="act"):
         _C.matmul(a, b, act=1)
 

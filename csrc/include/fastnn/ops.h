@@ -57,10 +57,6 @@ void sgemm(const GemmArgs& args);
 // The naive triple loop, for tests and as the reference the kernels are checked against.
 void sgemm_reference(const GemmArgs& args);
 
-// sgemm through packers without the panel-width argument, so the driver runs the main tile only:
-// the compatibility path for such packers (see gemm_driver.h), kept here for the tests.
-void sgemm_main_tile(const GemmArgs& args);
-
 // ---- [layers: elementwise, losses, dropout] ----
 // Activations: params.h FASTNN_UNARY_LIST (the enum Unary, fastnn._C.Unary). Arrays are
 // contiguous with n elements; y may alias x, dx dy.
