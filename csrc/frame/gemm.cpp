@@ -2,6 +2,7 @@
 // points. The loop nest itself is sgemm_driver (gemm_driver.h); leaf kernels come from kernels().
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -66,8 +67,13 @@ GemmPlan f32_plan(const KernelTable& t, const F32GemmTile& tile, int64_t m, int6
   p.n_slices = 1;
 
   // Tiny products do not pay for waking threads: about 1 MFLOP per thread at least.
+  static const double min_flops = [] {
+    const char* e = std::getenv("FASTNN_GEMM_MFLOP_PER_THREAD");
+    const double v = e ? std::atof(e) : 0.0;
+    return v > 0.0 ? v * 1.0e6 : 1.0e6;
+  }();
   const double flops = 2.0 * double(m) * double(n) * double(k);
-  int64_t useful = static_cast<int64_t>(flops / 1.0e6);
+  int64_t useful = static_cast<int64_t>(flops / min_flops);
   p.nthreads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nthreads, useful)));
   if (p.nthreads > 1) {
     const int64_t nth = p.nthreads;
