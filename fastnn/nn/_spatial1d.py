@@ -47,6 +47,17 @@ def grad4(grad_out, saved, owner):
     return g[:, :, None, :]
 
 
+def frame(owner, x, fn, *args):
+    """fn(*args) on the (N, C, 1, L) view of input x: the C++ frame checks the window against
+    the input (the one place that check lives); its error, which speaks of the 2-D view,
+    is re-raised naming this layer and the 1-D input shape."""
+    try:
+        return fn(*args)
+    except ValueError as e:
+        raise ValueError(f"{owner}: input of shape {np.shape(x)} (run as the (N, C, 1, L) "
+                         f"view): {e}") from e
+
+
 def out3(y4, unbatched):
     """An (N, C, 1, L) result -> (N, C, L), or (C, L) for one sample."""
     y = y4[:, :, 0, :]

@@ -85,22 +85,14 @@ class Conv1d(Module):
         x4, unbatched = s1.as_input(x, repr(self), self.in_channels)
         p, extra = self._split_padding()
         if any(extra):
-            mode = _PAD_MODES[self.padding_mode]
-            if mode == 1 and max(extra) >= x4.shape[3]:
-                raise ValueError(f"{self!r}: input: padding_mode='reflect' needs padding "
-                                 f"{max(extra)} < input length {x4.shape[3]}")
-            x4 = _C.pad2d_forward(x4, (0, 0) + extra, mode, 0.0)
-        span = self.dilation[0] * (self.kernel_size[0] - 1) + 1
-        if x4.shape[3] + 2 * p < span:
-            raise ValueError(f"{self!r}: input: kernel {span} (dilated) is larger than the padded "
-                             f"input length {x4.shape[3] + 2 * p} (input shape "
-                             f"{np.shape(x)})")
+            x4 = s1.frame(repr(self), x, _C.pad2d_forward, x4, (0, 0) + extra,
+                          _PAD_MODES[self.padding_mode], 0.0)
         w = self.weight
         if w.mask is not None:  # [prune] a pruned weight is re-masked in place: see fastnn.prune
             _C.mask_apply(w.data, w.mask)
         bias = None if self.bias is None else self.bias.data
-        y4 = _C.conv2d_forward(x4, self._w4(w.data), bias, (1,) + self.stride, (0, p),
-                               (1,) + self.dilation, self.groups, "auto")
+        y4 = s1.frame(repr(self), x, _C.conv2d_forward, x4, self._w4(w.data), bias,
+                      (1,) + self.stride, (0, p), (1,) + self.dilation, self.groups, "auto")
         y = s1.out3(y4, unbatched)
         self._saved = (x4, extra, np.shape(x), (unbatched, y.shape))
         return y

@@ -39,11 +39,7 @@ class _Pool1d(_Pool2d):
 
     def forward(self, x):
         x4, unbatched = s1.as_input(x, repr(self))
-        padded, span = x4.shape[3] + 2 * self.padding[1], self._span()[1]
-        if padded < span:
-            raise ValueError(f"{self!r}: input: kernel_size {span} is larger than the padded "
-                             f"input length {padded} (input shape {np.shape(x)})")
-        y4, argmax = self._forward4(x4)
+        y4, argmax = s1.frame(repr(self), x, self._forward4, x4)
         y = s1.out3(y4, unbatched)
         self._saved = ((unbatched, y.shape), argmax, x4.shape, np.shape(x))
         return y
