@@ -1,5 +1,5 @@
 // [optim] Plain structs passed from the optimizer driver (frame/optim.cpp) to the leaf update
-// kernels (kernels/<isa>/optim.cpp). No behaviour here.
+// kernels (kernels/optim_body.h, instantiated in kernels/<isa>/bodies.cpp). No behaviour here.
 //
 // Every coefficient is computed once per parameter per step by the driver, in double, and rounded
 // to float once, as torch does when it passes a Python float to a float32 tensor op.
