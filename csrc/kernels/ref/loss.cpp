@@ -3,6 +3,7 @@
 // Huber, BCE-with-logits) are memory-bound one-liners and this is their only leaf, shared by
 // every ISA's table.
 #include <cmath>
+#include <vector>
 #include <cstdint>
 #include <limits>
 
@@ -34,19 +35,24 @@ void f32_xent_forward(const float* x, int64_t rows, int64_t cols, const int64_t*
 }
 
 void f32_xent_backward(const float* x, const float* lse, int64_t rows, int64_t cols,
-                       const int64_t* target, const float* w, float w_sum, float eps, float scale,
-                       const float* row_scale, float* dx) {
+                       const int64_t* target, const float* w, float /*w_sum: summed here*/,
+                       float eps, float scale, const float* row_scale, float* dx) {
+  // From the definition: the weighted target distribution q (label smoothing spreads eps over
+  // the classes), dL/dx_j = s * (softmax_j * sum(q) - q_j), in double.
+  std::vector<double> q(static_cast<size_t>(cols));
   for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * cols;
-    float* dr = dx + r * cols;
     const int64_t t = target[r];
-    const float s = row_scale ? scale * row_scale[r] : scale;
-    const float wt = w ? w[t] : 1.0f;
-    const float a = s * ((1.0f - eps) * wt + eps * w_sum / float(cols));
-    const float b = s * eps / float(cols);
-    for (int64_t j = 0; j < cols; ++j)
-      dr[j] = a * std::exp(xr[j] - lse[r]) - b * (w ? w[j] : 1.0f);
-    dr[t] -= s * (1.0f - eps) * wt;
+    double total = 0.0;
+    for (int64_t j = 0; j < cols; ++j) {
+      q[j] = double(eps) / double(cols) * (w ? double(w[j]) : 1.0);
+      if (j == t) q[j] += (1.0 - double(eps)) * (w ? double(w[j]) : 1.0);
+      total += q[j];
+    }
+    const double s = double(scale) * (row_scale ? double(row_scale[r]) : 1.0);
+    for (int64_t j = 0; j < cols; ++j) {
+      const double p = std::exp(double(x[r * cols + j]) - double(lse[r]));
+      dx[r * cols + j] = static_cast<float>(s * (p * total - q[j]));
+    }
   }
 }
 
