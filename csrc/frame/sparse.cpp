@@ -283,16 +283,31 @@ void csr_to_dense(const CsrView& w, float* out, int64_t ld) {
   }
 }
 
-void sparse_linear(const CsrView& w, const MatView& x, const float* bias, const Epilogue& ep,
-                   float* y, int64_t ldy) {
+namespace {
+
+// The arguments of out = x W^T (x_by_rows: x is (batch, in), out (batch, out)) or out = W x
+// (x is (in, n), out (out, n)).
+void check_product(const CsrView& w, const MatView& x, const Epilogue& ep, const float* y,
+                   int64_t ldy, bool x_by_rows) {
   check_csr(w);
   check_ep(ep);
-  if (x.rows < 0 || x.cols != w.cols)
-    throw std::invalid_argument("x: expected shape (*, " + std::to_string(w.cols) + "), got " +
-                                dims(x.rows, x.cols));
+  const int64_t in = x_by_rows ? x.cols : x.rows, n = x_by_rows ? x.rows : x.cols;
+  if (n < 0 || in != w.cols)
+    throw std::invalid_argument("x: expected shape " +
+                                (x_by_rows ? "(*, " + std::to_string(w.cols) + ")"
+                                           : "(" + std::to_string(w.cols) + ", *)") +
+                                ", got " + dims(x.rows, x.cols));
   if (!x.data && x.rows * x.cols > 0) throw std::invalid_argument("x: data is null");
-  if (!y && x.rows * w.rows > 0) throw std::invalid_argument("out: data is null");
-  if (ldy < w.rows) throw std::invalid_argument("out: row stride < " + std::to_string(w.rows));
+  if (!y && n * w.rows > 0) throw std::invalid_argument("out: data is null");
+  const int64_t row = x_by_rows ? w.rows : n;
+  if (ldy < row) throw std::invalid_argument("out: row stride < " + std::to_string(row));
+}
+
+}  // namespace
+
+void sparse_linear(const CsrView& w, const MatView& x, const float* bias, const Epilogue& ep,
+                   float* y, int64_t ldy) {
+  check_product(w, x, ep, y, ldy, /*x_by_rows=*/true);
   const int64_t batch = x.rows;
   if (batch == 0 || w.rows == 0) return;
   const KernelTable& t = kernels();
@@ -333,14 +348,7 @@ void sparse_linear(const CsrView& w, const MatView& x, const float* bias, const 
 
 void sparse_matmul(const CsrView& w, const MatView& x, const float* bias, const Epilogue& ep,
                    float* y, int64_t ldy) {
-  check_csr(w);
-  check_ep(ep);
-  if (x.cols < 0 || x.rows != w.cols)
-    throw std::invalid_argument("x: expected shape (" + std::to_string(w.cols) + ", *), got " +
-                                dims(x.rows, x.cols));
-  if (!x.data && x.rows * x.cols > 0) throw std::invalid_argument("x: data is null");
-  if (!y && w.rows * x.cols > 0) throw std::invalid_argument("out: data is null");
-  if (ldy < x.cols) throw std::invalid_argument("out: row stride < " + std::to_string(x.cols));
+  check_product(w, x, ep, y, ldy, /*x_by_rows=*/false);
   const int64_t n = x.cols;
   if (n == 0 || w.rows == 0) return;
   run_panel(w, x, bias, ep, y, ldy, /*trans_y=*/0);
