@@ -15,6 +15,25 @@ constexpr int kMR = 14, kNR = 32;
 inline __mmask16 lanes(int64_t n) {
   return n >= 16 ? __mmask16(0xffff) : (n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u));
 }
+
+// The m x n corner of the 14 x 32 accumulator tile into (or, accumulating, onto) C.
+__attribute__((always_inline)) inline void store_tile(const __m512 (&vacc)[kMR][2], float* c,
+                                                      int64_t ldc, int64_t m, int64_t n,
+                                                      int accumulate) {
+  const __mmask16 mask0 = lanes(n), mask1 = lanes(n - 16);
+#pragma GCC unroll 16
+  for (int i = 0; i < kMR; ++i) {
+    if (i >= m) continue;
+    float* ci = c + i * ldc;
+    __m512 v0 = vacc[i][0], v1 = vacc[i][1];
+    if (accumulate) {
+      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(mask0, ci));
+      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(mask1, ci + 16));
+    }
+    _mm512_mask_storeu_ps(ci, mask0, v0);
+    _mm512_mask_storeu_ps(ci + 16, mask1, v1);
+  }
+}
 }  // namespace
 
 void f32_conv_ukr_14x32(int64_t k, const float* a_base, const int64_t* a_off, int64_t a_step,
@@ -33,19 +52,7 @@ void f32_conv_ukr_14x32(int64_t k, const float* a_base, const int64_t* a_off, in
       vacc[i][1] = _mm512_fmadd_ps(va, vb1, vacc[i][1]);
     }
   }
-  const __mmask16 mask0 = lanes(n), mask1 = lanes(n - 16);
-#pragma GCC unroll 16
-  for (int i = 0; i < kMR; ++i) {
-    if (i >= m) continue;
-    float* ci = c + i * ldc;
-    __m512 v0 = vacc[i][0], v1 = vacc[i][1];
-    if (accumulate) {
-      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(mask0, ci));
-      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(mask1, ci + 16));
-    }
-    _mm512_mask_storeu_ps(ci, mask0, v0);
-    _mm512_mask_storeu_ps(ci + 16, mask1, v1);
-  }
+  store_tile(vacc, c, ldc, m, n, accumulate);
 }
 
 // Weight-gradient variant: the 14 rows of A are 14 im2col rows (taps) read in place through row
@@ -72,19 +79,7 @@ void f32_conv_wgrad_ukr_14x32(const float* const* a_rows, int64_t rows, int64_t 
     }
     for (int i = 0; i < kMR; ++i) a[i] += a_stride;
   }
-  const __mmask16 mask0 = lanes(n), mask1 = lanes(n - 16);
-#pragma GCC unroll 16
-  for (int i = 0; i < kMR; ++i) {
-    if (i >= m) continue;
-    float* ci = c + i * ldc;
-    __m512 v0 = vacc[i][0], v1 = vacc[i][1];
-    if (accumulate) {
-      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(mask0, ci));
-      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(mask1, ci + 16));
-    }
-    _mm512_mask_storeu_ps(ci, mask0, v0);
-    _mm512_mask_storeu_ps(ci + 16, mask1, v1);
-  }
+  store_tile(vacc, c, ldc, m, n, accumulate);
 }
 
 }  // namespace avx512
