@@ -45,7 +45,12 @@ inline int64_t pool_rows(const Pool2dGeom& g, int64_t y0) {
                      : std::min<int64_t>(y0 + g.kh, g.h) - std::max<int64_t>(y0, 0);
 }
 
-void f32_avgpool2d_plane(const float* x, float* y, const Pool2dGeom& g) {
+// Average pooling's windows, a vector of outputs (oy, o0 .. o0 + kWidth) at a time:
+// out(oy, o0, lanes, count, taps) where count is the divisor and taps(f) calls
+// f(iy, first column, cols, m) for each window row iy inside the input and each kernel column
+// (cols: the lanes' input columns, m: the lanes whose column is inside the input).
+template <class Out>
+void avgpool_windows(const Pool2dGeom& g, Out&& out) {
   for (int64_t oy = 0; oy < g.oh; ++oy) {
     const int64_t y0 = oy * g.sh - g.ph;
     const int64_t ya = std::max<int64_t>(y0, 0), yb = std::min<int64_t>(y0 + g.kh, g.h);
@@ -54,38 +59,33 @@ void f32_avgpool2d_plane(const float* x, float* y, const Pool2dGeom& g) {
       const Vec::M lanes = Vec::first(g.ow - o0);
       const Vec::I cols0 = pool_cols0(o0, g.sw, g.pw);
       const Vec::F count = Vec::mul(rows, Vec::load(lanes, g.col_count + o0));
-      Vec::F sum = Vec::zero();
-      for (int64_t iy = ya; iy < yb; ++iy) {
-        const float* row = x + iy * g.w;
-        for (int64_t kj = 0; kj < g.kw; ++kj) {
-          const Vec::I cols = Vec::addi(cols0, Vec::set1i(kj));
-          const Vec::M m = Vec::in_range(cols, g.w, lanes);
-          sum = Vec::add(sum, Vec::load_cols(row, o0 * g.sw - g.pw + kj, g.sw, g.w, cols, m));
+      out(oy, o0, lanes, count, [&](auto&& f) {
+        for (int64_t iy = ya; iy < yb; ++iy) {
+          for (int64_t kj = 0; kj < g.kw; ++kj) {
+            const Vec::I cols = Vec::addi(cols0, Vec::set1i(kj));
+            f(iy, o0 * g.sw - g.pw + kj, cols, Vec::in_range(cols, g.w, lanes));
+          }
         }
-      }
-      Vec::store(lanes, y + oy * g.ow + o0, Vec::div(sum, count));
+      });
     }
   }
 }
 
+void f32_avgpool2d_plane(const float* x, float* y, const Pool2dGeom& g) {
+  avgpool_windows(g, [&](int64_t oy, int64_t o0, Vec::M lanes, Vec::F count, auto&& taps) {
+    Vec::F sum = Vec::zero();
+    taps([&](int64_t iy, int64_t c0, Vec::I cols, Vec::M m) {
+      sum = Vec::add(sum, Vec::load_cols(x + iy * g.w, c0, g.sw, g.w, cols, m));
+    });
+    Vec::store(lanes, y + oy * g.ow + o0, Vec::div(sum, count));
+  });
+}
+
 void f32_avgpool2d_plane_bwd(const float* dy, float* dx, const Pool2dGeom& g) {
-  for (int64_t oy = 0; oy < g.oh; ++oy) {
-    const int64_t y0 = oy * g.sh - g.ph;
-    const int64_t ya = std::max<int64_t>(y0, 0), yb = std::min<int64_t>(y0 + g.kh, g.h);
-    const Vec::F rows = Vec::set1(static_cast<float>(pool_rows(g, y0)));
-    for (int64_t o0 = 0; o0 < g.ow; o0 += Vec::kWidth) {
-      const Vec::M lanes = Vec::first(g.ow - o0);
-      const Vec::I cols0 = pool_cols0(o0, g.sw, g.pw);
-      const Vec::F count = Vec::mul(rows, Vec::load(lanes, g.col_count + o0));
-      const Vec::F share = Vec::div(Vec::load(lanes, dy + oy * g.ow + o0), count);
-      for (int64_t iy = ya; iy < yb; ++iy) {
-        float* row = dx + iy * g.w;
-        for (int64_t kj = 0; kj < g.kw; ++kj) {
-          const Vec::I cols = Vec::addi(cols0, Vec::set1i(kj));
-          const Vec::M m = Vec::in_range(cols, g.w, lanes);
-          Vec::add_cols(row, o0 * g.sw - g.pw + kj, g.sw, cols, m, share);
-        }
-      }
-    }
-  }
+  avgpool_windows(g, [&](int64_t oy, int64_t o0, Vec::M lanes, Vec::F count, auto&& taps) {
+    const Vec::F share = Vec::div(Vec::load(lanes, dy + oy * g.ow + o0), count);
+    taps([&](int64_t iy, int64_t c0, Vec::I cols, Vec::M m) {
+      Vec::add_cols(dx + iy * g.w, c0, g.sw, cols, m, share);
+    });
+  });
 }
