@@ -39,6 +39,24 @@ inline void optim_for_each_vec(int64_t n, Body&& body) {
   if (i < n) body(i, std::true_type(), V::first(n - i));
 }
 
+// One optimizer's update of n elements: step(c, s, i, k, tail, plain) per vector, on local
+// copies of the coefficients and the span (stores through float* cannot alias them, so
+// pointers and coefficients stay in registers); `plain` (no regularization, no mask, ...)
+// selects the instantiation without those branches.
+template <class Coef, class Step>
+inline void optim_update(const Coef& c_in, const OptimSpan& s_in, int64_t n, bool plain,
+                         Step step) {
+  const Coef c = c_in;
+  const OptimSpan s = s_in;
+  auto run = [&](auto plain_c) {
+    optim_for_each_vec<Vec>(n, [&](int64_t i, auto tail, typename Vec::M k) {
+      step(c, s, i, k, tail, plain_c);
+    });
+  };
+  if (plain) run(std::true_type{});
+  else run(std::false_type{});
+}
+
 // p <- p * param_scale; g <- g + weight_decay * p + l1 * sign(p)   (see OptimReg)
 template <class V>
 inline void optim_regularize(const OptimReg& r, typename V::F& p, typename V::F& g) {
@@ -77,18 +95,11 @@ inline void sgd_vec(const SgdCoef& c, const OptimSpan& s, int64_t i, typename V:
   optim_store_param<V, Tail, Plain>(s, i, k, p);
 }
 
-template <class V, bool Plain>
-inline void sgd_run(const SgdCoef& c_in, const OptimSpan& s_in, int64_t n) {
-  const SgdCoef c = c_in;    // local copies: stores through float* cannot alias them, so
-  const OptimSpan s = s_in;  // pointers and coefficients stay in registers
-  optim_for_each_vec<V>(n, [&](int64_t i, auto tail, typename V::M k) {
-    sgd_vec<V, decltype(tail)::value, Plain>(c, s, i, k);
-  });
-}
-
 void f32_sgd_update(const SgdCoef& c, const OptimSpan& s, int64_t n) {
-  if (optim_reg_off(c.reg) && !s.mask) sgd_run<Vec, true>(c, s, n);
-  else sgd_run<Vec, false>(c, s, n);
+  optim_update(c, s, n, optim_reg_off(c.reg) && !s.mask, [](const SgdCoef& c, const OptimSpan& s, int64_t i, Vec::M k,
+                                   auto tail, auto plain) {
+    sgd_vec<Vec, decltype(tail)::value, decltype(plain)::value>(c, s, i, k);
+  });
 }
 
 // ---- Adagrad -------------------------------------------------------------------------------------
@@ -105,18 +116,11 @@ inline void adagrad_vec(const AdagradCoef& c, const OptimSpan& s, int64_t i, typ
   optim_store_param<V, Tail, Plain>(s, i, k, p);
 }
 
-template <class V, bool Plain>
-inline void adagrad_run(const AdagradCoef& c_in, const OptimSpan& s_in, int64_t n) {
-  const AdagradCoef c = c_in;    // local copies: stores through float* cannot alias them, so
-  const OptimSpan s = s_in;  // pointers and coefficients stay in registers
-  optim_for_each_vec<V>(n, [&](int64_t i, auto tail, typename V::M k) {
-    adagrad_vec<V, decltype(tail)::value, Plain>(c, s, i, k);
-  });
-}
-
 void f32_adagrad_update(const AdagradCoef& c, const OptimSpan& s, int64_t n) {
-  if (optim_reg_off(c.reg) && !s.mask) adagrad_run<Vec, true>(c, s, n);
-  else adagrad_run<Vec, false>(c, s, n);
+  optim_update(c, s, n, optim_reg_off(c.reg) && !s.mask, [](const AdagradCoef& c, const OptimSpan& s, int64_t i, Vec::M k,
+                                   auto tail, auto plain) {
+    adagrad_vec<Vec, decltype(tail)::value, decltype(plain)::value>(c, s, i, k);
+  });
 }
 
 // ---- RMSprop -------------------------------------------------------------------------------------
@@ -148,18 +152,11 @@ inline void rmsprop_vec(const RmspropCoef& c, const OptimSpan& s, int64_t i, typ
   optim_store_param<V, Tail, Plain>(s, i, k, p);
 }
 
-template <class V, bool Plain>
-inline void rmsprop_run(const RmspropCoef& c_in, const OptimSpan& s_in, int64_t n) {
-  const RmspropCoef c = c_in;    // local copies: stores through float* cannot alias them, so
-  const OptimSpan s = s_in;  // pointers and coefficients stay in registers
-  optim_for_each_vec<V>(n, [&](int64_t i, auto tail, typename V::M k) {
-    rmsprop_vec<V, decltype(tail)::value, Plain>(c, s, i, k);
-  });
-}
-
 void f32_rmsprop_update(const RmspropCoef& c, const OptimSpan& s, int64_t n) {
-  if (optim_reg_off(c.reg) && !s.mask) rmsprop_run<Vec, true>(c, s, n);
-  else rmsprop_run<Vec, false>(c, s, n);
+  optim_update(c, s, n, optim_reg_off(c.reg) && !s.mask, [](const RmspropCoef& c, const OptimSpan& s, int64_t i, Vec::M k,
+                                   auto tail, auto plain) {
+    rmsprop_vec<Vec, decltype(tail)::value, decltype(plain)::value>(c, s, i, k);
+  });
 }
 
 // ---- Adam / AdamW --------------------------------------------------------------------------------
@@ -184,18 +181,11 @@ inline void adam_vec(const AdamCoef& c, const OptimSpan& s, int64_t i, typename 
   optim_store_param<V, Tail, Plain>(s, i, k, p);
 }
 
-template <class V, bool Plain>
-inline void adam_run(const AdamCoef& c_in, const OptimSpan& s_in, int64_t n) {
-  const AdamCoef c = c_in;    // local copies: stores through float* cannot alias them, so
-  const OptimSpan s = s_in;  // pointers and coefficients stay in registers
-  optim_for_each_vec<V>(n, [&](int64_t i, auto tail, typename V::M k) {
-    adam_vec<V, decltype(tail)::value, Plain>(c, s, i, k);
-  });
-}
-
 void f32_adam_update(const AdamCoef& c, const OptimSpan& s, int64_t n) {
-  if (optim_reg_off(c.reg) && !s.mask && !c.amsgrad) adam_run<Vec, true>(c, s, n);
-  else adam_run<Vec, false>(c, s, n);
+  optim_update(c, s, n, optim_reg_off(c.reg) && !s.mask && !c.amsgrad, [](const AdamCoef& c, const OptimSpan& s, int64_t i, Vec::M k,
+                                   auto tail, auto plain) {
+    adam_vec<Vec, decltype(tail)::value, decltype(plain)::value>(c, s, i, k);
+  });
 }
 
 // ---- reductions and in-place transforms (clipping, max-norm) --------------------------------------
