@@ -109,7 +109,7 @@ int main() {
       bptr[b + 1] = static_cast<int64_t>(bcol.size());
     }
     const double t_csr = best([&] {
-      fastnn::avx512::f32_spmm_csr_16x64(N, P, rp.data(), col.data(), val.data(), x, P, nullptr,
+      fastnn::avx512::f32_spmm_csr(N, P, rp.data(), col.data(), val.data(), x, P, nullptr,
                                          y.data(), P, ep);
     }, 200);
     const double t_blk = best([&] {

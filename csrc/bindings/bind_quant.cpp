@@ -68,50 +68,46 @@ U8ConvGeom geom(const py::array& x, const std::vector<int64_t>& kernel,
   return g;
 }
 
-py::array quantize(const py::handle& x_obj, double scale, int64_t zp, bool nhwc,
-                   const py::handle& out) {
-  F32C x = c_f32(x_obj, "x");
-  const QParamsU8 p = qp(scale, zp);
-  std::vector<py::ssize_t> shape = dims(x);
-  if (nhwc) {
-    check_ndim(x, "x", 4);
-    shape = {x.shape(0), x.shape(2), x.shape(3), x.shape(1)};
+// quantize / dequantize: `in` into a new (or the given `out`) array of Out, in the same layout or,
+// with `permute`, NCHW -> NHWC (to_nhwc) or NHWC -> NCHW; plain(in, out, size, p) and
+// permuted(in, out, n, c, hw, p) are the ops.h calls (c, hw: of the input's layout).
+template <class Out, class A, class Plain, class Permuted>
+py::array convert(const A& in, const char* name, QParamsU8 p, bool permute, bool to_nhwc,
+                  const py::handle& out, Plain plain, Permuted permuted) {
+  std::vector<py::ssize_t> shape = dims(in);
+  int64_t c = 0, hw = 0;
+  if (permute) {
+    check_ndim(in, name, 4);
+    const py::ssize_t* s = in.shape();
+    shape = to_nhwc ? std::vector<py::ssize_t>{s[0], s[2], s[3], s[1]}
+                    : std::vector<py::ssize_t>{s[0], s[3], s[1], s[2]};
+    c = to_nhwc ? s[1] : s[3];
+    hw = to_nhwc ? s[2] * s[3] : s[1] * s[2];
   }
-  U8Array q = output<uint8_t>(out, shape, x);
-  const float* xp = x.data();
-  uint8_t* qp_ = q.mutable_data();
-  const int64_t n = x.size();
+  auto o = output<Out>(out, shape, in);
+  const auto* src = in.data();
+  Out* dst = o.mutable_data();
+  const int64_t n = in.size();
   {
     py::gil_scoped_release nogil;
-    if (nhwc)
-      quantize_u8_to_nhwc(xp, qp_, shape[0], shape[3], shape[1] * shape[2], p);
+    if (permute)
+      permuted(src, dst, shape[0], c, hw, p);
     else
-      quantize_u8(xp, qp_, n, p);
+      plain(src, dst, n, p);
   }
-  return q;
+  return o;
+}
+
+py::array quantize(const py::handle& x_obj, double scale, int64_t zp, bool nhwc,
+                   const py::handle& out) {
+  return convert<uint8_t>(c_f32(x_obj, "x"), "x", qp(scale, zp), nhwc, true, out, quantize_u8,
+                          quantize_u8_to_nhwc);
 }
 
 py::array dequantize(const py::handle& q_obj, double scale, int64_t zp, bool nchw,
                      const py::handle& out) {
-  U8Array q = u8c(q_obj, "q");
-  const QParamsU8 p = qp(scale, zp);
-  std::vector<py::ssize_t> shape = dims(q);
-  if (nchw) {
-    check_ndim(q, "q", 4);
-    shape = {q.shape(0), q.shape(3), q.shape(1), q.shape(2)};
-  }
-  auto x = output<float>(out, shape, q);
-  const uint8_t* qd = q.data();
-  float* xd = x.mutable_data();
-  const int64_t n = q.size();
-  {
-    py::gil_scoped_release nogil;
-    if (nchw)
-      dequantize_u8_from_nhwc(qd, xd, shape[0], shape[1], shape[2] * shape[3], p);
-    else
-      dequantize_u8(qd, xd, n, p);
-  }
-  return x;
+  return convert<float>(u8c(q_obj, "q"), "q", qp(scale, zp), nchw, false, out, dequantize_u8,
+                        dequantize_u8_from_nhwc);
 }
 
 py::tuple minmax(const py::handle& x_obj, const std::string& name) {

@@ -14,12 +14,6 @@ namespace fastnn {
 
 namespace {
 
-QParamsU8 named_qp(double scale, int64_t zp, const std::string& name) {
-  if (zp < 0 || zp > 255)
-    throw py::value_error(name + "_zero_point: must be in [0, 255], got " + std::to_string(zp));
-  return qp(scale, zp);
-}
-
 // inputs as owned objects: iterating a sequence such as an array yields temporaries that a
 // borrowed py::handle would outlive.
 py::array concat(const std::vector<py::object>& inputs, const std::vector<double>& scales,
@@ -53,13 +47,13 @@ py::array concat(const std::vector<py::object>& inputs, const std::vector<double
     }
     slices[i].data = a.data();
     slices[i].cols = s.back();
-    slices[i].q = named_qp(scales[i], zero_points[i], name);
+    slices[i].q = qp(scales[i], zero_points[i]);
     width += s.back();
   }
   shape.back() = width;
   py::array_t<uint8_t> out = new_array<uint8_t>(shape, "output");
   uint8_t* op = out.mutable_data();
-  const QParamsU8 oq = named_qp(out_scale, out_zp, "out");
+  const QParamsU8 oq = qp(out_scale, out_zp);
   {  // the GIL back before the return value (a py::array made from `out`) is built
     py::gil_scoped_release nogil;
     requantize_concat_u8(slices.data(), static_cast<int64_t>(k), rows, op, oq, relu);
@@ -72,8 +66,8 @@ py::array add(const py::handle& a_obj, double sa, int64_t za, const py::handle& 
   U8Array a = u8c(a_obj, "a"), b = u8c(b_obj, "b");
   if (shape_of(a) != shape_of(b))
     throw py::value_error("b: expected the shape of a " + shape_str(a) + ", got " + shape_str(b));
-  const QParamsU8 qa = named_qp(sa, za, "a"), qb = named_qp(sb, zb, "b");
-  const QParamsU8 oq = named_qp(out_scale, out_zp, "out");
+  const QParamsU8 qa = qp(sa, za), qb = qp(sb, zb);
+  const QParamsU8 oq = qp(out_scale, out_zp);
   py::array_t<uint8_t> out = new_array<uint8_t>(shape_of(a), "output");
   const uint8_t* ap = a.data();
   const uint8_t* bp = b.data();

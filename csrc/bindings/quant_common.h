@@ -1,5 +1,7 @@
 // Helpers shared by the uint8 bindings (bind_quant.cpp, bind_quant_join.cpp).
 #pragma once
+#include <algorithm>
+#include <climits>
 #include <string>
 
 #include "common.h"
@@ -20,12 +22,12 @@ inline U8Array u8c(const py::handle& obj, const char* name) {
   return c_array<uint8_t>(a, name);
 }
 
+// Converts only: the frame checks the values (ValueError naming scale / zero_point). A zero point
+// outside int's range saturates, so it stays out of [0, 255] and the frame rejects it.
 inline QParamsU8 qp(double scale, int64_t zp) {
-  if (zp < 0 || zp > 255)
-    throw py::value_error("zero_point: must be in [0, 255], got " + std::to_string(zp));
   QParamsU8 p;
   p.scale = static_cast<float>(scale);
-  p.zero_point = static_cast<int>(zp);
+  p.zero_point = static_cast<int>(std::min<int64_t>(std::max<int64_t>(zp, INT_MIN), INT_MAX));
   return p;
 }
 

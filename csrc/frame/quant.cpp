@@ -26,12 +26,12 @@ void check_count(int64_t n, const char* name) {
   if (n < 0) throw std::invalid_argument(std::string(name) + ": negative size");
 }
 
-void check_qparams(QParamsU8 p, const char* name) {
+// The one check of a tensor's qparams (the bindings only convert): ValueError naming the argument.
+void check_qparams(QParamsU8 p) {
   if (!(std::isfinite(p.scale) && p.scale > 0.0f))
-    throw std::invalid_argument(std::string(name) + ": scale must be finite and > 0, got " +
-                                std::to_string(p.scale));
+    throw std::invalid_argument("scale: must be finite and > 0, got " + std::to_string(p.scale));
   if (p.zero_point < 0 || p.zero_point > 255)
-    throw std::invalid_argument(std::string(name) + ": zero_point must be in [0, 255], got " +
+    throw std::invalid_argument("zero_point: must be in [0, 255], got " +
                                 std::to_string(p.zero_point));
 }
 
@@ -46,6 +46,21 @@ float inverse_scale(QParamsU8 p) {
     throw std::invalid_argument("scale: 1 / scale overflows float32 (scale " +
                                 std::to_string(p.scale) + ")");
   return static_cast<float>(inv);
+}
+
+// fn(img, p0, np, pb, tmp) for every block of np <= pb pixels from pixel p0 of image img of an
+// n x c x hw tensor, in parallel; tmp: the thread's c x pb bytes of scratch (channel-major).
+template <class Fn>
+void for_pixel_blocks(int64_t n, int64_t c, int64_t hw, const Fn& fn) {
+  const int64_t pb = pixel_block(c, hw);
+  const int64_t nb = (hw + pb - 1) / pb;
+  parallel_blocks(n * nb, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<uint8_t> tmp(static_cast<size_t>(c * pb));
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t img = b / nb, p0 = (b % nb) * pb;
+      fn(img, p0, std::min(pb, hw - p0), pb, tmp.data());
+    }
+  });
 }
 
 }  // namespace
@@ -71,7 +86,7 @@ QParamsU8 choose_qparams_u8(double lo, double hi) {
 
 void quantize_u8(const float* x, uint8_t* q, int64_t n, QParamsU8 p) {
   check_count(n, "x");
-  check_qparams(p, "qparams");
+  check_qparams(p);
   const float inv = inverse_scale(p), zp = static_cast<float>(p.zero_point);
   const KernelTable& t = kernels();
   parallel_blocks(n, kBlock, [&](int64_t b, int64_t e) {
@@ -81,7 +96,7 @@ void quantize_u8(const float* x, uint8_t* q, int64_t n, QParamsU8 p) {
 
 void dequantize_u8(const uint8_t* q, float* x, int64_t n, QParamsU8 p) {
   check_count(n, "q");
-  check_qparams(p, "qparams");
+  check_qparams(p);
   const float zp = static_cast<float>(p.zero_point);
   const KernelTable& t = kernels();
   parallel_blocks(n, kBlock, [&](int64_t b, int64_t e) {
@@ -95,21 +110,15 @@ void quantize_u8_to_nhwc(const float* x, uint8_t* q, int64_t n, int64_t c, int64
                          QParamsU8 p) {
   if (n < 0 || c < 0 || hw < 0) throw std::invalid_argument("x: negative shape");
   if (c == 1 || hw == 1) return quantize_u8(x, q, n * c * hw, p);  // same memory order
-  check_qparams(p, "qparams");
+  check_qparams(p);
   const float inv = inverse_scale(p), zp = static_cast<float>(p.zero_point);
   const KernelTable& t = kernels();
-  const int64_t pb = pixel_block(c, hw);
-  const int64_t nb = (hw + pb - 1) / pb;
-  parallel_blocks(n * nb, 1, [&](int64_t b0, int64_t b1) {
-    std::vector<uint8_t> tmp(static_cast<size_t>(c * pb));
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t img = b / nb, p0 = (b % nb) * pb, np = std::min(pb, hw - p0);
-      for (int64_t ch = 0; ch < c; ++ch)
-        t.f32_quantize_u8(x + (img * c + ch) * hw + p0, tmp.data() + ch * pb, np, inv, zp);
-      uint8_t* dst = q + (img * hw + p0) * c;
-      for (int64_t i = 0; i < np; ++i)
-        for (int64_t ch = 0; ch < c; ++ch) dst[i * c + ch] = tmp[ch * pb + i];
-    }
+  for_pixel_blocks(n, c, hw, [&](int64_t img, int64_t p0, int64_t np, int64_t pb, uint8_t* tmp) {
+    for (int64_t ch = 0; ch < c; ++ch)
+      t.f32_quantize_u8(x + (img * c + ch) * hw + p0, tmp + ch * pb, np, inv, zp);
+    uint8_t* dst = q + (img * hw + p0) * c;
+    for (int64_t i = 0; i < np; ++i)
+      for (int64_t ch = 0; ch < c; ++ch) dst[i * c + ch] = tmp[ch * pb + i];
   });
 }
 
@@ -117,21 +126,15 @@ void dequantize_u8_from_nhwc(const uint8_t* q, float* x, int64_t n, int64_t c, i
                              QParamsU8 p) {
   if (n < 0 || c < 0 || hw < 0) throw std::invalid_argument("q: negative shape");
   if (c == 1 || hw == 1) return dequantize_u8(q, x, n * c * hw, p);
-  check_qparams(p, "qparams");
+  check_qparams(p);
   const float zp = static_cast<float>(p.zero_point);
   const KernelTable& t = kernels();
-  const int64_t pb = pixel_block(c, hw);
-  const int64_t nb = (hw + pb - 1) / pb;
-  parallel_blocks(n * nb, 1, [&](int64_t b0, int64_t b1) {
-    std::vector<uint8_t> tmp(static_cast<size_t>(c * pb));
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t img = b / nb, p0 = (b % nb) * pb, np = std::min(pb, hw - p0);
-      const uint8_t* src = q + (img * hw + p0) * c;
-      for (int64_t i = 0; i < np; ++i)
-        for (int64_t ch = 0; ch < c; ++ch) tmp[ch * pb + i] = src[i * c + ch];
-      for (int64_t ch = 0; ch < c; ++ch)
-        t.u8_dequantize_f32(tmp.data() + ch * pb, x + (img * c + ch) * hw + p0, np, p.scale, zp);
-    }
+  for_pixel_blocks(n, c, hw, [&](int64_t img, int64_t p0, int64_t np, int64_t pb, uint8_t* tmp) {
+    const uint8_t* src = q + (img * hw + p0) * c;
+    for (int64_t i = 0; i < np; ++i)
+      for (int64_t ch = 0; ch < c; ++ch) tmp[ch * pb + i] = src[i * c + ch];
+    for (int64_t ch = 0; ch < c; ++ch)
+      t.u8_dequantize_f32(tmp + ch * pb, x + (img * c + ch) * hw + p0, np, p.scale, zp);
   });
 }
 

@@ -122,8 +122,15 @@ def test_out_arguments(rng):
 
 def test_quantize_bad_arguments():
     x = np.zeros(4, F32)
-    with pytest.raises(ValueError, match="zero_point"):
+    with pytest.raises(ValueError, match=r"zero_point: must be in \[0, 255\], got 256"):
         _C.quantize_u8(x, 0.1, 256)
+    with pytest.raises(ValueError, match=r"zero_point: must be in \[0, 255\], got -1"):
+        _C.dequantize_u8(np.zeros(4, np.uint8), 0.1, -1)
+    # beyond int32: the binding saturates, so the frame still rejects it (no wrap to 0)
+    with pytest.raises(ValueError, match=r"zero_point: must be in \[0, 255\]"):
+        _C.quantize_u8(x, 0.1, 2**32)
+    with pytest.raises(ValueError, match=r"zero_point: must be in \[0, 255\]"):
+        _C.quantize_u8(x.reshape(1, 2, 2, 1), 0.1, -(2**40), nhwc=True)
     with pytest.raises(ValueError, match="scale"):
         _C.quantize_u8(x, 0.0, 0)
     with pytest.raises(ValueError, match="scale"):

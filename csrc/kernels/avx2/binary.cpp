@@ -80,58 +80,41 @@ inline __m256i byte_mask(uint32_t byte) {
   return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(byte)), sel), sel);
 }
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
-// R rows of x against plane row n, 8 elements per step: the value added is x with its sign
-// flipped where the weight is -1 (xor of the sign bit) and zeroed where it is 0 (and).
-template <int R>
-void rows_block(const float* x, const uint64_t* pos, const uint64_t* neg, int64_t n0, int64_t n1,
-                int64_t K, float* out, int64_t ldo) {
-  const int64_t W = (K + 63) / 64, K8 = K / 8 * 8;
-  const __m256i sign = _mm256_set1_epi32(static_cast<int>(0x80000000u));
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  for (int64_t n = n0; n < n1; ++n) {
-    const uint64_t* nw = neg + n * W;
-    const uint64_t* pw = pos ? pos + n * W : nullptr;
-    __m256 acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
-    for (int64_t k = 0; k < K; k += 8) {
-      const int sh = static_cast<int>(k % 64);
-      const uint32_t nb = static_cast<uint32_t>(nw[k / 64] >> sh) & 0xffu;
-      const __m256i flip = _mm256_and_si256(byte_mask(nb), sign);
-      __m256i keep;
-      if (pw) {
-        keep = byte_mask((static_cast<uint32_t>(pw[k / 64] >> sh) & 0xffu) | nb);
-      } else {  // binary: every element below K counts
-        keep = _mm256_set1_epi32(-1);
-      }
-      if (k >= K8) keep = _mm256_and_si256(keep, _mm256_cmpgt_epi32(_mm256_set1_epi32(
-                                                     static_cast<int>(K - k)), lane));
-      const __m256 keepf = _mm256_castsi256_ps(keep), flipf = _mm256_castsi256_ps(flip);
-      for (int r = 0; r < R; ++r) {
-        const __m256 v = k < K8 ? _mm256_loadu_ps(x + r * K + k)
-                                : _mm256_maskload_ps(x + r * K + k, keep);
-        acc[r] = _mm256_add_ps(acc[r], _mm256_xor_ps(_mm256_and_ps(v, keepf), flipf));
-      }
-    }
-    for (int r = 0; r < R; ++r) out[r * ldo + n] = hsum(acc[r]);
+// 8 elements per step: the value added is x with its sign flipped where the weight is -1 (xor
+// of the sign bit) and zeroed where it is 0 (and).
+struct PlaneStep {
+  using F = __m256;
+  static constexpr int kStep = 8;
+  static F zero() { return _mm256_setzero_ps(); }
+  static float hsum(F v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
   }
-}
+  template <int R>
+  static void step(F* acc, const float* x, int64_t K, int64_t left, uint64_t nbits,
+                   uint64_t pbits, bool binary) {
+    const uint32_t nb = static_cast<uint32_t>(nbits) & 0xffu;
+    const __m256i flip = _mm256_and_si256(byte_mask(nb), _mm256_set1_epi32(int(0x80000000u)));
+    // binary: every element below K counts
+    __m256i keep = binary ? _mm256_set1_epi32(-1)
+                          : byte_mask((static_cast<uint32_t>(pbits) & 0xffu) | nb);
+    const bool tail = left < 8;
+    if (tail)
+      keep = _mm256_and_si256(keep, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(left)),
+                                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    const __m256 keepf = _mm256_castsi256_ps(keep), flipf = _mm256_castsi256_ps(flip);
+    for (int r = 0; r < R; ++r) {
+      const __m256 v = tail ? _mm256_maskload_ps(x + r * K, keep) : _mm256_loadu_ps(x + r * K);
+      acc[r] = _mm256_add_ps(acc[r], _mm256_xor_ps(_mm256_and_ps(v, keepf), flipf));
+    }
+  }
+};
 
 }  // namespace
 
-void plane_sums(const float* x, const uint64_t* pos, const uint64_t* neg, int64_t M, int64_t n0,
-                int64_t n1, int64_t K, float* out, int64_t ldo) {
-  int64_t m = 0;
-  for (; m + 8 <= M; m += 8) rows_block<8>(x + m * K, pos, neg, n0, n1, K, out + m * ldo, ldo);
-  for (; m + 4 <= M; m += 4) rows_block<4>(x + m * K, pos, neg, n0, n1, K, out + m * ldo, ldo);
-  for (; m < M; ++m) rows_block<1>(x + m * K, pos, neg, n0, n1, K, out + m * ldo, ldo);
-}
+#include "../simd/binary_rows_body.h"
 
 }  // namespace avx2
 }  // namespace binary

@@ -1,6 +1,13 @@
 // AVX-512 VPOPCNTDQ path of the binary kernels: vpopcntq on 8 words at a time, masked tail.
 // Compiled with the target attribute (setup.py's avx512 flags lack -mavx512vpopcntdq); only
-// called when the CPU reports VPOPCNTDQ (binary::vpopcntdq_supported).
+// called when the CPU reports VPOPCNTDQ (binary::vpopcntdq_supported). plane_sums:
+// ../simd/binary_rows_body.h.
+// GCC 12's AVX-512 reductions build on _mm512_undefined_*(), which trips a false
+// -W(maybe-)uninitialized once inlined (GCC PR 105593, fixed in 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 
 #include "fastnn/binary.h"
@@ -33,45 +40,31 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) void xor_popcount(
 
 namespace {
 
-// R rows of x against plane row n, 16 elements per step: masked adds (+1) and subtracts (-1).
-template <int R>
-__attribute__((target("avx512f"))) void rows_block(const float* x, const uint64_t* pos,
-                                                   const uint64_t* neg, int64_t n0, int64_t n1,
-                                                   int64_t K, float* out, int64_t ldo) {
-  const int64_t W = (K + 63) / 64;
-  for (int64_t n = n0; n < n1; ++n) {
-    const uint64_t* nw = neg + n * W;
-    const uint64_t* pw = pos ? pos + n * W : nullptr;
-    __m512 acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < K; k += 16) {
-      const int sh = static_cast<int>(k % 64);
-      const __mmask16 inside =
-          K - k >= 16 ? static_cast<__mmask16>(0xffff)
-                      : static_cast<__mmask16>((1u << (K - k)) - 1u);
-      const __mmask16 kn = static_cast<__mmask16>(nw[k / 64] >> sh);
-      const __mmask16 kp = pw ? static_cast<__mmask16>(pw[k / 64] >> sh)
-                              : static_cast<__mmask16>(~kn & inside);
-      for (int r = 0; r < R; ++r) {
-        const __m512 v = _mm512_maskz_loadu_ps(inside, x + r * K + k);
-        acc[r] = _mm512_mask_add_ps(acc[r], kp, acc[r], v);
-        acc[r] = _mm512_mask_sub_ps(acc[r], kn, acc[r], v);
-      }
+// 16 elements per step: masked adds (+1) and subtracts (-1).
+struct PlaneStep {
+  using F = __m512;
+  static constexpr int kStep = 16;
+  static F zero() { return _mm512_setzero_ps(); }
+  static float hsum(F v) { return _mm512_reduce_add_ps(v); }
+  template <int R>
+  static void step(F* acc, const float* x, int64_t K, int64_t left, uint64_t nbits,
+                   uint64_t pbits, bool binary) {
+    const __mmask16 inside =
+        left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1u);
+    const __mmask16 kn = static_cast<__mmask16>(nbits);
+    const __mmask16 kp = binary ? static_cast<__mmask16>(~kn & inside)
+                                : static_cast<__mmask16>(pbits);
+    for (int r = 0; r < R; ++r) {
+      const __m512 v = _mm512_maskz_loadu_ps(inside, x + r * K);
+      acc[r] = _mm512_mask_add_ps(acc[r], kp, acc[r], v);
+      acc[r] = _mm512_mask_sub_ps(acc[r], kn, acc[r], v);
     }
-    for (int r = 0; r < R; ++r) out[r * ldo + n] = _mm512_reduce_add_ps(acc[r]);
   }
-}
+};
 
 }  // namespace
 
-__attribute__((target("avx512f"))) void plane_sums(const float* x, const uint64_t* pos,
-                                                   const uint64_t* neg, int64_t M, int64_t n0,
-                                                   int64_t n1, int64_t K, float* out,
-                                                   int64_t ldo) {
-  int64_t m = 0;
-  for (; m + 8 <= M; m += 8) rows_block<8>(x + m * K, pos, neg, n0, n1, K, out + m * ldo, ldo);
-  for (; m < M; ++m) rows_block<1>(x + m * K, pos, neg, n0, n1, K, out + m * ldo, ldo);
-}
+#include "../simd/binary_rows_body.h"
 
 }  // namespace avx512
 }  // namespace binary

@@ -1,5 +1,5 @@
 // AVX-512 f32 GEMM micro-kernel body for an MR x (16*NV) register tile, shared by the tile
-// instances (gemm_ukr_14x32.cpp, gemm_ukr_28x16.cpp). Contract: kernel_table.h / docs/kernels.md.
+// instances (gemm_ukr.cpp: 14x32 and 28x16). Contract: kernel_table.h / docs/kernels.md.
 //
 // Per k step: NV aligned zmm loads of B, then for each of the MR rows one broadcast of A feeding NV
 // FMAs (with NV == 1 the compiler folds the broadcast into the FMA as an embedded {1to16} operand).

@@ -1,16 +1,13 @@
 // AVX-512 (F + BW) leaves of the quantized tensors and layers. Contracts: kernel_table.h
 // ("Quantized tensors and layers"); ref/quant.cpp is the reference they match bit for bit (same
-// float32 operations; vrndscaleps to nearest = std::nearbyint; max/min put the constant second, so
-// a NaN lane becomes the constant as the reference's comparisons make it).
-// Every loop runs one body on full blocks and, once, on the masked tail.
-// GCC 12's AVX-512 headers build unmasked intrinsics on _mm512_undefined_*(), which trips a false
-// -W(maybe-)uninitialized once inlined (GCC PR 105593, fixed in 13).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+// float32 operations; max/min put the constant second, so a NaN lane becomes the constant as the
+// reference's comparisons make it). f32_quantize_u8 and the u8 layers: ../simd/quant_u8_body.h
+// over vec_avx512.h. Every loop runs one body on full blocks and, once, on the masked tail.
+// GCC 12's false -W(maybe-)uninitialized in its AVX-512 intrinsics (GCC PR 105593) is silenced
+// by vec_avx512.h for the whole file.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "../simd/quant_u8_body.h"
@@ -18,6 +15,8 @@
 
 namespace fastnn {
 namespace avx512 {
+
+#include "../simd/vec_avx512.h"
 
 namespace {
 
@@ -28,35 +27,7 @@ __mmask64 tail64(int64_t n) {
   return n >= 64 ? ~__mmask64(0) : n <= 0 ? 0 : (__mmask64(1) << n) - 1;
 }
 
-// 16 floats -> 16 int32 holding sat_u8(nearbyint(x * inv) + zp).
-inline __m512i quantize16(__m512 x, __m512 vinv, __m512 vzp) {
-  __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(x, vinv),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  v = _mm512_add_ps(v, vzp);
-  v = _mm512_max_ps(v, _mm512_setzero_ps());  // NaN -> 0 (second operand)
-  v = _mm512_min_ps(v, _mm512_set1_ps(255.0f));
-  return _mm512_cvtps_epi32(v);
-}
-
 }  // namespace
-
-// 64 elements per block: four 16-lane conversions packed into one 64-byte store
-// (vpackusdw + vpackuswb interleave per 128-bit lane; the dword permute restores the order).
-void f32_quantize_u8(const float* x, uint8_t* q, int64_t n, float inv_scale, float zp) {
-  const __m512 vinv = _mm512_set1_ps(inv_scale), vzp = _mm512_set1_ps(zp);
-  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  auto block = [&](int64_t i, int64_t rem) {
-    const __m512i a = quantize16(_mm512_maskz_loadu_ps(tail16(rem), x + i), vinv, vzp);
-    const __m512i b = quantize16(_mm512_maskz_loadu_ps(tail16(rem - 16), x + i + 16), vinv, vzp);
-    const __m512i c = quantize16(_mm512_maskz_loadu_ps(tail16(rem - 32), x + i + 32), vinv, vzp);
-    const __m512i d = quantize16(_mm512_maskz_loadu_ps(tail16(rem - 48), x + i + 48), vinv, vzp);
-    const __m512i bytes = _mm512_packus_epi16(_mm512_packus_epi32(a, b), _mm512_packus_epi32(c, d));
-    _mm512_mask_storeu_epi8(q + i, tail64(rem), _mm512_permutexvar_epi32(order, bytes));
-  };
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64) block(i, 64);
-  if (i < n) block(i, n - i);
-}
 
 void u8_dequantize_f32(const uint8_t* q, float* x, int64_t n, float scale, float zp) {
   const __m512 vs = _mm512_set1_ps(scale), vzp = _mm512_set1_ps(zp);
@@ -113,19 +84,7 @@ void u8_max_taps(const uint8_t* const* taps, int64_t ntaps, uint8_t* out, int64_
   if (j < c) block(j, tail64(c - j));
 }
 
-void u8_sum_rows(const uint8_t* x, int64_t rows, int64_t c, int32_t* acc) {
-  simd::u8_sum_rows_body<__m512i>(x, rows, c, acc);
-}
-
-void u8_maxpool_row(const uint8_t* const* rows, int64_t nrows, int64_t kw, int64_t sw, int64_t c,
-                    int64_t count, uint8_t* out) {
-  simd::u8_maxpool_row_body<__m512i>(rows, nrows, kw, sw, c, count, out);
-}
-
-void u8_im2col_band(const U8ConvGeom& g, const uint8_t* xp, int64_t xs, int64_t y0, int64_t p0,
-                    int64_t count, uint8_t* dst) {
-  simd::u8_im2col_band_body<__m512i>(g, xp, xs, y0, p0, count, dst);
-}
+#include "../simd/quant_leaves.h"
 
 }  // namespace avx512
 }  // namespace fastnn

@@ -1,8 +1,10 @@
-// u8 layer leaves written once as plain loops that the compiler vectorises with each folder's ISA
-// flags (contracts: kernel_table.h, "Quantized tensors and layers"). Templates over a tag type
-// from the including ISA namespace (ref::Tag, avx2::Simd, ...), so every ISA gets its own
-// instantiation: code built with wide flags can never be picked by the linker for a caller on an
-// older CPU (plain inline functions would be merged across folders).
+// The SIMD leaves of the quantized tensors and layers, written once for every vector ISA
+// (contracts: kernel_table.h, "Quantized tensors and layers"; ref/quant.cpp is the independent
+// reference). Templates over the including ISA's vector traits V (struct Vec of vec_<isa>.h), so
+// every ISA gets its own instantiation: code built with wide flags can never be picked by the
+// linker for a caller on an older CPU (plain inline functions would be merged across folders).
+// f32_quantize_u8_body uses V's operations; the u8 layer bodies are plain loops that the compiler
+// vectorises with each folder's flags (V only keys their instantiation).
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -13,8 +15,33 @@
 namespace fastnn {
 namespace simd {
 
+// q[i] = sat_u8(nearbyint(x[i] * inv_scale) + zp) in float32, as ref/quant.cpp: 4 vectors per
+// block packed into one store of 4 * kWidth bytes; the tail runs the same block with masks. max
+// and min put the constant second, so a NaN lane becomes 0 (V::max / V::min return b on NaN).
+template <class V>
+inline void f32_quantize_u8_body(const float* x, uint8_t* q, int64_t n, float inv_scale,
+                                 float zp) {
+  constexpr int64_t kW = V::kWidth;
+  const typename V::F vinv = V::set1(inv_scale), vzp = V::set1(zp);
+  const typename V::F lo = V::zero(), hi = V::set1(255.0f);
+  auto quantize = [&](const float* p, int64_t rem) {  // the first rem lanes (rem may be <= 0)
+    const typename V::F v = V::load(V::first(rem > 0 ? rem : 0), p);
+    const typename V::F r = V::add(V::round(V::mul(v, vinv)), vzp);
+    return V::cvti(V::min(V::max(r, lo), hi));
+  };
+  auto block = [&](int64_t i, int64_t rem) {
+    V::store_u8(rem, q + i,
+                V::pack_u8(quantize(x + i, rem), quantize(x + i + kW, rem - kW),
+                           quantize(x + i + 2 * kW, rem - 2 * kW),
+                           quantize(x + i + 3 * kW, rem - 3 * kW)));
+  };
+  int64_t i = 0;
+  for (; i + 4 * kW <= n; i += 4 * kW) block(i, 4 * kW);
+  if (i < n) block(i, n - i);
+}
+
 // Channels outer-vectorised: out = taps[0], then one max pass per tap (the j loops vectorise).
-template <class Tag>
+template <class V>
 inline void u8_max_taps_body(const uint8_t* const* taps, int64_t ntaps, uint8_t* out, int64_t c) {
   std::memcpy(out, taps[0], static_cast<size_t>(c));
   for (int64_t t = 1; t < ntaps; ++t) {
@@ -23,7 +50,7 @@ inline void u8_max_taps_body(const uint8_t* const* taps, int64_t ntaps, uint8_t*
   }
 }
 
-template <class Tag>
+template <class V>
 inline void u8_sum_rows_body(const uint8_t* x, int64_t rows, int64_t c, int32_t* acc) {
   for (int64_t r = 0; r < rows; ++r) {
     const uint8_t* row = x + r * c;
@@ -31,7 +58,7 @@ inline void u8_sum_rows_body(const uint8_t* x, int64_t rows, int64_t c, int32_t*
   }
 }
 
-template <class Tag>
+template <class V>
 inline void u8_maxpool_row_body(const uint8_t* const* rows, int64_t nrows, int64_t kw, int64_t sw,
                                 int64_t c, int64_t count, uint8_t* out) {
   for (int64_t ox = 0; ox < count; ++ox) {
@@ -48,7 +75,7 @@ inline void u8_maxpool_row_body(const uint8_t* const* rows, int64_t nrows, int64
 // im2col rows copying each run with one or more whole W-byte moves (fixed-size memcpy: vector
 // moves with any ISA's flags); up to W - 1 bytes past a run are read and written. soff / doff:
 // the runs' offsets in the band (from the window's top-left pixel) and in the row.
-template <class Tag, int W>
+template <class V, int W>
 inline void im2col_rows_w(const U8ConvGeom& g, const uint8_t* xp, int64_t xs, int64_t y0,
                           int64_t p0, int64_t count, uint8_t* dst, const int64_t* soff,
                           const int64_t* doff, int64_t runs, int64_t run) {
@@ -71,7 +98,7 @@ inline void im2col_rows_w(const U8ConvGeom& g, const uint8_t* xp, int64_t xs, in
   }
 }
 
-template <class Tag>
+template <class V>
 inline void u8_im2col_band_body(const U8ConvGeom& g, const uint8_t* xp, int64_t xs, int64_t y0,
                                 int64_t p0, int64_t count, uint8_t* dst) {
   // One run of kw * c bytes per ky when the taps of a row are adjacent (dw == 1), else c bytes.
@@ -92,13 +119,13 @@ inline void u8_im2col_band_body(const U8ConvGeom& g, const uint8_t* xp, int64_t 
       doff[ky * per_ky + kx] = (ky * per_ky + kx) * run;
     }
   if (run <= 8)
-    im2col_rows_w<Tag, 8>(g, xp, xs, y0, p0, count, dst, soff, doff, runs, run);
+    im2col_rows_w<V, 8>(g, xp, xs, y0, p0, count, dst, soff, doff, runs, run);
   else if (run <= 16)
-    im2col_rows_w<Tag, 16>(g, xp, xs, y0, p0, count, dst, soff, doff, runs, run);
+    im2col_rows_w<V, 16>(g, xp, xs, y0, p0, count, dst, soff, doff, runs, run);
   else if (run <= 32)
-    im2col_rows_w<Tag, 32>(g, xp, xs, y0, p0, count, dst, soff, doff, runs, run);
+    im2col_rows_w<V, 32>(g, xp, xs, y0, p0, count, dst, soff, doff, runs, run);
   else
-    im2col_rows_w<Tag, 64>(g, xp, xs, y0, p0, count, dst, soff, doff, runs, run);
+    im2col_rows_w<V, 64>(g, xp, xs, y0, p0, count, dst, soff, doff, runs, run);
 }
 
 }  // namespace simd

@@ -5,12 +5,12 @@
 // vector dimension, so each stored weight is one broadcast and NV fused multiply-adds over a row of
 // the dense panel. Contracts: kernel_table.h (f32_spmm_csr_fn, f32_spmv_csr_fn).
 //
-// spmm_csr_body: register tile = one output row x 4 vectors of panel columns; the row's entries
-//   are dealt over several accumulator sets (independent FMA chains). Narrower last tiles use the
-//   same body with NV < 4 vectors and a masked last vector.
-// spmv_csr_body: one sample (x contiguous): scalar FMAs over 8 independent chains (loading index,
-//   value and x[index] bounds it; a gather version measured slower), then one vector epilogue per
-//   kWidth rows.
+// f32_spmm_csr: register tile = one output row x 4 vectors of panel columns (32 on AVX2, 64 on
+//   AVX-512); the row's entries are dealt over several accumulator sets (independent FMA chains).
+//   Narrower last tiles use the same body with NV < 4 vectors and a masked last vector.
+// f32_spmv_csr_fma8: one sample (x contiguous): scalar FMAs over 8 independent chains (loading
+//   index, value and x[index] bounds it; a gather version measured slower), then one vector
+//   epilogue per kWidth rows.
 
 namespace {
 
@@ -71,9 +71,11 @@ void spmm_panel(int64_t m, int64_t nj, const int64_t* row_ptr, const int32_t* co
 
 }  // namespace
 
-inline void spmm_csr_body(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* col,
-                          const float* val, const float* x, int64_t ldx, const float* bias,
-                          float* y, int64_t ldy, const Epilogue& ep) {
+// The leaves themselves (the same names in every ISA namespace), defined here: include this file
+// once per translation unit.
+void f32_spmm_csr(int64_t m, int64_t n, const int64_t* row_ptr, const int32_t* col,
+                  const float* val, const float* x, int64_t ldx, const float* bias, float* y,
+                  int64_t ldy, const Epilogue& ep) {
   assert(ep.act == Act::none || ep.act == Act::relu);
   const bool relu = ep.act == Act::relu;
   for (int64_t j0 = 0; j0 < n; j0 += kSpmmNB) {
@@ -87,8 +89,8 @@ inline void spmm_csr_body(int64_t m, int64_t n, const int64_t* row_ptr, const in
   }
 }
 
-inline void spmv_csr_body(int64_t m, const int64_t* row_ptr, const int32_t* col, const float* val,
-                          const float* x, const float* bias, float* y, const Epilogue& ep) {
+void f32_spmv_csr_fma8(int64_t m, const int64_t* row_ptr, const int32_t* col, const float* val,
+                       const float* x, const float* bias, float* y, const Epilogue& ep) {
   assert(ep.act == Act::none || ep.act == Act::relu);
   constexpr int kSets = 8;
   constexpr int W = Vec::kWidth;

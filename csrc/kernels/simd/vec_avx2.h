@@ -58,6 +58,25 @@ struct Vec {
   static F max(F a, F b) { return _mm256_max_ps(a, b); }  // b where either is NaN
   static F min(F a, F b) { return _mm256_min_ps(a, b); }  // b where either is NaN
   static F sqrt(F a) { return _mm256_sqrt_ps(a); }
+  static F round(F a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static I cvti(F a) { return _mm256_cvtps_epi32(a); }  // rounds to nearest even
+  // The 32 int32 lanes of a, b, c, d saturated to uint8, in order (vpack* work per 128-bit lane;
+  // the dword permute restores the order).
+  static I pack_u8(I a, I b, I c, I d) {
+    const I bytes = _mm256_packus_epi16(_mm256_packus_epi32(a, b), _mm256_packus_epi32(c, d));
+    return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  }
+  // The first n bytes of `bytes` (all 32 when n >= 32); no byte masks: a tail goes through a
+  // stack buffer.
+  static void store_u8(int64_t n, uint8_t* p, I bytes) {
+    if (n >= 32) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), bytes);
+      return;
+    }
+    alignas(32) uint8_t buf[32];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buf), bytes);
+    if (n > 0) __builtin_memcpy(p, buf, static_cast<size_t>(n));
+  }
   static F abs(F a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
   static F sign(F x) {  // -1, 0 or +1 (0 for +-0 and NaN)
     const F one = _mm256_set1_ps(1.0f), z = _mm256_setzero_ps();

@@ -78,6 +78,22 @@ struct Vec {
   static F max(F a, F b) { return _mm512_max_ps(a, b); }  // b where either is NaN
   static F min(F a, F b) { return _mm512_min_ps(a, b); }  // b where either is NaN
   static F sqrt(F a) { return _mm512_sqrt_ps(a); }
+  static F round(F a) {
+    return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  static I cvti(F a) { return _mm512_cvtps_epi32(a); }  // rounds to nearest even
+  // The 64 int32 lanes of a, b, c, d saturated to uint8, in order (vpack* work per 128-bit lane;
+  // the dword permute restores the order).
+  static I pack_u8(I a, I b, I c, I d) {
+    const I bytes = _mm512_packus_epi16(_mm512_packus_epi32(a, b), _mm512_packus_epi32(c, d));
+    const I order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_epi32(order, bytes);
+  }
+  // The first n bytes of `bytes` (all 64 when n >= 64).
+  static void store_u8(int64_t n, uint8_t* p, I bytes) {
+    const __mmask64 m = n >= 64 ? ~__mmask64(0) : n <= 0 ? 0 : (__mmask64(1) << n) - 1;
+    _mm512_mask_storeu_epi8(p, m, bytes);
+  }
   static F abs(F a) { return _mm512_abs_ps(a); }
   static F sign(F x) {  // -1, 0 or +1 (0 for +-0 and NaN)
     const F one = _mm512_set1_ps(1.0f);
