@@ -3,16 +3,14 @@
 namespace fastnn {
 namespace avx2 {
 
-// The kernels this ISA provides (one line per slot: K(slot, symbol)), declared with their
-// slot's signature.
-#define K(slot, symbol) FASTNN_DECLARE_KERNEL(slot, symbol)
-#include "kernels.inc"
-#undef K
+// The kernels this ISA provides (kernels.inc: one K(slot, symbol) line per slot), declared,
+// and fill_kernels(t).
+#define FASTNN_KERNELS_INC "avx2/kernels.inc"
+#define FASTNN_KERNELS_ISA Isa::avx2
+#include "../register_body.h"
 
 void register_kernels(KernelTable& t) {
-#define K(slot, symbol) FASTNN_FILL_KERNEL(t, Isa::avx2, slot, symbol)
-#include "kernels.inc"
-#undef K
+  fill_kernels(t);
   t.f32_mr = 6;
   t.f32_nr = 16;
   t.f32_gemm_narrow = F32GemmTile{};  // none: 16 lanes are narrow enough

@@ -3,11 +3,11 @@
 namespace fastnn {
 namespace avx512 {
 
-// The kernels this ISA provides (one line per slot: K(slot, symbol)), declared with their
-// slot's signature.
-#define K(slot, symbol) FASTNN_DECLARE_KERNEL(slot, symbol)
-#include "kernels.inc"
-#undef K
+// The kernels this ISA provides (kernels.inc: one K(slot, symbol) line per slot), declared,
+// and fill_kernels(t).
+#define FASTNN_KERNELS_INC "avx512/kernels.inc"
+#define FASTNN_KERNELS_ISA Isa::avx512
+#include "../register_body.h"
 
 // [f32 GEMM]
 void f32_gemm_ukr_28x16(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
@@ -17,9 +17,7 @@ void f32_gemm_ukr_28x16(int64_t k, const float* a, const float* b, float* c, int
 FASTNN_DECLARE_KERNEL(s8_gemm_ukr, u8s8_gemm_ukr_14x32_vnni)  // only where VNNI is usable
 
 void register_kernels(KernelTable& t) {
-#define K(slot, symbol) FASTNN_FILL_KERNEL(t, Isa::avx512, slot, symbol)
-#include "kernels.inc"
-#undef K
+  fill_kernels(t);
   t.f32_mr = 14;
   t.f32_nr = 32;
   t.f32_gemm_narrow = F32GemmTile{28, 16, f32_gemm_ukr_28x16};

@@ -3,16 +3,14 @@
 namespace fastnn {
 namespace ref {
 
-// The kernels this ISA provides (one line per slot: K(slot, symbol)), declared with their
-// slot's signature.
-#define K(slot, symbol) FASTNN_DECLARE_KERNEL(slot, symbol)
-#include "kernels.inc"
-#undef K
+// The kernels this ISA provides (kernels.inc: one K(slot, symbol) line per slot), declared,
+// and fill_kernels(t).
+#define FASTNN_KERNELS_INC "ref/kernels.inc"
+#define FASTNN_KERNELS_ISA Isa::generic
+#include "../register_body.h"
 
 void register_kernels(KernelTable& t) {
-#define K(slot, symbol) FASTNN_FILL_KERNEL(t, Isa::generic, slot, symbol)
-#include "kernels.inc"
-#undef K
+  fill_kernels(t);
   t.f32_mr = 8;
   t.f32_nr = 8;
   t.f32_gemm_narrow = F32GemmTile{};  // none
