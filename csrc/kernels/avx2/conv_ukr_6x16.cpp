@@ -9,20 +9,18 @@
 // per-row statement to rows 0..5.
 #include <immintrin.h>
 
+#include <cstdint>
+
 #include "fastnn/kernel_table.h"
 
 namespace fastnn {
 namespace avx2 {
 
+#include "../simd/vec_avx2.h"
+
 namespace {
 
 constexpr int kMR = 6, kNR = 16;
-
-inline __m256i lanes(int64_t n) {  // lanes [0, n) on
-  const int64_t c = n < 0 ? 0 : (n > 8 ? 8 : n);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(c)),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 #define FASTNN_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define FASTNN_DECLARE(i) __m256 vacc##i##lo = _mm256_setzero_ps(), vacc##i##hi = _mm256_setzero_ps();
@@ -59,7 +57,7 @@ void f32_conv_ukr_6x16(int64_t k, const float* a_base, const int64_t* a_off, int
     FASTNN_ROWS(FASTNN_STEP)
 #undef FASTNN_STEP
   }
-  const __m256i mask0 = lanes(n), mask1 = lanes(n - 8);
+  const __m256i mask0 = Vec::first(n), mask1 = Vec::first(n - 8);
   FASTNN_ROWS(FASTNN_STORE)
 }
 
@@ -83,7 +81,7 @@ void f32_conv_wgrad_ukr_6x16(const float* const* a_rows, int64_t rows, int64_t r
     }
     a0 += a_stride; a1 += a_stride; a2 += a_stride; a3 += a_stride; a4 += a_stride; a5 += a_stride;
   }
-  const __m256i mask0 = lanes(n), mask1 = lanes(n - 8);
+  const __m256i mask0 = Vec::first(n), mask1 = Vec::first(n - 8);
   FASTNN_ROWS(FASTNN_STORE)
 }
 

@@ -11,15 +11,11 @@
 namespace fastnn {
 namespace avx2 {
 
-// Lanes [0, n) of an 8-lane mask for maskload/maskstore; n is clipped to [0, 8].
-inline __m256i lanes8(int64_t n) {
-  const int v = n <= 0 ? 0 : (n >= 8 ? 8 : static_cast<int>(n));
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(v), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
+#include "../simd/vec_avx2.h"
 
 // Loads lanes [0, n) of p (n clipped to [0, 8]); the other lanes are zero and p[n..8) is not read.
 inline __m256 load8(const float* p, int64_t n) {
-  return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lanes8(n));
+  return n >= 8 ? _mm256_loadu_ps(p) : Vec::load(Vec::first(n), p);
 }
 
 // Stores lanes [0, n) of v to p (n clipped to [0, 8]); p[n..8) is not touched.

@@ -12,6 +12,8 @@
 // and the two lanes of each column are added (vphaddd) once, after the K loop.
 #include <immintrin.h>
 
+#include <cstdint>
+
 #include <cstring>
 
 #include "fastnn/kernel_table.h"
@@ -19,15 +21,11 @@
 namespace fastnn {
 namespace avx2 {
 
+#include "../simd/vec_avx2.h"
+
 constexpr int kMR = 2;
 
 namespace {
-
-inline __m256i tail_mask(int64_t n) {  // lanes [0, n) on, n clamped to [0, 8]
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const int nn = n < 0 ? 0 : (n > 8 ? 8 : static_cast<int>(n));
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(nn), idx);
-}
 
 inline __m256i broadcast_group(const uint8_t* p) {  // (a0,a1),(a2,a3) as int16 pairs, x4
   int32_t x;
@@ -38,7 +36,7 @@ inline __m256i broadcast_group(const uint8_t* p) {  // (a0,a1),(a2,a3) as int16 
 // The epilogue of kernel_table.h on 8 columns [j, j + 8) of one row; n8 of them are stored.
 inline void store8(__m256i acc, const S8Epilogue& ep, int64_t j, void* ci, int64_t n8) {
   if (n8 <= 0) return;
-  const __m256i mask = tail_mask(n8);
+  const __m256i mask = Vec::first(n8);
   const __m256i v = _mm256_add_epi32(
       acc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ep.offset + j)));
   if (ep.out == S8Out::s32) {

@@ -16,21 +16,12 @@ namespace avx2 {
 
 #include "../simd/vec_avx2.h"
 
-namespace {
-
-__m256i tail8(int64_t n) {
-  const int32_t k = n >= 8 ? 8 : n <= 0 ? 0 : int32_t(n);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-}  // namespace
-
 void u8_dequantize_f32(const uint8_t* q, float* x, int64_t n, float scale, float zp) {
   const __m256 vs = _mm256_set1_ps(scale), vzp = _mm256_set1_ps(zp);
   auto block = [&](int64_t i, int64_t rem, const uint8_t* src) {
     const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src));
     const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
-    _mm256_maskstore_ps(x + i, tail8(rem), _mm256_mul_ps(_mm256_sub_ps(v, vzp), vs));
+    Vec::store(Vec::first(rem), x + i, _mm256_mul_ps(_mm256_sub_ps(v, vzp), vs));
   };
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) block(i, 8, q + i);
@@ -45,7 +36,7 @@ int f32_minmax(const float* x, int64_t n, float* lo, float* hi) {
   const __m256 inf = _mm256_set1_ps(__builtin_inff());
   __m256 mn = inf, mx = _mm256_sub_ps(_mm256_setzero_ps(), inf), nan = _mm256_setzero_ps();
   auto block = [&](int64_t i, int64_t rem) {
-    const __m256i m = tail8(rem);
+    const __m256i m = Vec::first(rem);
     const __m256 keep = _mm256_castsi256_ps(m);
     const __m256 v = _mm256_maskload_ps(x + i, m);
     // Masked-off lanes take the accumulator's value; min(v, acc) skips a NaN v (second operand).

@@ -5,33 +5,34 @@
 // use the same body with masked stores. Also the weight-gradient kernel of the same tile.
 #include <immintrin.h>
 
+#include <algorithm>  // (vec_avx512.h)
+#include <cstdint>
+
 #include "fastnn/kernel_table.h"
 
 namespace fastnn {
 namespace avx512 {
 
+#include "../simd/vec_avx512.h"
+
 namespace {
 constexpr int kMR = 14, kNR = 32;
-inline __mmask16 lanes(int64_t n) {
-  return n >= 16 ? __mmask16(0xffff) : (n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u));
-}
-
 // The m x n corner of the 14 x 32 accumulator tile into (or, accumulating, onto) C.
 __attribute__((always_inline)) inline void store_tile(const __m512 (&vacc)[kMR][2], float* c,
                                                       int64_t ldc, int64_t m, int64_t n,
                                                       int accumulate) {
-  const __mmask16 mask0 = lanes(n), mask1 = lanes(n - 16);
+  const __mmask16 mask0 = Vec::first(n), mask1 = Vec::first(n - 16);
 #pragma GCC unroll 16
   for (int i = 0; i < kMR; ++i) {
     if (i >= m) continue;
     float* ci = c + i * ldc;
     __m512 v0 = vacc[i][0], v1 = vacc[i][1];
     if (accumulate) {
-      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(mask0, ci));
-      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(mask1, ci + 16));
+      v0 = _mm512_add_ps(v0, Vec::load(mask0, ci));
+      v1 = _mm512_add_ps(v1, Vec::load(mask1, ci + 16));
     }
-    _mm512_mask_storeu_ps(ci, mask0, v0);
-    _mm512_mask_storeu_ps(ci + 16, mask1, v1);
+    Vec::store(mask0, ci, v0);
+    Vec::store(mask1, ci + 16, v1);
   }
 }
 }  // namespace

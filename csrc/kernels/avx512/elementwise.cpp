@@ -1,13 +1,19 @@
 // avx512 leaves of the elementwise layer and cross-entropy kernels: the wrappers of
-// ../simd/elementwise_leaves.h compiled with this ISA's lanes (vmath.h). Contracts: kernel_table.h.
+// ../simd/elementwise_leaves.h compiled with this ISA's vector traits (vec_avx512.h). Contracts:
+// kernel_table.h.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
 #include "../simd/elementwise_body.h"
 #include "../simd/loss_body.h"
 #include "fastnn/kernel_table.h"
-#include "vmath.h"
 
 namespace fastnn {
 namespace avx512 {
 
+#include "../simd/vec_avx512.h"
 #include "../simd/elementwise_leaves.h"
 
 }  // namespace avx512

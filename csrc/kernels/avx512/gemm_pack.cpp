@@ -14,7 +14,7 @@ namespace avx512 {
 struct PackIo {
   static constexpr bool kSpillStores = false;
   using Tail = __mmask16;
-  static Tail tail(int64_t n) { return lanes16(n); }
+  static Tail tail(int64_t n) { return Vec::first(n); }
   static __m512 load(const float* p, Tail m) { return _mm512_maskz_loadu_ps(m, p); }
   static void store(float* p, __m512 v, Tail m) { _mm512_mask_storeu_ps(p, m, v); }
 };

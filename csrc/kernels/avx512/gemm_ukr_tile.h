@@ -7,22 +7,15 @@
 // run the same loop and differ only in the masked stores. The rows of C the tile will touch are
 // prefetched on entry so their misses overlap the k loop instead of stalling the stores.
 #pragma once
-// GCC 12's AVX-512 intrinsics start some masked operations from _mm512_undefined_ps(), which
-// trips a false -Wmaybe-uninitialized (GCC bug 105593, fixed in 13) in every file using them.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 #include <immintrin.h>
 
+#include <algorithm>  // (vec_avx512.h)
 #include <cstdint>
 
 namespace fastnn {
 namespace avx512 {
 
-// Lanes [0, n) of a 16-lane mask; n is clipped to [0, 16].
-inline __mmask16 lanes16(int64_t n) {
-  return n >= 16 ? __mmask16(0xffff) : (n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u));
-}
+#include "../simd/vec_avx512.h"
 
 template <int MR, int NV>
 inline void f32_gemm_ukr_tile(int64_t k, const float* __restrict a, const float* __restrict b,
@@ -61,7 +54,7 @@ inline void f32_gemm_ukr_tile(int64_t k, const float* __restrict a, const float*
   const __m512 valpha = _mm512_set1_ps(alpha);
   __mmask16 mask[NV];
 #pragma GCC unroll 4
-  for (int j = 0; j < NV; ++j) mask[j] = lanes16(n - 16 * j);
+  for (int j = 0; j < NV; ++j) mask[j] = Vec::first(n - 16 * j);
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i) {
     if (i >= m) break;

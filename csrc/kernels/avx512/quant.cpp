@@ -20,9 +20,6 @@ namespace avx512 {
 
 namespace {
 
-__mmask16 tail16(int64_t n) {
-  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? 0 : __mmask16((1u << n) - 1u);
-}
 __mmask64 tail64(int64_t n) {
   return n >= 64 ? ~__mmask64(0) : n <= 0 ? 0 : (__mmask64(1) << n) - 1;
 }
@@ -38,8 +35,7 @@ void u8_dequantize_f32(const uint8_t* q, float* x, int64_t n, float scale, float
         _mm512_extracti32x4_epi32(bytes, 2), _mm512_extracti32x4_epi32(bytes, 3)};
     for (int s = 0; s < 4; ++s) {
       const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(part[s]));
-      _mm512_mask_storeu_ps(x + i + 16 * s, tail16(rem - 16 * s),
-                            _mm512_mul_ps(_mm512_sub_ps(v, vzp), vs));
+      Vec::store(Vec::first(rem - 16 * s), x + i + 16 * s, _mm512_mul_ps(_mm512_sub_ps(v, vzp), vs));
     }
   };
   int64_t i = 0;
@@ -53,11 +49,11 @@ int f32_minmax(const float* x, int64_t n, float* lo, float* hi) {
   __mmask16 nan = 0;
   // min(v, acc) / max(v, acc): a NaN v yields acc (the second operand), so NaN is skipped.
   auto block = [&](int64_t i, int64_t rem) {
-    const __mmask16 m0 = tail16(rem), m1 = tail16(rem - 16);
-    const __m512 a = _mm512_mask_loadu_ps(mn0, m0, x + i);
-    const __m512 b = _mm512_mask_loadu_ps(mn1, m1, x + i + 16);
-    const __m512 c = _mm512_mask_loadu_ps(mx0, m0, x + i);
-    const __m512 d = _mm512_mask_loadu_ps(mx1, m1, x + i + 16);
+    const __mmask16 m0 = Vec::first(rem), m1 = Vec::first(rem - 16);
+    const __m512 a = Vec::load_or(m0, x + i, mn0);
+    const __m512 b = Vec::load_or(m1, x + i + 16, mn1);
+    const __m512 c = Vec::load_or(m0, x + i, mx0);
+    const __m512 d = Vec::load_or(m1, x + i + 16, mx1);
     nan |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
     mn0 = _mm512_min_ps(a, mn0);
     mn1 = _mm512_min_ps(b, mn1);

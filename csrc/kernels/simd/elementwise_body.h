@@ -1,6 +1,6 @@
-// Elementwise layer kernels written once for every SIMD ISA (templates over the lane struct S of
-// avx2/vmath.h or avx512/vmath.h; see simd/vmath_body.h for why that cannot leak across ISAs). The
-// contracts are those of the function-pointer types in kernel_table.h; ref/elementwise.cpp is
+// Elementwise layer kernels written once for every SIMD ISA (templates over the vector traits S,
+// the `Vec` of vec_avx2.h or vec_avx512.h; see vmath_body.h for why that cannot leak across ISAs).
+// The contracts are those of the function-pointer types in kernel_table.h; ref/elementwise.cpp is
 // the plain scalar reference of each.
 //
 // One body per kernel: for_blocks runs the same lambda on full vectors and, once, on the masked
@@ -20,27 +20,27 @@ template <class S, class F>
 inline void for_blocks(int64_t n, F&& body) {
   int64_t i = 0;
   for (; i + S::kWidth <= n; i += S::kWidth) body(i, S::all());
-  if (i < n) body(i, S::tail(n - i));
+  if (i < n) body(i, S::first(n - i));
 }
 
 // y = f(x) lane by lane.
 template <class S, class F>
 inline void map(const float* x, float* y, int64_t n, F&& f) {
-  for_blocks<S>(n, [&](int64_t i, typename S::T m) { S::store(y + i, m, f(S::load(x + i, m))); });
+  for_blocks<S>(n, [&](int64_t i, typename S::M m) { S::store(m, y + i, f(S::load(m, x + i))); });
 }
 
 // dx = f(in, dy) lane by lane.
 template <class S, class F>
 inline void map2(const float* in, const float* dy, float* dx, int64_t n, F&& f) {
-  for_blocks<S>(n, [&](int64_t i, typename S::T m) {
-    S::store(dx + i, m, f(S::load(in + i, m), S::load(dy + i, m)));
+  for_blocks<S>(n, [&](int64_t i, typename S::M m) {
+    S::store(m, dx + i, f(S::load(m, in + i), S::load(m, dy + i)));
   });
 }
 
 // ---- The vector math itself (the table's f32_vmath: fn is a VMath code of ops.h) -----------------
 template <class S>
 void vmath_eval(int fn, const float* x, float* y, int64_t n) {
-  using V = typename S::V;
+  using V = typename S::F;
   switch (fn) {
     case 0: map<S>(x, y, n, [](V v) { return vexp<S>(v); }); return;
     case 1: map<S>(x, y, n, [](V v) { return expm1_nonpos<S>(S::min(S::zero(), v)); }); return;
@@ -56,21 +56,21 @@ void vmath_eval(int fn, const float* x, float* y, int64_t n) {
 // ---- Epilogue activations (the table's f32_act; the GEMM epilogue calls it) ---------------------
 template <class S>
 void act_forward(const float* x, float* y, int64_t n, const Epilogue& ep) {
-  using V = typename S::V;
+  using V = typename S::F;
   const V zero = S::zero(), p = S::set1(ep.param);
   switch (ep.act) {
     case Act::none:
       if (x != y) map<S>(x, y, n, [](V v) { return v; });
       return;
     case Act::relu:  // le is false for NaN: NaN passes through; -0 becomes +0
-      map<S>(x, y, n, [&](V v) { return S::select(S::le(v, zero), zero, v); });
+      map<S>(x, y, n, [&](V v) { return S::select(S::le(v, zero), v, zero); });
       return;
     case Act::leaky_relu:
-      map<S>(x, y, n, [&](V v) { return S::select(S::gt(v, zero), v, S::mul(v, p)); });
+      map<S>(x, y, n, [&](V v) { return S::select(S::gt(v, zero), S::mul(v, p), v); });
       return;
     case Act::elu:
       map<S>(x, y, n, [&](V v) {
-        return S::select(S::gt(v, zero), v, S::mul(p, expm1_nonpos<S>(S::min(zero, v))));
+        return S::select(S::gt(v, zero), S::mul(p, expm1_nonpos<S>(S::min(zero, v))), v);
       });
       return;
     case Act::sigmoid:
@@ -85,8 +85,8 @@ void act_forward(const float* x, float* y, int64_t n, const Epilogue& ep) {
 template <class S>
 void act_backward(const float* x, const float* y, const float* dy, float* dx, int64_t n,
                   const Epilogue& ep) {
-  using V = typename S::V;
-  using T = typename S::T;
+  using V = typename S::F;
+  using M = typename S::M;
   const V zero = S::zero(), one = S::set1(1.0f), p = S::set1(ep.param);
   const float* br = x ? x : y;  // where the branch x > 0 is read
   switch (ep.act) {
@@ -94,15 +94,15 @@ void act_backward(const float* x, const float* y, const float* dy, float* dx, in
       if (dy != dx) map<S>(dy, dx, n, [](V g) { return g; });
       return;
     case Act::relu:
-      map2<S>(br, dy, dx, n, [&](V b, V g) { return S::select(S::gt(b, zero), g, zero); });
+      map2<S>(br, dy, dx, n, [&](V b, V g) { return S::select(S::gt(b, zero), zero, g); });
       return;
     case Act::leaky_relu:
-      map2<S>(br, dy, dx, n, [&](V b, V g) { return S::select(S::gt(b, zero), g, S::mul(g, p)); });
+      map2<S>(br, dy, dx, n, [&](V b, V g) { return S::select(S::gt(b, zero), S::mul(g, p), g); });
       return;
     case Act::elu:  // x <= 0: d/dx alpha (e^x - 1) = alpha e^x = y + alpha
-      for_blocks<S>(n, [&](int64_t i, T m) {
-        const V b = S::load(br + i, m), yv = S::load(y + i, m), g = S::load(dy + i, m);
-        S::store(dx + i, m, S::select(S::gt(b, zero), g, S::mul(g, S::add(yv, p))));
+      for_blocks<S>(n, [&](int64_t i, M m) {
+        const V b = S::load(m, br + i), yv = S::load(m, y + i), g = S::load(m, dy + i);
+        S::store(m, dx + i, S::select(S::gt(b, zero), S::mul(g, S::add(yv, p)), g));
       });
       return;
     case Act::sigmoid:
@@ -121,20 +121,21 @@ constexpr float kInvSqrt2Pi = 0.3989422804014326779399460599343f;
 
 template <class S>
 void selu_forward(const float* x, float* y, int64_t n) {
-  using V = typename S::V;
+  using V = typename S::F;
   const V zero = S::zero(), scale = S::set1(kSeluScale), sa = S::set1(kSeluScale * kSeluAlpha);
   map<S>(x, y, n, [&](V v) {
-    return S::select(S::gt(v, zero), S::mul(scale, v), S::mul(sa, expm1_nonpos<S>(S::min(zero, v))));
+    const V neg = S::mul(sa, expm1_nonpos<S>(S::min(zero, v)));
+    return S::select(S::gt(v, zero), neg, S::mul(scale, v));
   });
 }
 
 // From the output: y > 0 exactly where x > 0; below, d/dx = scale alpha e^x = y + scale alpha.
 template <class S>
 void selu_backward(const float* y, const float* dy, float* dx, int64_t n) {
-  using V = typename S::V;
+  using V = typename S::F;
   const V zero = S::zero(), scale = S::set1(kSeluScale), sa = S::set1(kSeluScale * kSeluAlpha);
   map2<S>(y, dy, dx, n, [&](V yv, V g) {
-    return S::mul(g, S::select(S::gt(yv, zero), scale, S::add(yv, sa)));
+    return S::mul(g, S::select(S::gt(yv, zero), S::add(yv, sa), scale));
   });
 }
 
@@ -142,23 +143,23 @@ void selu_backward(const float* y, const float* dy, float* dx, int64_t n) {
 // relative accuracy (1 + erf(x/sqrt2) would cancel).
 template <class S>
 void gelu_forward(const float* x, float* y, int64_t n) {
-  using V = typename S::V;
+  using V = typename S::F;
   const V zero = S::zero(), one = S::set1(1.0f);
   map<S>(x, y, n, [&](V v) {
     const V q = phi_tail<S>(v);
-    return S::mul(v, S::select(S::lt(v, zero), q, S::sub(one, q)));
+    return S::mul(v, S::select(S::lt(v, zero), S::sub(one, q), q));
   });
 }
 
 // d/dx x Phi(x) = Phi(x) + x phi(x).
 template <class S>
 void gelu_backward(const float* x, const float* dy, float* dx, int64_t n) {
-  using V = typename S::V;
+  using V = typename S::F;
   const V zero = S::zero(), one = S::set1(1.0f), c = S::set1(kInvSqrt2Pi);
   map2<S>(x, dy, dx, n, [&](V v, V gr) {
     V q, g;
     phi_tail<S>(v, q, g);
-    const V phi = S::select(S::lt(v, zero), q, S::sub(one, q));
+    const V phi = S::select(S::lt(v, zero), S::sub(one, q), q);
     return S::mul(gr, S::fmadd(S::mul(v, c), g, phi));
   });
 }
@@ -166,11 +167,11 @@ void gelu_backward(const float* x, const float* dy, float* dx, int64_t n) {
 // ---- softmax over contiguous rows -------------------------------------------------------------
 template <class S>
 inline float row_max(const float* x, int64_t cols) {
-  using V = typename S::V;
+  using V = typename S::F;
   const V ninf = S::set1(-std::numeric_limits<float>::infinity());
   V vmax = ninf;
-  for_blocks<S>(cols, [&](int64_t i, typename S::T m) {
-    vmax = S::max(vmax, S::load_or(x + i, m, ninf));
+  for_blocks<S>(cols, [&](int64_t i, typename S::M m) {
+    vmax = S::max(vmax, S::load_or(m, x + i, ninf));
   });
   return S::hmax(vmax);
 }
@@ -178,12 +179,12 @@ inline float row_max(const float* x, int64_t cols) {
 // sum_j exp(x_j - mx); optionally stores the exponentials to e.
 template <class S>
 inline float row_sum_exp(const float* x, int64_t cols, float mx, float* e) {
-  using V = typename S::V;
+  using V = typename S::F;
   const V ninf = S::set1(-std::numeric_limits<float>::infinity()), vm = S::set1(mx);
   V vs = S::zero();
-  for_blocks<S>(cols, [&](int64_t i, typename S::T m) {
-    const V ev = vexp<S>(S::sub(S::load_or(x + i, m, ninf), vm));  // masked lanes: exp(-inf) = 0
-    if (e) S::store(e + i, m, ev);
+  for_blocks<S>(cols, [&](int64_t i, typename S::M m) {
+    const V ev = vexp<S>(S::sub(S::load_or(m, x + i, ninf), vm));  // masked lanes: exp(-inf) = 0
+    if (e) S::store(m, e + i, ev);
     vs = S::add(vs, ev);
   });
   return S::hsum(vs);
@@ -195,20 +196,20 @@ void softmax_rows(const float* x, float* y, int64_t rows, int64_t cols) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
     const float s = row_sum_exp<S>(xr, cols, row_max<S>(xr, cols), yr);
-    const typename S::V inv = S::set1(1.0f / s);
-    map<S>(yr, yr, cols, [&](typename S::V v) { return S::mul(v, inv); });
+    const typename S::F inv = S::set1(1.0f / s);
+    map<S>(yr, yr, cols, [&](typename S::F v) { return S::mul(v, inv); });
   }
 }
 
 template <class S>
 void softmax_rows_backward(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols) {
-  using V = typename S::V;
+  using V = typename S::F;
   for (int64_t r = 0; r < rows; ++r) {
     const float* yr = y + r * cols;
     const float* gr = dy + r * cols;
     V vd = S::zero();
-    for_blocks<S>(cols, [&](int64_t i, typename S::T m) {
-      vd = S::fmadd(S::load(yr + i, m), S::load(gr + i, m), vd);
+    for_blocks<S>(cols, [&](int64_t i, typename S::M m) {
+      vd = S::fmadd(S::load(m, yr + i), S::load(m, gr + i), vd);
     });
     const V dot = S::set1(S::hsum(vd));
     map2<S>(yr, gr, dx + r * cols, cols, [&](V yv, V g) { return S::mul(yv, S::sub(g, dot)); });
@@ -219,7 +220,7 @@ void softmax_rows_backward(const float* y, const float* dy, float* dx, int64_t r
 // y = (x - max) - log(sum exp(x - max)); PyTorch's order of operations.
 template <class S>
 void log_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols) {
-  using V = typename S::V;
+  using V = typename S::F;
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * cols;
     const float mx = row_max<S>(xr, cols);
@@ -232,11 +233,11 @@ void log_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols) {
 template <class S>
 void log_softmax_rows_backward(const float* y, const float* dy, float* dx, int64_t rows,
                                int64_t cols) {
-  using V = typename S::V;
+  using V = typename S::F;
   for (int64_t r = 0; r < rows; ++r) {
     const float* gr = dy + r * cols;
     V vs = S::zero();
-    for_blocks<S>(cols, [&](int64_t i, typename S::T m) { vs = S::add(vs, S::load(gr + i, m)); });
+    for_blocks<S>(cols, [&](int64_t i, typename S::M m) { vs = S::add(vs, S::load(m, gr + i)); });
     const V sum = S::set1(S::hsum(vs));
     map2<S>(y + r * cols, gr, dx + r * cols, cols,
             [&](V yv, V g) { return S::fnmadd(vexp<S>(yv), sum, g); });
@@ -256,12 +257,12 @@ FASTNN_UNARY_LIST(FASTNN_ACT_CODE_)
 // above, 1 + t = 2 (1 + f) with f = (1 + t)/2 - 1 in [-0.293, 0] (exact by Sterbenz), plus ln2
 // split in two. Tiny t gives t itself.
 template <class S>
-inline typename S::V log1p_unit(typename S::V t) {
-  using V = typename S::V;
+inline typename S::F log1p_unit(typename S::F t) {
+  using V = typename S::F;
   const V one = S::set1(1.0f);
   const auto big = S::lt(S::set1(0.41421356f), t);
-  const V f = S::select(big, S::fmsub(S::add(one, t), S::set1(0.5f), one), t);
-  const V k = S::select(big, one, S::zero());
+  const V f = S::select(big, t, S::fmsub(S::add(one, t), S::set1(0.5f), one));
+  const V k = S::select(big, S::zero(), one);
   V q = S::set1(7.0376836292e-2f);
   q = S::fmadd(q, f, S::set1(-1.1514610310e-1f));
   q = S::fmadd(q, f, S::set1(1.1676998740e-1f));
@@ -280,7 +281,7 @@ inline typename S::V log1p_unit(typename S::V t) {
 
 template <class S>
 void act_ext_forward(int op, const float* x, float* y, int64_t n, const ActParams& p) {
-  using V = typename S::V;
+  using V = typename S::F;
   const V zero = S::zero(), one = S::set1(1.0f), three = S::set1(3.0f), six = S::set1(6.0f);
   const V pa = S::set1(p.a), pb = S::set1(p.b), lo = S::set1(p.lo), hi = S::set1(p.hi);
   switch (op) {
@@ -299,7 +300,7 @@ void act_ext_forward(int op, const float* x, float* y, int64_t n, const ActParam
       map<S>(x, y, n, [&](V v) {
         const V bx = S::mul(v, pa);
         const V sp = S::add(S::max(zero, bx), log1p_unit<S>(vexp<S>(S::sub(zero, S::abs(bx)))));
-        return S::select(S::gt(bx, pb), v, S::div(sp, pa));
+        return S::select(S::gt(bx, pb), S::div(sp, pa), v);
       });
       return;
     case k_softsign:
@@ -309,7 +310,7 @@ void act_ext_forward(int op, const float* x, float* y, int64_t n, const ActParam
       const V two = S::set1(2.0f), twenty = S::set1(20.0f);
       map<S>(x, y, n, [&](V v) {
         const V u = vexp<S>(S::min(v, twenty)), m = S::mul(u, S::add(u, two));
-        return S::select(S::gt(v, twenty), v, S::div(S::mul(v, m), S::add(m, two)));
+        return S::select(S::gt(v, twenty), S::div(S::mul(v, m), S::add(m, two)), v);
       });
       return;
     }
@@ -320,31 +321,31 @@ void act_ext_forward(int op, const float* x, float* y, int64_t n, const ActParam
 template <class S>
 void act_ext_backward(int op, const float* x, const float* dy, float* dx, int64_t n,
                       const ActParams& p) {
-  using V = typename S::V;
+  using V = typename S::F;
   const V zero = S::zero(), one = S::set1(1.0f), half = S::set1(0.5f), three = S::set1(3.0f);
   const V mthree = S::set1(-3.0f);
   const V pa = S::set1(p.a), pb = S::set1(p.b), lo = S::set1(p.lo), hi = S::set1(p.hi);
   switch (op) {
     case k_hardtanh:  // 0 where x <= lo or x >= hi
       map2<S>(x, dy, dx, n, [&](V v, V g) {
-        return S::select(S::le(v, lo), zero, S::select(S::le(hi, v), zero, g));
+        return S::select(S::le(v, lo), S::select(S::le(hi, v), g, zero), zero);
       });
       return;
     case k_hardsigmoid:  // alpha where lo < x < hi
       map2<S>(x, dy, dx, n, [&](V v, V g) {
-        return S::select(S::gt(v, lo), S::select(S::lt(v, hi), S::mul(g, pa), zero), zero);
+        return S::select(S::gt(v, lo), zero, S::select(S::lt(v, hi), zero, S::mul(g, pa)));
       });
       return;
     case k_hardswish:  // x <= -3: 0; x < 3: x/3 + 1/2; else (3 and NaN included) 1
       map2<S>(x, dy, dx, n, [&](V v, V g) {
-        return S::select(S::le(v, mthree), zero,
-                         S::select(S::lt(v, three), S::mul(g, S::add(S::div(v, three), half)), g));
+        const V mid = S::mul(g, S::add(S::div(v, three), half));
+        return S::select(S::le(v, mthree), S::select(S::lt(v, three), g, mid), zero);
       });
       return;
     case k_softplus:
       map2<S>(x, dy, dx, n, [&](V v, V g) {
         const V bx = S::mul(v, pa);
-        return S::select(S::gt(bx, pb), g, S::mul(g, vsigmoid<S>(bx)));
+        return S::select(S::gt(bx, pb), S::mul(g, vsigmoid<S>(bx)), g);
       });
       return;
     case k_softsign:  // 1 / (1 + |x|)^2
@@ -359,7 +360,7 @@ void act_ext_backward(int op, const float* x, const float* dy, float* dx, int64_
         const V u = vexp<S>(S::min(v, twenty)), m = S::mul(u, S::add(u, two)), d = S::add(m, two);
         const V sech2 = S::div(S::mul(four, S::add(m, one)), S::mul(d, d));
         const V slope = S::fmadd(S::mul(v, S::div(u, S::add(one, u))), sech2, S::div(m, d));
-        return S::select(S::gt(v, twenty), g, S::mul(g, slope));
+        return S::select(S::gt(v, twenty), S::mul(g, slope), g);
       });
       return;
     }
@@ -370,23 +371,23 @@ void act_ext_backward(int op, const float* x, const float* dy, float* dx, int64_
 // ---- PReLU: one contiguous run of one channel, slope scalar -----------------------------------
 template <class S>
 void prelu_run(const float* x, float* y, int64_t n, float slope) {
-  using V = typename S::V;
+  using V = typename S::F;
   const V zero = S::zero(), s = S::set1(slope);
-  map<S>(x, y, n, [&](V v) { return S::select(S::gt(v, zero), v, S::mul(v, s)); });
+  map<S>(x, y, n, [&](V v) { return S::select(S::gt(v, zero), S::mul(v, s), v); });
 }
 
 // Masked tail lanes load 0 and add 0 to the slope's sum.
 template <class S>
 void prelu_run_backward(const float* x, const float* dy, float* dx, int64_t n, float slope,
                         float* dslope) {
-  using V = typename S::V;
+  using V = typename S::F;
   const V zero = S::zero(), s = S::set1(slope);
   V acc = zero;
-  for_blocks<S>(n, [&](int64_t i, typename S::T m) {
-    const V v = S::load(x + i, m), g = S::load(dy + i, m);
+  for_blocks<S>(n, [&](int64_t i, typename S::M m) {
+    const V v = S::load(m, x + i), g = S::load(m, dy + i);
     const auto pos = S::gt(v, zero);
-    S::store(dx + i, m, S::select(pos, g, S::mul(g, s)));
-    acc = S::add(acc, S::select(pos, zero, S::mul(v, g)));
+    S::store(m, dx + i, S::select(pos, S::mul(g, s), g));
+    acc = S::add(acc, S::select(pos, S::mul(v, g), zero));
   });
   *dslope = S::hsum(acc);
 }
@@ -394,14 +395,14 @@ void prelu_run_backward(const float* x, const float* dy, float* dx, int64_t n, f
 // Rows with one slope per column.
 template <class S>
 void prelu_rows(const float* x, float* y, int64_t rows, int64_t cols, const float* slope) {
-  using V = typename S::V;
+  using V = typename S::F;
   const V zero = S::zero();
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
-    for_blocks<S>(cols, [&](int64_t j, typename S::T m) {
-      const V v = S::load(xr + j, m);
-      S::store(yr + j, m, S::select(S::gt(v, zero), v, S::mul(v, S::load(slope + j, m))));
+    for_blocks<S>(cols, [&](int64_t j, typename S::M m) {
+      const V v = S::load(m, xr + j);
+      S::store(m, yr + j, S::select(S::gt(v, zero), S::mul(v, S::load(m, slope + j)), v));
     });
   }
 }
@@ -410,29 +411,29 @@ void prelu_rows(const float* x, float* y, int64_t rows, int64_t cols, const floa
 template <class S>
 void prelu_rows_backward(const float* x, const float* dy, float* dx, int64_t rows, int64_t cols,
                          const float* slope, float* dslope) {
-  using V = typename S::V;
+  using V = typename S::F;
   const V zero = S::zero();
-  for_blocks<S>(cols, [&](int64_t j, typename S::T m) {
-    const V s = S::load(slope + j, m);
+  for_blocks<S>(cols, [&](int64_t j, typename S::M m) {
+    const V s = S::load(m, slope + j);
     V acc = zero;
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t o = r * cols + j;
-      const V v = S::load(x + o, m), g = S::load(dy + o, m);
+      const V v = S::load(m, x + o), g = S::load(m, dy + o);
       const auto pos = S::gt(v, zero);
-      S::store(dx + o, m, S::select(pos, g, S::mul(g, s)));
-      acc = S::add(acc, S::select(pos, zero, S::mul(v, g)));
+      S::store(m, dx + o, S::select(pos, S::mul(g, s), g));
+      acc = S::add(acc, S::select(pos, S::mul(v, g), zero));
     }
-    S::store(dslope + j, m, S::add(S::load(dslope + j, m), acc));
+    S::store(m, dslope + j, S::add(S::load(m, dslope + j), acc));
   });
 }
 
 // ---- column sums (bias gradients) ----------------------------------------------------------------
 template <class S>
 void colsum_acc(const float* x, int64_t rows, int64_t cols, int64_t ld, float* ycol) {
-  for_blocks<S>(cols, [&](int64_t j, typename S::T m) {
-    typename S::V acc = S::zero();
-    for (int64_t i = 0; i < rows; ++i) acc = S::add(acc, S::load(x + i * ld + j, m));
-    S::store(ycol + j, m, S::add(S::load(ycol + j, m), acc));
+  for_blocks<S>(cols, [&](int64_t j, typename S::M m) {
+    typename S::F acc = S::zero();
+    for (int64_t i = 0; i < rows; ++i) acc = S::add(acc, S::load(m, x + i * ld + j));
+    S::store(m, ycol + j, S::add(S::load(m, ycol + j), acc));
   });
 }
 
@@ -445,30 +446,30 @@ void colsum_acc(const float* x, int64_t rows, int64_t cols, int64_t ld, float* y
 // passes key = splitmix64(seed) so that nearby seeds give unrelated streams.
 template <class S>
 inline typename S::I lowbias32(typename S::I h) {
-  h = S::ixor(h, S::template srl<16>(h));
-  h = S::imul(h, S::iset1(0x7feb352du));
-  h = S::ixor(h, S::template srl<15>(h));
-  h = S::imul(h, S::iset1(0x846ca68bu));
-  return S::ixor(h, S::template srl<16>(h));
+  h = S::xori(h, S::template srli<16>(h));
+  h = S::muli(h, 0x7feb352d);
+  h = S::xori(h, S::template srli<15>(h));
+  h = S::muli(h, 0x846ca68b);
+  return S::xori(h, S::template srli<16>(h));
 }
 
 template <class S>
 void dropout(const float* x, float* y, int64_t n, uint64_t key, int64_t offset, uint32_t threshold,
              float scale) {
-  using V = typename S::V;
+  using V = typename S::F;
   using I = typename S::I;
   const uint64_t off = static_cast<uint64_t>(offset);
-  const I k0 = S::iset1(static_cast<uint32_t>(key));
+  const I k0 = S::set1i(static_cast<uint32_t>(key));
   const uint32_t hi = static_cast<uint32_t>(off >> 32);
-  const I k1 = S::iset1(static_cast<uint32_t>(key >> 32) ^ (hi * 0x9E3779B9u));
-  const I lo0 = S::iadd(S::iset1(static_cast<uint32_t>(off)), S::iota());
-  const I thr = S::iset1(threshold - 1u);  // (h >> 8) < 2^24, so a signed compare is exact
+  const I k1 = S::set1i(static_cast<uint32_t>(key >> 32) ^ (hi * 0x9E3779B9u));
+  const I lo0 = S::addi(S::set1i(static_cast<uint32_t>(off)), S::iota());
+  const I thr = S::set1i(threshold - 1u);  // (h >> 8) < 2^24, so a signed compare is exact
   const V vscale = S::set1(scale), zero = S::zero();
-  for_blocks<S>(n, [&](int64_t i, typename S::T m) {
-    const I idx = S::iadd(lo0, S::iset1(static_cast<uint32_t>(i)));
-    const I h = lowbias32<S>(S::ixor(lowbias32<S>(S::iadd(idx, k0)), k1));
-    const V mv = S::select(S::igt(S::template srl<8>(h), thr), vscale, zero);
-    S::store(y + i, m, x ? S::mul(S::load(x + i, m), mv) : mv);
+  for_blocks<S>(n, [&](int64_t i, typename S::M m) {
+    const I idx = S::addi(lo0, S::set1i(static_cast<uint32_t>(i)));
+    const I h = lowbias32<S>(S::xori(lowbias32<S>(S::addi(idx, k0)), k1));
+    const V mv = S::select(S::gti(S::template srli<8>(h), thr), zero, vscale);
+    S::store(m, y + i, x ? S::mul(S::load(m, x + i), mv) : mv);
   });
 }
 

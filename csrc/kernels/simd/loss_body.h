@@ -14,8 +14,8 @@ namespace simd {
 template <class S>
 void xent_forward(const float* x, int64_t rows, int64_t cols, const int64_t* target, const float* w,
                   float eps, float* lse, float* loss) {
-  using V = typename S::V;
-  using T = typename S::T;
+  using V = typename S::F;
+  using M = typename S::M;
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * cols;
     const float mx = row_max<S>(xr, cols);
@@ -30,11 +30,11 @@ void xent_forward(const float* x, int64_t rows, int64_t cols, const int64_t* tar
       // sum_c w_c (lse - x_c): every term >= 0, so the float sum does not cancel.
       const V vm = S::set1(mx), vlogs = S::set1(logs);
       V acc = S::zero();
-      for_blocks<S>(cols, [&](int64_t i, T m) {
+      for_blocks<S>(cols, [&](int64_t i, M m) {
         // masked lanes: d = log(s), dropped by the zero-filled weight or the tail predicate
-        const V d = S::add(S::sub(vm, S::load(xr + i, m)), vlogs);
-        acc = w ? S::fmadd(S::load(w + i, m), d, acc)
-                : S::add(acc, S::select(S::pred(m), d, S::zero()));
+        const V d = S::add(S::sub(vm, S::load(m, xr + i)), vlogs);
+        acc = w ? S::fmadd(S::load(m, w + i), d, acc)
+                : S::add(acc, S::select(m, S::zero(), d));
       });
       li += eps / static_cast<float>(cols) * S::hsum(acc);
     }
@@ -47,8 +47,8 @@ template <class S>
 void xent_backward(const float* x, const float* lse, int64_t rows, int64_t cols,
                    const int64_t* target, const float* w, float w_sum, float eps, float scale,
                    const float* row_scale, float* dx) {
-  using V = typename S::V;
-  using T = typename S::T;
+  using V = typename S::F;
+  using M = typename S::M;
   const float inv_c = 1.0f / static_cast<float>(cols);
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * cols;
@@ -59,10 +59,10 @@ void xent_backward(const float* x, const float* lse, int64_t rows, int64_t cols,
     const V a = S::set1(s * ((1.0f - eps) * wt + eps * w_sum * inv_c));
     const V b = S::set1(s * eps * inv_c);
     const V vl = S::set1(lse[r]);
-    for_blocks<S>(cols, [&](int64_t i, T m) {
-      const V p = vexp<S>(S::sub(S::load(xr + i, m), vl));
-      const V wc = w ? S::load(w + i, m) : S::set1(1.0f);
-      S::store(dr + i, m, S::fnmadd(b, wc, S::mul(a, p)));
+    for_blocks<S>(cols, [&](int64_t i, M m) {
+      const V p = vexp<S>(S::sub(S::load(m, xr + i), vl));
+      const V wc = w ? S::load(m, w + i) : S::set1(1.0f);
+      S::store(m, dr + i, S::fnmadd(b, wc, S::mul(a, p)));
     });
     dr[t] -= s * (1.0f - eps) * wt;
   }

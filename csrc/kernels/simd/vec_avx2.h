@@ -1,6 +1,10 @@
 // Vector traits for the AVX2 instantiation of the bodies in this folder: 8 float lanes, masks as
 // all-ones integer lanes. Include inside namespace fastnn::avx2 after <immintrin.h>, <cstdint>.
 // Masked-off lanes are never read or written (vmaskmov / masked gathers do not fault on them).
+// Masks (M) are all-ones/all-zeros int32 lanes: the tail masks of maskload/maskstore and the
+// results of compares alike, so bodies never see how a mask is held. Compares are ordered (false
+// when either side is NaN).
+#pragma once
 #include "transpose8_body.h"
 
 struct Vec {
@@ -16,6 +20,13 @@ struct Vec {
   static I addi(I a, I b) { return _mm256_add_epi32(a, b); }
   static I muli(I a, int64_t s) { return _mm256_mullo_epi32(a, set1i(s)); }
   static I maxi(I a, I b) { return _mm256_max_epi32(a, b); }
+  static I subi(I a, I b) { return _mm256_sub_epi32(a, b); }
+  static I xori(I a, I b) { return _mm256_xor_si256(a, b); }
+  template <int N> static I slli(I a) { return _mm256_slli_epi32(a, N); }
+  template <int N> static I srli(I a) { return _mm256_srli_epi32(a, N); }
+  template <int N> static I srai(I a) { return _mm256_srai_epi32(a, N); }
+  static M gti(I a, I b) { return _mm256_cmpgt_epi32(a, b); }  // signed
+  static F as_float(I a) { return _mm256_castsi256_ps(a); }      // the bits as they are
 
   static M first(int64_t n) { return _mm256_cmpgt_epi32(set1i(n >= kWidth ? kWidth : n), iota()); }
   static M all() { return _mm256_set1_epi32(-1); }
@@ -27,6 +38,10 @@ struct Vec {
   }
 
   static F load(M m, const float* p) { return _mm256_maskload_ps(p, m); }
+  // Lanes not in m are `fill`.
+  static F load_or(M m, const float* p, F fill) {
+    return _mm256_blendv_ps(fill, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+  }
   static F loadu(const float* p) { return _mm256_loadu_ps(p); }   // all lanes
   static void storeu(float* p, F v) { _mm256_storeu_ps(p, v); }
   // out[j] lane l = p[l][off + j], j < 8: 8 floats read from each lane's row.
@@ -55,6 +70,8 @@ struct Vec {
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F div(F a, F b) { return _mm256_div_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F fnmadd(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }  // c - a * b
+  static F fmsub(F a, F b, F c) { return _mm256_fmsub_ps(a, b, c); }    // a * b - c
   static F max(F a, F b) { return _mm256_max_ps(a, b); }  // b where either is NaN
   static F min(F a, F b) { return _mm256_min_ps(a, b); }  // b where either is NaN
   static F sqrt(F a) { return _mm256_sqrt_ps(a); }
@@ -78,6 +95,17 @@ struct Vec {
     if (n > 0) __builtin_memcpy(p, buf, static_cast<size_t>(n));
   }
   static F abs(F a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  static F copysign(F mag, F sgn) {  // |mag| with the sign bit of sgn
+    const F sign = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(sign, mag), _mm256_and_ps(sign, sgn));
+  }
+  // a 2^k for integral k in [-252, 254]: two normal power-of-two factors, so the product rounds
+  // once into the subnormal range or overflows where it should.
+  static F ldexp(F a, F k) {
+    const I ki = cvti(k), k1 = srai<1>(ki);
+    return mul(mul(a, pow2(k1)), pow2(subi(ki, k1)));
+  }
+  static F pow2(I k) { return as_float(slli<23>(addi(k, set1i(127)))); }  // 2^k, k in [-126, 127]
   static F sign(F x) {  // -1, 0 or +1 (0 for +-0 and NaN)
     const F one = _mm256_set1_ps(1.0f), z = _mm256_setzero_ps();
     return _mm256_sub_ps(_mm256_and_ps(_mm256_cmp_ps(x, z, _CMP_GT_OQ), one),
@@ -87,6 +115,8 @@ struct Vec {
   static F nan_flags(F acc, F x) { return _mm256_or_ps(acc, _mm256_cmp_ps(x, x, _CMP_UNORD_Q)); }
   static bool any_set(F acc) { return _mm256_movemask_ps(acc) != 0; }
   static M gt(F a, F b) { return _mm256_castps_si256(_mm256_cmp_ps(a, b, _CMP_GT_OQ)); }
+  static M lt(F a, F b) { return _mm256_castps_si256(_mm256_cmp_ps(a, b, _CMP_LT_OQ)); }
+  static M le(F a, F b) { return _mm256_castps_si256(_mm256_cmp_ps(a, b, _CMP_LE_OQ)); }
   // r[i] holds row i of a kWidth x kWidth block; on return r[j] holds column j.
   static void transpose(F r[kWidth]) { transpose_8x8(r); }
   static F sub_z(M m, F a, F b) { return _mm256_and_ps(_mm256_sub_ps(a, b), _mm256_castsi256_ps(m)); }

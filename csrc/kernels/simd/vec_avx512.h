@@ -1,10 +1,13 @@
 // Vector traits for the AVX-512 instantiation of the bodies in this folder: 16 float lanes,
 // __mmask16 masks. Include inside namespace fastnn::avx512 after <immintrin.h> and <cstdint>.
 // Masked-off lanes are never read or written (AVX-512 masked memory operations do not fault).
+// Masks (M) are __mmask16 bits: tail masks and compare results alike. Compares are ordered (false
+// when either side is NaN).
 // GCC 12's own intrinsic headers trip -Wuninitialized (`__m256d __Y = __Y;` in
 // _mm256_undefined_pd, inlined into casts and integer max); silence it for the rest of this TU.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma once
 #include "transpose8_body.h"
 #include "transpose16_body.h"
 
@@ -21,9 +24,18 @@ struct Vec {
   static I addi(I a, I b) { return _mm512_add_epi32(a, b); }
   static I muli(I a, int64_t s) { return _mm512_mullo_epi32(a, set1i(s)); }
   static I maxi(I a, I b) { return _mm512_max_epi32(a, b); }
+  static I subi(I a, I b) { return _mm512_sub_epi32(a, b); }
+  static I xori(I a, I b) { return _mm512_xor_si512(a, b); }
+  template <int N> static I slli(I a) { return _mm512_slli_epi32(a, N); }
+  template <int N> static I srli(I a) { return _mm512_srli_epi32(a, N); }
+  template <int N> static I srai(I a) { return _mm512_srai_epi32(a, N); }
+  static M gti(I a, I b) { return _mm512_cmpgt_epi32_mask(a, b); }  // signed
+  static F as_float(I a) { return _mm512_castsi512_ps(a); }           // the bits as they are
 
-  // The first n lanes (n may exceed the width).
-  static M first(int64_t n) { return n >= kWidth ? M(0xffff) : M((1u << n) - 1u); }
+  // The first n lanes (n is clamped to [0, kWidth]): the tail mask of masked loads and stores.
+  static M first(int64_t n) {
+    return M((uint32_t(1) << (n >= kWidth ? kWidth : n <= 0 ? 0 : n)) - 1u);
+  }
   static M all() { return M(0xffff); }
   static M mand(M a, M b) { return M(a & b); }
   // Lanes of `lanes` whose column index lies in [0, w).
@@ -33,6 +45,8 @@ struct Vec {
   }
 
   static F load(M m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+  // Lanes not in m are `fill`.
+  static F load_or(M m, const float* p, F fill) { return _mm512_mask_loadu_ps(fill, m, p); }
   static F loadu(const float* p) { return _mm512_loadu_ps(p); }   // all lanes
   static void storeu(float* p, F v) { _mm512_storeu_ps(p, v); }
   // out[j] lane l = p[l][off + j], j < 8: 8 floats read from each lane's row (two 8x8
@@ -75,6 +89,8 @@ struct Vec {
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F div(F a, F b) { return _mm512_div_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F fnmadd(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }  // c - a * b
+  static F fmsub(F a, F b, F c) { return _mm512_fmsub_ps(a, b, c); }    // a * b - c
   static F max(F a, F b) { return _mm512_max_ps(a, b); }  // b where either is NaN
   static F min(F a, F b) { return _mm512_min_ps(a, b); }  // b where either is NaN
   static F sqrt(F a) { return _mm512_sqrt_ps(a); }
@@ -95,6 +111,14 @@ struct Vec {
     _mm512_mask_storeu_epi8(p, m, bytes);
   }
   static F abs(F a) { return _mm512_abs_ps(a); }
+  static F copysign(F mag, F sgn) {  // |mag| with the sign bit of sgn
+    const I sign = set1i(int32_t(0x80000000u));
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(_mm512_abs_ps(mag)),
+                                               _mm512_and_si512(_mm512_castps_si512(sgn), sign)));
+  }
+  // a 2^k for integral k (any range; exact scaling, one rounding for subnormal results).
+  static F ldexp(F a, F k) { return _mm512_scalef_ps(a, k); }
+  static F pow2(I k) { return as_float(slli<23>(addi(k, set1i(127)))); }  // 2^k, k in [-126, 127]
   static F sign(F x) {  // -1, 0 or +1 (0 for +-0 and NaN)
     const F one = _mm512_set1_ps(1.0f);
     const M pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
@@ -109,6 +133,8 @@ struct Vec {
     return _mm512_cmp_ps_mask(acc, _mm512_setzero_ps(), _CMP_NEQ_OQ) != 0;
   }
   static M gt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  static M lt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static M le(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
   // r[i] holds row i of a kWidth x kWidth block; on return r[j] holds column j.
   static void transpose(F r[kWidth]) { transpose_16x16(r); }
   // Lanes not in m are zero.
@@ -130,13 +156,7 @@ struct Vec {
     for (float x : t) s += static_cast<double>(x);
     return s;
   }
-  static float hmax(F v) {
-    alignas(64) float t[16];
-    _mm512_store_ps(t, v);
-    float m = t[0];
-    for (float x : t) m = x > m ? x : m;
-    return m;
-  }
+  static float hmax(F v) { return _mm512_reduce_max_ps(v); }
 
   // Lane l gets row[col0 + l*s] where m is set (m must imply 0 <= col < w), else 0;
   // cols = col0 + iota*s.

@@ -1,7 +1,7 @@
-// Vector math written once for every SIMD ISA: templates over a lane-primitive struct S
-// (avx2/vmath.h, avx512/vmath.h: S::V floats, S::I int32 lanes, S::P predicates). Each
-// instantiation is a distinct symbol (fastnn::simd::vexp<fastnn::avx512::Simd>), so code built with
-// one ISA's flags is never linked into another ISA's path.
+// Vector math written once for every SIMD ISA: templates over the vector traits S (the `Vec` of
+// vec_avx2.h, vec_avx512.h: S::F floats, S::I int32 lanes, S::M masks from compares and tails).
+// Each instantiation is a distinct symbol (fastnn::simd::vexp<fastnn::avx512::Vec>), so code built
+// with one ISA's flags is never linked into another ISA's path.
 //
 // Accuracy (float32 against float64): the worst over every float32 input, measured by
 // tests/kernels/vmath_exhaustive.py and held by tests/kernels/test_vmath.py through _C.vmath; the
@@ -23,8 +23,8 @@ namespace simd {
 
 // e^r - 1 for |r| <= ln2/2: r + r^2 P(r), P the Cephes expf polynomial (relative error ~1e-7).
 template <class S>
-inline typename S::V expm1_reduced(typename S::V r) {
-  typename S::V q = S::set1(1.9875691500e-4f);
+inline typename S::F expm1_reduced(typename S::F r) {
+  typename S::F q = S::set1(1.9875691500e-4f);
   q = S::fmadd(q, r, S::set1(1.3981999507e-3f));
   q = S::fmadd(q, r, S::set1(8.3334519073e-3f));
   q = S::fmadd(q, r, S::set1(4.1665795894e-2f));
@@ -35,17 +35,17 @@ inline typename S::V expm1_reduced(typename S::V r) {
 
 // x = k ln2 + r, |r| <= ln2/2, with ln2 split in two so k * ln2_hi is exact (Cody-Waite).
 template <class S>
-inline typename S::V reduce_ln2(typename S::V x, typename S::V& k) {
+inline typename S::F reduce_ln2(typename S::F x, typename S::F& k) {
   k = S::round(S::mul(x, S::set1(1.44269504088896341f)));
-  typename S::V r = S::fnmadd(k, S::set1(0.693359375f), x);
+  typename S::F r = S::fnmadd(k, S::set1(0.693359375f), x);
   return S::fnmadd(k, S::set1(-2.12194440e-4f), r);
 }
 
 template <class S>
-inline typename S::V vexp(typename S::V x) {
+inline typename S::F vexp(typename S::F x) {
   x = S::min(S::set1(89.0f), S::max(S::set1(-104.0f), x));
-  typename S::V k;
-  const typename S::V r = reduce_ln2<S>(x, k);
+  typename S::F k;
+  const typename S::F r = reduce_ln2<S>(x, k);
   // (1 + (e^r - 1)) 2^k, k in [-150, 129]: S::ldexp rounds once into the subnormal range or
   // overflows to inf where exp does.
   return S::ldexp(S::add(S::set1(1.0f), expm1_reduced<S>(r)), k);
@@ -54,30 +54,30 @@ inline typename S::V vexp(typename S::V x) {
 // e^x - 1 for x <= 0 (callers pass min(x, 0)): 2^k (e^r - 1) + (2^k - 1), accurate near 0 where
 // exp(x) - 1 would cancel. Below -18 the result is -1 to float precision.
 template <class S>
-inline typename S::V expm1_nonpos(typename S::V x) {
-  using V = typename S::V;
+inline typename S::F expm1_nonpos(typename S::F x) {
+  using V = typename S::F;
   x = S::max(S::set1(-18.0f), x);
   V k;
   const V r = reduce_ln2<S>(x, k);
-  const V s = S::pow2(S::to_int(k));  // k in [-26, 0]
+  const V s = S::pow2(S::cvti(k));  // k in [-26, 0]
   return S::fmadd(s, expm1_reduced<S>(r), S::sub(s, S::set1(1.0f)));
 }
 
 // tanh x = sign(x) * -e / (2 + e), e = expm1(-2|x|): no cancellation near 0, exactly +-1 far out.
 template <class S>
-inline typename S::V vtanh(typename S::V x) {
-  const typename S::V e = expm1_nonpos<S>(S::mul(S::set1(-2.0f), S::abs(x)));
-  const typename S::V t = S::div(S::sub(S::zero(), e), S::add(S::set1(2.0f), e));
+inline typename S::F vtanh(typename S::F x) {
+  const typename S::F e = expm1_nonpos<S>(S::mul(S::set1(-2.0f), S::abs(x)));
+  const typename S::F t = S::div(S::sub(S::zero(), e), S::add(S::set1(2.0f), e));
   return S::copysign(t, x);
 }
 
 // sigmoid x = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0, e = exp(-|x|) in (0, 1]: no
 // overflow, and the subnormal results far left are kept.
 template <class S>
-inline typename S::V vsigmoid(typename S::V x) {
-  const typename S::V e = vexp<S>(S::sub(S::zero(), S::abs(x)));
-  const typename S::V r = S::div(S::set1(1.0f), S::add(S::set1(1.0f), e));
-  return S::select(S::lt(x, S::zero()), S::mul(e, r), r);
+inline typename S::F vsigmoid(typename S::F x) {
+  const typename S::F e = vexp<S>(S::sub(S::zero(), S::abs(x)));
+  const typename S::F r = S::div(S::set1(1.0f), S::add(S::set1(1.0f), e));
+  return S::select(S::lt(x, S::zero()), r, S::mul(e, r));
 }
 
 // The Gaussian tail for a = |x|: Phi(-a) = erfc(a / sqrt2) / 2, with (optionally) the density
@@ -90,12 +90,12 @@ inline typename S::V vsigmoid(typename S::V x) {
 // inputs from making inf * 0.
 template <class S>
 struct GaussTail {
-  typename S::V a, hi, lo, t, p;
+  typename S::F a, hi, lo, t, p;
 };
 
 template <class S>
-inline GaussTail<S> gauss_tail(typename S::V x) {
-  using V = typename S::V;
+inline GaussTail<S> gauss_tail(typename S::F x) {
+  using V = typename S::F;
   GaussTail<S> r;
   r.a = S::min(S::set1(20.0f), S::abs(x));
   r.hi = S::mul(r.a, r.a);
@@ -116,8 +116,8 @@ inline GaussTail<S> gauss_tail(typename S::V x) {
 
 // Phi(-|x|), one exp.
 template <class S>
-inline typename S::V phi_tail(typename S::V x) {
-  using V = typename S::V;
+inline typename S::F phi_tail(typename S::F x) {
+  using V = typename S::F;
   const GaussTail<S> r = gauss_tail<S>(x);
   const V u = S::mul(S::set1(-0.5f), r.hi);
   const V s = S::add(u, r.p);  // TwoSum: s + err == u + p exactly
@@ -130,8 +130,8 @@ inline typename S::V phi_tail(typename S::V x) {
 
 // Phi(-|x|) in q and exp(-x^2 / 2) in g (two exps).
 template <class S>
-inline void phi_tail(typename S::V x, typename S::V& q, typename S::V& g) {
-  using V = typename S::V;
+inline void phi_tail(typename S::F x, typename S::F& q, typename S::F& g) {
+  using V = typename S::F;
   const GaussTail<S> r = gauss_tail<S>(x);
   const V e = vexp<S>(S::mul(S::set1(-0.5f), r.hi));
   g = S::fnmadd(S::mul(S::set1(0.5f), r.lo), e, e);  // e * exp(-lo/2), |lo/2| < 2^-24 hi
