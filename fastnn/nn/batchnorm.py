@@ -127,7 +127,8 @@ class _InstanceNorm(_BatchNorm):
     with its own mean and biased variance. The arithmetic is the batch-norm kernel on the input
     viewed as (1, N * C, inner); the optional per-channel affine (weight, bias) is applied here.
     track_running_stats: running_mean/running_var per channel, updated with the mean over the
-    samples of the per-instance statistics (as PyTorch), and used in eval mode."""
+    samples of the per-instance statistics (as PyTorch), and used in eval mode; momentum=None
+    leaves them unchanged (PyTorch passes 0 for it)."""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
                  track_running_stats=False):
@@ -144,15 +145,13 @@ class _InstanceNorm(_BatchNorm):
         if update or not use_batch:
             rm = np.ascontiguousarray(np.tile(self.running_mean, n))
             rv = np.ascontiguousarray(np.tile(self.running_var, n))
-        if update:
-            momentum = (self.momentum if self.momentum is not None
-                        else 1.0 / (self.num_batches_tracked + 1))
+        if update:  # momentum=None: 0, the statistics stay (what torch's InstanceNorm does)
+            momentum = self.momentum if self.momentum is not None else 0.0
         xhat, mean, invstd = _C.batchnorm_forward(flat, None, None, rm, rv, use_batch, momentum,
                                                   self.eps)
         if update:
             self.running_mean[...] = rm.reshape(n, c).mean(axis=0)
             self.running_var[...] = rv.reshape(n, c).mean(axis=0)
-            self.num_batches_tracked += 1
         xhat = xhat.reshape(x.shape)
         y = xhat
         if self.weight is not None:
