@@ -178,25 +178,13 @@ class _InstanceNorm(_BatchNorm):
         return dx.reshape(shape)
 
 
-@register
-class InstanceNorm1d(_InstanceNorm):
-    """Instance norm over (N, C, L): statistics per sample and channel over L."""
-
-    _ndims = (3,)
-    _layout = "(N, C, L)"
-
-
-@register
-class InstanceNorm2d(_InstanceNorm):
-    """Instance norm over (N, C, H, W): statistics per sample and channel over H and W."""
-
-    _ndims = (4,)
-    _layout = "(N, C, H, W)"
+def _instance_norm(name, ndims, layout, over):
+    cls = type(name, (_InstanceNorm,), {
+        "_ndims": ndims, "_layout": layout, "__module__": __name__,
+        "__doc__": f"Instance norm over {layout}: statistics per sample and channel over {over}."})
+    return register(cls)
 
 
-@register
-class InstanceNorm3d(_InstanceNorm):
-    """Instance norm over (N, C, D, H, W): statistics per sample and channel over D, H, W."""
-
-    _ndims = (5,)
-    _layout = "(N, C, D, H, W)"
+InstanceNorm1d = _instance_norm("InstanceNorm1d", (3,), "(N, C, L)", "L")
+InstanceNorm2d = _instance_norm("InstanceNorm2d", (4,), "(N, C, H, W)", "H and W")
+InstanceNorm3d = _instance_norm("InstanceNorm3d", (5,), "(N, C, D, H, W)", "D, H and W")

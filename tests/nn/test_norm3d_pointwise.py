@@ -151,3 +151,16 @@ def test_tile_bad_grad(rng):
     layer(np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match="grad_out"):
         layer.backward(np.zeros((2, 5), np.float32))
+
+
+def test_save_load_round_trip(rng, tmp_path):
+    import fastnn
+    m = nn.Sequential(nn.InstanceNorm2d(3, affine=True, track_running_stats=True), nn.Exp(),
+                      nn.Tile((1, 2, 1)), nn.Sqrt())
+    x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    m(x)  # moves the running statistics
+    m.eval()
+    fastnn.save(m, tmp_path / "m.fnn")
+    back = fastnn.load(tmp_path / "m.fnn").eval()
+    np.testing.assert_array_equal(back(x), m(x))
+    np.testing.assert_array_equal(back[0].running_mean, m[0].running_mean)
