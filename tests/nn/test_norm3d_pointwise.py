@@ -9,8 +9,7 @@ from fastnn import nn
 TOL = dict(rtol=1e-4, atol=1e-4)
 
 
-def _copy_affine(theirs, rng):
-    import torch
+def _copy_affine(torch, theirs, rng):
     with torch.no_grad():
         theirs.weight.copy_(torch.tensor(rng.uniform(0.5, 2, theirs.num_features)))
         theirs.bias.copy_(torch.tensor(rng.standard_normal(theirs.num_features)))
@@ -28,7 +27,7 @@ def test_norm_matches_torch(torch, isa, rng, name, shape, opts):
     c = shape[1]
     ours, theirs = getattr(nn, name)(c, **opts), getattr(torch.nn, name)(c, **opts)
     if theirs.affine:
-        _copy_affine(theirs, rng)
+        _copy_affine(torch, theirs, rng)
     sd = {k: v.numpy() for k, v in theirs.state_dict().items() if k != "num_batches_tracked"}
     assert set(ours.state_dict()) == set(sd)
     ours.load_state_dict(sd)
