@@ -100,3 +100,11 @@ for _name in _activation.__all__:
         globals()[_name] = getattr(_activation, _name)
         __all__.append(_name)
 del _name
+
+# [3-D batch norm, instance norm, element-wise math, Tile (issue 14: conformance)]
+from fastnn.nn.batchnorm import (BatchNorm3d, InstanceNorm1d, InstanceNorm2d,  # noqa: E402
+                                 InstanceNorm3d)
+from fastnn.nn.pointwise import Exp, Log, Maximum, Minimum, Pow, Sqrt, Tile  # noqa: E402
+
+__all__ += ["BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "Exp", "Log",
+            "Sqrt", "Pow", "Maximum", "Minimum", "Tile"]

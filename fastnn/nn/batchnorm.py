@@ -111,3 +111,80 @@ class BatchNorm2d(_BatchNorm):
 
     _ndims = (4,)
     _layout = "(N, C, H, W)"
+
+
+@register
+class BatchNorm3d(_BatchNorm):
+    """Batch norm over (N, C, D, H, W): statistics per channel C over N, D, H and W (the same
+    C++ kernel as BatchNorm1d/2d, which reads any (N, C, ...) input as (N, C, inner))."""
+
+    _ndims = (5,)
+    _layout = "(N, C, D, H, W)"
+
+
+class _InstanceNorm(_BatchNorm):
+    """Instance norm (PyTorch's InstanceNorm1d/2d/3d): each (sample, channel) plane normalised
+    with its own mean and biased variance. The arithmetic is the batch-norm kernel on the input
+    viewed as (1, N * C, inner); the optional per-channel affine (weight, bias) is applied here.
+    track_running_stats: running_mean/running_var per channel, updated with the mean over the
+    samples of the per-instance statistics (as PyTorch), and used in eval mode; momentum=None
+    leaves them unchanged (PyTorch passes 0 for it)."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
+                 track_running_stats=False):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats)
+
+    def forward(self, x):
+        x = sp.as_input(x, repr(self), self._ndims, self.num_features, self._layout)
+        n, c = x.shape[0], x.shape[1]
+        flat = x.reshape(1, n * c, -1)
+        use_batch = self.training or self.running_mean is None
+        update = self.training and self.running_mean is not None
+        momentum = 0.0
+        rm = rv = None
+        if update or not use_batch:
+            rm = np.ascontiguousarray(np.tile(self.running_mean, n))
+            rv = np.ascontiguousarray(np.tile(self.running_var, n))
+        if update:  # momentum=None: 0, the statistics stay (what torch's InstanceNorm does)
+            momentum = self.momentum if self.momentum is not None else 0.0
+        xhat, mean, invstd = _C.batchnorm_forward(flat, None, None, rm, rv, use_batch, momentum,
+                                                  self.eps)
+        if update:
+            self.running_mean[...] = rm.reshape(n, c).mean(axis=0)
+            self.running_var[...] = rv.reshape(n, c).mean(axis=0)
+        xhat = xhat.reshape(x.shape)
+        y = xhat
+        if self.weight is not None:
+            bshape = (1, c) + (1,) * (x.ndim - 2)
+            y = xhat * self.weight.data.reshape(bshape) + self.bias.data.reshape(bshape)
+        self._saved = (flat, mean, invstd, use_batch, x.shape, xhat)
+        return y
+
+    def backward(self, grad_out):
+        if self._saved is None:
+            raise sp.not_run(repr(self))
+        flat, mean, invstd, use_batch, shape, xhat = self._saved
+        g = sp.check_grad(grad_out, shape, repr(self))
+        if self.weight is not None:
+            axes = (0,) + tuple(range(2, len(shape)))
+            dw, db = sp.grad_of(self.weight), sp.grad_of(self.bias)
+            if dw is not None:
+                dw += (g * xhat).sum(axis=axes, dtype=np.float32)
+            if db is not None:
+                db += g.sum(axis=axes, dtype=np.float32)
+            g = g * self.weight.data.reshape((1, shape[1]) + (1,) * (len(shape) - 2))
+        dx = _C.batchnorm_backward(np.ascontiguousarray(g.reshape(flat.shape)), flat, None, mean,
+                                   invstd, use_batch, True, None, None)
+        return dx.reshape(shape)
+
+
+def _instance_norm(name, ndims, layout, over):
+    cls = type(name, (_InstanceNorm,), {
+        "_ndims": ndims, "_layout": layout, "__module__": __name__,
+        "__doc__": f"Instance norm over {layout}: statistics per sample and channel over {over}."})
+    return register(cls)
+
+
+InstanceNorm1d = _instance_norm("InstanceNorm1d", (3,), "(N, C, L)", "L")
+InstanceNorm2d = _instance_norm("InstanceNorm2d", (4,), "(N, C, H, W)", "H and W")
+InstanceNorm3d = _instance_norm("InstanceNorm3d", (5,), "(N, C, D, H, W)", "D, H and W")

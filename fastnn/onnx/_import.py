@@ -174,11 +174,11 @@ def _batchnorm(ctx, node, attrs):
     x = ctx.sym(node.input[0])
     scale, bias, mean, var = (ctx.const(n, "BatchNormalization parameter")
                               for n in node.input[1:5])
-    if x.ndim not in (2, 3, 4):
+    if x.ndim not in (2, 3, 4, 5):
         raise Unsupported(f"BatchNormalization on a {x.ndim}-D input")
     if not attrs.get("spatial", 1):
         raise Unsupported("BatchNormalization with spatial=0 (statistics per element)")
-    cls = nn.BatchNorm2d if x.ndim == 4 else nn.BatchNorm1d
+    cls = {4: nn.BatchNorm2d, 5: nn.BatchNorm3d}.get(x.ndim, nn.BatchNorm1d)
     layer = cls(scale.shape[0], eps=float(attrs.get("epsilon", 1e-5)),
                 momentum=1.0 - float(attrs.get("momentum", 0.9)))
     layer.weight.data[...] = scale
@@ -305,7 +305,10 @@ def _reshape(ctx, node, attrs):
 
 def _flatten(ctx, node, attrs):
     x = ctx.sym(node.input[0])
-    axis = int(attrs.get("axis", 1)) % max(x.ndim, 1)
+    axis = int(attrs.get("axis", 1))
+    axis = axis if axis == x.ndim else axis % max(x.ndim, 1)  # axis == rank: (N * ..., 1)
+    if axis == x.ndim == 1:
+        return nn.Reshape((1,))(x)
     if axis == 0:
         raise Unsupported("Flatten(axis=0) merges the batch")
     if axis == 1:
@@ -485,6 +488,11 @@ CONVERTERS.update(_NORM_CONVERTERS)
 from fastnn.onnx._import_resize import CONVERTERS as _RESIZE  # noqa: E402
 
 CONVERTERS.update(_RESIZE)
+
+# [element-wise math, Tile, InstanceNormalization (issue 14: conformance)]
+from fastnn.onnx._import_math import CONVERTERS as _MATH  # noqa: E402
+
+CONVERTERS.update(_MATH)
 
 # [activations declaring their ONNX op (activation.py _onnx_op): no line here per layer (issue 13)]
 for _cls in vars(nn.activation).values():

@@ -98,5 +98,13 @@ def test_conformance_table(onnx):
               "test_Conv1d_stride", "test_MaxPool1d", "test_MaxPool1d_stride",
               "test_MaxPool1d_stride_padding_dilation", "test_operator_maxpool"):
         assert k in passed, k
+    # BatchNorm3d, InstanceNorm, Exp/Sqrt/Pow/Max/Min, Tile, Flatten of a 1-D input: 12 more
+    for k in ("test_BatchNorm3d_eval", "test_BatchNorm3d_momentum_eval",
+              "test_PoissonNLLLLoss_no_reduce", "test_operator_exp", "test_operator_sqrt",
+              "test_operator_pow", "test_operator_max", "test_operator_min",
+              "test_operator_repeat", "test_operator_repeat_dim_overflow",
+              "test_operator_symbolic_override", "test_operator_view"):
+        assert k in passed, k
+    assert len(passed) >= 94
     for status, detail in results.values():
         assert status == "pass" or detail
