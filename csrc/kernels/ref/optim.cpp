@@ -27,9 +27,18 @@ void regularize(const OptimReg& reg, float& theta, float& g) {
   }
 }
 
-// Pruned weights stay exactly zero: the new parameter is multiplied by its 0/1 mask.
-float apply_mask(const OptimSpan& s, int64_t i, float theta) {
-  return s.mask ? theta * s.mask[i] : theta;
+// For each element i: theta and g read, g regularised, theta <- theta - change(i, g) (change
+// updates the optimizer's state of element i), then the new theta times its 0/1 pruning mask, so
+// pruned weights stay exactly zero.
+template <class Change>
+void each_element(const OptimReg& reg, const OptimSpan& s, int64_t n, Change change) {
+  for (int64_t i = 0; i < n; ++i) {
+    float theta = s.param[i];
+    float g = s.grad[i];
+    regularize(reg, theta, g);
+    theta = theta - change(i, g);
+    s.param[i] = s.mask ? theta * s.mask[i] : theta;
+  }
 }
 
 }  // namespace
@@ -41,10 +50,7 @@ float apply_mask(const OptimSpan& s, int64_t i, float theta) {
 //   theta <- theta - lr * g
 void f32_sgd_update(const SgdCoef& c, const OptimSpan& s, int64_t n) {
   const float lr = -c.neg_lr;
-  for (int64_t i = 0; i < n; ++i) {
-    float theta = s.param[i];
-    float g = s.grad[i];
-    regularize(c.reg, theta, g);
+  each_element(c.reg, s, n, [&](int64_t i, float g) {
     if (c.use_momentum) {
       float b;
       if (c.first) b = g;
@@ -53,9 +59,8 @@ void f32_sgd_update(const SgdCoef& c, const OptimSpan& s, int64_t n) {
       if (c.nesterov) g = g + c.momentum * b;
       else g = b;
     }
-    theta = theta - lr * g;
-    s.param[i] = apply_mask(s, i, theta);
-  }
+    return lr * g;
+  });
 }
 
 // torch.optim.Adagrad (the decayed rate clr = lr / (1 + (t - 1) * eta) comes from the driver):
@@ -63,15 +68,11 @@ void f32_sgd_update(const SgdCoef& c, const OptimSpan& s, int64_t n) {
 //   theta <- theta - clr * g / (sqrt(state_sum) + eps)
 void f32_adagrad_update(const AdagradCoef& c, const OptimSpan& s, int64_t n) {
   const float clr = -c.neg_clr;
-  for (int64_t i = 0; i < n; ++i) {
-    float theta = s.param[i];
-    float g = s.grad[i];
-    regularize(c.reg, theta, g);
+  each_element(c.reg, s, n, [&](int64_t i, float g) {
     const float state_sum = s.s0[i] + g * g;
     s.s0[i] = state_sum;
-    theta = theta - clr * (g / (std::sqrt(state_sum) + c.eps));
-    s.param[i] = apply_mask(s, i, theta);
-  }
+    return clr * (g / (std::sqrt(state_sum) + c.eps));
+  });
 }
 
 // torch.optim.RMSprop:
@@ -81,10 +82,7 @@ void f32_adagrad_update(const AdagradCoef& c, const OptimSpan& s, int64_t n) {
 //   else:     theta <- theta - lr * g / (sqrt(v~) + eps)
 void f32_rmsprop_update(const RmspropCoef& c, const OptimSpan& s, int64_t n) {
   const float lr = -c.neg_lr;
-  for (int64_t i = 0; i < n; ++i) {
-    float theta = s.param[i];
-    float g = s.grad[i];
-    regularize(c.reg, theta, g);
+  each_element(c.reg, s, n, [&](int64_t i, float g) {
     const float v = c.alpha * s.s0[i] + c.one_minus_alpha * (g * g);
     s.s0[i] = v;
     float v_tilde = v;
@@ -94,15 +92,11 @@ void f32_rmsprop_update(const RmspropCoef& c, const OptimSpan& s, int64_t n) {
       v_tilde = v - g_ave * g_ave;
     }
     const float step = g / (std::sqrt(v_tilde) + c.eps);
-    if (c.use_momentum) {
-      const float b = c.momentum * s.s1[i] + step;
-      s.s1[i] = b;
-      theta = theta - lr * b;
-    } else {
-      theta = theta - lr * step;
-    }
-    s.param[i] = apply_mask(s, i, theta);
-  }
+    if (!c.use_momentum) return lr * step;
+    const float b = c.momentum * s.s1[i] + step;
+    s.s1[i] = b;
+    return lr * b;
+  });
 }
 
 // torch.optim.Adam / AdamW (AdamW's decoupled decay is OptimReg's param_scale):
@@ -115,10 +109,7 @@ void f32_rmsprop_update(const RmspropCoef& c, const OptimSpan& s, int64_t n) {
 void f32_adam_update(const AdamCoef& c, const OptimSpan& s, int64_t n) {
   const float beta1 = 1.0f - c.one_minus_beta1;
   const float step_size = -c.neg_step_size;
-  for (int64_t i = 0; i < n; ++i) {
-    float theta = s.param[i];
-    float g = s.grad[i];
-    regularize(c.reg, theta, g);
+  each_element(c.reg, s, n, [&](int64_t i, float g) {
     const float m = beta1 * s.s0[i] + c.one_minus_beta1 * g;
     float v = c.beta2 * s.s1[i] + c.one_minus_beta2 * (g * g);
     s.s0[i] = m;
@@ -130,9 +121,8 @@ void f32_adam_update(const AdamCoef& c, const OptimSpan& s, int64_t n) {
       v = v_max;
     }
     const float denom = std::sqrt(v) * c.inv_bc2_sqrt + c.eps;
-    theta = theta - step_size * (m / denom);
-    s.param[i] = apply_mask(s, i, theta);
-  }
+    return step_size * (m / denom);
+  });
 }
 
 // sum x^2, in double.
