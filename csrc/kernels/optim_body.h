@@ -1,13 +1,14 @@
 // [optim] The optimizer update formulas and reductions, written ONCE for every ISA.
 //
-// Included by kernels/{ref,avx2,avx512}/optim.cpp INSIDE namespace fastnn::<isa>, after that file
+// Included by kernels/{avx2,avx512}/bodies.cpp INSIDE namespace fastnn::<isa>, after that file
 // includes its vector traits simd/vec_<isa>.h (`struct Vec`, the one vector abstraction shared with
 // the other bodies under simd/), so every function here is compiled with that folder's flags and
 // lives in that folder's namespace: nothing built with wide flags can leak into callers on older
 // CPUs. It includes nothing itself; the including file provides <cmath>, <cstdint>,
 // <type_traits> and fastnn/optim_params.h.
 //
-// What this body uses of the traits (one register of kWidth floats; the reference is kWidth = 1):
+// What this body uses of the traits (one register of kWidth floats; ref/optim.cpp is a plain
+// scalar reference written independently of this body):
 //   F, M, kWidth; all(), first(r)   lane masks: every lane; the first r lanes
 //   loadu/storeu, load(m, p)/store(m, p, v)   full and masked (masked-off lanes never touched)
 //   set1, zero, add, sub, mul, div, sqrt, abs, fmadd(a, b, c) = a * b + c

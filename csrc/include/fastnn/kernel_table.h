@@ -143,7 +143,8 @@ using f32_prelu_rows_backward_fn = void (*)(const float* x, const float* dy, flo
 // ---- [layers: conv, pool, batchnorm] function-pointer types ----
 // Leaves working on one contiguous H x W plane (pool, depthwise conv, vectorised across the
 // output width) or one contiguous row (batch norm). Geometry: conv_params.h. Bodies: one template
-// per operation in kernels/simd/*_body.h, instantiated with each ISA's vector traits.
+// per operation in kernels/simd/*_body.h, instantiated with each ISA's vector traits; the
+// references in kernels/ref/ are plain loops of their own.
 struct Conv2dGeom;
 struct Pool2dGeom;
 // Max pooling: y[oy][ox] = max over the window (NaN wins, first maximum kept), argmax[oy][ox] =
@@ -226,7 +227,7 @@ using f32_copy_rows_padded_fn = void (*)(const float* src, int64_t sld, int64_t 
                                          int64_t n_dst);
 // Winograd F(m x m, 3 x 3) tile transforms (m = 2 or 4, alpha = m + 2) on `lanes` tiles at once
 // (lanes a multiple of the vector width: the frame passes f32_nr). Formulas in
-// kernels/simd/winograd_body.h.
+// kernels/simd/winograd_body.h; ref/winograd.cpp applies the textbook matrices.
 //   input:  v[xi*vs + l] = (B^T d_l B)[xi],  tile l's alpha x alpha patch
 //           d_l[i][j] = rows[l][off + i*ld + j]; 8 floats are read from each patch row (the
 //           rows need 8 - alpha floats of slack)
