@@ -31,7 +31,9 @@ class _Writer:
 
     def init(self, base, value, dtype=np.float32):
         n = self.name(base)
-        self.inits.append(self.numpy_helper.from_array(np.ascontiguousarray(value, dtype), n))
+        # np.array, not np.ascontiguousarray (which turns a 0-d value into shape (1,)): a scalar
+        # stays a scalar, as Clip's bounds, Pad's value and per-tensor Q/DQ parameters must be.
+        self.inits.append(self.numpy_helper.from_array(np.array(value, dtype, order="C"), n))
         return n
 
     def node(self, op, ins, where, n_out=1, **attrs):

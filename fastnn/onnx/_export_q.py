@@ -31,8 +31,11 @@ class _QState:
 
 
 def _qdq(w, st, q, where):
-    scale = w.init(f"{where}.scale", np.float32(q[0]))
-    zp = w.init(f"{where}.zero_point", np.uint8(q[1]), np.uint8)
+    # Per-tensor parameters are written as scalars (shape []), not 1-element vectors: onnxruntime
+    # (1.30) fuses DQ -> Add -> Q into com.microsoft QLinearAdd, whose type inference refuses
+    # anything but scalars ("Scale and Zero-point must be a scalar").
+    scale = w.init(f"{where}.scale", np.reshape(q[0], ()))
+    zp = w.init(f"{where}.zero_point", np.reshape(q[1], ()), np.uint8)
     (qn,) = w.node("QuantizeLinear", [st.name, scale, zp], where + "_q")
     (dq,) = w.node("DequantizeLinear", [qn, scale, zp], where + "_dq")
     return _QState(dq, tuple(q))
