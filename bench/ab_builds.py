@@ -88,7 +88,8 @@ def main():
             p = subprocess.run([sys.executable, __file__, "--child", root, str(args.min_time),
                                 str(args.threads)], capture_output=True, text=True)
             if p.returncode:
-                sys.exit(f"{which} build ({root}) failed:\n{p.stderr[-3000:]}")
+                sys.exit(f"{which} build ({root}) failed (exit status {p.returncode}):\n"
+                         f"{p.stderr[-3000:]}")
             runs[which].append(json.loads(p.stdout.strip().splitlines()[-1]))
     isa = {w: runs[w][0].pop("_isa") for w in runs}
     for w in runs:
