@@ -18,15 +18,9 @@ FASTNN_DECLARE_KERNEL(s8_gemm_ukr, u8s8_gemm_ukr_14x32_vnni)  // only where VNNI
 
 void register_kernels(KernelTable& t) {
   fill_kernels(t);
-  t.f32_mr = 14;
-  t.f32_nr = 32;
+  // f32 tile, f32 kc/mc/nc, conv tile, spmm_nb, spmv_max_batch
+  set_blocking(t, {14, 32, 512, 336, 4096, 14, 32, 64, 1});
   t.f32_gemm_narrow = F32GemmTile{28, 16, f32_gemm_ukr_28x16};
-  t.f32_kc = 512;
-  t.f32_mc = 336;
-  t.f32_nc = 4096;
-
-  t.conv_mr = 14;
-  t.conv_nr = 32;
 
   // VNNI is not implied by AVX-512F/BW: without it the AVX2 int8 kernel registered before stays.
   if (s8_vnni_usable()) {
@@ -34,9 +28,6 @@ void register_kernels(KernelTable& t) {
     FASTNN_FILL_KERNEL(t, Isa::avx512, s8_gemm_ukr, u8s8_gemm_ukr_14x32_vnni)
     t.s8_gemm_name = "avx512_vnni u8s8 14x32";
   }
-
-  t.spmm_nb = 64;
-  t.spmv_max_batch = 1;
 }
 
 }  // namespace avx512
