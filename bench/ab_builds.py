@@ -14,7 +14,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -26,6 +25,7 @@ def child(root, min_time, threads):
     from fastnn import nn, ops, optim
     from fastnn.nn import Parameter
     sys.path.append(HERE)
+    import timing
     import compare_gemm
     import compare_layers
     import compare_optim
@@ -35,14 +35,7 @@ def child(root, min_time, threads):
     rng = np.random.default_rng(0)
 
     def timed(f):
-        f()
-        n, t0 = 0, time.perf_counter()
-        while True:
-            f()
-            n += 1
-            dt = time.perf_counter() - t0
-            if dt >= min_time:
-                return dt / n
+        return timing.time_fn(f, min_time=min_time, repeats=1)
 
     out = {}
     for label, m, n, k, ta, tb in compare_gemm.SHAPES:
