@@ -1,8 +1,10 @@
 // The AVX2 + FMA instantiations of the SIMD bodies that need nothing of this ISA beyond the
 // traits of ../simd/vec_avx2.h: one translation unit (the traits and headers parsed once).
-// ISA-specific kernels (micro-kernels, int8, binary, elementwise) have files of their own.
+// ISA-specific kernels (micro-kernels, int8, binary) have files of their own; elementwise.cpp
+// instantiates the large elementwise bodies apart, so the two halves compile in parallel.
 #include <immintrin.h>
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -34,6 +36,17 @@ namespace avx2 {
 #include "../simd/transpose_rows_body.h"
 // Winograd F(2x2, 3x3) / F(4x4, 3x3) tile transforms
 #include "../simd/winograd_body.h"
+
+// Transposing copy in register blocks, masked edges
+#include "../simd/transpose_body.h"
+// [sparse / prune] pruning-mask application x *= mask
+#include "../simd/mask_mul_body.h"
+void f32_mask_mul_8(float* x, const float* mask, int64_t n) { mask_mul(x, mask, n); }
+// CSR sparse x dense kernels: register tile
+// = one output row x 32 panel columns (4 vectors of 8).
+// Accumulator sets of an NV-vector register tile (16 ymm registers).
+constexpr int spmm_sets(int nv) { return nv >= 4 ? 2 : (nv == 1 ? 8 : 4); }
+#include "../simd/spmm_csr_body.h"
 
 }  // namespace avx2
 }  // namespace fastnn
