@@ -5,7 +5,7 @@
 //
 // For a 1024x1024 weight with unstructured (magnitude-pruned) zeros at several densities, times
 // W @ X (X: 1024 x 64, in L2) with
-//   csr   fastnn's kernel (csrc/kernels/avx512/spmm_csr.cpp): one zmm load of X per FMA;
+//   csr   fastnn's kernel (simd/spmm_csr_body.h in csrc/kernels/avx512/bodies.cpp): one zmm load of X per FMA;
 //   4x1   a blocked format (4 output rows share each stored input column, zeros stored inside a
 //         block): 4 loads of X feed 16 FMAs, but with unstructured zeros a block is non-empty with
 //         probability 1 - (1 - density)^4, so it stores and multiplies 3-4x the nonzeros;
@@ -20,7 +20,19 @@
 #include <random>
 #include <vector>
 
-#include "../csrc/kernels/avx512/spmm_csr.cpp"
+#include <cassert>
+#include <cstdint>
+
+#include "fastnn/kernel_table.h"
+
+// fastnn's AVX-512 CSR kernels, instantiated as csrc/kernels/avx512/bodies.cpp does.
+namespace fastnn {
+namespace avx512 {
+#include "../csrc/kernels/simd/vec_avx512.h"
+constexpr int spmm_sets(int nv) { return nv >= 3 ? 2 : 4; }  // avx512/bodies.cpp's choice
+#include "../csrc/kernels/simd/spmm_csr_body.h"
+}  // namespace avx512
+}  // namespace fastnn
 
 namespace {
 
@@ -66,7 +78,7 @@ void spmv_gather16(int64_t m, const int64_t* rp, const int32_t* col, const float
   for (int64_t o = 0; o < m; ++o) {
     __m512 vacc = _mm512_setzero_ps();
     for (int64_t p = rp[o]; p < rp[o + 1]; p += 16) {
-      const __mmask16 k = fastnn::avx512::first_lanes(rp[o + 1] - p);
+      const __mmask16 k = fastnn::avx512::Vec::first(rp[o + 1] - p);
       const __m512i vidx = _mm512_maskz_loadu_epi32(k, col + p);
       vacc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, val + p),
                              _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, vidx, x, 4), vacc);
