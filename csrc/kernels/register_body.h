@@ -1,8 +1,8 @@
-// The common part of each ISA folder's register.cpp, included inside that folder's namespace
-// after it defines FASTNN_KERNELS_INC (its kernels.inc, as a path from csrc/kernels/) and
-// FASTNN_KERNELS_ISA (its Isa enumerator). Declares the folder's kernels with their slots'
-// signatures and defines fill_kernels(t), which puts each one into its slot of the table, and
-// set_blocking(t, {...}), with which register_kernels sets the folder's tiles and blocking. No include guard: once per ISA.
+// One ISA folder's registration pieces, included by runtime/register_kernels.cpp inside that
+// folder's namespace after it defines FASTNN_KERNELS_INC (the folder's kernels.inc, as a path
+// from csrc/kernels/) and FASTNN_KERNELS_ISA (its Isa enumerator). Declares the folder's kernels
+// with their slots' signatures and defines fill_kernels(t), which puts each one into its slot,
+// and set_blocking(t, {...}) for the folder's tiles and blocking. No include guard: once per ISA.
 #define K(slot, symbol) FASTNN_DECLARE_KERNEL(slot, symbol)
 #include FASTNN_KERNELS_INC
 #undef K
@@ -13,7 +13,7 @@ inline void fill_kernels(KernelTable& t) {
 #undef K
 }
 
-// An ISA's register tiles and cache blocks, given by its register.cpp as one line of data.
+// An ISA's register tiles and cache blocks, given as one line of data.
 struct IsaBlocking {
   int f32_mr, f32_nr;          // f32 GEMM register tile (rows x columns)
   int f32_kc, f32_mc, f32_nc;  // f32 GEMM cache blocks (docs/kernels.md, Cache blocking)

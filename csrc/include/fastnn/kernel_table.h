@@ -375,7 +375,7 @@ using f32_mask_mul_fn = void (*)(float* x, const float* mask, int64_t n);
 // ---- the one list of leaf-kernel slots ----
 // X(type, slot) for every function-pointer slot of KernelTable. It generates the table's fields,
 // the origin record of each slot and kernel_names(); each ISA's kernels.inc (K(slot, symbol)
-// lines) generates that ISA's declarations and registrations (csrc/kernels/<isa>/register.cpp).
+// lines) generates that ISA's declarations and registrations (csrc/runtime/register_kernels.cpp).
 #define FASTNN_KERNEL_SLOTS(X) \
   /* [f32 GEMM] */ \
   X(f32_gemm_ukr_fn, f32_gemm_ukr) \
