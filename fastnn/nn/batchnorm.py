@@ -124,11 +124,11 @@ class BatchNorm3d(_BatchNorm):
 
 class _InstanceNorm(_BatchNorm):
     """Instance norm (PyTorch's InstanceNorm1d/2d/3d): each (sample, channel) plane normalised
-    with its own mean and biased variance. The arithmetic is the batch-norm kernel on the input
-    viewed as (1, N * C, inner); the optional per-channel affine (weight, bias) is applied here.
-    track_running_stats: running_mean/running_var per channel, updated with the mean over the
-    samples of the per-instance statistics (as PyTorch), and used in eval mode; momentum=None
-    leaves them unchanged (PyTorch passes 0 for it)."""
+    with its own mean and biased variance. The batch-norm kernel does it all, on the input viewed
+    as (1, N * C, inner) with the per-channel weight, bias and running statistics repeated for
+    each sample. track_running_stats: running_mean/running_var per channel, updated with the
+    mean over the samples of the per-instance statistics (as PyTorch), and used in eval mode;
+    momentum=None leaves them unchanged (PyTorch passes 0 for it)."""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
                  track_running_stats=False):
@@ -143,38 +143,34 @@ class _InstanceNorm(_BatchNorm):
         momentum = 0.0
         rm = rv = None
         if update or not use_batch:
-            rm = np.ascontiguousarray(np.tile(self.running_mean, n))
-            rv = np.ascontiguousarray(np.tile(self.running_var, n))
+            rm, rv = np.tile(self.running_mean, n), np.tile(self.running_var, n)
         if update:  # momentum=None: 0, the statistics stay (what torch's InstanceNorm does)
             momentum = self.momentum if self.momentum is not None else 0.0
-        xhat, mean, invstd = _C.batchnorm_forward(flat, None, None, rm, rv, use_batch, momentum,
-                                                  self.eps)
+        w = None if self.weight is None else np.tile(self.weight.data, n)
+        b = None if self.bias is None else np.tile(self.bias.data, n)
+        y, mean, invstd = _C.batchnorm_forward(flat, w, b, rm, rv, use_batch, momentum, self.eps)
         if update:
             self.running_mean[...] = rm.reshape(n, c).mean(axis=0)
             self.running_var[...] = rv.reshape(n, c).mean(axis=0)
-        xhat = xhat.reshape(x.shape)
-        y = xhat
-        if self.weight is not None:
-            bshape = (1, c) + (1,) * (x.ndim - 2)
-            y = xhat * self.weight.data.reshape(bshape) + self.bias.data.reshape(bshape)
-        self._saved = (flat, mean, invstd, use_batch, x.shape, xhat)
-        return y
+        self._saved = (flat, w, mean, invstd, use_batch, x.shape)
+        return y.reshape(x.shape)
 
     def backward(self, grad_out):
         if self._saved is None:
             raise sp.not_run(repr(self))
-        flat, mean, invstd, use_batch, shape, xhat = self._saved
+        flat, w, mean, invstd, use_batch, shape = self._saved
         g = sp.check_grad(grad_out, shape, repr(self))
-        if self.weight is not None:
-            axes = (0,) + tuple(range(2, len(shape)))
-            dw, db = sp.grad_of(self.weight), sp.grad_of(self.bias)
-            if dw is not None:
-                dw += (g * xhat).sum(axis=axes, dtype=np.float32)
-            if db is not None:
-                db += g.sum(axis=axes, dtype=np.float32)
-            g = g * self.weight.data.reshape((1, shape[1]) + (1,) * (len(shape) - 2))
-        dx = _C.batchnorm_backward(np.ascontiguousarray(g.reshape(flat.shape)), flat, None, mean,
-                                   invstd, use_batch, True, None, None)
+        n, c = shape[0], shape[1]
+        # Per-instance parameter gradients from the kernel, summed over the samples here.
+        dw, db = sp.grad_of(self.weight), sp.grad_of(self.bias)
+        dw_i = None if dw is None else np.zeros(n * c, np.float32)
+        db_i = None if db is None else np.zeros(n * c, np.float32)
+        dx = _C.batchnorm_backward(np.ascontiguousarray(g.reshape(flat.shape)), flat, w, mean,
+                                   invstd, use_batch, True, dw_i, db_i)
+        if dw is not None:
+            dw += dw_i.reshape(n, c).sum(axis=0)
+        if db is not None:
+            db += db_i.reshape(n, c).sum(axis=0)
         return dx.reshape(shape)
 
 
