@@ -306,14 +306,12 @@ def _reshape(ctx, node, attrs):
 def _flatten(ctx, node, attrs):
     x = ctx.sym(node.input[0])
     axis = int(attrs.get("axis", 1))
-    axis = axis if axis == x.ndim else axis % max(x.ndim, 1)  # axis == rank: (N * ..., 1)
-    if axis == x.ndim == 1:
+    axis = axis + x.ndim if axis < 0 else axis  # ONNX: axis in [-rank, rank]
+    if axis == x.ndim == 1:  # (N,) -> (N, 1)
         return nn.Reshape((1,))(x)
-    if axis == 0:
-        raise Unsupported("Flatten(axis=0) merges the batch")
-    if axis == 1:
-        return nn.Flatten()(x)
-    return nn.Reshape(tuple(x.shape[1:axis]) + (-1,))(x)
+    if axis != 1:  # the output is 2-D, (prod(shape[:axis]), prod(shape[axis:])): only axis 1
+        raise Unsupported(f"Flatten(axis={attrs.get('axis', 1)}) merges the batch")  # keeps N
+    return nn.Flatten()(x)
 
 
 def _squeeze_like(ctx, node, attrs):

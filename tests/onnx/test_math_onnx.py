@@ -103,6 +103,21 @@ def test_nodes_against_onnxruntime(onnx, ort_run, rng):
         close(fonnx.load(m).eval()(*xs), want, op)
 
 
+def test_flatten_keeps_the_batch_or_refuses(onnx, ort_run, rng):
+    """ONNX Flatten's output is 2-D, (prod(shape[:axis]), prod(shape[axis:])): axis 1 (or -rank
+    + 1) keeps the batch; a 1-D input with axis 1 is (N, 1); any other axis merges the batch."""
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    for axis, xs in [(1, x), (-2, x), (1, x[:, 0, 0])]:
+        m = _node_model(onnx, "Flatten", [xs.shape], None, axis=axis)
+        (want,) = ort_run(m, xs)
+        got = fonnx.load(m).eval()(xs)
+        assert got.shape == want.shape and np.array_equal(got, want), (axis, xs.shape)
+    for axis in (0, 2, -1, 3):
+        m = _node_model(onnx, "Flatten", [x.shape], None, axis=axis)
+        with pytest.raises(ValueError, match=rf"Flatten\(axis={axis}\) merges the batch"):
+            fonnx.load(m)
+
+
 def test_refused_with_names(onnx, rng):
     x = np.zeros((2, 3, 4), np.float32)
     m = _node_model(onnx, "Tile", [x.shape], None, (np.array([2, 1, 1], np.int64),))
