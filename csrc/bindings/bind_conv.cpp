@@ -14,32 +14,11 @@ namespace fastnn {
 
 namespace {
 
-using Pair = std::array<int64_t, 2>;
-
-Conv2dGeom conv_geom(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int64_t kh,
-                     int64_t kw, Pair stride, Pair padding, Pair dilation, int64_t groups) {
-  Conv2dGeom g;
-  g.n = n; g.c = c; g.h = h; g.w = w; g.k = k; g.kh = kh; g.kw = kw;
-  g.sh = stride[0]; g.sw = stride[1]; g.ph = padding[0]; g.pw = padding[1];
-  g.dh = dilation[0]; g.dw = dilation[1]; g.groups = groups;
-  // Range-checked hyper-parameters, overflow-checked extents (0: no window fits, which
-  // conv2d_check_geom reports with the shapes).
-  g.set_out(h, w, "conv2d");
-  conv2d_check_geom(g);
-  return g;
-}
 
 void check_groups(int64_t groups, int64_t channels, const char* what) {
   if (groups < 1 || groups > kMaxWindowParam || channels % groups != 0)
     throw py::value_error("groups: expected >= 1 and dividing " + std::string(what) + " (" +
                           std::to_string(channels) + "), got " + std::to_string(groups));
-}
-
-// An empty weight would reach the geometry check as "channels/kernel_size 0", naming no argument.
-void check_nonempty_weight(const py::array& w, const char* layout) {
-  if (w.size() == 0)
-    throw py::value_error("weight: expected a non-empty " + std::string(layout) +
-                          " array, got shape " + shape_str(w));
 }
 
 // Optional accumulated gradient buffer (None: not wanted).

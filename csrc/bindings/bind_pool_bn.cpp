@@ -13,23 +13,7 @@ namespace fastnn {
 
 namespace {
 
-using Pair = std::array<int64_t, 2>;
 using Shape4 = std::array<int64_t, 4>;
-
-Pool2dGeom pool_geom(int64_t h, int64_t w, Pair kernel, Pair stride, Pair padding,
-                     Pair dilation = {1, 1}, bool ceil_mode = false, bool count_pad = true) {
-  Pool2dGeom g;
-  g.h = h; g.w = w; g.kh = kernel[0]; g.kw = kernel[1];
-  g.sh = stride[0]; g.sw = stride[1]; g.ph = padding[0]; g.pw = padding[1];
-  g.dh = dilation[0]; g.dw = dilation[1];
-  g.ceil_mode = ceil_mode;
-  g.count_pad = count_pad;
-  // Range-checked hyper-parameters, overflow-checked extents (0: no window fits, which
-  // pool2d_check_geom reports with the shapes).
-  g.set_out(h, w, "pool2d", ceil_mode);
-  pool2d_check_geom(g);
-  return g;
-}
 
 // input_shape of a backward: the shape of the gradient it allocates.
 void check_shape4(const Shape4& s) {

@@ -42,6 +42,7 @@ void bind_binary(py::module_& m);  // [binary layers]
 void bind_compress(py::module_& m);  // weight sharing
 void bind_norm(py::module_& m);  // [layer norm, embedding, reductions]
 void bind_resize(py::module_& m);  // [resize, depth <-> space]
+void bind_plan(py::module_& m);  // the compiled inference plan
 void bind_ukr(py::module_& m);  // test hooks: registered micro-kernels on packed panels
 
 }  // namespace fastnn
@@ -144,6 +145,7 @@ PYBIND11_MODULE(_C, m) {
   bind_compress(m);
   bind_norm(m);  // [layer norm, embedding, reductions]
   bind_resize(m);
+  bind_plan(m);
   bind_ukr(m);
 
 }

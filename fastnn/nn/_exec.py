@@ -214,6 +214,11 @@ def run_forward(container, xs, where):
     """A container's forward: its graph run on ``xs``; in grad mode the graph and the records
     are the call's saved state (``_node_records``), so the backward follows this forward's graph
     even if the container's layers change in between."""
+    if not _calls._tls.grad:  # inference: the compiled plan (nn/_plan.py) when it covers the model
+        from fastnn.nn import _plan
+        out = _plan.run(container, xs)
+        if out is not None:
+            return out
     g = container._graph
     out, records = forward(g, xs, where)
     if records is not None:

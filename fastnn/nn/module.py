@@ -304,6 +304,7 @@ class Module:
     def __getstate__(self):  # copy/deepcopy/pickle: the pending calls of this thread stay here
         state = self.__dict__.copy()
         state.pop("_pending_calls", None)
+        state.pop("_plan_cache", None)  # a compiled inference plan: rebuilt on the next call
         return state
 
     # -- traversal ------------------------------------------------------------------------------

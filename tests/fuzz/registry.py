@@ -4,12 +4,12 @@ import inspect
 
 from fastnn import _C
 
-from . import (reg_binary, reg_compress, reg_conv, reg_dense, reg_info, reg_optim, reg_quant,
-               reg_sparse)
+from . import (reg_binary, reg_compress, reg_conv, reg_dense, reg_info, reg_optim, reg_plan,
+               reg_quant, reg_sparse)
 
 REGISTRY = {}
 for _module in (reg_dense, reg_conv, reg_optim, reg_quant, reg_sparse, reg_info, reg_binary,
-                reg_compress):
+                reg_compress, reg_plan):
     for _e in _module.ENTRIES:
         assert _e.name not in REGISTRY, f"two fuzz entries for {_e.name}"
         REGISTRY[_e.name] = _e
@@ -29,7 +29,7 @@ NO_ARGS = frozenset({
     "SparseMatrix", "SparseMatrix.col_idx", "SparseMatrix.nbytes", "SparseMatrix.nnz",
     "SparseMatrix.row_ptr", "SparseMatrix.shape", "SparseMatrix.sparsity", "SparseMatrix.values",
     "SparseMatrix.to_dense",
-    "_ukr_tiles",
+    "_ukr_tiles", "InferencePlan.n_ops", "InferencePlan.op_seconds",
 })
 
 
