@@ -233,6 +233,8 @@ struct InferencePlan::Impl {
     }
   }
 
+  int64_t budget = 0;  // chunk workspace bytes per thread (0: half the L2)
+
   // Per-op wall time when profiling: [thread][op] seconds, summed over calls.
   bool profiling = false;
   std::vector<std::vector<double>> prof;
@@ -311,7 +313,7 @@ struct InferencePlan::Impl {
   int64_t chunk_for(int64_t n, int nt) const {
     if (nt > 1 && n < 2 * nt) return n;  // batched: op after op, each threaded
     const int64_t per_row = std::max<int64_t>(chunk_per_row, 1) * static_cast<int64_t>(sizeof(float));
-    int64_t cs = std::max<int64_t>(1, chunk_budget_bytes() / per_row);
+    int64_t cs = std::max<int64_t>(1, (budget > 0 ? budget : chunk_budget_bytes()) / per_row);
     cs = std::min(cs, (n + nt - 1) / nt);
     return std::max<int64_t>(cs, 1);
   }
@@ -456,6 +458,13 @@ void InferencePlan::add(const PlanOp& op) {
   P.ready = false;
 }
 
+void InferencePlan::set_chunk_bytes(int64_t bytes) {
+  if (bytes < 0)
+    throw std::invalid_argument("plan: chunk_bytes: expected >= 0 (0: half the L2 cache), got " +
+                                str(bytes));
+  p_->budget = bytes;
+}
+
 void InferencePlan::set_profiling(bool on) {
   p_->profiling = on;
   p_->prof.clear();
@@ -533,12 +542,18 @@ void InferencePlan::run(const std::vector<const float*>& xs, int64_t n,
 #pragma omp for schedule(dynamic, 1)
       for (int64_t c = 0; c < nchunks; ++c) {
         const int64_t r0 = c * cs, rows = std::min(cs, n - r0);
-        try {
-          P.pointers(ptr, xs, ys, r0, P.chunk[tid].data(), cs, n);
-          for (int i = b; i < e; ++i) P.run_one(i, ptr, rows, tid);
-        } catch (...) {
+        // The kernels run inside a team of their own (one thread): their orphaned worksharing
+        // loops (the GEMM driver's, when it runs single-threaded) must not bind to this team,
+        // whose other threads never reach them.
+#pragma omp parallel num_threads(1)
+        {
+          try {
+            P.pointers(ptr, xs, ys, r0, P.chunk[tid].data(), cs, n);
+            for (int i = b; i < e; ++i) P.run_one(i, ptr, rows, tid);
+          } catch (...) {
 #pragma omp critical(fastnn_plan_error)
-          if (!err) err = std::current_exception();
+            if (!err) err = std::current_exception();
+          }
         }
       }
     }

@@ -144,3 +144,10 @@ def _op_seconds():
 
 
 entry("InferencePlan.op_seconds")(_op_seconds)
+
+
+@entry("InferencePlan.set_chunk_bytes", Arg("bytes", "size"))
+def _set_chunk_bytes():
+    p = plan(4, 4)
+    p.unary(0, 1, RELU)
+    return Call(p.set_chunk_bytes, then=run_one(p, 4), bytes=64)

@@ -121,6 +121,31 @@ def test_plan_matches_layer_by_layer(isa, threads, name, batch, n_threads, rng):
         np.testing.assert_allclose(g, w, rtol=0, atol=tol)
 
 
+@pytest.mark.parametrize("algorithm", ["im2col", "direct", "winograd", "auto"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_chunks_with_every_conv_algorithm(isa, threads, algorithm, n_threads, rng):
+    """Chunks of one and of a few samples (a remainder too) through every convolution algorithm,
+    grouped and depthwise convolutions and pools: the kernels run single-threaded inside the
+    plan's team, whose chunk loop their own worksharing loops must not disturb."""
+    fastnn.set_num_threads(n_threads)
+    model = _randomize(nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, algorithm=algorithm), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Flatten(), nn.Linear(8 * 4 * 4, 5)), rng)
+    x = rng.standard_normal((11, 3, 16, 16)).astype(np.float32)
+    want = _outputs(model, x, False)[0]
+    _outputs(model, x[:1], True)
+    plan = model.__dict__["_plan_cache"][3]
+    for budget in (1, 40000, 0):  # one sample per chunk, a few, the default
+        plan.set_chunk_bytes(budget)
+        assert plan.chunk_for(11) < 11 or budget == 0
+        got = _outputs(model, x, True)[0]
+        assert model.__dict__["_plan_cache"][3] is plan
+        np.testing.assert_allclose(got, want, rtol=0,
+                                   atol=16 * EPS * np.sqrt(72) * (np.abs(want).max() + 1))
+
+
 def test_plan_modes(threads):
     """Which mode a batch gets: batched below two samples per thread, chunks otherwise."""
     fastnn.set_num_threads(2)

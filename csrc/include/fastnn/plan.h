@@ -71,6 +71,9 @@ class InferencePlan {
   // The samples per chunk run() uses for batch n with the current thread count (n: batched).
   int64_t chunk_for(int64_t n) const;
   int64_t n_ops() const;
+  // The chunk workspace per thread, in bytes (0, the default: half the L2 cache, or
+  // FASTNN_PLAN_CHUNK_BYTES); a chunk holds at least one sample whatever the budget.
+  void set_chunk_bytes(int64_t bytes);
   // Profiling: while on, run() adds each op's wall time per thread (clears the sums when set);
   // op_seconds() is their sum over threads (thread-seconds) per op.
   void set_profiling(bool on);
