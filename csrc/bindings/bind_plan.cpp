@@ -207,7 +207,7 @@ void bind_plan_class(py::module_& m) {
       .def_property_readonly("n_ops", [](PyPlan& p) { return p.plan->n_ops(); })
       .def("set_chunk_bytes", [](PyPlan& p, int64_t bytes) { p.plan->set_chunk_bytes(bytes); },
            py::arg("bytes"),
-           "Chunk workspace per thread in bytes (0: half the L2 cache, or FASTNN_PLAN_CHUNK_BYTES).")
+           "Chunk workspace per thread in bytes (0: twice the L2 cache, or FASTNN_PLAN_CHUNK_BYTES).")
       .def("set_profiling", [](PyPlan& p, bool on) { p.plan->set_profiling(on); }, py::arg("on"),
            "While on, run() sums each op's wall time per thread (turning it on clears the sums).")
       .def("op_seconds", [](PyPlan& p) { return p.plan->op_seconds(); },

@@ -5,7 +5,7 @@
 // shape, with BatchNorm folded into the convolution before it and activations fused into the op
 // that produces their input. run() then executes the ops without returning to Python:
 //   * chunked: when the batch has enough samples, the batch is cut into chunks of `chunk` samples
-//     sized so that a chunk's live activations fit in half the per-core L2 cache, and each
+//     sized so that a chunk's live activations take about twice the per-core L2 cache, and each
 //     OpenMP thread runs whole chunks through consecutive per-sample ops (conv, pool,
 //     activation, batch norm, add, concat) with its own workspace; the kernels inside run single-threaded
 //     on cache-resident data. Linear layers (whose weight would otherwise be read once per chunk)
@@ -71,7 +71,7 @@ class InferencePlan {
   // The samples per chunk run() uses for batch n with the current thread count (n: batched).
   int64_t chunk_for(int64_t n) const;
   int64_t n_ops() const;
-  // The chunk workspace per thread, in bytes (0, the default: half the L2 cache, or
+  // The chunk workspace per thread, in bytes (0, the default: twice the L2 cache, or
   // FASTNN_PLAN_CHUNK_BYTES); a chunk holds at least one sample whatever the budget.
   void set_chunk_bytes(int64_t bytes);
   // Profiling: while on, run() adds each op's wall time per thread (clears the sums when set);
