@@ -79,9 +79,10 @@ __all__ += ["Conv1d", "MaxPool1d", "AvgPool1d", "GlobalMaxPool2d", "AdaptiveAvgP
 # [LayerNorm, Embedding, reductions (issue 14)]
 from fastnn.nn.normalization import LayerNorm  # noqa: E402
 from fastnn.nn.embedding import Embedding  # noqa: E402
-from fastnn.nn.reduce import Mean, Sum, Amax  # noqa: E402
+from fastnn.nn.reduce import Mean, Sum, Amax, Amin, Prod, SumSquare, Norm, LogSumExp  # noqa: E402
 
-__all__ += ["LayerNorm", "Embedding", "Mean", "Sum", "Amax"]
+__all__ += ["LayerNorm", "Embedding", "Mean", "Sum", "Amax", "Amin", "Prod", "SumSquare", "Norm",
+            "LogSumExp"]
 
 # [resize and depth <-> space layers (issue 14)]
 from fastnn.nn.upsampling import (DepthToSpace, PixelShuffle, PixelUnshuffle,  # noqa: E402

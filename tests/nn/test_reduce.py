@@ -102,8 +102,8 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="max over an empty dimension"):
         nn.Amax(1)(x)
     np.testing.assert_array_equal(nn.Sum(1)(x), np.zeros((2, 3), np.float32))
-    with pytest.raises(ValueError, match="op: expected 'sum', 'mean' or 'max', got 'min'"):
-        _C.reduce_forward(np.ones((2, 3), np.float32), 1, 2, "min")
+    with pytest.raises(ValueError, match="op: expected 'sum', 'mean', .* got 'median'"):
+        _C.reduce_forward(np.ones((2, 3), np.float32), 1, 2, "median")
     with pytest.raises(ValueError, match="start, stop"):
         _C.reduce_forward(np.ones((2, 3), np.float32), 1, 3, "sum")
     with pytest.raises(ValueError, match="output"):

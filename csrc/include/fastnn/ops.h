@@ -609,8 +609,9 @@ void embedding_backward(const float* dy, const int64_t* idx, int64_t n, int64_t 
 void embedding_renorm(const int64_t* idx, int64_t n, float* weight, int64_t num, int64_t dim,
                       double max_norm, double norm_type);
 
-// Reductions of x (outer, r, inner) over r (frame/reduce.cpp): op 0 sum, 1 mean, 2 max (NaN
-// propagates; r == 0 refused). Backward: max splits dy evenly over the positions equal to y.
+// Reductions of x (outer, r, inner) over r (frame/reduce.cpp): op 0 sum, 1 mean, 2 max, 3 min
+// (NaN propagates; r == 0 refused), 4 prod, 5 sum of squares, 6 L1, 7 L2, 8 logsumexp. Backward:
+// max / min split dy evenly over the positions equal to y.
 void reduce_check(int64_t outer, int64_t r, int64_t inner, int op);
 void reduce_forward(const float* x, int64_t outer, int64_t r, int64_t inner, int op, float* y);
 void reduce_backward(const float* dy, const float* x, const float* y, int64_t outer, int64_t r,
