@@ -1,5 +1,5 @@
-"""ZeroPad2d, ConstantPad2d, ReflectionPad2d, ReplicationPad2d (NCHW; PyTorch's names and
-arguments). The copy and its adjoint are fastnn._C.pad2d_forward / pad2d_backward
+"""ZeroPad2d, ConstantPad2d, ReflectionPad2d, ReplicationPad2d, CircularPad2d (NCHW; PyTorch's
+names and arguments). The copy and its adjoint are fastnn._C.pad2d_forward / pad2d_backward
 (csrc/frame/pad.cpp)."""
 import numbers
 
@@ -9,9 +9,9 @@ from fastnn import _C
 from fastnn.nn import _spatial as sp
 from fastnn.nn.module import Module, register
 
-__all__ = ["ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d"]
+__all__ = ["ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d", "CircularPad2d"]
 
-_MODES = {"constant": 0, "reflect": 1, "replicate": 2}
+_MODES = {"constant": 0, "reflect": 1, "replicate": 2, "circular": 3}
 
 
 def _padding(padding, name):
@@ -104,6 +104,17 @@ class ReplicationPad2d(_Pad2d):
     """The edge value repeated."""
 
     _mode = "replicate"
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+
+@register
+class CircularPad2d(_Pad2d):
+    """Wrap-around padding: the rows / columns from the opposite edge (each pad at most the input
+    extent, as PyTorch's)."""
+
+    _mode = "circular"
 
     def __init__(self, padding):
         super().__init__(padding, 0.0)

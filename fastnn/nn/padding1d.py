@@ -1,4 +1,4 @@
-"""ZeroPad1d, ConstantPad1d, ReflectionPad1d, ReplicationPad1d over (N, C, L) or (C, L)
+"""ZeroPad1d, ConstantPad1d, ReflectionPad1d, ReplicationPad1d, CircularPad1d over (N, C, L) or (C, L)
 (PyTorch's names and arguments): the 2-D pad frame (fastnn._C.pad2d_forward / pad2d_backward,
 csrc/frame/pad.cpp) on the (N, C, 1, L) view."""
 import numbers
@@ -10,7 +10,7 @@ from fastnn.nn import _spatial1d as s1
 from fastnn.nn.module import register
 from fastnn.nn.padding import _MODES, _Pad2d
 
-__all__ = ["ZeroPad1d", "ConstantPad1d", "ReflectionPad1d", "ReplicationPad1d"]
+__all__ = ["ZeroPad1d", "ConstantPad1d", "ReflectionPad1d", "ReplicationPad1d", "CircularPad1d"]
 
 
 def _lr(padding, name):
@@ -78,6 +78,17 @@ class ReplicationPad1d(_Pad1d):
     """The edge value repeated."""
 
     _mode = "replicate"
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+
+@register
+class CircularPad1d(_Pad1d):
+    """Wrap-around padding: the values from the opposite end (each pad at most the input
+    length, as PyTorch's)."""
+
+    _mode = "circular"
 
     def __init__(self, padding):
         super().__init__(padding, 0.0)

@@ -151,14 +151,6 @@ def _layer(w, layer, ins, vals, where):
         if layer.num_parameters > 1:
             slope = slope.reshape((-1,) + (1,) * (vals[0].ndim - 2))
         return w.node("PRelu", [x, w.init(f"{where}.weight", slope)], where)
-    if t in (nn.ZeroPad2d, nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d):
-        left, right, top, bottom = layer.padding
-        pads = [0, 0, top, left, 0, 0, bottom, right]
-        mode = {nn.ReflectionPad2d: "reflect", nn.ReplicationPad2d: "edge"}.get(t, "constant")
-        args = [x, w.init(f"{where}.pads", pads, np.int64)]
-        if mode == "constant":
-            args.append(w.init(f"{where}.value", np.float32(layer.value)))
-        return w.node("Pad", args, where, mode=mode)
     if t in (nn.Flatten, nn.Reshape):
         if t is nn.Flatten and layer.start_dim in (1, 1 - vals[0].ndim) and layer.end_dim == -1:
             return w.node("Flatten", [x], where, axis=1)

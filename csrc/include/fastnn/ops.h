@@ -269,9 +269,10 @@ void global_avgpool_forward(const float* x, int64_t planes, int64_t plane, float
 void global_avgpool_backward(const float* dy, int64_t planes, int64_t plane, float* dx);
 
 // 2-D padding of planes h x w by (top, bottom, left, right) >= 0: mode 0 constant `value`,
-// 1 reflect (mirror without the edge; each pad < the extent), 2 replicate (the edge repeated).
-// Backward: the adjoint (dx = the interior of dy, plus the padded cells added back onto the
-// input cells they copied, for reflect/replicate). Checks throw std::invalid_argument.
+// 1 reflect (mirror without the edge; each pad < the extent), 2 replicate (the edge repeated),
+// 3 circular (the opposite edge's cells; each pad <= the extent). Backward: the adjoint (dx = the
+// interior of dy, plus the padded cells added back onto the input cells they copied, for
+// reflect/replicate/circular). Checks throw std::invalid_argument.
 struct Pad2d {
   int64_t h = 0, w = 0, top = 0, bottom = 0, left = 0, right = 0;
   int mode = 0;
