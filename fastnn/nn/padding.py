@@ -31,6 +31,14 @@ def _padding(padding, name):
     return top, bottom, left, right
 
 
+class _Unvalued:
+    """Mixed in before the pad base of the layers without a fill value: PyTorch's signature
+    (padding only)."""
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+
 class _Pad2d(Module):
     _per_call = ("_in_shape",)
     _mode = "constant"
@@ -71,11 +79,8 @@ class _Pad2d(Module):
 
 
 @register
-class ZeroPad2d(_Pad2d):
+class ZeroPad2d(_Unvalued, _Pad2d):
     """Pads with zeros: padding an int or (left, right, top, bottom)."""
-
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
 
 
 @register
@@ -90,31 +95,22 @@ class ConstantPad2d(_Pad2d):
 
 
 @register
-class ReflectionPad2d(_Pad2d):
+class ReflectionPad2d(_Unvalued, _Pad2d):
     """Mirror padding without repeating the edge (each pad smaller than the input extent)."""
 
     _mode = "reflect"
 
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
-
 
 @register
-class ReplicationPad2d(_Pad2d):
+class ReplicationPad2d(_Unvalued, _Pad2d):
     """The edge value repeated."""
 
     _mode = "replicate"
 
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
-
 
 @register
-class CircularPad2d(_Pad2d):
+class CircularPad2d(_Unvalued, _Pad2d):
     """Wrap-around padding: the rows / columns from the opposite edge (each pad at most the input
     extent, as PyTorch's)."""
 
     _mode = "circular"
-
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)

@@ -8,7 +8,7 @@ import numpy as np
 from fastnn import _C
 from fastnn.nn import _spatial1d as s1
 from fastnn.nn.module import register
-from fastnn.nn.padding import _MODES, _Pad2d
+from fastnn.nn.padding import _MODES, _Pad2d, _Unvalued
 
 __all__ = ["ZeroPad1d", "ConstantPad1d", "ReflectionPad1d", "ReplicationPad1d", "CircularPad1d"]
 
@@ -45,11 +45,8 @@ class _Pad1d(_Pad2d):
 
 
 @register
-class ZeroPad1d(_Pad1d):
+class ZeroPad1d(_Unvalued, _Pad1d):
     """Pads with zeros: padding an int or (left, right)."""
-
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
 
 
 @register
@@ -64,31 +61,22 @@ class ConstantPad1d(_Pad1d):
 
 
 @register
-class ReflectionPad1d(_Pad1d):
+class ReflectionPad1d(_Unvalued, _Pad1d):
     """Mirror padding without repeating the edge (each pad smaller than the input length)."""
 
     _mode = "reflect"
 
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
-
 
 @register
-class ReplicationPad1d(_Pad1d):
+class ReplicationPad1d(_Unvalued, _Pad1d):
     """The edge value repeated."""
 
     _mode = "replicate"
 
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
-
 
 @register
-class CircularPad1d(_Pad1d):
+class CircularPad1d(_Unvalued, _Pad1d):
     """Wrap-around padding: the values from the opposite end (each pad at most the input
     length, as PyTorch's)."""
 
     _mode = "circular"
-
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
