@@ -224,8 +224,9 @@ void bind_norm(py::module_& m) {
         py::arg("max_norm"), py::arg("norm_type"),
         "max_norm: rescales in place the rows of weight that input names whose norm exceeds it.");
   m.def("reduce_forward", &red_fwd, py::arg("x"), py::arg("start"), py::arg("stop"),
-        py::arg("op"), "sum / mean / max / min / prod / sumsq / l1 / l2 / logsumexp of x over the axes start .. "
-        "stop - 1 (removed).");
+        py::arg("op"),
+        "sum / mean / max / min / prod / sumsq / l1 / l2 / logsumexp of x over the axes "
+        "start .. stop - 1 (removed).");
   m.def("reduce_backward", &red_bwd, py::arg("dy"), py::arg("x"), py::arg("y"), py::arg("start"),
         py::arg("stop"), py::arg("op"));
 }

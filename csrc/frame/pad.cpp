@@ -1,5 +1,6 @@
-// 2-D padding (constant, reflect, replicate, circular) and its adjoint, OpenMP over planes. A copy: no
-// arithmetic in the forward, additions only in the backward; plain loops, the same on every ISA.
+// 2-D padding (constant, reflect, replicate, circular) and its adjoint, OpenMP over planes. A
+// copy: no arithmetic in the forward, additions only in the backward; plain loops, the same on
+// every ISA.
 #include <cstring>
 #include <stdexcept>
 #include <string>

@@ -1,5 +1,5 @@
-"""ZeroPad1d, ConstantPad1d, ReflectionPad1d, ReplicationPad1d, CircularPad1d over (N, C, L) or (C, L)
-(PyTorch's names and arguments): the 2-D pad frame (fastnn._C.pad2d_forward / pad2d_backward,
+"""ZeroPad1d, ConstantPad1d, ReflectionPad1d, ReplicationPad1d, CircularPad1d over (N, C, L) or
+(C, L) (PyTorch's names and arguments): the 2-D pad frame (fastnn._C.pad2d_forward / pad2d_backward,
 csrc/frame/pad.cpp) on the (N, C, 1, L) view."""
 import numbers
 

@@ -1,8 +1,8 @@
 """Conv1d against torch.nn.Conv1d: forward, input / weight / bias gradients on every ISA path of
 the Conv2d frame it runs on, for edge shapes (L = 1, prime lengths, a kernel longer than the
 input with padding, stride > kernel, groups, depthwise, dilation, batch 1, one unbatched sample),
-padding 'same' / 'valid', padding_mode reflect / replicate / circular; state_dict keys and shapes equal to
-torch's; bad arguments; save / load, repr and config. Tolerances: float32 rounding of sums of K
+padding 'same' / 'valid', padding_mode reflect / replicate / circular; state_dict keys and shapes
+equal to torch's; bad arguments; save / load, repr and config. Tolerances: float32 rounding of sums of K
 terms, eps * sqrt(K) * (the sum of the terms' magnitudes), the magnitudes computed by PyTorch in
 float64 on |x|, |w|, |grad|."""
 import numpy as np

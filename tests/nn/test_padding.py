@@ -1,5 +1,5 @@
-"""ZeroPad2d / ConstantPad2d / ReflectionPad2d / ReplicationPad2d / CircularPad2d: forward against numpy.pad,
-backward as the exact adjoint (and against PyTorch in the torch stage), bad arguments,
+"""ZeroPad2d / ConstantPad2d / ReflectionPad2d / ReplicationPad2d / CircularPad2d: forward against
+numpy.pad, backward as the exact adjoint (and against PyTorch in the torch stage), bad arguments,
 save/load, ONNX export -> onnxruntime -> import."""
 import numpy as np
 import pytest

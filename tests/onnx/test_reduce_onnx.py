@@ -62,7 +62,8 @@ def test_torch_reductions(torch, onnx, rng, opset):
     class Net(torch.nn.Module):
         def forward(self, x):
             a = torch.amin(x, dim=(2, 3)) + torch.logsumexp(x, dim=(2, 3))
-            b = torch.norm(x, 2, dim=3).sum(2) + torch.norm(x, p=1, dim=2, keepdim=True).amax(3).squeeze(2)
+            b = torch.norm(x, 2, dim=3).sum(2)
+            b = b + torch.norm(x, p=1, dim=2, keepdim=True).amax(3).squeeze(2)
             return a + b + torch.prod(x, 3).sum(2) + torch.sum(x * x, 2).mean(2)
 
     net = Net()
