@@ -13,8 +13,10 @@
 // Work: OpenMP over (outer index, block of up to 64 inner positions); a block keeps one running
 // value per position and walks the reduced axis once (contiguous rows of the block, which the
 // compiler vectorises). With inner == 1 each output is one contiguous run (the sums with four
-// running sums). Either way each output's order of operations is fixed: the same bits at any
-// thread count.
+// running sums), and the backward takes blocks of up to 64 such runs, walking each run. The
+// exponentials of logsumexp go through the active ISA's vector exp (kernels().f32_vmath, one
+// contiguous row or run at a time). Either way each output's order of operations is fixed: the
+// same bits at any thread count.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -22,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "fastnn/kernel_table.h"
 #include "fastnn/ops.h"
 
 namespace fastnn {
@@ -100,7 +103,7 @@ float max_run(const float* x, int64_t r) {
 }
 
 // the shift logsumexp subtracts: the maximum, or 0 where it is infinite
-inline double lse_shift(float m) { return std::isinf(m) ? 0.0 : static_cast<double>(m); }
+inline float lse_shift(float m) { return std::isinf(m) ? 0.0f : m; }
 
 // body(o, p0, len) for every (outer index, block of inner positions), in parallel.
 template <class F>
@@ -112,6 +115,57 @@ void for_blocks(int64_t outer, int64_t r, int64_t inner, const F& body) {
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t o = t / blocks, p0 = (t % blocks) * kBlock;
     body(o, p0, std::min(kBlock, inner - p0));
+  }
+}
+
+// y = exp(x) over n contiguous values (y may alias x), the active ISA's vector exp.
+inline void exp_run(const float* x, float* y, int64_t n) {
+  kernels().f32_vmath(static_cast<int>(VMath::exp), x, y, n);
+}
+
+// A backward block: outputs out0 .. out0 + len - 1; value k of output p at
+// base + k * sk + p * sp. Either the positions are adjacent (sp == 1, sk == inner: a block of
+// inner positions) or the values are (sk == 1, sp == r: a block of contiguous runs).
+struct Block {
+  int64_t out0, base, len, sk, sp;
+};
+
+// f(p, i) for every value i of every output p of the block, the adjacent index innermost.
+template <class F>
+inline void walk(const Block& b, int64_t r, F f) {
+  if (b.sp == 1) {
+    for (int64_t k = 0; k < r; ++k)
+      for (int64_t p = 0; p < b.len; ++p) f(p, b.base + k * b.sk + p);
+  } else {
+    for (int64_t p = 0; p < b.len; ++p)
+      for (int64_t k = 0; k < r; ++k) f(p, b.base + p * b.sp + k);
+  }
+}
+
+// exp over every value of a block of v, in place, one contiguous row or run at a time.
+inline void exp_block(const Block& b, int64_t r, float* v) {
+  if (b.sp == 1)
+    for (int64_t k = 0; k < r; ++k) exp_run(v + b.base + k * b.sk, v + b.base + k * b.sk, b.len);
+  else
+    for (int64_t p = 0; p < b.len; ++p) exp_run(v + b.base + p * b.sp, v + b.base + p * b.sp, r);
+}
+
+// body(block) over the whole (outer, r, inner) array, in parallel: blocks of up to kBlock inner
+// positions, or with inner == 1 of up to kBlock contiguous runs.
+template <class F>
+void for_backward_blocks(int64_t outer, int64_t r, int64_t inner, const F& body) {
+  if (inner > 1) {
+    for_blocks(outer, r, inner, [&](int64_t o, int64_t p0, int64_t len) {
+      body(Block{o * inner + p0, o * r * inner + p0, len, inner, 1});
+    });
+    return;
+  }
+  const int64_t tasks = (outer + kBlock - 1) / kBlock;
+  const int nt = threads_for(std::min(tasks, outer * std::max<int64_t>(r, 1) / 16384 + 1));
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t o0 = t * kBlock;
+    body(Block{o0, o0 * r, std::min(kBlock, outer - o0), 1, r});
   }
 }
 
@@ -132,10 +186,14 @@ void forward_block(int op, const float* xo, int64_t r, int64_t inner, int64_t le
       for (int64_t p = 0; p < len; ++p) yo[p] = m[p];
       return;
     }
-    double s[kBlock], c[kBlock];
+    double s[kBlock];
+    float c[kBlock], e[kBlock];
     for (int64_t p = 0; p < len; ++p) s[p] = 0.0, c[p] = lse_shift(m[p]);
-    for (int64_t k = 0; k < r; ++k)
-      for (int64_t p = 0; p < len; ++p) s[p] += std::exp(xo[k * inner + p] - c[p]);
+    for (int64_t k = 0; k < r; ++k) {
+      for (int64_t p = 0; p < len; ++p) e[p] = xo[k * inner + p] - c[p];
+      exp_run(e, e, len);
+      for (int64_t p = 0; p < len; ++p) s[p] += e[p];
+    }
     for (int64_t p = 0; p < len; ++p) yo[p] = static_cast<float>(std::log(s[p]) + c[p]);
     return;
   }
@@ -166,35 +224,45 @@ float forward_run(int op, const float* x, int64_t r) {
   if (is_sum(op)) return finish_sum(op, sum_run_op(op, x, r), r);
   if (op == kMax) return max_run<false>(x, r);
   if (op == kMin) return max_run<true>(x, r);
+  if (op == kProd) {  // four running products, like the sums
+    double a0 = 1.0, a1 = 1.0, a2 = 1.0, a3 = 1.0;
+    int64_t k = 0;
+    for (; k + 4 <= r; k += 4) a0 *= x[k], a1 *= x[k + 1], a2 *= x[k + 2], a3 *= x[k + 3];
+    for (; k < r; ++k) a0 *= x[k];
+    return static_cast<float>((a0 * a1) * (a2 * a3));
+  }
+  if (op == kLogSumExp) {  // kBlock values at a time through the vector exp
+    const float c = lse_shift(max_run<false>(x, r));
+    float e[kBlock];
+    double s = 0.0;
+    for (int64_t k0 = 0; k0 < r; k0 += kBlock) {
+      const int64_t n = std::min(kBlock, r - k0);
+      for (int64_t i = 0; i < n; ++i) e[i] = x[k0 + i] - c;
+      exp_run(e, e, n);
+      s += sum_run(e, n, widen);
+    }
+    return static_cast<float>(std::log(s) + c);
+  }
   float y;
   forward_block(op, x, r, 1, 1, &y);
   return y;
 }
 
 // prod's gradient for a block: dy times the product of the other values of each output.
-void prod_backward_block(const float* dyo, const float* x, int64_t base, int64_t r, int64_t inner,
-                         int64_t len, float* dx) {
+void prod_backward_block(const Block& b, const float* dy, const float* x, int64_t r, float* dx) {
   double nz[kBlock];  // product of the nonzero values
   int64_t zeros[kBlock] = {};
-  for (int64_t p = 0; p < len; ++p) nz[p] = 1.0;
-  for (int64_t k = 0; k < r; ++k)
-    for (int64_t p = 0; p < len; ++p) {
-      const float v = x[base + k * inner + p];
-      if (v == 0.0f)
-        ++zeros[p];
-      else
-        nz[p] *= v;
-    }
-  for (int64_t k = 0; k < r; ++k)
-    for (int64_t p = 0; p < len; ++p) {
-      const float v = x[base + k * inner + p];
-      double others = 0.0;
-      if (zeros[p] == 0)
-        others = nz[p] / v;
-      else if (zeros[p] == 1 && v == 0.0f)
-        others = nz[p];
-      dx[base + k * inner + p] = static_cast<float>(dyo[p] * others);
-    }
+  for (int64_t p = 0; p < b.len; ++p) nz[p] = 1.0;
+  walk(b, r, [&](int64_t p, int64_t i) {  // (branch-free, so the loops vectorise)
+    const bool zero = x[i] == 0.0f;
+    zeros[p] += zero;
+    nz[p] *= zero ? 1.0 : static_cast<double>(x[i]);
+  });
+  walk(b, r, [&](int64_t p, int64_t i) {
+    const bool zero = x[i] == 0.0f;
+    const double others = zeros[p] == 0 ? nz[p] / x[i] : zeros[p] == 1 && zero ? nz[p] : 0.0;
+    dx[i] = static_cast<float>(dy[b.out0 + p] * others);
+  });
 }
 
 }  // namespace
@@ -230,55 +298,43 @@ void reduce_backward(const float* dy, const float* x, const float* y, int64_t ou
                      int64_t inner, int op, float* dx) {
   reduce_check(outer, r, inner, op);
   if (outer == 0 || inner == 0) return;
-  for_blocks(outer, r, inner, [&](int64_t o, int64_t p0, int64_t len) {
-    const int64_t base = o * r * inner + p0;
-    const float *dyo = dy + o * inner + p0, *yo = y + o * inner + p0;
-    const float* xb = x + base;
-    float* dxb = dx + base;
+  for_backward_blocks(outer, r, inner, [&](const Block& b) {
+    const float *dyo = dy + b.out0, *yo = y + b.out0;
     float g[kBlock];
     switch (op) {
       case kMax:
       case kMin: {  // dy split evenly over the ties at the maximum / minimum
         int64_t ties[kBlock] = {};
-        for (int64_t k = 0; k < r; ++k)
-          for (int64_t p = 0; p < len; ++p) ties[p] += xb[k * inner + p] == yo[p];
-        for (int64_t p = 0; p < len; ++p)
+        walk(b, r, [&](int64_t p, int64_t i) { ties[p] += x[i] == yo[p]; });
+        for (int64_t p = 0; p < b.len; ++p)
           g[p] = ties[p] ? dyo[p] / static_cast<float>(ties[p]) : 0.0f;
-        for (int64_t k = 0; k < r; ++k)
-          for (int64_t p = 0; p < len; ++p)
-            dxb[k * inner + p] = xb[k * inner + p] == yo[p] ? g[p] : 0.0f;
+        walk(b, r, [&](int64_t p, int64_t i) { dx[i] = x[i] == yo[p] ? g[p] : 0.0f; });
         break;
       }
       case kProd:
-        prod_backward_block(dyo, x, base, r, inner, len, dx);
+        prod_backward_block(b, dy, x, r, dx);
         break;
       case kSumSq:
-        for (int64_t k = 0; k < r; ++k)
-          for (int64_t p = 0; p < len; ++p) dxb[k * inner + p] = 2.0f * xb[k * inner + p] * dyo[p];
+        walk(b, r, [&](int64_t p, int64_t i) { dx[i] = 2.0f * x[i] * dyo[p]; });
         break;
       case kL1:
-        for (int64_t k = 0; k < r; ++k)
-          for (int64_t p = 0; p < len; ++p) {
-            const float v = xb[k * inner + p];
-            dxb[k * inner + p] = v > 0.0f ? dyo[p] : v < 0.0f ? -dyo[p] : 0.0f * dyo[p];
-          }
+        walk(b, r, [&](int64_t p, int64_t i) {  // sign(x) dy; sign(0) = sign(NaN) = 0
+          dx[i] = static_cast<float>((x[i] > 0.0f) - (x[i] < 0.0f)) * dyo[p];
+        });
         break;
-      case kL2:
-        for (int64_t p = 0; p < len; ++p) g[p] = yo[p] == 0.0f ? 0.0f : dyo[p] / yo[p];
-        for (int64_t k = 0; k < r; ++k)
-          for (int64_t p = 0; p < len; ++p) dxb[k * inner + p] = xb[k * inner + p] * g[p];
+      case kL2:  // 0 where the norm is 0
+        for (int64_t p = 0; p < b.len; ++p) g[p] = yo[p] == 0.0f ? 0.0f : dyo[p] / yo[p];
+        walk(b, r, [&](int64_t p, int64_t i) { dx[i] = x[i] * g[p]; });
         break;
-      case kLogSumExp:
-        for (int64_t k = 0; k < r; ++k)
-          for (int64_t p = 0; p < len; ++p)
-            dxb[k * inner + p] = static_cast<float>(
-                dyo[p] * std::exp(static_cast<double>(xb[k * inner + p]) - yo[p]));
+      case kLogSumExp:  // dy * exp(x - y)
+        walk(b, r, [&](int64_t p, int64_t i) { dx[i] = x[i] - yo[p]; });
+        exp_block(b, r, dx);
+        walk(b, r, [&](int64_t p, int64_t i) { dx[i] *= dyo[p]; });
         break;
       default:  // sum, mean
-        for (int64_t p = 0; p < len; ++p)
+        for (int64_t p = 0; p < b.len; ++p)
           g[p] = op == kMean ? static_cast<float>(dyo[p] / static_cast<double>(r)) : dyo[p];
-        for (int64_t k = 0; k < r; ++k)
-          for (int64_t p = 0; p < len; ++p) dxb[k * inner + p] = g[p];
+        walk(b, r, [&](int64_t p, int64_t i) { dx[i] = g[p]; });
     }
   });
 }
