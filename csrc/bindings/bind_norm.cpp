@@ -142,10 +142,13 @@ void emb_renorm(const py::handle& idx_obj, const py::handle& w_obj, double max_n
 }
 
 int reduce_op(const std::string& op) {
-  if (op == "sum") return 0;
-  if (op == "mean") return 1;
-  if (op == "max") return 2;
-  throw py::value_error("op: expected 'sum', 'mean' or 'max', got '" + op + "'");
+  static const char* const names[] = {"sum",   "mean", "max", "min",      "prod",
+                                      "sumsq", "l1",   "l2",  "logsumexp"};
+  for (int k = 0; k < 9; ++k)
+    if (op == names[k]) return k;
+  throw py::value_error(
+      "op: expected 'sum', 'mean', 'max', 'min', 'prod', 'sumsq', 'l1', 'l2' or 'logsumexp', "
+      "got '" + op + "'");
 }
 
 // (outer, r, inner) of x reduced over the axes start .. stop - 1.
@@ -221,7 +224,9 @@ void bind_norm(py::module_& m) {
         py::arg("max_norm"), py::arg("norm_type"),
         "max_norm: rescales in place the rows of weight that input names whose norm exceeds it.");
   m.def("reduce_forward", &red_fwd, py::arg("x"), py::arg("start"), py::arg("stop"),
-        py::arg("op"), "sum / mean / max of x over the axes start .. stop - 1 (removed).");
+        py::arg("op"),
+        "sum / mean / max / min / prod / sumsq / l1 / l2 / logsumexp of x over the axes "
+        "start .. stop - 1 (removed).");
   m.def("reduce_backward", &red_bwd, py::arg("dy"), py::arg("x"), py::arg("y"), py::arg("start"),
         py::arg("stop"), py::arg("op"));
 }

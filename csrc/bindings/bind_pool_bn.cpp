@@ -262,9 +262,10 @@ Pad2d pad_geom(int64_t h, int64_t w, const std::array<int64_t, 4>& pads, int64_t
                double value) {
   Pad2d p;
   p.h = h; p.w = w; p.top = pads[0]; p.bottom = pads[1]; p.left = pads[2]; p.right = pads[3];
-  if (mode < 0 || mode > 2)
-    throw py::value_error("mode: expected 0 (constant), 1 (reflect) or 2 (replicate), got " +
-                          std::to_string(mode));
+  if (mode < 0 || mode > 3)
+    throw py::value_error(
+        "mode: expected 0 (constant), 1 (reflect), 2 (replicate) or 3 (circular), got " +
+        std::to_string(mode));
   p.mode = static_cast<int>(mode);
   p.value = static_cast<float>(value);
   pad2d_check(p);
@@ -304,7 +305,7 @@ void bind_pool_bn(py::module_& m) {
   m.def("pad2d_forward", &pad_fwd, py::arg("x"), py::arg("pads"), py::arg("mode"),
         py::arg("value") = 0.0,
         "Pad (N, C, H, W) by pads = (top, bottom, left, right); mode 0 constant, 1 reflect, "
-        "2 replicate.");
+        "2 replicate, 3 circular.");
   m.def("pad2d_backward", &pad_bwd, py::arg("dy"), py::arg("input_shape"), py::arg("pads"),
         py::arg("mode"));
   const Pair one{1, 1};

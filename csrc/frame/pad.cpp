@@ -1,5 +1,6 @@
-// 2-D padding (constant, reflect, replicate) and its adjoint, OpenMP over planes. A copy: no
-// arithmetic in the forward, additions only in the backward; plain loops, the same on every ISA.
+// 2-D padding (constant, reflect, replicate, circular) and its adjoint, OpenMP over planes. A
+// copy: no arithmetic in the forward, additions only in the backward; plain loops, the same on
+// every ISA.
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -14,6 +15,7 @@ namespace {
 inline int64_t source(int64_t i, int64_t n, int mode) {
   if (i >= 0 && i < n) return i;
   if (mode == 1) return i < 0 ? -i : 2 * (n - 1) - i;  // reflect (pad < n)
+  if (mode == 3) return i < 0 ? i + n : i - n;           // circular (pad <= n: one wrap)
   return i < 0 ? 0 : n - 1;                              // replicate
 }
 
@@ -29,13 +31,19 @@ void pad2d_check(const Pad2d& p) {
   for (int64_t v : pads)
     if (v < 0 || v > (int64_t(1) << 30))
       throw std::invalid_argument("pad2d: padding must be in [0, 2**30], got " + str(v));
-  if (p.mode < 0 || p.mode > 2)
-    throw std::invalid_argument("pad2d: mode must be 0 (constant), 1 (reflect) or 2 (replicate)");
+  if (p.mode < 0 || p.mode > 3)
+    throw std::invalid_argument(
+        "pad2d: mode must be 0 (constant), 1 (reflect), 2 (replicate) or 3 (circular)");
   if (p.mode == 1 && (p.top >= p.h || p.bottom >= p.h || p.left >= p.w || p.right >= p.w))
     throw std::invalid_argument("pad2d: reflect padding (" + str(p.top) + ", " + str(p.bottom) +
                                 ", " + str(p.left) + ", " + str(p.right) +
                                 ") must be smaller than the input extent (" + str(p.h) + ", " +
                                 str(p.w) + ")");
+  if (p.mode == 3 && (p.top > p.h || p.bottom > p.h || p.left > p.w || p.right > p.w))
+    throw std::invalid_argument("pad2d: circular padding (" + str(p.top) + ", " + str(p.bottom) +
+                                ", " + str(p.left) + ", " + str(p.right) +
+                                ") must not exceed the input extent (" + str(p.h) + ", " +
+                                str(p.w) + "): it would wrap around more than once");
 }
 
 void pad2d_forward(const float* x, int64_t planes, const Pad2d& p, float* y) {

@@ -55,9 +55,10 @@ from fastnn.nn.binary import BinaryLinear, BinaryConv2d, TernaryLinear, TernaryC
 __all__ += ["BinaryLinear", "BinaryConv2d", "TernaryLinear", "TernaryConv2d"]
 
 # [padding layers]
-from fastnn.nn.padding import ZeroPad2d, ConstantPad2d, ReflectionPad2d, ReplicationPad2d  # noqa: E402,E501
+from fastnn.nn.padding import (ZeroPad2d, ConstantPad2d, ReflectionPad2d,  # noqa: E402
+                               ReplicationPad2d, CircularPad2d)
 
-__all__ += ["ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d"]
+__all__ += ["ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d", "CircularPad2d"]
 
 # [normalisation layers for imported architectures (issue 14)]
 from fastnn.nn.normalization import LocalResponseNorm  # noqa: E402
@@ -70,18 +71,19 @@ from fastnn.nn.pooling1d import (AdaptiveAvgPool1d, AdaptiveAvgPool2d,  # noqa: 
                                  AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
                                  GlobalMaxPool2d, MaxPool1d)
 from fastnn.nn.padding1d import (ConstantPad1d, ReflectionPad1d, ReplicationPad1d,  # noqa: E402
-                                 ZeroPad1d)
+                                 ZeroPad1d, CircularPad1d)
 
 __all__ += ["Conv1d", "MaxPool1d", "AvgPool1d", "GlobalMaxPool2d", "AdaptiveAvgPool2d",
             "AdaptiveMaxPool2d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d", "ZeroPad1d",
-            "ConstantPad1d", "ReflectionPad1d", "ReplicationPad1d"]
+            "ConstantPad1d", "ReflectionPad1d", "ReplicationPad1d", "CircularPad1d"]
 
 # [LayerNorm, Embedding, reductions (issue 14)]
 from fastnn.nn.normalization import LayerNorm  # noqa: E402
 from fastnn.nn.embedding import Embedding  # noqa: E402
-from fastnn.nn.reduce import Mean, Sum, Amax  # noqa: E402
+from fastnn.nn.reduce import Mean, Sum, Amax, Amin, Prod, SumSquare, Norm, LogSumExp  # noqa: E402
 
-__all__ += ["LayerNorm", "Embedding", "Mean", "Sum", "Amax"]
+__all__ += ["LayerNorm", "Embedding", "Mean", "Sum", "Amax", "Amin", "Prod", "SumSquare", "Norm",
+            "LogSumExp"]
 
 # [resize and depth <-> space layers (issue 14)]
 from fastnn.nn.upsampling import (DepthToSpace, PixelShuffle, PixelUnshuffle,  # noqa: E402

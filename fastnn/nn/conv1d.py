@@ -1,7 +1,8 @@
 """Conv1d over (N, C, L) (PyTorch's name, arguments and state_dict layout). The arithmetic is the
 Conv2d frame (fastnn._C.conv2d_forward / conv2d_backward, csrc/frame/conv2d.cpp) on the
 (N, C, 1, L) view with a (1, k) kernel; padding other than symmetric zeros (padding='same' with an
-odd total, padding_mode 'reflect' / 'replicate') is a pad2d copy (csrc/frame/pad.cpp) first.
+odd total, padding_mode 'reflect' / 'replicate' / 'circular') is a pad2d copy (csrc/frame/pad.cpp)
+first.
 
 Default initialisation (as PyTorch's): weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
 fan_in = in_channels / groups * kernel_size, drawn from fastnn's generator.
@@ -16,8 +17,8 @@ from fastnn.nn.module import Module, register
 
 __all__ = ["Conv1d"]
 
-# padding_mode -> pad2d's mode code (csrc/frame/pad.cpp); 'circular' has no pad kernel.
-_PAD_MODES = {"zeros": 0, "reflect": 1, "replicate": 2}
+# padding_mode -> pad2d's mode code (csrc/frame/pad.cpp).
+_PAD_MODES = {"zeros": 0, "reflect": 1, "replicate": 2, "circular": 3}
 
 
 @register
@@ -28,7 +29,7 @@ class Conv1d(Module):
     Output length: (L + left + right - dilation*(kernel_size-1) - 1) // stride + 1, with
     left = right = padding, or for padding='same' (stride 1 only) left = total // 2 and
     right = total - left, total = dilation*(kernel_size-1) (PyTorch's split), 'valid' = 0.
-    padding_mode: 'zeros' (default), 'reflect' or 'replicate' ('circular' is not supported).
+    padding_mode: 'zeros' (default), 'reflect', 'replicate' or 'circular'.
 
     Pruning (fastnn.prune): a ``weight.mask`` is applied as in Conv2d.
     """
@@ -49,9 +50,8 @@ class Conv1d(Module):
             raise ValueError(f"{name}: groups ({self.groups}) must divide in_channels "
                              f"({self.in_channels}) and out_channels ({self.out_channels})")
         if not isinstance(padding_mode, str) or padding_mode not in _PAD_MODES:
-            raise ValueError(f"{name}: padding_mode: expected 'zeros', 'reflect' or 'replicate', "
-                             f"got {padding_mode!r}" + (" ('circular' is not supported)"
-                                                        if padding_mode == "circular" else ""))
+            raise ValueError(f"{name}: padding_mode: expected 'zeros', 'reflect', 'replicate' or "
+                             f"'circular', got {padding_mode!r}")
         self.padding_mode = padding_mode
         if isinstance(padding, str):
             if padding not in ("same", "valid"):

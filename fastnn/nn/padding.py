@@ -1,5 +1,5 @@
-"""ZeroPad2d, ConstantPad2d, ReflectionPad2d, ReplicationPad2d (NCHW; PyTorch's names and
-arguments). The copy and its adjoint are fastnn._C.pad2d_forward / pad2d_backward
+"""ZeroPad2d, ConstantPad2d, ReflectionPad2d, ReplicationPad2d, CircularPad2d (NCHW; PyTorch's
+names and arguments). The copy and its adjoint are fastnn._C.pad2d_forward / pad2d_backward
 (csrc/frame/pad.cpp)."""
 import numbers
 
@@ -9,9 +9,9 @@ from fastnn import _C
 from fastnn.nn import _spatial as sp
 from fastnn.nn.module import Module, register
 
-__all__ = ["ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d"]
+__all__ = ["ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d", "CircularPad2d"]
 
-_MODES = {"constant": 0, "reflect": 1, "replicate": 2}
+_MODES = {"constant": 0, "reflect": 1, "replicate": 2, "circular": 3}
 
 
 def _padding(padding, name):
@@ -29,6 +29,14 @@ def _padding(padding, name):
         raise ValueError(f"{name}: padding: expected values >= 0, got {padding!r}")
     left, right, top, bottom = p
     return top, bottom, left, right
+
+
+class _Unvalued:
+    """Mixed in before the pad base of the layers without a fill value: PyTorch's signature
+    (padding only)."""
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
 
 
 class _Pad2d(Module):
@@ -71,11 +79,8 @@ class _Pad2d(Module):
 
 
 @register
-class ZeroPad2d(_Pad2d):
+class ZeroPad2d(_Unvalued, _Pad2d):
     """Pads with zeros: padding an int or (left, right, top, bottom)."""
-
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
 
 
 @register
@@ -90,20 +95,22 @@ class ConstantPad2d(_Pad2d):
 
 
 @register
-class ReflectionPad2d(_Pad2d):
+class ReflectionPad2d(_Unvalued, _Pad2d):
     """Mirror padding without repeating the edge (each pad smaller than the input extent)."""
 
     _mode = "reflect"
 
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
-
 
 @register
-class ReplicationPad2d(_Pad2d):
+class ReplicationPad2d(_Unvalued, _Pad2d):
     """The edge value repeated."""
 
     _mode = "replicate"
 
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
+
+@register
+class CircularPad2d(_Unvalued, _Pad2d):
+    """Wrap-around padding: the rows / columns from the opposite edge (each pad at most the input
+    extent, as PyTorch's)."""
+
+    _mode = "circular"

@@ -1,5 +1,5 @@
-"""ZeroPad1d, ConstantPad1d, ReflectionPad1d, ReplicationPad1d over (N, C, L) or (C, L)
-(PyTorch's names and arguments): the 2-D pad frame (fastnn._C.pad2d_forward / pad2d_backward,
+"""ZeroPad1d, ConstantPad1d, ReflectionPad1d, ReplicationPad1d, CircularPad1d over (N, C, L) or
+(C, L) (PyTorch's names and arguments): the 2-D pad frame (fastnn._C.pad2d_forward / pad2d_backward,
 csrc/frame/pad.cpp) on the (N, C, 1, L) view."""
 import numbers
 
@@ -8,9 +8,9 @@ import numpy as np
 from fastnn import _C
 from fastnn.nn import _spatial1d as s1
 from fastnn.nn.module import register
-from fastnn.nn.padding import _MODES, _Pad2d
+from fastnn.nn.padding import _MODES, _Pad2d, _Unvalued
 
-__all__ = ["ZeroPad1d", "ConstantPad1d", "ReflectionPad1d", "ReplicationPad1d"]
+__all__ = ["ZeroPad1d", "ConstantPad1d", "ReflectionPad1d", "ReplicationPad1d", "CircularPad1d"]
 
 
 def _lr(padding, name):
@@ -45,11 +45,8 @@ class _Pad1d(_Pad2d):
 
 
 @register
-class ZeroPad1d(_Pad1d):
+class ZeroPad1d(_Unvalued, _Pad1d):
     """Pads with zeros: padding an int or (left, right)."""
-
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
 
 
 @register
@@ -64,20 +61,22 @@ class ConstantPad1d(_Pad1d):
 
 
 @register
-class ReflectionPad1d(_Pad1d):
+class ReflectionPad1d(_Unvalued, _Pad1d):
     """Mirror padding without repeating the edge (each pad smaller than the input length)."""
 
     _mode = "reflect"
 
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
-
 
 @register
-class ReplicationPad1d(_Pad1d):
+class ReplicationPad1d(_Unvalued, _Pad1d):
     """The edge value repeated."""
 
     _mode = "replicate"
 
-    def __init__(self, padding):
-        super().__init__(padding, 0.0)
+
+@register
+class CircularPad1d(_Unvalued, _Pad1d):
+    """Wrap-around padding: the values from the opposite end (each pad at most the input
+    length, as PyTorch's)."""
+
+    _mode = "circular"

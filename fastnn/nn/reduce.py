@@ -1,13 +1,17 @@
-"""Reduction layers: ``Mean``, ``Sum`` and ``Amax`` over one or more axes, named after
-``torch.mean`` / ``torch.sum`` / ``torch.amax`` (PyTorch has functions, not layer classes, for
-these; the arguments are the functions' ``dim`` and ``keepdim``). They carry ONNX's ReduceMean,
-ReduceSum and ReduceMax. Arithmetic: fastnn._C.reduce_forward / reduce_backward
-(csrc/frame/reduce.cpp); sums in double.
+"""Reduction layers over one or more axes, named after PyTorch's functions (PyTorch has
+functions, not layer classes, for these; the arguments are the functions' ``dim`` and
+``keepdim``): ``Mean``, ``Sum``, ``Amax``, ``Amin``, ``Prod``, ``Norm(p=1 | 2)``, ``LogSumExp``
+(torch.mean / sum / amax / amin / prod / norm / logsumexp) and ``SumSquare`` (torch.sum(x * x)).
+They carry ONNX's ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2,
+ReduceLogSumExp and ReduceSumSquare. Arithmetic: fastnn._C.reduce_forward / reduce_backward
+(csrc/frame/reduce.cpp); sums, products and the sum of exponentials in double.
 
 ``dim``: an int or a tuple of ints, negative counting from the end, never the batch axis 0 (a
 layer maps a batch to a batch). Axes that are not adjacent are first moved together (a transposed
 copy), then reduced as one block. Backward: Sum spreads the gradient, Mean divides it by the count,
-Amax splits it evenly between the positions equal to the maximum (torch.amax's rule for ties).
+Amax / Amin split it evenly between the positions equal to the maximum / minimum (torch.amax's
+rule for ties), Prod gives the product of the other values (exact with zeros), SumSquare 2 x,
+Norm sign(x) (p=1) or x / norm (p=2; 0 where the norm is 0), LogSumExp exp(x - y).
 """
 import numbers
 
@@ -17,7 +21,7 @@ from fastnn import _C
 from fastnn.nn import _spatial as sp
 from fastnn.nn.module import Module, register
 
-__all__ = ["Mean", "Sum", "Amax"]
+__all__ = ["Mean", "Sum", "Amax", "Amin", "Prod", "SumSquare", "Norm", "LogSumExp"]
 
 
 class _Reduce(Module):
@@ -108,3 +112,54 @@ class Amax(_Reduce):
     """The maximum over ``dim`` (torch.amax(x, dim, keepdim)); ties share the gradient evenly."""
 
     _op = "max"
+
+
+@register
+class Amin(_Reduce):
+    """The minimum over ``dim`` (torch.amin(x, dim, keepdim)); ties share the gradient evenly."""
+
+    _op = "min"
+
+
+@register
+class Prod(_Reduce):
+    """The product over ``dim`` (torch.prod(x, dim, keepdim); here ``dim`` may be several axes)."""
+
+    _op = "prod"
+
+
+@register
+class SumSquare(_Reduce):
+    """The sum of squares over ``dim`` (torch.sum(x * x, dim, keepdim); ONNX's ReduceSumSquare)."""
+
+    _op = "sumsq"
+
+
+@register
+class LogSumExp(_Reduce):
+    """log(sum(exp(x))) over ``dim`` (torch.logsumexp(x, dim, keepdim)), the maximum subtracted
+    first."""
+
+    _op = "logsumexp"
+
+
+@register
+class Norm(_Reduce):
+    """The p-norm over ``dim`` for p = 1 (sum of |x|) or 2 (Euclidean): torch.norm(x, p, dim,
+    keepdim). ``dim`` is required."""
+
+    def __init__(self, p=2, dim=None, keepdim=False):
+        if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real) or p not in (1, 2):
+            raise ValueError(f"Norm: p: expected 1 or 2, got {p!r}")
+        super().__init__(dim, keepdim)
+        self.p = int(p)
+
+    @property
+    def _op(self):
+        return "l1" if self.p == 1 else "l2"
+
+    def extra_repr(self):
+        return f"p={self.p}, " + super().extra_repr()
+
+    def get_config(self):
+        return {"p": self.p, **super().get_config()}

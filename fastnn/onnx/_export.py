@@ -8,6 +8,7 @@ import numpy as np
 from fastnn import nn
 from fastnn.nn import _calls
 from fastnn.onnx import _onnx
+from fastnn.onnx._export_math import write as write_math
 from fastnn.onnx._export_norm import index_inputs, write_norm
 
 OPSETS = (13, 21)
@@ -90,18 +91,6 @@ def _layer(w, layer, ins, vals, where):
     if t is nn.GlobalAvgPool2d:
         (y,) = w.node("GlobalAveragePool", [x], where)
         return [y] if layer.keepdim else w.node("Flatten", [y], where + "_flatten", axis=1)
-    if t in (nn.BatchNorm1d, nn.BatchNorm2d):
-        c = layer.num_features
-        if layer.running_mean is None:
-            raise ValueError(f"fastnn.onnx.export: {where}: BatchNorm without running statistics "
-                             "(track_running_stats=False) has no inference form")
-        scale = layer.weight.data if layer.weight is not None else np.ones(c, np.float32)
-        bias = layer.bias.data if layer.bias is not None else np.zeros(c, np.float32)
-        args = [x, w.init(f"{where}.weight", scale), w.init(f"{where}.bias", bias),
-                w.init(f"{where}.running_mean", layer.running_mean),
-                w.init(f"{where}.running_var", layer.running_var)]
-        mom = 0.9 if layer.momentum is None else 1.0 - layer.momentum
-        return w.node("BatchNormalization", args, where, epsilon=layer.eps, momentum=mom)
     if t is nn.LocalResponseNorm:
         if layer.size % 2 == 0:
             raise ValueError(f"fastnn.onnx.export: {where}: LocalResponseNorm with an even size "
@@ -162,14 +151,6 @@ def _layer(w, layer, ins, vals, where):
         if layer.num_parameters > 1:
             slope = slope.reshape((-1,) + (1,) * (vals[0].ndim - 2))
         return w.node("PRelu", [x, w.init(f"{where}.weight", slope)], where)
-    if t in (nn.ZeroPad2d, nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d):
-        left, right, top, bottom = layer.padding
-        pads = [0, 0, top, left, 0, 0, bottom, right]
-        mode = {nn.ReflectionPad2d: "reflect", nn.ReplicationPad2d: "edge"}.get(t, "constant")
-        args = [x, w.init(f"{where}.pads", pads, np.int64)]
-        if mode == "constant":
-            args.append(w.init(f"{where}.value", np.float32(layer.value)))
-        return w.node("Pad", args, where, mode=mode)
     if t in (nn.Flatten, nn.Reshape):
         if t is nn.Flatten and layer.start_dim in (1, 1 - vals[0].ndim) and layer.end_dim == -1:
             return w.node("Flatten", [x], where, axis=1)
@@ -193,6 +174,8 @@ def _layer(w, layer, ins, vals, where):
         s = w.init(f"{where}.split", sizes, np.int64)
         return w.node("Split", [x, s], where, n_out=len(sizes), axis=d)
     out = write_norm(w, layer, ins, vals, where)  # [LayerNorm, Embedding, reductions]
+    if out is None:  # [Batch / InstanceNorm, element-wise math, Tile]
+        out = write_math(w, layer, ins, vals, where)
     if out is not None:
         return out
     if isinstance(layer, (nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle)):  # [issue 14 resize]

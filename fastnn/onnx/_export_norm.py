@@ -1,12 +1,15 @@
 """ONNX export of LayerNorm (LayerNormalization from opset 17; before it PyTorch's decomposition
 ReduceMean / Sub / Pow / ReduceMean / Add / Sqrt / Div / Mul / Add), Embedding (Gather on the
-table; the model's input is then int64) and Mean / Sum / Amax (ReduceMean / ReduceSum / ReduceMax,
-axes as an attribute before opset 18 -- 13 for ReduceSum -- and as an input from then)."""
+table; the model's input is then int64) and the reductions Mean / Sum / Amax / Amin / Prod /
+SumSquare / Norm(p=1, 2) / LogSumExp (ReduceMean / ReduceSum / ReduceMax / ReduceMin / ReduceProd /
+ReduceSumSquare / ReduceL1, L2 / ReduceLogSumExp, axes as an attribute before opset 18 -- 13 for
+ReduceSum -- and as an input from then)."""
 import numpy as np
 
 from fastnn import nn
 
-_REDUCE = {nn.Mean: ("ReduceMean", 18), nn.Sum: ("ReduceSum", 13), nn.Amax: ("ReduceMax", 18)}
+_REDUCE = {nn.Mean: "ReduceMean", nn.Sum: "ReduceSum", nn.Amax: "ReduceMax", nn.Amin: "ReduceMin",
+           nn.Prod: "ReduceProd", nn.SumSquare: "ReduceSumSquare", nn.LogSumExp: "ReduceLogSumExp"}
 
 
 def _reduce(w, op, x, axes, keepdims, where, axes_input_from):
@@ -49,8 +52,9 @@ def write_norm(w, layer, ins, vals, where):
     if t is nn.Embedding:
         return w.node("Gather", [w.init(f"{where}.weight", layer.weight.data), ins[0]], where,
                       axis=0)
-    if t in _REDUCE:
-        op, since = _REDUCE[t]
+    if t in _REDUCE or t is nn.Norm:
+        op = _REDUCE[t] if t in _REDUCE else f"ReduceL{layer.p}"
+        since = 13 if t is nn.Sum else 18
         ndim = vals[0].ndim
         axes = sorted(d % ndim for d in layer.dim)
         return _reduce(w, op, ins[0], axes, layer.keepdim, where, since)

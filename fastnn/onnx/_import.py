@@ -363,7 +363,8 @@ def _pad(ctx, node, attrs):
     x = ctx.sym(node.input[0])
     mode = attrs.get("mode", b"constant")
     mode = mode.decode() if isinstance(mode, bytes) else mode
-    layers = {"constant": None, "reflect": nn.ReflectionPad2d, "edge": nn.ReplicationPad2d}
+    layers = {"constant": None, "reflect": nn.ReflectionPad2d, "edge": nn.ReplicationPad2d,
+              "wrap": nn.CircularPad2d}
     if mode not in layers:
         raise Unsupported(f"Pad mode {mode!r}")
     if ctx.opset < 11:

@@ -86,7 +86,8 @@ def pad1d(x, pads, mode, value):
     lr = (pads[2], pads[5])
     if mode == "constant":
         return nn.ConstantPad1d(lr, value)(x)
-    return (nn.ReflectionPad1d if mode == "reflect" else nn.ReplicationPad1d)(lr)(x)
+    return {"reflect": nn.ReflectionPad1d, "edge": nn.ReplicationPad1d,
+            "wrap": nn.CircularPad1d}[mode](lr)(x)
 
 
 def global_pool(kind):

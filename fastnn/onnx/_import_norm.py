@@ -1,6 +1,8 @@
 """ONNX converters for LayerNormalization (and PyTorch's decomposed form, fused first by
-``_patterns.fuse_layernorm``), Gather on a constant table (Embedding) and ReduceMean / ReduceSum /
-ReduceMax (Mean / Sum / Amax)."""
+``_patterns.fuse_layernorm``), Gather on a constant table (Embedding) and the reductions:
+ReduceMean / ReduceSum / ReduceMax / ReduceMin / ReduceProd / ReduceSumSquare / ReduceL1 /
+ReduceL2 / ReduceLogSumExp (Mean / Sum / Amax / Amin / Prod / SumSquare / Norm(1) / Norm(2) /
+LogSumExp)."""
 import numpy as np
 
 from fastnn import nn
@@ -59,7 +61,7 @@ def _gather(ctx, node, attrs):
     return layer(ctx.syms[node.input[1]])
 
 
-def _reduce(cls, input_axes_from):
+def _reduce(make, input_axes_from):
     def conv(ctx, node, attrs):
         x = ctx.sym(node.input[0])
         if ctx.opset >= input_axes_from:
@@ -76,12 +78,16 @@ def _reduce(cls, input_axes_from):
             raise Unsupported(f"{node.op_type} axes {axes} of a {x.ndim}-D input")
         if any(a % x.ndim == 0 for a in axes):
             raise Unsupported(f"{node.op_type} over the batch axis (axes {axes})")
-        return cls(tuple(a % x.ndim for a in axes), keepdim=keep)(x)
+        return make(tuple(a % x.ndim for a in axes), keepdim=keep)(x)
     return conv
 
 
 CONVERTERS = {
     "LayerNormalization": _layer_norm, "Gather": _gather,
     "ReduceMean": _reduce(nn.Mean, 18), "ReduceSum": _reduce(nn.Sum, 13),
-    "ReduceMax": _reduce(nn.Amax, 18),
+    "ReduceMax": _reduce(nn.Amax, 18), "ReduceMin": _reduce(nn.Amin, 18),
+    "ReduceProd": _reduce(nn.Prod, 18), "ReduceSumSquare": _reduce(nn.SumSquare, 18),
+    "ReduceL1": _reduce(lambda dim, keepdim: nn.Norm(1, dim, keepdim), 18),
+    "ReduceL2": _reduce(lambda dim, keepdim: nn.Norm(2, dim, keepdim), 18),
+    "ReduceLogSumExp": _reduce(nn.LogSumExp, 18),
 }

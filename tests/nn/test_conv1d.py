@@ -1,8 +1,8 @@
 """Conv1d against torch.nn.Conv1d: forward, input / weight / bias gradients on every ISA path of
 the Conv2d frame it runs on, for edge shapes (L = 1, prime lengths, a kernel longer than the
 input with padding, stride > kernel, groups, depthwise, dilation, batch 1, one unbatched sample),
-padding 'same' / 'valid', padding_mode reflect / replicate; state_dict keys and shapes equal to
-torch's; bad arguments; save / load, repr and config. Tolerances: float32 rounding of sums of K
+padding 'same' / 'valid', padding_mode reflect / replicate / circular; state_dict keys and shapes
+equal to torch's; bad arguments; save / load, repr and config. Tolerances: float32 rounding of sums of K
 terms, eps * sqrt(K) * (the sum of the terms' magnitudes), the magnitudes computed by PyTorch in
 float64 on |x|, |w|, |grad|."""
 import numpy as np
@@ -31,6 +31,8 @@ CASES = [
     (3, 4, 3, dict(padding=2, padding_mode="reflect"), (2, 3, 5)),
     (3, 4, 4, dict(padding="same", padding_mode="replicate"), (2, 3, 6)),
     (3, 4, 3, dict(padding=4, padding_mode="replicate", bias=False), (2, 3, 2)),
+    (3, 4, 3, dict(padding=2, padding_mode="circular"), (2, 3, 5)),
+    (2, 4, 4, dict(padding="same", padding_mode="circular", dilation=2), (1, 2, 7)),
     (3, 4, 3, dict(padding=1), (3, 9)),  # one unbatched sample
     (16, 32, 9, dict(padding=4), (4, 16, 97)),  # long enough for the vector paths
 ]
@@ -139,8 +141,8 @@ def test_bad_arguments():
                                                      "stride 2"),
         (dict(dilation=True), TypeError, "dilation: expected an int"),
         (dict(groups=3), ValueError, r"groups \(3\) must divide in_channels \(4\)"),
-        (dict(padding_mode="circular"), ValueError, "padding_mode: expected 'zeros', 'reflect' "
-                                                    "or 'replicate', got 'circular'"),
+        (dict(padding_mode="wrap"), ValueError, "padding_mode: expected 'zeros', 'reflect', "
+                                                "'replicate' or 'circular', got 'wrap'"),
         (dict(padding_mode="zero"), ValueError, "padding_mode: .* got 'zero'"),
     ]
     for kw, exc, match in cases:

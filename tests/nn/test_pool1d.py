@@ -63,7 +63,7 @@ def test_avgpool1d_matches_torch(torch, isa, rng, case):
 
 
 @pytest.mark.parametrize("cls", ["ZeroPad1d", "ConstantPad1d", "ReflectionPad1d",
-                                 "ReplicationPad1d"])
+                                 "ReplicationPad1d", "CircularPad1d"])
 @pytest.mark.parametrize("padding,shape", [(2, (2, 3, 5)), ((0, 3), (1, 2, 4)), ((3, 1), (3, 7)),
                                            ((1, 0), (2, 1, 2))])
 def test_pad1d_matches_torch(torch, rng, cls, padding, shape):

@@ -1,5 +1,7 @@
-"""Mean, Sum and Amax against torch.mean / torch.sum / torch.amax: forward and input gradient
-over one or several axes (adjacent or not, negative), keepdim, sizes 1 and primes, batch 1; Amax
+"""The reduction layers (Mean, Sum, Amax, Amin, Prod, SumSquare, Norm(1), Norm(2), LogSumExp)
+against torch.mean / sum / amax / amin / prod / sum(x * x) / norm / logsumexp: forward and input
+gradient over one or several axes (adjacent or not, negative), keepdim, sizes 1 and primes, batch
+1, contiguous runs and strided blocks (the other layers' special cases: test_reduce_more.py); Amax
 ties share the gradient as torch.amax's do, NaN propagates; bad arguments; in a graph; save/load,
 repr and get_config."""
 import numpy as np
@@ -9,32 +11,64 @@ import fastnn
 from fastnn import _C, nn
 
 EPS32 = np.finfo(np.float32).eps
-LAYERS = {"mean": (nn.Mean, "mean"), "sum": (nn.Sum, "sum"), "max": (nn.Amax, "amax")}
 CASES = [((2, 3), 1), ((2, 3), -1), ((1, 5, 7), 2), ((3, 1, 4), 1), ((2, 3, 5, 7), (1, 3)),
          ((2, 3, 5, 7), (2, 3)), ((2, 3, 5, 7), (-1, 1, 2)), ((1, 13, 11), (1, 2)),
-         ((4, 2, 3, 2, 5), (1, 4)), ((2, 1031), 1)]
+         ((4, 2, 3, 2, 5), (1, 4)), ((2, 1031), 1), ((2, 67, 70), 1)]
+
+
+def _tprod(torch, t, dim, keepdim):
+    dims = sorted((dim,) if isinstance(dim, int) else dim, key=lambda d: d % t.dim(),
+                  reverse=True)
+    for d in dims:  # torch.prod takes one axis: the highest first, so the others keep their index
+        t = torch.prod(t, d % t.dim(), keepdim=True)
+    return t if keepdim else t.squeeze(tuple(d % t.dim() for d in dims))
+
+
+def _torch_fn(name):
+    return lambda torch, t, d, k: getattr(torch, name)(t, dim=d, keepdim=k)
+
+
+# op -> (the layer from (dim, keepdim), the torch reference (torch, tensor, dim, keepdim))
+LAYERS = {
+    "mean": (nn.Mean, _torch_fn("mean")), "sum": (nn.Sum, _torch_fn("sum")),
+    "max": (nn.Amax, _torch_fn("amax")), "min": (nn.Amin, _torch_fn("amin")),
+    "prod": (nn.Prod, _tprod), "logsumexp": (nn.LogSumExp, _torch_fn("logsumexp")),
+    "sumsq": (nn.SumSquare, lambda torch, t, d, k: torch.sum(t * t, dim=d, keepdim=k)),
+    "l1": (lambda d, keepdim: nn.Norm(1, d, keepdim=keepdim),
+           lambda torch, t, d, k: torch.norm(t, 1, dim=d, keepdim=k)),
+    "l2": (lambda d, keepdim: nn.Norm(p=2, dim=d, keepdim=keepdim),
+           lambda torch, t, d, k: torch.norm(t, 2, dim=d, keepdim=k)),
+}
+EXACT = ("mean", "sum", "max", "min")  # a sum in double, or exact: float32 rounding of the result
 
 
 @pytest.mark.parametrize("op", sorted(LAYERS))
 @pytest.mark.parametrize("shape,dim", CASES)
 @pytest.mark.parametrize("keepdim", [False, True])
 def test_against_torch(torch, rng, op, shape, dim, keepdim):
-    cls, fn = LAYERS[op]
+    make, fn = LAYERS[op]
     x = rng.standard_normal(shape).astype(np.float32)
-    layer = cls(dim, keepdim=keepdim)
+    if op == "prod":  # magnitudes near 1 keep a product of 1000 values in float32's range
+        x = (np.sign(x) * rng.uniform(0.6, 1.5, shape)).astype(np.float32)
+    layer = make(dim, keepdim=keepdim)
     y = layer(x)
     tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    ty = getattr(torch, fn)(tx, dim=dim, keepdim=keepdim)
+    ty = fn(torch, tx, dim, keepdim)
     assert y.shape == tuple(ty.shape) and y.dtype == np.float32
     k = x.size // max(y.size, 1)
     ref = ty.detach().numpy()
-    np.testing.assert_allclose(y, ref, rtol=0,
-                               atol=4 * EPS32 * np.sqrt(k) * max(1.0, np.abs(x).max()))
     g = rng.standard_normal(y.shape).astype(np.float32)
     ty.backward(torch.tensor(g, dtype=torch.float64))
     dx = layer.backward(g)
-    assert dx.shape == x.shape
-    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=2 * EPS32, atol=0)
+    assert dx.shape == x.shape and dx.dtype == np.float32
+    if op in EXACT:
+        np.testing.assert_allclose(y, ref, rtol=0,
+                                   atol=4 * EPS32 * np.sqrt(k) * max(1.0, np.abs(x).max()))
+        np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=2 * EPS32, atol=0)
+    else:
+        atol = 1e-30 if op == "prod" else 1e-6
+        np.testing.assert_allclose(y, ref, rtol=3e-6, atol=atol)
+        np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=3e-6, atol=atol)
 
 
 def test_amax_ties_split_like_torch(torch):
@@ -102,8 +136,8 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="max over an empty dimension"):
         nn.Amax(1)(x)
     np.testing.assert_array_equal(nn.Sum(1)(x), np.zeros((2, 3), np.float32))
-    with pytest.raises(ValueError, match="op: expected 'sum', 'mean' or 'max', got 'min'"):
-        _C.reduce_forward(np.ones((2, 3), np.float32), 1, 2, "min")
+    with pytest.raises(ValueError, match="op: expected 'sum', 'mean', .* got 'median'"):
+        _C.reduce_forward(np.ones((2, 3), np.float32), 1, 2, "median")
     with pytest.raises(ValueError, match="start, stop"):
         _C.reduce_forward(np.ones((2, 3), np.float32), 1, 3, "sum")
     with pytest.raises(ValueError, match="output"):

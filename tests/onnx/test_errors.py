@@ -44,6 +44,19 @@ def test_unsupported_operators_listed_at_once(onnx):
         assert name in msg
 
 
+def test_new_reductions_are_not_listed_among_the_unsupported(onnx):
+    helper = onnx.helper
+    nodes = [helper.make_node("ReduceL2", ["x"], ["a"], name="l2", axes=[1]),
+             helper.make_node("Expand", ["a"], ["b"], name="ex"),
+             helper.make_node("ReduceLogSumExp", ["b"], ["c"], name="lse", axes=[1]),
+             helper.make_node("NonMaxSuppression", ["c"], ["d"], name="nms")]
+    with pytest.raises(ValueError) as e:
+        fonnx.load(_model(onnx, nodes))
+    msg = str(e.value)
+    assert "Expand, NonMaxSuppression" in msg and "ex" in msg and "nms" in msg
+    assert "ReduceL2" not in msg and "ReduceLogSumExp" not in msg
+
+
 def test_unconvertible_nodes_listed(onnx):
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
     w = numpy_helper.from_array(np.array([0, 0, -1, 0, 0, 0, 0, 0], np.int64), "w")

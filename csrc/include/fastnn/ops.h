@@ -269,9 +269,10 @@ void global_avgpool_forward(const float* x, int64_t planes, int64_t plane, float
 void global_avgpool_backward(const float* dy, int64_t planes, int64_t plane, float* dx);
 
 // 2-D padding of planes h x w by (top, bottom, left, right) >= 0: mode 0 constant `value`,
-// 1 reflect (mirror without the edge; each pad < the extent), 2 replicate (the edge repeated).
-// Backward: the adjoint (dx = the interior of dy, plus the padded cells added back onto the
-// input cells they copied, for reflect/replicate). Checks throw std::invalid_argument.
+// 1 reflect (mirror without the edge; each pad < the extent), 2 replicate (the edge repeated),
+// 3 circular (the opposite edge's cells; each pad <= the extent). Backward: the adjoint (dx = the
+// interior of dy, plus the padded cells added back onto the input cells they copied, for
+// reflect/replicate/circular). Checks throw std::invalid_argument.
 struct Pad2d {
   int64_t h = 0, w = 0, top = 0, bottom = 0, left = 0, right = 0;
   int mode = 0;
@@ -609,8 +610,9 @@ void embedding_backward(const float* dy, const int64_t* idx, int64_t n, int64_t 
 void embedding_renorm(const int64_t* idx, int64_t n, float* weight, int64_t num, int64_t dim,
                       double max_norm, double norm_type);
 
-// Reductions of x (outer, r, inner) over r (frame/reduce.cpp): op 0 sum, 1 mean, 2 max (NaN
-// propagates; r == 0 refused). Backward: max splits dy evenly over the positions equal to y.
+// Reductions of x (outer, r, inner) over r (frame/reduce.cpp): op 0 sum, 1 mean, 2 max, 3 min
+// (NaN propagates; r == 0 refused), 4 prod, 5 sum of squares, 6 L1, 7 L2, 8 logsumexp. Backward:
+// max / min split dy evenly over the positions equal to y.
 void reduce_check(int64_t outer, int64_t r, int64_t inner, int op);
 void reduce_forward(const float* x, int64_t outer, int64_t r, int64_t inner, int op, float* y);
 void reduce_backward(const float* dy, const float* x, const float* y, int64_t outer, int64_t r,
