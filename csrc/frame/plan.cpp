@@ -125,7 +125,7 @@ void channel_affine(const float* x, float* y, int64_t rows, int64_t channels, in
 
 // Runs one op on `rows` samples; scale/shift: its batch norm's, computed by run().
 void run_op(const PlanOp& op, const std::vector<float*>& ptr, const std::vector<int64_t>& size,
-            int64_t rows, std::vector<int32_t>& argmax, const float* scale, const float* shift) {
+            int64_t rows, const float* scale, const float* shift) {
   const float* x = ptr[op.in[0]];
   float* y = ptr[op.out];
   bool act_done = false;
@@ -152,12 +152,9 @@ void run_op(const PlanOp& op, const std::vector<float*>& ptr, const std::vector<
       if (op.bn_on) channel_affine(y, y, rows, op.out_features, 1, scale, shift);
       break;
     }
-    case PlanKind::maxpool2d: {
-      const int64_t need = rows * size[op.out];
-      if (static_cast<int64_t>(argmax.size()) < need) argmax.resize(need);
-      maxpool2d_forward(x, rows * op.channels, op.pool, y, argmax.data());
+    case PlanKind::maxpool2d:  // values only: no argmax
+      maxpool2d_forward(x, rows * op.channels, op.pool, y, nullptr);
       break;
-    }
     case PlanKind::avgpool2d:
       avgpool2d_forward(x, rows * op.channels, op.pool, y);
       break;
@@ -244,11 +241,11 @@ struct InferencePlan::Impl {
 
   void run_one(int i, const std::vector<float*>& ptr, int64_t rows, int tid) {
     if (!profiling) {
-      run_op(ops[i], ptr, size, rows, argmax[tid], scale[i].data(), shift[i].data());
+      run_op(ops[i], ptr, size, rows, scale[i].data(), shift[i].data());
       return;
     }
     const auto t0 = std::chrono::steady_clock::now();
-    run_op(ops[i], ptr, size, rows, argmax[tid], scale[i].data(), shift[i].data());
+    run_op(ops[i], ptr, size, rows, scale[i].data(), shift[i].data());
     prof[tid][i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
@@ -260,7 +257,6 @@ struct InferencePlan::Impl {
   // Workspaces kept between calls.
   std::vector<float> full;
   std::vector<std::vector<float>> chunk;       // per thread
-  std::vector<std::vector<int32_t>> argmax;    // per thread
 
   static bool chunkable(const PlanOp& op) { return op.kind != PlanKind::linear; }
 
@@ -509,7 +505,6 @@ void InferencePlan::run(const std::vector<const float*>& xs, int64_t n,
   if (batched) {  // whole batch, op after op, every kernel threaded
     if (P.profiling) P.prof_threads(1);
     if (P.chunk.empty()) P.chunk.resize(1);
-    if (P.argmax.empty()) P.argmax.resize(1);
     const int64_t need = workspace(P.chunk_per_row, n);
     if (static_cast<int64_t>(P.chunk[0].size()) < need) P.chunk[0].resize(need);
     std::vector<float*> ptr(slots, nullptr);
@@ -521,7 +516,6 @@ void InferencePlan::run(const std::vector<const float*>& xs, int64_t n,
   const int team = static_cast<int>(std::min<int64_t>(nt, nchunks));
   if (P.profiling) P.prof_threads(team);
   if (static_cast<int>(P.chunk.size()) < team) P.chunk.resize(team);
-  if (static_cast<int>(P.argmax.size()) < team) P.argmax.resize(team);
   for (int t = 0; t < team; ++t)
     if (static_cast<int64_t>(P.chunk[t].size()) < workspace(P.chunk_per_row, cs))
       P.chunk[t].resize(workspace(P.chunk_per_row, cs));

@@ -107,7 +107,9 @@ void maxpool2d_forward(const float* x, int64_t planes, const Pool2dGeom& g, floa
   const auto fn = (g.dh == 1 && g.dw == 1) ? kernels().f32_maxpool2d_plane
                                            : &maxpool2d_plane_dilated;
   const int64_t in = g.h * g.w, out = g.oh * g.ow;
-  parallel_for(planes, [&](int64_t p) { fn(x + p * in, y + p * out, argmax + p * out, g); });
+  parallel_for(planes, [&](int64_t p) {
+    fn(x + p * in, y + p * out, argmax ? argmax + p * out : nullptr, g);
+  });
 }
 
 void maxpool2d_backward(const float* dy, const int32_t* argmax, int64_t planes,

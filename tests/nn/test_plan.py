@@ -321,3 +321,22 @@ def test_profile_names_the_fused_layers(rng):
     assert all(ms >= 0 for _, ms in rows) and sum(ms for _, ms in rows) > 0
     assert _plan.profile(nn.Sequential(nn.Linear(3, 2), nn.PReLU()).eval(),
                          np.zeros((2, 3), np.float32)) is None
+
+
+@pytest.mark.parametrize("hw", [(2, 2), (3, 5), (7, 15), (9, 16), (6, 33), (5, 35), (4, 64)])
+def test_values_only_maxpool_matches_the_layer(isa, hw, rng):
+    """The plan's max pooling skips the argmax (2x2 stride-2 windows take a faster path on the
+    SIMD ISAs): the same values as the layer, exactly -- odd sizes, widths around 1 and 2 vector
+    widths, NaN and infinities, ties."""
+    h, w = hw
+    x = rng.standard_normal((3, 4, h, w)).astype(np.float32)
+    x[0, 0, 0, 0] = np.nan
+    x[1, 1, -1, -1] = np.inf
+    x[2, 2, :2, :2] = -np.inf
+    x[2, 3] = np.round(x[2, 3])  # ties
+    for pool in (nn.MaxPool2d(2), nn.MaxPool2d(3, stride=2, padding=1), nn.MaxPool2d(2, 1)):
+        model = nn.Sequential(pool, nn.ReLU()).eval()
+        want = _outputs(model, x, False)[0]
+        got = _outputs(model, x, True)[0]
+        assert _planned(model)
+        np.testing.assert_array_equal(got, want)

@@ -148,7 +148,7 @@ using f32_prelu_rows_backward_fn = void (*)(const float* x, const float* dy, flo
 struct Conv2dGeom;
 struct Pool2dGeom;
 // Max pooling: y[oy][ox] = max over the window (NaN wins, first maximum kept), argmax[oy][ox] =
-// its flat index iy*w + ix in the plane (PyTorch's semantics).
+// its flat index iy*w + ix in the plane (PyTorch's semantics); argmax may be null (values only).
 using f32_maxpool2d_plane_fn = void (*)(const float* x, float* y, int32_t* argmax,
                                         const Pool2dGeom& g);
 // Average pooling: y = (sum over the window, padding counted as 0) / (kh*kw).

@@ -256,7 +256,9 @@ void conv_transpose2d_backward(const float* x, int64_t xh, int64_t xw, const flo
 void channel_sum_accumulate(const float* x, int64_t n, int64_t c, int64_t plane, float* out);
 
 void pool2d_check_geom(const Pool2dGeom& g);
-// planes = batch * channels; each plane h x w -> oh x ow. argmax: flat index in the input plane.
+// planes = batch * channels; each plane h x w -> oh x ow. argmax: flat index in the input plane,
+// or null when only the values are wanted (inference: 2x2 stride-2 windows then take a faster
+// path).
 void maxpool2d_forward(const float* x, int64_t planes, const Pool2dGeom& g, float* y,
                        int32_t* argmax);
 // dx (overwritten) = scatter-add of dy at argmax; throws std::out_of_range for a bad index.

@@ -24,7 +24,7 @@ void f32_maxpool2d_plane(const float* x, float* y, int32_t* argmax, const Pool2d
         }
       });
       y[oy * g.ow + ox] = best;
-      argmax[oy * g.ow + ox] = static_cast<int32_t>(at);
+      if (argmax) argmax[oy * g.ow + ox] = static_cast<int32_t>(at);
     }
 }
 

@@ -9,7 +9,40 @@ inline Vec::I pool_cols0(int64_t o0, int64_t sw, int64_t pw) {
   return Vec::addi(Vec::muli(Vec::addi(Vec::set1i(o0), Vec::iota()), sw), Vec::set1i(-pw));
 }
 
+// max(best, v) by PyTorch's max-pool rule: v replaces best when greater or NaN (a NaN sticks).
+inline Vec::F max_or_nan(Vec::F best, Vec::F v) {
+  return Vec::select(Vec::gt_or_nan(Vec::all(), v, best), best, v);
+}
+
+// 2 x 2 windows, stride 2, no padding, no dilation, floor mode, values only: the column pairs
+// of two input rows, each row loaded contiguously (2 kWidth columns) and split into its even and
+// odd columns. The taps are taken in the general loop's order, so NaN and ties resolve the same.
+void maxpool2x2_values(const float* x, float* y, const Pool2dGeom& g) {
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    const float* r0 = x + 2 * oy * g.w;
+    const float* r1 = r0 + g.w;
+    for (int64_t o0 = 0; o0 < g.ow; o0 += Vec::kWidth) {
+      const int64_t c0 = 2 * o0, left = g.w - c0;  // input columns from c0 on
+      const Vec::M ma = Vec::first(left), mb = Vec::first(left - Vec::kWidth);
+      Vec::F e0, d0, e1, d1;
+      Vec::deinterleave(Vec::load(ma, r0 + c0), Vec::load(mb, r0 + c0 + Vec::kWidth), e0, d0);
+      Vec::deinterleave(Vec::load(ma, r1 + c0), Vec::load(mb, r1 + c0 + Vec::kWidth), e1, d1);
+      Vec::F best = max_or_nan(Vec::set1(-INFINITY), e0);
+      best = max_or_nan(best, d0);
+      best = max_or_nan(best, e1);
+      best = max_or_nan(best, d1);
+      Vec::store(Vec::first(g.ow - o0), y + oy * g.ow + o0, best);
+    }
+  }
+}
+
+// argmax may be null (values only: inference).
 void f32_maxpool2d_plane(const float* x, float* y, int32_t* argmax, const Pool2dGeom& g) {
+  if (!argmax && g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 &&
+      g.dh == 1 && g.dw == 1 && 2 * g.oh <= g.h && 2 * g.ow <= g.w) {
+    maxpool2x2_values(x, y, g);
+    return;
+  }
   for (int64_t oy = 0; oy < g.oh; ++oy) {
     const int64_t y0 = oy * g.sh - g.ph;
     const int64_t ya = std::max<int64_t>(y0, 0), yb = std::min<int64_t>(y0 + g.kh, g.h);
@@ -32,7 +65,7 @@ void f32_maxpool2d_plane(const float* x, float* y, int32_t* argmax, const Pool2d
         }
       }
       Vec::store(lanes, y + oy * g.ow + o0, best);
-      Vec::storei(lanes, argmax + oy * g.ow + o0, best_at);
+      if (argmax) Vec::storei(lanes, argmax + oy * g.ow + o0, best_at);
     }
   }
 }

@@ -127,6 +127,14 @@ struct Vec {
   static F select(M m, F if_false, F if_true) {
     return _mm256_blendv_ps(if_false, if_true, _mm256_castsi256_ps(m));
   }
+  // The 2*kWidth values a, b as their even and odd elements (a0 a2 .. b0 b2 .., a1 a3 .. b1 ..).
+  static void deinterleave(F a, F b, F& even, F& odd) {
+    // Within each 128-bit half: (a0 a2 b0 b2 | a4 a6 b4 b6); then the 64-bit quarters reordered.
+    even = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+    odd = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
   static I selecti(M m, I if_false, I if_true) {
     return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(if_false),
                                                  _mm256_castsi256_ps(if_true),

@@ -145,6 +145,12 @@ struct Vec {
              _mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q));
   }
   static F select(M m, F if_false, F if_true) { return _mm512_mask_blend_ps(m, if_false, if_true); }
+  // The 2*kWidth values a, b as their even and odd elements (a0 a2 .. b0 b2 .., a1 a3 .. b1 ..).
+  static void deinterleave(F a, F b, F& even, F& odd) {
+    const I ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    even = _mm512_permutex2var_ps(a, ie, b);
+    odd = _mm512_permutex2var_ps(a, _mm512_add_epi32(ie, _mm512_set1_epi32(1)), b);
+  }
   static I selecti(M m, I if_false, I if_true) { return _mm512_mask_blend_epi32(m, if_false, if_true); }
   static float hsum(F v) { return _mm512_reduce_add_ps(v); }
   // Lanes widened to double, then summed in a fixed order. Through memory: GCC 12's
