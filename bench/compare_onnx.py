@@ -2,8 +2,10 @@
 
     python bench/compare.py onnx [--threads 2] [--rounds 7] [--models cnn,resnet50] [--profile]
 
-Models: the MNIST demo CNN (its weights exported by fastnn.onnx.export; fastnn runs the file as
-fastnn.onnx.load imports it; PyTorch the same architecture with the same weights) at batch 256,
+Models: the MNIST demo CNN and MLP (784-512-256-10) (their weights exported by
+fastnn.onnx.export; fastnn runs the file as fastnn.onnx.load imports it, under fastnn.no_grad --
+its compiled inference plan; PyTorch the same architecture with the same weights, under
+torch.inference_mode) at batch 1 and 256,
 and the model zoo's ResNet-50 (onnx/backend/test/data/light, random weights, as the tests do) at
 batch 1 and 8 (PyTorch: the torchvision-style ResNet-50 written out below, random weights, same
 shapes and multiply-adds up to the v1/v1.5 stride placement).
@@ -11,9 +13,9 @@ shapes and multiply-adds up to the v1/v1.5 stride placement).
 Each library runs in its own worker process (spinning threads of one library would otherwise
 slow the next); the coordinator asks the workers in turn, one timed round each (A B C A B C ...),
 with a pause between turns, so load drift hits all alike. Reported: the median and the best
-round per library, ratios fastnn / other (> 1: fastnn faster) from the medians and from the
+round per library, ratios other / fastnn (> 1: fastnn faster) from the medians and from the
 bests, and the load average before and after. --profile: onnxruntime's per-operator profile and
-fastnn's per-layer time for ResNet-50 at batch 1 (where fastnn loses).
+fastnn's per-op time (its inference plan's profiler) for ResNet-50 at batch 1.
 """
 import argparse
 import json
@@ -81,10 +83,14 @@ def _prepare(workdir):
     cnn.train()
     cnn(np.random.default_rng(0).standard_normal((64, 1, 28, 28)).astype(np.float32))
     cnn.eval()
-    paths = {"cnn": os.path.join(workdir, "cnn.onnx"),
+    from compare_mnist import fastnn_mlp
+    mlp = fastnn_mlp().eval()
+    paths = {"cnn": os.path.join(workdir, "cnn.onnx"), "mlp": os.path.join(workdir, "mlp.onnx"),
              "resnet50": os.path.join(workdir, "resnet50.onnx")}
     fonnx.export(cnn, paths["cnn"], input_shape=(1, 28, 28))
     np.savez(os.path.join(workdir, "cnn_weights.npz"), **cnn.state_dict())
+    fonnx.export(mlp, paths["mlp"], input_shape=(784,))
+    np.savez(os.path.join(workdir, "mlp_weights.npz"), **mlp.state_dict())
     zoo = _zoo("resnet50")
     for v in list(zoo.graph.input) + list(zoo.graph.output):  # a free batch dimension
         v.type.tensor_type.shape.dim[0].dim_param = "N"
@@ -102,14 +108,18 @@ def _prepare(workdir):
 
 def _runner(lib, model, path, batch, threads):
     """A zero-argument function running one inference of `model` at `batch` in `lib`."""
-    shape = (1, 28, 28) if model == "cnn" else (3, 224, 224)
+    shape = {"cnn": (1, 28, 28), "mlp": (784,)}.get(model, (3, 224, 224))
     x = np.random.default_rng(1).random((batch,) + shape).astype(np.float32)
     if lib == "fastnn":
         import fastnn
         from fastnn import onnx as fonnx
         fastnn.set_num_threads(threads)
         m = fonnx.load(path).eval()
-        return lambda: m(x)
+
+        def run_fastnn():
+            with fastnn.no_grad():  # inference, as torch.inference_mode: the compiled plan
+                return m(x)
+        return run_fastnn
     if lib == "onnxruntime":
         import onnxruntime as ort
         so = ort.SessionOptions()
@@ -122,11 +132,16 @@ def _runner(lib, model, path, batch, threads):
         return lambda: sess.run(None, feed)
     import torch
     torch.set_num_threads(threads)
-    if model == "cnn":
+    if model in ("cnn", "mlp"):
         from compare_mnist import torch_model
-        tm = torch_model(torch, "cnn")
-        w = np.load(os.path.join(os.path.dirname(path), "cnn_weights.npz"))
-        tm.load_state_dict({k: torch.from_numpy(np.array(w[k])) for k in w.files}, strict=False)
+        tm = torch_model(torch, model)
+        w = np.load(os.path.join(os.path.dirname(path), f"{model}_weights.npz"))
+        sd = {k: torch.from_numpy(np.array(w[k])) for k in w.files}
+        if model == "mlp":  # the torch MLP starts with a Flatten: its layer indices shift by one
+            sd = {f"{int(k.split('.')[0]) + 1}.{k.split('.', 1)[1]}": v for k, v in sd.items()}
+        missing = tm.load_state_dict(sd, strict=False).missing_keys
+        if [k for k in missing if "num_batches" not in k]:
+            raise RuntimeError(f"torch {model}: weights not loaded: {missing}")
     else:
         tm = _torch_resnet50(torch)
     tm.eval()
@@ -200,21 +215,15 @@ def _profile(path, threads):
                 by_op[op] = by_op.get(op, 0.0) + ev["dur"] / 10 / 1000.0
     os.remove(prof)
     fastnn.set_num_threads(threads)
+    from fastnn.nn import _plan
     m = fonnx.load(path).eval()
     by_layer = {}
-    g = m._graph
-    with fastnn.no_grad():
-        for _ in range(3):
-            vals = [None] * g.n_values
-            vals[0] = x
-            for i, (layer, ins, outs) in enumerate(g.nodes):
-                t0 = time.perf_counter()
-                y = layer.forward(*[vals[s] for s in ins])
-                dt = (time.perf_counter() - t0) * 1000 / 3
-                name = type(layer).__name__
-                by_layer[name] = by_layer.get(name, 0.0) + dt
-                for s, v in zip(outs, y if isinstance(y, tuple) else (y,)):
-                    vals[s] = v
+    rows = _plan.profile(m, x, rounds=10)
+    if rows is None:
+        raise RuntimeError("no inference plan covers the imported ResNet-50")
+    for label, ms in rows:  # "path Type + path Type": grouped by the fused layer types
+        kind = " + ".join(part.split()[-1] for part in label.split(" + "))
+        by_layer[kind] = by_layer.get(kind, 0.0) + ms
     return by_op, by_layer
 
 
@@ -224,10 +233,11 @@ def main(argv):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--min-time", type=float, default=0.3)
-    ap.add_argument("--models", default="cnn,resnet50")
+    ap.add_argument("--models", default="cnn,mlp,resnet50")
     ap.add_argument("--profile", action="store_true")
     a = ap.parse_args(argv)
-    cases = [("cnn", 256), ("resnet50", 1), ("resnet50", 8)]
+    cases = [("cnn", 1), ("cnn", 256), ("mlp", 1), ("mlp", 256), ("resnet50", 1),
+             ("resnet50", 8)]
     cases = [c for c in cases if c[0] in a.models.split(",")]
     libs = ["fastnn", "onnxruntime", "torch"]
     with tempfile.TemporaryDirectory() as d:
@@ -252,7 +262,7 @@ def main(argv):
             print("\nResNet-50 batch 1, onnxruntime per operator (ms):")
             print(table(["op", "ms"], [[k, f"{v:.2f}"] for k, v in
                                        sorted(by_op.items(), key=lambda kv: -kv[1])]))
-            print("\nResNet-50 batch 1, fastnn per layer type (ms, layer by layer in Python):")
+            print("\nResNet-50 batch 1, fastnn per op of its inference plan, by fused layer types (ms):")
             print(table(["layer", "ms"], [[k, f"{v:.2f}"] for k, v in
                                           sorted(by_layer.items(), key=lambda kv: -kv[1])]))
     return 0

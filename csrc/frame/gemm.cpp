@@ -121,10 +121,45 @@ void check(const GemmArgs& g) {
     throw std::invalid_argument("sgemm: beta must be 0 or 1, got " + std::to_string(g.beta));
 }
 
+// A few rows times a weight read in place (B = W^T with W row-major: b.rs == 1): no packing of
+// B, which for a batch of 1 to kGemvRows would cost more than the product. Threads split the
+// output columns when the weight is large.
+constexpr int64_t kGemvRows = 4;
+
+bool gemv_fits(const GemmArgs& g) {
+  return g.a.rows <= kGemvRows && g.b.rs == 1 && g.a.cs == 1 && g.a.cols >= 1 && g.b.cols >= 1;
+}
+
+void sgemm_rows(const GemmArgs& g) {
+  const KernelTable& t = kernels();
+  const MatView a = g.a, b = g.b;
+  const int64_t k = a.cols, n = b.cols;
+  constexpr int64_t kBlock = 64;  // output columns per work item
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  const bool needs_epilogue = g.bias != nullptr || g.ep.act != Act::none;
+  const int nt = (k * n >= (int64_t(1) << 16)) ? static_cast<int>(std::min<int64_t>(
+                                                     get_num_threads(), blocks))
+                                               : 1;
+  for (int64_t i = 0; i < a.rows; ++i) {
+    float* ci = g.c + i * g.ldc;
+    const float* xi = a.data + i * a.rs;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t j0 = blk * kBlock, nb = std::min(kBlock, n - j0);
+      float acc[kBlock];
+      t.f32_gemv_rows(b.data + j0 * b.cs, b.cs, xi, k, nb, acc);
+      for (int64_t j = 0; j < nb; ++j)
+        ci[j0 + j] = g.alpha * acc[j] + (g.beta != 0.0f ? ci[j0 + j] : 0.0f);
+      if (needs_epilogue) t.f32_epilogue(ci + j0, g.ldc, 1, nb, g.bias ? g.bias + j0 : nullptr, g.ep);
+    }
+  }
+}
+
 }  // namespace
 
 void sgemm(const GemmArgs& g) {
   check(g);
+  if (gemv_fits(g)) return sgemm_rows(g);
   const MatView a = g.a, b = g.b;
   sgemm_driver(
       a.rows, b.cols, a.cols,

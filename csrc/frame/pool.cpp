@@ -94,7 +94,7 @@ void maxpool2d_plane_dilated(const float* x, float* y, int32_t* argmax, const Po
           }
         }
       y[oy * g.ow + ox] = best;
-      argmax[oy * g.ow + ox] = static_cast<int32_t>(at);
+      if (argmax) argmax[oy * g.ow + ox] = static_cast<int32_t>(at);
     }
   }
 }

@@ -12,8 +12,11 @@ built once per model structure and per-sample input shape and kept on the contai
   scale and shift are recomputed at every call), so nothing folded can go stale.
 * The plan is rebuilt when the structure it was built from changes: another input shape, a
   layer switched to training mode, a ``Parameter.data``/``mask``/buffer array replaced by another
-  array (each call compares the identity of every borrowed array: O(arrays), no data read), or
-  a layer added, removed or replaced in a container.
+  array, or a layer added, removed or replaced in a container. Each call compares the input
+  shapes and the structure epoch (nn/module.py ``_epoch``, bumped by every attribute assignment
+  of a module or parameter, buffer registration and mode change): O(1) while nothing changed;
+  after a bump the structure and the identity of every borrowed array are compared (no data is
+  read) and the plan is rebuilt only if they differ.
 * Fused: BatchNorm after Conv2d/Linear, an activation after any op, a ``Residual`` join's add.
   Flatten, Reshape, Dropout (eval) and Identity are views: no op.
 
@@ -24,6 +27,7 @@ import os
 import numpy as np
 
 from fastnn import _C
+from fastnn.nn import module as _module
 
 _enabled = [os.environ.get("FASTNN_PLAN", "1") != "0"]
 _NO_PLAN = "no plan"  # cached marker: this structure has a layer the plan does not cover
@@ -50,8 +54,18 @@ def _struct_key(container):
     n_in, nodes, outs = expand(container)
     key = [n_in, tuple(outs)]
     for _, layer, ins, o in nodes:
-        key.append((id(layer), tuple(ins), tuple(o)))
+        key.append((id(layer), tuple(ins), tuple(o), _hyper(layer)))
     return tuple(key), (n_in, nodes, outs)
+
+
+_SCALARS = (bool, int, float, str, tuple, type(None))
+
+
+def _hyper(layer):
+    """A layer's hyper-parameters (its public scalar and tuple attributes: eps, stride, dim, ...),
+    part of the structure key: changing one rebuilds the plan."""
+    return tuple(sorted((k, v) for k, v in layer.__dict__.items()
+                        if not k.startswith("_") and isinstance(v, _SCALARS)))
 
 
 def _arrays_of(layer):
@@ -69,30 +83,52 @@ def _arrays_of(layer):
 
 def run(container, xs):
     """The container's outputs computed by its plan, or None (no plan covers it)."""
-    if not _enabled[0] or container._training:
+    if not _enabled[0]:
         return None
-    if not all(isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim >= 2 and x.shape[0]
-               for x in xs):
+    shapes = []
+    for x in xs:
+        if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim >= 2
+                and x.shape[0]):
+            return None
+        shapes.append(x.shape[1:])
+    shapes = tuple(shapes)
+    cache = container.__dict__.get("_plan_cache")
+    epoch = _module._epoch[0]
+    if cache is None or cache[0] != epoch or cache[1] != shapes:
+        cache = _refresh(container, cache, shapes, epoch, xs)
+        if cache is None:
+            return None
+    plan = cache[4]
+    if plan is _NO_PLAN:
         return None
+    for p in cache[6]:  # [prune] as each layer's forward: pruned weights re-masked in place
+        _C.mask_apply(p.data, p.mask)
+    ys = plan.run(list(xs))
+    return tuple(y.reshape((y.shape[0],) + s) for y, s in zip(ys, cache[5]))
+
+
+def _refresh(container, cache, shapes, epoch, xs):
+    """The cache entry valid at ``epoch``: the old plan when the structure, the borrowed arrays
+    and the input shapes are those it was built for (a bump elsewhere), else a new one; None when
+    a module is in training mode."""
     key, view = _struct_key(container)
     if key is None:  # a layer in training mode
         return None
     layers = [layer for _, layer, _, _ in view[1]]
     arrays = [a for layer in layers for a in _arrays_of(layer)]
-    shapes = tuple(x.shape[1:] for x in xs)
-    cache = container.__dict__.get("_plan_cache")
-    if (cache is None or cache[0] != key or cache[1] != shapes or len(cache[2]) != len(arrays)
-            or any(a is not b for a, b in zip(cache[2], arrays))):
+    if (cache is not None and cache[2] == key and cache[1] == shapes
+            and len(cache[3]) == len(arrays) and all(a is b for a, b in zip(cache[3], arrays))):
+        cache = (epoch,) + cache[1:]
+    else:
         try:
             plan, out_shapes = _build(view, xs)
         except _Unsupported:
             plan, out_shapes = _NO_PLAN, None
-        cache = (key, shapes, arrays, plan, out_shapes)
-        object.__setattr__(container, "_plan_cache", cache)
-    plan, out_shapes = cache[3], cache[4]
-    if plan is _NO_PLAN:
-        return None
-    return _call(plan, layers, xs, out_shapes)
+        masked = [p for layer in layers for p in layer._parameters.values()
+                  if p is not None and p.mask is not None]
+        cache = (epoch, shapes, key, arrays, plan, out_shapes, masked)
+    object.__setattr__(container, "_plan_cache", cache)
+    return cache
 
 
 def profile(model, *xs, rounds=10):
@@ -104,9 +140,9 @@ def profile(model, *xs, rounds=10):
     with no_grad():
         model(*xs)
         cache = model.__dict__.get("_plan_cache")
-        if cache is None or cache[3] is _NO_PLAN:
+        if cache is None or cache[4] is _NO_PLAN:
             return None
-        plan = cache[3]
+        plan = cache[4]
         plan.set_profiling(True)
         try:
             for _ in range(rounds):
@@ -116,15 +152,6 @@ def profile(model, *xs, rounds=10):
             plan.set_profiling(False)
     nt = get_num_threads()
     return [(label, 1e3 * t / rounds / nt) for label, t in zip(plan.labels, secs)]
-
-
-def _call(plan, layers, xs, out_shapes):
-    for layer in layers:  # [prune] as each layer's forward: pruned weights re-masked in place
-        for p in layer._parameters.values():
-            if p is not None and p.mask is not None:
-                _C.mask_apply(p.data, p.mask)
-    ys = plan.run(list(xs))
-    return tuple(y.reshape((y.shape[0],) + s) for y, s in zip(ys, out_shapes))
 
 
 def _act(layer):

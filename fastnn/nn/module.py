@@ -156,6 +156,13 @@ def _wrap_backward(fn):
     return backward
 
 
+# The structure epoch: bumped whenever a module or parameter attribute is assigned or deleted, a
+# buffer registered or a training mode changed. A compiled inference plan (nn/_plan.py) built at
+# one epoch is reused without re-checking the model while the epoch is unchanged; in-place writes
+# into arrays need no bump (a plan borrows the arrays themselves).
+_epoch = [0]
+
+
 class Parameter:
     """A trainable float32 array: ``.data``, ``.grad`` (same shape, zero until backward) and
     ``.requires_grad`` (False freezes it: no gradient is accumulated and optimizers skip it).
@@ -170,6 +177,10 @@ class Parameter:
         self.requires_grad = bool(requires_grad)
         self.mask = None
         self.cluster = None
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+        _epoch[0] += 1
 
     @property
     def shape(self):
@@ -225,6 +236,7 @@ class Module:
     @training.setter
     def training(self, mode):
         object.__setattr__(self, "_training", bool(mode))
+        _epoch[0] += 1
 
     # -- registration ---------------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -243,11 +255,13 @@ class Module:
         if target is not None:
             target[name] = value  # a name already registered keeps its place, as in PyTorch
         object.__setattr__(self, name, value)
+        _epoch[0] += 1
 
     def __delattr__(self, name):
         for d in (self._parameters, self._buffers, self._modules):
             d.pop(name, None)
         object.__delattr__(self, name)
+        _epoch[0] += 1
 
     def register_buffer(self, name, value, dtype=np.float32):
         """An array saved in the state_dict but not trained (e.g. running statistics): float32,
@@ -259,6 +273,7 @@ class Module:
         arr = None if value is None else np.ascontiguousarray(np.asarray(value, dtype))
         object.__setattr__(self, name, arr)
         self._buffers[name] = arr
+        _epoch[0] += 1
 
     def set_buffer(self, name, value):
         """Replace a registered buffer's array (keeps registration and dtype in sync)."""
@@ -293,6 +308,8 @@ class Module:
         return None
 
     def train(self, mode=True):
+        if self._training != bool(mode):
+            _epoch[0] += 1
         object.__setattr__(self, "_training", bool(mode))
         for m in self._modules.values():
             m.train(mode)

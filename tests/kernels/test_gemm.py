@@ -317,3 +317,33 @@ def test_epilogue_activation_is_a_unary_member_the_epilogue_fuses():
     with pytest.raises(TypeError, match="act"):
         _C.matmul(a, b, act=1)
 
+
+
+# -- a few rows times a row-major weight (B = W^T, trans_b): the f32_gemv_rows path, no packing --
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("k", [1, 7, 8, 9, 15, 16, 17, 31, 33, 97, 784])
+def test_few_rows_times_weight(isa, rng, m, k):
+    """m <= 4 rows read the weight in place (the dot-product leaf, 4 weight rows at a time and
+    a masked tail of k); m = 5 is the packed GEMM, for contrast. n around the leaf's 4 rows and
+    the 64-column work items."""
+    for n in (1, 3, 4, 5, 63, 64, 65, 130):
+        _check(rng, m, n, k, trans_b=True, bias=True, activation="relu")
+        _check(rng, m, n, k, trans_b=True, alpha=0.5)
+
+
+def test_few_rows_strided_and_accumulating(isa, rng):
+    """Rows of A with a row stride (every other row of a bigger array), beta = 1 accumulating into
+    `out`, a bias and a non-zero-preserving activation; A transposed (column stride != 1) takes
+    the packed path and agrees."""
+    big = rng.standard_normal((8, 40)).astype(np.float32)
+    a = big[::2]  # 4 rows, row stride 80 floats
+    w = rng.standard_normal((70, 40)).astype(np.float32)
+    bias = rng.standard_normal(70).astype(np.float32)
+    out = rng.standard_normal((4, 70)).astype(np.float32)
+    start = out.copy()
+    got = fastnn.ops.matmul(a, w, trans_b=True, bias=bias, activation="tanh", out=out, beta=1.0)
+    want = np.tanh(a.astype(np.float64) @ w.T.astype(np.float64) + start + bias)
+    np.testing.assert_allclose(got, want, rtol=0, atol=gemm_tol(a, w.T, 40) + 1e-6)
+    at = np.ascontiguousarray(a.T)
+    packed = fastnn.ops.matmul(at, w, trans_a=True, trans_b=True)
+    np.testing.assert_allclose(packed, a.astype(np.float64) @ w.T, rtol=0, atol=gemm_tol(a, w.T, 40))

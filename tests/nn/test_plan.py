@@ -90,9 +90,13 @@ def _outputs(model, x, plan):
     return y if isinstance(y, tuple) else (y,)
 
 
+def _plan_of(model):
+    return model.__dict__["_plan_cache"][4]
+
+
 def _planned(model):
     cache = model.__dict__.get("_plan_cache")
-    return cache is not None and cache[3] is not _plan._NO_PLAN
+    return cache is not None and cache[4] is not _plan._NO_PLAN
 
 
 @pytest.fixture
@@ -136,12 +140,12 @@ def test_chunks_with_every_conv_algorithm(isa, threads, algorithm, n_threads, rn
     x = rng.standard_normal((11, 3, 16, 16)).astype(np.float32)
     want = _outputs(model, x, False)[0]
     _outputs(model, x[:1], True)
-    plan = model.__dict__["_plan_cache"][3]
+    plan = _plan_of(model)
     for budget in (1, 40000, 0):  # one sample per chunk, a few, the default
         plan.set_chunk_bytes(budget)
         assert plan.chunk_for(11) < 11 or budget == 0
         got = _outputs(model, x, True)[0]
-        assert model.__dict__["_plan_cache"][3] is plan
+        assert _plan_of(model) is plan
         np.testing.assert_allclose(got, want, rtol=0,
                                    atol=16 * EPS * np.sqrt(72) * (np.abs(want).max() + 1))
 
@@ -151,7 +155,7 @@ def test_plan_modes(threads):
     fastnn.set_num_threads(2)
     model = _randomize(cnn(), np.random.default_rng(0))
     _outputs(model, np.zeros((4, 1, 28, 28), np.float32), True)
-    plan = model.__dict__["_plan_cache"][3]
+    plan = _plan_of(model)
     assert plan.chunk_for(3) == 3  # batched: < 2 x threads
     assert 1 <= plan.chunk_for(256) <= 128
     fastnn.set_num_threads(1)
@@ -162,17 +166,17 @@ def test_plan_follows_weight_edits(rng):
     model = _randomize(cnn(), rng)
     x = rng.standard_normal((9, 1, 28, 28)).astype(np.float32)
     y0 = _outputs(model, x, True)[0]
-    plan = model.__dict__["_plan_cache"][3]
+    plan = _plan_of(model)
     model[0].weight.data *= 2.0            # in place: borrowed, seen without a rebuild
     model[1].running_var[...] *= 3.0       # a folded batch norm's statistics: read every call
     model[9].bias.data[...] += 1.0
     y1 = _outputs(model, x, True)[0]
-    assert model.__dict__["_plan_cache"][3] is plan
+    assert _plan_of(model) is plan
     np.testing.assert_allclose(y1, _outputs(model, x, False)[0], rtol=1e-5, atol=1e-5)
     assert np.abs(y1 - y0).max() > 1e-3
     model[4].weight.data = model[4].weight.data * 0.5   # a new array: the plan is rebuilt
     y2 = _outputs(model, x, True)[0]
-    assert model.__dict__["_plan_cache"][3] is not plan
+    assert _plan_of(model) is not plan
     np.testing.assert_allclose(y2, _outputs(model, x, False)[0], rtol=1e-5, atol=1e-5)
 
 
@@ -180,10 +184,10 @@ def test_plan_rebuilt_on_structure_and_shape(rng):
     model = _randomize(residual(), rng)
     x = rng.standard_normal((5, 3, 10, 10)).astype(np.float32)
     _outputs(model, x, True)
-    plan = model.__dict__["_plan_cache"][3]
+    plan = _plan_of(model)
     model[3] = nn.Tanh().eval()                # a layer replaced
     y = _outputs(model, x, True)[0]
-    assert model.__dict__["_plan_cache"][3] is not plan
+    assert _plan_of(model) is not plan
     np.testing.assert_allclose(y, _outputs(model, x, False)[0], rtol=1e-5, atol=1e-6)
     x2 = rng.standard_normal((5, 3, 12, 12)).astype(np.float32)  # another input shape
     y2 = _outputs(model, x2, True)[0]
@@ -214,7 +218,7 @@ def test_uncovered_layer_falls_back(rng):
     model = nn.Sequential(nn.Linear(6, 5), nn.PReLU(), nn.Linear(5, 3)).eval()
     x = rng.standard_normal((4, 6)).astype(np.float32)
     got = _outputs(model, x, True)[0]
-    assert model.__dict__["_plan_cache"][3] is _plan._NO_PLAN
+    assert _plan_of(model) is _plan._NO_PLAN
     np.testing.assert_array_equal(got, _outputs(model, x, False)[0])
 
 
@@ -340,3 +344,32 @@ def test_values_only_maxpool_matches_the_layer(isa, hw, rng):
         got = _outputs(model, x, True)[0]
         assert _planned(model)
         np.testing.assert_array_equal(got, want)
+
+
+def test_plan_reused_across_unrelated_changes(rng):
+    """A bump of the structure epoch elsewhere (another model built, a mode switched back) costs
+    one comparison, not a rebuild; a predict() that leaves the mode as it was keeps the plan."""
+    model = _randomize(cnn(), rng)
+    x = rng.standard_normal((5, 1, 28, 28)).astype(np.float32)
+    _outputs(model, x, True)
+    plan = _plan_of(model)
+    other = nn.Sequential(nn.Linear(3, 3))  # assignments elsewhere bump the epoch
+    other.eval()
+    fastnn.predict(model, x)
+    np.testing.assert_allclose(_outputs(model, x, True)[0], _outputs(model, x, False)[0],
+                               rtol=1e-5, atol=1e-5)
+    assert _plan_of(model) is plan
+    model[1].eps = 1e-3  # a hyper-parameter of a layer: the plan is rebuilt and follows it
+    got = _outputs(model, x, True)[0]
+    assert _plan_of(model) is not plan
+    np.testing.assert_allclose(got, _outputs(model, x, False)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_values_only_maxpool_dilated_and_ceil_mode(isa, rng):
+    """The other max-pool paths without argmax: dilation (the frame's loop) and ceil_mode."""
+    x = rng.standard_normal((2, 3, 17, 15)).astype(np.float32)
+    for pool in (nn.MaxPool2d(3, 2, 1, dilation=2, ceil_mode=True), nn.MaxPool2d(2, ceil_mode=True),
+                 nn.MaxPool2d((2, 3), (1, 2), (1, 0), dilation=(2, 1))):
+        model = nn.Sequential(pool, nn.Tanh()).eval()
+        np.testing.assert_array_equal(_outputs(model, x, True)[0], _outputs(model, x, False)[0])
+        assert _planned(model)

@@ -46,6 +46,14 @@ using f32_pack_panels_fn = void (*)(const float* src, int64_t s_i, int64_t s_p, 
 using f32_epilogue_fn = void (*)(float* c, int64_t ldc, int64_t m, int64_t n, const float* bias,
                                  const Epilogue& ep);
 
+// Rows times a vector: y[j] = sum over p < k of w[j*ldw + p] * x[p], for j < n (k >= 1): the
+// product of one row of a small batch with a row-major weight (a Linear's W), read in place with
+// no packing. The summation order is the kernel's own (lanes of p, then a horizontal sum), not
+// the micro-kernel's increasing-p chain: a batch small enough for this path may differ from a
+// larger batch in the last bits.
+using f32_gemv_rows_fn = void (*)(const float* w, int64_t ldw, const float* x, int64_t k,
+                                  int64_t n, float* y);
+
 // Elementwise activation over a contiguous array: y = act(x) (in place allowed).
 using f32_act_fn = void (*)(const float* x, float* y, int64_t n, const Epilogue& ep);
 
@@ -382,6 +390,7 @@ using f32_mask_mul_fn = void (*)(float* x, const float* mask, int64_t n);
   X(f32_pack_panels_fn, f32_pack_panels) \
   X(f32_epilogue_fn, f32_epilogue) \
   X(f32_act_fn, f32_act) \
+  X(f32_gemv_rows_fn, f32_gemv_rows) \
   /* [layers: elementwise, losses, dropout] */ \
   X(f32_act_backward_fn, f32_act_backward) \
   X(f32_unary_fn, f32_selu) \

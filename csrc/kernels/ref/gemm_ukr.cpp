@@ -56,6 +56,14 @@ void f32_epilogue(float* c, int64_t ldc, int64_t m, int64_t n, const float* bias
   }
 }
 
+void f32_gemv_rows(const float* w, int64_t ldw, const float* x, int64_t k, int64_t n, float* y) {
+  for (int64_t j = 0; j < n; ++j) {
+    float acc = 0.0f;
+    for (int64_t p = 0; p < k; ++p) acc += w[j * ldw + p] * x[p];
+    y[j] = acc;
+  }
+}
+
 void f32_act(const float* x, float* y, int64_t n, const Epilogue& ep) {
   for (int64_t i = 0; i < n; ++i) y[i] = act_scalar(x[i], ep);
 }

@@ -171,3 +171,31 @@ void f32_col_affine2(const float* dy, const float* x, float* dx, int64_t rows, i
       }
   });
 }
+
+// Four weight rows at a time share each load of x; unmasked main loop, masked tail.
+void f32_gemv_rows(const float* w, int64_t ldw, const float* x, int64_t k, int64_t n, float* y) {
+  constexpr int W = Vec::kWidth;
+  const int64_t kmain = k / W * W;
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const float* r[4] = {w + j * ldw, w + (j + 1) * ldw, w + (j + 2) * ldw, w + (j + 3) * ldw};
+    Vec::F acc[4] = {Vec::zero(), Vec::zero(), Vec::zero(), Vec::zero()};
+    auto step = [&](Vec::M m, int64_t p, bool full) {
+      const Vec::F xv = full ? Vec::loadu(x + p) : Vec::load(m, x + p);
+      for (int q = 0; q < 4; ++q)
+        acc[q] = Vec::fmadd(full ? Vec::loadu(r[q] + p) : Vec::load(m, r[q] + p), xv, acc[q]);
+    };
+    for (int64_t p = 0; p < kmain; p += W) step(Vec::all(), p, true);
+    if (kmain < k) step(Vec::first(k - kmain), kmain, false);
+    for (int q = 0; q < 4; ++q) y[j + q] = Vec::hsum(acc[q]);
+  }
+  for (; j < n; ++j) {
+    const float* r = w + j * ldw;
+    Vec::F acc = Vec::zero();
+    for (int64_t p = 0; p < k; p += W) {
+      const Vec::M m = Vec::first(k - p);
+      acc = Vec::fmadd(Vec::load(m, r + p), Vec::load(m, x + p), acc);
+    }
+    y[j] = Vec::hsum(acc);
+  }
+}
