@@ -134,3 +134,36 @@ def test_raw_pool_and_batchnorm(isa, rng):
         np.testing.assert_allclose(gb, xb.size // 3, rtol=1e-6)
     g = _C.global_avgpool_forward(x)
     np.testing.assert_allclose(g, x.mean(axis=(2, 3)), atol=1e-6)
+
+
+# The taps leaf (f32_conv_taps_row): a stride-1 (along x), groups-1 forward with cg*kh*kw <= 64,
+# read in place from a padded copy -- the im2col algorithm's path for first layers. Output
+# channels around its 8-channel passes, widths around 1 and 2 vector widths, 64 taps (the limit)
+# and 65 (the GEMM again), vertical stride and dilation.
+# (n, c, k, kernel, stride, padding, dilation, h, w)
+TAPS_CONV = [
+    (3, 1, 32, (3, 3), (1, 1), (1, 1), (1, 1), 28, 28),
+    (2, 1, 1, (3, 3), (1, 1), (0, 0), (1, 1), 5, 3),
+    (1, 2, 7, (3, 3), (1, 1), (1, 1), (1, 1), 4, 8),
+    (2, 3, 9, (3, 3), (1, 1), (1, 1), (1, 1), 6, 16),
+    (1, 3, 17, (5, 3), (2, 1), (2, 1), (1, 2), 11, 17),
+    (2, 7, 8, (3, 3), (1, 1), (2, 2), (2, 2), 9, 33),
+    (1, 4, 16, (4, 4), (1, 1), (1, 2), (1, 1), 7, 15),   # 64 taps
+    (1, 5, 16, (13, 1), (1, 1), (6, 0), (1, 1), 8, 9),   # 65 taps: the GEMM
+    (2, 16, 3, (1, 1), (1, 1), (0, 0), (1, 1), 3, 31),
+]
+
+
+@pytest.mark.parametrize("case", TAPS_CONV)
+def test_taps_conv_forward(isa, rng, threads, case):
+    n, c, k, ks, s, p, d, h, w = case
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((k, c) + ks).astype(np.float32)
+    want = conv2d_ref(x, wt, None, s, p, d, 1)
+    for b in (None, rng.standard_normal(k).astype(np.float32)):
+        y = _C.conv2d_forward(x, wt, b, s, p, d, 1, "im2col")
+        ref = want if b is None else want + b[:, None, None]
+        np.testing.assert_allclose(y, ref, rtol=0, atol=tol(wt[0].size, x, wt) + 1e-5)
+    strided = np.repeat(x, 2, axis=0)[::2]  # a strided batch view: same result
+    np.testing.assert_array_equal(_C.conv2d_forward(strided, wt, None, s, p, d, 1, "im2col"),
+                                  _C.conv2d_forward(x, wt, None, s, p, d, 1, "im2col"))

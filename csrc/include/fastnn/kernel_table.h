@@ -228,6 +228,14 @@ using f32_conv_ukr_fn = void (*)(int64_t k, const float* a_base, const int64_t* 
 using f32_conv_wgrad_ukr_fn = void (*)(const float* const* a_rows, int64_t rows, int64_t row_len,
                                        int64_t a_stride, int64_t a_step, const float* b, float* c,
                                        int64_t ldc, int64_t m, int64_t n, int accumulate);
+// One output row of a stride-1 convolution with a short contraction (the first layers of a CNN:
+// 1 to 7 input channels), read in place from a zero-padded image, output channels innermost:
+//   y[j*ldy + ox] = bias[j] + sum over t < taps, in increasing t, of w[j*taps + t] * src[off[t] + ox]
+// for j < k, ox < ow (bias may be null: 0). k, taps, ow >= 1; src[off[t] + ox] is read only for
+// ox < ow. One accumulator per output element: the bits do not depend on threads or blocking.
+using f32_conv_taps_row_fn = void (*)(const float* src, const int64_t* off, int64_t taps,
+                                      const float* w, const float* bias, int64_t k, int64_t ow,
+                                      float* y, int64_t ldy);
 // Row copy with zero fill: dst[r*dld + t] = src[r*sld + t - lead] where 0 <= t - lead < n_src,
 // else 0, for r < rows, t < n_dst (a conv input into the padded-width layout).
 using f32_copy_rows_padded_fn = void (*)(const float* src, int64_t sld, int64_t n_src,
@@ -417,6 +425,7 @@ using f32_mask_mul_fn = void (*)(float* x, const float* mask, int64_t n);
   /* [layers: conv, pool, batchnorm] */ \
   X(f32_conv_ukr_fn, f32_conv_ukr) \
   X(f32_conv_wgrad_ukr_fn, f32_conv_wgrad_ukr) \
+  X(f32_conv_taps_row_fn, f32_conv_taps_row) \
   X(f32_maxpool2d_plane_fn, f32_maxpool2d_plane) \
   X(f32_avgpool2d_plane_fn, f32_avgpool2d_plane) \
   X(f32_avgpool2d_plane_bwd_fn, f32_avgpool2d_plane_bwd) \

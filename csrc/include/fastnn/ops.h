@@ -206,7 +206,9 @@ void conv2d_check_geom(const Conv2dGeom& g);
 //                with >= 3 input channels and >= max(64, nr * threads) output tiles; else
 //                the direct kernel when the output channels fill its tile and the contraction
 //                has >= 96 taps; else im2col
-//   im2col       sgemm_driver with im2col packed straight into its B panels (dX: dcol GEMM + col2im)
+//   im2col       sgemm_driver with im2col packed straight into its B panels (dX: dcol GEMM + col2im);
+//                a stride-1, groups-1 forward with a contraction cg*kh*kw <= 64 reads its im2col
+//                rows in place from a padded copy instead (the f32_conv_taps_row leaf)
 //   direct       the direct kernel reading the im2col operand in place from a padded copy of the
 //                input (dX of a stride-1 conv: the same kernel on the flipped weights)
 //   winograd     Winograd F(4x4, 3x3) (winograd_f2: F(2x2, 3x3)), 3x3 stride 1 dilation 1 groups 1

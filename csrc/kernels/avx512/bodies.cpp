@@ -22,6 +22,8 @@ namespace avx512 {
 #include "../simd/rows_body.h"
 // Stride-1 col2im (gather form)
 #include "../simd/col2im_body.h"
+// One output row of a short-contraction stride-1 convolution (first layers)
+#include "../simd/conv_taps_body.h"
 // Depthwise convolution over one plane (forward and both adjoints)
 #include "../simd/dwconv_body.h"
 // GEMM epilogue, c = act(c + bias[col])

@@ -1,6 +1,8 @@
 // Portable direct-convolution micro-kernels (8x8 tile: forward and weight gradient), the
 // references for the ISA versions.
 // Contract: kernel_table.h (f32_conv_ukr_fn).
+#include <cmath>
+
 #include "fastnn/kernel_table.h"
 
 namespace fastnn {
@@ -41,6 +43,17 @@ void f32_conv_wgrad_ukr_8x8(const float* const* a_rows, int64_t rows, int64_t ro
     for (int64_t j = 0; j < n; ++j) {
       float* cij = c + i * ldc + j;
       *cij = accumulate ? *cij + acc[i][j] : acc[i][j];
+    }
+}
+
+// y[j][ox] = bias[j] + the taps in increasing t, written from the definition.
+void f32_conv_taps_row(const float* src, const int64_t* off, int64_t taps, const float* w,
+                       const float* bias, int64_t k, int64_t ow, float* y, int64_t ldy) {
+  for (int64_t j = 0; j < k; ++j)
+    for (int64_t ox = 0; ox < ow; ++ox) {
+      float acc = bias ? bias[j] : 0.0f;
+      for (int64_t t = 0; t < taps; ++t) acc = std::fma(w[j * taps + t], src[off[t] + ox], acc);
+      y[j * ldy + ox] = acc;
     }
 }
 
