@@ -132,7 +132,11 @@ def speed(kind, xtr, ytr, xte, threads, rounds, torch):
     # inference at batch 256
     xi = np.ascontiguousarray(xte[:256].reshape(shape))
     fm.eval()
-    ifns, inames = [lambda: fm(xi)], ["fastnn"]
+
+    def f_inf():
+        with fastnn.no_grad():  # inference, as torch.inference_mode: the compiled plan
+            fm(xi)
+    ifns, inames = [f_inf], ["fastnn (no_grad)"]
     if torch is not None:
         tm = torch_model(torch, kind)
         copy_weights(torch, fm, tm, kind)

@@ -239,14 +239,16 @@ struct InferencePlan::Impl {
   bool profiling = false;
   std::vector<std::vector<double>> prof;
 
-  void run_one(int i, const std::vector<float*>& ptr, int64_t rows, int tid) {
+  // threads: how many threads the op's own kernels use (the team size outside chunks, 1 inside),
+  // so that its wall time counts as that many thread-seconds.
+  void run_one(int i, const std::vector<float*>& ptr, int64_t rows, int tid, int threads = 1) {
     if (!profiling) {
       run_op(ops[i], ptr, size, rows, scale[i].data(), shift[i].data());
       return;
     }
     const auto t0 = std::chrono::steady_clock::now();
     run_op(ops[i], ptr, size, rows, scale[i].data(), shift[i].data());
-    prof[tid][i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    prof[tid][i] += threads * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
   void prof_threads(int team) {
@@ -509,7 +511,7 @@ void InferencePlan::run(const std::vector<const float*>& xs, int64_t n,
     if (static_cast<int64_t>(P.chunk[0].size()) < need) P.chunk[0].resize(need);
     std::vector<float*> ptr(slots, nullptr);
     P.pointers(ptr, xs, ys, 0, P.chunk[0].data(), n, n);
-    for (int i = 0; i < static_cast<int>(P.ops.size()); ++i) P.run_one(i, ptr, n, 0);
+    for (int i = 0; i < static_cast<int>(P.ops.size()); ++i) P.run_one(i, ptr, n, 0, nt);
     return;
   }
   const int64_t nchunks = (n + cs - 1) / cs;
@@ -524,7 +526,7 @@ void InferencePlan::run(const std::vector<const float*>& xs, int64_t n,
     if (!P.seg_chunked[sg]) {  // linear layers: the whole batch, the GEMM's own threads
       std::vector<float*> ptr(slots, nullptr);
       P.pointers(ptr, xs, ys, 0, P.chunk[0].data(), cs, n);
-      for (int i = b; i < e; ++i) P.run_one(i, ptr, n, 0);
+      for (int i = b; i < e; ++i) P.run_one(i, ptr, n, 0, nt);
       continue;
     }
     std::exception_ptr err = nullptr;

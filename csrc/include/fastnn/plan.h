@@ -75,7 +75,8 @@ class InferencePlan {
   // FASTNN_PLAN_CHUNK_BYTES); a chunk holds at least one sample whatever the budget.
   void set_chunk_bytes(int64_t bytes);
   // Profiling: while on, run() adds each op's wall time per thread (clears the sums when set);
-  // op_seconds() is their sum over threads (thread-seconds) per op.
+  // op_seconds() is their sum over threads (thread-seconds) per op; an op run on the whole batch
+  // with threaded kernels counts its wall time once per thread of the team.
   void set_profiling(bool on);
   std::vector<double> op_seconds() const;
 
