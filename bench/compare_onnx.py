@@ -262,7 +262,8 @@ def main(argv):
             print("\nResNet-50 batch 1, onnxruntime per operator (ms):")
             print(table(["op", "ms"], [[k, f"{v:.2f}"] for k, v in
                                        sorted(by_op.items(), key=lambda kv: -kv[1])]))
-            print("\nResNet-50 batch 1, fastnn per op of its inference plan, by fused layer types (ms):")
+            print("\nResNet-50 batch 1, fastnn per op of its inference plan, by fused layer "
+                  "types (ms):")
             print(table(["layer", "ms"], [[k, f"{v:.2f}"] for k, v in
                                           sorted(by_layer.items(), key=lambda kv: -kv[1])]))
     return 0

@@ -110,3 +110,9 @@ from fastnn.nn.pointwise import Exp, Log, Maximum, Minimum, Pow, Sqrt, Tile  # n
 
 __all__ += ["BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "Exp", "Log",
             "Sqrt", "Pow", "Maximum", "Minimum", "Tile"]
+
+# The compiled inference plan (nn/_plan.py): on/off and its per-op profile.
+from fastnn.nn._plan import profile as inference_profile  # noqa: E402
+from fastnn.nn._plan import set_inference_plan  # noqa: E402
+
+__all__ += ["set_inference_plan", "inference_profile"]

@@ -20,7 +20,8 @@ built once per model structure and per-sample input shape and kept on the contai
 * Fused: BatchNorm after Conv2d/Linear, an activation after any op, a ``Residual`` join's add.
   Flatten, Reshape, Dropout (eval) and Identity are views: no op.
 
-``FASTNN_PLAN=0`` (or ``fastnn.nn.set_inference_plan(False)``) turns plans off.
+``FASTNN_PLAN=0`` (or ``fastnn.nn.set_inference_plan(False)``) turns plans off;
+``fastnn.nn.inference_profile`` times their ops.
 """
 import os
 

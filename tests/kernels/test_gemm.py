@@ -346,4 +346,5 @@ def test_few_rows_strided_and_accumulating(isa, rng):
     np.testing.assert_allclose(got, want, rtol=0, atol=gemm_tol(a, w.T, 40) + 1e-6)
     at = np.ascontiguousarray(a.T)
     packed = fastnn.ops.matmul(at, w, trans_a=True, trans_b=True)
-    np.testing.assert_allclose(packed, a.astype(np.float64) @ w.T, rtol=0, atol=gemm_tol(a, w.T, 40))
+    np.testing.assert_allclose(packed, a.astype(np.float64) @ w.T, rtol=0,
+                               atol=gemm_tol(a, w.T, 40))
