@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -198,6 +199,10 @@ void run_op(const PlanOp& op, const std::vector<float*>& ptr, const std::vector<
 }  // namespace
 
 struct InferencePlan::Impl {
+  // run() releases the GIL: two Python threads may call one model's plan at once. Its workspaces,
+  // batch-norm scales and layout are shared state, so every public method holds this lock (calls
+  // on one plan run one after the other; different plans run concurrently).
+  std::mutex mu;
   std::vector<int64_t> size;          // per-sample elements of each slot
   std::vector<int> inputs, outputs;
   std::vector<PlanOp> ops;
@@ -360,10 +365,14 @@ InferencePlan::InferencePlan(std::vector<int64_t> slot_sizes, std::vector<int> i
 
 InferencePlan::~InferencePlan() = default;
 
-int64_t InferencePlan::n_ops() const { return static_cast<int64_t>(p_->ops.size()); }
+int64_t InferencePlan::n_ops() const {
+  std::lock_guard<std::mutex> lock(p_->mu);
+  return static_cast<int64_t>(p_->ops.size());
+}
 
 void InferencePlan::add(const PlanOp& op) {
   Impl& P = *p_;
+  std::lock_guard<std::mutex> lock(P.mu);
   const int n = static_cast<int>(P.size.size());
   const std::string what = std::string("plan: op ") + str(static_cast<int64_t>(P.ops.size())) + " (" +
                            kind_name(op.kind) + "): ";
@@ -460,6 +469,7 @@ void InferencePlan::add(const PlanOp& op) {
 }
 
 void InferencePlan::set_chunk_bytes(int64_t bytes) {
+  std::lock_guard<std::mutex> lock(p_->mu);
   if (bytes < 0)
     throw std::invalid_argument("plan: chunk_bytes: expected >= 0 (0: the default, twice the L2 cache), got " +
                                 str(bytes));
@@ -467,11 +477,13 @@ void InferencePlan::set_chunk_bytes(int64_t bytes) {
 }
 
 void InferencePlan::set_profiling(bool on) {
+  std::lock_guard<std::mutex> lock(p_->mu);
   p_->profiling = on;
   p_->prof.clear();
 }
 
 std::vector<double> InferencePlan::op_seconds() const {
+  std::lock_guard<std::mutex> lock(p_->mu);
   std::vector<double> t(p_->ops.size(), 0.0);
   for (const auto& v : p_->prof)
     for (size_t i = 0; i < v.size() && i < t.size(); ++i) t[i] += v[i];
@@ -479,6 +491,7 @@ std::vector<double> InferencePlan::op_seconds() const {
 }
 
 int64_t InferencePlan::chunk_for(int64_t n) const {
+  std::lock_guard<std::mutex> lock(p_->mu);
   if (!p_->ready) p_->finalize();
   return p_->chunk_for(n, get_num_threads());
 }
@@ -486,6 +499,7 @@ int64_t InferencePlan::chunk_for(int64_t n) const {
 void InferencePlan::run(const std::vector<const float*>& xs, int64_t n,
                         const std::vector<float*>& ys) {
   Impl& P = *p_;
+  std::lock_guard<std::mutex> lock(P.mu);
   if (xs.size() != P.inputs.size() || ys.size() != P.outputs.size())
     throw std::invalid_argument("plan.run: expected " + str(static_cast<int64_t>(P.inputs.size())) +
                                 " inputs and " + str(static_cast<int64_t>(P.outputs.size())) + " outputs");

@@ -373,3 +373,31 @@ def test_values_only_maxpool_dilated_and_ceil_mode(isa, rng):
         model = nn.Sequential(pool, nn.Tanh()).eval()
         np.testing.assert_array_equal(_outputs(model, x, True)[0], _outputs(model, x, False)[0])
         assert _planned(model)
+
+
+def test_two_threads_share_one_model(rng):
+    """run() releases the GIL: threads calling one model at once (a thread pool serving
+    predictions) must not share a plan's workspaces mid-call -- batch sizes alternate so that the
+    workspaces would be regrown under the other thread's feet."""
+    import threading
+    model = _randomize(cnn(), rng)
+    xs = [rng.standard_normal((b, 1, 28, 28)).astype(np.float32) for b in (3, 40, 1, 17)]
+    want = [_outputs(model, x, False)[0] for x in xs]
+    errors = []
+
+    def work(offset):
+        try:
+            for i in range(40):
+                k = (i + offset) % len(xs)
+                with fastnn.no_grad():
+                    got = model(xs[k])
+                np.testing.assert_allclose(got, want[k], rtol=1e-5, atol=1e-5)
+        except Exception as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(o,)) for o in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
