@@ -214,7 +214,9 @@ void bind_plan_class(py::module_& m) {
            "Thread-seconds spent in each op since profiling was turned on.")
       .def(
           "run",
-          [](PyPlan& p, const std::vector<py::handle>& xs_obj) {
+          // py::object, not py::handle: the items of a sequence that is not a list (an ndarray's
+          // rows) are temporaries, which a handle would not keep alive.
+          [](PyPlan& p, const std::vector<py::object>& xs_obj) {
             if (xs_obj.size() != p.inputs.size())
               throw py::value_error("inputs: expected " + std::to_string(p.inputs.size()) +
                                     " arrays, got " + std::to_string(xs_obj.size()));

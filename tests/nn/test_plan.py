@@ -286,6 +286,8 @@ def test_plan_argument_errors():
         p.run([np.zeros((2, 5), np.float32)])
     with pytest.raises(ValueError, match="expected 1 arrays, got 2"):
         p.run([np.zeros((2, 4), np.float32)] * 2)
+    with pytest.raises(ValueError, match="expected 4 elements per sample"):
+        p.run(np.zeros((1, 3), np.float32))  # an ndarray as the sequence: its row, a temporary
     (y,) = p.run([np.full((3, 2, 2), 0.5, np.float32)])  # any per-sample shape of 4 elements
     np.testing.assert_array_equal(y, np.full((3, 6), 2.0, np.float32))
 
