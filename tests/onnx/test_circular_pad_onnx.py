@@ -33,7 +33,7 @@ def test_export_to_onnxruntime_and_back(onnx, ort_run, tmp_path, rng, opset):
             np.testing.assert_array_equal(back(x), want)
 
 
-def test_export_below_opset_19_is_refused():
+def test_export_below_opset_19_is_refused(onnx):
     with pytest.raises(ValueError, match=r"circular padding is ONNX Pad mode 'wrap', which needs "
                                          r"opset >= 19, got opset 17"):
         fonnx.export(nn.Sequential(nn.CircularPad2d(1)), None, input_shape=(1, 3, 3))
