@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <initializer_list>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -50,6 +51,15 @@ const char* kind_name(PlanKind k) {
 std::string str(int64_t v) { return std::to_string(v); }
 
 constexpr int64_t kMaxSlot = int64_t(1) << 40;  // elements per sample of one slot
+
+// The product of extents, or -1 when one is negative or it overflows (never equal to a slot's
+// size, so the size check reports it).
+int64_t extent(std::initializer_list<int64_t> dims) {
+  int64_t v = 1;
+  for (int64_t d : dims)
+    if (d < 0 || __builtin_mul_overflow(v, d, &v)) return -1;
+  return v;
+}
 
 // rows x per_row elements, or std::invalid_argument when that overflows.
 int64_t workspace(int64_t per_row, int64_t rows) {
@@ -320,7 +330,7 @@ struct InferencePlan::Impl {
     if (nt > 1 && n < 2 * nt) return n;  // batched: op after op, each threaded
     const int64_t per_row = std::max<int64_t>(chunk_per_row, 1) * static_cast<int64_t>(sizeof(float));
     int64_t cs = std::max<int64_t>(1, (budget > 0 ? budget : chunk_budget_bytes()) / per_row);
-    cs = std::min(cs, (n + nt - 1) / nt);
+    cs = std::min(cs, n / nt + (n % nt != 0));  // ceil(n / nt) without overflow
     return std::max<int64_t>(cs, 1);
   }
 
@@ -402,10 +412,10 @@ void InferencePlan::add(const PlanOp& op) {
       conv2d_check_geom(g);
       conv2d_check_algorithm(op.algo, g);
       if (!op.w) throw std::invalid_argument(what + "weight is null");
-      expect("input (chw)", g.c * g.h * g.w, in);
-      if (g.k * g.oh * g.ow != out)
+      expect("input (chw)", extent({g.c, g.h, g.w}), in);
+      if (extent({g.k, g.oh, g.ow}) != out)
         throw std::invalid_argument(what + "weight: " + str(g.k) + " output channels x " + str(g.oh) +
-                                    " x " + str(g.ow) + " = " + str(g.k * g.oh * g.ow) +
+                                    " x " + str(g.ow) + " = " + str(extent({g.k, g.oh, g.ow})) +
                                     " elements per sample, the output slot holds " + str(out));
       break;
     }
@@ -419,18 +429,18 @@ void InferencePlan::add(const PlanOp& op) {
     case PlanKind::maxpool2d:
     case PlanKind::avgpool2d:
       pool2d_check_geom(op.pool);
-      expect("input", op.channels * op.pool.h * op.pool.w, in);
-      expect("output", op.channels * op.pool.oh * op.pool.ow, out);
+      expect("input", extent({op.channels, op.pool.h, op.pool.w}), in);
+      expect("output", extent({op.channels, op.pool.oh, op.pool.ow}), out);
       break;
     case PlanKind::global_avgpool:
-      expect("input", op.channels * op.inner, in);
+      expect("input", extent({op.channels, op.inner}), in);
       expect("output", op.channels, out);
       break;
     case PlanKind::unary:
       expect("output", in, out);
       break;
     case PlanKind::batchnorm:
-      expect("input", op.channels * op.inner, in);
+      expect("input", extent({op.channels, op.inner}), in);
       expect("output", in, out);
       break;
     case PlanKind::add:
@@ -446,7 +456,7 @@ void InferencePlan::add(const PlanOp& op) {
     case PlanKind::softmax:
     case PlanKind::log_softmax:
       if (op.channels < 1) throw std::invalid_argument(what + "dim must be >= 1");
-      expect("input", op.channels * op.inner, in);
+      expect("input", extent({op.channels, op.inner}), in);
       expect("output", in, out);
       break;
   }

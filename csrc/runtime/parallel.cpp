@@ -48,6 +48,14 @@ void mirror(int n) {
 }  // namespace
 
 int get_num_threads() {
+#ifdef _OPENMP
+  // Inside an active parallel region at the nesting limit (a kernel run by the inference plan's
+  // team, or a GEMM inside a convolution's per-image team) a new region gets one thread: say so,
+  // since callers split their work into as many parts as this returns and hand part i to thread
+  // i. (Without this, under OMP_NUM_THREADS=1 a kernel inside the plan's team read the process
+  // setting, split its images in two, and only the first half was computed.)
+  if (omp_in_parallel() && omp_get_active_level() >= omp_get_max_active_levels()) return 1;
+#endif
   const int expected = t_mirrored ? t_mirrored : process_default();
   const int icv = icv_threads();
   const int mine = g_threads.load(std::memory_order_relaxed);
