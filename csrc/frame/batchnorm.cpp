@@ -172,8 +172,8 @@ void batchnorm_forward_eval(const float* x, int64_t n, int64_t c, int64_t inner,
   std::vector<float> a(c), b(c);
   for (int64_t ch = 0; ch < c; ++ch) {
     const float invstd = 1.0f / std::sqrt(running_var[ch] + eps);
-    save_mean[ch] = running_mean[ch];
-    save_invstd[ch] = invstd;
+    if (save_mean) save_mean[ch] = running_mean[ch];
+    if (save_invstd) save_invstd[ch] = invstd;
     a[ch] = (gamma ? gamma[ch] : 1.0f) * invstd;
     b[ch] = (beta ? beta[ch] : 0.0f) - running_mean[ch] * a[ch];
   }

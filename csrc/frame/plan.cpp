@@ -20,7 +20,6 @@
 #include <string>
 #include <utility>
 
-#include "fastnn/kernel_table.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -118,25 +117,17 @@ int64_t assign_offsets(const std::vector<int>& slots, const std::vector<int64_t>
   return total;
 }
 
-// y[i, c, :] = scale[c] * y[i, c, :] + shift[c] over rows x channels x inner (in place), by the
-// kernels batchnorm_forward_eval uses (the same bits as an eval BatchNorm layer).
-void channel_affine(const float* x, float* y, int64_t rows, int64_t channels, int64_t inner,
-                    const float* scale, const float* shift) {
-  const KernelTable& t = kernels();
-  if (inner == 1) {
-    t.f32_col_affine(x, y, rows, channels, channels, scale, shift);
-    return;
-  }
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t c = 0; c < channels; ++c) {
-      const int64_t o = (i * channels + c) * inner;
-      t.f32_row_affine(x + o, y + o, inner, scale[c], shift[c]);
-    }
+// The eval batch norm of op (its live statistics) over rows x channels x inner, in place: the
+// layer's own frame function, so the same bits as the BatchNorm layer.
+void apply_batchnorm(const PlanOp& op, const float* x, float* y, int64_t rows, int64_t channels,
+                     int64_t inner) {
+  batchnorm_forward_eval(x, rows, channels, inner, op.bn_w, op.bn_b, op.bn_mean, op.bn_var,
+                         op.bn_eps, y, nullptr, nullptr);
 }
 
-// Runs one op on `rows` samples; scale/shift: its batch norm's, computed by run().
+// Runs one op on `rows` samples.
 void run_op(const PlanOp& op, const std::vector<float*>& ptr, const std::vector<int64_t>& size,
-            int64_t rows, const float* scale, const float* shift) {
+            int64_t rows) {
   const float* x = ptr[op.in[0]];
   float* y = ptr[op.out];
   bool act_done = false;
@@ -145,7 +136,7 @@ void run_op(const PlanOp& op, const std::vector<float*>& ptr, const std::vector<
       Conv2dGeom g = op.conv;
       g.n = rows;
       conv2d_forward(x, op.w, op.b, y, g, op.algo);
-      if (op.bn_on) channel_affine(y, y, rows, g.k, g.oh * g.ow, scale, shift);
+      if (op.bn_on) apply_batchnorm(op, y, y, rows, g.k, g.oh * g.ow);
       break;
     }
     case PlanKind::linear: {
@@ -160,7 +151,7 @@ void run_op(const PlanOp& op, const std::vector<float*>& ptr, const std::vector<
       act_done = act_done && !op.bn_on;
       linear_forward(MatView{x, rows, op.in_features, op.in_features, 1}, op.w, op.b,
                      op.out_features, ep, y);
-      if (op.bn_on) channel_affine(y, y, rows, op.out_features, 1, scale, shift);
+      if (op.bn_on) apply_batchnorm(op, y, y, rows, op.out_features, 1);
       break;
     }
     case PlanKind::maxpool2d:  // values only: no argmax
@@ -177,7 +168,7 @@ void run_op(const PlanOp& op, const std::vector<float*>& ptr, const std::vector<
       act_done = true;
       break;
     case PlanKind::batchnorm:
-      channel_affine(x, y, rows, op.channels, op.inner, scale, shift);
+      apply_batchnorm(op, x, y, rows, op.channels, op.inner);
       break;
     case PlanKind::add: {
       const float* x2 = ptr[op.in[1]];
@@ -209,8 +200,8 @@ void run_op(const PlanOp& op, const std::vector<float*>& ptr, const std::vector<
 }  // namespace
 
 struct InferencePlan::Impl {
-  // run() releases the GIL: two Python threads may call one model's plan at once. Its workspaces,
-  // batch-norm scales and layout are shared state, so every public method holds this lock (calls
+  // run() releases the GIL: two Python threads may call one model's plan at once. Its workspaces
+  // and layout are shared state, so every public method holds this lock (calls
   // on one plan run one after the other; different plans run concurrently).
   std::mutex mu;
   std::vector<int64_t> size;          // per-sample elements of each slot
@@ -227,27 +218,6 @@ struct InferencePlan::Impl {
   std::vector<int64_t> off;           // per-sample offset in its arena
   int64_t full_per_row = 0, chunk_per_row = 0;
 
-  // Batch-norm scale and shift per op (empty for ops without one), recomputed by each run().
-  std::vector<std::vector<float>> scale, shift;
-
-  void bn_params() {
-    scale.resize(ops.size());
-    shift.resize(ops.size());
-    for (size_t i = 0; i < ops.size(); ++i) {
-      const PlanOp& op = ops[i];
-      if (!op.bn_on && op.kind != PlanKind::batchnorm) continue;
-      const int64_t c = op.kind == PlanKind::conv2d ? op.conv.k
-                        : op.kind == PlanKind::linear ? op.out_features : op.channels;
-      scale[i].resize(c);
-      shift[i].resize(c);
-      for (int64_t ch = 0; ch < c; ++ch) {  // as batchnorm_forward_eval computes them
-        const float invstd = 1.0f / std::sqrt(op.bn_var[ch] + op.bn_eps);
-        scale[i][ch] = (op.bn_w ? op.bn_w[ch] : 1.0f) * invstd;
-        shift[i][ch] = (op.bn_b ? op.bn_b[ch] : 0.0f) - op.bn_mean[ch] * scale[i][ch];
-      }
-    }
-  }
-
   int64_t budget = 0;  // chunk workspace bytes per thread (0: chunk_budget_bytes())
 
   // Per-op wall time when profiling: [thread][op] seconds, summed over calls.
@@ -258,11 +228,11 @@ struct InferencePlan::Impl {
   // so that its wall time counts as that many thread-seconds.
   void run_one(int i, const std::vector<float*>& ptr, int64_t rows, int tid, int threads = 1) {
     if (!profiling) {
-      run_op(ops[i], ptr, size, rows, scale[i].data(), shift[i].data());
+      run_op(ops[i], ptr, size, rows);
       return;
     }
     const auto t0 = std::chrono::steady_clock::now();
-    run_op(ops[i], ptr, size, rows, scale[i].data(), shift[i].data());
+    run_op(ops[i], ptr, size, rows);
     prof[tid][i] += threads * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
@@ -518,7 +488,6 @@ void InferencePlan::run(const std::vector<const float*>& xs, int64_t n,
       throw std::invalid_argument("plan.run: output slot " + str(s) + " has no producing op");
   if (n < 1) return;
   if (!P.ready) P.finalize();
-  P.bn_params();
   const int nt = get_num_threads();
   const int64_t cs = P.chunk_for(n, nt);
   const bool batched = cs >= n;

@@ -8,8 +8,8 @@ built once per model structure and per-sample input shape and kept on the contai
 
 * Every op borrows the live weight arrays (no copies): in-place changes of ``p.data`` (an
   optimizer step, ``p.data[...] = v``, ``load_state_dict``) are seen by the next call. A batch
-  norm after a conv or linear layer runs in the same chunk pass from its live statistics (its
-  scale and shift are recomputed at every call), so nothing folded can go stale.
+  norm after a conv or linear layer runs (the layer's own C++ function) on the same chunk from
+  its live statistics, so nothing folded can go stale.
 * The plan is rebuilt when the structure it was built from changes: another input shape, a
   layer switched to training mode, a ``Parameter.data``/``mask``/buffer array replaced by another
   array, or a layer added, removed or replaced in a container. Each call compares the input

@@ -329,7 +329,8 @@ void batchnorm_forward_train(const float* x, int64_t n, int64_t c, int64_t inner
                              const float* gamma, const float* beta, float eps, float momentum,
                              float* running_mean, float* running_var, float* y, float* save_mean,
                              float* save_invstd);
-// Eval: normalise with the running statistics; also writes save_mean/save_invstd from them.
+// Eval: normalise with the running statistics; also writes save_mean/save_invstd from them (each
+// may be null: not wanted). y may alias x.
 void batchnorm_forward_eval(const float* x, int64_t n, int64_t c, int64_t inner,
                             const float* gamma, const float* beta, const float* running_mean,
                             const float* running_var, float eps, float* y, float* save_mean,

@@ -44,9 +44,9 @@ struct PlanOp {
   const float* w = nullptr;  // conv2d/linear weight
   const float* b = nullptr;  // conv2d/linear bias (may be null)
   // An eval-mode batch norm: the op itself (batchnorm), or applied to a conv2d's / linear's
-  // output channels (bn_on) in the same chunk, before the activation. Its statistics and affine
-  // parameters are borrowed too and read at every run() (the scale and shift are recomputed
-  // then), so a plan never holds stale folded weights. bn_w / bn_b may be null (affine=False).
+  // output channels (bn_on) in the same chunk, before the activation, by the layer's own
+  // batchnorm_forward_eval. Its statistics and affine parameters are borrowed too and read at
+  // every call, so a plan never holds stale folded weights. bn_w / bn_b may be null (affine=False).
   bool bn_on = false;
   const float *bn_w = nullptr, *bn_b = nullptr, *bn_mean = nullptr, *bn_var = nullptr;
   float bn_eps = 1e-5f;
