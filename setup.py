@@ -40,8 +40,12 @@ ISA_FLAGS = {
     "avx512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"],
 }
 # Files inside an ISA folder that need more than the folder's flags (int8 dot products).
+# AMX tiles (Sapphire Rapids and later): one file of the AVX-512 folder, built where the compiler
+# knows the instructions (GCC >= 11), run only where the CPU has them and the OS grants tile data.
+AMX_FLAGS = ["-mavx512vnni", "-mamx-tile", "-mamx-int8"]
 FILE_FLAGS = {
     os.path.join("avx512", "gemm_s8.cpp"): ["-mavx512vnni"],
+    os.path.join("avx512", "gemm_s8_amx.cpp"): AMX_FLAGS,
 }
 
 
@@ -78,6 +82,9 @@ cpp_sources = sources("csrc/runtime/*.cpp") + sources("csrc/frame/*.cpp") + \
     sources("csrc/bindings/*.cpp") + sources("csrc/kernels/ref/*.cpp")
 for isa in BUILT_ISAS:
     cpp_sources += sources(f"csrc/kernels/{isa}/*.cpp")
+BUILT_AMX = "avx512" in BUILT_ISAS and compiler_accepts(ISA_FLAGS["avx512"] + AMX_FLAGS)
+if not BUILT_AMX:
+    cpp_sources = [s for s in cpp_sources if not s.endswith("_amx.cpp")]
 
 HEADERS = sources("csrc/**/*.h")
 
@@ -98,7 +105,8 @@ common_flags += MODE_CFLAGS
 link_flags += MODE_LFLAGS
 
 macros = [("FASTNN_VERSION", f'"{VERSION}"')] + \
-    [(f"FASTNN_BUILT_{isa.upper()}", "1") for isa in BUILT_ISAS]
+    [(f"FASTNN_BUILT_{isa.upper()}", "1") for isa in BUILT_ISAS] + \
+    ([("FASTNN_BUILT_AMX", "1")] if BUILT_AMX else [])
 if SANITIZE:
     macros.append(("FASTNN_SANITIZE", "1"))
 
@@ -122,7 +130,8 @@ def isa_flags_for(src):
 def build_key():
     import numpy
     parts = [sys.version, platform.machine(), pybind11.__version__, numpy.__version__,
-             os.environ.get("CXX", ""), " ".join(common_flags + link_flags), " ".join(BUILT_ISAS)]
+             os.environ.get("CXX", ""), " ".join(common_flags + link_flags), " ".join(BUILT_ISAS),
+             f"amx={BUILT_AMX}"]
     mode = "sanitize" if SANITIZE else "debug" if DEBUG else "release"
     digest = hashlib.sha1("\n".join(parts).encode()).hexdigest()[:10]
     return f"{mode}-{sys.implementation.cache_tag}-{digest}"

@@ -3,7 +3,8 @@
     python bench/compare.py quant [SECTION ...] [--threads 1,2] [--quick] [--no-peak] [--clock cpu]
 
 Sections (default: all):
-  gemm   the int8 GEMM (u8 x s8 -> s32, VNNI where the CPU has it) against fastnn's float32 GEMM on
+  gemm   the int8 GEMM (u8 x s8 -> s32, VNNI where the CPU has it, AMX tiles where it has them:
+         then also the VNNI kernel alone on the same call) against fastnn's float32 GEMM on
          the same values: 1024^3 and the MNIST MLP / CNN shapes, each as a Linear layer computes it
          (a @ w.T + bias, ReLU): int8 with float32 output (dequantised) and with uint8 output
          (requantised), float32 through fastnn.ops.matmul. Rates are int8 GOP/s versus f32 GFLOP/s
@@ -90,8 +91,13 @@ def peak_probe():
     return {k: float(v) for k, v in (line.split() for line in r.stdout.splitlines())}
 
 
+def ops_of(m, n, k):
+    return 2.0 * m * n * k
+
+
 def bench_gemm(args):
     rng = np.random.default_rng(0)
+    amx = _C.s8_gemm_info()["amx"]
     shapes = QUICK_SHAPES if args.quick else GEMM_SHAPES
     rows = []
     for nt in args.threads:
@@ -117,18 +123,32 @@ def bench_gemm(args):
             def i8_u8():
                 gemm_u8s8(a, packed, out_dtype="uint8", scale_out=0.05, z_out=0, out=out_u, **q)
 
+            def vnni_f32():  # the same call with the AMX tiles off (the VNNI micro-kernel)
+                prev = _C.s8_gemm_set_amx("off")
+                try:
+                    gemm_u8s8(a, packed, out=out_f, **q)
+                finally:
+                    _C.s8_gemm_set_amx(prev)
+
             clock = "cpu" if args.clock == "cpu" and nt == 1 else "wall"
-            t32, t8f, t8u = time_group([f32, i8_f32, i8_u8], rounds=args.rounds,
-                                       min_time=args.min_time, clock=clock)
+            fns = [f32, i8_f32, i8_u8] + ([vnni_f32] if amx else [])
+            ts = time_group(fns, rounds=args.rounds, min_time=args.min_time, clock=clock)
+            t32, t8f, t8u = ts[:3]
+            amx_cols = [f"{ops_of(m, n, k) / ts[3] / 1e9:.1f}", f"{ts[3] / t8f:.2f}x"] if amx else []
             err = np.abs(out_f - out_f2).max() / max(np.abs(out_f2).max(), 1e-30)
             ops = 2.0 * m * n * k
             ratio = t32 / t8f
             ok = "" if target is None else ("met" if ratio >= target else "MISSED")
             rows.append([f"{m}x{k}x{n}", what, f"{nt} {clock}", f"{ops / t32 / 1e9:.1f}", f"{ops / t8f / 1e9:.1f}",
                          f"{ratio:.2f}x", f"{ops / t8u / 1e9:.1f}", f"{t32 / t8u:.2f}x",
-                         "-" if target is None else f">={target}x {ok}", f"{err:.1e}"])
+                         "-" if target is None else f">={target}x {ok}", f"{err:.1e}"] + amx_cols)
     print(table(["m x k x n", "shape", "thr clock", "f32 GFLOP/s", "int8->f32 GOP/s", "ratio",
-                 "int8->u8 GOP/s", "ratio", "target", "rel.diff"], rows))
+                 "int8->u8 GOP/s", "ratio", "target", "rel.diff"] +
+                (["VNNI only GOP/s", "AMX gain"] if amx else []), rows))
+    if amx:
+        print("This CPU has AMX int8 tiles: the int8 columns use them (from 4 rows, the default); "
+              "'VNNI only' is the same call with them off (_C.s8_gemm_set_amx('off')), 'AMX gain' "
+              "its time over the default's.")
     print("ratio = fastnn f32 time / int8 time (int8 ops/s over f32 FLOP/s). rel.diff: max |int8 "
           "dequantised - f32 on the same values| / max |f32| (quantisation of nothing: the f32 "
           "inputs hold the int8 values, so it shows only float32 rounding).")

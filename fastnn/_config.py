@@ -27,6 +27,12 @@ def set_isa(name):
     _C.set_isa(name)
 
 
+def _amx_text(info):
+    if not info["amx_usable"]:
+        return "no"
+    return {"off": "off", "auto": "yes, from 4 rows x 32 columns", "on": "yes, every call"}[info["amx_mode"]]
+
+
 def config():
     """The build and runtime configuration as a dict."""
     info = dict(_C.build_info())
@@ -53,7 +59,8 @@ def show_config():
         f"  CPU features    : {cpu}",
         f"  f32 GEMM tile   : {c['gemm_tile_f32'][0]}x{c['gemm_tile_f32'][1]}",
         # [int8 GEMM]
-        f"  int8 GEMM       : {c['int8_gemm']['kernel']}  (VNNI: {'yes' if c['int8_gemm']['vnni'] else 'no'})",
+        f"  int8 GEMM       : {c['int8_gemm']['kernel']}  (VNNI: {'yes' if c['int8_gemm']['vnni'] else 'no'}"
+        f", AMX tiles: {_amx_text(c['int8_gemm'])})",
         f"  threads         : {c['num_threads']}",
         f"  compiler        : {c['compiler']}",
         f"  OpenMP          : {omp_s}",

@@ -156,6 +156,20 @@ py::array gemm(const py::handle& a_obj, const PackedPtr& packed, int64_t za,
   return out;
 }
 
+const char* amx_mode_name(S8AmxMode m) {
+  return m == S8AmxMode::off ? "off" : m == S8AmxMode::on ? "on" : "auto";
+}
+
+// Sets the AMX mode ("off", "auto", "on") and returns the previous one.
+std::string s8_gemm_set_amx(const std::string& mode) {
+  const std::string before = amx_mode_name(s8_amx_mode());
+  if (mode == "off") set_s8_amx_mode(S8AmxMode::off);
+  else if (mode == "auto") set_s8_amx_mode(S8AmxMode::automatic);
+  else if (mode == "on") set_s8_amx_mode(S8AmxMode::on);
+  else throw py::value_error("mode: expected 'off', 'auto' or 'on', got '" + mode + "'");
+  return before;
+}
+
 py::dict s8_gemm_info() {
   const KernelTable& t = kernels();
   py::dict d;
@@ -164,6 +178,10 @@ py::dict s8_gemm_info() {
   d["vnni"] = t.isa == Isa::avx512 && s8_vnni_usable();
   d["mr"] = t.s8_mr;
   d["nr"] = kS8NR;
+  // AMX: usable on this machine and build; mode of the driver; whether a call now may take it.
+  d["amx_usable"] = s8_amx_usable();
+  d["amx_mode"] = amx_mode_name(s8_amx_mode());
+  d["amx"] = t.isa == Isa::avx512 && s8_amx_usable() && s8_amx_mode() != S8AmxMode::off;
   d["kgroup"] = kS8KG;
   return d;
 }
@@ -205,7 +223,11 @@ void bind_quant_gemm(py::module_& m) {
         py::arg("pack_a") = -1,
         "u8 x s8 GEMM a @ w.T with exact int32 accumulation and a fused requantisation epilogue; "
         "see fastnn.quant.gemm_u8s8.");
-  m.def("s8_gemm_info", &s8_gemm_info, "The active int8 GEMM kernel (name, VNNI, tile).");
+  m.def("s8_gemm_info", &s8_gemm_info, "The active int8 GEMM kernel (name, VNNI, AMX, tile).");
+  m.def("s8_gemm_set_amx", &s8_gemm_set_amx, py::arg("mode"),
+        "AMX tiles for the int8 GEMM: 'off', 'auto' (from 4 rows and 32 columns; the default unless "
+        "FASTNN_NO_AMX=1) or 'on' (every call; ValueError where AMX is not usable). Returns the "
+        "previous mode.");
 }
 
 }  // namespace fastnn

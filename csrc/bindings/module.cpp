@@ -89,7 +89,16 @@ py::dict build_info() {
   cpu["avx512dq"] = f.avx512dq;
   cpu["avx512vnni"] = f.avx512vnni;
   cpu["avxvnni"] = f.avxvnni;
+  cpu["avx512bf16"] = f.avx512bf16;
+  cpu["amx_tile"] = f.amx_tile;
+  cpu["amx_int8"] = f.amx_int8;
+  cpu["amx_bf16"] = f.amx_bf16;
   d["cpu"] = cpu;
+#ifdef FASTNN_BUILT_AMX
+  d["amx_compiled"] = true;
+#else
+  d["amx_compiled"] = false;
+#endif
   return d;
 }
 

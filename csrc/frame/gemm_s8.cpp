@@ -11,6 +11,7 @@
 // and L2 far beyond, and a K split would need an int32 scratch C. Output elements are computed by
 // exactly one kernel call each, so results do not depend on the thread count or schedule.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -23,11 +24,42 @@
 
 namespace fastnn {
 
-bool s8_vnni_usable() {
-  if (!cpu_features().avx512vnni) return false;
-  const char* e = std::getenv("FASTNN_NO_VNNI");
-  return !(e && *e && std::string(e) != "0");
+namespace {
+bool env_set(const char* name) {
+  const char* e = std::getenv(name);
+  return e && *e && std::string(e) != "0";
 }
+}  // namespace
+
+bool s8_vnni_usable() { return cpu_features().avx512vnni && !env_set("FASTNN_NO_VNNI"); }
+
+bool s8_amx_usable() {
+#ifdef FASTNN_BUILT_AMX
+  return cpu_features().amx_int8 && amx_tiles_granted();
+#else
+  return false;
+#endif
+}
+
+namespace {
+std::atomic<int>& amx_mode_state() {
+  static std::atomic<int> mode{static_cast<int>(
+      env_set("FASTNN_NO_AMX") ? S8AmxMode::off : S8AmxMode::automatic)};
+  return mode;
+}
+}  // namespace
+
+void set_s8_amx_mode(S8AmxMode mode) {
+  if (mode != S8AmxMode::off && mode != S8AmxMode::automatic && mode != S8AmxMode::on)
+    throw std::invalid_argument("amx: unknown mode");
+  if (mode == S8AmxMode::on && !s8_amx_usable())
+    throw std::invalid_argument(
+        "amx: AMX int8 tiles are not usable here (the CPU lacks amx_int8, the OS did not grant "
+        "tile data, or this build has no AMX kernel)");
+  amx_mode_state().store(static_cast<int>(mode));
+}
+
+S8AmxMode s8_amx_mode() { return static_cast<S8AmxMode>(amx_mode_state().load()); }
 
 namespace {
 
@@ -56,7 +88,8 @@ S8PackedWeights pack_weights_s8(const int8_t* w, int64_t n, int64_t k, int64_t r
   p.isa = kernels().isa;
   const int64_t panels = (n + kS8NR - 1) / kS8NR;
   p.bytes = static_cast<size_t>(panels * panel_bytes(p.kg));
-  p.storage.assign(p.bytes + 64, 0);  // zero: the padding columns and k
+  // Zero: the padding columns and k, and the AMX kernel's reads past the last panel.
+  p.storage.assign(p.bytes + 64 + kS8AmxTailBytes, 0);
   p.offset = static_cast<size_t>((64 - reinterpret_cast<uintptr_t>(p.storage.data()) % 64) % 64);
   int8_t* buf = p.storage.data() + p.offset;
   p.colsum.assign(static_cast<size_t>(n), 0);
@@ -203,6 +236,112 @@ void pack_a_tile(const S8GemmArgs& g, int64_t r0, int64_t h, int64_t kg, uint8_t
   }
 }
 
+// The tasks of one call: blocks of row tiles x chunks of panels. A block of row tiles stays in
+// L2 (~256 KiB) while the panels stream past it; every thread gets at least one block when there
+// are enough tiles; too few row blocks for the threads (small m): the panels split into chunks.
+struct TaskGrid {
+  int64_t tiles, per_block, n_rb, panels, per_chunk, n_cc, ntasks;
+  int nthreads;
+  TaskGrid(int64_t tiles_, int64_t tile_bytes, int64_t panels_, int threads)
+      : tiles(tiles_), panels(panels_) {
+    per_block = std::max<int64_t>(1, (256 << 10) / std::max<int64_t>(1, tile_bytes));
+    per_block = std::min(per_block, (tiles + threads - 1) / threads);
+    n_rb = (tiles + per_block - 1) / per_block;
+    per_chunk = panels;
+    if (threads > 1 && n_rb < 2 * threads) {
+      const int64_t want = std::min<int64_t>(panels, (2 * threads + n_rb - 1) / n_rb);
+      per_chunk = (panels + want - 1) / want;
+    }
+    n_cc = (panels + per_chunk - 1) / per_chunk;
+    ntasks = n_rb * n_cc;
+    nthreads = static_cast<int>(std::min<int64_t>(threads, ntasks));
+  }
+};
+
+// Runs every task of the grid as fn(tile0, tile1, panel0, panel1, abuf), dynamically over the
+// grid's threads; abuf: the thread's buffer of per_block * tile_bytes bytes (null unless packing).
+// Output elements belong to exactly one task: results do not depend on the schedule.
+template <class Fn>
+void run_tasks(const TaskGrid& grid, int64_t tile_bytes, bool packing, const Fn& fn) {
+  // Buffers allocated before the parallel region (no throw inside it).
+  std::vector<aligned_ptr<uint8_t>> abufs;
+  if (packing)
+    for (int i = 0; i < grid.nthreads; ++i)
+      abufs.push_back(
+          aligned_alloc_array<uint8_t>(static_cast<size_t>(grid.per_block * tile_bytes)));
+  auto task = [&](int64_t id, uint8_t* abuf) {
+    const int64_t rb = id / grid.n_cc, cc = id % grid.n_cc;
+    const int64_t t0 = rb * grid.per_block, t1 = std::min(t0 + grid.per_block, grid.tiles);
+    const int64_t p0 = cc * grid.per_chunk, p1 = std::min(p0 + grid.per_chunk, grid.panels);
+    fn(t0, t1, p0, p1, abuf);
+  };
+  if (grid.nthreads == 1) {  // no parallel region: small (batch-1) calls skip the team start-up
+    for (int64_t id = 0; id < grid.ntasks; ++id) task(id, packing ? abufs[0].get() : nullptr);
+    return;
+  }
+#pragma omp parallel num_threads(grid.nthreads)
+  {
+#ifdef _OPENMP
+    uint8_t* abuf = packing ? abufs[omp_get_thread_num()].get() : nullptr;
+#else
+    uint8_t* abuf = packing ? abufs[0].get() : nullptr;
+#endif
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t id = 0; id < grid.ntasks; ++id) task(id, abuf);
+  }
+}
+
+S8Epilogue advanced(const S8Epilogue& ep, int64_t j0) {
+  S8Epilogue e = ep;
+  e.offset += j0;
+  e.scale += j0;
+  e.shift += j0;
+  return e;
+}
+
+// Rows of A from which automatic mode takes the AMX path: below, a tile's 16 rows are mostly
+// empty and the VNNI kernel (whose row tiles shrink to the rows there are) is faster
+// (a sweep of m = 1..64 at k = 784, n = 512, 1 thread, Xeon with AMX: AMX 0.74x VNNI at m = 1, 1.12x at 4, 2.4x at 16;
+// bench/compare.py quant gemm, docs/int8_gemm.md).
+constexpr int64_t kS8AmxMinRows = 4;
+// And from one whole panel of columns: with n <= 16 (a 10-class head) packing A costs more than
+// the tiles save (0.8x VNNI at 128 x 256 x 10).
+constexpr int64_t kS8AmxMinCols = 32;
+
+bool use_amx(const S8GemmArgs& g, const KernelTable& t) {
+  if (t.isa != Isa::avx512 || g.k == 0) return false;
+  const S8AmxMode mode = s8_amx_mode();
+  if (mode == S8AmxMode::off ||
+      (mode == S8AmxMode::automatic && (g.m < kS8AmxMinRows || g.b->n < kS8AmxMinCols)))
+    return false;
+  // The kernel reads past the last panel: only weights packed with that tail (all of
+  // pack_weights_s8's).
+  return s8_amx_usable() &&
+         g.b->storage.size() >= g.b->offset + g.b->bytes + static_cast<size_t>(kS8AmxTailBytes);
+}
+
+#ifdef FASTNN_BUILT_AMX
+// k blocks [q0, q0 + nq) of rows [r0, r0 + h) (h <= 32) of A as two 16-row AMX tiles of nq
+// 64-byte blocks each (block q of tile t at dst + (t * nq + q) * 1024, row r at + 64 r), zero
+// past the rows and K.
+void pack_a_amx(const S8GemmArgs& g, int64_t r0, int64_t h, int64_t q0, int64_t nq, uint8_t* dst) {
+  if (h < 32 || (q0 + nq) * 64 > g.k) std::memset(dst, 0, static_cast<size_t>(2 * nq * 1024));
+  for (int64_t i = 0; i < h; ++i) {
+    const uint8_t* row = g.a + (r0 + i) * g.a_rs;
+    uint8_t* d = dst + (i / 16) * nq * 1024 + (i % 16) * 64;
+    for (int64_t q = 0; q < nq; ++q) {
+      const int64_t k0 = (q0 + q) * 64, len = std::min<int64_t>(64, g.k - k0);
+      uint8_t* dq = d + q * 1024;
+      if (g.a_cs == 1) {
+        std::memcpy(dq, row + k0, static_cast<size_t>(len));
+      } else {
+        for (int64_t e = 0; e < len; ++e) dq[e] = row[(k0 + e) * g.a_cs];
+      }
+    }
+  }
+}
+#endif
+
 }  // namespace
 
 void gemm_u8s8(const S8GemmArgs& g) {
@@ -270,40 +409,62 @@ void gemm_u8s8(const S8GemmArgs& g) {
   ep.hi = 255.0f;
   const size_t esize = g.out == S8Out::u8 ? 1 : 4;
 
+  const int nthreads = std::max(1, g.threads > 0 ? g.threads : get_num_threads());
+  const int8_t* bdata = pw.data();
+  if (use_amx(g, t)) {
+#ifdef FASTNN_BUILT_AMX
+    // 32-row tiles (two 16-row A tiles) of 64-k blocks; the tile kernel covers a whole 32-column
+    // panel per call. Row-major A is read in place by whole tiles and whole k blocks; the last
+    // k block (K % 64) of those and the last row tile (m % 32) are packed per task.
+    const int64_t kb = (g.k + 63) / 64;
+    const bool in_place = g.a_cs == 1;
+    const int64_t kb_in = g.k / 64;              // blocks read in place (whole row tiles)
+    const bool k_tail = in_place && g.k % 64 != 0;
+    const int64_t tile_bytes = 2 * kb * 1024;  // a packed row tile (enough for a tail block)
+    const int64_t count = (m + 31) / 32;
+    const TaskGrid grid(count, tile_bytes, panels, nthreads);
+    auto whole = [&](int64_t tt) { return in_place && m - tt * 32 >= 32; };
+    run_tasks(grid, tile_bytes, true, [&](int64_t t0, int64_t t1, int64_t p0, int64_t p1,
+                                          uint8_t* abuf) {
+      for (int64_t tt = t0; tt < t1; ++tt) {
+        uint8_t* slot = abuf + (tt - t0) * tile_bytes;
+        if (!whole(tt)) pack_a_amx(g, tt * 32, std::min<int64_t>(32, m - tt * 32), 0, kb, slot);
+        else if (k_tail) pack_a_amx(g, tt * 32, 32, kb_in, 1, slot);
+      }
+      avx512::u8s8_amx_configure();
+      for (int64_t pp = p0; pp < p1; ++pp) {
+        const int64_t j0 = pp * kS8NR, nn = std::min<int64_t>(kS8NR, n - j0);
+        const S8Epilogue ept = advanced(ep, j0);
+        const int8_t* bpanel = bdata + pp * panel_bytes(kg);
+        for (int64_t tt = t0; tt < t1; ++tt) {
+          const int64_t r0 = tt * 32, h = std::min<int64_t>(32, m - r0);
+          const uint8_t* slot = abuf + (tt - t0) * tile_bytes;
+          void* ct = static_cast<char*>(g.c) + (r0 * g.ldc + j0) * static_cast<int64_t>(esize);
+          if (whole(tt))
+            avx512::u8s8_amx_tile_32x32(kb_in, g.a + r0 * g.a_rs, g.a_rs, 64, 16 * g.a_rs,
+                                        k_tail ? slot : nullptr, h, bpanel, ct, g.ldc, nn, ept);
+          else
+            avx512::u8s8_amx_tile_32x32(kb, slot, 64, 1024, kb * 1024, nullptr, h, bpanel, ct,
+                                        g.ldc, nn, ept);
+        }
+      }
+      avx512::u8s8_amx_release();
+    });
+    return;
+#endif
+  }
+
   const bool direct = kg == 0 || g.pack_a == 0 ||
                       (g.pack_a == -1 && g.a_cs == 1 && g.k % kS8KG == 0);
   const int64_t mr = t.s8_mr;
   const RowTiles tiles(m, mr);
-  int nthreads = std::max(1, g.threads > 0 ? g.threads : get_num_threads());
-  // A block of row tiles stays in L2 (~256 KiB) while the panels stream past it; every thread
-  // gets at least one block when there are enough tiles.
   const int64_t tile_bytes = mr * kg * kS8KG;
-  int64_t per_block = std::max<int64_t>(1, (256 << 10) / std::max<int64_t>(1, tile_bytes));
-  per_block = std::min(per_block, (tiles.count + nthreads - 1) / nthreads);
-  const int64_t n_rb = (tiles.count + per_block - 1) / per_block;
-  // Too few row blocks for the threads (small m): split the panels into chunks as well.
-  int64_t per_chunk = panels;
-  if (nthreads > 1 && n_rb < 2 * nthreads) {
-    const int64_t want = std::min<int64_t>(panels, (2 * nthreads + n_rb - 1) / n_rb);
-    per_chunk = (panels + want - 1) / want;
-  }
-  const int64_t n_cc = (panels + per_chunk - 1) / per_chunk;
-  const int64_t ntasks = n_rb * n_cc;
-  nthreads = static_cast<int>(std::min<int64_t>(nthreads, ntasks));
-
-  // Packed-A buffers, one per thread, allocated before the parallel region (no throw inside it).
-  std::vector<aligned_ptr<uint8_t>> abufs;
-  if (!direct)
-    for (int i = 0; i < nthreads; ++i)
-      abufs.push_back(aligned_alloc_array<uint8_t>(static_cast<size_t>(per_block * tile_bytes)));
-  const int8_t* bdata = pw.data();
+  const TaskGrid grid(tiles.count, tile_bytes, panels, nthreads);
   const s8_gemm_ukr_fn ukr = t.s8_gemm_ukr;
-
   // One task: pack its A block (unless read in place), then every panel of its chunk across the
   // block's row tiles.
-  auto run_task = [&](int64_t task, uint8_t* abuf) {
-    const int64_t rb = task / n_cc, cc = task % n_cc;
-    const int64_t t0 = rb * per_block, t1 = std::min(t0 + per_block, tiles.count);
+  run_tasks(grid, tile_bytes, !direct, [&](int64_t t0, int64_t t1, int64_t p0, int64_t p1,
+                                           uint8_t* abuf) {
     if (!direct) {
       uint8_t* dst = abuf;
       for (int64_t tt = t0; tt < t1; ++tt) {
@@ -311,14 +472,10 @@ void gemm_u8s8(const S8GemmArgs& g) {
         dst += tiles.height(tt) * kg * kS8KG;
       }
     }
-    const int64_t p0 = cc * per_chunk, p1 = std::min(p0 + per_chunk, panels);
     for (int64_t pp = p0; pp < p1; ++pp) {
       const int64_t j0 = pp * kS8NR;
       const int64_t nn = std::min<int64_t>(kS8NR, n - j0);
-      S8Epilogue ept = ep;
-      ept.offset += j0;
-      ept.scale += j0;
-      ept.shift += j0;
+      const S8Epilogue ept = advanced(ep, j0);
       const int8_t* bpanel = bdata + pp * panel_bytes(kg);
       const uint8_t* ap = abuf;
       for (int64_t tt = t0; tt < t1; ++tt) {
@@ -333,21 +490,7 @@ void gemm_u8s8(const S8GemmArgs& g) {
         }
       }
     }
-  };
-  if (nthreads == 1) {  // no parallel region: small (batch-1) calls skip the team start-up
-    for (int64_t task = 0; task < ntasks; ++task) run_task(task, direct ? nullptr : abufs[0].get());
-    return;
-  }
-#pragma omp parallel num_threads(nthreads)
-  {
-#ifdef _OPENMP
-    uint8_t* abuf = direct ? nullptr : abufs[omp_get_thread_num()].get();
-#else
-    uint8_t* abuf = direct ? nullptr : abufs[0].get();
-#endif
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < ntasks; ++task) run_task(task, abuf);
-  }
+  });
 }
 
 }  // namespace fastnn

@@ -1,5 +1,7 @@
 """int8 GEMM (u8 x s8 -> s32, fused requantisation) against exact numpy int64 references, on every
 ISA path: edge shapes, odd K, zero points, values at the uint8/int8 extremes, rounding, saturation.
+The AVX-512 table has two paths, the VNNI micro-kernel and the AMX tiles: `isa` here runs
+"avx512" with AMX off and "avx512-amx" with AMX on for every call (skipped where the CPU has none).
 """
 import numpy as np
 import pytest
@@ -8,10 +10,36 @@ import fastnn
 from fastnn import _C
 from fastnn.quant import gemm_u8s8, pack_weights
 
-# Tile edges: VNNI 14x32, AVX2 3x32, generic 4x32; 32-column panels; k grouped by 4.
-EDGE_M = [1, 2, 3, 4, 5, 13, 14, 15, 27, 28, 29, 43, 128]
+# Tile edges: VNNI 14x32, AVX2 3x32, generic 4x32, AMX 2 x 16 rows x 2 x 16 columns x 64 k;
+# 32-column panels; k grouped by 4.
+EDGE_M = [1, 2, 3, 4, 5, 13, 14, 15, 16, 17, 27, 28, 29, 31, 32, 33, 43, 48, 128]
 EDGE_N = [1, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 97]
-EDGE_K = [1, 2, 3, 4, 5, 7, 8, 9, 31, 64, 127, 129, 257]
+EDGE_K = [1, 2, 3, 4, 5, 7, 8, 9, 31, 63, 64, 65, 127, 128, 129, 257]
+S8_PATHS = ["generic", "avx2", "avx512", "avx512-amx"]
+
+
+def amx_usable():
+    return bool(_C.s8_gemm_info()["amx_usable"])
+
+
+@pytest.fixture(params=S8_PATHS)
+def isa(request):
+    """conftest's `isa`, with the AVX-512 table's two int8 paths (AMX off / AMX on every call)."""
+    from tests.conftest import SUPPORTED_ISAS, _PINNED
+    name = request.param
+    base, amx = name.split("-")[0], name.endswith("-amx")
+    if base not in SUPPORTED_ISAS:
+        pytest.skip(f"ISA {base} not supported on this machine/build")
+    if _PINNED and base != _PINNED:
+        pytest.skip(f"suite pinned to FASTNN_ISA={_PINNED}")
+    if amx and not amx_usable():
+        pytest.skip("no AMX int8 tiles on this CPU/OS/build (Sapphire Rapids and later)")
+    before = fastnn.get_isa()
+    fastnn.set_isa(base)
+    prev = _C.s8_gemm_set_amx("on" if amx else "off")
+    yield base
+    _C.s8_gemm_set_amx(prev)
+    fastnn.set_isa(before)
 
 
 def rand_a(rng, m, k):
@@ -259,16 +287,21 @@ def test_all_isas_bit_identical(rng, threads):
     kw = dict(za=77, scale_a=0.031, scale_b=rng.uniform(1e-3, 1e-2, n), bias=rng.standard_normal(n),
               bias_i32=rng.integers(-500, 500, n, dtype=np.int32))
     before = fastnn.get_isa()
+    prev = _C.s8_gemm_info()["amx_mode"]
     results = []
     try:
         for name in SUPPORTED_ISAS:
             fastnn.set_isa(name)
-            for nt in (1, 2):
-                fastnn.set_num_threads(nt)
-                results.append((name, nt, gemm_u8s8(a, p, **kw),
-                                gemm_u8s8(a, p, out_dtype="uint8", scale_out=0.09, z_out=9, **kw)))
+            for amx in (["off", "on"] if name == "avx512" and amx_usable() else ["off"]):
+                _C.s8_gemm_set_amx(amx)
+                for nt in (1, 2):
+                    fastnn.set_num_threads(nt)
+                    results.append((f"{name} amx {amx}", nt, gemm_u8s8(a, p, **kw),
+                                    gemm_u8s8(a, p, out_dtype="uint8", scale_out=0.09, z_out=9,
+                                              **kw)))
     finally:
         fastnn.set_isa(before)
+        _C.s8_gemm_set_amx(prev)
     for name, nt, f, u in results[1:]:
         np.testing.assert_array_equal(f.view(np.int32), results[0][2].view(np.int32), err_msg=f"{name} {nt}")
         np.testing.assert_array_equal(u, results[0][3], err_msg=f"{name} {nt}")

@@ -147,6 +147,7 @@ def _run(code, **env):
     e = dict(os.environ)
     e.pop("FASTNN_ISA", None)
     e.pop("FASTNN_NO_VNNI", None)
+    e.pop("FASTNN_NO_AMX", None)
     e.update(env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e,
                           timeout=120)
@@ -184,6 +185,73 @@ def test_no_vnni_falls_back_to_avx2_kernel():
     assert r.stdout.split() == ["avx512", "False", "avx2", "True", "True"]
 
 
+def test_amx_usable_matches_cpu_and_build():
+    info, b = _C.s8_gemm_info(), _C.build_info()
+    cpu = b["cpu"]
+    if not (b["amx_compiled"] and cpu["amx_tile"] and cpu["amx_int8"]):
+        assert not info["amx_usable"]
+    elif sys.platform.startswith("linux"):  # Linux grants tile data on request (5.16 and later)
+        assert info["amx_usable"]
+    assert info["amx_mode"] in ("off", "auto", "on")
+    assert info["amx"] == (info["isa"] == "avx512" and info["amx_usable"]
+                           and info["amx_mode"] != "off")
+
+
+def test_amx_mode_switch(rng):
+    prev = _C.s8_gemm_info()["amx_mode"]
+    try:
+        with pytest.raises(ValueError, match="mode: expected 'off', 'auto' or 'on', got 'yes'"):
+            _C.s8_gemm_set_amx("yes")
+        assert _C.s8_gemm_info()["amx_mode"] == prev  # a refused call changes nothing
+        assert _C.s8_gemm_set_amx("off") == prev
+        assert _C.s8_gemm_set_amx("auto") == "off"
+        if _C.s8_gemm_info()["amx_usable"]:
+            assert _C.s8_gemm_set_amx("on") == "auto"
+            assert _C.s8_gemm_info()["amx_mode"] == "on"
+        else:  # 'on' promises the tiles: refused where there are none, mode unchanged
+            with pytest.raises(ValueError, match="AMX int8 tiles are not usable here"):
+                _C.s8_gemm_set_amx("on")
+            assert _C.s8_gemm_info()["amx_mode"] == "auto"
+    finally:
+        _C.s8_gemm_set_amx(prev)
+
+
+def test_no_amx_env_turns_the_tiles_off():
+    code = ("import numpy as np, fastnn; from fastnn import _C; from fastnn.quant import *\n"
+            "i = _C.s8_gemm_info(); print(i['amx_mode'], i['amx'])\n"
+            "a = np.full((40, 130), 255, np.uint8); w = np.full((33, 130), -128, np.int8)\n"
+            "print((gemm_u8s8(a, pack_weights(w), out_dtype='int32') == -255 * 128 * 130).all())\n"
+            "import io, contextlib; s = io.StringIO()\n"
+            "with contextlib.redirect_stdout(s): fastnn.show_config()\n"
+            "print('AMX tiles: no' in s.getvalue() or 'AMX tiles: off' in s.getvalue())")
+    r = _run(code, FASTNN_NO_AMX="1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["off", "False", "True", "True"]
+
+
+def test_amx_threads_and_panel_chunks_exact(rng, threads):
+    # Few row tiles and many panels: the tasks split the panels; every thread loads its own
+    # tile configuration. Exact against int64 and against the VNNI path.
+    if not _C.s8_gemm_info()["amx_usable"]:
+        pytest.skip("no AMX int8 tiles on this CPU/OS/build (Sapphire Rapids and later)")
+    prev = _C.s8_gemm_info()["amx_mode"]
+    a = rng.integers(0, 256, (37, 700), dtype=np.uint8)
+    w = rng.integers(-128, 128, (300, 700), dtype=np.int8)
+    p = pack_weights(w)
+    want = (a.astype(np.int64) - 5) @ w.T.astype(np.int64)
+    wide = np.zeros((37, 1400), np.uint8)
+    wide[:, ::2] = a  # a column stride of 2 bytes: packed element by element
+    try:
+        for nt in (1, 2, 3):
+            fastnn.set_num_threads(nt)
+            _C.s8_gemm_set_amx("on")
+            np.testing.assert_array_equal(gemm_u8s8(a, p, za=5, out_dtype="int32"), want)
+            np.testing.assert_array_equal(gemm_u8s8(wide[:, ::2], p, za=5, out_dtype="int32"),
+                                          want)
+    finally:
+        _C.s8_gemm_set_amx(prev)
+
+
 def test_packed_weights_survive_isa_switch(rng):
     from tests.conftest import SUPPORTED_ISAS
     w = rng.integers(-128, 128, (40, 21), dtype=np.int8)
@@ -206,4 +274,5 @@ def test_show_config_reports_int8_kernel(capsys):
     info = _C.s8_gemm_info()
     assert "int8 GEMM" in text and info["kernel"] in text
     assert ("VNNI: yes" if info["vnni"] else "VNNI: no") in text
+    assert ("AMX tiles: no" if not info["amx_usable"] else "AMX tiles: ") in text
     assert fastnn._config.config()["int8_gemm"]["kernel"] == info["kernel"]

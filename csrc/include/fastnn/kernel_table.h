@@ -317,6 +317,32 @@ using s8_gemm_ukr_fn = void (*)(int64_t kg, const uint8_t* a, int64_t a_rs, int6
 // Whether the AVX-512 VNNI kernel may be registered: the CPU has avx512vnni and FASTNN_NO_VNNI is
 // unset (that switch exercises the fallback on VNNI machines). ISA-free; defined in gemm_s8.cpp.
 bool s8_vnni_usable();
+// AMX int8 tiles (csrc/kernels/avx512/gemm_s8_amx.cpp, built where the compiler knows AMX: macro
+// FASTNN_BUILT_AMX). Not a table slot: the driver (gemm_s8.cpp) takes this path itself when the
+// AVX-512 table is active, the tiles are granted (amx_tiles_granted) and the mode allows it:
+//   off: never; automatic (default): from 4 rows of A and 32 columns; on: always (tests).
+// FASTNN_NO_AMX=1 starts the process with the mode off.
+enum class S8AmxMode : int { off = 0, automatic = 1, on = 2 };
+void set_s8_amx_mode(S8AmxMode mode);  // throws std::invalid_argument where AMX is not usable
+S8AmxMode s8_amx_mode();
+bool s8_amx_usable();                  // compiled, granted; independent of the mode
+// Layouts. A tiles are 16 rows x 64 k bytes: read in place from row-major A (whole row tiles,
+// whole k blocks), or packed by the driver (the last rows, the last k block: zero past them).
+// B is the shared packed panel above, read 16 groups (64 k) per tile load with row stride 128
+// (bytes 0-63: columns 0-15, 64-127: columns 16-31); the groups past a panel's kg belong to the
+// next panel or to kS8AmxTailBytes of zeros after the last one, and meet zero bytes of A.
+constexpr int64_t kS8AmxTailBytes = 16 * kS8NR * kS8KG;
+namespace avx512 {
+void u8s8_amx_configure();  // load this thread's tile configuration (before the tile calls)
+void u8s8_amx_release();    // release the tiles (after them)
+// Rows [0, m) (1 <= m <= 32) x columns [0, n) (1 <= n <= 32) of the output, through the epilogue
+// of the VNNI kernel. k block q (64 k, q < kb) of row r (< 16) of the first row tile is at
+// a + q * a_qs + r * a_rs, of the second at + a_ts; then, if tail is not null, one more block
+// from tail (two packed tiles: rows at stride 64, the second tile at + 1024). B: the panel b.
+void u8s8_amx_tile_32x32(int64_t kb, const uint8_t* a, int64_t a_rs, int64_t a_qs, int64_t a_ts,
+                         const uint8_t* tail, int64_t m, const int8_t* b, void* c, int64_t ldc,
+                         int64_t n, const S8Epilogue& ep);
+}  // namespace avx512
 
 // Quantized tensors and layers (fastnn.quant; docs/quantization.md). u8 tensors carry one scale
 // and zero point per tensor; 4-D ones are stored NHWC so that a pixel's channels are contiguous

@@ -16,9 +16,14 @@ struct CpuFeatures {
   bool avx2 = false, fma = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512vnni = false;
   bool avxvnni = false;
+  bool avx512bf16 = false;
+  bool amx_tile = false, amx_int8 = false, amx_bf16 = false;  // XCR0 tile state enabled too
   bool os_avx = false, os_avx512 = false;  // XGETBV: the OS saves the registers
 };
 const CpuFeatures& cpu_features();
+// AMX tiles usable in this process: the CPU has them, the OS enables their state, and Linux granted
+// this process tile data (arch_prctl(ARCH_REQ_XCOMP_PERM), asked once, on the first call).
+bool amx_tiles_granted();
 bool isa_supported(Isa isa);   // compiled in AND supported by this CPU and OS
 bool isa_compiled(Isa isa);
 Isa best_isa();

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "fastnn/kernel_table.h"
+#include "s8_epilogue.h"
 
 namespace fastnn {
 namespace avx512 {
@@ -38,27 +39,6 @@ inline __m512i broadcast_group(const uint8_t* p) {
   int32_t x;
   std::memcpy(&x, p, sizeof x);
   return _mm512_set1_epi32(x);
-}
-
-// The epilogue of kernel_table.h on one 16-column vector of row accumulators.
-inline void store16(__m512i acc, const S8Epilogue& ep, int h, void* c, __mmask16 mask) {
-  const __m512i v = _mm512_add_epi32(acc, _mm512_loadu_si512(ep.offset + 16 * h));
-  if (ep.out == S8Out::s32) {
-    _mm512_mask_storeu_epi32(static_cast<int32_t*>(c) + 16 * h, mask, v);
-    return;
-  }
-  __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_loadu_ps(ep.scale + 16 * h),
-                             _mm512_loadu_ps(ep.shift + 16 * h));
-  if (ep.out == S8Out::f32) {
-    // max_ps returns its second operand for NaN and for +-0 pairs: matches (y > 0 ? y : +0).
-    if (ep.relu) y = _mm512_max_ps(y, _mm512_setzero_ps());
-    _mm512_mask_storeu_ps(static_cast<float*>(c) + 16 * h, mask, y);
-  } else {
-    y = _mm512_max_ps(y, _mm512_set1_ps(ep.lo));
-    y = _mm512_min_ps(y, _mm512_set1_ps(ep.hi));
-    const __m512i q = _mm512_cvt_roundps_epi32(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    _mm512_mask_cvtepi32_storeu_epi8(static_cast<uint8_t*>(c) + 16 * h, mask, q);
-  }
 }
 
 // One k group (4 values of k) for MR rows x NV vectors of 16 columns.
@@ -97,14 +77,12 @@ void tile(int64_t kg, const uint8_t* a, int64_t a_rs, int64_t a_gs, const int8_t
   for (int u = 1; u < U; ++u)
     for (int i = 0; i < MR; ++i)
       for (int v = 0; v < NV; ++v) vacc[0][i][v] = _mm512_add_epi32(vacc[0][i][v], vacc[u][i][v]);
-  const __mmask16 mask0 = n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u);
-  const __mmask16 mask1 = n >= 32 ? __mmask16(0xffff)
-                                  : (n <= 16 ? __mmask16(0) : __mmask16((1u << (n - 16)) - 1u));
+  const __mmask16 mask0 = s8_mask_lo(n), mask1 = s8_mask_hi(n);
   const int64_t esize = ep.out == S8Out::u8 ? 1 : 4;
   for (int i = 0; i < MR; ++i) {
     void* ci = static_cast<char*>(c) + i * ldc * esize;
-    store16(vacc[0][i][0], ep, 0, ci, mask0);
-    if (NV == 2) store16(vacc[0][i][NV - 1], ep, 1, ci, mask1);
+    s8_store16(vacc[0][i][0], ep, 0, ci, mask0);
+    if (NV == 2) s8_store16(vacc[0][i][NV - 1], ep, 1, ci, mask1);
   }
 }
 
