@@ -84,6 +84,10 @@ void PaddedWidth::col2im(const float* dcol, int64_t ld, const Conv2dGeom& g, int
 // ---- Im2col (any stride) -------------------------------------------------------------------------
 
 void Im2col::pack_b(int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst) const {
+  if (g.is_pointwise()) {  // the group's input planes are the cg x HW matrix itself
+    pack_b_f32(MatView{x, g.cg(), g.in_plane(), g.in_plane(), 1}, p0, j0, kc, nc, nr, dst);
+    return;
+  }
   struct Seg { int64_t oy, ox, len, at; };
   std::vector<Seg> segs;
   segs.reserve(static_cast<size_t>(nr) + 1);
