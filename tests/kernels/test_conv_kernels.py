@@ -3,6 +3,7 @@ edge tiles (m < mr, n < nr), row tails, masks. Small shapes: this file also runs
 import numpy as np
 import pytest
 
+import fastnn
 from fastnn import _C
 from tests.conv_reference import conv2d_grads_ref, conv2d_ref, pool2d_ref, tol
 
@@ -152,6 +153,29 @@ TAPS_CONV = [
     (1, 5, 16, (13, 1), (1, 1), (6, 0), (1, 1), 8, 9),   # 65 taps: the GEMM
     (2, 16, 3, (1, 1), (1, 1), (0, 0), (1, 1), 3, 31),
 ]
+
+
+# 1x1 stride-1 convolutions past the taps limit (K > 64): the im2col GEMM packs its B panels from
+# the input planes as a plain matrix. Pixels around the panel widths, output channels around the
+# row tiles, groups, batch 1. (n, c, k, groups, h, w)
+POINTWISE_CONV = [(1, 65, 1, 1, 1, 1), (2, 67, 15, 1, 5, 7), (1, 96, 29, 1, 4, 8),
+                  (3, 130, 34, 2, 3, 11), (1, 128, 64, 1, 7, 7), (2, 256, 16, 4, 1, 33)]
+
+
+@pytest.mark.parametrize("case", POINTWISE_CONV)
+def test_pointwise_conv_im2col_gemm(isa, rng, threads, case):
+    n, c, k, g, h, w = case
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((k, c // g, 1, 1)).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32)
+    want = conv2d_ref(x, wt, b, 1, 0, 1, g)
+    for nt in (1, 2):
+        fastnn.set_num_threads(nt)
+        y = _C.conv2d_forward(x, wt, b, (1, 1), (0, 0), (1, 1), g, "im2col")
+        np.testing.assert_allclose(y, want, rtol=0, atol=tol(c // g, x, wt) + tol(1, b))
+    strided = np.repeat(x, 2, axis=0)[::2]
+    np.testing.assert_array_equal(_C.conv2d_forward(strided, wt, b, (1, 1), (0, 0), (1, 1), g, "im2col"),
+                                  _C.conv2d_forward(x, wt, b, (1, 1), (0, 0), (1, 1), g, "im2col"))
 
 
 @pytest.mark.parametrize("case", TAPS_CONV)
