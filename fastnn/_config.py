@@ -65,6 +65,7 @@ def show_config():
         f"  compiler        : {c['compiler']}",
         f"  OpenMP          : {omp_s}",
         f"  OpenMP waiting  : {c['spin_policy']}",
+        f"  malloc          : {c['malloc']}",
     ]
     if c["sanitize"]:
         lines.append("  build           : ASan + UBSan (slow; for testing)")
