@@ -44,6 +44,36 @@ StatsArg stats_arg(const py::handle& obj, const py::array& like, const char* lik
   return out;
 }
 
+// a + b (ReLU optional) of two float32 arrays of one shape; out: None (a new array) or a
+// writeable C-contiguous float32 array of that shape, which may be a or b itself (an in-place sum)
+// but must not overlap them otherwise.
+py::array_t<float> add_py(const py::handle& a_obj, const py::handle& b_obj,
+                          const py::handle& out_obj, bool relu, const std::string& layer) {
+  py::array_t<float> a = c_f32(a_obj, arg_name(layer, "a"));
+  py::array_t<float> b = c_f32(b_obj, arg_name(layer, "b"));
+  check_same_shape(b, arg_name(layer, "b"), a);
+  py::array_t<float> y;
+  if (out_obj.is_none()) {
+    y = py::array_t<float>(ssize_shape(a));
+  } else {
+    std::vector<int64_t> shape(a.shape(), a.shape() + a.ndim());
+    y = check_out(out_obj, arg_name(layer, "out"), shape);
+    for (const auto& in : {std::make_pair(a, "a"), std::make_pair(b, "b")})
+      if (y.data() != in.first.data() && overlaps(y, in.first))
+        throw py::value_error(arg_name(layer, "out") + ": must be " + in.second +
+                              " itself or not share memory with it");
+  }
+  const float* ap = a.data();
+  const float* bp = b.data();
+  float* yp = y.mutable_data();
+  const int64_t n = a.size();
+  {
+    py::gil_scoped_release nogil;
+    add_arrays(ap, bp, yp, n, relu);
+  }
+  return y;
+}
+
 py::array_t<float> unary_forward_py(const py::handle& x_obj, Unary op, float param,
                                     const std::string& layer, const py::handle& stats_obj,
                                     float param2) {
@@ -268,6 +298,10 @@ void bind_elementwise(py::module_& m) {
         "'exp', 'expm1_nonpos' (expm1 of min(x, 0)), 'tanh', 'sigmoid', 'phi_tail' (Phi(-|x|), "
         "one exp); 'phi_tail_q', 'phi_tail_g': the two outputs Phi(-|x|) and exp(-x^2/2) of the "
         "two-exp variant GELU backward uses.");
+  m.def("add", &add_py, py::arg("a"), py::arg("b"), py::arg("out") = py::none(),
+        py::arg("relu") = false, py::arg("layer") = "",
+        "a + b (then max(., 0) when relu), float32 arrays of one shape, threaded; out: None or a "
+        "writeable C-contiguous float32 array of that shape (may be a or b: an in-place sum).");
   m.def("unary_forward", &unary_forward_py, py::arg("x"), py::arg("code"), py::arg("param") = 0.0f,
         py::arg("layer") = "", py::arg("stats") = py::none(), py::arg("param2") = 0.0f,
         "Activation code (a fastnn._C.Unary member). param, param2: "

@@ -133,6 +133,22 @@ void vmath(VMath fn, const float* x, float* y, int64_t n) {
   parallel_blocks(n, kMathBlock, [&](int64_t b, int64_t e) { f(code, x + b, y + b, e - b); });
 }
 
+void add_arrays(const float* a, const float* b, float* y, int64_t n, bool relu) {
+  if (n < 0) throw std::invalid_argument("add: n must be >= 0, got " + std::to_string(n));
+  // Memory-bound: the frame's plain loop (vectorised by the compiler) reaches the bandwidth; the
+  // threads add bandwidth where one core cannot use all of it.
+  parallel_blocks(n, kCheapBlock, [&](int64_t lo, int64_t hi) {
+    if (relu) {
+      for (int64_t i = lo; i < hi; ++i) {
+        const float v = a[i] + b[i];
+        y[i] = v > 0.0f ? v : (v == v ? 0.0f : v);  // as the ReLU layer: NaN propagates, -0 -> +0
+      }
+    } else {
+      for (int64_t i = lo; i < hi; ++i) y[i] = a[i] + b[i];
+    }
+  });
+}
+
 void unary_forward(Unary op, UnaryParam param, const float* x, float* y, int64_t n,
                    const ActStats* stats) {
   check_unary(op);

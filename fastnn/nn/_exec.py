@@ -10,6 +10,10 @@ out, and frees each record as its backward runs. Subsystems read a container thr
 """
 import threading
 
+import numpy as np
+
+from fastnn import _C
+
 from fastnn.nn import _calls
 
 __all__ = ["Graph", "chain", "forward", "backward", "run_forward", "run_backward"]
@@ -168,13 +172,23 @@ def _store(vals, out, out_slots, layer, where):
         vals[s] = o
 
 
+def _sum(a, b):
+    """a + b of two gradients of one value (a fan-out): fastnn's threaded sum for float32 arrays
+    of one shape (the usual case), numpy otherwise. Never in place: a layer may return one array
+    for several inputs (Add's backward does)."""
+    if (type(a) is np.ndarray and type(b) is np.ndarray and a.dtype == np.float32
+            and b.dtype == np.float32 and a.shape == b.shape):
+        return _C.add(a, b)
+    return a + b
+
+
 def backward(g, records, grads, where):
     """Back-propagate ``grads`` (one per output, None for none) through the records of one
     ``forward``; returns the input gradients (a tuple, None where nothing flowed)."""
     acc = [None] * g.n_values
     for s, v in zip(g.outs, grads):
         if v is not None:
-            acc[s] = v if acc[s] is None else acc[s] + v
+            acc[s] = v if acc[s] is None else _sum(acc[s], v)
     run = _calls.run_recorded
     nodes = g.nodes
     for i in range(len(nodes) - 1, -1, -1):
@@ -198,7 +212,7 @@ def backward(g, records, grads, where):
         if len(in_slots) == 1 and not isinstance(gin, tuple):
             s = in_slots[0]
             if gin is not None:
-                acc[s] = gin if acc[s] is None else acc[s] + gin
+                acc[s] = gin if acc[s] is None else _sum(acc[s], gin)
             continue
         gin = gin if isinstance(gin, tuple) else (gin,)
         if len(gin) != len(in_slots):
@@ -206,7 +220,7 @@ def backward(g, records, grads, where):
                              f"gradients for {len(in_slots)} inputs")
         for s, v in zip(in_slots, gin):
             if v is not None:
-                acc[s] = v if acc[s] is None else acc[s] + v
+                acc[s] = v if acc[s] is None else _sum(acc[s], v)
     return tuple(acc[s] for s in g.ins)
 
 

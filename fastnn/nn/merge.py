@@ -9,6 +9,7 @@ import numbers
 
 import numpy as np
 
+from fastnn import _C
 from fastnn.nn.module import Module, register
 
 __all__ = ["Add", "Multiply", "Concat", "Split", "Identity", "ResidualAdd"]
@@ -63,9 +64,14 @@ class Add(Module):
         xs = _arrays(xs, "Add", 2)
         shapes = [x.shape for x in xs]
         _broadcast_shape(shapes, "Add")
-        y = xs[0] + xs[1]
-        for x in xs[2:]:
-            y += x
+        if all(s == shapes[0] for s in shapes):  # float32 (_arrays), one shape: threaded sum
+            y = _C.add(xs[0], xs[1], layer="Add")
+            for x in xs[2:]:
+                _C.add(y, x, out=y, layer="Add")
+        else:
+            y = xs[0] + xs[1]
+            for x in xs[2:]:
+                y += x
         self._shapes = shapes
         return y
 

@@ -58,6 +58,13 @@ def _colsum():
 
 
 # -- activations, softmax, dropout -----------------------------------------------------------------
+@entry("add", Arg("a", "array"), Arg("b", "array"), Arg("out", "out"), Arg("relu", "bool"),
+       Arg("layer", "str"))
+def _add():  # the Add layer's forward and the graph executor's gradient sums
+    return Call(_C.add, a=f32(2, 3, 4), b=f32(2, 3, 4, seed=1), out=np.zeros((2, 3, 4), np.float32),
+                relu=True, layer="Add")
+
+
 @entry("unary_forward", Arg("x", "array", ["input"]), Arg("code", "obj"), Arg("param", "float"),
        Arg("layer", "str"), Arg("stats", "out"), Arg("param2", "float"))
 def _unary_forward():  # a two-constant activation (param2: hardtanh, hardsigmoid, softplus)

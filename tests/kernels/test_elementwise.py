@@ -227,3 +227,56 @@ def test_dropout_bad_p():
     for p in (-0.1, 1.0, float("nan")):
         with pytest.raises(ValueError, match="p"):
             _C.dropout_forward(np.ones(4, np.float32), p, 1)
+
+
+# ---- the threaded sum (_C.add): the Add layer's forward, the graph executor's gradient sums -------
+
+@pytest.mark.parametrize("shape", [(0,), (1,), (7,), (3, 5, 2), (32768,), (32769,), (5, 13, 1031)])
+def test_add_matches_numpy(isa, rng, threads, shape):
+    a = rng.standard_normal(shape).astype(np.float32)
+    b = rng.standard_normal(shape).astype(np.float32)
+    for nt in (1, 2, 3):
+        fastnn.set_num_threads(nt)
+        np.testing.assert_array_equal(_C.add(a, b), a + b)  # one rounding per element: exact
+        np.testing.assert_array_equal(_C.add(a, b, relu=True), np.maximum(a + b, 0))
+
+
+def test_add_relu_nan_and_signed_zero():
+    a = np.array([np.nan, -0.0, -1.0, 1.0, np.inf, -np.inf], np.float32)
+    b = np.array([1.0, -0.0, 0.5, -2.0, 1.0, 1.0], np.float32)
+    got = _C.add(a, b, relu=True)
+    want = _C.unary_forward(a + b, _C.Unary.relu)  # the ReLU layer's values, NaN and -0 included
+    np.testing.assert_array_equal(got.view(np.int32), want.view(np.int32))
+
+
+def test_add_in_place_and_strided(rng):
+    a = rng.standard_normal((4, 6)).astype(np.float32)
+    b = rng.standard_normal((4, 6)).astype(np.float32)
+    want = a + b
+    out = a.copy()
+    assert _C.add(out, b, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    out = b.copy()
+    _C.add(a, out, out=out)
+    np.testing.assert_array_equal(out, want)
+    wide = np.repeat(a, 2, axis=1)[:, ::2]  # a strided input is read through a copy
+    np.testing.assert_array_equal(_C.add(wide, b), want)
+    np.testing.assert_array_equal(_C.add(a.astype(np.float64), b), want)
+
+
+def test_add_errors_name_the_argument(rng):
+    a = rng.standard_normal((4, 6)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"Add: b: expected shape \(4, 6\).*got \(6, 4\)"):
+        _C.add(a, a.T.copy(), layer="Add")
+    with pytest.raises(ValueError, match="out"):
+        _C.add(a, a, out=np.zeros((4, 5), np.float32))
+    with pytest.raises(TypeError, match="out"):
+        _C.add(a, a, out=np.zeros((4, 6), np.float64))
+    big = np.zeros(30, np.float32)
+    x, y = big[:24].reshape(4, 6), big[6:30].reshape(4, 6)  # out overlaps a, shifted: refused
+    before = big.copy()
+    with pytest.raises(ValueError, match="must be a itself or not share memory with it"):
+        _C.add(x, a, out=y)
+    np.testing.assert_array_equal(big, before)  # a refused call writes nothing
+    with pytest.raises(TypeError, match="a"):
+        _C.add("text", a)

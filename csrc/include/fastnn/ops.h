@@ -97,6 +97,10 @@ struct ActStats {
 // The same statistics of an existing array (an activation a GEMM epilogue computed).
 void act_stats_accumulate(const float* y, int64_t n, const ActStats& s);
 // stats (optional): the statistics of the output y.
+// y[i] = a[i] + b[i] (then max(., 0) when relu) for n elements, threaded in fixed blocks; y may be
+// a or b itself (never a partial overlap: the bindings check). The Add layer's forward and the
+// graph executor's gradient sums at fan-outs.
+void add_arrays(const float* a, const float* b, float* y, int64_t n, bool relu);
 void unary_forward(Unary op, UnaryParam param, const float* x, float* y, int64_t n,
                    const ActStats* stats = nullptr);
 // True when the backward needs the forward's input x; otherwise it works from the output y alone
