@@ -96,7 +96,7 @@ def run(kind, data, rounds):
                 out = model(x)
                 loss(out, y)
                 opt.zero_grad()
-                model.backward(loss.backward())
+                model.backward(loss.backward(), input_grad=False)
                 opt.step()
         return step
 

@@ -118,7 +118,7 @@ def worker(lib, path, threads, batches):
             j = perm[b * BATCH:(b + 1) * BATCH]
             loss(fm(x[j]), y[j])
             opt.zero_grad()
-            fm.backward(loss.backward())
+            fm.backward(loss.backward(), input_grad=False)
             opt.step()
     else:
         torch.manual_seed(0)

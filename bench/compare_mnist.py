@@ -3,7 +3,8 @@
     python bench/compare.py mnist [--data PATH] [--threads N] [--rounds R] [--accuracy]
                                   [--epochs E] [--only mlp|cnn]
 
-Speed: samples/s of a training step (forward, loss, backward, Adam step) over the same batches,
+Speed: samples/s of a training step (forward, loss, backward, Adam step) over the same batches
+(fastnn's backward with input_grad=False, as fit does: no gradient for the data, as in PyTorch),
 fastnn vs PyTorch twice: as users run it by default (NCHW, torch.optim.Adam() — on CPU a per-
 tensor loop) and at its best (Adam(fused=True), channels_last for the CNN); timed interleaved
 (A B C A B C ...), medians and bests of R rounds. Inference: samples/s at batch 256 (fastnn eval
@@ -91,7 +92,7 @@ def speed(kind, xtr, ytr, xte, threads, rounds, torch):
             out = fm(x)
             floss(out, y)
             fopt.zero_grad()
-            fm.backward(floss.backward())
+            fm.backward(floss.backward(), input_grad=False)  # as torch: no grad for data
             fopt.step()
 
     fns, names = [f_train], ["fastnn"]

@@ -301,7 +301,7 @@ def _runner(mode, lib, workdir, threads, optim_kind):
                 i = next(it) % N_BATCHES
                 loss(m(xs[i]), ys[i])
                 opt.zero_grad()
-                m.backward(loss.backward())
+                m.backward(loss.backward(), input_grad=False)  # as torch: no grad for data
                 opt.step()
             return step
         import torch

@@ -113,7 +113,7 @@ class Record:
     """One call of one module: its saved attributes, the calls made inside it (children) and, for
     the tape of a define-by-run parent, the arrays it took and gave."""
 
-    __slots__ = ("module", "vals", "children", "args", "out", "done")
+    __slots__ = ("module", "vals", "children", "args", "out", "done", "skip_input")
 
     def __init__(self, module):
         self.module = module
@@ -121,6 +121,9 @@ class Record:
         self.children = []
         self.args = self.out = None
         self.done = False
+        # Set for the backward of this call when its caller wants no input gradients
+        # (``backward(..., input_grad=False)``, or a graph executor for a layer fed by data).
+        self.skip_input = False
 
     def take_child(self, module):
         """The latest unconsumed child record of ``module``, or None."""
@@ -305,10 +308,13 @@ def _after_backward(module):
         hook(module)
 
 
-def run_backward(module, fn, grads):
-    """Run ``fn(module, *grads)`` (a backward) inside the record of the call it answers."""
+def run_backward(module, fn, grads, input_grad=True):
+    """Run ``fn(module, *grads)`` (a backward) inside the record of the call it answers; with
+    ``input_grad`` False the record says its input gradients are not wanted."""
     st = _tls.stack
     if st and st[-1].module is module:  # the record is already in place (super(), an executor)
+        if not input_grad:
+            st[-1].skip_input = True
         return fn(module, *grads)
     rec = st[-1].take_child(module) if st and st[-1].children else None
     if rec is None:
@@ -318,6 +324,7 @@ def run_backward(module, fn, grads):
                              "time after one forward: run forward again; a second backward would "
                              "add the parameter gradients twice)")
     rec.done = True
+    rec.skip_input = not input_grad
     st.append(rec)
     try:
         out = fn(module, *grads)
@@ -332,14 +339,23 @@ def run_backward(module, fn, grads):
     return out
 
 
-def run_recorded(rec, grads):
+def input_grad_skipped():
+    """Whether the backward running now may skip its input gradients (its caller passed
+    ``input_grad=False``, or it is a first layer of a graph whose input gradients nobody wants).
+    Per record: backward calls a custom backward makes on other modules compute theirs."""
+    st = _tls.stack
+    return bool(st) and st[-1].skip_input
+
+
+def run_recorded(rec, grads, input_grad=True):
     """Back-propagate one already-resolved record (graph executors): push it, run the module's
-    backward, free it."""
+    backward (its input gradients skipped where ``input_grad`` is False), free it."""
     if rec.done:  # the layer's own backward() was called on this call already
         raise ValueError(f"{_label(rec.module)}: backward() called a second time after one "
                          "forward (its backward was already run directly): run forward again")
     st = _tls.stack
     rec.done = True
+    rec.skip_input = not input_grad
     st.append(rec)
     try:
         out = rec.module.backward(*grads)

@@ -182,9 +182,32 @@ def _sum(a, b):
     return a + b
 
 
+def _trainable(layer):
+    return any(p.requires_grad for p in layer.parameters())
+
+
+def _needed(g):
+    """Per value slot, whether its gradient is needed, when the graph's own input gradients are
+    not (``backward(..., input_grad=False)``): a value needs one if a layer on its way back from
+    it has trainable parameters. None: every gradient is needed (the default)."""
+    if not _calls.input_grad_skipped():
+        return None
+    need = [True] * g.n_values
+    for s in g.ins:
+        need[s] = False
+    for layer, in_slots, out_slots in g.nodes:  # in order: producers before consumers
+        n = any(need[s] for s in in_slots) or _trainable(layer)
+        for s in out_slots:
+            need[s] = n
+    return need
+
+
 def backward(g, records, grads, where):
     """Back-propagate ``grads`` (one per output, None for none) through the records of one
-    ``forward``; returns the input gradients (a tuple, None where nothing flowed)."""
+    ``forward``; returns the input gradients (a tuple, None where nothing flowed). Under
+    ``input_grad=False`` a layer whose output needs no gradient (nothing trainable before it) is
+    not back-propagated at all, and one whose inputs need none skips its input gradients."""
+    need = _needed(g)
     acc = [None] * g.n_values
     for s, v in zip(g.outs, grads):
         if v is not None:
@@ -194,13 +217,19 @@ def backward(g, records, grads, where):
     for i in range(len(nodes) - 1, -1, -1):
         layer, in_slots, out_slots = nodes[i]
         rec = records[i]
+        if need is not None and not any(need[s] for s in out_slots):
+            for s in out_slots:
+                acc[s] = None
+            rec.free()
+            continue
+        ig = need is None or any(need[s] for s in in_slots)
         if len(out_slots) == 1:
             gout = acc[out_slots[0]]
             if gout is None:
                 rec.free()
                 continue
             acc[out_slots[0]] = None
-            gin = run(rec, (gout,))
+            gin = run(rec, (gout,), ig)
         else:
             gs = [acc[s] for s in out_slots]
             if all(v is None for v in gs):
@@ -208,7 +237,7 @@ def backward(g, records, grads, where):
                 continue
             for s in out_slots:
                 acc[s] = None
-            gin = run(rec, gs)
+            gin = run(rec, gs, ig)
         if len(in_slots) == 1 and not isinstance(gin, tuple):
             s = in_slots[0]
             if gin is not None:

@@ -10,6 +10,7 @@ import numpy as np
 
 from fastnn import _C
 from fastnn._random import generator
+from fastnn.nn import _calls
 from fastnn.nn import _spatial as sp
 from fastnn.nn.module import Module, Parameter, init_deferred, new_array, register
 
@@ -146,12 +147,15 @@ class Conv2d(_ConvNd):
 
     def backward(self, grad_out):
         g, unbatched = self._backward_common(grad_out)
+        need_dx = not _calls.input_grad_skipped()  # backward(..., input_grad=False): no dX
         dx = _C.conv2d_backward(self._x, g, self.weight.data, self.stride, self.padding,
-                                self.dilation, self.groups, True, sp.grad_of(self.weight),
+                                self.dilation, self.groups, need_dx, sp.grad_of(self.weight),
                                 sp.grad_of(self.bias), self.algorithm)
         w = self.weight
         if w.mask is not None and w.requires_grad:  # [prune] pruned weights get no gradient
             _C.mask_apply(w.grad, w.mask)
+        if dx is None:
+            return None
         return dx[0] if unbatched else dx
 
     def get_config(self):

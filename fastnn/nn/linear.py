@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from fastnn import _C
-from fastnn.nn import init
+from fastnn.nn import _calls, init
 from fastnn.nn.activation import _Elementwise
 from fastnn.nn.module import Module, Parameter, init_deferred, new_array, register
 
@@ -107,12 +107,15 @@ class Linear(Module):
                 raise ValueError(f"{self._label}: grad_out: expected shape {want} (the output's), "
                                  f"got {grad_out.shape}")
             grad_out = grad_out.reshape(-1, self.out_features)
+        need_dx = not _calls.input_grad_skipped()  # backward(..., input_grad=False): no dX
         dx = _C.linear_backward(grad_out, self._x, w.data,
                                 w.grad if w.requires_grad else None,
                                 b.grad if b is not None and b.requires_grad else None,
-                                True, self._label)
+                                need_dx, self._label)
         if w.mask is not None and w.requires_grad:  # [prune] pruned weights get no gradient
             _C.mask_apply(w.grad, w.mask)
+        if dx is None:
+            return None
         return dx if lead is None else dx.reshape(lead + (self.in_features,))
 
     def get_config(self):

@@ -147,8 +147,12 @@ class _SymbolicBase:
 
 def _wrap_backward(fn):
     """Every backward a Module subclass defines runs inside the record of the call it answers."""
-    def backward(self, *grads):
-        return _calls.run_backward(self, fn, grads)
+    def backward(self, *grads, input_grad=True):
+        # input_grad=False: the caller does not want d(loss)/d(inputs) (a training step's data);
+        # layers may skip computing it (Linear, Conv2d skip their dX, a container every layer
+        # whose inputs need none) and the call returns None.
+        out = _calls.run_backward(self, fn, grads, input_grad)
+        return out if input_grad else None
     backward.__name__, backward.__qualname__ = fn.__name__, fn.__qualname__
     backward.__doc__ = fn.__doc__
     backward.__wrapped__ = fn
@@ -292,11 +296,13 @@ class Module:
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__}.forward")
 
-    def backward(self, *grad_out):
+    def backward(self, *grad_out, input_grad=True):
         """d(loss)/d(inputs) from d(loss)/d(outputs). This default serves modules that define
         only ``forward`` (define-by-run): it replays, in reverse, the layer calls and functional
-        ops that forward made (see nn/_calls.py)."""
-        return _calls.tape_backward(self, grad_out)
+        ops that forward made (see nn/_calls.py). ``input_grad=False``: the caller does not want
+        the input gradients (returns None; layers that can skip computing them do)."""
+        out = _calls.tape_backward(self, grad_out)
+        return out if input_grad else None
 
     backward._fastnn_tape = True
 

@@ -113,7 +113,10 @@ def _call(model, xb):
 
 
 def _backward(model, g):
-    return model.backward(*g) if isinstance(g, tuple) else model.backward(g)
+    """The training step's backward: parameter gradients only (the data needs no gradient, so
+    the first layers skip their dX)."""
+    g = g if isinstance(g, tuple) else (g,)
+    model.backward(*g, input_grad=False)
 
 
 def _as_arrays(x, y, name="x"):
