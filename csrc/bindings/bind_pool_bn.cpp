@@ -140,7 +140,10 @@ std::array<int64_t, 3> bn_dims(const py::array_t<float>& x) {
 
 py::tuple bn_fwd(const py::handle& x_obj, const py::handle& gamma_obj, const py::handle& beta_obj,
                  const py::handle& rm_obj, const py::handle& rv_obj, bool training, float momentum,
-                 float eps) {
+                 float eps, int act, float act_param) {
+  if (act != 0 && !training)
+    throw py::value_error("act: a fused activation needs training=True (batch statistics), got "
+                          "training=False");
   py::array_t<float> x = c_f32(x_obj, "input");
   const auto [n, c, inner] = bn_dims(x);
   py::array_t<float> gk, bk, rmk, rvk;
@@ -169,7 +172,8 @@ py::tuple bn_fwd(const py::handle& x_obj, const py::handle& gamma_obj, const py:
   {
     py::gil_scoped_release nogil;
     if (training)
-      batchnorm_forward_train(x.data(), n, c, inner, gamma, beta, eps, momentum, rm, rv, yp, mp, ip);
+      batchnorm_forward_train(x.data(), n, c, inner, gamma, beta, eps, momentum, rm, rv, yp, mp, ip,
+                              Epilogue{static_cast<Act>(act), act_param});
     else
       batchnorm_forward_eval(x.data(), n, c, inner, gamma, beta, rm, rv, eps, yp, mp, ip);
   }
@@ -328,7 +332,9 @@ void bind_pool_bn(py::module_& m) {
         py::arg("before"), py::arg("alpha"), py::arg("beta"), py::arg("k"));
   m.def("batchnorm_forward", &bn_fwd, py::arg("x"), py::arg("weight"), py::arg("bias"),
         py::arg("running_mean"), py::arg("running_var"), py::arg("training"),
-        py::arg("momentum"), py::arg("eps"));
+        py::arg("momentum"), py::arg("eps"), py::arg("act") = 0, py::arg("act_param") = 0.0f,
+        "act: 0, or an activation code the GEMM epilogue fuses (fastnn._C.Unary relu .. tanh), "
+        "applied to y in the same pass (training only).");
   m.def("batchnorm_backward", &bn_bwd, py::arg("dy"), py::arg("x"), py::arg("weight"),
         py::arg("save_mean"), py::arg("save_invstd"), py::arg("training"), py::arg("need_dx"),
         py::arg("dweight"), py::arg("dbias"));

@@ -108,8 +108,13 @@ void finish_train_channel(int64_t ch, const ChannelStats& st, double count, cons
 void batchnorm_forward_train(const float* x, int64_t n, int64_t c, int64_t inner,
                              const float* gamma, const float* beta, float eps, float momentum,
                              float* running_mean, float* running_var, float* y, float* save_mean,
-                             float* save_invstd) {
+                             float* save_invstd, Epilogue act) {
   check_dims("batchnorm_forward_train", n, c, inner);
+  if (static_cast<int>(act.act) < static_cast<int>(Act::none) ||
+      static_cast<int>(act.act) > static_cast<int>(Act::tanh))
+    throw std::invalid_argument("batchnorm: unknown fused activation code " +
+                                str(static_cast<int>(act.act)));
+  const bool fused = act.act != Act::none;
   check_running(running_mean, running_var);
   check_eps(eps);
   const double count = static_cast<double>(n) * static_cast<double>(inner);
@@ -134,6 +139,7 @@ void batchnorm_forward_train(const float* x, int64_t n, int64_t c, int64_t inner
     }
     column_rows(n, c, [&](int64_t i0, int64_t rows) {
       t.f32_col_affine(x + i0 * c, y + i0 * c, rows, c, c, a.data(), b.data());
+      if (fused) t.f32_act(y + i0 * c, y + i0 * c, rows * c, act);  // the block, still in cache
     });
     return;
   }
@@ -155,6 +161,7 @@ void batchnorm_forward_train(const float* x, int64_t n, int64_t c, int64_t inner
     for (int64_t i = 0; i < n; ++i) {
       const int64_t off = (i * c + ch) * inner;
       t.f32_row_affine(x + off, y + off, inner, a, b);
+      if (fused) t.f32_act(y + off, y + off, inner, act);  // the row, still in cache
     }
   });
 }

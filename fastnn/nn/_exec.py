@@ -65,7 +65,8 @@ def _fuses(layer):
 
 def _fusion(nodes, uses):
     """Fusion on single-consumer edges: node i absorbs node i+1 when i+1 is i's only consumer and
-    takes only i's (single) output (a Linear absorbing its activation)."""
+    takes only i's (single) output (a Linear or a batch norm absorbing its activation, an Add its
+    ReLU); ``layer.forward_fused(*inputs, next_layer)`` decides at run time (None: not fused)."""
     fused = [False] * len(nodes)
     for i in range(len(nodes) - 1):
         layer, _, out_slots = nodes[i]
@@ -97,13 +98,10 @@ def forward(g, xs, where):
             layer, in_slots, out_slots = nodes[i]
             if fused_with[i]:
                 nxt = nodes[i + 1]
-                s = in_slots[0]
-                y = layer.forward_fused(vals[s], nxt[0])
+                y = layer.forward_fused(*[vals[s] for s in in_slots], nxt[0])
                 if y is not None:  # (node i's own output has no other reader: not kept)
                     vals[nxt[2][0]] = y
-                    left[s] -= 1
-                    if not left[s]:
-                        vals[s] = None
+                    _release(vals, left, in_slots)
                     i += 2
                     continue
             if len(in_slots) == 1:
@@ -130,7 +128,7 @@ def forward(g, xs, where):
             st.append(ra)
             st.append(rb)
             try:
-                y = layer.forward_fused(vals[in_slots[0]], nxt)
+                y = layer.forward_fused(*[vals[s] for s in in_slots], nxt)
             finally:
                 del st[-2:]
             if y is not None:

@@ -62,6 +62,25 @@ class _BatchNorm(Module):
             self.num_batches_tracked = 0
 
     def forward(self, x):
+        return self._forward(x)
+
+    def forward_fused(self, x, next_layer):
+        """Training: absorb a following element-wise activation (ReLU after a conv's batch norm)
+        into the normalising pass -- one pass over the activations instead of two; the same bits
+        as the pair unfused (the activation's kernel on the same values). None (not fused) for
+        other layers, eval statistics, and the instance norms (their own forward)."""
+        from fastnn.nn.activation import _Elementwise
+        if (type(self).forward is not _BatchNorm.forward or not isinstance(next_layer, _Elementwise)
+                or not (self.training or self.running_mean is None)):
+            return None
+        ep = next_layer.epilogue()
+        if ep is None:
+            return None
+        y = self._forward(x, *ep)
+        next_layer.accept_fused_output(y)
+        return y
+
+    def _forward(self, x, act=0, act_param=0.0):
         x = sp.as_input(x, repr(self), self._ndims, self.num_features, self._layout)
         use_batch = self.training or self.running_mean is None
         update = self.training and self.running_mean is not None
@@ -73,7 +92,8 @@ class _BatchNorm(Module):
         b = None if self.bias is None else self.bias.data
         rm = self.running_mean if update or not use_batch else None
         rv = self.running_var if update or not use_batch else None
-        y, mean, invstd = _C.batchnorm_forward(x, w, b, rm, rv, use_batch, momentum, self.eps)
+        y, mean, invstd = _C.batchnorm_forward(x, w, b, rm, rv, use_batch, momentum, self.eps,
+                                               int(act), float(act_param))
         if update:
             self.num_batches_tracked += 1
         self._saved = (x, mean, invstd, use_batch, y.shape)

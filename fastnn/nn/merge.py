@@ -75,6 +75,26 @@ class Add(Module):
         self._shapes = shapes
         return y
 
+    def forward_fused(self, *args):
+        """``forward_fused(*inputs, next_layer)``: absorb a following ReLU (a residual block's
+        join) into the threaded sum, for inputs of one shape -- the same bits as Add then ReLU;
+        None (not fused) otherwise."""
+        from fastnn.nn.activation import ReLU
+        xs, nxt = args[:-1], args[-1]
+        if type(nxt) is not ReLU or len(xs) < 2:
+            return None
+        xs = _arrays(xs, "Add", 2)
+        shapes = [x.shape for x in xs]
+        if any(s != shapes[0] for s in shapes):
+            return None
+        last = len(xs) == 2
+        y = _C.add(xs[0], xs[1], relu=last, layer="Add")
+        for i, x in enumerate(xs[2:]):
+            _C.add(y, x, out=y, relu=i == len(xs) - 3, layer="Add")
+        self._shapes = shapes
+        nxt.accept_fused_output(y)
+        return y
+
     def backward(self, grad_out):
         shapes = self._shapes
         g = _grad(grad_out, np.broadcast_shapes(*shapes), "Add")

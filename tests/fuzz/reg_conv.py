@@ -140,11 +140,12 @@ def _gap_bwd():
 # -- batch norm ------------------------------------------------------------------------------------
 @entry("batchnorm_forward", X, Arg("weight", "array"), Arg("bias", "array"),
        Arg("running_mean", "out"), Arg("running_var", "out"), Arg("training", "bool"),
-       Arg("momentum", "float"), Arg("eps", "float"))
-def _bn_fwd():
+       Arg("momentum", "float"), Arg("eps", "float"), Arg("act", "int"), Arg("act_param", "float"))
+def _bn_fwd():  # with a fused leaky ReLU (training)
     return Call(_C.batchnorm_forward, x=f32(4, 3, 2, 2), weight=f32(3, seed=1),
                 bias=f32(3, seed=2), running_mean=np.zeros(3, np.float32),
-                running_var=np.ones(3, np.float32), training=True, momentum=0.1, eps=1e-5)
+                running_var=np.ones(3, np.float32), training=True, momentum=0.1, eps=1e-5,
+                act=int(_C.Unary.leaky_relu), act_param=0.1)
 
 
 @entry("batchnorm_backward", DY, X, Arg("weight", "array"), Arg("save_mean", "array"),

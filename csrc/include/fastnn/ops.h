@@ -334,10 +334,12 @@ void depth_space(const float* src, int64_t n, int64_t c, int64_t h, int64_t w, i
 // Training: biased variance normalises; running_var is updated with the unbiased one,
 // running = (1 - momentum) * running + momentum * batch (running_* may be null: not tracked).
 // gamma/beta may be null (affine=False). save_mean/save_invstd (c) feed the backward.
+// act: an activation applied to y in the same pass (the ReLU after a batch norm, fused in
+// training; the backward is the activation's, then this one's, unchanged: it reads x, not y).
 void batchnorm_forward_train(const float* x, int64_t n, int64_t c, int64_t inner,
                              const float* gamma, const float* beta, float eps, float momentum,
                              float* running_mean, float* running_var, float* y, float* save_mean,
-                             float* save_invstd);
+                             float* save_invstd, Epilogue act = Epilogue{});
 // Eval: normalise with the running statistics; also writes save_mean/save_invstd from them (each
 // may be null: not wanted). y may alias x.
 void batchnorm_forward_eval(const float* x, int64_t n, int64_t c, int64_t inner,
