@@ -101,6 +101,21 @@ class _Elementwise(Module):
         return {}
 
 
+def fuse_activation(next_layer, run):
+    """A layer's ``forward_fused`` for a following element-wise activation: ``run(code, param)``
+    computes the layer's output with the activation applied (a GEMM epilogue, the batch norm's
+    pass), recorded on the activation so that its backward works as usual; None when
+    ``next_layer`` is not such an activation."""
+    if not isinstance(next_layer, _Elementwise):
+        return None
+    ep = next_layer.epilogue()
+    if ep is None:
+        return None
+    y = run(*ep)
+    next_layer.accept_fused_output(y)
+    return y
+
+
 @register
 class ReLU(_Elementwise):
     """max(x, 0). NaN passes through."""

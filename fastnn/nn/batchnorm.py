@@ -69,16 +69,11 @@ class _BatchNorm(Module):
         into the normalising pass -- one pass over the activations instead of two; the same bits
         as the pair unfused (the activation's kernel on the same values). None (not fused) for
         other layers, eval statistics, and the instance norms (their own forward)."""
-        from fastnn.nn.activation import _Elementwise
-        if (type(self).forward is not _BatchNorm.forward or not isinstance(next_layer, _Elementwise)
-                or not (self.training or self.running_mean is None)):
+        from fastnn.nn.activation import fuse_activation
+        if type(self).forward is not _BatchNorm.forward or not (self.training or
+                                                                 self.running_mean is None):
             return None
-        ep = next_layer.epilogue()
-        if ep is None:
-            return None
-        y = self._forward(x, *ep)
-        next_layer.accept_fused_output(y)
-        return y
+        return fuse_activation(next_layer, lambda code, param: self._forward(x, code, param))
 
     def _forward(self, x, act=0, act_param=0.0):
         x = sp.as_input(x, repr(self), self._ndims, self.num_features, self._layout)

@@ -6,7 +6,7 @@ import numpy as np
 
 from fastnn import _C
 from fastnn.nn import _calls, init
-from fastnn.nn.activation import _Elementwise
+from fastnn.nn.activation import fuse_activation
 from fastnn.nn.module import Module, Parameter, init_deferred, new_array, register
 
 __all__ = ["Linear", "Flatten"]
@@ -86,14 +86,7 @@ class Linear(Module):
 
     def forward_fused(self, x, next_layer):
         """Absorb a following activation into the GEMM epilogue (same bits as unfused)."""
-        if not isinstance(next_layer, _Elementwise):
-            return None
-        ep = next_layer.epilogue()
-        if ep is None:
-            return None
-        y = self._forward(x, *ep)
-        next_layer.accept_fused_output(y)
-        return y
+        return fuse_activation(next_layer, lambda code, param: self._forward(x, code, param))
 
     def backward(self, grad_out):
         if self._x is None:
