@@ -116,6 +116,8 @@ constexpr int64_t kDirectMinTaps = 96;
 // cost more than the 9 to 63 multiply-adds per element they feed (MNIST conv 1 -> 32 at 28x28:
 // 25 GFLOP/s by im2col, one thread).
 constexpr int64_t kTapsMax = 64;
+// Output planes (pixels) from which a long pointwise convolution runs as a plain GEMM.
+constexpr int64_t kPointwiseGemmPlane = 784;
 
 bool taps_fits(const Conv2dGeom& g) { return g.sw == 1 && g.groups == 1 && g.kdim() <= kTapsMax; }
 
@@ -179,12 +181,22 @@ ConvAlgo conv2d_choose_algorithm(ConvAlgo a, const Conv2dGeom& g) {
   if (a != ConvAlgo::automatic) return a;
   if (g.is_depthwise()) return ConvAlgo::depthwise;
   if (winograd_pays(g)) return ConvAlgo::winograd;
+  // A 1x1 stride-1 convolution with a contraction past the taps path's and large planes is a
+  // plain GEMM whose B panels are packed from the input planes (Im2col::pack_b): measured on one
+  // thread of a Xeon, 256->64 at 56x56 89.5 GFLOP/s against the direct kernel's 51 (batch 8),
+  // 128->512 and 512->128 at 28x28 160 / 132 against 130 / 101; at 14x14 and 7x7 the direct
+  // kernel stays ahead (bench/compare.py layers, docs/kernels.md).
+  if (g.is_pointwise() && g.kdim() > kTapsMax && g.out_plane() >= kPointwiseGemmPlane)
+    return ConvAlgo::im2col;
   // The direct kernel wants enough output channels to fill its tile's columns and a long enough
   // contraction (cg*kh*kw) to amortise its per-tap offsets; below ~96 taps (e.g. the 1- to
   // 8-channel first layers of a CNN) the im2col GEMM measured 1.2-2.4x faster
   // (bench/compare.py winograd, docs/kernels.md).
-  return fills_tile(g.kg(), kernels().conv_nr) && g.kdim() >= kDirectMinTaps ? ConvAlgo::direct
-                                                                          : ConvAlgo::im2col;
+  // A pointwise one reads each input value once per tap anyway: from 32 channels the direct
+  // kernel beat the taps path (64->128 at 14x14, one thread: 120 against 87 GFLOP/s).
+  const bool long_enough = g.kdim() >= kDirectMinTaps || (g.is_pointwise() && g.kdim() >= 32);
+  return fills_tile(g.kg(), kernels().conv_nr) && long_enough ? ConvAlgo::direct
+                                                              : ConvAlgo::im2col;
 }
 
 void conv2d_check_geom(const Conv2dGeom& g) {

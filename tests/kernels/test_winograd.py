@@ -161,6 +161,14 @@ def test_auto_rule_and_algorithm_report(threads):
     assert ops.conv2d_algorithm((4, 64, 56, 56), (64, 64, 3, 3), stride=2, padding=1) in (
         "direct", "im2col")
     assert ops.conv2d_algorithm((2, 8, 9, 9), (8, 1, 3, 3), padding=1, groups=8) == "depthwise"
+    # Pointwise: a plain GEMM for long contractions over large planes, else the direct kernel
+    # from 32 channels (the taps path below).
+    assert ops.conv2d_algorithm((8, 256, 56, 56), (64, 256, 1, 1)) == "im2col"
+    assert ops.conv2d_algorithm((1, 128, 28, 28), (512, 128, 1, 1)) == "im2col"
+    assert ops.conv2d_algorithm((1, 1024, 14, 14), (256, 1024, 1, 1)) == "direct"
+    assert ops.conv2d_algorithm((8, 64, 14, 14), (128, 64, 1, 1)) == "direct"
+    assert ops.conv2d_algorithm((8, 64, 56, 56), (64, 64, 1, 1)) == "direct"
+    assert ops.conv2d_algorithm((2, 16, 28, 28), (32, 16, 1, 1)) == "im2col"
     assert ops.conv2d_algorithm((1, 64, 56, 56), (64, 64, 3, 3), padding=1,
                                 algorithm="winograd_f2") == "winograd_f2"
 
