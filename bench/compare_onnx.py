@@ -20,11 +20,8 @@ fastnn's per-op time (its inference plan's profiler) for ResNet-50 at batch 1.
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -154,41 +151,17 @@ def _runner(lib, model, path, batch, threads):
 
 
 def worker(lib, model, path, batch, threads, min_time):
-    """Line protocol on stdin/stdout: 'go' -> one timed round (seconds per call), 'quit'."""
-    from timing import time_fn
-    fn = _runner(lib, model, path, batch, threads)
-    fn()
-    print("ready", flush=True)
-    for line in sys.stdin:
-        if line.strip() != "go":
-            break
-        print(json.dumps(time_fn(fn, min_time=min_time, repeats=1, warmup=0)), flush=True)
+    """One library's worker process (timing.serve_rounds)."""
+    from timing import serve_rounds
+    serve_rounds(_runner(lib, model, path, batch, threads), min_time)
 
 
 def _measure(libs, model, path, batch, threads, rounds, min_time):
-    procs = {}
+    from timing import measure_workers
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    for lib in libs:
-        procs[lib] = subprocess.Popen(
-            [sys.executable, __file__, "--worker", lib, model, path, str(batch), str(threads),
-             str(min_time)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        line = procs[lib].stdout.readline().strip()
-        if line != "ready":
-            raise RuntimeError(f"{lib} worker failed to start ({line!r})")
-    times = {lib: [] for lib in libs}
-    try:
-        for _ in range(rounds):
-            for lib in libs:
-                time.sleep(0.1)  # let the previous worker's threads go idle
-                procs[lib].stdin.write("go\n")
-                procs[lib].stdin.flush()
-                times[lib].append(json.loads(procs[lib].stdout.readline()))
-    finally:
-        for p in procs.values():
-            p.stdin.write("quit\n")
-            p.stdin.close()
-            p.wait()
-    return {lib: (statistics.median(t), min(t)) for lib, t in times.items()}
+    argvs = {lib: [sys.executable, __file__, "--worker", lib, model, path, str(batch),
+                   str(threads), str(min_time)] for lib in libs}
+    return measure_workers(argvs, rounds, env, pause=0.1)
 
 
 def _profile(path, threads):

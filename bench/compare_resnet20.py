@@ -40,13 +40,9 @@ pause between turns. Reported: the median and the best round per library, ratios
 (> 1: fastnn faster) from the medians and from the bests, the load average before and after.
 """
 import argparse
-import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -351,46 +347,18 @@ def _runner(mode, lib, workdir, threads, optim_kind):
 
 
 def worker(mode, lib, workdir, threads, min_time, optim_kind):
-    """Line protocol on stdin/stdout: 'go' -> one timed round (seconds per call), 'quit'."""
-    from timing import time_fn
-    fn = _runner(mode, lib, workdir, threads, optim_kind)
-    fn()
-    fn()
-    print("ready", flush=True)
-    for line in sys.stdin:
-        if line.strip() != "go":
-            break
-        print(json.dumps(time_fn(fn, min_time=min_time, repeats=1, warmup=0)), flush=True)
+    """One library's worker process (timing.serve_rounds; two warm-up calls: a training step's
+    first allocates the optimizer state)."""
+    from timing import serve_rounds
+    serve_rounds(_runner(mode, lib, workdir, threads, optim_kind), min_time, warmups=2)
 
 
 def _measure(mode, libs, workdir, threads, rounds, min_time, optim_kind):
-    procs = {}
+    from timing import measure_workers
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS="1")
-    try:
-        for lib in libs:
-            procs[lib] = subprocess.Popen(
-                [sys.executable, __file__, "--worker", mode, lib, workdir, str(threads),
-                 str(min_time), optim_kind], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                text=True, env=env)
-            line = procs[lib].stdout.readline().strip()
-            if line != "ready":
-                raise RuntimeError(f"{mode} {lib} worker failed to start ({line!r})")
-        times = {lib: [] for lib in libs}
-        for _ in range(rounds):
-            for lib in libs:
-                time.sleep(0.2)  # let the previous worker's threads go idle
-                procs[lib].stdin.write("go\n")
-                procs[lib].stdin.flush()
-                times[lib].append(json.loads(procs[lib].stdout.readline()))
-    finally:
-        for p in procs.values():
-            try:
-                p.stdin.write("quit\n")
-                p.stdin.close()
-            except OSError:
-                pass
-            p.wait()
-    return {lib: (statistics.median(t), min(t)) for lib, t in times.items()}
+    argvs = {lib: [sys.executable, __file__, "--worker", mode, lib, workdir, str(threads),
+                   str(min_time), optim_kind] for lib in libs}
+    return measure_workers(argvs, rounds, env, pause=0.2)
 
 
 def main(argv):
