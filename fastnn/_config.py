@@ -30,7 +30,8 @@ def set_isa(name):
 def _amx_text(info):
     if not info["amx_usable"]:
         return "no"
-    return {"off": "off", "auto": "yes, from 4 rows x 32 columns", "on": "yes, every call"}[info["amx_mode"]]
+    return {"off": "off", "auto": "yes, from 4 rows x 32 columns",
+            "on": "yes, every call"}[info["amx_mode"]]
 
 
 def config():

@@ -74,8 +74,10 @@ void apply_malloc_policy() {
   const char* e = std::getenv("FASTNN_MALLOC_TUNE");
   if (e && std::string(e) == "0") return;
 #if defined(__GLIBC__) && !defined(FASTNN_SANITIZE)
-  if (mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1 && mallopt(M_TRIM_THRESHOLD, kTrimThreshold) == 1)
-    malloc_policy_state() = "glibc: blocks up to 32 MiB from the heap, up to 512 MiB of freed heap kept";
+  if (mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1 &&
+      mallopt(M_TRIM_THRESHOLD, kTrimThreshold) == 1)
+    malloc_policy_state() =
+        "glibc: blocks up to 32 MiB from the heap, up to 512 MiB of freed heap kept";
   else
     malloc_policy_state() = "glibc defaults (mallopt refused)";
 #else

@@ -300,9 +300,9 @@ S8Epilogue advanced(const S8Epilogue& ep, int64_t j0) {
 }
 
 // Rows of A from which automatic mode takes the AMX path: below, a tile's 16 rows are mostly
-// empty and the VNNI kernel (whose row tiles shrink to the rows there are) is faster
-// (a sweep of m = 1..64 at k = 784, n = 512, 1 thread, Xeon with AMX: AMX 0.74x VNNI at m = 1, 1.12x at 4, 2.4x at 16;
-// bench/compare.py quant gemm, docs/int8_gemm.md).
+// empty and the VNNI kernel (whose row tiles shrink to the rows there are) is faster (a sweep of
+// m = 1..64 at k = 784, n = 512, 1 thread, Xeon with AMX: AMX 0.74x VNNI at m = 1, 1.12x at 4,
+// 2.4x at 16; bench/compare.py quant gemm, docs/int8_gemm.md).
 constexpr int64_t kS8AmxMinRows = 4;
 // And from one whole panel of columns: with n <= 16 (a 10-class head) packing A costs more than
 // the tiles save (0.8x VNNI at 128 x 256 x 10).

@@ -46,6 +46,15 @@ def _unbroadcast(g, shape):
     return g.sum(axis=axes, dtype=np.float32).reshape(shape)
 
 
+def _sum_same_shape(xs, relu):
+    """The sum of two or more float32 arrays of one shape by fastnn's threaded add (one new
+    array, the later inputs added in place), ReLU applied by the last addition when ``relu``."""
+    y = _C.add(xs[0], xs[1], relu=relu and len(xs) == 2, layer="Add")
+    for i, x in enumerate(xs[2:], 3):
+        _C.add(y, x, out=y, relu=relu and i == len(xs), layer="Add")
+    return y
+
+
 def _grad(grad_out, shape, layer):
     g = np.asarray(grad_out, dtype=np.float32)
     if g.shape != tuple(shape):
@@ -65,9 +74,7 @@ class Add(Module):
         shapes = [x.shape for x in xs]
         _broadcast_shape(shapes, "Add")
         if all(s == shapes[0] for s in shapes):  # float32 (_arrays), one shape: threaded sum
-            y = _C.add(xs[0], xs[1], layer="Add")
-            for x in xs[2:]:
-                _C.add(y, x, out=y, layer="Add")
+            y = _sum_same_shape(xs, relu=False)
         else:
             y = xs[0] + xs[1]
             for x in xs[2:]:
@@ -87,10 +94,7 @@ class Add(Module):
         shapes = [x.shape for x in xs]
         if any(s != shapes[0] for s in shapes):
             return None
-        last = len(xs) == 2
-        y = _C.add(xs[0], xs[1], relu=last, layer="Add")
-        for i, x in enumerate(xs[2:]):
-            _C.add(y, x, out=y, relu=i == len(xs) - 3, layer="Add")
+        y = _sum_same_shape(xs, relu=True)
         self._shapes = shapes
         nxt.accept_fused_output(y)
         return y

@@ -128,3 +128,19 @@ def test_batchnorm_forward_act_argument(rng):
     with pytest.raises(ValueError, match="unknown fused activation code 9"):
         _C.batchnorm_forward(x, w, b, rm.copy(), rv.copy(), True, 0.1, 1e-5, 9, 0.0)
     np.testing.assert_array_equal(rm, 0)  # the refused calls updated nothing
+
+
+@pytest.mark.parametrize("n_inputs", [2, 3, 4])
+def test_add_of_several_inputs_with_relu(rng, n_inputs):
+    ins = [nn.Input((5,)) for _ in range(n_inputs)]
+    add, relu = nn.Add(), nn.ReLU()
+    m = nn.Model(ins, relu(add(*ins)))
+    calls = _count_forward(relu)
+    xs = [rng.standard_normal((4, 5)).astype(np.float32) for _ in range(n_inputs)]
+    y = m(*xs)
+    assert not calls  # fused into the sum
+    s = xs[0] + xs[1]
+    for x in xs[2:]:
+        s = s + x
+    np.testing.assert_array_equal(y, np.maximum(s, 0))
+    np.testing.assert_array_equal(add(*xs), s)  # unfused, the same sum
