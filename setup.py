@@ -42,10 +42,15 @@ ISA_FLAGS = {
 # Files inside an ISA folder that need more than the folder's flags (int8 dot products).
 # AMX tiles (Sapphire Rapids and later): one file of the AVX-512 folder, built where the compiler
 # knows the instructions (GCC >= 11), run only where the CPU has them and the OS grants tile data.
-AMX_FLAGS = ["-mavx512vnni", "-mamx-tile", "-mamx-int8"]
+AMX_FLAGS = ["-mavx512vnni", "-mamx-tile", "-mamx-int8", "-mamx-bf16"]
+# bf16 dot products (Cooper Lake, Sapphire Rapids, Zen 4), built where the compiler knows them
+# (GCC >= 10); elsewhere the emulated kernels serve Module.to_bf16().
+BF16_FLAGS = ["-mavx512bf16"]
 FILE_FLAGS = {
+    os.path.join("avx512", "gemm_bf16.cpp"): BF16_FLAGS,
     os.path.join("avx512", "gemm_s8.cpp"): ["-mavx512vnni"],
     os.path.join("avx512", "gemm_s8_amx.cpp"): AMX_FLAGS,
+    os.path.join("avx512", "gemm_bf16_amx.cpp"): AMX_FLAGS,
 }
 
 
@@ -85,6 +90,9 @@ for isa in BUILT_ISAS:
 BUILT_AMX = "avx512" in BUILT_ISAS and compiler_accepts(ISA_FLAGS["avx512"] + AMX_FLAGS)
 if not BUILT_AMX:
     cpp_sources = [s for s in cpp_sources if not s.endswith("_amx.cpp")]
+BUILT_BF16 = "avx512" in BUILT_ISAS and compiler_accepts(ISA_FLAGS["avx512"] + BF16_FLAGS)
+if not BUILT_BF16:
+    cpp_sources = [s for s in cpp_sources if not s.endswith(os.path.join("avx512", "gemm_bf16.cpp"))]
 
 HEADERS = sources("csrc/**/*.h")
 
@@ -106,7 +114,8 @@ link_flags += MODE_LFLAGS
 
 macros = [("FASTNN_VERSION", f'"{VERSION}"')] + \
     [(f"FASTNN_BUILT_{isa.upper()}", "1") for isa in BUILT_ISAS] + \
-    ([("FASTNN_BUILT_AMX", "1")] if BUILT_AMX else [])
+    ([("FASTNN_BUILT_AMX", "1")] if BUILT_AMX else []) + \
+    ([("FASTNN_BUILT_BF16", "1")] if BUILT_BF16 else [])
 if SANITIZE:
     macros.append(("FASTNN_SANITIZE", "1"))
 
@@ -131,7 +140,7 @@ def build_key():
     import numpy
     parts = [sys.version, platform.machine(), pybind11.__version__, numpy.__version__,
              os.environ.get("CXX", ""), " ".join(common_flags + link_flags), " ".join(BUILT_ISAS),
-             f"amx={BUILT_AMX}"]
+             f"amx={BUILT_AMX}", f"bf16={BUILT_BF16}"]
     mode = "sanitize" if SANITIZE else "debug" if DEBUG else "release"
     digest = hashlib.sha1("\n".join(parts).encode()).hexdigest()[:10]
     return f"{mode}-{sys.implementation.cache_tag}-{digest}"

@@ -1,6 +1,7 @@
 // fastnn._C.matmul: check, release the GIL, call sgemm.
 #include "bind_enum.h"
 #include "common.h"
+#include "fastnn/kernel_table.h"
 #include "fastnn/ops.h"
 
 namespace fastnn {
@@ -10,7 +11,7 @@ namespace {
 py::array_t<float> matmul(const py::handle& a_obj, const py::handle& b_obj, bool trans_a,
                           bool trans_b, const py::handle& bias_obj,
                           const std::optional<Unary>& act, float act_param,
-                          float alpha, const py::handle& out_obj, float beta) {
+                          float alpha, const py::handle& out_obj, float beta, bool bf16) {
   if (beta != 0.0f && beta != 1.0f)
     throw py::value_error("beta: expected 0 or 1, got " + std::to_string(beta));
   if (beta != 0.0f && out_obj.is_none())
@@ -52,6 +53,7 @@ py::array_t<float> matmul(const py::handle& a_obj, const py::handle& b_obj, bool
   g.beta = beta;
   g.bias = has_bias ? bias.data() : nullptr;
   g.ep = ep;
+  g.bf16 = bf16;
   {
     py::gil_scoped_release nogil;
     sgemm(g);
@@ -59,7 +61,7 @@ py::array_t<float> matmul(const py::handle& a_obj, const py::handle& b_obj, bool
   return out;
 }
 
-py::array_t<float> matmul_reference(const py::handle& a_obj, const py::handle& b_obj) {
+py::array_t<float> matmul_reference(const py::handle& a_obj, const py::handle& b_obj, bool bf16) {
   py::array_t<float> a = c_f32(a_obj, "a"), b = c_f32(b_obj, "b");
   check_ndim(a, "a", 2);
   check_ndim(b, "b", 2);
@@ -70,6 +72,7 @@ py::array_t<float> matmul_reference(const py::handle& a_obj, const py::handle& b
   g.b = mat_view(b);
   g.c = out.mutable_data();
   g.ldc = b.shape(1);
+  g.bf16 = bf16;
   sgemm_reference(g);
   return out;
 }
@@ -80,8 +83,9 @@ void bind_gemm(py::module_& m) {
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, py::arg("bias") = py::none(), py::arg("act") = py::none(),
         py::arg("act_param") = 0.0f, py::arg("alpha") = 1.0f, py::arg("out") = py::none(),
-        py::arg("beta") = 0.0f,
-        "C = act(alpha * op(a) @ op(b) + beta * out + bias); see fastnn.ops.matmul.");
+        py::arg("beta") = 0.0f, py::arg("bf16") = false,
+        "C = act(alpha * op(a) @ op(b) + beta * out + bias); see fastnn.ops.matmul. bf16: a and b "
+        "rounded to bfloat16, float32 sums (the bf16 inference kernels).");
   m.def("gemm_config", [] {
     const KernelTable& t = kernels();
     py::dict d;
@@ -93,10 +97,29 @@ void bind_gemm(py::module_& m) {
     d["kc"] = t.f32_kc;
     d["mc"] = t.f32_mc;
     d["nc"] = t.f32_nc;
+    d["bf16_tile"] = py::make_tuple(t.bf16_gemm.mr, t.bf16_gemm.nr);
+    d["bf16_kernel"] = t.bf16_gemm_name;
+    d["bf16_native"] = t.isa == Isa::avx512 && bf16_native_usable();
+    d["bf16_amx_usable"] = bf16_amx_usable();
+    const S8AmxMode mode = bf16_amx_mode();
+    d["bf16_amx_mode"] = mode == S8AmxMode::off ? "off" : mode == S8AmxMode::on ? "on" : "auto";
+    d["bf16_amx"] = bf16_use_amx();
     return d;
   }, "The active f32 GEMM tiles and cache-block bounds (tests size their edge cases from it).");
-  m.def("matmul_reference", &matmul_reference, py::arg("a"), py::arg("b"),
-        "Naive triple loop in double precision, rounded to float32 (tests only).");
+  m.def("bf16_set_amx", [](const std::string& mode) {
+    const S8AmxMode before = bf16_amx_mode();
+    if (mode == "off") set_bf16_amx_mode(S8AmxMode::off);
+    else if (mode == "auto") set_bf16_amx_mode(S8AmxMode::automatic);
+    else if (mode == "on") set_bf16_amx_mode(S8AmxMode::on);
+    else throw py::value_error("mode: expected 'off', 'auto' or 'on', got '" + mode + "'");
+    return std::string(before == S8AmxMode::off ? "off" : before == S8AmxMode::on ? "on" : "auto");
+  }, py::arg("mode"),
+        "AMX tiles for the bf16 products (Module.to_bf16()): 'off' (the avx512_bf16 or emulated "
+        "kernel), 'auto' (AMX wherever it is usable; the default unless FASTNN_NO_AMX=1) or 'on' "
+        "(ValueError where AMX is not usable). Returns the previous mode.");
+  m.def("matmul_reference", &matmul_reference, py::arg("a"), py::arg("b"), py::arg("bf16") = false,
+        "Naive triple loop in double precision, rounded to float32 (tests only); bf16: the "
+        "operands rounded to bfloat16 first.");
 }
 
 }  // namespace fastnn

@@ -26,7 +26,7 @@ py::array_t<float> linear_weight(const py::handle& obj, const std::string& layer
 py::array_t<float> linear_forward_py(const py::handle& x_obj, const py::handle& w_obj,
                                      const py::handle& b_obj, const std::optional<Unary>& act,
                                      float act_param,
-                                     const std::string& layer) {
+                                     const std::string& layer, bool bf16) {
   py::array_t<float> w = linear_weight(w_obj, layer);
   const int64_t out = w.shape(0), in = w.shape(1);
   py::array_t<float> x = linear_input(x_obj, layer, in);
@@ -40,7 +40,7 @@ py::array_t<float> linear_forward_py(const py::handle& x_obj, const py::handle& 
   float* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;
-    linear_forward(xv, w.data(), bp, out, ep, yp);
+    linear_forward(xv, w.data(), bp, out, ep, yp, bf16);
   }
   return y;
 }
@@ -103,7 +103,9 @@ void colsum_accumulate_py(const py::handle& x_obj, const py::handle& out_obj) {
 void bind_linear(py::module_& m) {
   m.def("linear_forward", &linear_forward_py, py::arg("x"), py::arg("weight"), py::arg("bias"),
         py::arg("act") = py::none(), py::arg("act_param") = 0.0f, py::arg("layer") = "Linear",
-        "y = act(x @ weight.T + bias): one GEMM, bias and activation in its epilogue.");
+        py::arg("bf16") = false,
+        "y = act(x @ weight.T + bias): one GEMM, bias and activation in its epilogue; bf16: in "
+        "mixed precision (inference).");
   m.def("linear_backward", &linear_backward_py, py::arg("grad_out"), py::arg("x"),
         py::arg("weight"), py::arg("weight_grad"), py::arg("bias_grad"),
         py::arg("need_input_grad") = true, py::arg("layer") = "Linear",

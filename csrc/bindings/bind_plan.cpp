@@ -118,12 +118,13 @@ void bind_plan_class(py::module_& m) {
            py::arg("algorithm") = "auto", py::arg("bn") = py::none(), py::arg("act") = py::none())
       .def("linear",
            [](PyPlan& p, int in, int out, const py::handle& w_obj, const py::handle& b_obj,
-              const py::object& bn, const Act3& act) {
+              const py::object& bn, const Act3& act, bool bf16) {
              py::array_t<float> w = c_f32(w_obj, "weight");
              check_ndim(w, "weight", 2);
              check_nonempty_weight(w, "(out_features, in_features)");
              PlanOp op;
              op.kind = PlanKind::linear;
+             op.bf16 = bf16;
              op.out_features = w.shape(0);
              op.in_features = w.shape(1);
              op.w = p.hold(w, "weight", -1);
@@ -132,7 +133,7 @@ void bind_plan_class(py::module_& m) {
              p.push(op, {in}, out, act);
            },
            py::arg("inp"), py::arg("out"), py::arg("weight"), py::arg("bias"),
-           py::arg("bn") = py::none(), py::arg("act") = py::none())
+           py::arg("bn") = py::none(), py::arg("act") = py::none(), py::arg("bf16") = false)
       .def("pool2d",
            [](PyPlan& p, int in, int out, bool is_max, std::array<int64_t, 3> chw, Pair kernel,
               Pair stride, Pair padding, Pair dilation, bool ceil_mode, bool count_include_pad,

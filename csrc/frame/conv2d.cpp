@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "conv2d_parts.h"
+#include "gemm_bf16.h"
 
 namespace fastnn {
 
@@ -142,15 +143,65 @@ void taps_forward(const float* x, const float* w, const float* bias, float* y, c
 
 bool is_winograd(ConvAlgo a) { return a == ConvAlgo::winograd || a == ConvAlgo::winograd_f2; }
 
+// The bf16 forward (ConvAlgo::bf16): Y = W @ col per image and group, both operands packed as
+// float panels (the weight's rows, the image's im2col) and rewritten as bf16 pair panels in place
+// (kernel_table.h "[bf16 GEMM]"), run with the table's bf16 tile.
+void bf16_forward(const float* x, const float* w, const float* bias, float* y,
+                  const Conv2dGeom& g) {
+  const int64_t kg = g.kg(), cg = g.cg(), K = g.kdim(), P = g.out_plane(), HW = g.in_plane();
+  if (bf16_use_amx()) {  // AMX tiles: the weights converted once, im2col panels per image
+    std::vector<AmxA> wbf;
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      wbf.emplace_back(MatView{w + grp * kg * K, kg, K, K, 1}, true);
+    const int slots = image_slots(g.n);
+    for_image_ranges(g.n, slots, [&](int, int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i)
+        for (int64_t grp = 0; grp < g.groups; ++grp) {
+          float* yg = y + (i * g.k + grp * kg) * P;
+          const Im2col im{x + (i * g.c + grp * cg) * HW, g};
+          bf16_amx_gemm(
+              wbf[grp], P,
+              [&](int64_t j0, int64_t nn, float* dst) { im.pack_b(0, j0, K, nn, 32, dst); },
+              yg, P, 1.0f, 0.0f, nullptr, Epilogue{}, slots == 1);
+          if (bias) add_channel_bias(yg, 1, kg, P, bias + grp * kg);
+        }
+    });
+    return;
+  }
+  const F32GemmTile tile = kernels().bf16_gemm;
+  for_image_ranges(g.n, image_slots(g.n), [&](int, int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i)
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        float* yg = y + (i * g.k + grp * kg) * P;
+        const float* bg = bias ? bias + grp * kg : nullptr;
+        if (bg)  // start C at the bias; the GEMM accumulates onto it
+          for (int64_t r = 0; r < kg; ++r) std::fill(yg + r * P, yg + (r + 1) * P, bg[r]);
+        const MatView wg{w + grp * kg * K, kg, K, K, 1};
+        const Im2col im{x + (i * g.c + grp * cg) * HW, g};
+        sgemm_driver(
+            kg, P, K,
+            [&](int64_t i0, int64_t p0, int64_t mc, int64_t kc, int mr, float* dst) {
+              pack_a_f32(wg, i0, p0, mc, kc, mr, dst);
+              bf16_pair_panels(dst, (mc + mr - 1) / mr, kc, mr);
+            },
+            [&](int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst) {
+              im.pack_b(p0, j0, kc, nc, nr, dst);
+              bf16_pair_panels(dst, (nc + nr - 1) / nr, kc, nr);
+            },
+            yg, P, 1.0f, bg ? 1.0f : 0.0f, nullptr, Epilogue{}, &tile);
+      }
+  });
+}
+
 }  // namespace
 
 ConvAlgo conv_algo_from_name(const std::string& name) {
   for (ConvAlgo a : {ConvAlgo::automatic, ConvAlgo::im2col, ConvAlgo::direct, ConvAlgo::winograd,
-                     ConvAlgo::winograd_f2})
+                     ConvAlgo::winograd_f2, ConvAlgo::bf16})
     if (name == conv_algo_name(a)) return a;
   throw std::invalid_argument(
-      "algorithm: expected one of 'auto', 'im2col', 'direct', 'winograd', 'winograd_f2', got '" +
-      name + "'");
+      "algorithm: expected one of 'auto', 'im2col', 'direct', 'winograd', 'winograd_f2', 'bf16', "
+      "got '" + name + "'");
 }
 
 const char* conv_algo_name(ConvAlgo a) {
@@ -161,6 +212,7 @@ const char* conv_algo_name(ConvAlgo a) {
     case ConvAlgo::winograd: return "winograd";
     case ConvAlgo::winograd_f2: return "winograd_f2";
     case ConvAlgo::depthwise: return "depthwise";
+    case ConvAlgo::bf16: return "bf16";
   }
   return "?";
 }
@@ -178,6 +230,7 @@ void conv2d_check_algorithm(ConvAlgo a, const Conv2dGeom& g) {
 }
 
 ConvAlgo conv2d_choose_algorithm(ConvAlgo a, const Conv2dGeom& g) {
+  if (a == ConvAlgo::bf16 && g.is_depthwise()) return ConvAlgo::depthwise;
   if (a != ConvAlgo::automatic) return a;
   if (g.is_depthwise()) return ConvAlgo::depthwise;
   if (winograd_pays(g)) return ConvAlgo::winograd;
@@ -235,6 +288,7 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
     case ConvAlgo::winograd_f2: return conv2d_winograd_forward(x, w, bias, y, g, 2);
     default: break;
   }
+  if (algo == ConvAlgo::bf16) return bf16_forward(x, w, bias, y, g);
   if (taps_fits(g)) return taps_forward(x, w, bias, y, g);  // im2col read in place
   const int64_t kg = g.kg(), cg = g.cg(), K = g.kdim(), P = g.out_plane(), HW = g.in_plane();
   // im2col: Y = W @ col per image.
@@ -266,6 +320,8 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
   conv2d_check_algorithm(algo, g);
   require(dy != nullptr, "conv2d_backward: dy is required");
   require(!dw || x, "conv2d_backward: x is required for dw");
+  require(algo != ConvAlgo::bf16, "algorithm 'bf16': computes the forward only (inference); "
+                                  "training runs in float32");
   require(!dx || w, "conv2d_backward: w is required for dx");
   if (g.n == 0) return;
   const int64_t kg = g.kg(), cg = g.cg(), K = g.kdim(), P = g.out_plane(), HW = g.in_plane();

@@ -6,7 +6,9 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "gemm_bf16.h"
 #include "gemm_driver.h"
 
 namespace fastnn {
@@ -157,8 +159,13 @@ void sgemm_rows(const GemmArgs& g) {
 
 }  // namespace
 
+void sgemm_bf16(const GemmArgs& g);
+// Up to this many rows of A, a bf16 product with contiguous B columns runs sgemm_bf16_rows.
+constexpr int64_t kBf16RowsMax = 3;
+
 void sgemm(const GemmArgs& g) {
   check(g);
+  if (g.bf16) return sgemm_bf16(g);
   if (gemv_fits(g)) return sgemm_rows(g);
   const MatView a = g.a, b = g.b;
   sgemm_driver(
@@ -174,13 +181,97 @@ void sgemm(const GemmArgs& g) {
 
 float apply_act(float x, const Epilogue& ep);
 
+namespace {
+
+inline float bf16_round(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  u = bf16_round_bits(u) << 16;
+  std::memcpy(&v, &u, 4);
+  return v;
+}
+
+// bf16 products of a few rows of A with a B whose columns are contiguous (b.rs == 1: a Linear's
+// W^T): each row of A rounded once, B rounded as it is read, 16 running sums per output. No
+// packing, so a batch-1 Linear does not convert the whole weight into panels first.
+void sgemm_bf16_rows(const GemmArgs& g) {
+  const MatView a = g.a, b = g.b;
+  const int64_t k = a.cols, n = b.cols;
+  const KernelTable& t = kernels();
+  const bool needs_epilogue = g.bias != nullptr || g.ep.act != Act::none;
+  std::vector<float> xr(static_cast<size_t>(k));
+  constexpr int64_t kBlock = 64;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  const int nt = (k * n >= (int64_t(1) << 16)) ? static_cast<int>(std::min<int64_t>(
+                                                     get_num_threads(), blocks))
+                                               : 1;
+  for (int64_t i = 0; i < a.rows; ++i) {
+    for (int64_t p = 0; p < k; ++p) xr[p] = bf16_round(a.data[i * a.rs + p * a.cs]);
+    float* ci = g.c + i * g.ldc;
+    const float* x = xr.data();
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t j1 = std::min(n, (blk + 1) * kBlock);
+      for (int64_t j = blk * kBlock; j < j1; ++j) {
+        const float* col = b.data + j * b.cs;
+        float part[16] = {};
+        int64_t p = 0;
+        for (; p + 16 <= k; p += 16)
+          for (int l = 0; l < 16; ++l) part[l] += x[p + l] * bf16_round(col[p + l]);
+        for (int l = 0; p < k; ++p, ++l) part[l] += x[p] * bf16_round(col[p]);
+        float acc = 0.0f;
+        for (int l = 0; l < 16; ++l) acc += part[l];
+        ci[j] = g.alpha * acc + (g.beta != 0.0f ? ci[j] : 0.0f);
+      }
+      if (needs_epilogue)
+        t.f32_epilogue(ci + blk * kBlock, g.ldc, 1, j1 - blk * kBlock,
+                       g.bias ? g.bias + blk * kBlock : nullptr, g.ep);
+    }
+  }
+}
+
+}  // namespace
+
+void sgemm_bf16(const GemmArgs& g) {  // (checked by sgemm)
+  const MatView a = g.a, b = g.b;
+  if (a.rows <= kBf16RowsMax && b.rs == 1) return sgemm_bf16_rows(g);
+  if (bf16_use_amx()) {
+    const AmxA abf(a, true);
+    bf16_amx_gemm(
+        abf, b.cols,
+        [&](int64_t j0, int64_t nn, float* dst) { pack_b_f32(b, 0, j0, a.cols, nn, 32, dst); },
+        g.c, g.ldc, g.alpha, g.beta, g.bias, g.ep, true);
+    return;
+  }
+  sgemm_driver(
+      a.rows, b.cols, a.cols,
+      [&](int64_t i0, int64_t p0, int64_t mc, int64_t kc, int mr, float* dst) {
+        pack_a_f32(a, i0, p0, mc, kc, mr, dst);
+        bf16_pair_panels(dst, (mc + mr - 1) / mr, kc, mr);
+      },
+      [&](int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst) {
+        pack_b_f32(b, p0, j0, kc, nc, nr, dst);
+        bf16_pair_panels(dst, (nc + nr - 1) / nr, kc, nr);
+      },
+      g.c, g.ldc, g.alpha, g.beta, g.bias, g.ep, &kernels().bf16_gemm);
+}
+
 void sgemm_reference(const GemmArgs& g) {
   check(g);
+  // bf16: each operand rounded to bfloat16 (the products are then exact in double).
+  auto rounded = [&](float v) {
+    if (!g.bf16) return v;
+    const uint32_t u = static_cast<uint32_t>(f32_to_bf16_bits(v)) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  };
   for (int64_t i = 0; i < g.a.rows; ++i)
     for (int64_t j = 0; j < g.b.cols; ++j) {
       double acc = 0.0;
       for (int64_t p = 0; p < g.a.cols; ++p)
-        acc += double(g.a.data[i * g.a.rs + p * g.a.cs]) * double(g.b.data[p * g.b.rs + j * g.b.cs]);
+        acc += double(rounded(g.a.data[i * g.a.rs + p * g.a.cs])) *
+               double(rounded(g.b.data[p * g.b.rs + j * g.b.cs]));
       float* cij = g.c + i * g.ldc + j;
       float v = g.alpha * float(acc) + (g.beta != 0.0f ? *cij : 0.0f);
       if (g.bias) v += g.bias[j];

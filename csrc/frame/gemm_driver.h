@@ -78,10 +78,13 @@ void pack_b_f32(const MatView& b, int64_t p0, int64_t j0, int64_t kc, int64_t nc
 // main tile (kernels().f32_mr x f32_nr), which is the width such a packer must assume.
 // The driver calls pack_b for a run of whole micro-panels of the B block (j0 - jc a multiple of
 // nr), pack_a for a whole M block.
+// tile: run this register tile instead of choosing one (both packers must take the width). The
+// bf16 products pass the table's bf16_gemm tile; their packers write bf16 pair words into the
+// same float-sized panel buffers (kernel_table.h "[bf16 GEMM]").
 template <class PackA, class PackB>
 void sgemm_driver(int64_t m, int64_t n, int64_t k, const PackA& pack_a, const PackB& pack_b,
                   float* c, int64_t ldc, float alpha, float beta, const float* bias,
-                  const Epilogue& ep);
+                  const Epilogue& ep, const F32GemmTile* tile = nullptr);
 
 }  // namespace fastnn
 

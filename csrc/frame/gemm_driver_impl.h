@@ -30,7 +30,7 @@ constexpr bool takes_width() {
 template <class PackA, class PackB>
 void sgemm_driver(int64_t m, int64_t n, int64_t k, const PackA& pack_a, const PackB& pack_b,
                   float* c, int64_t ldc, float alpha, float beta, const float* bias,
-                  const Epilogue& ep) {
+                  const Epilogue& ep, const F32GemmTile* forced_tile) {
   constexpr bool kWidthA = gemm_detail::takes_width<PackA>();
   constexpr bool kWidthB = gemm_detail::takes_width<PackB>();
   static_assert(kWidthA || std::is_invocable_v<const PackA&, int64_t, int64_t, int64_t, int64_t, float*>,
@@ -48,8 +48,10 @@ void sgemm_driver(int64_t m, int64_t n, int64_t k, const PackA& pack_a, const Pa
     return;
   }
 
-  const F32GemmTile tile = (kWidthA && kWidthB) ? f32_choose_tile(t, m, n)
-                                                : F32GemmTile{t.f32_mr, t.f32_nr, t.f32_gemm_ukr};
+  if (forced_tile && !(kWidthA && kWidthB)) std::abort();  // a contract error, not input
+  const F32GemmTile tile = forced_tile            ? *forced_tile
+                           : (kWidthA && kWidthB) ? f32_choose_tile(t, m, n)
+                                                  : F32GemmTile{t.f32_mr, t.f32_nr, t.f32_gemm_ukr};
   const int mr = tile.mr, nr = tile.nr;
   const f32_gemm_ukr_fn ukr = tile.ukr;
   const f32_epilogue_fn epilogue = t.f32_epilogue;

@@ -11,8 +11,9 @@
 namespace fastnn {
 
 void linear_forward(const MatView& x, const float* weight, const float* bias, int64_t out_features,
-                    const Epilogue& ep, float* y) {
+                    const Epilogue& ep, float* y, bool bf16) {
   GemmArgs g;
+  g.bf16 = bf16;
   g.a = x;
   g.b = MatView{weight, x.cols, out_features, 1, x.cols};  // W^T: (in x out)
   g.c = y;

@@ -150,7 +150,7 @@ void run_op(const PlanOp& op, const std::vector<float*>& ptr, const std::vector<
       if (op.bn_on) ep = Epilogue();  // the activation goes after the batch norm
       act_done = act_done && !op.bn_on;
       linear_forward(MatView{x, rows, op.in_features, op.in_features, 1}, op.w, op.b,
-                     op.out_features, ep, y);
+                     op.out_features, ep, y, op.bf16);
       if (op.bn_on) apply_batchnorm(op, y, y, rows, op.out_features, 1);
       break;
     }

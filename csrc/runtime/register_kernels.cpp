@@ -20,6 +20,8 @@ void register_kernels(KernelTable& t) {
   t.f32_gemm_narrow = F32GemmTile{};
   t.s8_mr = 4;
   t.s8_gemm_name = "generic u8s8 4x32";
+  t.bf16_gemm = F32GemmTile{8, 8, bf16_gemm_ukr_8x8};  // AVX2 keeps it (bf16 is emulated there)
+  t.bf16_gemm_name = "generic bf16 8x8 (emulated; AVX2 keeps it)";
 }
 }  // namespace ref
 
@@ -58,6 +60,16 @@ void register_kernels(KernelTable& t) {
     t.s8_mr = 14;
     FASTNN_FILL_KERNEL(t, Isa::avx512, s8_gemm_ukr, u8s8_gemm_ukr_14x32_vnni)
     t.s8_gemm_name = "avx512_vnni u8s8 14x32";
+  }
+#ifdef FASTNN_BUILT_BF16
+  if (bf16_native_usable()) {
+    t.bf16_gemm = F32GemmTile{14, 32, bf16_gemm_ukr_14x32};
+    t.bf16_gemm_name = "avx512_bf16 14x32 (vdpbf16ps)";
+  } else
+#endif
+  {
+    t.bf16_gemm = F32GemmTile{12, 32, bf16_gemm_ukr_12x32_emu};
+    t.bf16_gemm_name = "avx512 bf16 12x32 (emulated)";
   }
 }
 }  // namespace avx512

@@ -244,13 +244,15 @@ def _build(view, xs):
             op = dict(kind="conv2d", inp=src[0], weight=layer.weight.data,
                       bias=None if layer.bias is None else layer.bias.data,
                       chw=tuple(shape[ins[0]]), stride=layer.stride, padding=layer.padding,
-                      dilation=layer.dilation, groups=layer.groups, algorithm=layer.algorithm,
+                      dilation=layer.dilation, groups=layer.groups,
+                      algorithm="bf16" if layer.precision == "bf16" else layer.algorithm,
                       bn=None, act=None)
         elif t is linear.Linear:
             if len(shape[ins[0]]) != 1:
                 raise _Unsupported
             op = dict(kind="linear", inp=src[0], weight=layer.weight.data,
-                      bias=None if layer.bias is None else layer.bias.data, bn=None, act=None)
+                      bias=None if layer.bias is None else layer.bias.data, bn=None, act=None,
+                      bf16=layer.precision == "bf16")
         elif t in (pooling.MaxPool2d, pooling.AvgPool2d):
             if len(shape[ins[0]]) != 3:
                 raise _Unsupported
@@ -308,7 +310,8 @@ def _build(view, xs):
                         op["padding"], op["dilation"], op["groups"], op["algorithm"], op["bn"],
                         op["act"])
         elif k == "linear":
-            plan.linear(index[op["inp"]], out, op["weight"], op["bias"], op["bn"], op["act"])
+            plan.linear(index[op["inp"]], out, op["weight"], op["bias"], op["bn"], op["act"],
+                        op["bf16"])
         elif k == "pool2d":
             plan.pool2d(index[op["inp"]], out, op["is_max"], op["chw"], op["kernel"],
                         op["stride"], op["padding"], op["dilation"], op["ceil_mode"],

@@ -52,6 +52,9 @@ def conv_algorithm(algorithm, owner, kernel_size, stride, dilation, groups, in_c
     if not isinstance(algorithm, str):
         raise TypeError(f"{owner}: algorithm: expected a string ('auto', 'im2col', 'direct', "
                         f"'winograd', 'winograd_f2'), got {type(algorithm).__name__}")
+    if algorithm == "bf16":  # an inference mode of the model, not a layer's algorithm
+        raise ValueError(f"{owner}: algorithm: 'bf16' is set for inference by Module.to_bf16(); "
+                         f"expected 'auto', 'im2col', 'direct', 'winograd' or 'winograd_f2'")
     try:
         return _C.conv2d_check_algorithm(algorithm, kernel_size, stride, dilation, groups,
                                          in_channels)

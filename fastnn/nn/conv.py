@@ -122,7 +122,12 @@ class Conv2d(_ConvNd):
     Pruning (fastnn.prune): when ``weight.mask`` is set, every forward first multiplies
     ``weight.data`` by the mask in place (pruned weights are exactly zero in every product, even
     after a user wrote into ``.data``), and backward masks ``weight.grad`` the same way.
+
+    bf16 (``Module.to_bf16()``, ``precision == "bf16"``): in eval mode the product runs with
+    bfloat16 operands and float32 sums (the im2col GEMM; a depthwise layer stays float32).
     """
+
+    precision = "float32"
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, algorithm="auto"):
@@ -137,8 +142,10 @@ class Conv2d(_ConvNd):
         w = self.weight
         if w.mask is not None:  # [prune] a pruned weight is re-masked in place: see fastnn.prune
             _C.mask_apply(w.data, w.mask)
+        algorithm = ("bf16" if self.precision == "bf16" and not self._training
+                     else self.algorithm)  # Module.to_bf16(): eval-mode mixed precision
         y = _C.conv2d_forward(x, w.data, self._bias_data(), self.stride, self.padding,
-                              self.dilation, self.groups, self.algorithm)
+                              self.dilation, self.groups, algorithm)
         self._x = x
         if unbatched:
             y = y[0]

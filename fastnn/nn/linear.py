@@ -42,6 +42,7 @@ class Linear(Module):
     """
 
     _per_call = ("_x", "_lead")
+    precision = "float32"  # "bf16": Module.to_bf16() (eval-mode products in mixed precision)
 
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
@@ -77,7 +78,8 @@ class Linear(Module):
         if w.mask is not None:  # [prune] a pruned weight is re-masked in place: see fastnn.prune
             _C.mask_apply(w.data, w.mask)
         b = None if self.bias is None else self.bias.data
-        y = _C.linear_forward(x, self.weight.data, b, act, param, self._label)
+        y = _C.linear_forward(x, self.weight.data, b, act, param, self._label,
+                              self.precision == "bf16" and not self._training)
         self._x, self._lead = x, lead
         return y if lead is None else y.reshape(lead + (self.out_features,))
 

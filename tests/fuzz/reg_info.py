@@ -1,6 +1,6 @@
 """Fuzz registry, the module's own entry points (module.cpp, bind_gemm.cpp, bind_conv_leaves.cpp,
 bind_quant_gemm.cpp): build and dispatch information, ISA and thread settings. The two setters
-are fuzzed with the current setting (s8_gemm_set_amx too) as the valid call; tests/fuzz/test_fuzz.py restores both after
+are fuzzed with the current setting (s8_gemm_set_amx and bf16_set_amx too) as the valid call; tests/fuzz/test_fuzz.py restores both after
 every case."""
 from fastnn import _C
 
@@ -28,6 +28,11 @@ def _set_threads():
 @entry("s8_gemm_set_amx", Arg("mode", "str"))
 def _set_amx():
     return Call(_C.s8_gemm_set_amx, mode=_C.s8_gemm_info()["amx_mode"])
+
+
+@entry("bf16_set_amx", Arg("mode", "str"))
+def _set_bf16_amx():
+    return Call(_C.bf16_set_amx, mode=_C.gemm_config()["bf16_amx_mode"])
 
 
 # The micro-kernel test hooks' tile query (bind_ukr.cpp).

@@ -344,6 +344,52 @@ void u8s8_amx_tile_32x32(int64_t kb, const uint8_t* a, int64_t a_rs, int64_t a_q
                          int64_t n, const S8Epilogue& ep);
 }  // namespace avx512
 
+// ---- [bf16 GEMM] ------------------------------------------------------------------------------
+// Mixed-precision products (Module.to_bf16(), docs/kernels.md "bf16 inference"): A and B rounded
+// to bfloat16 (round to nearest even), products exact, sums in float32. The sgemm driver runs
+// them with the table's bf16_gemm tile (an f32_gemm_ukr_fn), its packers writing pair words into
+// the usual float-sized panels: step q < ceil(k/2) of a panel holds w 32-bit words, word i =
+// bf16(X[i][2q]) | bf16(X[i][2q+1]) << 16 (zero for 2q+1 = k). The ukr's k is the element count;
+//   acc[i][j] = sum over q, in increasing q, of (a_hi * b_hi, then a_lo * b_lo), each added in f32
+// (the order of VDPBF16PS; the emulations follow it, so every path gives the same bits on
+// normal numbers -- VDPBF16PS flushes denormal inputs and results to zero).
+// bf16_native_usable(): the CPU has avx512_bf16, the kernel is built (FASTNN_BUILT_BF16) and
+// FASTNN_NO_BF16 is unset (that switch exercises the emulation on such machines).
+bool bf16_native_usable();
+// Round-to-nearest-even float bits -> bfloat16 bits (in the low half); NaN stays NaN (quiet).
+// Branch-free, so that conversion loops vectorise.
+inline uint32_t bf16_round_bits(uint32_t u) {
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const uint32_t quiet = (u >> 16) | 0x40u;
+  return (u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded;
+}
+inline uint16_t f32_to_bf16_bits(float x) {
+  uint32_t u;
+  __builtin_memcpy(&u, &x, 4);
+  return static_cast<uint16_t>(bf16_round_bits(u));
+}
+// The pair panels above from float panels written in place by an f32 packer: `panels` panels of
+// kc steps x w floats each (stride kc * w floats), rewritten as ceil(kc/2) steps of w words.
+void bf16_pair_panels(float* buf, int64_t panels, int64_t kc, int w);
+// AMX bf16 tiles (csrc/frame/gemm_bf16.h; kernel csrc/kernels/avx512/gemm_bf16_amx.cpp): the
+// bf16 products take them when bf16_use_amx(): built (FASTNN_BUILT_AMX), the CPU has amx_bf16,
+// the OS granted the tiles, the AVX-512 table is active and the mode is not off (the S8AmxMode
+// values; automatic: every product; FASTNN_NO_AMX=1 starts the process with it off).
+bool bf16_amx_usable();
+bool bf16_use_amx();
+void set_bf16_amx_mode(S8AmxMode mode);  // std::invalid_argument: 'on' where AMX is not usable
+S8AmxMode bf16_amx_mode();
+namespace ref {
+void bf16_gemm_ukr_8x8(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
+                       int64_t n, float alpha, int accumulate);
+}
+namespace avx512 {
+void bf16_gemm_ukr_12x32_emu(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+                             int64_t m, int64_t n, float alpha, int accumulate);
+void bf16_gemm_ukr_14x32(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+                         int64_t m, int64_t n, float alpha, int accumulate);  // avx512_bf16
+}  // namespace avx512
+
 // Quantized tensors and layers (fastnn.quant; docs/quantization.md). u8 tensors carry one scale
 // and zero point per tensor; 4-D ones are stored NHWC so that a pixel's channels are contiguous
 // (im2col rows are then runs of C bytes, and 1x1 convolutions are plain GEMMs).
@@ -517,6 +563,10 @@ struct KernelTable {
   // L1 while the mc x kc A block stays in L2 and the kc x nc B block in L3. kc fixes the order of
   // the K reduction, so it depends on the ISA and k only, never on the thread count.
   int f32_kc = 0, f32_mc = 0, f32_nc = 0;
+
+  // ---- [bf16 GEMM] ----
+  F32GemmTile bf16_gemm;           // tile and ukr of the bf16 products (see [bf16 GEMM] above)
+  const char* bf16_gemm_name = "";
 
   // ---- [layers: conv, pool, batchnorm] ----
   int conv_mr = 0, conv_nr = 0;

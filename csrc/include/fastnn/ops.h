@@ -56,6 +56,9 @@ struct GemmArgs {
   float beta = 0.0f;
   const float* bias = nullptr;
   Epilogue ep;
+  // Mixed precision: A and B rounded to bfloat16, products summed in float32 (the table's
+  // bf16_gemm tile; kernel_table.h "[bf16 GEMM]"). For inference (Module.to_bf16()).
+  bool bf16 = false;
 };
 void sgemm(const GemmArgs& args);
 
@@ -135,8 +138,9 @@ void prelu_backward(const float* x, const float* slope, int64_t nslope, const fl
 
 // Linear: y (rows x out, row-major, contiguous) = act(x @ W^T + b), one sgemm reading W (out x in,
 // row-major) transposed in place; bias (out) may be null.
+// bf16: the product in mixed precision (GemmArgs::bf16).
 void linear_forward(const MatView& x, const float* weight, const float* bias, int64_t out_features,
-                    const Epilogue& ep, float* y);
+                    const Epilogue& ep, float* y, bool bf16 = false);
 // dy: (rows x out) contiguous; x: the forward's input view (rows x in). Any of dx (rows x in,
 // written), grad_w (out x in, accumulated: += dy^T x) and grad_b (out, accumulated: += colsum dy)
 // may be null to skip it.
@@ -225,9 +229,13 @@ void conv2d_check_geom(const Conv2dGeom& g);
 //                dW always by the im2col weight-gradient GEMM.
 //   depthwise    the per-plane depthwise kernels (groups == in_channels > 1); what automatic picks
 //                for such a layer (the forced algorithms above run it as a grouped GEMM).
+//   bf16         forward only (inference, Module.to_bf16()): the im2col GEMM with A and B rounded
+//                to bfloat16 and float32 sums (GemmArgs::bf16); a depthwise layer stays float32
+//                (the depthwise kernels are bound by memory, not by multiply-adds).
 enum class ConvAlgo : int { automatic = 0, im2col = 1, direct = 2, winograd = 3, winograd_f2 = 4,
-                            depthwise = 5 };
-// Parses "auto", "im2col", "direct", "winograd", "winograd_f2" (std::invalid_argument otherwise).
+                            depthwise = 5, bf16 = 6 };
+// Parses "auto", "im2col", "direct", "winograd", "winograd_f2", "bf16" (std::invalid_argument
+// otherwise).
 ConvAlgo conv_algo_from_name(const std::string& name);
 const char* conv_algo_name(ConvAlgo a);
 // Throws std::invalid_argument when `a` cannot run this geometry (Winograd: not 3x3 / stride 1 /

@@ -41,6 +41,7 @@ struct PlanOp {
   int64_t channels = 0, inner = 1;  // pools, global_avgpool, batchnorm: (channels, inner);
                                     // softmax: (dim, inner)
   int64_t in_features = 0, out_features = 0;  // linear
+  bool bf16 = false;  // linear: the product in bf16 mixed precision (conv2d: algo bf16)
   const float* w = nullptr;  // conv2d/linear weight
   const float* b = nullptr;  // conv2d/linear bias (may be null)
   // An eval-mode batch norm: the op itself (batchnorm), or applied to a conv2d's / linear's

@@ -23,3 +23,18 @@ void f32_gemm_ukr_28x16(int64_t k, const float* a, const float* b, float* c, int
 
 }  // namespace avx512
 }  // namespace fastnn
+
+// The bf16 emulation for AVX-512 CPUs without avx512_bf16 (gemm_bf16_tile.h): 12x32, as each k
+// pair needs two B vectors and two broadcasts more than the f32 tile.
+#include "gemm_bf16_tile.h"
+
+namespace fastnn {
+namespace avx512 {
+
+void bf16_gemm_ukr_12x32_emu(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+                             int64_t m, int64_t n, float alpha, int accumulate) {
+  bf16_gemm_ukr_tile<12, 2, false>(k, a, b, c, ldc, m, n, alpha, accumulate);
+}
+
+}  // namespace avx512
+}  // namespace fastnn

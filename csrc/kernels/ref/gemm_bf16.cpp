@@ -1,0 +1,58 @@
+// Portable bf16 GEMM micro-kernel (8x8 register tile; contract: kernel_table.h "[bf16 GEMM]").
+// A pair word's halves widen to float exactly (bf16 is the top half of a float), so each product
+// is exact in float32 and one multiply + add per half gives the bits of VDPBF16PS (hi, then lo).
+#include <cstring>
+
+#include "fastnn/kernel_table.h"
+
+namespace fastnn {
+namespace ref {
+
+namespace {
+inline float hi_half(float word) {
+  uint32_t u;
+  std::memcpy(&u, &word, 4);
+  u &= 0xffff0000u;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline float lo_half(float word) {
+  uint32_t u;
+  std::memcpy(&u, &word, 4);
+  u <<= 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+}  // namespace
+
+void bf16_gemm_ukr_8x8(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
+                       int64_t n, float alpha, int accumulate) {
+  constexpr int kMR = 8, kNR = 8;
+  float acc[kMR][kNR] = {};
+  const int64_t steps = (k + 1) / 2;
+  for (int64_t q = 0; q < steps; ++q) {
+    const float* aq = a + q * kMR;
+    const float* bq = b + q * kNR;
+    for (int i = 0; i < kMR; ++i) {
+      const float ah = hi_half(aq[i]), al = lo_half(aq[i]);
+      for (int j = 0; j < kNR; ++j) {
+        float v = acc[i][j];
+        const float ph = ah * hi_half(bq[j]);  // exact: 8-bit x 8-bit significands
+        v += ph;
+        const float pl = al * lo_half(bq[j]);
+        v += pl;
+        acc[i][j] = v;
+      }
+    }
+  }
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float* cij = c + i * ldc + j;
+      *cij = accumulate ? *cij + alpha * acc[i][j] : alpha * acc[i][j];
+    }
+}
+
+}  // namespace ref
+}  // namespace fastnn
