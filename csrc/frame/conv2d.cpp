@@ -154,6 +154,46 @@ void bf16_forward(const float* x, const float* w, const float* bias, float* y,
     for (int64_t grp = 0; grp < g.groups; ++grp)
       wbf.emplace_back(MatView{w + grp * kg * K, kg, K, K, 1}, true);
     const int slots = image_slots(g.n);
+    if (g.sh == 1 && g.sw == 1) {
+      // Stride 1: the taps of 32 consecutive padded-width pixels are contiguous runs of the
+      // padded input (PaddedWidth), rounded and paired straight into the panel; the product is
+      // computed over oh * wp columns and the discarded ones dropped when copying out.
+      const PaddedWidth pw(g);
+      const int64_t xp_size = pw.direct ? 0 : pw.buffer_size(cg) + 32;
+      const int64_t tmp_size = pw.discards() ? kg * pw.pcols : 0;
+      std::vector<float> work(static_cast<size_t>(slots * (xp_size + tmp_size)));
+      for_image_ranges(g.n, slots, [&](int slot, int64_t lo, int64_t hi) {
+        float* xp = work.data() + slot * (xp_size + tmp_size);
+        float* tmp = xp + xp_size;
+        for (int64_t i = lo; i < hi; ++i)
+          for (int64_t grp = 0; grp < g.groups; ++grp) {
+            const float* xg = x + (i * g.c + grp * cg) * HW;
+            const float* src = xg;
+            if (!pw.direct) {
+              pw.pad(xg, g, cg, xp);
+              std::fill(xp + pw.buffer_size(cg), xp + xp_size, 0.0f);
+              src = xp;
+            }
+            float* yg = y + (i * g.k + grp * kg) * P;
+            float* out = tmp_size ? tmp : yg;
+            const int64_t steps = wbf[grp].kp / 2;
+            bf16_amx_gemm(
+                wbf[grp], pw.pcols,
+                [&](int64_t j0, int64_t nn, float* dst) {
+                  avx512::bf16_amx_pack_taps(src, pw.off.data(), K, j0, nn, steps,
+                                             reinterpret_cast<uint32_t*>(dst));
+                },
+                out, pw.pcols, 1.0f, 0.0f, nullptr, Epilogue{}, slots == 1, true);
+            if (tmp_size)
+              for (int64_t r = 0; r < kg; ++r)
+                for (int64_t oy = 0; oy < g.oh; ++oy)
+                  std::memcpy(yg + r * P + oy * g.ow, tmp + r * pw.pcols + oy * pw.wp,
+                              sizeof(float) * g.ow);
+            if (bias) add_channel_bias(yg, 1, kg, P, bias + grp * kg);
+          }
+      });
+      return;
+    }
     for_image_ranges(g.n, slots, [&](int, int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i)
         for (int64_t grp = 0; grp < g.groups; ++grp) {

@@ -112,7 +112,7 @@ AmxA::AmxA(const MatView& a, bool threaded) : m(a.rows), k(a.cols) {
 void bf16_amx_gemm_run(const AmxA& a, int64_t n, float* c, int64_t ldc, float alpha, float beta,
                        const float* bias, const Epilogue& ep, bool threaded,
                        void (*pack)(const void* ctx, int64_t j0, int64_t nn, float* dst),
-                       const void* ctx) {
+                       const void* ctx, bool pairs) {
 #ifdef FASTNN_BUILT_AMX
   const int64_t m = a.m, k = a.k, kp = a.kp, steps = kp / 2;
   if (m <= 0 || n <= 0) return;
@@ -139,9 +139,11 @@ void bf16_amx_gemm_run(const AmxA& a, int64_t n, float* c, int64_t ldc, float al
     const int64_t j0 = jb * 32, nn = std::min<int64_t>(32, n - j0);
     if (packed != jb) {
       pack(ctx, j0, nn, panel);
-      bf16_pair_panels(panel, 1, k, 32);
-      const int64_t have = (k + 1) / 2;
-      std::memset(panel + have * 32, 0, sizeof(float) * 32 * (steps - have));
+      if (!pairs) {
+        bf16_pair_panels(panel, 1, k, 32);
+        const int64_t have = (k + 1) / 2;
+        std::memset(panel + have * 32, 0, sizeof(float) * 32 * (steps - have));
+      }
       packed = jb;
     }
     const int64_t rb0 = run * mb / runs, rb1 = (run + 1) * mb / runs;
@@ -186,7 +188,7 @@ void bf16_amx_gemm_run(const AmxA& a, int64_t n, float* c, int64_t ldc, float al
   }
 #else
   (void)a, (void)n, (void)c, (void)ldc, (void)alpha, (void)beta, (void)bias, (void)ep;
-  (void)threaded, (void)pack, (void)ctx;
+  (void)threaded, (void)pack, (void)ctx, (void)pairs;
   throw std::logic_error("bf16_amx_gemm_run: built without AMX");
 #endif
 }

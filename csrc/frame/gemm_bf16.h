@@ -27,6 +27,11 @@ namespace fastnn {
 namespace avx512 {
 void bf16_amx_block_32x32(int64_t kb, const uint16_t* a, int64_t a_rs, const uint32_t* b,
                           float* acc, bool two_rows, bool two_cols);
+// The pair panel (steps words x 32, 64-byte aligned dst) of taps p < k at columns
+// [j0, j0 + nn) (nn <= 32): word (q, i) = bf16(xp[off[2q] + j0 + i]) | bf16(xp[off[2q+1] + j0 +
+// i]) << 16, zero for i >= nn, 2q + 1 >= k (that half) and 2q >= k. Reads nothing at i >= nn.
+void bf16_amx_pack_taps(const float* xp, const int64_t* off, int64_t k, int64_t j0, int64_t nn,
+                        int64_t steps, uint32_t* dst);
 }
 
 // A converted to bf16 rows (see above).
@@ -38,20 +43,23 @@ struct AmxA {
 };
 
 // Runs the product; pack_panel(j0, nn, float* dst) as described above (must not throw).
+// pairs: the packer writes the finished pair panel itself (kp / 2 steps of 32 words, zero
+// padded), as bf16_amx_pack_taps does; nothing is converted after it.
 void bf16_amx_gemm_run(const AmxA& a, int64_t n, float* c, int64_t ldc, float alpha, float beta,
                        const float* bias, const Epilogue& ep, bool threaded,
                        void (*pack)(const void* ctx, int64_t j0, int64_t nn, float* dst),
-                       const void* ctx);
+                       const void* ctx, bool pairs = false);
 
 template <class PackPanel>
 void bf16_amx_gemm(const AmxA& a, int64_t n, const PackPanel& pack_panel, float* c, int64_t ldc,
-                   float alpha, float beta, const float* bias, const Epilogue& ep, bool threaded) {
+                   float alpha, float beta, const float* bias, const Epilogue& ep, bool threaded,
+                   bool pairs = false) {
   bf16_amx_gemm_run(
       a, n, c, ldc, alpha, beta, bias, ep, threaded,
       [](const void* ctx, int64_t j0, int64_t nn, float* dst) {
         (*static_cast<const PackPanel*>(ctx))(j0, nn, dst);
       },
-      &pack_panel);
+      &pack_panel, pairs);
 }
 
 }  // namespace fastnn
