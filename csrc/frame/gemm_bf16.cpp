@@ -119,13 +119,14 @@ void bf16_amx_gemm_run(const AmxA& a, int64_t n, float* c, int64_t ldc, float al
   const KernelTable& t = kernels();
   const bool needs_epilogue = bias != nullptr || ep.act != Act::none;
   const int64_t nb = (n + 31) / 32, mb = (m + 31) / 32;
-  // Threads: about 4 MFLOP each at least; items = panels x runs of row blocks.
+  // Threads: about 4 MFLOP of products or 32K elements of B to pack each, at least (a small
+  // batch is mostly packing); items = panels x runs of row blocks.
   const double flops = 2.0 * double(m) * double(n) * double(k);
+  const int64_t useful = std::max(static_cast<int64_t>(flops / 4.0e6), k * n / 32768);
   int nt = 1;
 #ifdef _OPENMP
   if (threaded && !omp_in_parallel())
-    nt = static_cast<int>(std::max<int64_t>(
-        1, std::min<int64_t>(get_num_threads(), static_cast<int64_t>(flops / 4.0e6))));
+    nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), useful)));
 #endif
   const int64_t runs = std::min<int64_t>(mb, std::max<int64_t>(1, (2 * nt + nb - 1) / nb));
   const int64_t items = nb * runs;

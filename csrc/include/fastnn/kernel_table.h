@@ -471,6 +471,7 @@ using f32_mask_mul_fn = void (*)(float* x, const float* mask, int64_t n);
   X(f32_epilogue_fn, f32_epilogue) \
   X(f32_act_fn, f32_act) \
   X(f32_gemv_rows_fn, f32_gemv_rows) \
+  X(f32_gemv_rows_fn, bf16_gemv_rows) \
   /* [layers: elementwise, losses, dropout] */ \
   X(f32_act_backward_fn, f32_act_backward) \
   X(f32_unary_fn, f32_selu) \

@@ -9,6 +9,11 @@ namespace fastnn {
 namespace ref {
 
 namespace {
+inline uint32_t bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
 inline float hi_half(float word) {
   uint32_t u;
   std::memcpy(&u, &word, 4);
@@ -52,6 +57,20 @@ void bf16_gemm_ukr_8x8(int64_t k, const float* a, const float* b, float* c, int6
       float* cij = c + i * ldc + j;
       *cij = accumulate ? *cij + alpha * acc[i][j] : alpha * acc[i][j];
     }
+}
+
+// f32_gemv_rows with each w rounded to bfloat16 as it is read (x rounded by the caller).
+void bf16_gemv_rows(const float* w, int64_t ldw, const float* x, int64_t k, int64_t n, float* y) {
+  for (int64_t j = 0; j < n; ++j) {
+    float acc = 0.0f;
+    for (int64_t p = 0; p < k; ++p) {
+      const uint32_t u = bf16_round_bits(bits(w[j * ldw + p])) << 16;
+      float wr;
+      std::memcpy(&wr, &u, 4);
+      acc += wr * x[p];
+    }
+    y[j] = acc;
+  }
 }
 
 }  // namespace ref

@@ -173,7 +173,25 @@ void f32_col_affine2(const float* dy, const float* x, float* dx, int64_t rows, i
 }
 
 // Four weight rows at a time share each load of x; unmasked main loop, masked tail.
-void f32_gemv_rows(const float* w, int64_t ldw, const float* x, int64_t k, int64_t n, float* y) {
+// x rounded to bfloat16 (nearest even; NaN stays NaN, quiet), as a float (kernel_table.h
+// "[bf16 GEMM]"; the same bits as f32_to_bf16_bits).
+inline Vec::F bf16_round(Vec::F x) {
+  const Vec::I u = Vec::as_int(x);
+  const Vec::I r = Vec::addi(Vec::addi(u, Vec::set1i(0x7fff)),
+                             Vec::andi(Vec::srli<16>(u), Vec::set1i(1)));
+  const Vec::M nan = Vec::gti(Vec::andi(u, Vec::set1i(0x7fffffff)), Vec::set1i(0x7f800000));
+  const Vec::I q = Vec::ori(u, Vec::set1i(0x00400000));
+  return Vec::as_float(Vec::andi(Vec::selecti(nan, r, q), Vec::set1i(-65536)));  // 0xffff0000
+}
+
+template <bool kBf16>
+inline Vec::F wv(Vec::F v) {
+  if constexpr (kBf16) return bf16_round(v);
+  else return v;
+}
+
+template <bool kBf16>
+inline void gemv_rows(const float* w, int64_t ldw, const float* x, int64_t k, int64_t n, float* y) {
   constexpr int W = Vec::kWidth;
   const int64_t kmain = k / W * W;
   int64_t j = 0;
@@ -183,7 +201,7 @@ void f32_gemv_rows(const float* w, int64_t ldw, const float* x, int64_t k, int64
     auto step = [&](Vec::M m, int64_t p, bool full) {
       const Vec::F xv = full ? Vec::loadu(x + p) : Vec::load(m, x + p);
       for (int q = 0; q < 4; ++q)
-        acc[q] = Vec::fmadd(full ? Vec::loadu(r[q] + p) : Vec::load(m, r[q] + p), xv, acc[q]);
+        acc[q] = Vec::fmadd(wv<kBf16>(full ? Vec::loadu(r[q] + p) : Vec::load(m, r[q] + p)), xv, acc[q]);
     };
     for (int64_t p = 0; p < kmain; p += W) step(Vec::all(), p, true);
     if (kmain < k) step(Vec::first(k - kmain), kmain, false);
@@ -194,8 +212,17 @@ void f32_gemv_rows(const float* w, int64_t ldw, const float* x, int64_t k, int64
     Vec::F acc = Vec::zero();
     for (int64_t p = 0; p < k; p += W) {
       const Vec::M m = Vec::first(k - p);
-      acc = Vec::fmadd(Vec::load(m, r + p), Vec::load(m, x + p), acc);
+      acc = Vec::fmadd(wv<kBf16>(Vec::load(m, r + p)), Vec::load(m, x + p), acc);
     }
     y[j] = Vec::hsum(acc);
   }
+}
+
+void f32_gemv_rows(const float* w, int64_t ldw, const float* x, int64_t k, int64_t n, float* y) {
+  gemv_rows<false>(w, ldw, x, k, n, y);
+}
+
+// The same with every w rounded to bfloat16 as it is read (x is rounded by the caller).
+void bf16_gemv_rows(const float* w, int64_t ldw, const float* x, int64_t k, int64_t n, float* y) {
+  gemv_rows<true>(w, ldw, x, k, n, y);
 }

@@ -26,7 +26,10 @@ struct Vec {
   template <int N> static I srli(I a) { return _mm256_srli_epi32(a, N); }
   template <int N> static I srai(I a) { return _mm256_srai_epi32(a, N); }
   static M gti(I a, I b) { return _mm256_cmpgt_epi32(a, b); }  // signed
-  static F as_float(I a) { return _mm256_castsi256_ps(a); }      // the bits as they are
+  static F as_float(I a) { return _mm256_castsi256_ps(a); }
+  static I as_int(F a) { return _mm256_castps_si256(a); }  // the bits as they are
+  static I andi(I a, I b) { return _mm256_and_si256(a, b); }
+  static I ori(I a, I b) { return _mm256_or_si256(a, b); }      // the bits as they are
 
   static M first(int64_t n) { return _mm256_cmpgt_epi32(set1i(n >= kWidth ? kWidth : n), iota()); }
   static M all() { return _mm256_set1_epi32(-1); }

@@ -30,7 +30,10 @@ struct Vec {
   template <int N> static I srli(I a) { return _mm512_srli_epi32(a, N); }
   template <int N> static I srai(I a) { return _mm512_srai_epi32(a, N); }
   static M gti(I a, I b) { return _mm512_cmpgt_epi32_mask(a, b); }  // signed
-  static F as_float(I a) { return _mm512_castsi512_ps(a); }           // the bits as they are
+  static F as_float(I a) { return _mm512_castsi512_ps(a); }
+  static I as_int(F a) { return _mm512_castps_si512(a); }  // the bits as they are
+  static I andi(I a, I b) { return _mm512_and_si512(a, b); }
+  static I ori(I a, I b) { return _mm512_or_si512(a, b); }           // the bits as they are
 
   // The first n lanes (n is clamped to [0, kWidth]): the tail mask of masked loads and stores.
   static M first(int64_t n) {
