@@ -143,94 +143,70 @@ void taps_forward(const float* x, const float* w, const float* bias, float* y, c
 
 bool is_winograd(ConvAlgo a) { return a == ConvAlgo::winograd || a == ConvAlgo::winograd_f2; }
 
-// The bf16 forward (ConvAlgo::bf16): Y = W @ col per image and group, both operands packed as
-// float panels (the weight's rows, the image's im2col) and rewritten as bf16 pair panels in place
-// (kernel_table.h "[bf16 GEMM]"), run with the table's bf16 tile.
+// The bf16 forward (ConvAlgo::bf16; kernel_table.h "[bf16 GEMM]"). On AMX, a stride-1
+// convolution with a contraction past the taps path's: W @ col per image and group, the taps
+// of 32 consecutive padded-width pixels being contiguous runs of the padded input (PaddedWidth),
+// rounded and paired straight into the panel (bf16_amx_pack_taps); the product covers oh * wp
+// columns and the discarded ones are dropped when copying out.
+// Elsewhere (no AMX, strided, or a short contraction): float32 kernels on copies of x and w
+// rounded to bf16 -- the same arithmetic, as a bf16 x bf16 product is exact in float32 -- but
+// not Winograd, whose transforms would round sums of operands. Measured against the bf16 GEMM
+// on im2col panels (Xeon, batch 64, 2 threads): a strided 16 -> 32 at 32x32 0.97 ms (direct)
+// against 1.81, 1 -> 32 at 28x28 (taps) 1.2 against 2.05 (batch 256); VDPBF16PS and the
+// emulations lost to the FMA kernels on every convolution measured.
 void bf16_forward(const float* x, const float* w, const float* bias, float* y,
                   const Conv2dGeom& g) {
   const int64_t kg = g.kg(), cg = g.cg(), K = g.kdim(), P = g.out_plane(), HW = g.in_plane();
-  if (bf16_use_amx()) {  // AMX tiles: the weights converted once, im2col panels per image
+  if (bf16_use_amx() && g.sh == 1 && g.sw == 1 && !taps_fits(g)) {
     std::vector<AmxA> wbf;
     for (int64_t grp = 0; grp < g.groups; ++grp)
       wbf.emplace_back(MatView{w + grp * kg * K, kg, K, K, 1}, true);
     const int slots = image_slots(g.n);
-    if (g.sh == 1 && g.sw == 1) {
-      // Stride 1: the taps of 32 consecutive padded-width pixels are contiguous runs of the
-      // padded input (PaddedWidth), rounded and paired straight into the panel; the product is
-      // computed over oh * wp columns and the discarded ones dropped when copying out.
-      const PaddedWidth pw(g);
-      const int64_t xp_size = pw.direct ? 0 : pw.buffer_size(cg) + 32;
-      const int64_t tmp_size = pw.discards() ? kg * pw.pcols : 0;
-      std::vector<float> work(static_cast<size_t>(slots * (xp_size + tmp_size)));
-      for_image_ranges(g.n, slots, [&](int slot, int64_t lo, int64_t hi) {
-        float* xp = work.data() + slot * (xp_size + tmp_size);
-        float* tmp = xp + xp_size;
-        for (int64_t i = lo; i < hi; ++i)
-          for (int64_t grp = 0; grp < g.groups; ++grp) {
-            const float* xg = x + (i * g.c + grp * cg) * HW;
-            const float* src = xg;
-            if (!pw.direct) {
-              pw.pad(xg, g, cg, xp);
-              std::fill(xp + pw.buffer_size(cg), xp + xp_size, 0.0f);
-              src = xp;
-            }
-            float* yg = y + (i * g.k + grp * kg) * P;
-            float* out = tmp_size ? tmp : yg;
-            const int64_t steps = wbf[grp].kp / 2;
-            bf16_amx_gemm(
-                wbf[grp], pw.pcols,
-                [&](int64_t j0, int64_t nn, float* dst) {
-                  avx512::bf16_amx_pack_taps(src, pw.off.data(), K, j0, nn, steps,
-                                             reinterpret_cast<uint32_t*>(dst));
-                },
-                out, pw.pcols, 1.0f, 0.0f, nullptr, Epilogue{}, slots == 1, true);
-            if (tmp_size)
-              for (int64_t r = 0; r < kg; ++r)
-                for (int64_t oy = 0; oy < g.oh; ++oy)
-                  std::memcpy(yg + r * P + oy * g.ow, tmp + r * pw.pcols + oy * pw.wp,
-                              sizeof(float) * g.ow);
-            if (bias) add_channel_bias(yg, 1, kg, P, bias + grp * kg);
-          }
-      });
-      return;
-    }
-    for_image_ranges(g.n, slots, [&](int, int64_t lo, int64_t hi) {
+    const PaddedWidth pw(g);
+    const int64_t xp_size = pw.direct ? 0 : pw.buffer_size(cg) + 32;
+    const int64_t tmp_size = pw.discards() ? kg * pw.pcols : 0;
+    std::vector<float> work(static_cast<size_t>(slots * (xp_size + tmp_size)));
+    for_image_ranges(g.n, slots, [&](int slot, int64_t lo, int64_t hi) {
+      float* xp = work.data() + slot * (xp_size + tmp_size);
+      float* tmp = xp + xp_size;
       for (int64_t i = lo; i < hi; ++i)
         for (int64_t grp = 0; grp < g.groups; ++grp) {
+          const float* xg = x + (i * g.c + grp * cg) * HW;
+          const float* src = xg;
+          if (!pw.direct) {
+            pw.pad(xg, g, cg, xp);
+            std::fill(xp + pw.buffer_size(cg), xp + xp_size, 0.0f);
+            src = xp;
+          }
           float* yg = y + (i * g.k + grp * kg) * P;
-          const Im2col im{x + (i * g.c + grp * cg) * HW, g};
+          float* out = tmp_size ? tmp : yg;
+          const int64_t steps = wbf[grp].kp / 2;
           bf16_amx_gemm(
-              wbf[grp], P,
-              [&](int64_t j0, int64_t nn, float* dst) { im.pack_b(0, j0, K, nn, 32, dst); },
-              yg, P, 1.0f, 0.0f, nullptr, Epilogue{}, slots == 1);
+              wbf[grp], pw.pcols,
+              [&](int64_t j0, int64_t nn, float* dst) {
+                avx512::bf16_amx_pack_taps(src, pw.off.data(), K, j0, nn, steps,
+                                           reinterpret_cast<uint32_t*>(dst));
+              },
+              out, pw.pcols, 1.0f, 0.0f, nullptr, Epilogue{}, slots == 1, true);
+          if (tmp_size)
+            for (int64_t r = 0; r < kg; ++r)
+              for (int64_t oy = 0; oy < g.oh; ++oy)
+                std::memcpy(yg + r * P + oy * g.ow, tmp + r * pw.pcols + oy * pw.wp,
+                            sizeof(float) * g.ow);
           if (bias) add_channel_bias(yg, 1, kg, P, bias + grp * kg);
         }
     });
     return;
   }
-  const F32GemmTile tile = kernels().bf16_gemm;
-  for_image_ranges(g.n, image_slots(g.n), [&](int, int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i)
-      for (int64_t grp = 0; grp < g.groups; ++grp) {
-        float* yg = y + (i * g.k + grp * kg) * P;
-        const float* bg = bias ? bias + grp * kg : nullptr;
-        if (bg)  // start C at the bias; the GEMM accumulates onto it
-          for (int64_t r = 0; r < kg; ++r) std::fill(yg + r * P, yg + (r + 1) * P, bg[r]);
-        const MatView wg{w + grp * kg * K, kg, K, K, 1};
-        const Im2col im{x + (i * g.c + grp * cg) * HW, g};
-        sgemm_driver(
-            kg, P, K,
-            [&](int64_t i0, int64_t p0, int64_t mc, int64_t kc, int mr, float* dst) {
-              pack_a_f32(wg, i0, p0, mc, kc, mr, dst);
-              bf16_pair_panels(dst, (mc + mr - 1) / mr, kc, mr);
-            },
-            [&](int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst) {
-              im.pack_b(p0, j0, kc, nc, nr, dst);
-              bf16_pair_panels(dst, (nc + nr - 1) / nr, kc, nr);
-            },
-            yg, P, 1.0f, bg ? 1.0f : 0.0f, nullptr, Epilogue{}, &tile);
-      }
-  });
+  const int64_t nx = g.n * g.c * HW, nw = g.k * K;
+  aligned_ptr<float> xr = aligned_alloc_array<float>(static_cast<size_t>(nx));  // (uninitialised)
+  aligned_ptr<float> wr = aligned_alloc_array<float>(static_cast<size_t>(nw));
+  bf16_round_array(x, xr.get(), nx);
+  bf16_round_array(w, wr.get(), nw);
+  ConvAlgo algo = conv2d_choose_algorithm(ConvAlgo::automatic, g);
+  if (is_winograd(algo))
+    algo = fills_tile(kg, kernels().conv_nr) ? ConvAlgo::direct : ConvAlgo::im2col;
+  conv2d_forward(xr.get(), wr.get(), bias, y, g, algo);
 }
 
 }  // namespace

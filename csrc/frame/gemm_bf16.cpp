@@ -24,6 +24,18 @@ bool bf16_native_usable() {
 #endif
 }
 
+void bf16_round_array(const float* x, float* y, int64_t n) {
+  const int nt = n >= (int64_t(1) << 18) ? get_num_threads() : 1;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (int64_t b = 0; b < (n + 4095) / 4096; ++b) {
+    const int64_t i0 = b * 4096, len = std::min<int64_t>(4096, n - i0);
+    uint32_t u[4096];  // plain integers: the loop vectorises
+    std::memcpy(u, x + i0, 4 * len);
+    for (int64_t i = 0; i < len; ++i) u[i] = bf16_round_bits(u[i]) << 16;
+    std::memcpy(y + i0, u, 4 * len);
+  }
+}
+
 // Word (q, i) is written after both its floats -- (2q, i) and (2q+1, i), at or after it in the
 // panel -- were read, and every float before it was read at an earlier step: in place is safe.
 // Each step goes through a small local buffer (the compiler then needs no aliasing proof).

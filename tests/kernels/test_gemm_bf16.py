@@ -89,6 +89,20 @@ def test_edge_shapes(isa, m):
                                        err_msg=f"{isa} m={m} n={n} k={k}")
 
 
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5])
+def test_few_rows_with_weight_layout(isa, m):
+    """a @ w.T with w row-major (a Linear): up to 4 rows take the rows path (bf16_gemv_rows
+    leaf, weights rounded as read), from 5 the GEMM; both against the reference."""
+    rng = np.random.default_rng(40 + m)
+    for n in EDGE_N:
+        for k in EDGE_K:
+            a = rng.standard_normal((m, k)).astype(np.float32)
+            w = rng.standard_normal((n, k)).astype(np.float32)
+            got = _C.matmul(a, w, trans_b=True, bf16=True)
+            np.testing.assert_allclose(got, ref(a, w.T), rtol=0, atol=tol(a, w.T),
+                                       err_msg=f"{isa} m={m} n={n} k={k}")
+
+
 def test_rounding_really_happens(isa):
     """A product whose float32 value differs from the bf16 one by far more than the tolerance:
     the bf16 flag is not ignored."""

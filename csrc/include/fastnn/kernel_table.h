@@ -371,6 +371,8 @@ inline uint16_t f32_to_bf16_bits(float x) {
 // The pair panels above from float panels written in place by an f32 packer: `panels` panels of
 // kc steps x w floats each (stride kc * w floats), rewritten as ceil(kc/2) steps of w words.
 void bf16_pair_panels(float* buf, int64_t panels, int64_t kc, int w);
+// y[i] = x[i] rounded to bfloat16, as a float (threaded for long arrays; y may be x).
+void bf16_round_array(const float* x, float* y, int64_t n);
 // AMX bf16 tiles (csrc/frame/gemm_bf16.h; kernel csrc/kernels/avx512/gemm_bf16_amx.cpp): the
 // bf16 products take them when bf16_use_amx(): built (FASTNN_BUILT_AMX), the CPU has amx_bf16,
 // the OS granted the tiles, the AVX-512 table is active and the mode is not off (the S8AmxMode
