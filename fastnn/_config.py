@@ -34,6 +34,13 @@ def _amx_text(info):
             "on": "yes, every call"}[info["amx_mode"]]
 
 
+def _bf16_text(info):
+    if info["amx"]:
+        return "AMX tiles (TDPBF16PS)"
+    amx = "AMX not used (mode off, or not the avx512 ISA)" if info["amx_usable"] else "no AMX"
+    return f"{info['kernel']}; {amx}"
+
+
 def config():
     """The build and runtime configuration as a dict."""
     info = dict(_C.build_info())
@@ -41,6 +48,8 @@ def config():
     info["num_threads"] = _C.get_num_threads()
     info["gemm_tile_f32"] = tuple(_C.gemm_tile())
     info["int8_gemm"] = dict(_C.s8_gemm_info())  # [int8 GEMM]
+    g = _C.gemm_config()  # [bf16 GEMM]: Module.to_bf16()
+    info["bf16_gemm"] = {k[len("bf16_"):]: v for k, v in g.items() if k.startswith("bf16_")}
     from fastnn._threads import spin_policy
     info["spin_policy"] = spin_policy()
     return info
@@ -62,6 +71,7 @@ def show_config():
         # [int8 GEMM]
         f"  int8 GEMM       : {c['int8_gemm']['kernel']}  (VNNI: {'yes' if c['int8_gemm']['vnni'] else 'no'}"
         f", AMX tiles: {_amx_text(c['int8_gemm'])})",
+        f"  bf16 products   : {_bf16_text(c['bf16_gemm'])}",
         f"  threads         : {c['num_threads']}",
         f"  compiler        : {c['compiler']}",
         f"  OpenMP          : {omp_s}",

@@ -144,3 +144,15 @@ def test_warns_once_where_emulated():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             mlp().to_bf16()  # native: no warning
+
+
+def test_show_config_reports_the_bf16_path(capsys):
+    from fastnn._config import config
+    info = config()["bf16_gemm"]
+    assert set(info) >= {"kernel", "tile", "native", "amx", "amx_usable", "amx_mode"}
+    fastnn.show_config()
+    line = [ln for ln in capsys.readouterr().out.splitlines() if "bf16 products" in ln]
+    assert len(line) == 1
+    assert ("TDPBF16PS" in line[0]) == info["amx"]
+    if not info["amx"]:
+        assert info["kernel"] in line[0]
