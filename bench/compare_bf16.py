@@ -14,6 +14,9 @@ Sections (default: all):
           is absent.
   resnet  the CIFAR-shaped ResNet-20 (bench/compare_resnet20.py, random weights, eval mode):
           relative output difference and images/s at batch 64.
+  resnet50 the onnx package's ResNet-50 (bench/compare_onnx.py, random weights) through
+          fastnn.onnx.load: relative output difference and ms per batch of 1 and 8 (needs
+          fastnn[onnx]).
 All in one process, fastnn only. The load average is printed with each table.
 """
 import argparse
@@ -162,7 +165,33 @@ def resnet(args):
     print(table(["threads", "f32 images/s med/best", "bf16", "bf16 speed-up (med)"], rows))
 
 
-SECTIONS = {"gemm": gemm, "models": models, "resnet": resnet}
+def resnet50(args):
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        print("\n## ResNet-50: skipped (pip install fastnn[onnx])")
+        return
+    import tempfile
+    from compare_onnx import _prepare
+    from fastnn import onnx as fonnx
+    with tempfile.TemporaryDirectory() as d:
+        model = fonnx.load(_prepare(d)["resnet50"]).eval()
+    print(f"\n## ResNet-50 (the onnx zoo file, random weights) ({load()})")
+    rows = []
+    for batch in (1, 8):
+        x = np.random.default_rng(batch).standard_normal((batch, 3, 224, 224)).astype(np.float32)
+        f, b = _compare_outputs(model, x, bs=batch)
+        for nt in args.threads:
+            fastnn.set_num_threads(nt)
+            med, best = _speed(model, x, batch, max(3, args.rounds // 2))
+            rows.append([batch, nt, f"{np.abs(f - b).max() / np.abs(f).max():.2e}",
+                         f"{med[0] * 1e3:.1f} / {best[0] * 1e3:.1f}",
+                         f"{med[1] * 1e3:.1f} / {best[1] * 1e3:.1f}", f"{med[0] / med[1]:.2f}x"])
+    print(table(["batch", "threads", "max |dout| / max |out|", "f32 ms med/best", "bf16 ms",
+                 "bf16 speed-up (med)"], rows))
+
+
+SECTIONS = {"gemm": gemm, "models": models, "resnet": resnet, "resnet50": resnet50}
 
 
 def main(argv):

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -143,12 +144,55 @@ void taps_forward(const float* x, const float* w, const float* bias, float* y, c
 
 bool is_winograd(ConvAlgo a) { return a == ConvAlgo::winograd || a == ConvAlgo::winograd_f2; }
 
-// The bf16 forward (ConvAlgo::bf16; kernel_table.h "[bf16 GEMM]"). On AMX, a stride-1
-// convolution with a contraction past the taps path's: W @ col per image and group, the taps
-// of 32 consecutive padded-width pixels being contiguous runs of the padded input (PaddedWidth),
-// rounded and paired straight into the panel (bf16_amx_pack_taps); the product covers oh * wp
-// columns and the discarded ones are dropped when copying out.
-// Elsewhere (no AMX, strided, or a short contraction): float32 kernels on copies of x and w
+// A strided convolution (sh == sw = s > 1, dilation 1) as a stride-1 one over phase planes: the
+// zero-padded input split into s x s planes, plane (a, b) holding padded rows a, a+s, ... and
+// columns b, b+s, ...; tap (ch, ki, kj) then reads plane (ki % s, kj % s) from row ki / s and
+// column kj / s, so in padded-width columns (pixel j = oy * wp2 + ox) the taps of consecutive
+// pixels are contiguous runs, as PaddedWidth gives for stride 1. Columns ox >= ow are computed
+// and discarded. Only the planes some tap reads are filled (a 1x1 stride-2 layer: one).
+struct PhaseSplit {
+  int64_t s = 1, hp2 = 0, wp2 = 0, plane2 = 0, pcols = 0, size = 0;
+  std::vector<int64_t> off;
+
+  explicit PhaseSplit(const Conv2dGeom& g) : s(g.sh) {
+    hp2 = std::max((g.h + 2 * g.ph + s - 1) / s, g.oh + (g.kh - 1) / s);
+    wp2 = std::max((g.w + 2 * g.pw + s - 1) / s, g.ow + (g.kw - 1) / s);
+    plane2 = hp2 * wp2;
+    pcols = g.oh * wp2;
+    size = g.cg() * s * s * plane2 + wp2 + 32;  // the last runs' discarded columns read past
+    off.resize(static_cast<size_t>(g.kdim()));
+    for (int64_t p = 0; p < g.kdim(); ++p) {
+      const int64_t ch = p / (g.kh * g.kw), ki = p % (g.kh * g.kw) / g.kw, kj = p % g.kw;
+      off[p] = ((ch * s + ki % s) * s + kj % s) * plane2 + (ki / s) * wp2 + kj / s;
+    }
+  }
+  // dst (size floats) = the planes of one image's cg channels x.
+  void fill(const float* x, const Conv2dGeom& g, float* dst) const {
+    std::fill(dst, dst + size, 0.0f);
+    for (int64_t ch = 0; ch < g.cg(); ++ch)
+      for (int64_t a = 0; a < std::min(s, g.kh); ++a)
+        for (int64_t b = 0; b < std::min(s, g.kw); ++b) {
+          float* d = dst + ((ch * s + a) * s + b) * plane2;
+          for (int64_t r = 0; r < hp2; ++r) {
+            const int64_t iy = r * s + a - g.ph;
+            if (iy < 0 || iy >= g.h) continue;
+            const float* row = x + (ch * g.h + iy) * g.w;
+            for (int64_t t = 0; t < wp2; ++t) {
+              const int64_t ix = t * s + b - g.pw;
+              if (ix >= 0 && ix < g.w) d[r * wp2 + t] = row[ix];
+            }
+          }
+        }
+  }
+};
+
+// The bf16 forward (ConvAlgo::bf16; kernel_table.h "[bf16 GEMM]"). On AMX, a convolution with
+// a contraction past the taps path's, stride 1 or (dilation 1) equal strides: W @ col per image
+// and group, the taps of 32 consecutive padded-width pixels being contiguous runs of the padded
+// input (PaddedWidth) or of its phase planes (PhaseSplit), rounded and paired straight into the
+// panel (bf16_amx_pack_taps); the product covers oh * (row length) columns and the discarded
+// ones are dropped when copying out.
+// Elsewhere (no AMX, dilated strided, or a short contraction): float32 kernels on copies of x and w
 // rounded to bf16 -- the same arithmetic, as a bf16 x bf16 product is exact in float32 -- but
 // not Winograd, whose transforms would round sums of operands. Measured against the bf16 GEMM
 // on im2col panels (Xeon, batch 64, 2 threads): a strided 16 -> 32 at 32x32 0.97 ms (direct)
@@ -157,14 +201,22 @@ bool is_winograd(ConvAlgo a) { return a == ConvAlgo::winograd || a == ConvAlgo::
 void bf16_forward(const float* x, const float* w, const float* bias, float* y,
                   const Conv2dGeom& g) {
   const int64_t kg = g.kg(), cg = g.cg(), K = g.kdim(), P = g.out_plane(), HW = g.in_plane();
-  if (bf16_use_amx() && g.sh == 1 && g.sw == 1 && !taps_fits(g)) {
+  const bool strided = g.sh > 1 && g.sh == g.sw && g.dh == 1 && g.dw == 1;
+  if (bf16_use_amx() && !taps_fits(g) && ((g.sh == 1 && g.sw == 1) || strided)) {
     std::vector<AmxA> wbf;
     for (int64_t grp = 0; grp < g.groups; ++grp)
       wbf.emplace_back(MatView{w + grp * kg * K, kg, K, K, 1}, true);
     const int slots = image_slots(g.n);
+    // The input in padded-width form: PaddedWidth (stride 1; the image itself for an unpadded
+    // 1x1) or PhaseSplit (strided); offsets of the taps, columns per row, columns in all.
     const PaddedWidth pw(g);
-    const int64_t xp_size = pw.direct ? 0 : pw.buffer_size(cg) + 32;
-    const int64_t tmp_size = pw.discards() ? kg * pw.pcols : 0;
+    std::optional<PhaseSplit> ps;
+    if (strided) ps.emplace(g);
+    const bool in_place = !strided && pw.direct;
+    const int64_t row = strided ? ps->wp2 : pw.wp, cols = strided ? ps->pcols : pw.pcols;
+    const int64_t* off = strided ? ps->off.data() : pw.off.data();
+    const int64_t xp_size = in_place ? 0 : strided ? ps->size : pw.buffer_size(cg) + 32;
+    const int64_t tmp_size = row > g.ow ? kg * cols : 0;
     std::vector<float> work(static_cast<size_t>(slots * (xp_size + tmp_size)));
     for_image_ranges(g.n, slots, [&](int slot, int64_t lo, int64_t hi) {
       float* xp = work.data() + slot * (xp_size + tmp_size);
@@ -173,7 +225,10 @@ void bf16_forward(const float* x, const float* w, const float* bias, float* y,
         for (int64_t grp = 0; grp < g.groups; ++grp) {
           const float* xg = x + (i * g.c + grp * cg) * HW;
           const float* src = xg;
-          if (!pw.direct) {
+          if (strided) {
+            ps->fill(xg, g, xp);
+            src = xp;
+          } else if (!in_place) {
             pw.pad(xg, g, cg, xp);
             std::fill(xp + pw.buffer_size(cg), xp + xp_size, 0.0f);
             src = xp;
@@ -182,16 +237,16 @@ void bf16_forward(const float* x, const float* w, const float* bias, float* y,
           float* out = tmp_size ? tmp : yg;
           const int64_t steps = wbf[grp].kp / 2;
           bf16_amx_gemm(
-              wbf[grp], pw.pcols,
+              wbf[grp], cols,
               [&](int64_t j0, int64_t nn, float* dst) {
-                avx512::bf16_amx_pack_taps(src, pw.off.data(), K, j0, nn, steps,
+                avx512::bf16_amx_pack_taps(src, off, K, j0, nn, steps,
                                            reinterpret_cast<uint32_t*>(dst));
               },
-              out, pw.pcols, 1.0f, 0.0f, nullptr, Epilogue{}, slots == 1, true);
+              out, cols, 1.0f, 0.0f, nullptr, Epilogue{}, slots == 1, true);
           if (tmp_size)
             for (int64_t r = 0; r < kg; ++r)
               for (int64_t oy = 0; oy < g.oh; ++oy)
-                std::memcpy(yg + r * P + oy * g.ow, tmp + r * pw.pcols + oy * pw.wp,
+                std::memcpy(yg + r * P + oy * g.ow, tmp + r * cols + oy * row,
                             sizeof(float) * g.ow);
           if (bias) add_channel_bias(yg, 1, kg, P, bias + grp * kg);
         }

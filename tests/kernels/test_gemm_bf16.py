@@ -229,6 +229,11 @@ CONV_CASES = [  # (n, c, h, w, k, kh, kw, stride, padding, dilation, groups)
     (2, 6, 11, 10, 4, 5, 3, (2, 1), (2, 0), (1, 2), 2),
     (2, 65, 8, 8, 31, 1, 1, 1, 0, 1, 1),
     (1, 3, 30, 31, 16, 7, 7, 2, 3, 1, 1),
+    (2, 70, 9, 9, 20, 1, 1, 2, 0, 1, 1),      # a 1x1 stride-2 shortcut (one phase plane)
+    (1, 33, 13, 14, 17, 3, 3, 3, 1, 1, 1),    # stride 3: 9 phase planes
+    (1, 80, 8, 8, 16, 3, 3, 2, 1, 1, 2),      # strided, grouped
+    (2, 40, 10, 10, 8, 3, 3, 1, 2, 2, 1),     # dilated, stride 1 (PaddedWidth)
+    (1, 40, 10, 10, 8, 3, 3, 2, 2, 2, 1),     # dilated and strided: the rounded-copy path
 ]
 
 
