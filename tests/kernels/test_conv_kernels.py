@@ -191,3 +191,35 @@ def test_taps_conv_forward(isa, rng, threads, case):
     strided = np.repeat(x, 2, axis=0)[::2]  # a strided batch view: same result
     np.testing.assert_array_equal(_C.conv2d_forward(strided, wt, None, s, p, d, 1, "im2col"),
                                   _C.conv2d_forward(x, wt, None, s, p, d, 1, "im2col"))
+
+
+# Depthwise 3x3 leaves: the stride-1 forward (four rows per pass, mask-free interior vectors,
+# also the stride-1 input gradient), the stride-1/2 weight gradient (nine accumulators) and the
+# stride-2 input gradient (gather form), against the float64 reference on edge shapes: widths
+# around the vector width (8 / 16 lanes) and its double, heights around the 4-row block, paddings
+# 0-2, channel multipliers 1 and 2, and 5x5 / dilated filters that take the general leaves.
+DW_CASES = [  # (n, c, mult, k, stride, pad, dil, h, w)
+    (1, 1, 1, 3, 1, 1, 1, 1, 1), (2, 3, 1, 3, 1, 1, 1, 5, 17), (1, 2, 2, 3, 1, 0, 1, 7, 33),
+    (1, 4, 1, 3, 1, 2, 1, 9, 16), (2, 2, 1, 3, 1, 1, 1, 4, 40), (1, 3, 1, 3, 2, 1, 1, 7, 31),
+    (2, 2, 2, 3, 2, 0, 1, 8, 34), (1, 2, 1, 3, 2, 2, 1, 11, 65), (1, 2, 1, 3, 2, 1, 1, 2, 2),
+    (1, 2, 1, 5, 1, 2, 1, 9, 20), (1, 2, 1, 3, 1, 2, 2, 9, 20), (1, 2, 1, 3, 2, 1, 1, 56, 56),
+]
+
+
+@pytest.mark.parametrize("case", DW_CASES)
+def test_depthwise_leaves(isa, rng, threads, case):
+    n, c, mult, k, s, p, d, h, w = case
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((c * mult, 1, k, k)).astype(np.float32)
+    b = rng.standard_normal(c * mult).astype(np.float32)
+    for nt in (1, 2):
+        fastnn.set_num_threads(nt)
+        y = _C.conv2d_forward(x, wt, b, (s, s), (p, p), (d, d), c)
+        np.testing.assert_allclose(y, conv2d_ref(x, wt, b, s, p, d, c), rtol=0,
+                                   atol=tol(k * k, x, wt) + 1e-5)
+        gy = rng.standard_normal(y.shape).astype(np.float32)
+        dw = np.zeros_like(wt)
+        dx = _C.conv2d_backward(x, gy, wt, (s, s), (p, p), (d, d), c, True, dw, None)
+        rdx, rdw, _ = conv2d_grads_ref(x, wt, gy, s, p, d, c)
+        np.testing.assert_allclose(dx, rdx, rtol=0, atol=tol(mult * k * k, gy, wt))
+        np.testing.assert_allclose(dw, rdw, rtol=0, atol=tol(gy[0, 0].size * n, gy, x))

@@ -131,6 +131,11 @@ struct Vec {
     return _mm256_blendv_ps(if_false, if_true, _mm256_castsi256_ps(m));
   }
   // The 2*kWidth values a, b as their even and odd elements (a0 a2 .. b0 b2 .., a1 a3 .. b1 ..).
+  static void interleave(F even, F odd, F& lo, F& hi) {  // lo = e0 o0 e1 o1 .., hi = e4 o4 ..
+    const F a = _mm256_unpacklo_ps(even, odd), b = _mm256_unpackhi_ps(even, odd);
+    lo = _mm256_permute2f128_ps(a, b, 0x20);
+    hi = _mm256_permute2f128_ps(a, b, 0x31);
+  }
   static void deinterleave(F a, F b, F& even, F& odd) {
     // Within each 128-bit half: (a0 a2 b0 b2 | a4 a6 b4 b6); then the 64-bit quarters reordered.
     even = _mm256_castpd_ps(_mm256_permute4x64_pd(

@@ -149,6 +149,11 @@ struct Vec {
   }
   static F select(M m, F if_false, F if_true) { return _mm512_mask_blend_ps(m, if_false, if_true); }
   // The 2*kWidth values a, b as their even and odd elements (a0 a2 .. b0 b2 .., a1 a3 .. b1 ..).
+  static void interleave(F even, F odd, F& lo, F& hi) {  // lo = e0 o0 e1 o1 .., hi = e8 o8 ..
+    const I il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    lo = _mm512_permutex2var_ps(even, il, odd);
+    hi = _mm512_permutex2var_ps(even, _mm512_add_epi32(il, _mm512_set1_epi32(8)), odd);
+  }
   static void deinterleave(F a, F b, F& even, F& odd) {
     const I ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     even = _mm512_permutex2var_ps(a, ie, b);
