@@ -223,3 +223,16 @@ def test_depthwise_leaves(isa, rng, threads, case):
         rdx, rdw, _ = conv2d_grads_ref(x, wt, gy, s, p, d, c)
         np.testing.assert_allclose(dx, rdx, rtol=0, atol=tol(mult * k * k, gy, wt))
         np.testing.assert_allclose(dw, rdw, rtol=0, atol=tol(gy[0, 0].size * n, gy, x))
+
+
+def test_depthwise_weight_grad_ignores_unused_columns(isa):
+    """An inf in an input column no output reads (the last column of an even-width input at
+    stride 2) must not reach dW through a masked-off lane (0 * inf = NaN)."""
+    x = np.ones((1, 2, 6, 38), np.float32)
+    x[..., 37] = np.inf  # 3x3, stride 2, padding 0: 18 outputs read columns 0..36 only
+    w = np.ones((2, 1, 3, 3), np.float32)
+    y = _C.conv2d_forward(x, w, None, (2, 2), (0, 0), (1, 1), 2)
+    assert y.shape[-1] == 18 and np.isfinite(y).all()
+    dw = np.zeros_like(w)
+    _C.conv2d_backward(x, np.ones_like(y), w, (2, 2), (0, 0), (1, 1), 2, False, dw, None)
+    np.testing.assert_array_equal(dw, np.full_like(w, y[0, 0].size))

@@ -46,29 +46,36 @@ inline void dw_vector(const float* x, const float* w, float bias, float* y, cons
 
 // 3x3, stride 1, dilation 1 (MobileNet's layers, and the stride-1 input gradient): four output
 // rows per pass share each input row's three column loads (6 rows x 3 loads for 36 FMAs, against
-// 9 loads per 9), and a vector whose taps all lie inside the row uses plain loads, no masks.
-// Each output sums its taps in the order of dw_vector (ki, then kj, from the bias; rows outside
-// the image skipped), so both give the same bits.
+// 9 loads per 9); the column masks (zero padding, the row's last vector) are computed once per
+// vector column, and a vector whose taps all lie inside the row uses plain loads. Each output sums
+// its taps in the order of dw_vector (ki, then kj, from the bias; rows outside the image skipped),
+// so both give the same bits.
 inline void dw3x3_s1(const float* x, const float* w, float bias, float* y, const Conv2dGeom& g) {
   constexpr int W = Vec::kWidth, R = 4;
   Vec::F wv[9];
   for (int i = 0; i < 9; ++i) wv[i] = Vec::set1(w[i]);
-  for (int64_t oy0 = 0; oy0 < g.oh; oy0 += R) {
-    const int nr = static_cast<int>(std::min<int64_t>(R, g.oh - oy0));
-    for (int64_t o0 = 0; o0 < g.ow; o0 += W) {
-      const bool interior = o0 + W <= g.ow && o0 - g.pw >= 0 && o0 - g.pw + W + 2 <= g.w;
-      if (!interior || nr < R) {
-        for (int r = 0; r < nr; ++r) dw_vector(x, w, bias, y, g, oy0 + r, o0);
-        continue;
-      }
+  for (int64_t o0 = 0; o0 < g.ow; o0 += W) {
+    const int64_t c0 = o0 - g.pw;
+    const Vec::M lanes = Vec::first(g.ow - o0);
+    const bool interior = o0 + W <= g.ow && c0 >= 0 && c0 + W + 2 <= g.w;
+    Vec::M m[3];
+    for (int kj = 0; kj < 3; ++kj)
+      m[kj] = Vec::in_range(Vec::addi(Vec::iota(), Vec::set1i(c0 + kj)), g.w, lanes);
+    for (int64_t oy0 = 0; oy0 < g.oh; oy0 += R) {
+      const int nr = static_cast<int>(std::min<int64_t>(R, g.oh - oy0));
       Vec::F acc[R];
       for (int r = 0; r < R; ++r) acc[r] = Vec::set1(bias);
 #pragma GCC unroll 6
       for (int t = 0; t < R + 2; ++t) {
         const int64_t iy = oy0 - g.ph + t;
-        if (iy < 0 || iy >= g.h) continue;
-        const float* row = x + iy * g.w + o0 - g.pw;
-        const Vec::F v0 = Vec::loadu(row), v1 = Vec::loadu(row + 1), v2 = Vec::loadu(row + 2);
+        if (t >= nr + 2 || iy < 0 || iy >= g.h) continue;
+        const float* row = x + iy * g.w + c0;
+        Vec::F v0, v1, v2;
+        if (interior) {
+          v0 = Vec::loadu(row), v1 = Vec::loadu(row + 1), v2 = Vec::loadu(row + 2);
+        } else {
+          v0 = Vec::load(m[0], row), v1 = Vec::load(m[1], row + 1), v2 = Vec::load(m[2], row + 2);
+        }
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
           const int ki = t - r;
@@ -78,35 +85,43 @@ inline void dw3x3_s1(const float* x, const float* w, float bias, float* y, const
           acc[r] = Vec::fmadd(wv[3 * ki + 2], v2, acc[r]);
         }
       }
-      for (int r = 0; r < R; ++r) Vec::storeu(y + (oy0 + r) * g.ow + o0, acc[r]);
+      for (int r = 0; r < nr; ++r) Vec::store(lanes, y + (oy0 + r) * g.ow + o0, acc[r]);
     }
   }
 }
 
-// 3x3, stride 2, dilation 1: interior vectors read each filter row's three taps from two
-// deinterleaved pairs of plain loads (dw_taps3); the rest through dw_vector. Same order of the
-// sums as dw_vector.
+// 3x3, stride 2, dilation 1: per vector column, the masks of the two spans each filter row is read
+// from (columns c0 .. c0 + 2W and c0 + 2 .. c0 + 2W + 2, zero padding outside the row) are computed
+// once; each filter row's three taps come from two deinterleaved pairs of loads. Same order of
+// the sums as dw_vector.
 inline void dw3x3_s2(const float* x, const float* w, float bias, float* y, const Conv2dGeom& g) {
   constexpr int W = Vec::kWidth;
   Vec::F wv[9];
   for (int i = 0; i < 9; ++i) wv[i] = Vec::set1(w[i]);
-  for (int64_t oy = 0; oy < g.oh; ++oy)
-    for (int64_t o0 = 0; o0 < g.ow; o0 += W) {
-      const int64_t c0 = 2 * o0 - g.pw;
-      if (!(o0 + W <= g.ow && c0 >= 0 && c0 + 2 * W + 2 <= g.w)) {
-        dw_vector(x, w, bias, y, g, oy, o0);
-        continue;
-      }
+  const Vec::I iota = Vec::iota();
+  for (int64_t o0 = 0; o0 < g.ow; o0 += W) {
+    const int64_t c0 = 2 * o0 - g.pw;
+    const Vec::M lanes = Vec::first(g.ow - o0);
+    Vec::M m[4];  // spans [c0, c0 + W), [c0 + W, c0 + 2W), and the same from c0 + 2
+    for (int q = 0; q < 4; ++q)
+      m[q] = Vec::in_range(Vec::addi(iota, Vec::set1i(c0 + (q & 1) * W + (q >> 1) * 2)), g.w,
+                           Vec::all());
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
       Vec::F acc = Vec::set1(bias);
       for (int ki = 0; ki < 3; ++ki) {
         const int64_t iy = 2 * oy - g.ph + ki;
         if (iy < 0 || iy >= g.h) continue;
-        Vec::F v[3];
-        dw_taps3(x + iy * g.w, c0, 2, v);
-        for (int kj = 0; kj < 3; ++kj) acc = Vec::fmadd(wv[3 * ki + kj], v[kj], acc);
+        const float* row = x + iy * g.w + c0;
+        Vec::F v0, v1, v2, odd2;
+        Vec::deinterleave(Vec::load(m[0], row), Vec::load(m[1], row + W), v0, v1);
+        Vec::deinterleave(Vec::load(m[2], row + 2), Vec::load(m[3], row + 2 + W), v2, odd2);
+        acc = Vec::fmadd(wv[3 * ki], v0, acc);
+        acc = Vec::fmadd(wv[3 * ki + 1], v1, acc);
+        acc = Vec::fmadd(wv[3 * ki + 2], v2, acc);
       }
-      Vec::storeu(y + oy * g.ow + o0, acc);
+      Vec::store(lanes, y + oy * g.ow + o0, acc);
     }
+  }
 }
 
 void f32_dwconv2d_plane(const float* x, const float* w, float bias, float* y, const Conv2dGeom& g) {
@@ -181,32 +196,41 @@ void f32_dwconv2d_plane_bwd_data(const float* dy, const float* w, float* dx, con
 }
 
 // dW of a 3x3 filter at stride 1 or 2 (dilation 1): one pass over dy, nine accumulators, each dy
-// vector loaded once for its nine taps; interior vectors read the input without masks. Each tap
-// sums over (oy, o0) in the order of the general kernel below, so both give the same bits.
+// vector loaded once for its nine taps; per vector column the input masks (zero padding, the
+// row's last vector) are computed once, and interior columns read without masks. Sums over
+// (column, row) -- another order than the general kernel below.
 inline void dw3x3_bwd_weight(const float* x, const float* dy, float* dw, const Conv2dGeom& g) {
   constexpr int W = Vec::kWidth;
   const int64_t s = g.sw;
+  const Vec::I iota = Vec::iota();
   Vec::F acc[9];
   for (int i = 0; i < 9; ++i) acc[i] = Vec::zero();
-  for (int64_t oy = 0; oy < g.oh; ++oy) {
-    for (int64_t o0 = 0; o0 < g.ow; o0 += W) {
-      const Vec::M lanes = Vec::first(g.ow - o0);
+  for (int64_t o0 = 0; o0 < g.ow; o0 += W) {
+    const Vec::M lanes = Vec::first(g.ow - o0);
+    const int64_t c0 = o0 * s - g.pw;
+    const bool interior = o0 + W <= g.ow && c0 >= 0 && c0 + s * W + 2 <= g.w;
+    Vec::M m[4];  // s = 1: taps kj = 0, 1, 2; s = 2: the two spans from c0 and from c0 + 2
+    for (int q = 0; q < 4; ++q) {
+      const int64_t start = s == 1 ? c0 + q : c0 + (q & 1) * W + (q >> 1) * 2;
+      m[q] = Vec::in_range(Vec::addi(iota, Vec::set1i(start)), g.w, s == 1 ? lanes : Vec::all());
+    }
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
       const Vec::F grad = Vec::load(lanes, dy + oy * g.ow + o0);
-      const int64_t c0 = o0 * s - g.pw;
-      const bool interior = o0 + W <= g.ow && c0 >= 0 && c0 + s * W + 2 <= g.w;
-      const Vec::I cols0 = dw_cols0(o0, s, g.pw);
       for (int64_t ki = 0; ki < 3; ++ki) {
         const int64_t iy = oy * g.sh - g.ph + ki;
         if (iy < 0 || iy >= g.h) continue;
-        const float* row = x + iy * g.w;
+        const float* row = x + iy * g.w + c0;
         Vec::F v[3];
         if (interior) {
-          dw_taps3(row, c0, s, v);
+          dw_taps3(row, 0, s, v);
+        } else if (s == 1) {
+          for (int kj = 0; kj < 3; ++kj) v[kj] = Vec::load(m[kj], row + kj);
         } else {
-          for (int kj = 0; kj < 3; ++kj) {
-            const Vec::I cols = Vec::addi(cols0, Vec::set1i(kj));
-            v[kj] = Vec::load_cols(row, c0 + kj, s, g.w, cols, Vec::in_range(cols, g.w, lanes));
-          }
+          Vec::F odd2;
+          Vec::deinterleave(Vec::load(m[0], row), Vec::load(m[1], row + W), v[0], v[1]);
+          Vec::deinterleave(Vec::load(m[2], row + 2), Vec::load(m[3], row + 2 + W), v[2], odd2);
+          // lanes past the row's outputs: zero, not an input value (0 * inf would be NaN)
+          for (int kj = 0; kj < 3; ++kj) v[kj] = Vec::select(lanes, Vec::zero(), v[kj]);
         }
         for (int kj = 0; kj < 3; ++kj) acc[3 * ki + kj] = Vec::fmadd(grad, v[kj], acc[3 * ki + kj]);
       }
