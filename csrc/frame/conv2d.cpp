@@ -420,9 +420,30 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
     else if (algo != ConvAlgo::im2col)
       dx_algo = ConvAlgo::direct;
   }
+  // A pointwise layer (1x1, stride 1, no padding) with large planes: dX of an image is
+  // W_g^T @ dY_g itself, one GEMM straight into dx -- no correlation kernel, no dcol / col2im
+  // pass. Measured (one thread / two): 256 -> 64 at 56x56, batch 8, 5.5 / 2.6 ms against
+  // 6.6 / 3.2 (direct) and 7.3 / 3.6 (dcol); 64 -> 256, 5.7 / 2.9 against 8.7 / 4.7 and 6.2 /
+  // 3.1. At 14x14 and 7x7 the direct kernel stays ahead (1.40 against 1.58 ms), as in forward.
+  if (dx && g.is_pointwise() && P >= kPointwiseGemmPlane && algo == ConvAlgo::automatic) {
+    for_image_ranges(g.n, image_slots(g.n), [&](int, int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i)
+        for (int64_t grp = 0; grp < g.groups; ++grp) {
+          GemmArgs ga;
+          ga.a = MatView{w + grp * kg * K, cg, kg, 1, K};  // W_g^T (K = cg for a 1x1 filter)
+          ga.b = MatView{dy + (i * g.k + grp * kg) * P, kg, P, P, 1};
+          ga.c = dx + (i * g.c + grp * cg) * HW;
+          ga.ldc = HW;
+          sgemm(ga);
+        }
+    });
+    if (dx_bias) add_channel_bias(dx, g.n, g.c, HW, dx_bias);
+    dx = nullptr;  // done
+    if (!dw) return;
+  }
   Correlation corr;  // the flipped weights, only for the paths that read them
-  if (dx_algo != ConvAlgo::im2col) corr = correlation(w, g);
-  if (is_winograd(dx_algo)) {
+  if (dx && dx_algo != ConvAlgo::im2col) corr = correlation(w, g);
+  if (dx && is_winograd(dx_algo)) {
     conv2d_winograd_forward(dy, corr.wf.data(), dx_bias, dx, corr.gt,
                             dx_algo == ConvAlgo::winograd ? 4 : 2);
     dx = nullptr;  // done

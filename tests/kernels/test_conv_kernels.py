@@ -84,6 +84,8 @@ RAW_CONV = [
     (2, 4, 6, (3, 2), (2, 3), (1, 1), (2, 1), 2, 9, 10),    # strided: forward GEMM, dX GEMM
     (2, 4, 32, (3, 3), (2, 2), (1, 1), (1, 1), 1, 9, 11),   # strided: direct forward and dW
     (2, 4, 8, (3, 3), (1, 2), (2, 1), (1, 1), 4, 7, 8),     # depthwise
+    (2, 6, 4, (1, 1), (1, 1), (0, 0), (1, 1), 2, 28, 29),   # pointwise, grouped, plane >= 784:
+    (1, 33, 17, (1, 1), (1, 1), (0, 0), (1, 1), 1, 28, 28),  # dX by one GEMM per image
 ]
 
 
