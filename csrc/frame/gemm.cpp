@@ -159,11 +159,23 @@ void check(const GemmArgs& g) {
 
 // A few rows times a weight read in place (B = W^T with W row-major: b.rs == 1): no packing of
 // B, which for a batch of 1 to kGemvRows would cost more than the product. Threads split the
-// output columns when the weight is large.
+// output columns when the weight is large. The bf16 products take the same rows path (the
+// bf16_gemv_rows leaf) up to the same count, measured (Xeon, AMX; 784 x 512 and 3136 x 128
+// weights): at 4 rows it took 119 / 133 us against AMX's 122 / 126 on 2 threads, 182 / 176
+// against 224 / 231 on one; at 8 rows AMX won (122 against 239 us), being then bound by packing
+// the weight.
 constexpr int64_t kGemvRows = 4;
 
 bool gemv_fits(const GemmArgs& g) {
   return g.a.rows <= kGemvRows && g.b.rs == 1 && g.a.cs == 1 && g.a.cols >= 1 && g.b.cols >= 1;
+}
+
+inline float bf16_round(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  u = bf16_round_bits(u) << 16;
+  std::memcpy(&v, &u, 4);
+  return v;
 }
 
 void sgemm_rows(const GemmArgs& g) {
@@ -176,14 +188,21 @@ void sgemm_rows(const GemmArgs& g) {
   const int nt = (k * n >= (int64_t(1) << 16)) ? static_cast<int>(std::min<int64_t>(
                                                      get_num_threads(), blocks))
                                                : 1;
+  // bf16: each row of A rounded once (any stride), B rounded as the bf16_gemv_rows leaf reads it.
+  const f32_gemv_rows_fn leaf = g.bf16 ? t.bf16_gemv_rows : t.f32_gemv_rows;
+  std::vector<float> xr(g.bf16 ? static_cast<size_t>(k) : 0);
   for (int64_t i = 0; i < a.rows; ++i) {
     float* ci = g.c + i * g.ldc;
     const float* xi = a.data + i * a.rs;
+    if (g.bf16) {
+      for (int64_t p = 0; p < k; ++p) xr[p] = bf16_round(a.data[i * a.rs + p * a.cs]);
+      xi = xr.data();
+    }
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int64_t blk = 0; blk < blocks; ++blk) {
       const int64_t j0 = blk * kBlock, nb = std::min(kBlock, n - j0);
       float acc[kBlock];
-      t.f32_gemv_rows(b.data + j0 * b.cs, b.cs, xi, k, nb, acc);
+      leaf(b.data + j0 * b.cs, b.cs, xi, k, nb, acc);
       for (int64_t j = 0; j < nb; ++j)
         ci[j0 + j] = g.alpha * acc[j] + (g.beta != 0.0f ? ci[j0 + j] : 0.0f);
       if (needs_epilogue) t.f32_epilogue(ci + j0, g.ldc, 1, nb, g.bias ? g.bias + j0 : nullptr, g.ep);
@@ -193,76 +212,40 @@ void sgemm_rows(const GemmArgs& g) {
 
 }  // namespace
 
+namespace {
+// The packed product through sgemm_driver: f32 panels, rewritten as bf16 pair panels and run
+// with the bf16 tile when g.bf16.
+void sgemm_packed(const GemmArgs& g) {
+  const MatView a = g.a, b = g.b;
+  const bool bf16 = g.bf16;
+  sgemm_driver(
+      a.rows, b.cols, a.cols,
+      [&](int64_t i0, int64_t p0, int64_t mc, int64_t kc, int mr, float* dst) {
+        pack_a_f32(a, i0, p0, mc, kc, mr, dst);
+        if (bf16) bf16_pair_panels(dst, (mc + mr - 1) / mr, kc, mr);
+      },
+      [&](int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst) {
+        pack_b_f32(b, p0, j0, kc, nc, nr, dst);
+        if (bf16) bf16_pair_panels(dst, (nc + nr - 1) / nr, kc, nr);
+      },
+      g.c, g.ldc, g.alpha, g.beta, g.bias, g.ep, bf16 ? &kernels().bf16_gemm : nullptr);
+}
+}  // namespace
+
 void sgemm_bf16(const GemmArgs& g);
-// Up to this many rows of A, a bf16 product with contiguous B columns runs sgemm_bf16_rows.
-// Measured (Xeon, AMX; matmul(a, w.T, bf16=True), 784 x 512 and 3136 x 128 weights): at 4 rows
-// the rows path took 119 / 133 us against AMX's 122 / 126 on 2 threads, 182 / 176 against 224 /
-// 231 on one; at 8 rows AMX won (122 against 239 us). AMX is then bound by packing the weight.
-constexpr int64_t kBf16RowsMax = 4;
 
 void sgemm(const GemmArgs& g) {
   check(g);
   if (g.bf16) return sgemm_bf16(g);
   if (gemv_fits(g)) return sgemm_rows(g);
-  const MatView a = g.a, b = g.b;
-  sgemm_driver(
-      a.rows, b.cols, a.cols,
-      [&](int64_t i0, int64_t p0, int64_t mc, int64_t kc, int mr, float* dst) {
-        pack_a_f32(a, i0, p0, mc, kc, mr, dst);
-      },
-      [&](int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst) {
-        pack_b_f32(b, p0, j0, kc, nc, nr, dst);
-      },
-      g.c, g.ldc, g.alpha, g.beta, g.bias, g.ep);
+  sgemm_packed(g);
 }
 
 float apply_act(float x, const Epilogue& ep);
 
-namespace {
-
-inline float bf16_round(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, 4);
-  u = bf16_round_bits(u) << 16;
-  std::memcpy(&v, &u, 4);
-  return v;
-}
-
-// bf16 products of a few rows of A with a B whose columns are contiguous (b.rs == 1: a Linear's
-// W^T): each row of A rounded once, B rounded as the bf16_gemv_rows leaf reads it. No packing,
-// so a small batch does not convert the whole weight into panels first.
-void sgemm_bf16_rows(const GemmArgs& g) {
-  const MatView a = g.a, b = g.b;
-  const int64_t k = a.cols, n = b.cols;
-  const KernelTable& t = kernels();
-  const bool needs_epilogue = g.bias != nullptr || g.ep.act != Act::none;
-  std::vector<float> xr(static_cast<size_t>(k));
-  constexpr int64_t kBlock = 64;  // output columns per work item
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-  const int nt = (k * n >= (int64_t(1) << 16)) ? static_cast<int>(std::min<int64_t>(
-                                                     get_num_threads(), blocks))
-                                               : 1;
-  for (int64_t i = 0; i < a.rows; ++i) {
-    for (int64_t p = 0; p < k; ++p) xr[p] = bf16_round(a.data[i * a.rs + p * a.cs]);
-    float* ci = g.c + i * g.ldc;
-    const float* x = xr.data();
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t blk = 0; blk < blocks; ++blk) {
-      const int64_t j0 = blk * kBlock, nb = std::min(kBlock, n - j0);
-      float acc[kBlock];
-      t.bf16_gemv_rows(b.data + j0 * b.cs, b.cs, x, k, nb, acc);
-      for (int64_t j = 0; j < nb; ++j)
-        ci[j0 + j] = g.alpha * acc[j] + (g.beta != 0.0f ? ci[j0 + j] : 0.0f);
-      if (needs_epilogue) t.f32_epilogue(ci + j0, g.ldc, 1, nb, g.bias ? g.bias + j0 : nullptr, g.ep);
-    }
-  }
-}
-
-}  // namespace
-
 void sgemm_bf16(const GemmArgs& g) {  // (checked by sgemm)
   const MatView a = g.a, b = g.b;
-  if (a.rows <= kBf16RowsMax && b.rs == 1) return sgemm_bf16_rows(g);
+  if (a.rows <= kGemvRows && b.rs == 1 && a.cols >= 1 && b.cols >= 1) return sgemm_rows(g);
   if (bf16_use_amx()) {
     const AmxA abf(a, true);
     bf16_amx_gemm(
@@ -271,17 +254,7 @@ void sgemm_bf16(const GemmArgs& g) {  // (checked by sgemm)
         g.c, g.ldc, g.alpha, g.beta, g.bias, g.ep, true);
     return;
   }
-  sgemm_driver(
-      a.rows, b.cols, a.cols,
-      [&](int64_t i0, int64_t p0, int64_t mc, int64_t kc, int mr, float* dst) {
-        pack_a_f32(a, i0, p0, mc, kc, mr, dst);
-        bf16_pair_panels(dst, (mc + mr - 1) / mr, kc, mr);
-      },
-      [&](int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst) {
-        pack_b_f32(b, p0, j0, kc, nc, nr, dst);
-        bf16_pair_panels(dst, (nc + nr - 1) / nr, kc, nr);
-      },
-      g.c, g.ldc, g.alpha, g.beta, g.bias, g.ep, &kernels().bf16_gemm);
+  sgemm_packed(g);
 }
 
 void sgemm_reference(const GemmArgs& g) {

@@ -2,7 +2,6 @@
 // and the in-place conversion of packed float panels into bf16 pair panels, shared by every bf16
 // packer (sgemm_bf16 in gemm.cpp, the bf16 convolution in conv2d.cpp).
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -63,37 +62,6 @@ void bf16_pair_panels(float* buf, int64_t panels, int64_t kc, int w) {
 
 // ---- the AMX bf16 product (gemm_bf16.h) ----------------------------------------------------------
 namespace fastnn {
-
-namespace {
-std::atomic<int>& bf16_amx_state() {
-  static std::atomic<int> mode{static_cast<int>(
-      std::getenv("FASTNN_NO_AMX") && std::strcmp(std::getenv("FASTNN_NO_AMX"), "0") != 0 &&
-              *std::getenv("FASTNN_NO_AMX")
-          ? S8AmxMode::off
-          : S8AmxMode::automatic)};
-  return mode;
-}
-}  // namespace
-
-bool bf16_amx_usable() {
-#ifdef FASTNN_BUILT_AMX
-  return cpu_features().amx_bf16 && amx_tiles_granted();
-#else
-  return false;
-#endif
-}
-
-void set_bf16_amx_mode(S8AmxMode mode) {
-  if (mode != S8AmxMode::off && mode != S8AmxMode::automatic && mode != S8AmxMode::on)
-    throw std::invalid_argument("amx: unknown mode");
-  if (mode == S8AmxMode::on && !bf16_amx_usable())
-    throw std::invalid_argument(
-        "amx: AMX bf16 tiles are not usable here (the CPU lacks amx_bf16, the OS did not grant "
-        "tile data, or this build has no AMX kernels)");
-  bf16_amx_state().store(static_cast<int>(mode));
-}
-
-S8AmxMode bf16_amx_mode() { return static_cast<S8AmxMode>(bf16_amx_state().load()); }
 
 bool bf16_use_amx() {
   return bf16_amx_mode() != S8AmxMode::off && kernels().isa == Isa::avx512 && bf16_amx_usable();

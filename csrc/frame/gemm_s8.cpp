@@ -11,7 +11,6 @@
 // and L2 far beyond, and a K split would need an int32 scratch C. Output elements are computed by
 // exactly one kernel call each, so results do not depend on the thread count or schedule.
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -33,33 +32,7 @@ bool env_set(const char* name) {
 
 bool s8_vnni_usable() { return cpu_features().avx512vnni && !env_set("FASTNN_NO_VNNI"); }
 
-bool s8_amx_usable() {
-#ifdef FASTNN_BUILT_AMX
-  return cpu_features().amx_int8 && amx_tiles_granted();
-#else
-  return false;
-#endif
-}
-
-namespace {
-std::atomic<int>& amx_mode_state() {
-  static std::atomic<int> mode{static_cast<int>(
-      env_set("FASTNN_NO_AMX") ? S8AmxMode::off : S8AmxMode::automatic)};
-  return mode;
-}
-}  // namespace
-
-void set_s8_amx_mode(S8AmxMode mode) {
-  if (mode != S8AmxMode::off && mode != S8AmxMode::automatic && mode != S8AmxMode::on)
-    throw std::invalid_argument("amx: unknown mode");
-  if (mode == S8AmxMode::on && !s8_amx_usable())
-    throw std::invalid_argument(
-        "amx: AMX int8 tiles are not usable here (the CPU lacks amx_int8, the OS did not grant "
-        "tile data, or this build has no AMX kernel)");
-  amx_mode_state().store(static_cast<int>(mode));
-}
-
-S8AmxMode s8_amx_mode() { return static_cast<S8AmxMode>(amx_mode_state().load()); }
+// (The AMX mode and usability: amx_mode.cpp.)
 
 namespace {
 

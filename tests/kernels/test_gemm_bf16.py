@@ -12,6 +12,7 @@ import pytest
 
 import fastnn
 from fastnn import _C
+from tests.kernels.amx_paths import PATHS, isa_with_amx
 
 EPS = np.finfo(np.float32).eps
 # Tile edges: generic/AVX2 8x8, AVX-512 14x32 (12x32 emulated), AMX 2 x 16 rows x 2 x 16 columns
@@ -19,31 +20,18 @@ EPS = np.finfo(np.float32).eps
 EDGE_M = [1, 2, 3, 4, 7, 8, 9, 13, 14, 15, 16, 17, 31, 32, 33, 47]
 EDGE_N = [1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 65]
 EDGE_K = [1, 2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 257, 1031]
-BF16_PATHS = ["generic", "avx2", "avx512", "avx512-amx"]
 
 
 def amx_usable():
     return bool(_C.gemm_config()["bf16_amx_usable"])
 
 
-@pytest.fixture(params=BF16_PATHS)
+@pytest.fixture(params=PATHS)
 def isa(request):
-    """conftest's `isa`, with the AVX-512 table's two bf16 paths (AMX off / AMX on)."""
-    from tests.conftest import SUPPORTED_ISAS, _PINNED
-    name = request.param
-    base, amx = name.split("-")[0], name.endswith("-amx")
-    if base not in SUPPORTED_ISAS:
-        pytest.skip(f"ISA {base} not supported on this machine/build")
-    if _PINNED and base != _PINNED:
-        pytest.skip(f"suite pinned to FASTNN_ISA={_PINNED}")
-    if amx and not amx_usable():
-        pytest.skip("no AMX bf16 tiles on this CPU/OS/build (Sapphire Rapids and later)")
-    before = fastnn.get_isa()
-    fastnn.set_isa(base)
-    prev = _C.bf16_set_amx("on" if amx else "off")
-    yield name
-    _C.bf16_set_amx(prev)
-    fastnn.set_isa(before)
+    """conftest's `isa`, with the AVX-512 table's two bf16 paths (AMX off / AMX on), named
+    "avx512" / "avx512-amx" for the tests."""
+    for base in isa_with_amx(request.param, _C.bf16_set_amx, amx_usable, "bf16"):
+        yield request.param
 
 
 def bf16(x):

@@ -9,13 +9,14 @@ import pytest
 import fastnn
 from fastnn import _C
 from fastnn.quant import gemm_u8s8, pack_weights
+from tests.kernels.amx_paths import PATHS, isa_with_amx
 
 # Tile edges: VNNI 14x32, AVX2 3x32, generic 4x32, AMX 2 x 16 rows x 2 x 16 columns x 64 k;
 # 32-column panels; k grouped by 4.
 EDGE_M = [1, 2, 3, 4, 5, 13, 14, 15, 16, 17, 27, 28, 29, 31, 32, 33, 43, 48, 128]
 EDGE_N = [1, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 97]
 EDGE_K = [1, 2, 3, 4, 5, 7, 8, 9, 31, 63, 64, 65, 127, 128, 129, 257]
-S8_PATHS = ["generic", "avx2", "avx512", "avx512-amx"]
+S8_PATHS = PATHS
 
 
 def amx_usable():
@@ -25,21 +26,7 @@ def amx_usable():
 @pytest.fixture(params=S8_PATHS)
 def isa(request):
     """conftest's `isa`, with the AVX-512 table's two int8 paths (AMX off / AMX on every call)."""
-    from tests.conftest import SUPPORTED_ISAS, _PINNED
-    name = request.param
-    base, amx = name.split("-")[0], name.endswith("-amx")
-    if base not in SUPPORTED_ISAS:
-        pytest.skip(f"ISA {base} not supported on this machine/build")
-    if _PINNED and base != _PINNED:
-        pytest.skip(f"suite pinned to FASTNN_ISA={_PINNED}")
-    if amx and not amx_usable():
-        pytest.skip("no AMX int8 tiles on this CPU/OS/build (Sapphire Rapids and later)")
-    before = fastnn.get_isa()
-    fastnn.set_isa(base)
-    prev = _C.s8_gemm_set_amx("on" if amx else "off")
-    yield base
-    _C.s8_gemm_set_amx(prev)
-    fastnn.set_isa(before)
+    yield from isa_with_amx(request.param, _C.s8_gemm_set_amx, amx_usable, "int8")
 
 
 def rand_a(rng, m, k):

@@ -323,6 +323,12 @@ bool s8_vnni_usable();
 //   off: never; automatic (default): from 4 rows of A and 32 columns; on: always (tests).
 // FASTNN_NO_AMX=1 starts the process with the mode off.
 enum class S8AmxMode : int { off = 0, automatic = 1, on = 2 };
+// The switches are one per product kind (csrc/frame/amx_mode.cpp); the s8_ / bf16_ functions
+// below are these for their kind.
+enum class AmxKind : int { s8 = 0, bf16 = 1 };
+bool amx_usable(AmxKind kind);  // compiled, the CPU has the kind's tiles, the OS granted them
+S8AmxMode amx_mode(AmxKind kind);
+void set_amx_mode(AmxKind kind, S8AmxMode mode);  // std::invalid_argument: 'on' where unusable
 void set_s8_amx_mode(S8AmxMode mode);  // throws std::invalid_argument where AMX is not usable
 S8AmxMode s8_amx_mode();
 bool s8_amx_usable();                  // compiled, granted; independent of the mode

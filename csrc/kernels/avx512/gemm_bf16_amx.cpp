@@ -14,45 +14,19 @@
 
 #include <cstdint>
 
+#include "amx_block.h"
 #include "fastnn/kernel_table.h"
 
 namespace fastnn {
 namespace avx512 {
 
-namespace {
-
-template <bool R2, bool C2>
-void accumulate(int64_t kb, const uint16_t* a, int64_t a_rs, const uint32_t* b) {
-  for (int64_t q = 0; q < kb; ++q) {
-    const uint16_t* aq = a + q * 32;
-    const uint32_t* bq = b + q * 16 * 32;
-    _tile_loadd(4, aq, a_rs);
-    if (R2) _tile_loadd(5, aq + 16 * (a_rs / 2), a_rs);
-    _tile_loadd(6, bq, 128);
-    if (C2) _tile_loadd(7, bq + 16, 128);
-    _tile_dpbf16ps(0, 4, 6);
-    if (C2) _tile_dpbf16ps(1, 4, 7);
-    if (R2) _tile_dpbf16ps(2, 5, 6);
-    if (R2 && C2) _tile_dpbf16ps(3, 5, 7);
-  }
-}
-
-}  // namespace
-
 void bf16_amx_block_32x32(int64_t kb, const uint16_t* a, int64_t a_rs, const uint32_t* b,
                           float* acc, bool two_rows, bool two_cols) {
-  _tile_zero(0);
-  if (two_cols) _tile_zero(1);
-  if (two_rows) _tile_zero(2);
-  if (two_rows && two_cols) _tile_zero(3);
-  if (two_rows && two_cols) accumulate<true, true>(kb, a, a_rs, b);
-  else if (two_cols) accumulate<false, true>(kb, a, a_rs, b);
-  else if (two_rows) accumulate<true, false>(kb, a, a_rs, b);
-  else accumulate<false, false>(kb, a, a_rs, b);
-  _tile_stored(0, acc, 128);
-  if (two_cols) _tile_stored(1, acc + 16, 128);
-  if (two_rows) _tile_stored(2, acc + 16 * 32, 128);
-  if (two_rows && two_cols) _tile_stored(3, acc + 16 * 32 + 16, 128);
+  amx_zero(two_rows, two_cols);
+  for (int64_t q = 0; q < kb; ++q)  // 32 k (16 pairs) per step
+    amx_step<true>(two_rows, two_cols, a + q * 32, a + q * 32 + 16 * (a_rs / 2), a_rs,
+                   b + q * 16 * 32);
+  amx_store(two_rows, two_cols, acc);
 }
 
 }  // namespace avx512

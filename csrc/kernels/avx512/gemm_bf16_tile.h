@@ -6,13 +6,13 @@
 #pragma once
 #include <immintrin.h>
 
-#include <algorithm>  // (vec_avx512.h)
+#include <algorithm>
 #include <cstdint>
+
+#include "gemm_ukr_tile.h"  // store_tile, Vec
 
 namespace fastnn {
 namespace avx512 {
-
-#include "../simd/vec_avx512.h"
 
 template <int MR, int NV, bool NATIVE>
 inline void bf16_gemm_ukr_tile(int64_t k, const float* __restrict a, const float* __restrict b,
@@ -69,21 +69,7 @@ inline void bf16_gemm_ukr_tile(int64_t k, const float* __restrict a, const float
     b += NR;
   }
 
-  const __m512 valpha = _mm512_set1_ps(alpha);
-  __mmask16 mask[NV];
-#pragma GCC unroll 4
-  for (int j = 0; j < NV; ++j) mask[j] = Vec::first(n - 16 * j);
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i) {
-    if (i >= m) break;
-    float* ci = c + i * ldc;
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) {
-      __m512 v = _mm512_mul_ps(vacc[i][j], valpha);
-      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[j], ci + 16 * j));
-      _mm512_mask_storeu_ps(ci + 16 * j, mask[j], v);
-    }
-  }
+  store_tile<MR, NV>(vacc, c, ldc, m, n, alpha, accumulate);
 }
 
 }  // namespace avx512

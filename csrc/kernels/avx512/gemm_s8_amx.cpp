@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "fastnn/kernel_table.h"
+#include "amx_block.h"
 #include "s8_epilogue.h"
 
 namespace fastnn {
@@ -51,48 +52,16 @@ void u8s8_amx_configure() {
 
 void u8s8_amx_release() { _tile_release(); }
 
-namespace {
-
-// One 64-k step: A tiles from a0 (and a1) with row stride rs, B tiles from the panel block bq.
-template <bool R2, bool C2>
-inline void step(const uint8_t* a0, const uint8_t* a1, int64_t rs, const int8_t* bq) {
-  _tile_loadd(4, a0, rs);
-  if (R2) _tile_loadd(5, a1, rs);
-  _tile_loadd(6, bq, 128);
-  if (C2) _tile_loadd(7, bq + 64, 128);
-  _tile_dpbusd(0, 4, 6);
-  if (C2) _tile_dpbusd(1, 4, 7);
-  if (R2) _tile_dpbusd(2, 5, 6);
-  if (R2 && C2) _tile_dpbusd(3, 5, 7);
-}
-
-template <bool R2, bool C2>
-void accumulate(int64_t kb, const uint8_t* a, int64_t a_rs, int64_t a_qs, int64_t a_ts,
-                const uint8_t* tail, const int8_t* b) {
-  for (int64_t q = 0; q < kb; ++q)
-    step<R2, C2>(a + q * a_qs, a + a_ts + q * a_qs, a_rs, b + q * kBBlock);
-  if (tail) step<R2, C2>(tail, tail + kATile, 64, b + kb * kBBlock);
-}
-
-}  // namespace
-
 void u8s8_amx_tile_32x32(int64_t kb, const uint8_t* a, int64_t a_rs, int64_t a_qs, int64_t a_ts,
                          const uint8_t* tail, int64_t m, const int8_t* b, void* c, int64_t ldc,
                          int64_t n, const S8Epilogue& ep) {
   alignas(64) int32_t acc[32][32];
   const bool two_rows = m > 16, two_cols = n > 16;
-  _tile_zero(0);
-  if (two_cols) _tile_zero(1);
-  if (two_rows) _tile_zero(2);
-  if (two_rows && two_cols) _tile_zero(3);
-  if (two_rows && two_cols) accumulate<true, true>(kb, a, a_rs, a_qs, a_ts, tail, b);
-  else if (two_cols) accumulate<false, true>(kb, a, a_rs, a_qs, a_ts, tail, b);
-  else if (two_rows) accumulate<true, false>(kb, a, a_rs, a_qs, a_ts, tail, b);
-  else accumulate<false, false>(kb, a, a_rs, a_qs, a_ts, tail, b);
-  _tile_stored(0, &acc[0][0], 128);
-  if (two_cols) _tile_stored(1, &acc[0][16], 128);
-  if (two_rows) _tile_stored(2, &acc[16][0], 128);
-  if (two_rows && two_cols) _tile_stored(3, &acc[16][16], 128);
+  amx_zero(two_rows, two_cols);
+  for (int64_t q = 0; q < kb; ++q)
+    amx_step<false>(two_rows, two_cols, a + q * a_qs, a + a_ts + q * a_qs, a_rs, b + q * kBBlock);
+  if (tail) amx_step<false>(two_rows, two_cols, tail, tail + kATile, 64, b + kb * kBBlock);
+  amx_store(two_rows, two_cols, &acc[0][0]);
   const __mmask16 mask0 = s8_mask_lo(n), mask1 = s8_mask_hi(n);
   const int64_t esize = ep.out == S8Out::u8 ? 1 : 4;
   for (int64_t i = 0; i < m; ++i) {

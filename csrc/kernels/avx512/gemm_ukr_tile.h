@@ -17,6 +17,28 @@ namespace avx512 {
 
 #include "../simd/vec_avx512.h"
 
+// C[0:m, 0:n] = alpha * acc (+ C when accumulate): the masked store every AVX-512 tile kernel
+// ends with (f32 here, bf16 in gemm_bf16_tile.h).
+template <int MR, int NV>
+inline void store_tile(const __m512 (&vacc)[MR][NV], float* __restrict c, int64_t ldc, int64_t m,
+                       int64_t n, float alpha, int accumulate) {
+  const __m512 valpha = _mm512_set1_ps(alpha);
+  __mmask16 mask[NV];
+#pragma GCC unroll 4
+  for (int j = 0; j < NV; ++j) mask[j] = Vec::first(n - 16 * j);
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) break;
+    float* ci = c + i * ldc;
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) {
+      __m512 v = _mm512_mul_ps(vacc[i][j], valpha);
+      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[j], ci + 16 * j));
+      _mm512_mask_storeu_ps(ci + 16 * j, mask[j], v);
+    }
+  }
+}
+
 template <int MR, int NV>
 inline void f32_gemm_ukr_tile(int64_t k, const float* __restrict a, const float* __restrict b,
                               float* __restrict c, int64_t ldc, int64_t m, int64_t n, float alpha,
@@ -51,21 +73,7 @@ inline void f32_gemm_ukr_tile(int64_t k, const float* __restrict a, const float*
     b += NR;
   }
 
-  const __m512 valpha = _mm512_set1_ps(alpha);
-  __mmask16 mask[NV];
-#pragma GCC unroll 4
-  for (int j = 0; j < NV; ++j) mask[j] = Vec::first(n - 16 * j);
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i) {
-    if (i >= m) break;
-    float* ci = c + i * ldc;
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) {
-      __m512 v = _mm512_mul_ps(vacc[i][j], valpha);
-      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[j], ci + 16 * j));
-      _mm512_mask_storeu_ps(ci + 16 * j, mask[j], v);
-    }
-  }
+  store_tile<MR, NV>(vacc, c, ldc, m, n, alpha, accumulate);
 }
 
 }  // namespace avx512

@@ -14,18 +14,11 @@ inline uint32_t bits(float f) {
   std::memcpy(&u, &f, 4);
   return u;
 }
-inline float hi_half(float word) {
+// The high (bits 16-31) or low (bits 0-15) bf16 of a pair word, widened to a float (exact).
+inline float half(float word, bool high) {
   uint32_t u;
   std::memcpy(&u, &word, 4);
-  u &= 0xffff0000u;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-inline float lo_half(float word) {
-  uint32_t u;
-  std::memcpy(&u, &word, 4);
-  u <<= 16;
+  u = high ? (u & 0xffff0000u) : (u << 16);
   float f;
   std::memcpy(&f, &u, 4);
   return f;
@@ -41,12 +34,12 @@ void bf16_gemm_ukr_8x8(int64_t k, const float* a, const float* b, float* c, int6
     const float* aq = a + q * kMR;
     const float* bq = b + q * kNR;
     for (int i = 0; i < kMR; ++i) {
-      const float ah = hi_half(aq[i]), al = lo_half(aq[i]);
+      const float ah = half(aq[i], true), al = half(aq[i], false);
       for (int j = 0; j < kNR; ++j) {
         float v = acc[i][j];
-        const float ph = ah * hi_half(bq[j]);  // exact: 8-bit x 8-bit significands
+        const float ph = ah * half(bq[j], true);  // exact: 8-bit x 8-bit significands
         v += ph;
-        const float pl = al * lo_half(bq[j]);
+        const float pl = al * half(bq[j], false);
         v += pl;
         acc[i][j] = v;
       }
