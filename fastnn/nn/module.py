@@ -332,8 +332,9 @@ class Module:
         ``fit``, backward and the optimizers) stays float32, as do the weights, the state_dict,
         ``fastnn.save`` and every other layer (a depthwise Conv2d included). Uses VDPBF16PS where
         the CPU has avx512_bf16 (Zen 4, Cooper Lake, Sapphire Rapids); elsewhere the same results
-        come from an emulation slower than float32, with a RuntimeWarning. Returns self;
-        ``to_float()`` undoes it. Accuracy and speed: docs/kernels.md "bf16 inference" and
+        come from an emulation slower than float32, with a RuntimeWarning. The mode is not saved
+        in files: a loaded model computes in float32 until ``to_bf16()`` is called again.
+        Returns self; ``to_float()`` undoes it. Accuracy and speed: docs/kernels.md "bf16 inference" and
         ``bench/compare.py bf16``."""
         _set_precision(self, "bf16")
         return self
