@@ -15,11 +15,13 @@ libraries loaded later see the user's environment unchanged. If libgomp is alrea
 """
 import os
 
-# Measured (bench/compare.py mix, this 2-core Xeon, two runs each, GOMP_SPINCOUNT set by hand):
-# under one competing busy process, the MNIST CNN's training step at 2 threads against 1 went
-# from 0.67-0.68 with 10000 to 0.89-0.92 with 1000 (1024^3: 0.97 -> 0.99-1.00), and a 128x512 @
-# 512x256 product alone from 0.61-0.65 ms to 0.28-0.29 ms; 100 was no better than 1000.
-SPINCOUNT = 1000
+# Measured (this 2-core Xeon, GOMP_SPINCOUNT set by hand, single runs, noisy): under one competing
+# busy process (bench/compare.py mix) the MNIST CNN's training step at 2 threads against 1 was
+# 0.67-0.68 with 10000, 0.86 with 3000, 0.89-0.93 with 1000; on a quiet machine the same step
+# (batch 128, 2 threads) took 21.9-24.9 ms with 10000, 22.9-24.2 with 3000 and 24.7-27.1 with
+# 1000 (threads that slept must be woken at the next region). 3000 keeps the quiet speed and
+# most of the gain under load.
+SPINCOUNT = 3000
 
 _state = {"policy": "libgomp default"}
 
