@@ -123,6 +123,17 @@ constexpr int64_t kPointwiseGemmPlane = 784;
 
 bool taps_fits(const Conv2dGeom& g) { return g.sw == 1 && g.groups == 1 && g.kdim() <= kTapsMax; }
 
+// A 1x1 stride-1 convolution with large planes is a plain GEMM over the planes: forward (with a
+// contraction past the taps path's: B panels packed from the input planes) and for dX (W^T @ dY
+// written straight into dx, any channel counts). Measured on one thread of a Xeon: forward
+// 256->64 at 56x56 89.5 GFLOP/s against the direct kernel's 51 (batch 8), 128->512 and 512->128
+// at 28x28 160 / 132 against 130 / 101; dX 256 -> 64 at 56x56, batch 8, 5.5 ms against 6.6
+// (direct) and 7.3 (dcol + col2im), 64 -> 256 5.7 against 8.7. At 14x14 and 7x7 the direct
+// kernel stays ahead (bench/compare.py layers, docs/kernels.md).
+bool pointwise_planes(const Conv2dGeom& g) {
+  return g.is_pointwise() && g.out_plane() >= kPointwiseGemmPlane;
+}
+
 void taps_forward(const float* x, const float* w, const float* bias, float* y, const Conv2dGeom& g) {
   const PaddedWidth pw(g);
   const int64_t per = pw.buffer_size(g.c), in = g.c * g.h * g.w, P = g.out_plane();
@@ -305,13 +316,7 @@ ConvAlgo conv2d_choose_algorithm(ConvAlgo a, const Conv2dGeom& g) {
   if (a != ConvAlgo::automatic) return a;
   if (g.is_depthwise()) return ConvAlgo::depthwise;
   if (winograd_pays(g)) return ConvAlgo::winograd;
-  // A 1x1 stride-1 convolution with a contraction past the taps path's and large planes is a
-  // plain GEMM whose B panels are packed from the input planes (Im2col::pack_b): measured on one
-  // thread of a Xeon, 256->64 at 56x56 89.5 GFLOP/s against the direct kernel's 51 (batch 8),
-  // 128->512 and 512->128 at 28x28 160 / 132 against 130 / 101; at 14x14 and 7x7 the direct
-  // kernel stays ahead (bench/compare.py layers, docs/kernels.md).
-  if (g.is_pointwise() && g.kdim() > kTapsMax && g.out_plane() >= kPointwiseGemmPlane)
-    return ConvAlgo::im2col;
+  if (pointwise_planes(g) && g.kdim() > kTapsMax) return ConvAlgo::im2col;
   // The direct kernel wants enough output channels to fill its tile's columns and a long enough
   // contraction (cg*kh*kw) to amortise its per-tap offsets; below ~96 taps (e.g. the 1- to
   // 8-channel first layers of a CNN) the im2col GEMM measured 1.2-2.4x faster
@@ -415,35 +420,15 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
       dx_algo = algo;
     else if (algo == ConvAlgo::automatic)
       dx_algo = winograd_pays(correlation_geom(g))  ? ConvAlgo::winograd
+                : pointwise_planes(g)               ? ConvAlgo::im2col
                 : fills_tile(cg, kernels().conv_nr) ? ConvAlgo::direct
                                                     : ConvAlgo::im2col;
     else if (algo != ConvAlgo::im2col)
       dx_algo = ConvAlgo::direct;
   }
-  // A pointwise layer (1x1, stride 1, no padding) with large planes: dX of an image is
-  // W_g^T @ dY_g itself, one GEMM straight into dx -- no correlation kernel, no dcol / col2im
-  // pass. Measured (one thread / two): 256 -> 64 at 56x56, batch 8, 5.5 / 2.6 ms against
-  // 6.6 / 3.2 (direct) and 7.3 / 3.6 (dcol); 64 -> 256, 5.7 / 2.9 against 8.7 / 4.7 and 6.2 /
-  // 3.1. At 14x14 and 7x7 the direct kernel stays ahead (1.40 against 1.58 ms), as in forward.
-  if (dx && g.is_pointwise() && P >= kPointwiseGemmPlane && algo == ConvAlgo::automatic) {
-    for_image_ranges(g.n, image_slots(g.n), [&](int, int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i)
-        for (int64_t grp = 0; grp < g.groups; ++grp) {
-          GemmArgs ga;
-          ga.a = MatView{w + grp * kg * K, cg, kg, 1, K};  // W_g^T (K = cg for a 1x1 filter)
-          ga.b = MatView{dy + (i * g.k + grp * kg) * P, kg, P, P, 1};
-          ga.c = dx + (i * g.c + grp * cg) * HW;
-          ga.ldc = HW;
-          sgemm(ga);
-        }
-    });
-    if (dx_bias) add_channel_bias(dx, g.n, g.c, HW, dx_bias);
-    dx = nullptr;  // done
-    if (!dw) return;
-  }
   Correlation corr;  // the flipped weights, only for the paths that read them
-  if (dx && dx_algo != ConvAlgo::im2col) corr = correlation(w, g);
-  if (dx && is_winograd(dx_algo)) {
+  if (dx_algo != ConvAlgo::im2col) corr = correlation(w, g);
+  if (is_winograd(dx_algo)) {
     conv2d_winograd_forward(dy, corr.wf.data(), dx_bias, dx, corr.gt,
                             dx_algo == ConvAlgo::winograd ? 4 : 2);
     dx = nullptr;  // done
@@ -479,7 +464,7 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
     aligned_ptr<float> taps_buf, grads_buf, dcol;
     if (tap_size) taps_buf = aligned_alloc_array<float>(static_cast<size_t>(chunk * tap_size));
     if (grad_size) grads_buf = aligned_alloc_array<float>(static_cast<size_t>(chunk * grad_size));
-    if (dx_gemm) dcol = aligned_alloc_array<float>(static_cast<size_t>(K * len));
+    if (dx_gemm && !pw.direct) dcol = aligned_alloc_array<float>(static_cast<size_t>(K * len));
     DirectConv::Work corr_work;
     if (fuse) corr_work = corr_conv->workspace();
     std::vector<const float*> taps, grads;
@@ -491,7 +476,7 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
         for (int64_t i = c0; i < c1; ++i) {
           const float* dyg = dy + (i * g.k + grp * kg) * P;
           if (fuse) corr_conv->image(dy, dx, i, grp, corr_work);
-          if (dx_gemm) {  // dcol = W^T @ dY, then col2im into dx
+          if (dx_gemm) {  // dcol = W^T @ dY, then col2im into dx (a 1x1 layer: dcol is dx)
             const float* grad = dyg;
             if (grad_size) {
               float* gd = grads_buf.get() + (i - c0) * grad_size;
@@ -505,8 +490,10 @@ void conv2d_backward(const float* x, const float* dy, const float* w, float* dx,
                 [&](int64_t p0, int64_t j0, int64_t kc, int64_t nc, float* dst) {
                   pack_b_f32(gv, p0, j0, kc, nc, nr, dst);
                 },
-                dcol.get(), len, 1.0f, 0.0f, nullptr, Epilogue{});
-            if (padded) {
+                pw.direct ? dxg : dcol.get(), len, 1.0f, 0.0f, nullptr, Epilogue{});
+            if (pw.direct) {
+              // done: the 1x1 layer's dcol rows are dx's planes
+            } else if (padded) {
               pw.col2im(dcol.get(), len, g, cg, dxg);
             } else {
               std::memset(dxg, 0, sizeof(float) * cg * HW);
