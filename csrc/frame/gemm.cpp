@@ -170,14 +170,6 @@ bool gemv_fits(const GemmArgs& g) {
   return g.a.rows <= kGemvRows && g.b.rs == 1 && g.a.cs == 1 && g.a.cols >= 1 && g.b.cols >= 1;
 }
 
-inline float bf16_round(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, 4);
-  u = bf16_round_bits(u) << 16;
-  std::memcpy(&v, &u, 4);
-  return v;
-}
-
 void sgemm_rows(const GemmArgs& g) {
   const KernelTable& t = kernels();
   const MatView a = g.a, b = g.b;
@@ -195,7 +187,7 @@ void sgemm_rows(const GemmArgs& g) {
     float* ci = g.c + i * g.ldc;
     const float* xi = a.data + i * a.rs;
     if (g.bf16) {
-      for (int64_t p = 0; p < k; ++p) xr[p] = bf16_round(a.data[i * a.rs + p * a.cs]);
+      for (int64_t p = 0; p < k; ++p) xr[p] = bf16_rounded(a.data[i * a.rs + p * a.cs]);
       xi = xr.data();
     }
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
@@ -260,13 +252,7 @@ void sgemm_bf16(const GemmArgs& g) {  // (checked by sgemm)
 void sgemm_reference(const GemmArgs& g) {
   check(g);
   // bf16: each operand rounded to bfloat16 (the products are then exact in double).
-  auto rounded = [&](float v) {
-    if (!g.bf16) return v;
-    const uint32_t u = static_cast<uint32_t>(f32_to_bf16_bits(v)) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-  };
+  auto rounded = [&](float v) { return g.bf16 ? bf16_rounded(v) : v; };
   for (int64_t i = 0; i < g.a.rows; ++i)
     for (int64_t j = 0; j < g.b.cols; ++j) {
       double acc = 0.0;

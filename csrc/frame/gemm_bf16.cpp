@@ -1,6 +1,6 @@
 // bf16 mixed-precision products (kernel_table.h "[bf16 GEMM]"): whether the native kernel may run,
-// and the in-place conversion of packed float panels into bf16 pair panels, shared by every bf16
-// packer (sgemm_bf16 in gemm.cpp, the bf16 convolution in conv2d.cpp).
+// the rounding of arrays and the in-place conversion of packed float panels into bf16 pair panels
+// (shared by every bf16 packer: gemm.cpp, conv2d.cpp), and the AMX product (gemm_bf16.h).
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +9,10 @@
 #include "fastnn/kernel_table.h"
 #include "fastnn/ops.h"
 #include "gemm_bf16.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace fastnn {
 
@@ -39,20 +43,17 @@ void bf16_round_array(const float* x, float* y, int64_t n) {
 // panel -- were read, and every float before it was read at an earlier step: in place is safe.
 // Each step goes through a small local buffer (the compiler then needs no aliasing proof).
 void bf16_pair_panels(float* buf, int64_t panels, int64_t kc, int w) {
-  const int64_t full = kc / 2;
-  uint32_t words[64];
+  const int64_t steps = (kc + 1) / 2;
   for (int64_t pnl = 0; pnl < panels; ++pnl) {
     float* panel = buf + pnl * kc * w;
     for (int i0 = 0; i0 < w; i0 += 64) {
       const int wn = std::min(64, w - i0);
-      for (int64_t q = 0; q <= full; ++q) {
-        if (q == full && 2 * q == kc) break;  // no odd last element
-        uint32_t lo[64], hi[64];
+      for (int64_t q = 0; q < steps; ++q) {
+        uint32_t lo[64], hi[64] = {};  // hi stays zero past an odd kc
         std::memcpy(lo, panel + 2 * q * w + i0, 4 * wn);
         if (2 * q + 1 < kc) std::memcpy(hi, panel + (2 * q + 1) * w + i0, 4 * wn);
-        else std::memset(hi, 0, 4 * wn);
-        for (int i = 0; i < wn; ++i) words[i] = bf16_round_bits(lo[i]) | (bf16_round_bits(hi[i]) << 16);
-        std::memcpy(panel + q * w + i0, words, 4 * wn);
+        for (int i = 0; i < wn; ++i) lo[i] = bf16_round_bits(lo[i]) | (bf16_round_bits(hi[i]) << 16);
+        std::memcpy(panel + q * w + i0, lo, 4 * wn);
       }
     }
   }

@@ -12,15 +12,7 @@
 // panel copy, so items need no barrier. threaded = false: on the calling thread only (a conv's
 // per-image call inside its own parallel region).
 #pragma once
-#include <algorithm>
-#include <cstring>
-#include <vector>
-
 #include "gemm_driver.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace fastnn {
 

@@ -324,24 +324,20 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    # -- bf16 inference --------------------------------------------------------------------------
+    # -- bf16 inference (fastnn/nn/_precision.py) --------------------------------------------------
     def to_bf16(self):
-        """Mixed-precision inference: every Linear and Conv2d of this module computes its product
-        with both operands rounded to bfloat16 (8 significant bits) and float32 sums, in eval
-        mode -- the compiled inference plan and the layers' own forward. Training mode (and so
-        ``fit``, backward and the optimizers) stays float32, as do the weights, the state_dict,
-        ``fastnn.save`` and every other layer (a depthwise Conv2d included). Uses VDPBF16PS where
-        the CPU has avx512_bf16 (Zen 4, Cooper Lake, Sapphire Rapids); elsewhere the same results
-        come from an emulation slower than float32, with a RuntimeWarning. The mode is not saved
-        in files: a loaded model computes in float32 until ``to_bf16()`` is called again.
-        Returns self; ``to_float()`` undoes it. Accuracy and speed: docs/kernels.md "bf16 inference" and
-        ``bench/compare.py bf16``."""
-        _set_precision(self, "bf16")
+        """Mixed-precision inference: in eval mode every Linear and Conv2d of this module computes
+        with bfloat16 operands and float32 sums (AMX tiles, avx512_bf16, or an emulation with a
+        RuntimeWarning). Training, the weights, state_dicts and files stay float32; the mode is
+        not saved. Returns self; ``to_float()`` undoes it. Details: fastnn/nn/_precision.py."""
+        from fastnn.nn._precision import set_precision
+        set_precision(self, "bf16")
         return self
 
     def to_float(self):
         """Undo ``to_bf16()``: every Linear and Conv2d computes in float32 again. Returns self."""
-        _set_precision(self, "float32")
+        from fastnn.nn._precision import set_precision
+        set_precision(self, "float32")
         return self
 
     def __getstate__(self):  # copy/deepcopy/pickle: the pending calls of this thread stay here
@@ -683,22 +679,3 @@ class Residual(Module):
             raise ValueError("Residual: config: missing 'block'")
         return cls(module_from_config(config["block"], "block"))
 
-
-_bf16_warned = [False]
-
-
-def _set_precision(module, precision):
-    """Set ``precision`` on every Linear / Conv2d of module (an attribute assignment: the plans
-    that cover them are rebuilt). Warns once per process when bf16 is emulated."""
-    from fastnn import _C
-    from fastnn.nn.conv import Conv2d
-    from fastnn.nn.linear import Linear
-    if precision == "bf16" and not _bf16_warned[0] and not _C.gemm_config()["bf16_native"]:
-        import warnings
-        _bf16_warned[0] = True
-        warnings.warn(f"to_bf16: this CPU (or FASTNN_ISA / FASTNN_NO_BF16) gives no avx512_bf16; "
-                      f"the bf16 products are emulated ({_C.gemm_config()['bf16_kernel']}): the "
-                      f"same results, slower than float32", RuntimeWarning, stacklevel=3)
-    for m in module.modules():
-        if type(m) in (Linear, Conv2d):
-            m.precision = precision

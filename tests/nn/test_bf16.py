@@ -7,7 +7,7 @@ import pytest
 
 import fastnn
 from fastnn import _C, nn
-from fastnn.nn import module as _module
+from fastnn.nn import _precision
 from tests.kernels.test_gemm_bf16 import bf16
 
 EPS = np.finfo(np.float32).eps
@@ -130,7 +130,7 @@ def test_warns_once_where_emulated():
         pytest.skip("needs the AVX2 table (an emulated bf16 path) on this machine")
     before = fastnn.get_isa()
     fastnn.set_isa("avx2")
-    _module._bf16_warned[0] = False
+    _precision._bf16_warned[0] = False
     try:
         with pytest.warns(RuntimeWarning, match="no avx512_bf16.*emulated"):
             mlp().to_bf16()
@@ -140,7 +140,7 @@ def test_warns_once_where_emulated():
     finally:
         fastnn.set_isa(before)
     if _C.gemm_config()["bf16_native"]:
-        _module._bf16_warned[0] = False
+        _precision._bf16_warned[0] = False
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             mlp().to_bf16()  # native: no warning

@@ -374,6 +374,13 @@ inline uint16_t f32_to_bf16_bits(float x) {
   __builtin_memcpy(&u, &x, 4);
   return static_cast<uint16_t>(bf16_round_bits(u));
 }
+// x rounded to bfloat16, as the float it widens back to (exact).
+inline float bf16_rounded(float x) {
+  const uint32_t u = static_cast<uint32_t>(f32_to_bf16_bits(x)) << 16;
+  float f;
+  __builtin_memcpy(&f, &u, 4);
+  return f;
+}
 // The pair panels above from float panels written in place by an f32 packer: `panels` panels of
 // kc steps x w floats each (stride kc * w floats), rewritten as ceil(kc/2) steps of w words.
 void bf16_pair_panels(float* buf, int64_t panels, int64_t kc, int w);

@@ -9,11 +9,6 @@ namespace fastnn {
 namespace ref {
 
 namespace {
-inline uint32_t bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
 // The high (bits 16-31) or low (bits 0-15) bf16 of a pair word, widened to a float (exact).
 inline float half(float word, bool high) {
   uint32_t u;
@@ -56,12 +51,7 @@ void bf16_gemm_ukr_8x8(int64_t k, const float* a, const float* b, float* c, int6
 void bf16_gemv_rows(const float* w, int64_t ldw, const float* x, int64_t k, int64_t n, float* y) {
   for (int64_t j = 0; j < n; ++j) {
     float acc = 0.0f;
-    for (int64_t p = 0; p < k; ++p) {
-      const uint32_t u = bf16_round_bits(bits(w[j * ldw + p])) << 16;
-      float wr;
-      std::memcpy(&wr, &u, 4);
-      acc += wr * x[p];
-    }
+    for (int64_t p = 0; p < k; ++p) acc += bf16_rounded(w[j * ldw + p]) * x[p];
     y[j] = acc;
   }
 }
