@@ -351,15 +351,65 @@ void conv2d_check_geom(const Conv2dGeom& g) {
           "conv2d: input too wide (" + str(g.w) + ")");
 }
 
+namespace {
+
+// The im2col forward's GEMM runs (no taps path, not bf16) for this algorithm and geometry.
+bool im2col_gemm(ConvAlgo chosen, ConvAlgo asked, const Conv2dGeom& g) {
+  return chosen == ConvAlgo::im2col && asked != ConvAlgo::bf16 && !taps_fits(g);
+}
+
+}  // namespace
+
+struct ConvPrepacked {
+  ConvAlgo algo;            // the algorithm chosen when packed (direct or im2col)
+  const KernelTable* table; // the kernels whose panel widths the layout follows
+  aligned_ptr<float> buf;
+  int64_t bytes = 0;
+};
+
+std::shared_ptr<ConvPrepacked> conv2d_prepack(const float* w, const Conv2dGeom& g, ConvAlgo algo) {
+  conv2d_check_geom(g);
+  conv2d_check_algorithm(algo, g);
+  require(w != nullptr, "conv2d_prepack: null array");
+  const ConvAlgo chosen = conv2d_choose_algorithm(algo, g);
+  const bool gemm = im2col_gemm(chosen, algo, g);
+  if (chosen != ConvAlgo::direct && !gemm) return nullptr;
+  auto pre = std::make_shared<ConvPrepacked>();
+  pre->algo = chosen;
+  pre->table = &kernels();
+  if (chosen == ConvAlgo::direct) {
+    pre->bytes = DirectConv::packed_floats(g) * 4;
+    pre->buf = aligned_alloc_array<float>(static_cast<size_t>(DirectConv::packed_floats(g)));
+    DirectConv::pack_weights(g, w, pre->buf.get());
+    return pre;
+  }
+  const int64_t kg = g.kg(), K = g.kdim();
+  const int mr = kernels().f32_mr;
+  const int64_t per = PackedA::floats(MatView{w, kg, K, K, 1}, mr);
+  pre->bytes = g.groups * per * 4;
+  pre->buf = aligned_alloc_array<float>(static_cast<size_t>(g.groups * per));
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    pack_a_f32_whole(MatView{w + grp * kg * K, kg, K, K, 1}, mr, pre->buf.get() + grp * per);
+  return pre;
+}
+
+int64_t conv2d_prepack_bytes(const ConvPrepacked* pre) { return pre ? pre->bytes : 0; }
+
+bool conv2d_prepack_fits(const ConvPrepacked* pre, const Conv2dGeom& g, ConvAlgo algo) {
+  return pre && pre->table == &kernels() && pre->algo == conv2d_choose_algorithm(algo, g) &&
+         (pre->algo == ConvAlgo::direct || im2col_gemm(pre->algo, algo, g));
+}
+
 void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
-                    const Conv2dGeom& g, ConvAlgo algo) {
+                    const Conv2dGeom& g, ConvAlgo algo, const ConvPrepacked* pre) {
   conv2d_check_geom(g);
   conv2d_check_algorithm(algo, g);
   require(x && w && y, "conv2d_forward: null array");
   if (g.n == 0) return;
+  const float* packed = conv2d_prepack_fits(pre, g, algo) ? pre->buf.get() : nullptr;
   switch (conv2d_choose_algorithm(algo, g)) {
     case ConvAlgo::depthwise: return depthwise_forward(x, w, bias, y, g);
-    case ConvAlgo::direct: return direct_forward(x, w, bias, y, g);
+    case ConvAlgo::direct: return direct_forward(x, w, bias, y, g, packed);
     case ConvAlgo::winograd: return conv2d_winograd_forward(x, w, bias, y, g, 4);
     case ConvAlgo::winograd_f2: return conv2d_winograd_forward(x, w, bias, y, g, 2);
     default: break;
@@ -370,8 +420,13 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
   // im2col: Y = W @ col per image.
   const int mr = kernels().f32_mr, nr = kernels().f32_nr;
   std::vector<PackedA> wpack;
-  for (int64_t grp = 0; grp < g.groups; ++grp)
-    wpack.emplace_back(MatView{w + grp * kg * K, kg, K, K, 1}, mr);
+  for (int64_t grp = 0; grp < g.groups; ++grp) {
+    const MatView wg{w + grp * kg * K, kg, K, K, 1};
+    if (packed)
+      wpack.emplace_back(wg, mr, packed + grp * PackedA::floats(wg, mr));
+    else
+      wpack.emplace_back(wg, mr);
+  }
   for_image_ranges(g.n, image_slots(g.n), [&](int, int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i)
       for (int64_t grp = 0; grp < g.groups; ++grp) {

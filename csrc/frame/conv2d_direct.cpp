@@ -43,19 +43,33 @@ std::vector<Tile> make_tiles(const PaddedWidth& pw, const Conv2dGeom& g, int mr)
 
 }  // namespace
 
-DirectConv::DirectConv(const Conv2dGeom& g, const float* w, const float* bias)
+int64_t DirectConv::packed_floats(const Conv2dGeom& g) {
+  const int nr = kernels().conv_nr;
+  return g.groups * ((g.kg() + nr - 1) / nr) * g.kdim() * nr;
+}
+
+// Per group, panels of nr output channels over the whole K (W_g^T, K x kg).
+void DirectConv::pack_weights(const Conv2dGeom& g, const float* w, float* dst) {
+  const int nr = kernels().conv_nr;
+  const int64_t kg = g.kg(), K = g.kdim(), panels = (kg + nr - 1) / nr;
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    pack_b_f32_whole(MatView{w + grp * kg * K, K, kg, 1, K}, nr, dst + grp * panels * K * nr);
+}
+
+DirectConv::DirectConv(const Conv2dGeom& g, const float* w, const float* bias, const float* packed)
     : g_(g), t_(kernels()), pw_(g), bias_(bias) {
   mr_ = t_.conv_mr;
   nr_ = t_.conv_nr;
-  const int64_t kg = g.kg(), K = g.kdim();
   // A tile reads mr values (a column stride apart) from its first pixel, past the valid ones.
   xp_size_ = pw_.buffer_size(g.cg()) + mr_ * g.sw;
-  panels_ = (kg + nr_ - 1) / nr_;
-  // Weights: per group, panels of nr output channels over the whole K (W_g^T, K x kg).
-  wbuf_ = aligned_alloc_array<float>(static_cast<size_t>(g.groups * panels_ * K * nr_));
-  for (int64_t grp = 0; grp < g.groups; ++grp)
-    pack_b_f32(MatView{w + grp * kg * K, K, kg, 1, K}, 0, 0, K, kg, nr_,
-               wbuf_.get() + grp * panels_ * K * nr_);
+  panels_ = (g.kg() + nr_ - 1) / nr_;
+  if (packed) {
+    wp_ = packed;
+  } else {
+    wbuf_ = aligned_alloc_array<float>(static_cast<size_t>(packed_floats(g)));
+    pack_weights(g, w, wbuf_.get());
+    wp_ = wbuf_.get();
+  }
   tiles_ = make_tiles(pw_, g, mr_);
 }
 
@@ -85,7 +99,7 @@ void DirectConv::job(const float* src, float* y, int64_t i, int64_t grp, int64_t
   const int64_t nn = std::min<int64_t>(nr_, kg - q * nr_);
   float* scratch = wk.scratch.get();
   t_.f32_conv_ukr(K, src + tl.a_at, pw_.off.data(), g_.sw,
-                  wbuf_.get() + (grp * panels_ + q) * K * nr_, scratch, nr_, tl.m, nn, 0);
+                  wp_ + (grp * panels_ + q) * K * nr_, scratch, nr_, tl.m, nn, 0);
   const float* bq = bias_ ? bias_ + grp * kg + q * nr_ : nullptr;
   // Scatter the tile's pixels (rows of scratch) into the output, one output-row run at a time.
   float* yq = y + (i * g_.k + grp * kg + q * nr_) * P;
@@ -108,8 +122,8 @@ void DirectConv::image(const float* x, float* y, int64_t i, int64_t grp, Work& w
 }
 
 void direct_forward(const float* x, const float* w, const float* bias, float* y,
-                    const Conv2dGeom& g) {
-  const DirectConv dc(g, w, bias);
+                    const Conv2dGeom& g, const float* packed) {
+  const DirectConv dc(g, w, bias, packed);
   const int slots = image_slots(g.n);
   if (slots > 1) {
     for_image_ranges(g.n, slots, [&](int, int64_t lo, int64_t hi) {

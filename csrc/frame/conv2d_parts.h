@@ -51,22 +51,26 @@ void for_image_ranges(int64_t n, int slots, const F& body) {
 // dimension: panel q holds rows [q*mr, q*mr + mr) as cols steps of mr floats. The driver's
 // blocks start at multiples of mr, so serving a block is one memcpy per panel.
 struct PackedA {
-  aligned_ptr<float> buf;
+  aligned_ptr<float> own;
+  const float* buf = nullptr;
   MatView src;
   int mr = 0;
 
+  static int64_t floats(const MatView& a, int mr) { return (a.rows + mr - 1) / mr * a.cols * mr; }
   PackedA(const MatView& a, int mr_) : src(a), mr(mr_) {
-    const int64_t panels = (a.rows + mr - 1) / mr;
-    buf = aligned_alloc_array<float>(static_cast<size_t>(panels * a.cols * mr));
-    if (a.rows > 0 && a.cols > 0) pack_a_f32(a, 0, 0, a.rows, a.cols, mr, buf.get());
+    own = aligned_alloc_array<float>(static_cast<size_t>(floats(a, mr)));
+    pack_a_f32_whole(a, mr, own.get());
+    buf = own.get();
   }
+  // Panels packed before (ConvPrepacked), borrowed.
+  PackedA(const MatView& a, int mr_, const float* packed) : buf(packed), src(a), mr(mr_) {}
   void operator()(int64_t i0, int64_t p0, int64_t mc, int64_t kc, float* dst) const {
     if (i0 % mr != 0) {  // a block layout this packing does not serve: pack from the source
       pack_a_f32(src, i0, p0, mc, kc, mr, dst);
       return;
     }
     for (int64_t ir = 0; ir < mc; ir += mr)
-      std::memcpy(dst + (ir / mr) * kc * mr, buf.get() + ((i0 + ir) / mr) * src.cols * mr + p0 * mr,
+      std::memcpy(dst + (ir / mr) * kc * mr, buf + ((i0 + ir) / mr) * src.cols * mr + p0 * mr,
                   sizeof(float) * kc * mr);
   }
 };
@@ -150,7 +154,11 @@ class DirectConv {
     std::vector<const float*> rows;
   };
 
-  DirectConv(const Conv2dGeom& g, const float* w, const float* bias);
+  // packed: the weights in this kernel's panel layout (pack_weights), borrowed; null: packed here.
+  DirectConv(const Conv2dGeom& g, const float* w, const float* bias, const float* packed = nullptr);
+  // The panel layout: per group, panels of conv_nr output channels over the whole K.
+  static int64_t packed_floats(const Conv2dGeom& g);
+  static void pack_weights(const Conv2dGeom& g, const float* w, float* dst);
   Work workspace() const;
   // All of image i, group grp of x into y.
   void image(const float* x, float* y, int64_t i, int64_t grp, Work& wk) const;
@@ -167,13 +175,15 @@ class DirectConv {
   const float* bias_;
   int mr_ = 0, nr_ = 0;
   int64_t xp_size_ = 0, panels_ = 0;
-  aligned_ptr<float> wbuf_;
+  aligned_ptr<float> wbuf_;  // owned panels (none when borrowed)
+  const float* wp_ = nullptr;  // the panels used
   std::vector<Tile> tiles_;
 };
 
-// y = conv(x, w) + bias by DirectConv, threaded over images (or over one image's jobs).
+// y = conv(x, w) + bias by DirectConv, threaded over images (or over one image's jobs);
+// packed: DirectConv::pack_weights of w, or null.
 void direct_forward(const float* x, const float* w, const float* bias, float* y,
-                    const Conv2dGeom& g);
+                    const Conv2dGeom& g, const float* packed = nullptr);
 
 void depthwise_forward(const float* x, const float* w, const float* bias, float* y,
                        const Conv2dGeom& g);

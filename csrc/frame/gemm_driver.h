@@ -68,6 +68,9 @@ void pack_a_f32(const MatView& a, int64_t i0, int64_t p0, int64_t mc, int64_t kc
 // Packs B rows [p0, p0+kc) x cols [j0, j0+nc) into ceil(nc/nr) micro-panels of kc*nr floats
 // (panel-major, then k, then column), zero-filling columns past nc.
 void pack_b_f32(const MatView& b, int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, float* dst);
+// The whole operand in those layouts (all rows/columns, the whole K), packed by the threads.
+void pack_a_f32_whole(const MatView& a, int mr, float* dst);
+void pack_b_f32_whole(const MatView& b, int nr, float* dst);
 
 // Packers (called concurrently from several threads, each with its own dst; they must not throw:
 // they run inside an OpenMP region):

@@ -135,7 +135,7 @@ void run_op(const PlanOp& op, const std::vector<float*>& ptr, const std::vector<
     case PlanKind::conv2d: {
       Conv2dGeom g = op.conv;
       g.n = rows;
-      conv2d_forward(x, op.w, op.b, y, g, op.algo);
+      conv2d_forward(x, op.w, op.b, y, g, op.algo, op.pre.get());
       if (op.bn_on) apply_batchnorm(op, y, y, rows, g.k, g.oh * g.ow);
       break;
     }
@@ -219,6 +219,19 @@ struct InferencePlan::Impl {
   int64_t full_per_row = 0, chunk_per_row = 0;
 
   int64_t budget = 0;  // chunk workspace bytes per thread (0: chunk_budget_bytes())
+  bool prepack = false;  // off until Python tracks weight versions (fastnn/nn/_plan.py)
+
+  // Packs (or re-packs, after invalidate_weights or a change of algorithm or ISA) the weights of
+  // every convolution for the algorithm it runs on `rows` samples, before any op runs.
+  void prepare_weights(int64_t rows) {
+    for (PlanOp& op : ops) {
+      if (op.kind != PlanKind::conv2d) continue;
+      Conv2dGeom g = op.conv;
+      g.n = rows;
+      if (!prepack) op.pre.reset();
+      else if (!conv2d_prepack_fits(op.pre.get(), g, op.algo)) op.pre = conv2d_prepack(op.w, g, op.algo);
+    }
+  }
 
   // Per-op wall time when profiling: [thread][op] seconds, summed over calls.
   bool profiling = false;
@@ -470,6 +483,35 @@ std::vector<double> InferencePlan::op_seconds() const {
   return t;
 }
 
+void InferencePlan::set_prepack(bool on) {
+  std::lock_guard<std::mutex> lock(p_->mu);
+  p_->prepack = on;
+  if (!on) invalidate_locked();
+}
+
+void InferencePlan::invalidate_weights() {
+  std::lock_guard<std::mutex> lock(p_->mu);
+  invalidate_locked();
+}
+
+void InferencePlan::invalidate_locked() {
+  for (PlanOp& op : p_->ops) op.pre.reset();
+}
+
+int64_t InferencePlan::prepacked_ops() const {
+  std::lock_guard<std::mutex> lock(p_->mu);
+  int64_t k = 0;
+  for (const PlanOp& op : p_->ops) k += op.pre != nullptr;
+  return k;
+}
+
+int64_t InferencePlan::prepacked_bytes() const {
+  std::lock_guard<std::mutex> lock(p_->mu);
+  int64_t b = 0;
+  for (const PlanOp& op : p_->ops) b += conv2d_prepack_bytes(op.pre.get());
+  return b;
+}
+
 int64_t InferencePlan::chunk_for(int64_t n) const {
   std::lock_guard<std::mutex> lock(p_->mu);
   if (!p_->ready) p_->finalize();
@@ -491,6 +533,7 @@ void InferencePlan::run(const std::vector<const float*>& xs, int64_t n,
   const int nt = get_num_threads();
   const int64_t cs = P.chunk_for(n, nt);
   const bool batched = cs >= n;
+  P.prepare_weights(batched ? n : cs);
   // Every slot's rows x size, and the arenas, must be addressable.
   for (int64_t sz : P.size) workspace(sz, n);
   const int64_t full_need = workspace(P.full_per_row, n);

@@ -3,6 +3,7 @@
 // and call leaf kernels through kernels().
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -243,9 +244,23 @@ const char* conv_algo_name(ConvAlgo a);
 void conv2d_check_algorithm(ConvAlgo a, const Conv2dGeom& g);
 // The algorithm `a` resolves to for this geometry (automatic -> a concrete one; others as given).
 ConvAlgo conv2d_choose_algorithm(ConvAlgo a, const Conv2dGeom& g);
+// Weights packed once for the algorithm conv2d_forward picks for a geometry (direct: the direct
+// kernel's panels; im2col: the GEMM's A panels), so that repeated calls with the same, unchanged
+// weights (the inference plan) skip the packing. conv2d_prepack returns null where that algorithm
+// packs nothing reusable (taps, Winograd, depthwise, bf16). A prepacked set is used only where
+// the call picks the same algorithm with the same kernel table (set_isa); otherwise, and for null,
+// the call packs as usual. The caller keeps the weights unchanged while it passes the set.
+struct ConvPrepacked;
+std::shared_ptr<ConvPrepacked> conv2d_prepack(const float* w, const Conv2dGeom& g,
+                                              ConvAlgo algo = ConvAlgo::automatic);
+// Bytes held by a prepacked set (0 for null).
+int64_t conv2d_prepack_bytes(const ConvPrepacked* pre);
+// True when a call with this geometry and algorithm would use `pre` (false for null).
+bool conv2d_prepack_fits(const ConvPrepacked* pre, const Conv2dGeom& g, ConvAlgo algo);
 // y = conv(x, w) + bias (bias of length k, may be null) by the algorithm chosen from `algo`.
 void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
-                    const Conv2dGeom& g, ConvAlgo algo = ConvAlgo::automatic);
+                    const Conv2dGeom& g, ConvAlgo algo = ConvAlgo::automatic,
+                    const ConvPrepacked* pre = nullptr);
 // Winograd F(m x m, 3 x 3), m = 2 or 4 (csrc/frame/conv2d_winograd.cpp); g must pass
 // conv2d_check_algorithm(winograd). Each output tile is computed independently, so the result
 // does not depend on the thread count.

@@ -55,6 +55,9 @@ struct PlanOp {
   bool act_on = false;
   Unary act = Unary::relu;
   UnaryParam act_param;
+  // conv2d: the weights packed for its kernel (conv2d_prepack), made by run() and kept until
+  // invalidate_weights(); the caller promises w unchanged in between.
+  std::shared_ptr<ConvPrepacked> pre;
 };
 
 class InferencePlan {
@@ -79,9 +82,19 @@ class InferencePlan {
   // op_seconds() is their sum over threads (thread-seconds) per op; an op run on the whole batch
   // with threaded kernels counts its wall time once per thread of the team.
   void set_profiling(bool on);
+  // Packed weights: on, run() packs each convolution's weights once for the
+  // algorithm it runs and reuses them until invalidate_weights() (the caller's weights changed)
+  // or a call that picks another algorithm or kernel table; off (the default until the Python
+  // side tracks weight versions): every call packs them.
+  void set_prepack(bool on);
+  void invalidate_weights();
+  // Ops holding packed weights now, and their bytes.
+  int64_t prepacked_ops() const;
+  int64_t prepacked_bytes() const;
   std::vector<double> op_seconds() const;
 
  private:
+  void invalidate_locked();
   struct Impl;
   std::unique_ptr<Impl> p_;
 };
